@@ -1,0 +1,51 @@
+"""condensekit: does feature condensation appear beyond plain MLPs, and which tricks remove it?
+
+The public API is what ``__all__`` lists. ``Run``, ``Probe``, ``DataInfo`` and ``DataBundle`` are
+imported lazily so that ``condensekit --help`` and plugin registration never import torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from condensekit.errors import CondensekitError, PluginError, RecipeError
+
+__version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("condensekit")
+"""Marker for plugin hook implementations: ``@condensekit.hookimpl``."""
+
+__all__ = [
+    "CondensekitError",
+    "DataBundle",
+    "DataInfo",
+    "PluginError",
+    "Probe",
+    "RecipeError",
+    "Run",
+    "__version__",
+    "hookimpl",
+]
+
+_LAZY = {
+    "Run": "condensekit.run",
+    "Probe": "condensekit.probe",
+    "DataInfo": "condensekit.data",
+    "DataBundle": "condensekit.data",
+}
+
+if TYPE_CHECKING:
+    from condensekit.data import DataBundle, DataInfo
+    from condensekit.probe import Probe
+    from condensekit.run import Run
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'condensekit' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,73 @@
+"""What a dataset plugin returns: :class:`DataInfo` and :class:`DataBundle`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model factory needs to know about the data.
+
+    Attributes:
+        input_shape: the shape of one sample, e.g. ``(64,)`` or ``(3, 32, 32)``.
+        num_classes: the number of classes; labels are integers in ``[0, num_classes)``.
+        name: the dataset's name, for logs.
+        extra: anything else a dataset wants models to know (mean/std, class names).
+    """
+
+    input_shape: tuple[int, ...]
+    num_classes: int
+    name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class DataBundle:
+    """A dataset's train and test splits plus its :class:`DataInfo`.
+
+    ``train`` and ``test`` are torch ``Dataset`` objects yielding ``(input, label)``. Pass plain
+    tensors ``(inputs, labels)`` and they are wrapped in a ``TensorDataset``. Datasets whose samples
+    all fit in memory as tensors (``TensorDataset``) are moved to the run's device once and batched
+    by indexing, without a DataLoader; any other Dataset is streamed through a DataLoader.
+    """
+
+    train: Dataset[Any]
+    test: Dataset[Any]
+    info: DataInfo
+
+    def __post_init__(self) -> None:
+        self.train = as_dataset(self.train)
+        self.test = as_dataset(self.test)
+
+
+def as_dataset(data: Any) -> Dataset[Any]:
+    """Wrap an ``(inputs, labels)`` tensor pair in a ``TensorDataset``; pass Datasets through."""
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        inputs, labels = data
+        return TensorDataset(inputs.float(), labels.long())
+    if isinstance(data, Dataset):
+        return data
+    raise TypeError(f"expected a torch Dataset or an (inputs, labels) tensor pair, got {type(data).__name__}")
+
+
+def labels_of(dataset: Dataset[Any]) -> torch.Tensor:
+    """All labels of a dataset as a 1-D long tensor (fast for TensorDataset and torchvision datasets)."""
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[1].long()
+    for attr in ("targets", "labels"):
+        value = getattr(dataset, attr, None)
+        if value is not None:
+            return torch.as_tensor(value).long()
+    return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))], dtype=torch.long)  # type: ignore[arg-type]
+
+
+def standardize(train: torch.Tensor, test: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standardize features with the train split's per-feature mean and std."""
+    mean = train.mean(0, keepdim=True)
+    std = train.std(0, keepdim=True).clamp_min(eps)
+    return (train - mean) / std, (test - mean) / std

@@ -1,0 +1,38 @@
+"""The error hierarchy. User errors derive from CondensekitError and print without a traceback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class CondensekitError(Exception):
+    """Base class of every error condensekit raises on purpose (bad input, broken plugin)."""
+
+    exit_code = 2
+
+
+@dataclass
+class Problem:
+    """One problem in a recipe: where it is, what is wrong, and how to fix it."""
+
+    key: str
+    message: str
+    fix: str = ""
+
+    def render(self, source: str) -> str:
+        where = f"{source}: {self.key}" if self.key else source
+        text = f"{where}: {self.message}"
+        return f"{text}; {self.fix}" if self.fix else text
+
+
+class RecipeError(CondensekitError):
+    """A recipe (or ``--set`` override) is invalid. Carries every problem found, not just the first."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(p.render(source) for p in problems))
+
+
+class PluginError(CondensekitError):
+    """A plugin is broken, clashes with another, or is needed but failed to load."""

@@ -1,0 +1,223 @@
+"""Build the plugin manager: hook specs, built-ins, installed entry points and local plugin files.
+
+Environment variables:
+
+* ``CONDENSEKIT_LOAD_PLUGINS``: comma-separated allow-list of installed (entry-point) plugins to load;
+  empty string loads none. Built-ins are always loaded.
+* ``CONDENSEKIT_DISABLE_PLUGINS``: comma-separated plugin names (entry-point names or built-in module
+  names) not to load.
+* ``CONDENSEKIT_TRACE_PLUGINS``: when set to a non-empty value, print every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from condensekit import hookspecs
+from condensekit.catalogue import KINDS, Catalogue
+from condensekit.errors import CondensekitError, PluginError
+
+ENTRY_POINT_GROUP = "condensekit"
+
+# The only place where condensekit/ names the shipped catalogue. Each module is an ordinary plugin.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "condensekit.defaults.optimizer",
+    "condensekit.defaults.tensorboard",
+    "condensekit.defaults.console",
+    "condensekit.defaults.jsonl",
+    "condensekit.defaults.local_executor",
+    "condensekit_plugins.models.mlp",
+    "condensekit_plugins.models.resmlp",
+    "condensekit_plugins.models.cnn",
+    "condensekit_plugins.models.timm_models",
+    "condensekit_plugins.tricks.batchnorm",
+    "condensekit_plugins.tricks.momentum",
+    "condensekit_plugins.tricks.init",
+    "condensekit_plugins.tricks.weight_decay",
+    "condensekit_plugins.metrics.condensation",
+    "condensekit_plugins.metrics.common_direction",
+    "condensekit_plugins.data.digits",
+    "condensekit_plugins.data.synthetic",
+    "condensekit_plugins.data.vision",
+    "condensekit_plugins.data.tiny_imagenet",
+)
+
+
+def _env_list(name: str) -> list[str] | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager plus what condensekit knows about each plugin (origin, version, load errors)."""
+
+    def __init__(self) -> None:
+        super().__init__("condensekit")
+        self.add_hookspecs(hookspecs)
+        self.load_errors: dict[str, str] = {}
+        self.origins: dict[str, tuple[str, str]] = {}  # plugin name -> (kind of origin, version)
+        self._catalogue: Catalogue | None = None
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The components registered by every loaded plugin (built once, on first use)."""
+        if self._catalogue is None:
+            self._catalogue = build_catalogue(self)
+        return self._catalogue
+
+    def call_each(self, hook_name: str, plugins: Iterable[object] | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a hook on each implementing plugin separately, returning ``(plugin name, result)`` pairs.
+
+        Used where the caller must know who said what (clashing overrides, metric key prefixes). The
+        calls go through pluggy, so tracing sees them.
+        """
+        hook = getattr(self.hook, hook_name)
+        impls = hook.get_hookimpls()
+        wanted = None if plugins is None else {id(p) for p in plugins}
+        results = []
+        for impl in reversed(impls):  # pluggy calls the last registered first; keep that order
+            if wanted is not None and id(impl.plugin) not in wanted:
+                continue
+            others = [i.plugin for i in impls if i.plugin is not impl.plugin]
+            out = self.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs)
+            if out:
+                results.append((impl.plugin_name, out[0]))
+        return results
+
+
+def build_catalogue(pm: PluginManager) -> Catalogue:
+    """Call every catalogue hook, one plugin at a time, so a broken plugin is named and skipped."""
+    catalogue = Catalogue(load_errors=pm.load_errors)
+    for kind in KINDS:
+        hook_name = f"register_{kind}"
+        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+            register = catalogue.register_callback(kind, impl.plugin_name)
+            others = [i.plugin for i in getattr(pm.hook, hook_name).get_hookimpls() if i.plugin is not impl.plugin]
+            try:
+                pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+            except PluginError:
+                raise
+            except Exception as exc:  # a broken third-party plugin must not take down the others
+                pm.load_errors[impl.plugin_name] = f"{type(exc).__name__} in {hook_name}: {exc}"
+                warnings.warn(f"condensekit plugin {impl.plugin_name!r} failed in {hook_name}: {exc}", stacklevel=2)
+    return catalogue
+
+
+def load_plugin_file(path: Path) -> ModuleType:
+    """Import a local plugin file (named by a recipe's ``plugins`` list) under a unique module name."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    module_name = f"condensekit_local_{path.stem}_{digest}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise PluginError(f"{path}: local plugin failed to import: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _version_of(module_name: str) -> str:
+    top = module_name.split(".")[0]
+    if top in ("condensekit", "condensekit_plugins"):
+        from condensekit import __version__
+
+        return __version__
+    try:
+        return importlib.metadata.version(top)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def get_plugin_manager(local_plugins: Iterable[str | Path] = (), *, builtins: Iterable[str] | None = None) -> PluginManager:
+    """Return a fresh plugin manager with the built-ins, installed plugins and ``local_plugins`` loaded.
+
+    Args:
+        local_plugins: paths of plugin files (from a recipe's ``plugins`` list), already resolved.
+        builtins: override the built-in module list (tests use this).
+    """
+    pm = PluginManager()
+    disabled = set(_env_list("CONDENSEKIT_DISABLE_PLUGINS") or [])
+    for name in BUILTIN_PLUGINS if builtins is None else builtins:
+        if name in disabled:
+            continue
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:
+            pm.load_errors[name] = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"condensekit built-in plugin {name!r} failed to import: {exc}", stacklevel=2)
+            continue
+        pm.register(module, name=name)
+        pm.origins[name] = ("builtin", _version_of(name))
+    _load_entry_points(pm, disabled)
+    for path in local_plugins:
+        path = Path(path)
+        module = load_plugin_file(path)
+        name = str(path)
+        if pm.get_plugin(name) is None and not pm.is_registered(module):
+            pm.register(module, name=name)
+            pm.origins[name] = ("local file", "-")
+    if os.environ.get("CONDENSEKIT_TRACE_PLUGINS"):
+        _enable_tracing(pm)
+    return pm
+
+
+def _load_entry_points(pm: PluginManager, disabled: set[str]) -> None:
+    allowed = _env_list("CONDENSEKIT_LOAD_PLUGINS")
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in disabled or (allowed is not None and ep.name not in allowed):
+            continue
+        if pm.get_plugin(ep.name) is not None:
+            continue
+        version = ep.dist.version if ep.dist is not None else "unknown"
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # one broken package must not take down the others
+            pm.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"condensekit plugin {ep.name!r} ({ep.value}) failed to load and is skipped: {exc}", stacklevel=2)
+            continue
+        try:
+            pm.register(plugin, name=ep.name)
+        except Exception as exc:
+            pm.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"condensekit plugin {ep.name!r} could not be registered: {exc}", stacklevel=2)
+            continue
+        pm.origins[ep.name] = (f"package {ep.dist.name if ep.dist else '?'}", version)
+
+
+def _enable_tracing(pm: PluginManager) -> None:
+    def before(hook_name: str, hook_impls: list[Any], kwargs: dict[str, Any]) -> None:
+        names = ", ".join(i.plugin_name for i in hook_impls)
+        print(f"[condensekit trace] {hook_name}({', '.join(kwargs)}) -> {names}", file=sys.stderr)
+
+    def after(outcome: Any, hook_name: str, hook_impls: list[Any], kwargs: dict[str, Any]) -> None:
+        return None
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+def hooks_of(pm: PluginManager, plugin: object) -> list[str]:
+    """Names of the hooks a plugin implements."""
+    return sorted(hc.name for hc in (pm.get_hookcallers(plugin) or []))
+
+
+__all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "CondensekitError", "PluginManager", "get_plugin_manager", "hooks_of"]

@@ -36,3 +36,7 @@ class RecipeError(CondensekitError):
 
 class PluginError(CondensekitError):
     """A plugin is broken, clashes with another, or is needed but failed to load."""
+
+
+class PluginLoadWarning(UserWarning):
+    """A plugin failed to import or register and was skipped."""

@@ -27,7 +27,7 @@ import pluggy
 
 from condensekit import hookspecs
 from condensekit.catalogue import KINDS, Catalogue
-from condensekit.errors import CondensekitError, PluginError
+from condensekit.errors import CondensekitError, PluginError, PluginLoadWarning
 
 ENTRY_POINT_GROUP = "condensekit"
 
@@ -46,6 +46,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "condensekit_plugins.tricks.momentum",
     "condensekit_plugins.tricks.init",
     "condensekit_plugins.tricks.weight_decay",
+    "condensekit_plugins.tricks.layernorm",
+    "condensekit_plugins.tricks.activation",
     "condensekit_plugins.metrics.condensation",
     "condensekit_plugins.metrics.common_direction",
     "condensekit_plugins.data.digits",
@@ -113,7 +115,7 @@ def build_catalogue(pm: PluginManager) -> Catalogue:
                 raise
             except Exception as exc:  # a broken third-party plugin must not take down the others
                 pm.load_errors[impl.plugin_name] = f"{type(exc).__name__} in {hook_name}: {exc}"
-                warnings.warn(f"condensekit plugin {impl.plugin_name!r} failed in {hook_name}: {exc}", stacklevel=2)
+                warnings.warn(f"condensekit plugin {impl.plugin_name!r} failed in {hook_name}: {exc}", PluginLoadWarning, stacklevel=2)
     return catalogue
 
 
@@ -164,7 +166,7 @@ def get_plugin_manager(local_plugins: Iterable[str | Path] = (), *, builtins: It
             module = importlib.import_module(name)
         except Exception as exc:
             pm.load_errors[name] = f"{type(exc).__name__}: {exc}"
-            warnings.warn(f"condensekit built-in plugin {name!r} failed to import: {exc}", stacklevel=2)
+            warnings.warn(f"condensekit built-in plugin {name!r} failed to import: {exc}", PluginLoadWarning, stacklevel=2)
             continue
         pm.register(module, name=name)
         pm.origins[name] = ("builtin", _version_of(name))
@@ -193,13 +195,13 @@ def _load_entry_points(pm: PluginManager, disabled: set[str]) -> None:
             plugin = ep.load()
         except Exception as exc:  # one broken package must not take down the others
             pm.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-            warnings.warn(f"condensekit plugin {ep.name!r} ({ep.value}) failed to load and is skipped: {exc}", stacklevel=2)
+            warnings.warn(f"condensekit plugin {ep.name!r} ({ep.value}) failed to load and is skipped: {exc}", PluginLoadWarning, stacklevel=2)
             continue
         try:
             pm.register(plugin, name=ep.name)
         except Exception as exc:
             pm.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-            warnings.warn(f"condensekit plugin {ep.name!r} could not be registered: {exc}", stacklevel=2)
+            warnings.warn(f"condensekit plugin {ep.name!r} could not be registered: {exc}", PluginLoadWarning, stacklevel=2)
             continue
         pm.origins[ep.name] = (f"package {ep.dist.name if ep.dist else '?'}", version)
 

@@ -1,0 +1,47 @@
+"""``Run``: the context every run hook receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from condensekit.data import DataInfo
+    from condensekit.recipe import RunSpec
+
+
+@dataclass
+class Run:
+    """Everything a hook may need to know about the run in progress.
+
+    Attributes:
+        spec: the resolved :class:`condensekit.recipe.RunSpec` (model, tricks, metrics, train settings).
+        name: the arm's name.
+        seed: the run's seed.
+        device: the torch device the run trains on.
+        run_dir: the run's output directory (exists when ``run_started`` is called).
+        info: the dataset's :class:`condensekit.DataInfo`.
+        step: the number of optimizer steps taken so far.
+        total_steps: the number of steps the run will take.
+        hidden_layers: probe points that count as hidden layers in summaries (logits excluded).
+        state: scratch space for plugins, keyed by plugin name (e.g. an open file or a writer).
+    """
+
+    spec: RunSpec
+    name: str
+    seed: int
+    device: torch.device
+    run_dir: Path
+    info: DataInfo | None = None
+    step: int = 0
+    total_steps: int = 0
+    hidden_layers: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``arm/grid point/seed=n``, for messages."""
+        return f"{self.name}/{self.spec.grid_label}/seed={self.seed}"

@@ -1,0 +1,255 @@
+"""The training loop. Every hook call is visible here, in the order a run makes them."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from condensekit.data import DataBundle
+from condensekit.errors import CondensekitError, PluginError
+from condensekit.manager import PluginManager
+from condensekit.phases import smoothing_window, summarize_run
+from condensekit.probe import Probe, hidden_layer_names, make_probe_batch, probe_points
+from condensekit.recipe import RunSpec
+from condensekit.run import Run
+from condensekit.schedules import schedule_steps
+
+LOSS_FLUSH_EVERY = 50  # read losses back from the device in chunks, not every step (no per-step sync)
+
+
+def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[str, dict[str, Any]]:
+    """Train one run and return ``(status, summary)``; ``run_finished`` is called in every case."""
+    _seed_everything(spec.seed)
+    cat = pm.catalogue
+    device = resolve_device(spec.device)
+    data_entry = cat.get("datasets", spec.data["use"])
+    bundle: DataBundle = data_entry.factory(data_entry.params.model_validate(spec.data["params"]), Path(spec.data["root"]).expanduser())
+    run = Run(spec=spec, name=spec.arm, seed=spec.seed, device=device, run_dir=run_dir, info=bundle.info, total_steps=spec.train["steps"])
+    active = _activate_components(pm, spec)
+    status, summary = "failed", {}
+    try:
+        pm.hook.run_started(run=run)
+        model = _build_model(pm, run)
+        pm.hook.model_built(run=run, model=model)
+        model.to(device)
+        options = {"lr": spec.train["lr"], **_merged(pm, "optimizer_overrides", run, "optimizer option")}
+        optimizer = pm.hook.make_optimizer(run=run, params=[p for p in model.parameters() if p.requires_grad], options=options)
+        points = probe_points(model)
+        run.hidden_layers = hidden_layer_names(model, points)
+        probe_x, probe_y = make_probe_batch(bundle.train, spec.probe["per_class"], spec.probe["max_samples"], spec.seed, device)
+        recorder = Recorder(pm, run)
+        total = spec.train["steps"]
+        due = {name: schedule_steps(m["every"], total) for name, m in spec.metrics.items()}
+        eval_steps = schedule_steps(spec.train["eval_every"], total)
+        batches = batch_stream(bundle.train, spec.data["batch_size"], device, spec.seed)
+        losses = torch.full((total,), math.nan, device=device)
+        status, started = "ok", time.perf_counter()
+        for step in range(total + 1):
+            run.step = step
+            if any(step in steps for steps in due.values()):
+                _measure(pm, run, model, Probe(model, probe_x, probe_y, points, step), active["metrics"], due, recorder)
+            if step in eval_steps:
+                recorder.emit(step, evaluate(model, bundle, device))
+            if step % LOSS_FLUSH_EVERY == 0 or step == total:
+                if not recorder.flush_losses(losses, upto=step, max_loss=spec.train["max_loss"]):
+                    status = "diverged"
+                    break
+            if step == total:
+                break
+            x, y = next(batches)
+            model.train()
+            outputs = model(x)
+            loss = F.cross_entropy(outputs, y)
+            extra = [t for t in pm.hook.extra_loss(run=run, model=model, batch=(x, y), outputs=outputs) if t is not None]
+            optimizer.zero_grad(set_to_none=True)
+            (loss + sum(extra) if extra else loss).backward()
+            optimizer.step()
+            pm.hook.after_step(run=run, model=model, optimizer=optimizer)
+            losses[step] = loss.detach()
+        summary = _summarize(recorder, run, bundle, spec)
+        summary.update(seconds=time.perf_counter() - started, steps_done=run.step)
+        if status == "ok":
+            summary.update(_final_accuracy(recorder))
+        return status, summary
+    finally:
+        try:
+            pm.hook.run_finished(run=run, status=status, summary=summary)
+        finally:
+            for obj in [*active["tricks"].values(), *active["metrics"].values()]:
+                pm.unregister(obj)
+
+
+class Recorder:
+    """Passes scalars to the ``log_scalars`` hook and keeps them in memory for the run's summary."""
+
+    def __init__(self, pm: PluginManager, run: Run):
+        self.pm, self.run = pm, run
+        self.history: dict[str, tuple[list[int], list[float]]] = {}
+        self.losses: list[float] = []
+
+    def emit(self, step: int, scalars: dict[str, float]) -> None:
+        if not scalars:
+            return
+        for tag, value in scalars.items():
+            steps, values = self.history.setdefault(tag, ([], []))
+            steps.append(step)
+            values.append(float(value))
+        self.pm.hook.log_scalars(run=self.run, step=step, scalars=scalars)
+
+    def flush_losses(self, losses: torch.Tensor, upto: int, max_loss: float) -> bool:
+        """Log the losses of steps not yet logged; False when one is not finite or above ``max_loss``."""
+        chunk = losses[len(self.losses) : upto].tolist()
+        for value in chunk:
+            step = len(self.losses)
+            self.losses.append(value)
+            self.emit(step, {"train/loss": value})
+            if not math.isfinite(value) or value > max_loss:
+                return False
+        return True
+
+
+def _activate_components(pm: PluginManager, spec: RunSpec) -> dict[str, dict[str, Any]]:
+    """Instantiate this run's tricks and metrics and register them as plugins for the run."""
+    active: dict[str, dict[str, Any]] = {"tricks": {}, "metrics": {}}
+    for kind, table in (("tricks", spec.tricks), ("metrics", {k: v["params"] for k, v in spec.metrics.items()})):
+        for name, params in table.items():
+            entry = pm.catalogue.get(kind, name)
+            obj = entry.factory(entry.params.model_validate(params))
+            pm.register(obj, name=f"{kind[:-1]}:{name}")
+            active[kind][name] = obj
+    return active
+
+
+def _merged(pm: PluginManager, hook_name: str, run: Run, what: str) -> dict[str, Any]:
+    """Merge dicts returned by a hook; two plugins disagreeing on one key is an error naming both."""
+    merged: dict[str, Any] = {}
+    owner: dict[str, str] = {}
+    for plugin, result in pm.call_each(hook_name, run=run):
+        for key, value in (result or {}).items():
+            if key in merged and merged[key] != value:
+                raise PluginError(f"{what} {key!r} is set to {merged[key]!r} by {owner[key]} and to {value!r} by {plugin}; remove one of them")
+            merged[key], owner[key] = value, plugin
+    return merged
+
+
+def _build_model(pm: PluginManager, run: Run) -> nn.Module:
+    entry = pm.catalogue.get("models", run.spec.model["use"])
+    overrides = _merged(pm, "model_overrides", run, "model parameter")
+    unknown = sorted(set(overrides) - set(entry.params.model_fields))
+    if unknown:
+        raise CondensekitError(f"model {entry.name!r} has no parameter(s) {', '.join(unknown)} asked for by a trick; remove that trick from the arm")
+    params = entry.params.model_validate({**run.spec.model["params"], **overrides})
+    assert run.info is not None
+    return entry.factory(params, run.info)
+
+
+def _measure(pm: PluginManager, run: Run, model: nn.Module, probe: Probe, metrics: dict[str, Any], due: dict[str, set[int]], recorder: Recorder) -> None:
+    """Call ``collect_metrics`` on the metrics due now (and on plugins that are not catalogue metrics)."""
+    others = [p for p in pm.get_plugins() if p not in metrics.values() and not pm.get_name(p).startswith("trick:")]
+    callers = [(name, obj) for name, obj in metrics.items() if run.step in due[name]]
+    scalars: dict[str, float] = {}
+    for name, obj in callers:
+        for _, result in pm.call_each("collect_metrics", [obj], run=run, probe=probe):
+            scalars.update({f"{name}/{k}": float(v) for k, v in (result or {}).items()})
+    for plugin_name, result in pm.call_each("collect_metrics", others, run=run, probe=probe):
+        scalars.update({f"{plugin_name}/{k}": float(v) for k, v in (result or {}).items()})
+    recorder.emit(run.step, scalars)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, dataset: Dataset[Any], device: torch.device, limit: int = 10_000, batch_size: int = 1000) -> float:
+    """Accuracy on (the first ``limit`` samples of) a dataset, in eval mode."""
+    was_training = model.training
+    model.eval()
+    correct = seen = 0
+    for x, y in _eval_batches(dataset, device, limit, batch_size):
+        correct += int((model(x).argmax(1) == y).sum())
+        seen += len(y)
+    model.train(was_training)
+    return correct / max(1, seen)
+
+
+def evaluate(model: nn.Module, bundle: DataBundle, device: torch.device) -> dict[str, float]:
+    return {"train/accuracy": accuracy(model, bundle.train, device), "test/accuracy": accuracy(model, bundle.test, device)}
+
+
+def _eval_batches(dataset: Dataset[Any], device: torch.device, limit: int, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    if isinstance(dataset, TensorDataset):
+        x, y = dataset.tensors
+        for i in range(0, min(limit, len(y)), batch_size):
+            yield x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+        return
+    seen = 0
+    for x, y in DataLoader(dataset, batch_size=batch_size):
+        yield x.to(device), y.to(device)
+        seen += len(y)
+        if seen >= limit:
+            return
+
+
+def batch_stream(dataset: Dataset[Any], batch_size: int, device: torch.device, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless shuffled minibatches. In-memory tensors live on the device and are indexed directly."""
+    generator = torch.Generator().manual_seed(seed + 1)
+    if isinstance(dataset, TensorDataset):
+        x, y = (t.to(device) for t in dataset.tensors)
+        n = len(y)
+        size = min(batch_size, n)
+        while True:
+            order = torch.randperm(n, generator=generator).to(device)
+            for i in range(0, n - size + 1, size):
+                idx = order[i : i + size]
+                yield x[idx], y[idx].long()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) >= batch_size, generator=generator)  # type: ignore[arg-type]
+    while True:
+        for x, y in loader:
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True).long()
+
+
+def _summarize(recorder: Recorder, run: Run, bundle: DataBundle, spec: RunSpec) -> dict[str, Any]:
+    th = spec.thresholds
+    series = {}
+    for tag, (steps, values) in recorder.history.items():
+        parts = tag.split("/")
+        if len(parts) == 3 and parts[2] == th.metric and parts[1] in run.hidden_layers:
+            series.setdefault(parts[1], (steps, values))
+    per_epoch = math.ceil(len(bundle.train) / spec.data["batch_size"])  # type: ignore[arg-type]
+    summary = summarize_run(recorder.losses, series, smoothing_window(per_epoch), th)
+    summary["final_loss"] = recorder.losses[-1] if recorder.losses else math.nan
+    return summary
+
+
+def _final_accuracy(recorder: Recorder) -> dict[str, float]:
+    out = {}
+    for key, tag in (("final_train_acc", "train/accuracy"), ("final_test_acc", "test/accuracy")):
+        values = recorder.history.get(tag, ([], []))[1]
+        out[key] = values[-1] if values else math.nan
+    return out
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without it is a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise CondensekitError(f"device {device!r} was asked for but CUDA is not available here; use device = \"auto\" or \"cpu\"")
+    return torch.device(device)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # numpy is optional for the loop itself
+        pass

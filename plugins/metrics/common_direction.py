@@ -1,0 +1,58 @@
+"""Metric ``common_direction``: strength of the dominant direction of weights, updates, gradients and features.
+
+Per probe point with a weight: ``rho1_W`` (of W_t), ``rho1_dW`` (of W_t - W_0), ``rho1_gradW`` (of the
+probe batch gradient); per probe point: ``rho1_H`` and ``erank_H`` of the uncentered feature matrix.
+``rho1 = sigma_1^2 / ||M||_F^2``: 1 means rank one, 1/rank means spread evenly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import condensekit
+
+
+class CommonDirectionParams(BaseModel):
+    """Which probe points to measure."""
+
+    model_config = ConfigDict(extra="forbid")
+    layers: list[str] | None = Field(None, description="probe points to measure (default: all)")
+
+
+class CommonDirection:
+    """Keeps each probe point's initial weight (W_0) to measure the update W_t - W_0."""
+
+    def __init__(self, params: CommonDirectionParams):
+        self.params = params
+        self.initial: dict[str, Any] = {}
+
+    @condensekit.hookimpl
+    def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
+        from condensekit import measures
+
+        out: dict[str, float] = {}
+        grads = probe.weight_grads
+        for layer, module in probe.points.items():
+            if self.params.layers is not None and layer not in self.params.layers:
+                continue
+            weight = getattr(module, "weight", None)
+            if weight is not None and weight.dim() >= 2:
+                w = weight.detach()
+                w0 = self.initial.setdefault(layer, w.clone())
+                out[f"{layer}/rho1_W"] = measures.common_direction_strength(w)
+                if probe.step > 0:
+                    out[f"{layer}/rho1_dW"] = measures.common_direction_strength(w - w0)
+                grad = grads.get(layer, {}).get("weight")
+                if grad is not None:
+                    out[f"{layer}/rho1_gradW"] = measures.common_direction_strength(grad)
+            h = probe.features[layer]
+            out[f"{layer}/rho1_H"] = measures.common_direction_strength(h.flatten(1))
+            out[f"{layer}/erank_H"] = measures.effective_rank(h.flatten(1))
+        return out
+
+
+@condensekit.hookimpl
+def register_metrics(register: Any) -> None:
+    register("common_direction", CommonDirection, params=CommonDirectionParams, summary="rho1 of weights, updates, gradients and features; effective rank")

@@ -1,0 +1,101 @@
+"""Metric ``condensation``: similarities of features, feature gradients and weight gradients (METRICS.md).
+
+Per probe point ``<layer>`` it logs ``<layer>/feat_inter``, ``feat_intra``, ``feat_all``,
+``feat_inter_centered``, ``feat_classmean``, ``grad_inter``, ``grad_intra``, ``wgrad_inter`` (for
+Linear/Conv2d points), ``grad_norm`` and ``dead_frac``. Features with spatial or token axes are also
+reported with those axes averaged, as ``<layer>@mean/...``; for models with a class token
+(``model.cls_token_index``), the class token alone as ``<layer>@cls/...``. With batch-coupled layers
+(BatchNorm) the feature gradient is that of the summed probe loss, not a per-sample gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import condensekit
+
+
+class CondensationParams(BaseModel):
+    """Which parts of the condensation measurement to compute."""
+
+    model_config = ConfigDict(extra="forbid")
+    layers: list[str] | None = Field(None, description="probe points to measure (default: all)")
+    gradients: bool = Field(True, description="feature-gradient similarities and gradient norms")
+    weight_gradients: bool = Field(True, description="per-sample weight-gradient similarity (wgrad_inter)")
+    variants: bool = Field(True, description="also report spatial/token-mean and class-token variants")
+
+
+def feature_variants(name: str, x: Any, g: Any, cls_index: int | None) -> list[tuple[str, Any, Any]]:
+    """(name, features, grads) for the flattened tensor and its mean / class-token variants."""
+    out = [(name, x, g)]
+    if x.dim() == 4:  # (N, C, H, W): average over positions
+        out.append((f"{name}@mean", x.mean(dim=(2, 3)), None if g is None else g.mean(dim=(2, 3))))
+    elif x.dim() == 3:  # (N, T, D): average over tokens
+        out.append((f"{name}@mean", x.mean(dim=1), None if g is None else g.mean(dim=1)))
+        if cls_index is not None:
+            out.append((f"{name}@cls", x[:, cls_index], None if g is None else g[:, cls_index]))
+    return out
+
+
+class Condensation:
+    """Computes the per-layer similarity measures on the probe."""
+
+    def __init__(self, params: CondensationParams):
+        self.params = params
+
+    @condensekit.hookimpl
+    def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
+        from condensekit import measures
+
+        y = probe.labels
+        features = probe.features
+        grads = probe.feature_grads if self.params.gradients else {}
+        names = [n for n in features if self.params.layers is None or n in self.params.layers]
+        cls_index = getattr(probe.model, "cls_token_index", None)
+        out: dict[str, float] = {}
+        for layer in names:
+            x, g = features[layer], grads.get(layer)
+            variants = feature_variants(layer, x, g, cls_index) if self.params.variants else [(layer, x, g)]
+            for key, xv, gv in variants:
+                sim = measures.pair_similarity(xv, y)
+                out.update({f"{key}/feat_{k}": v for k, v in sim.items()})
+                out[f"{key}/feat_inter_centered"] = measures.pair_similarity(measures.centered(xv), y)["inter"]
+                out[f"{key}/feat_classmean"] = measures.classmean_similarity(xv, y)
+                if gv is not None:
+                    gsim = measures.pair_similarity(gv, y)
+                    out[f"{key}/grad_inter"], out[f"{key}/grad_intra"] = gsim["inter"], gsim["intra"]
+                    out[f"{key}/grad_norm"] = measures.mean_norm(gv)
+            out[f"{layer}/dead_frac"] = measures.dead_fraction(x)
+            if self.params.weight_gradients and g is not None:
+                value = weight_grad_similarity(probe.points[layer], probe.layer_inputs.get(layer), g, y)
+                if value is not None:
+                    out[f"{layer}/wgrad_inter"] = value
+        return out
+
+
+def weight_grad_similarity(module: Any, a: Any, g: Any, labels: Any) -> float | None:
+    """``wgrad_inter`` of a Linear or Conv2d probe point from its input ``a`` and output gradient ``g``."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    from condensekit import measures
+
+    if a is None:
+        return None
+    bias = getattr(module, "bias", None) is not None
+    if isinstance(module, nn.Linear):
+        if g.dim() == 2:
+            return measures.linear_weight_grad_similarity(g, a, labels, bias=bias)
+        # token-wise linear (N, T, D): the weight gradient sums over tokens, like conv positions
+        return measures.conv_weight_grad_similarity(g.transpose(1, 2), a.transpose(1, 2), labels, bias=bias)
+    if isinstance(module, nn.Conv2d) and module.groups == 1 and isinstance(module.padding, tuple):
+        cols = F.unfold(a, module.kernel_size, dilation=module.dilation, padding=module.padding, stride=module.stride)
+        return measures.conv_weight_grad_similarity(g.flatten(2), cols, labels, bias=bias)
+    return None
+
+
+@condensekit.hookimpl
+def register_metrics(register: Any) -> None:
+    register("condensation", Condensation, params=CondensationParams, summary="feature / feature-gradient / weight-gradient similarity per layer")

@@ -1,0 +1,34 @@
+"""Model ``mlp``: a plain deep MLP, Xavier-normal initialised as in the papers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import condensekit
+
+Activation = Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "silu", "identity"]
+
+
+class MLPParams(BaseModel):
+    """Parameters of the plain MLP (also used by ``resmlp``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    depth: int = Field(10, ge=2, le=200, description="number of linear layers, the classifier included")
+    width: int = Field(256, ge=1, le=65536, description="units per hidden layer")
+    activation: Activation = Field("relu", description="hidden activation")
+    norm: Literal["none", "batch", "layer"] = Field("none", description="normalisation after each hidden linear layer")
+    bias: bool = Field(True, description="linear layers have biases")
+
+
+def build_mlp(params: MLPParams, info: Any) -> Any:
+    from condensekit_plugins.models.nets.mlp import MLP
+
+    return MLP(math.prod(info.input_shape), info.num_classes, params.depth, params.width, params.activation, params.norm, params.bias)
+
+
+@condensekit.hookimpl
+def register_models(register: Any) -> None:
+    register("mlp", build_mlp, params=MLPParams, summary="plain MLP; probe points: each hidden pre-activation and the logits")

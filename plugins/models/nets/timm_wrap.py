@@ -1,0 +1,69 @@
+"""A thin wrapper that gives any timm model the ``probe_points`` condensekit reads features from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class TimmModel(nn.Module):
+    """Wrap a timm model; ``forward`` is the model's, ``probe_points`` follows METRICS.md.
+
+    Attributes:
+        model: the wrapped timm model.
+        probe_token_layout: for token models (ViTs), ``{"cls_index": i or None, "num_prefix_tokens": n}``:
+            block outputs are ``(N, T, D)``; the first ``n`` tokens are prefix tokens (class token,
+            registers) and ``cls_index`` is the class token's position (None without one). The token
+            mean of METRICS.md is over the patch tokens ``[n:]``. Absent for models without tokens.
+    """
+
+    def __init__(self, model: nn.Module, name: str):
+        super().__init__()
+        self.model = model
+        self.timm_name = name
+        prefix = getattr(model, "num_prefix_tokens", None)
+        if isinstance(prefix, int) and isinstance(getattr(model, "blocks", None), nn.Sequential | nn.ModuleList):
+            has_cls = getattr(model, "cls_token", None) is not None
+            self.probe_token_layout: dict[str, Any] = {"cls_index": 0 if has_cls else None, "num_prefix_tokens": prefix}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def probe_points(self) -> dict[str, nn.Module]:
+        """Where features are read.
+
+        * Transformers with ``blocks`` (ViT, DeiT, ...): each block's output ``blockK`` and each block's
+          MLP hidden pre-activation ``blockK.fc1`` (the output of ``mlp.fc1``).
+        * Other models with timm ``feature_info`` (ResNets, ConvNeXts, ...): each listed module, and each
+          block of a listed ``nn.Sequential`` stage (so a ResNet gives every block's output).
+        * Otherwise every ``nn.Linear`` and ``nn.Conv2d`` leaf.
+
+        The classifier is added as ``logits`` when it is an ``nn.Linear``.
+        """
+        points: dict[str, nn.Module] = {}
+        blocks = getattr(self.model, "blocks", None)
+        if isinstance(blocks, nn.Sequential | nn.ModuleList) and len(blocks) > 0:
+            for i, block in enumerate(blocks):
+                points[f"block{i + 1}"] = block
+                fc1 = getattr(getattr(block, "mlp", None), "fc1", None)
+                if isinstance(fc1, nn.Module):
+                    points[f"block{i + 1}.fc1"] = fc1
+        elif getattr(self.model, "feature_info", None):
+            for info in self.model.feature_info:
+                name = info["module"]
+                module = self.model.get_submodule(name)
+                if isinstance(module, nn.Sequential) and len(module) > 1:
+                    points.update({f"{name}.{j}": child for j, child in enumerate(module)})
+                else:
+                    points[name] = module
+        else:
+            points = {
+                name: m for name, m in self.model.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)
+            }
+        head = self.model.get_classifier() if hasattr(self.model, "get_classifier") else None
+        if isinstance(head, nn.Linear):
+            points = {name: m for name, m in points.items() if m is not head}
+            points["logits"] = head
+        return points

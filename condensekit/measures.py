@@ -39,10 +39,52 @@ def masked_mean(matrix: torch.Tensor, mask: torch.Tensor) -> float:
     return float(matrix[mask].sum() / count) if count else math.nan
 
 
+def _class_onehot(labels: torch.Tensor) -> torch.Tensor:
+    """(N, K) float64 one-hot of the classes present in ``labels``."""
+    _, index = labels.unique(return_inverse=True)
+    return torch.nn.functional.one_hot(index).double()
+
+
+def pair_means(gram: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Means of a symmetric pair matrix over inter-class, intra-class and all pairs i < j.
+
+    Uses block sums instead of masks: with one-hot ``Y``, the same-class total is ``trace(Y^T G Y)``;
+    removing the diagonal and halving gives the sum over pairs i < j.
+    """
+    onehot = _class_onehot(labels)
+    n = gram.shape[0]
+    sizes = onehot.sum(0)
+    diag = gram.diagonal().sum()
+    total_pairs = (gram.sum() - diag) / 2
+    intra_pairs = ((onehot.T @ gram @ onehot).trace() - diag) / 2
+    counts = {"all": n * (n - 1) / 2, "intra": float((sizes * (sizes - 1) / 2).sum())}
+    counts["inter"] = counts["all"] - counts["intra"]
+    sums = {"all": total_pairs, "intra": intra_pairs, "inter": total_pairs - intra_pairs}
+    return {k: float(sums[k] / counts[k]) if counts[k] else math.nan for k in ("inter", "intra", "all")}
+
+
+def _unit_rows(x: torch.Tensor) -> torch.Tensor:
+    x = flatten(x)
+    return x / (x.norm(dim=1, keepdim=True) + EPS)
+
+
 def pair_similarity(x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Mean ``cos(x_i, x_j)`` over inter-class, intra-class and all pairs i < j."""
-    gram = cosine_gram(x)
-    return {kind: masked_mean(gram, mask) for kind, mask in pair_masks(labels).items()}
+    """Mean ``cos(x_i, x_j)`` over inter-class, intra-class and all pairs i < j.
+
+    The Gram matrix of the unit rows is never formed: its total is ``|sum_i u_i|^2`` and its
+    same-class total ``sum_c |sum_{i in c} u_i|^2``, which costs O(N D) instead of O(N^2 D).
+    """
+    u = _unit_rows(x)
+    onehot = _class_onehot(labels)
+    n = u.shape[0]
+    sizes = onehot.sum(0)
+    diag = (u * u).sum()
+    total_pairs = (u.sum(0).square().sum() - diag) / 2
+    intra_pairs = ((onehot.T @ u).square().sum() - diag) / 2
+    counts = {"all": n * (n - 1) / 2, "intra": float((sizes * (sizes - 1) / 2).sum())}
+    counts["inter"] = counts["all"] - counts["intra"]
+    sums = {"all": total_pairs, "intra": intra_pairs, "inter": total_pairs - intra_pairs}
+    return {k: float(sums[k] / counts[k]) if counts[k] else math.nan for k in ("inter", "intra", "all")}
 
 
 def centered(x: torch.Tensor) -> torch.Tensor:
@@ -53,12 +95,13 @@ def centered(x: torch.Tensor) -> torch.Tensor:
 
 def classmean_similarity(x: torch.Tensor, labels: torch.Tensor) -> float:
     """Mean over class pairs c < c' of ``cos(mu_c, mu_c')`` of the class-mean features."""
-    x = flatten(x)
-    classes = labels.unique()
-    means = torch.stack([x[labels == c].mean(0) for c in classes])
-    gram = cosine_gram(means)
-    mask = torch.ones_like(gram, dtype=torch.bool).triu(diagonal=1)
-    return masked_mean(gram, mask)
+    onehot = _class_onehot(labels)
+    means = (onehot.T @ flatten(x)) / onehot.sum(0)[:, None]
+    k = means.shape[0]
+    if k < 2:
+        return math.nan
+    u = _unit_rows(means)
+    return float((u.sum(0).square().sum() - (u * u).sum()) / (k * (k - 1)))
 
 
 def _with_bias_column(a: torch.Tensor, bias: bool, dim: int) -> torch.Tensor:
@@ -84,7 +127,7 @@ def linear_weight_grad_similarity(g: torch.Tensor, a: torch.Tensor, labels: torc
     """
     a = _with_bias_column(flatten(a), bias, dim=1)
     gram = cosine_gram(g) * cosine_gram(a)
-    return masked_mean(gram, pair_masks(labels)["inter"])
+    return pair_means(gram, labels)["inter"]
 
 
 def conv_weight_grad_similarity(
@@ -118,7 +161,7 @@ def conv_weight_grad_similarity(
             inner[j0 : j0 + chunk, i0 : i0 + chunk] = block.T
     norms = inner.diagonal().clamp_min(0).sqrt()
     cos = inner / (norms[:, None] * norms[None, :] + EPS)
-    return masked_mean(cos, pair_masks(labels)["inter"])
+    return pair_means(cos, labels)["inter"]
 
 
 def common_direction_strength(m: torch.Tensor) -> float:

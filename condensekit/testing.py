@@ -1,0 +1,1 @@
+"""pytest plugin for condensekit plugin authors (fixtures and contract checks). Loaded by every pytest run."""

@@ -1,0 +1,147 @@
+"""Metric math against slow, independent references: explicit pair loops and torch.func per-sample gradients."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from condensekit import measures
+
+
+def loop_cos(u: torch.Tensor, v: torch.Tensor) -> float:
+    u, v = u.flatten().double(), v.flatten().double()
+    return float(u @ v) / (float(u.norm()) * float(v.norm()) + 1e-12)
+
+
+def loop_pair_means(vectors: list[torch.Tensor], labels: list[int]) -> dict[str, float]:
+    sums = {"inter": 0.0, "intra": 0.0, "all": 0.0}
+    counts = {"inter": 0, "intra": 0, "all": 0}
+    for i in range(len(vectors)):
+        for j in range(i + 1, len(vectors)):
+            c = loop_cos(vectors[i], vectors[j])
+            kind = "intra" if labels[i] == labels[j] else "inter"
+            for k in (kind, "all"):
+                sums[k] += c
+                counts[k] += 1
+    return {k: sums[k] / counts[k] if counts[k] else math.nan for k in sums}
+
+
+@pytest.fixture
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(23, 3, 4, generator=g) + 0.3  # a shared component, like ReLU features
+    y = torch.randint(0, 4, (23,), generator=g)
+    return x, y
+
+
+def test_pair_similarity_matches_loops(batch):
+    x, y = batch
+    got = measures.pair_similarity(x, y)
+    ref = loop_pair_means(list(x), y.tolist())
+    for k in ("inter", "intra", "all"):
+        assert got[k] == pytest.approx(ref[k], abs=1e-10)
+    assert got["inter"] > 0.05  # the shared component shows up
+
+
+def test_pair_means_of_gram_matches_masks_and_loops(batch):
+    x, y = batch
+    gram = measures.cosine_gram(x)
+    via_masks = {k: measures.masked_mean(gram, m) for k, m in measures.pair_masks(y).items()}
+    via_blocks = measures.pair_means(gram, y)
+    ref = loop_pair_means(list(x), y.tolist())
+    for k in ref:
+        assert via_blocks[k] == pytest.approx(ref[k], abs=1e-10)
+        assert via_masks[k] == pytest.approx(ref[k], abs=1e-10)
+
+
+def test_centered_and_classmean_match_loops(batch):
+    x, y = batch
+    flat = x.reshape(len(x), -1).double()
+    mean = sum(flat[i] for i in range(len(flat))) / len(flat)
+    ref_centered = loop_pair_means([flat[i] - mean for i in range(len(flat))], y.tolist())["inter"]
+    assert measures.pair_similarity(measures.centered(x), y)["inter"] == pytest.approx(ref_centered, abs=1e-10)
+    classes = sorted(set(y.tolist()))
+    mus = [sum(flat[i] for i in range(len(flat)) if y[i] == c) / sum(1 for v in y.tolist() if v == c) for c in classes]
+    pairs = [loop_cos(mus[a], mus[b]) for a in range(len(mus)) for b in range(a + 1, len(mus))]
+    assert measures.classmean_similarity(x, y) == pytest.approx(sum(pairs) / len(pairs), abs=1e-10)
+
+
+def test_identical_and_opposite_features():
+    y = torch.tensor([0, 1, 0, 1])
+    same = torch.ones(4, 5)
+    assert measures.pair_similarity(same, y)["inter"] == pytest.approx(1.0)
+    flip = torch.tensor([[1.0, 0], [-1, 0], [1, 0], [-1, 0]])
+    sim = measures.pair_similarity(flip, y)
+    assert sim["inter"] == pytest.approx(-1.0) and sim["intra"] == pytest.approx(1.0)
+    assert math.isnan(measures.pair_similarity(torch.randn(3, 2), torch.tensor([0, 1, 2]))["intra"])
+
+
+def per_sample_weight_grads(module: nn.Module, head: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Reference: flattened per-sample gradients of the module's parameters (weight, bias) via torch.func."""
+    params = {k: v.detach() for k, v in module.named_parameters()}
+
+    def loss_of(p: dict[str, torch.Tensor], x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        h = functional_call(module, p, (x.unsqueeze(0),))
+        return F.cross_entropy(head(torch.tanh(h).flatten(1)), t.unsqueeze(0))
+
+    grads = vmap(grad(loss_of), in_dims=(None, 0, 0))(params, inputs, labels)
+    return torch.cat([grads[k].reshape(len(inputs), -1) for k in params], dim=1)
+
+
+def features_and_grads(module: nn.Module, head: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    h = module(inputs)
+    loss = F.cross_entropy(head(torch.tanh(h).flatten(1)), labels, reduction="sum")
+    (g,) = torch.autograd.grad(loss, h)
+    return g
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_weight_grad_similarity_matches_torch_func(bias):
+    torch.manual_seed(1)
+    layer, head = nn.Linear(6, 5, bias=bias).double(), nn.Linear(5, 3).double()
+    x, y = torch.randn(17, 6, dtype=torch.float64), torch.randint(0, 3, (17,))
+    g = features_and_grads(layer, head, x, y)
+    got = measures.linear_weight_grad_similarity(g, x, y, bias=bias)
+    per_sample = per_sample_weight_grads(layer, head, x, y)
+    ref = loop_pair_means(list(per_sample), y.tolist())["inter"]
+    assert got == pytest.approx(ref, abs=1e-9)
+
+
+@pytest.mark.parametrize("stride,padding,bias", [(1, 1, True), (2, 0, False)])
+def test_conv_weight_grad_similarity_matches_torch_func(stride, padding, bias):
+    torch.manual_seed(2)
+    conv = nn.Conv2d(2, 3, kernel_size=3, stride=stride, padding=padding, bias=bias).double()
+    x, y = torch.randn(9, 2, 6, 6, dtype=torch.float64), torch.randint(0, 3, (9,))
+    out_numel = conv(x[:1]).numel()
+    head = nn.Linear(out_numel, 3).double()
+    g = features_and_grads(conv, head, x, y)
+    cols = F.unfold(x, 3, padding=padding, stride=stride)
+    got = measures.conv_weight_grad_similarity(g.flatten(2), cols, y, bias=bias, chunk=4)
+    per_sample = per_sample_weight_grads(conv, head, x, y)
+    ref = loop_pair_means(list(per_sample), y.tolist())["inter"]
+    assert got == pytest.approx(ref, abs=1e-9)
+
+
+def test_common_direction_strength_and_effective_rank():
+    u = torch.randn(7, 1)
+    v = torch.randn(1, 5)
+    assert measures.common_direction_strength(u @ v) == pytest.approx(1.0)
+    assert measures.common_direction_strength(torch.eye(4)) == pytest.approx(0.25)
+    m = torch.randn(8, 6, dtype=torch.float64)
+    s = torch.linalg.svdvals(m)
+    assert measures.common_direction_strength(m) == pytest.approx(float(s[0] ** 2 / (s**2).sum()))
+    p = s / s.sum()
+    assert measures.effective_rank(m) == pytest.approx(math.exp(-sum(float(q) * math.log(float(q)) for q in p)))
+    assert measures.effective_rank(torch.eye(5)) == pytest.approx(5.0)
+    assert math.isnan(measures.common_direction_strength(torch.zeros(3, 3)))
+
+
+def test_dead_fraction_and_mean_norm():
+    pre = torch.tensor([[1.0, -1.0, 0.0], [2.0, -3.0, 1.0]])
+    assert measures.dead_fraction(pre) == pytest.approx(1 / 3)
+    assert measures.mean_norm(torch.tensor([[3.0, 4.0], [0.0, 1.0]])) == pytest.approx(3.0)

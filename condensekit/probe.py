@@ -110,7 +110,11 @@ class Probe:
 
         for name, module in self.points.items():
             handles.append(module.register_forward_hook(hook_for(name)))
-        buffers = {name: b.detach().clone() for name, b in self.model.named_buffers()}
+        # The forward pass may update buffers (BatchNorm running statistics): let it update copies, and
+        # put the originals back afterwards. Restoring in place instead would corrupt the saved graph.
+        buffers = [(m, name, b) for m in self.model.modules() for name, b in m._buffers.items() if b is not None]
+        for m, name, b in buffers:
+            m._buffers[name] = b.clone()
         modes = {m: m.training for m in self.model.modules()}
         devices = [self.inputs.device] if self.inputs.device.type == "cuda" else []
         try:
@@ -123,9 +127,8 @@ class Probe:
         finally:
             for h in handles:
                 h.remove()
-            with torch.no_grad():
-                for name, b in self.model.named_buffers():
-                    b.copy_(buffers[name])
+            for m, name, b in buffers:
+                m._buffers[name] = b
             for m, mode in modes.items():
                 m.training = mode
         self._outputs = outputs

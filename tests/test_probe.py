@@ -1,0 +1,110 @@
+"""The probe: right features and gradients, and no side effects on training."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from condensekit.probe import Probe, choose_probe_indices, hidden_layer_names, probe_points
+from condensekit_plugins.metrics.condensation import Condensation, CondensationParams
+from condensekit_plugins.models.nets.mlp import MLP, ResMLP
+
+
+def tiny_mlp(norm: str = "none") -> MLP:
+    torch.manual_seed(0)
+    return MLP(in_features=6, num_classes=3, depth=4, width=8, activation_name="tanh", norm=norm, bias=True)
+
+
+def test_probe_indices_are_class_balanced_and_seeded():
+    labels = torch.arange(5).repeat(30)
+    idx = choose_probe_indices(labels, per_class=4, max_samples=512, seed=3)
+    assert torch.bincount(labels[idx]).tolist() == [4] * 5
+    assert torch.equal(idx, choose_probe_indices(labels, 4, 512, seed=3))
+    assert not torch.equal(idx, choose_probe_indices(labels, 4, 512, seed=4))
+    capped = choose_probe_indices(labels, per_class=20, max_samples=10, seed=0)
+    assert len(capped) == 10
+
+
+def test_probe_points_default_and_declared():
+    mlp = tiny_mlp()
+    assert list(probe_points(mlp)) == ["layer1", "layer2", "layer3", "logits"]
+    assert hidden_layer_names(mlp, probe_points(mlp)) == ["layer1", "layer2", "layer3"]
+    plain = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2))
+    points = probe_points(plain)
+    assert list(points) == ["0", "2"] and hidden_layer_names(plain, points) == ["0"]
+    res = ResMLP(6, 3, depth=4, width=8, activation_name="relu", norm="none", bias=True)
+    assert list(probe_points(res)) == ["stem", "block1", "block1.fc", "block2", "block2.fc", "logits"]
+
+
+def test_features_and_feature_grads_match_per_sample_reference():
+    model = tiny_mlp()
+    x, y = torch.randn(12, 6), torch.randint(0, 3, (12,))
+    probe = Probe(model, x, y, probe_points(model), step=0)
+    # features: re-run the layers by hand
+    h = model.hidden[0](x)
+    assert torch.allclose(probe.features["layer1"], h)
+    assert torch.allclose(probe.layer_inputs["layer2"], torch.tanh(h))
+    # per-sample feature gradient of loss_i w.r.t. h_i, by torch.func on the rest of the network
+
+    def loss_from_layer1(h1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = torch.tanh(h1)
+        for linear in model.hidden[1:]:
+            out = torch.tanh(linear(out))
+        return F.cross_entropy(model.head(out).unsqueeze(0), t.unsqueeze(0))
+
+    ref = vmap(grad(loss_from_layer1))(h.detach(), y)
+    assert torch.allclose(probe.feature_grads["layer1"], ref, atol=1e-6)
+    assert probe.loss == pytest.approx(float(F.cross_entropy(model(x), y)), rel=1e-5)
+
+
+def test_wgrad_of_metric_matches_torch_func_on_whole_model():
+    model = tiny_mlp().double()
+    x, y = torch.randn(10, 6, dtype=torch.float64), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    probe = Probe(model, x, y, probe_points(model), step=0)
+    out = Condensation(CondensationParams()).collect_metrics(run=None, probe=probe)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def loss_of(p: dict[str, torch.Tensor], xi: torch.Tensor, ti: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(functional_call(model, p, (xi.unsqueeze(0),)), ti.unsqueeze(0))
+
+    grads = vmap(grad(loss_of), in_dims=(None, 0, 0))(params, x, y)
+    per_sample = torch.cat([grads["hidden.1.weight"].flatten(1), grads["hidden.1.bias"]], dim=1)
+    ref, count = 0.0, 0
+    for i in range(len(y)):
+        for j in range(i + 1, len(y)):
+            if y[i] != y[j]:
+                ref += float(F.cosine_similarity(per_sample[i], per_sample[j], dim=0))
+                count += 1
+    assert out["layer2/wgrad_inter"] == pytest.approx(ref / count, abs=1e-9)
+    assert {"layer1/feat_inter", "layer1/grad_inter", "layer1/feat_inter_centered", "logits/feat_classmean"} <= set(out)
+
+
+def test_probe_leaves_training_state_untouched():
+    model = tiny_mlp(norm="batch")
+    model.head.weight.grad = torch.full_like(model.head.weight, 7.0)
+    bn = model.norms[0]
+    before_mean, before_count = bn.running_mean.clone(), bn.num_batches_tracked.clone()
+    x, y = torch.randn(8, 6) * 3 + 1, torch.randint(0, 3, (8,))
+    rng_before = torch.get_rng_state()
+    probe = Probe(model, x, y, probe_points(model), step=5)
+    _ = probe.feature_grads, probe.weight_grads
+    assert torch.equal(bn.running_mean, before_mean) and torch.equal(bn.num_batches_tracked, before_count)
+    assert torch.equal(model.head.weight.grad, torch.full_like(model.head.weight, 7.0))
+    assert torch.equal(torch.get_rng_state(), rng_before)
+    assert model.training
+    # the same model in train mode would have moved the running statistics: the check above can fail
+    model(x)
+    assert not torch.equal(bn.running_mean, before_mean)
+
+
+def test_probe_turns_dropout_off_and_restores_modes():
+    model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.9), nn.Linear(16, 2))
+    model.train()
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 0, 1, 0, 1])
+    first = Probe(model, x, y, probe_points(model), 0).features["2"]
+    second = Probe(model, x, y, probe_points(model), 0).features["2"]
+    assert torch.equal(first, second)  # dropout off: deterministic
+    assert model[1].training

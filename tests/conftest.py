@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny recipes that run in a second or two on a CPU core."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+TINY_RECIPE = """
+name = "tiny"
+seeds = [0, 1]
+device = "cpu"
+
+[data]
+use = "synthetic"
+num_classes = 3
+dim = 8
+train_per_class = 40
+test_per_class = 10
+batch_size = 30
+
+[train]
+steps = 30
+lr = 0.1
+eval_every = "every:10"
+
+[probe]
+per_class = 6
+
+[metrics]
+condensation = { every = "every:10" }
+common_direction = { every = "at:0,15" }
+
+[tricks]
+init = { scheme = "xavier_normal", scale = 1.0 }
+
+[[arms]]
+name = "mlp"
+model = { use = "mlp", depth = 3, width = 8, activation = "tanh" }
+
+[[arms]]
+name = "resmlp"
+model = { use = "resmlp", depth = 3, width = 8 }
+tricks = { momentum = { beta = 0.5 } }
+"""
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def write_recipe(tmp_path: Path) -> Callable[..., Path]:
+    """Write a recipe (TINY_RECIPE by default) into tmp_path and return its path."""
+
+    def write(text: str = TINY_RECIPE, name: str = "recipe.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def cli_run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run ``condensekit`` in-process; return (exit code, stdout, stderr)."""
+    from condensekit.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(args))
+        out, err = capsys.readouterr()
+        code = exit_info.value.code
+        return (code if isinstance(code, int) else 0), out, err
+
+    return run

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import re
 import tomllib
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,26 +148,48 @@ def pydantic_problems(exc: ValidationError, prefix: list[Any], model: type[BaseM
             problems.append(Problem(_key(loc), f"unknown key {name!r}{did_you_mean(name, fields)}", f"allowed keys: {', '.join(fields) or '(none)'}"))
             continue
         if kind == "missing":
-            problems.append(Problem(_key(loc), "required key is missing", "add it"))
+            problems.append(Problem(_key(loc), "required key is missing", f"add {_example(model, err['loc'])}"))
             continue
         bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
         if kind in bounds:
             limit = next(iter(ctx.values()))
-            problems.append(Problem(_key(loc), f"must be {bounds[kind]} {limit}, got {got!r}", f"use a value {bounds[kind]} {limit}"))
+            problems.append(Problem(_key(loc), f"must be {bounds[kind]} {limit}, got {_toml(got)}", f"use a value {bounds[kind]} {limit}"))
             continue
-        if kind == "literal_error":
-            problems.append(Problem(_key(loc), f"must be one of {ctx.get('expected')}, got {got!r}", "pick one of those"))
+        if kind in ("literal_error", "enum"):
+            problems.append(Problem(_key(loc), f"must be one of {ctx.get('expected')}, got {_toml(got)}", "pick one of those"))
             continue
-        problems.append(Problem(_key(loc), f"{err['msg'].lower()}, got {got!r}", _type_fix(model, err["loc"])))
+        what = next((text for prefix_, text in _TYPE_WORDS if kind.startswith(prefix_)), None)
+        message = f"must be {what}, got {_toml(got)}" if what else f"{err['msg'][:1].lower()}{err['msg'][1:]}, got {_toml(got)}"
+        problems.append(Problem(_key(loc), message, f"e.g. {_example(model, err['loc'])}"))
     return problems
 
 
-def _type_fix(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+# pydantic error type prefix -> what the value must be, in a recipe writer's words
+_TYPE_WORDS = (
+    ("int_from_float", "a whole number"), ("int", "a whole number"), ("float", "a number"),
+    ("bool", "true or false"), ("string", "a string in quotes"), ("list", "a list like [1, 2]"),
+    ("tuple", "a list like [1, 2]"), ("dict", "a table like { key = 1 }"), ("model", "a table like { key = 1 }"),
+)  # fmt: skip
+
+
+def _toml(value: Any) -> str:
+    """Show a value as it would be written in TOML (true, "text", [1, 2]), falling back to repr."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _example(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """``name = <default>`` for the field at ``loc``, or a pointer to ``condensekit list``."""
     info = model.model_fields.get(str(loc[0])) if loc else None
-    if info is None or info.annotation is None:
+    if info is None:
         return "see `condensekit list` for the expected type"
-    name = getattr(info.annotation, "__name__", str(info.annotation))
-    return f"expected {name}"
+    name = str(loc[0])
+    if info.is_required() or info.default is None:
+        annotation = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
+        return f"{name} = <{annotation}> (see `condensekit list`)"
+    return f"{name} = {_toml(info.default)}"
 
 
 def _validate(model: type[BaseModel], data: Any, prefix: list[Any], problems: list[Problem]) -> BaseModel | None:
@@ -187,17 +211,76 @@ def _validate(model: type[BaseModel], data: Any, prefix: list[Any], problems: li
 def read_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file; a missing file or bad syntax is a RecipeError naming the file."""
     source = str(path)
+    if path.is_dir():
+        found = sorted(str(f) for f in path.glob("*.toml"))
+        fix = f"give one of the recipes in it: {', '.join(found[:5])}" if found else "give the path of a .toml recipe file"
+        raise RecipeError(source, [Problem("", "is a folder, not a recipe file", fix)])
     if not path.is_file():
-        raise RecipeError(source, [Problem("", "no such recipe file", "check the path")])
+        near = sorted(f.name for f in path.parent.glob("*.toml")) if path.parent.is_dir() else []
+        hint = did_you_mean(path.name, near)
+        raise RecipeError(source, [Problem("", f"no such recipe file{hint}", "check the path (relative to the current folder)")])
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(source, [Problem("", f"invalid TOML: {exc}", "fix the syntax at that line")]) from None
+        raise RecipeError(source, [_toml_problem(exc, text)]) from None
     except UnicodeDecodeError as exc:
         raise RecipeError(source, [Problem("", f"not UTF-8 text: {exc}", "save the recipe as UTF-8")]) from None
 
 
-_SET_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+def _toml_problem(exc: tomllib.TOMLDecodeError, text: str) -> Problem:
+    """Name the line of a TOML syntax error and quote it, so the user sees what the parser saw."""
+    match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+    if not match:
+        if "(at end of document)" in str(exc):
+            what = str(exc).replace("(at end of document)", "").strip()
+            return Problem("end of file", f"invalid TOML: {what}", "close the last [, { or quote that was opened")
+        return Problem("", f"invalid TOML: {exc}", "fix the syntax (see https://toml.io)")
+    lineno = int(match.group(1))
+    lines = text.splitlines()
+    quoted = f": {lines[lineno - 1].strip()!r}" if 0 < lineno <= len(lines) else ""
+    what = str(exc)[: match.start()].strip()
+    return Problem(f"line {lineno}", f"invalid TOML: {what}{quoted}", "fix the syntax on that line (strings need quotes, tables are [name])")
+
+
+# one --set key path segment: a name, a "quoted.name" (grid keys contain dots) or an [index]
+_SET_PART = re.compile(r'\.?(?:([A-Za-z0-9_+-]+)|"([^"]*)"|\[(\d+)\])')
+
+
+def _parse_key_path(key: str) -> list[str | int] | None:
+    """``arms[1].model.depth`` -> ``["arms", 1, "model", "depth"]``; None when it is not a key path."""
+    parts: list[str | int] = []
+    pos = 0
+    while pos < len(key):
+        match = _SET_PART.match(key, pos)
+        if match is None or (pos == 0 and key.startswith(".")):
+            return None
+        name, quoted, index = match.groups()
+        if index is not None or (name is not None and name.isdigit()):
+            parts.append(int(index if index is not None else name))
+        else:
+            parts.append(name if name is not None else quoted)
+        pos = match.end()
+    return parts or None
+
+
+def _set_value(raw: dict[str, Any], parts: list[str | int], value: Any) -> str | None:
+    """Put ``value`` at ``parts`` (creating missing tables); return what is wrong, or None."""
+    node: Any = raw
+    for depth, part in enumerate(parts):
+        here = _key(parts[:depth]) or "the recipe"
+        if isinstance(part, int):
+            if not isinstance(node, list):
+                return f"{here} is not a list, so [{part}] does not exist"
+            if part >= len(node):
+                return f"{here} has {len(node)} entries, so [{part}] does not exist (the first is [0])"
+        elif not isinstance(node, dict):
+            return f"{here} is {_toml(node)}, not a table, so it has no key {part!r}"
+        if depth == len(parts) - 1:
+            node[part] = value
+        else:
+            node = node[part] if isinstance(part, int) else node.setdefault(part, {})
+    return None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str], problems: list[Problem]) -> dict[str, Any]:
@@ -205,25 +288,21 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], problems: list[Pr
     raw = copy.deepcopy(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            problems.append(Problem(f"--set {item}", "expected KEY=VALUE", "e.g. --set train.steps=100"))
+        key = key.strip()
+        if not sep or not key:
+            problems.append(Problem(f"--set {item}", "expected KEY=VALUE", "e.g. --set train.steps=100 or --set 'arms[1].model.depth=4'"))
+            continue
+        parts = _parse_key_path(key)
+        if parts is None:
+            problems.append(Problem(f"--set {item}", f"{key!r} is not a key path", 'write dotted names and [indexes], e.g. arms[0].model.width or grid."model.depth"'))
             continue
         try:
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
             value = text  # bare words are strings: --set data.use=digits
-        parts: list[Any] = [int(i) if i else n for n, i in _SET_PART.findall(key.strip())]
-        parts = [int(p) if isinstance(p, str) and p.isdigit() else p for p in parts]
-        node: Any = raw
-        try:
-            for part in parts[:-1]:
-                if isinstance(part, int):
-                    node = node[part]
-                else:
-                    node = node.setdefault(part, {})
-            node[parts[-1]] = value
-        except (IndexError, KeyError, TypeError, AttributeError):
-            problems.append(Problem(f"--set {key}", "this key path does not exist in the recipe", "check the table and index names"))
+        wrong = _set_value(raw, parts, value)
+        if wrong:
+            problems.append(Problem(f"--set {key}", wrong, "check the table names and indexes against the recipe"))
     return raw
 
 
@@ -242,13 +321,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, pm: Any = 
     raw = apply_overrides(raw, overrides or [], problems)
     plugins = _check_plugins(raw, path, problems)
     if pm is None:
-        from condensekit.manager import get_plugin_manager
-
-        try:
-            pm = get_plugin_manager([p for p in plugins if Path(p).is_file()])
-        except Exception as exc:  # a local plugin file that fails to import
-            problems.append(Problem("plugins", str(exc), "fix the plugin file or remove it from the list"))
-            raise RecipeError(source, problems) from None
+        pm = _plugin_manager(plugins, problems, source)
     specs, executor = _expand(raw, path, plugins, pm.catalogue, problems)
     if problems:
         raise RecipeError(source, problems)
@@ -267,6 +340,44 @@ def _check_plugins(raw: dict[str, Any], path: Path, problems: list[Problem]) -> 
             problems.append(Problem(f"plugins[{i}]", f"plugin file not found: {full}", "paths are relative to the recipe's folder"))
         resolved.append(str(full))
     return resolved
+
+
+def _plugin_manager(plugins: list[str], problems: list[Problem], source: str) -> Any:
+    """A plugin manager with the local plugin files that import; the others become problems, not crashes."""
+    from condensekit.manager import get_plugin_manager, load_plugin_file
+
+    usable, broken = [], {}
+    for i, item in enumerate(plugins):
+        if not Path(item).is_file():
+            continue  # already reported by _check_plugins
+        try:
+            load_plugin_file(Path(item))
+        except Exception as exc:  # the user's code: report where it failed, keep validating the rest
+            reason = _import_failure(Path(item), exc)
+            broken[item] = reason
+            problems.append(Problem(f"plugins[{i}]", f"{item} failed to import: {reason}", "fix the plugin file or remove it from plugins"))
+            continue
+        usable.append(item)
+    try:
+        pm = get_plugin_manager(usable)
+    except Exception as exc:  # e.g. a hook implementation with the wrong signature
+        problems.append(Problem("plugins", f"a local plugin could not be registered: {type(exc).__name__}: {exc}", "fix the plugin file or remove it from plugins"))
+        raise RecipeError(source, problems) from None
+    pm.load_errors.update(broken)  # so "unknown model" names the file that would have registered it
+    return pm
+
+
+def _import_failure(path: Path, exc: BaseException) -> str:
+    """``RuntimeError: boom (line 3)``: the error and the last line of the plugin file it passed through."""
+    cause = exc.__cause__ or exc
+    if isinstance(cause, SyntaxError):  # its message already names the file and line
+        return f"SyntaxError: {cause}"
+    line = None
+    for frame in traceback.extract_tb(cause.__traceback__):
+        if Path(frame.filename).resolve() == path.resolve():
+            line = frame.lineno
+    text = f"{type(cause).__name__}: {cause}"
+    return f"{text} (line {line})" if line else text
 
 
 def _expand(raw: dict[str, Any], path: Path, plugins: list[str], cat: Catalogue, problems: list[Problem]) -> tuple[list[RunSpec], dict[str, Any]]:
@@ -297,8 +408,9 @@ def _expand(raw: dict[str, Any], path: Path, plugins: list[str], cat: Catalogue,
     arms = _arms(raw.get("arms"), base_tricks, problems)
     grid = _grid(raw.get("grid", {}), problems)
     specs: list[RunSpec] = []
-    if problems:
-        return specs, executor
+    # Go on expanding even when problems were found above, so component problems are reported too;
+    # an invalid [train] falls back to defaults here (its own problems are already listed).
+    base_train = train.model_dump() if isinstance(train, TrainSection) else TrainSection().model_dump()
     keys = list(grid)
     for arm in arms:
         for values in itertools.product(*(grid[k] for k in keys)):
@@ -306,7 +418,8 @@ def _expand(raw: dict[str, Any], path: Path, plugins: list[str], cat: Catalogue,
             config = {
                 "model": copy.deepcopy(arm["model"]),
                 "tricks": copy.deepcopy(arm["tricks"]),
-                "train": {**train.model_dump(), **arm.get("train", {})},  # type: ignore[union-attr]
+                "train": {**base_train, **arm.get("train", {})},
+                "own_tricks": arm["own_tricks"],
                 "data": copy.deepcopy(data),
                 "metrics": copy.deepcopy(metrics),
             }
@@ -316,7 +429,8 @@ def _expand(raw: dict[str, Any], path: Path, plugins: list[str], cat: Catalogue,
                 continue
             before = len(problems)
             resolved = _resolve_components(config, cat, where, point, problems)
-            if len(problems) > before or resolved is None:
+            _rekey_grid_problems(problems[before:], where, arm["name"], point)
+            if resolved is None or problems:
                 continue
             for seed in seeds:
                 specs.append(RunSpec(
@@ -326,7 +440,23 @@ def _expand(raw: dict[str, Any], path: Path, plugins: list[str], cat: Catalogue,
                     summary=summary.model_dump(), plugins=plugins,  # type: ignore[union-attr]
                 ))  # fmt: skip
     _dedupe_problems(problems)
-    return specs, executor
+    return (specs if not problems else []), executor
+
+
+def _rekey_grid_problems(new: list[Problem], where: str, arm: str, point: dict[str, Any]) -> None:
+    """A bad value (or unknown key) that a grid key put there is fixed in [grid]: report it there."""
+    suffix = f" (at grid point {point})"
+    for problem in new:
+        for key in point:
+            if problem.key not in (f"{where}.{key}", key):  # arm-level, or [data]/[metrics]/[tricks]-level
+                continue
+            per_arm = problem.key != key  # a [data]/[metrics]/[tricks] value is the same in every arm
+            problem.key = f'grid."{key}"'
+            message = problem.message.replace(suffix, "")
+            if message.startswith("unknown key"):
+                problem.message = f"matches nothing: {message}"
+            else:
+                problem.message = f"{message} (in arm {arm!r})" if per_arm else message
 
 
 def _dedupe_problems(problems: list[Problem]) -> None:
@@ -429,20 +559,21 @@ def _arms(arms: Any, base_tricks: dict[str, dict[str, Any]], problems: list[Prob
             problems.append(Problem(f"{where}.model", f"must be a table with 'use', got {model!r}", 'e.g. model = { use = "mlp", depth = 10 }'))
             continue
         tricks = {**copy.deepcopy(base_tricks)}
-        for tname, params in _tricks_table(arm.get("tricks", {}), [where, "tricks"], problems).items():
+        own = _tricks_table(arm.get("tricks", {}), [where, "tricks"], problems)
+        for tname, params in own.items():
             tricks[tname] = {**tricks.get(tname, {}), **params}
         train = arm.get("train", {})
         if not isinstance(train, dict):
             problems.append(Problem(f"{where}.train", f"must be a table, got {train!r}", "e.g. train = { lr = 0.1 }"))
             train = {}
         _validate(TrainSection, train, [where, "train"], problems)
-        out.append({"index": i, "name": name, "model": dict(model), "tricks": tricks, "train": train})
+        out.append({"index": i, "name": name, "model": dict(model), "tricks": tricks, "train": train, "own_tricks": {t: sorted(p) for t, p in own.items()}})
     return out
 
 
 def _grid(grid: Any, problems: list[Problem]) -> dict[str, list[Any]]:
     if not isinstance(grid, dict):
-        problems.append(Problem("grid", f"must be a table of dotted key -> list of values, got {grid!r}", '"tricks.init.scale" = [0.5, 1.0]'))
+        problems.append(Problem("grid", f"must be a table of dotted key -> list of values, got {_toml(grid)}", 'e.g. [grid] then "tricks.init.scale" = [0.5, 1.0]'))
         return {}
     out = {}
     for key, values in grid.items():
@@ -466,11 +597,14 @@ def _apply_grid(config: dict[str, Any], key: str, value: Any, problems: list[Pro
     for i, part in enumerate(parts[:-1]):
         if not isinstance(node, dict) or part not in node:
             have = sorted(node) if isinstance(node, dict) else []
-            problems.append(Problem(where, f"matches nothing: no {'.'.join(parts[: i + 1])!r} in this arm{did_you_mean(part, have)}", f"keys there: {', '.join(have) or '(none)'}"))
+            fix = f"keys there: {', '.join(have) or '(none)'}"
+            if parts[0] == "tricks" and i == 1:  # varying a trick's parameter needs the trick switched on
+                fix = f"add {part} = {{}} to [tricks] or to the arm's tricks, so the grid has a trick to vary; {fix}"
+            problems.append(Problem(where, f"matches nothing: no {'.'.join(parts[: i + 1])!r} in this arm{did_you_mean(part, have)}", fix))
             return False
         node = node[part]
-    if parts[0] == "data" and parts[-1] not in DATA_CORE_KEYS:
-        node = node["params"]
+    if parts[0] == "data" and len(parts) == 2 and parts[-1] not in DATA_CORE_KEYS:
+        node = node["params"]  # "data.dim" is a dataset parameter, like dim in [data]
     node[parts[-1]] = value
     return True
 
@@ -480,7 +614,7 @@ def _resolve_components(config: dict[str, Any], cat: Catalogue, where: str, poin
     suffix = f" (at grid point {point})" if point else ""
 
     def check(kind: str, name: str, params: dict[str, Any], key: list[Any], name_key: list[Any]) -> dict[str, Any] | None:
-        if name not in cat.entries[kind]:
+        if not isinstance(name, str) or name not in cat.entries[kind]:
             msg, fix = cat.unknown_message(kind, str(name))
             problems.append(Problem(_key(name_key), msg + suffix, fix))
             return None
@@ -495,7 +629,9 @@ def _resolve_components(config: dict[str, Any], cat: Catalogue, where: str, poin
     model_params = check("models", use, model_cfg, [where, "model"], [where, "model", "use"])
     tricks = {}
     for tname, params in config["tricks"].items():
+        before = len(problems)
         tricks[tname] = check("tricks", tname, params, [where, "tricks", tname], [where, "tricks", tname])
+        _blame_recipe_tricks(problems[before:], f"{where}.tricks.{tname}", config["own_tricks"].get(tname))
     metrics = {}
     for mname, params in config["metrics"].items():
         params = dict(params)
@@ -503,7 +639,7 @@ def _resolve_components(config: dict[str, Any], cat: Catalogue, where: str, poin
         checked = check("metrics", mname, params, ["metrics", mname], ["metrics", mname])
         metrics[mname] = {"every": every, "params": checked}
     data = config["data"]
-    data_params = check("datasets", data["use"], data["params"], ["data"], ["data", "use"]) if data["use"] in cat.entries["datasets"] else None
+    data_params = check("datasets", data["use"], data["params"], ["data"], ["data", "use"])
     train = _validate(TrainSection, config["train"], [where, "train"], problems)
     if model_params is None or data_params is None or train is None or any(v is None for v in tricks.values()):
         return None
@@ -517,12 +653,25 @@ def _resolve_components(config: dict[str, Any], cat: Catalogue, where: str, poin
     }
 
 
+def _blame_recipe_tricks(new: list[Problem], arm_key: str, own: list[str] | None) -> None:
+    """Report a problem with a value from the recipe's [tricks] once, at tricks.<name>, not under every arm."""
+    for problem in new:
+        rest = problem.key[len(arm_key):]
+        field = re.split(r"[.\[]", rest.lstrip("."))[0]
+        if problem.key.startswith(arm_key) and (own is None or (field and field not in own)):
+            problem.key = arm_key.split(".", 1)[1] + rest
+
+
 def _check_model_overrides(model: str, params: dict[str, Any], tricks: dict[str, Any], cat: Catalogue, where: str, problems: list[Problem]) -> None:
     """Ask each trick for its model overrides now, so a trick the model cannot take fails validation."""
     entry = cat.get("models", model)
     for tname, tparams in tricks.items():
         trick_entry = cat.get("tricks", tname)
-        obj = trick_entry.factory(trick_entry.params.model_validate(tparams))
+        try:
+            obj = trick_entry.factory(trick_entry.params.model_validate(tparams))
+        except Exception as exc:  # a broken trick class is its plugin's fault: name it
+            problems.append(Problem(f"{where}.tricks.{tname}", f"trick {tname!r} of plugin {trick_entry.plugin!r} failed to start: {type(exc).__name__}: {exc}", "fix or update that plugin"))
+            continue
         hook = getattr(obj, "model_overrides", None)
         if hook is None:
             continue

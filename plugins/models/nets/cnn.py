@@ -76,12 +76,14 @@ def make_norm(kind: str, channels: int) -> nn.Module:
 
 
 def init_weights(module: nn.Module, activation: str) -> None:
-    """He-style fan-in normal init with the activation's gain; zero biases; norms start at identity."""
+    """He-style fan-in normal init of the convolutions with the activation's gain, gain 1 for the linear
+    classifier (no activation follows it); zero biases. Norm layers keep their identity init."""
     gain = nn.init.calculate_gain(_GAIN_NAME[activation])
     for m in module.modules():
         if isinstance(m, nn.Conv2d | nn.Linear):
             fan_in = m.weight[0].numel()
-            nn.init.normal_(m.weight, 0.0, gain / fan_in**0.5)
+            std = (gain if isinstance(m, nn.Conv2d) else 1.0) / fan_in**0.5
+            nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 

@@ -52,19 +52,33 @@ def run(recipe: Path, out: Path, overrides: tuple[str, ...], force: bool, jobs: 
     click.echo(f"{loaded.name}: {len(specs)} runs ({arms} arms x {len({s.grid_label for s in specs})} grid points x "
                f"{len({s.seed for s in specs})} seeds) -> {out / loaded.name} [executor: {use}]", err=True)  # fmt: skip
 
+    if jobs > 1 and use != "local":
+        click.echo(f"  note: --jobs applies to the local executor; {use} sizes its own workers (see docs/scaling.md)", err=True)
+    done: list[Any] = []  # outcomes so far, for the [k/N] counter
+
     def progress(spec: Any, outcome: Any) -> None:
+        # Called in this process as each run ends, whichever worker, job or task ran it.
+        done.append(outcome)
+        head = f"  [{len(done)}/{len(specs)}] {outcome.status:8s} {spec.rel_dir}"
         if outcome.status == "skipped":
-            click.echo(f"  skipped  {spec.rel_dir} (finished earlier; --force reruns it)", err=True)
+            why = outcome.error or "finished earlier; --force reruns it"
+            click.echo(f"{head} ({why})", err=True)
+        elif outcome.status == "failed":
+            click.echo(f"{head}: {outcome.error or 'see run.json'}", err=True)
+        else:
+            click.echo(f"{head} ({outcome.seconds:.1f}s)", err=True)
 
     outcomes = executor.execute(specs, ExecContext(out_root=out, force=force, jobs=jobs, on_outcome=progress))
     _, table = write_report(out / loaded.name)
     click.echo(render_text(table))
     counts = Counter(o.status for o in outcomes)
-    click.echo(
-        f"\n{loaded.name}: " + ", ".join(f"{counts[s]} {s}" for s in ("ok", "diverged", "failed", "skipped") if counts[s])
-        + f". Report: {out / loaded.name / 'report.md'}; TensorBoard: tensorboard --logdir {out / loaded.name}",
-        err=True,
-    )
+    known = ("ok", "diverged", "failed", "skipped")
+    statuses = [*known, *sorted(set(counts) - set(known))]
+    click.echo(f"\n{loaded.name}: {len(outcomes)} runs: " + ", ".join(f"{counts[s]} {s}" for s in statuses), err=True)
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            click.echo(f"  failed: {outcome.rel_dir}: {outcome.error or '?'} (traceback in {out / outcome.rel_dir / 'run.json'})", err=True)
+    click.echo(f"Report: {out / loaded.name / 'report.md'}; TensorBoard: tensorboard --logdir {out / loaded.name}", err=True)
     return 1 if counts["failed"] else 0
 
 

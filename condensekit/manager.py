@@ -54,6 +54,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "condensekit_plugins.data.synthetic",
     "condensekit_plugins.data.vision",
     "condensekit_plugins.data.tiny_imagenet",
+    "condensekit_plugins.executors.submitit",
+    "condensekit_plugins.executors.ray",
 )
 
 

@@ -1,12 +1,18 @@
 """The ``local`` executor: runs sequentially in this process, or in ``--jobs N`` worker processes.
 
-Workers are spawned processes; the CPU threads are split between them and, when CUDA devices are
-visible, each worker gets one (round-robin) through ``CUDA_VISIBLE_DEVICES``.
+Workers are spawned processes that live for the whole grid (torch is imported once per worker, not once
+per run) and take one run at a time. The CPU threads are split between them and, when CUDA devices are
+visible, each worker sees one of them (round-robin) through ``CUDA_VISIBLE_DEVICES``, so inside a worker
+the run's ``cuda`` device is that GPU. A worker that dies (out of memory, a segfault in an extension) takes
+only its current run with it: that run is recorded as failed and a fresh worker takes its place.
 """
 
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +24,8 @@ class LocalParams(BaseModel):
     """Parameters of the local executor."""
 
     model_config = ConfigDict(extra="forbid")
-    jobs: int = Field(1, ge=1, description="worker processes (1 = run in this process)")
+    jobs: int = Field(1, ge=1, description="worker processes (1 = run in this process); --jobs overrides it")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads per worker, or of this process when jobs = 1 (default: CPU cores // jobs)")
 
 
 class LocalExecutor:
@@ -30,52 +37,139 @@ class LocalExecutor:
     def execute(self, specs: list[Any], context: Any) -> list[Any]:
         from condensekit.executing import execute_spec
 
-        jobs = max(context.jobs, self.params.jobs) if context.jobs != 1 else self.params.jobs
-        if jobs <= 1 or len(specs) <= 1:
-            outcomes = []
-            for spec in specs:
-                outcome = execute_spec(spec, context.out_root, context.force)
-                context.report(spec, outcome)
-                outcomes.append(outcome)
-            return outcomes
-        return _execute_pool(specs, context, jobs)
+        jobs = context.jobs if context.jobs > 1 else self.params.jobs
+        pending = context.pending(specs)
+        if jobs <= 1 or len(pending) <= 1:
+            with _torch_threads(self.params.threads if pending else None):
+                for spec in pending:
+                    context.report(spec, execute_spec(spec, context.out_root, context.force))
+        else:
+            threads = self.params.threads or max(1, (os.cpu_count() or 1) // jobs)
+            _execute_pool(pending, context, min(jobs, len(pending)), threads)
+        return context.results(specs)
 
 
-def _worker_init(queue: Any, threads: int) -> None:
-    device = queue.get()
-    if device is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Use ``threads`` torch threads in this process for a while (None: leave torch's setting alone)."""
+    if threads is None:
+        yield
+        return
     import torch
 
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
-def _execute_pool(specs: list[Any], context: Any, jobs: int) -> list[Any]:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _worker_main(conn: Any, gpu: str | None, threads: int) -> None:
+    """Loop of one worker process: receive a spec, execute it, send the outcome back; None stops it."""
+    # Before torch is imported: CUDA and the OpenMP pool read these once, at start-up.
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
 
     from condensekit.executing import execute_spec
 
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
+    torch.set_num_threads(threads)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if message is None:
+            return
+        spec, out_root, force = message
+        conn.send(execute_spec(spec, out_root, force).to_dict())
+
+
+class _Worker:
+    """One spawned worker process, the GPU it owns and the run it is executing."""
+
+    def __init__(self, mp_context: Any, gpu: str | None, threads: int):
+        self.mp_context, self.gpu, self.threads = mp_context, gpu, threads
+        self.spec: Any = None
+        self.start()
+
+    def start(self) -> None:
+        if hasattr(self, "conn"):  # replacing a dead worker
+            self.conn.close()
+        self.conn, child_conn = self.mp_context.Pipe()
+        self.process = self.mp_context.Process(target=_worker_main, args=(child_conn, self.gpu, self.threads), daemon=True)
+        self.process.start()
+        child_conn.close()
+
+    def send(self, spec: Any, out_root: str, force: bool) -> None:
+        self.spec = spec
+        self.conn.send((spec.to_dict(), out_root, force))
+
+    def receive(self) -> Any:
+        """The outcome of the current run, or None when the worker died without sending one."""
+        from condensekit.executing import RunOutcome
+
+        try:
+            if self.conn.poll():
+                return RunOutcome.from_dict(self.conn.recv())
+        except (EOFError, OSError):
+            pass
+        self.process.join(timeout=10)
+        return None
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+        self.conn.close()
+
+
+def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int) -> None:
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    from condensekit.executing import record_lost_run
+
+    # spawn, not fork: a forked child of a process that already used torch (threads, CUDA) can deadlock.
+    mp_context = mp.get_context("spawn")
     gpus = _visible_gpus()
-    for i in range(jobs):
-        queue.put(gpus[i % len(gpus)] if gpus else None)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    outcomes: dict[int, Any] = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(queue, threads)) as pool:
-        futures = {pool.submit(execute_spec, spec.to_dict(), str(context.out_root), context.force): i for i, spec in enumerate(specs)}
-        for future in as_completed(futures):
-            i = futures[future]
-            outcomes[i] = future.result()
-            context.report(specs[i], outcomes[i])
-    return [outcomes[i] for i in range(len(specs))]
+    queue = deque(specs)
+    out_root = str(context.out_root)
+    context.message(f"local: {jobs} worker processes, {threads} CPU threads each" + (f", GPUs {','.join(gpus)} round-robin" if gpus else ""))
+    workers = [_Worker(mp_context, gpus[i % len(gpus)] if gpus else None, threads) for i in range(jobs)]
+    try:
+        while queue or any(w.spec is not None for w in workers):
+            for worker in workers:
+                if worker.spec is None and queue:
+                    worker.send(queue.popleft(), out_root, context.force)
+            busy = [w for w in workers if w.spec is not None]
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            for worker in busy:
+                if worker.conn not in ready and worker.process.sentinel not in ready:
+                    continue
+                spec, outcome = worker.spec, worker.receive()
+                if outcome is None:
+                    error = f"worker process died (exit code {worker.process.exitcode}) while running this run"
+                    outcome = record_lost_run(spec, out_root, error)
+                    worker.start()
+                worker.spec = None
+                context.report(spec, outcome)
+    finally:
+        for worker in workers:
+            worker.stop()
 
 
 def _visible_gpus() -> list[str]:
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
-        return [d for d in env.split(",") if d.strip()]
+        return [d.strip() for d in env.split(",") if d.strip()]
     try:
         import torch
 

@@ -410,7 +410,7 @@ def _expand(raw: dict[str, Any], path: Path, plugins: list[str], cat: Catalogue,
     specs: list[RunSpec] = []
     # Go on expanding even when problems were found above, so component problems are reported too;
     # an invalid [train] falls back to defaults here (its own problems are already listed).
-    base_train = train.model_dump() if isinstance(train, TrainSection) else TrainSection().model_dump()
+    base_train = train.model_dump() if isinstance(train, TrainSection) else TrainSection.model_validate({}).model_dump()
     keys = list(grid)
     for arm in arms:
         for values in itertools.product(*(grid[k] for k in keys)):

@@ -195,6 +195,21 @@ def extra_loss(run: Run, model: nn.Module, batch: tuple[torch.Tensor, torch.Tens
 
 
 @hookspec
+def before_step(run: Run, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Called every step between ``backward()`` and ``optimizer.step()``: the gradients are in ``.grad``.
+
+    The place to clip or rescale gradients (``grad_clip``, ``layer_normalized_updates``) or to set the
+    learning rate of the step about to be taken (``warmup``). Implementations run in pluggy's order
+    (last registered first); two tricks that both rescale gradients compose in that order.
+
+    Args:
+        run: the run context; ``run.step`` is the step about to be taken (0-based).
+        model: the model, its parameters' ``.grad`` filled for this step.
+        optimizer: the optimizer; its ``param_groups`` may be changed (e.g. ``lr``).
+    """
+
+
+@hookspec
 def after_step(run: Run, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
     """Called every step right after ``optimizer.step()``.
 

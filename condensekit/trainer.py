@@ -72,6 +72,7 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[str, dict[st
             extra = [t for t in pm.hook.extra_loss(run=run, model=model, batch=(x, y), outputs=outputs) if t is not None]
             optimizer.zero_grad(set_to_none=True)
             (loss + sum(extra) if extra else loss).backward()
+            pm.hook.before_step(run=run, model=model, optimizer=optimizer)
             optimizer.step()
             pm.hook.after_step(run=run, model=model, optimizer=optimizer)
             losses[step] = loss.detach()

@@ -21,12 +21,13 @@ class MLPParams(BaseModel):
     activation: Activation = Field("relu", description="hidden activation")
     norm: Literal["none", "batch", "layer"] = Field("none", description="normalisation after each hidden linear layer")
     bias: bool = Field(True, description="linear layers have biases")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout probability after each hidden activation (0: none)")
 
 
 def build_mlp(params: MLPParams, info: Any) -> Any:
     from condensekit_plugins.models.nets.mlp import MLP
 
-    return MLP(math.prod(info.input_shape), info.num_classes, params.depth, params.width, params.activation, params.norm, params.bias)
+    return MLP(math.prod(info.input_shape), info.num_classes, params.depth, params.width, params.activation, params.norm, params.bias, dropout=params.dropout)
 
 
 @condensekit.hookimpl

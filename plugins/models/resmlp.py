@@ -20,7 +20,7 @@ class ResMLPParams(MLPParams):
 def build_resmlp(params: ResMLPParams, info: Any) -> Any:
     from condensekit_plugins.models.nets.mlp import ResMLP
 
-    return ResMLP(math.prod(info.input_shape), info.num_classes, params.depth, params.width, params.activation, params.norm, params.bias)
+    return ResMLP(math.prod(info.input_shape), info.num_classes, params.depth, params.width, params.activation, params.norm, params.bias, dropout=params.dropout)
 
 
 @condensekit.hookimpl

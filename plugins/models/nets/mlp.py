@@ -30,6 +30,11 @@ def norm_layer(kind: str, width: int) -> nn.Module:
     return nn.Identity()
 
 
+def dropout_layer(p: float) -> nn.Module:
+    """``nn.Dropout(p)``, or an identity for ``p == 0`` so the default network is exactly the plain one."""
+    return nn.Dropout(p) if p > 0 else nn.Identity()
+
+
 def xavier_normal_(model: nn.Module) -> None:
     """The papers' default: Xavier-normal weights, zero biases."""
     for m in model.modules():
@@ -46,24 +51,28 @@ class MLP(nn.Module):
     ``layer1 .. layer{depth-1}``, plus ``logits``.
     """
 
-    def __init__(self, in_features: int, num_classes: int, depth: int, width: int, activation_name: str, norm: str, bias: bool):
+    def __init__(
+        self, in_features: int, num_classes: int, depth: int, width: int, activation_name: str, norm: str, bias: bool, dropout: float = 0.0
+    ):
         super().__init__()
         self.hidden = nn.ModuleList()
         self.norms = nn.ModuleList()
         self.acts = nn.ModuleList()
+        self.drops = nn.ModuleList()
         fan_in = in_features
         for _ in range(depth - 1):
             self.hidden.append(nn.Linear(fan_in, width, bias=bias))
             self.norms.append(norm_layer(norm, width))
             self.acts.append(activation(activation_name))
+            self.drops.append(dropout_layer(dropout))
             fan_in = width
         self.head = nn.Linear(fan_in, num_classes, bias=bias)
         xavier_normal_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.flatten(1)
-        for linear, norm, act in zip(self.hidden, self.norms, self.acts, strict=True):
-            h = act(norm(linear(h)))
+        for linear, norm, act, drop in zip(self.hidden, self.norms, self.acts, self.drops, strict=True):
+            h = drop(act(norm(linear(h))))
         return self.head(h)
 
     def probe_points(self) -> dict[str, nn.Module]:
@@ -75,14 +84,15 @@ class MLP(nn.Module):
 class ResidualBlock(nn.Module):
     """Pre-activation residual block with one linear layer: ``h + fc(act(norm(h)))``."""
 
-    def __init__(self, width: int, activation_name: str, norm: str, bias: bool):
+    def __init__(self, width: int, activation_name: str, norm: str, bias: bool, dropout: float = 0.0):
         super().__init__()
         self.norm = norm_layer(norm, width)
         self.act = activation(activation_name)
+        self.drop = dropout_layer(dropout)
         self.fc = nn.Linear(width, width, bias=bias)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.fc(self.act(self.norm(h)))
+        return h + self.fc(self.drop(self.act(self.norm(h))))
 
 
 class ResMLP(nn.Module):
@@ -93,12 +103,15 @@ class ResMLP(nn.Module):
     ``1/sqrt(depth)`` keeps the stream's variance bounded at initialisation.
     """
 
-    def __init__(self, in_features: int, num_classes: int, depth: int, width: int, activation_name: str, norm: str, bias: bool):
+    def __init__(
+        self, in_features: int, num_classes: int, depth: int, width: int, activation_name: str, norm: str, bias: bool, dropout: float = 0.0
+    ):
         super().__init__()
         self.stem = nn.Linear(in_features, width, bias=bias)
-        self.blocks = nn.ModuleList(ResidualBlock(width, activation_name, norm, bias) for _ in range(depth - 2))
+        self.blocks = nn.ModuleList(ResidualBlock(width, activation_name, norm, bias, dropout) for _ in range(depth - 2))
         self.final_norm = norm_layer(norm, width)
         self.final_act = activation(activation_name)
+        self.final_drop = dropout_layer(dropout)
         self.head = nn.Linear(width, num_classes, bias=bias)
         xavier_normal_(self)
         with torch.no_grad():
@@ -109,7 +122,7 @@ class ResMLP(nn.Module):
         h = self.stem(x.flatten(1))
         for block in self.blocks:
             h = block(h)
-        return self.head(self.final_act(self.final_norm(h)))
+        return self.head(self.final_drop(self.final_act(self.final_norm(h))))
 
     def probe_points(self) -> dict[str, nn.Module]:
         points: dict[str, nn.Module] = {"stem": self.stem}

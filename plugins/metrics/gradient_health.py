@@ -1,0 +1,73 @@
+"""Metric ``gradient_health``: is the first phase just vanishing gradients or dead units?
+
+Keys, per probe point ``<layer>`` with a weight matrix (or conv kernel):
+
+* ``<layer>/wgrad_norm``: ``||dL/dW||_F`` of the mean cross-entropy on the probe batch.
+* ``<layer>/fgrad_norm``: mean over probe samples of ``|d loss_i / d h_i|`` at the layer's output.
+* ``<layer>/rel_change``: ``||W_t - W_0||_F / ||W_0||_F`` (``W_0``: the weight at the first measurement).
+* ``<layer>/dead_frac`` (hidden layers only): share of units whose output is <= 0 on every probe sample;
+  for pre-activation probe points (mlp, cnn) these are the dead ReLU units.
+
+and ``grad_ratio_first_last``: ``wgrad_norm`` of the first probe point over that of the last one
+(the classifier); far below 1 means the gradient vanishes on its way down.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
+
+
+class GradientHealthParams(BaseModel):
+    """Which probe points to measure."""
+
+    model_config = ConfigDict(extra="forbid")
+    layers: list[str] | None = Field(None, description="probe points to measure (default: all with a weight)")
+
+
+class GradientHealth:
+    """Keeps each layer's first measured weight to report the relative change since then."""
+
+    def __init__(self, params: GradientHealthParams):
+        self.params = params
+        self.initial: dict[str, Any] = {}
+
+    @condensekit.hookimpl
+    def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
+        from condensekit import measures
+
+        n = len(probe.labels)
+        hidden = set(run.hidden_layers)
+        wgrads, fgrads, features = probe.weight_grads, probe.feature_grads, probe.features
+        out: dict[str, float] = {}
+        norms: list[float] = []
+        for layer, module in probe.points.items():
+            weight = getattr(module, "weight", None)
+            if (self.params.layers is not None and layer not in self.params.layers) or weight is None or weight.dim() < 2:
+                continue
+            w = weight.detach()
+            w0 = self.initial.setdefault(layer, w.clone())
+            grad = wgrads.get(layer, {}).get("weight")
+            if grad is not None:  # probe.weight_grads is of the summed loss; the mean loss is what SGD sees
+                norms.append(float(grad.double().norm()) / n)
+                out[f"{layer}/wgrad_norm"] = norms[-1]
+            if layer in fgrads:
+                out[f"{layer}/fgrad_norm"] = measures.mean_norm(fgrads[layer])
+            out[f"{layer}/rel_change"] = float((w - w0).double().norm() / (w0.double().norm() + measures.EPS))
+            if layer in hidden and layer in features:
+                out[f"{layer}/dead_frac"] = measures.dead_fraction(features[layer])
+        if len(norms) >= 2 and norms[-1] > 0 and math.isfinite(norms[0]):
+            out["grad_ratio_first_last"] = norms[0] / norms[-1]
+        return out
+
+
+@condensekit.hookimpl
+def register_metrics(register: Register) -> None:
+    register("gradient_health", GradientHealth, params=GradientHealthParams, summary="per-layer gradient norms, dead units, relative weight change")

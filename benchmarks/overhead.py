@@ -1,0 +1,108 @@
+"""Overhead of condensekit over a bare PyTorch loop, measured side by side in one process.
+
+Same model (plain MLP), same data (digits, in memory), same steps and batch size:
+
+* bare:        a hand-written loop (randperm batches, SGD, cross-entropy), no logging
+* metrics off: ``condensekit`` with ``[metrics]`` empty (loss logged every step to TensorBoard + jsonl,
+               accuracy on the default ``log:20`` schedule)
+* default:     ``condensekit`` with the default metric schedule (``condensation``, ``log:100``)
+
+Each variant runs ``--repeats`` times, interleaved; the median wall time is compared.
+
+    python benchmarks/overhead.py [--steps 1000] [--device cpu] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from condensekit.executing import execute_spec
+from condensekit.recipe import load_recipe
+
+RECIPE = """
+name = "bench"
+seeds = [0]
+device = "{device}"
+[data]
+use = "digits"
+batch_size = 100
+[train]
+steps = {steps}
+lr = 0.02
+[[arms]]
+name = "mlp"
+model = {{ use = "mlp", depth = 10, width = 256 }}
+"""
+
+
+def bare_loop(steps: int, device: str) -> float:
+    from condensekit_plugins.data.digits import DigitsParams, load_digits
+    from condensekit_plugins.models.nets.mlp import MLP
+
+    torch.manual_seed(0)
+    data = load_digits(DigitsParams(), Path("."))
+    x, y = (t.to(device) for t in data.train.tensors)  # type: ignore[attr-defined]
+    model = MLP(64, 10, 10, 256, "relu", "none", True).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.02)
+    losses = []
+    start = time.perf_counter()
+    step = 0
+    while step < steps:
+        order = torch.randperm(len(y)).to(device)
+        for i in range(0, len(y) - 99, 100):
+            idx = order[i : i + 100]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+            step += 1
+            if step == steps:
+                break
+    torch.stack(losses).cpu()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def condensekit_run(steps: int, device: str, metrics: str, workdir: Path) -> float:
+    path = workdir / "bench.toml"
+    path.write_text(RECIPE.format(steps=steps, device=device) + metrics)
+    spec = load_recipe(path).specs[0]
+    start = time.perf_counter()
+    outcome = execute_spec(spec, workdir / "runs", force=True)
+    elapsed = time.perf_counter() - start
+    assert outcome.status == "ok", outcome.error
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    times: dict[str, list[float]] = {"bare": [], "metrics off": [], "default metrics": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        condensekit_run(20, args.device, "[metrics]\n", work)  # warm-up: imports, data, allocator
+        for _ in range(args.repeats):
+            times["bare"].append(bare_loop(args.steps, args.device))
+            times["metrics off"].append(condensekit_run(args.steps, args.device, "[metrics]\n", work))
+            times["default metrics"].append(condensekit_run(args.steps, args.device, "[metrics]\ncondensation = {}\n", work))
+    base = statistics.median(times["bare"])
+    print(f"{args.steps} steps of a 10x256 MLP on digits, device={args.device}, torch threads={torch.get_num_threads()}")
+    for name, values in times.items():
+        med = statistics.median(values)
+        print(f"  {name:16s} median {med:7.2f} s   ratio to bare {med / base:5.2f}   ({', '.join(f'{v:.2f}' for v in values)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -130,6 +130,18 @@ def plugins() -> None:
         click.echo(click.style(f"{name}  FAILED TO LOAD: {error}", fg="red"))
 
 
+@cli.command(name="new-plugin")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["model", "trick", "metric", "dataset"]), default="trick", show_default=True)
+@click.option("--dir", "parent", type=click.Path(path_type=Path), default=Path("."), show_default=True, help="folder to create the package in")
+def new_plugin(name: str, kind: str, parent: Path) -> None:
+    """Write a ready-to-install plugin package condensekit-NAME (pyproject, plugin, tests, README)."""
+    from condensekit.scaffold import write_plugin
+
+    folder = write_plugin(name, kind, parent)
+    click.echo(f"wrote {folder}/ (a {kind} plugin). Next:\n  pip install -e {folder}\n  cd {folder} && pytest")
+
+
 @cli.command()
 @click.argument("runs_dir", type=click.Path(path_type=Path))
 def report(runs_dir: Path) -> None:

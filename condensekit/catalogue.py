@@ -76,11 +76,11 @@ class Catalogue:
         """(message, fix) for an unknown component name, with did-you-mean and the list of names."""
         names = self.names(kind)
         msg = f"unknown {kind[:-1]} {name!r}{did_you_mean(name, names)}"
-        fix = f"available: {', '.join(names) or '(none)'}"
+        fix = f"available: {', '.join(names) or 'none'}"
         if self.load_errors:
-            broken = "; ".join(f"{p} ({e})" for p, e in sorted(self.load_errors.items()))
+            broken = "; ".join(f"{p}: {e}" for p, e in sorted(self.load_errors.items()))
             fix += f"; plugins that failed to load: {broken}"
-        return msg, fix
+        return msg, f"({fix})"
 
     def get(self, kind: str, name: str) -> Entry:
         """Look a component up; unknown names raise PluginError with a did-you-mean."""
@@ -88,4 +88,4 @@ class Catalogue:
             return self.entries[kind][name]
         except KeyError:
             msg, fix = self.unknown_message(kind, name)
-            raise PluginError(f"{msg} ({fix})") from None
+            raise PluginError(f"{msg} {fix}") from None

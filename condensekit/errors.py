@@ -22,7 +22,9 @@ class Problem:
     def render(self, source: str) -> str:
         where = f"{source}: {self.key}" if self.key else source
         text = f"{where}: {self.message}"
-        return f"{text}; {self.fix}" if self.fix else text
+        if not self.fix:
+            return text
+        return f"{text} {self.fix}" if self.fix.startswith("(") else f"{text}; {self.fix}"
 
 
 class RecipeError(CondensekitError):

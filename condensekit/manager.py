@@ -16,9 +16,10 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import reprlib
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -193,7 +194,9 @@ def get_plugin_manager(local_plugins: Iterable[str | Path] = (), *, builtins: It
 
 def _load_entry_points(pm: PluginManager, disabled: set[str]) -> None:
     allowed = _env_list("CONDENSEKIT_LOAD_PLUGINS")
+    seen: set[str] = set()
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        seen.add(ep.name)
         if ep.name in disabled or (allowed is not None and ep.name not in allowed):
             continue
         if pm.get_plugin(ep.name) is not None:
@@ -212,15 +215,23 @@ def _load_entry_points(pm: PluginManager, disabled: set[str]) -> None:
             warnings.warn(f"condensekit plugin {ep.name!r} could not be registered: {exc}", PluginLoadWarning, stacklevel=2)
             continue
         pm.origins[ep.name] = (f"package {ep.dist.name if ep.dist else '?'}", version)
+    for name in sorted(set(allowed or []) - set(pm.origins) - set(pm.load_errors) - disabled):
+        # a typo in the allow-list would otherwise silently load nothing
+        pm.load_errors[name] = f"not installed (named in CONDENSEKIT_LOAD_PLUGINS); installed: {', '.join(sorted(seen)) or '(none)'}"
+        warnings.warn(f"CONDENSEKIT_LOAD_PLUGINS names {name!r}, which no installed package provides", PluginLoadWarning, stacklevel=2)
 
 
 def _enable_tracing(pm: PluginManager) -> None:
-    def before(hook_name: str, hook_impls: list[Any], kwargs: dict[str, Any]) -> None:
+    def before(hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         names = ", ".join(i.plugin_name for i in hook_impls)
         print(f"[condensekit trace] {hook_name}({', '.join(kwargs)}) -> {names}", file=sys.stderr)
 
-    def after(outcome: Any, hook_name: str, hook_impls: list[Any], kwargs: dict[str, Any]) -> None:
-        return None
+    def after(outcome: Any, hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        exc = getattr(outcome, "exception", None)
+        if exc is not None:
+            print(f"[condensekit trace] {hook_name} raised {type(exc).__name__}: {exc}", file=sys.stderr)
+        elif outcome.get_result() not in (None, []):
+            print(f"[condensekit trace] {hook_name} returned {reprlib.repr(outcome.get_result())}", file=sys.stderr)
 
     pm.add_hookcall_monitoring(before, after)
 

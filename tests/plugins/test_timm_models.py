@@ -52,7 +52,7 @@ def test_vit_presets_on_small_images(preset: str, shape: tuple[int, int, int], t
     assert set(outputs) == {f"block{i}" for i in range(1, depth + 1)} | {f"block{i}.fc1" for i in range(1, depth + 1)} | {"logits"}
     assert outputs["block1"].shape == (3, tokens + 1, dim)  # patch tokens plus the class token
     assert outputs[f"block{depth}.fc1"].shape == (3, tokens + 1, hidden)
-    assert model.probe_token_layout == {"cls_index": 0, "num_prefix_tokens": 1}
+    assert model.cls_token_index == 0 and model.num_prefix_tokens == 1
 
 
 def test_recipe_style_timm_name_with_kwargs() -> None:
@@ -79,7 +79,7 @@ def test_convolutional_timm_model_probes_every_block() -> None:
     model = build_timm(TimmParams(name="test_resnet"), DataInfo((1, 28, 28), 4))
     outputs = forward_backward(model, (1, 28, 28), 4)
     assert "logits" in outputs and len(outputs) >= 4
-    assert not hasattr(model, "probe_token_layout")
+    assert model.cls_token_index is None and model.num_prefix_tokens == 0
     assert all(o.ndim == 4 for name, o in outputs.items() if name != "logits")
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -13,10 +11,10 @@ class TimmModel(nn.Module):
 
     Attributes:
         model: the wrapped timm model.
-        probe_token_layout: for token models (ViTs), ``{"cls_index": i or None, "num_prefix_tokens": n}``:
-            block outputs are ``(N, T, D)``; the first ``n`` tokens are prefix tokens (class token,
-            registers) and ``cls_index`` is the class token's position (None without one). The token
-            mean of METRICS.md is over the patch tokens ``[n:]``. Absent for models without tokens.
+        cls_token_index: for token models with a class token (ViTs), its position in the ``(N, T, D)``
+            block outputs (0); None otherwise. The condensation metric reads it for its ``@cls`` variant.
+        num_prefix_tokens: how many leading tokens are not patches (class token, registers); 0 for
+            models without tokens.
     """
 
     def __init__(self, model: nn.Module, name: str):
@@ -24,9 +22,10 @@ class TimmModel(nn.Module):
         self.model = model
         self.timm_name = name
         prefix = getattr(model, "num_prefix_tokens", None)
-        if isinstance(prefix, int) and isinstance(getattr(model, "blocks", None), nn.Sequential | nn.ModuleList):
-            has_cls = getattr(model, "cls_token", None) is not None
-            self.probe_token_layout: dict[str, Any] = {"cls_index": 0 if has_cls else None, "num_prefix_tokens": prefix}
+        tokens = isinstance(prefix, int) and isinstance(getattr(model, "blocks", None), nn.Sequential | nn.ModuleList)
+        self.num_prefix_tokens: int = prefix if tokens else 0  # type: ignore[assignment]
+        has_cls = tokens and getattr(model, "cls_token", None) is not None
+        self.cls_token_index: int | None = 0 if has_cls else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -1,6 +1,10 @@
 """The ``cnn`` model: a plain VGG-style convolutional network, or ResNet-style with ``residual = true``.
 
-torch is imported only when a model is built (``condensekit --help`` loads this module).
+Its own initialisation is He-style (fan-in, the activation's gain) and, without normalization, the last
+convolution of every residual branch starts at zero. The ``init`` trick re-initialises every conv and
+linear weight, those zeroed ones included: with ``init`` a residual CNN without normalization starts
+with random branches, like a residual MLP does. torch is imported only when a model is built
+(``condensekit --help`` loads this module).
 """
 
 from __future__ import annotations

@@ -131,23 +131,56 @@ def linear_weight_grad_similarity(g: torch.Tensor, a: torch.Tensor, labels: torc
 
 
 def conv_weight_grad_similarity(
-    g: torch.Tensor, cols: torch.Tensor, labels: torch.Tensor, bias: bool = True, chunk: int = 16
+    g: torch.Tensor,
+    cols: torch.Tensor,
+    labels: torch.Tensor,
+    bias: bool = True,
+    chunk: int = 16,
+    method: str = "auto",
+    max_bytes: int = 2**28,
 ) -> float:
-    """Inter-class mean cosine of per-sample weight gradients of a convolution, via the Gram identity.
+    """Inter-class mean cosine of per-sample weight gradients of a convolution (or a token-wise linear layer).
 
-    The per-sample gradient is ``G_i = sum_p g_ip a_ip^T`` over output positions p, so
-    ``<G_i, G_j> = sum_pq (g_ip . g_jq)(a_ip . a_jq)``. Computed in blocks of ``chunk`` samples to
-    bound memory at ``chunk^2 * P^2`` numbers; per-sample gradients are never formed.
+    The per-sample gradient is ``G_i = sum_p g_ip a_ip^T`` over output positions p. Two exact routes to
+    the pair inner products ``<G_i, G_j>``:
+
+    * ``"gram"``: the Gram identity ``sum_pq (g_ip . g_jq)(a_ip . a_jq)``, costing ``P^2 (C_out + K)``
+      per pair; per-sample gradients are never formed.
+    * ``"blocks"``: form ``G_i`` (``C_out x K`` numbers each) for a block of samples at a time and take
+      inner products, costing ``C_out K`` per pair.
+
+    ``"auto"`` picks the cheaper one: for small layers with many positions (a conv on 28x28 inputs has
+    P = 784, so P^2 = 614,656 while C_out K is a few thousand) the Gram identity is hundreds of times
+    slower and needs ``chunk^2 P^2`` memory. The blocks route keeps all ``G_i`` only while they fit in
+    ``max_bytes`` and otherwise recomputes them block by block.
 
     Args:
-        g: feature gradients at the conv output, shape (N, C_out, P) (P = output positions).
-        cols: unfolded layer inputs (``torch.nn.functional.unfold``), shape (N, C_in*kh*kw, P).
+        g: feature gradients at the layer output, shape (N, C_out, P) (P = output positions or tokens).
+        cols: unfolded layer inputs (``torch.nn.functional.unfold``), shape (N, K, P), K = C_in*kh*kw.
         labels: (N,) class labels.
-        bias: whether the conv has a bias (adds a constant 1 row to ``cols``).
-        chunk: block size.
+        bias: whether the layer has a bias (adds a constant 1 row to ``cols``).
+        chunk: block size in samples.
+        method: ``"auto"``, ``"gram"`` or ``"blocks"``.
+        max_bytes: memory budget for holding every per-sample gradient at once (blocks route).
     """
     g = g.double()
     cols = _with_bias_column(cols.double(), bias, dim=1)
+    n, c_out, positions = g.shape
+    k = cols.shape[1]
+    if method == "auto":
+        method = "blocks" if c_out * k <= positions * positions * (c_out + k) else "gram"
+    if method == "blocks":
+        inner = _inner_products_by_blocks(g, cols, chunk, max_bytes)
+    elif method == "gram":
+        inner = _inner_products_by_gram(g, cols, chunk)
+    else:
+        raise ValueError(f"method must be 'auto', 'gram' or 'blocks', got {method!r}")
+    norms = inner.diagonal().clamp_min(0).sqrt()
+    cos = inner / (norms[:, None] * norms[None, :] + EPS)
+    return pair_means(cos, labels)["inter"]
+
+
+def _inner_products_by_gram(g: torch.Tensor, cols: torch.Tensor, chunk: int) -> torch.Tensor:
     n = g.shape[0]
     inner = torch.empty(n, n, dtype=torch.float64, device=g.device)
     for i0 in range(0, n, chunk):
@@ -159,9 +192,26 @@ def conv_weight_grad_similarity(
             block = (gg * aa).sum(dim=(2, 3))
             inner[i0 : i0 + chunk, j0 : j0 + chunk] = block
             inner[j0 : j0 + chunk, i0 : i0 + chunk] = block.T
-    norms = inner.diagonal().clamp_min(0).sqrt()
-    cos = inner / (norms[:, None] * norms[None, :] + EPS)
-    return pair_means(cos, labels)["inter"]
+    return inner
+
+
+def _inner_products_by_blocks(g: torch.Tensor, cols: torch.Tensor, chunk: int, max_bytes: int) -> torch.Tensor:
+    n, c_out, _ = g.shape
+
+    def grads(start: int) -> torch.Tensor:  # per-sample gradients of one block, flattened
+        return torch.einsum("icp,ikp->ick", g[start : start + chunk], cols[start : start + chunk]).reshape(-1, c_out * cols.shape[1])
+
+    if n * c_out * cols.shape[1] * 8 <= max_bytes:
+        flat = torch.cat([grads(i0) for i0 in range(0, n, chunk)])
+        return flat @ flat.T
+    inner = torch.empty(n, n, dtype=torch.float64, device=g.device)
+    for i0 in range(0, n, chunk):
+        gi = grads(i0)
+        for j0 in range(i0, n, chunk):
+            block = gi @ grads(j0).T
+            inner[i0 : i0 + chunk, j0 : j0 + chunk] = block
+            inner[j0 : j0 + chunk, i0 : i0 + chunk] = block.T
+    return inner
 
 
 def common_direction_strength(m: torch.Tensor) -> float:

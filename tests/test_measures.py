@@ -112,8 +112,9 @@ def test_linear_weight_grad_similarity_matches_torch_func(bias):
     assert got == pytest.approx(ref, abs=1e-9)
 
 
+@pytest.mark.parametrize("method", ["gram", "blocks", "auto"])
 @pytest.mark.parametrize("stride,padding,bias", [(1, 1, True), (2, 0, False)])
-def test_conv_weight_grad_similarity_matches_torch_func(stride, padding, bias):
+def test_conv_weight_grad_similarity_matches_torch_func(stride, padding, bias, method):
     torch.manual_seed(2)
     conv = nn.Conv2d(2, 3, kernel_size=3, stride=stride, padding=padding, bias=bias).double()
     x, y = torch.randn(9, 2, 6, 6, dtype=torch.float64), torch.randint(0, 3, (9,))
@@ -121,7 +122,7 @@ def test_conv_weight_grad_similarity_matches_torch_func(stride, padding, bias):
     head = nn.Linear(out_numel, 3).double()
     g = features_and_grads(conv, head, x, y)
     cols = F.unfold(x, 3, padding=padding, stride=stride)
-    got = measures.conv_weight_grad_similarity(g.flatten(2), cols, y, bias=bias, chunk=4)
+    got = measures.conv_weight_grad_similarity(g.flatten(2), cols, y, bias=bias, chunk=4, method=method)
     per_sample = per_sample_weight_grads(conv, head, x, y)
     ref = loop_pair_means(list(per_sample), y.tolist())["inter"]
     assert got == pytest.approx(ref, abs=1e-9)
@@ -145,3 +146,14 @@ def test_dead_fraction_and_mean_norm():
     pre = torch.tensor([[1.0, -1.0, 0.0], [2.0, -3.0, 1.0]])
     assert measures.dead_fraction(pre) == pytest.approx(1 / 3)
     assert measures.mean_norm(torch.tensor([[3.0, 4.0], [0.0, 1.0]])) == pytest.approx(3.0)
+
+
+def test_blocks_route_recomputes_when_over_budget():
+    torch.manual_seed(3)
+    g, cols, y = torch.randn(11, 3, 5), torch.randn(11, 4, 5), torch.randint(0, 3, (11,))
+    held = measures.conv_weight_grad_similarity(g, cols, y, chunk=4, method="blocks")
+    recomputed = measures.conv_weight_grad_similarity(g, cols, y, chunk=4, method="blocks", max_bytes=1)
+    assert held == pytest.approx(recomputed, abs=1e-12)
+    assert held == pytest.approx(measures.conv_weight_grad_similarity(g, cols, y, chunk=4, method="gram"), abs=1e-12)
+    with pytest.raises(ValueError):
+        measures.conv_weight_grad_similarity(g, cols, y, method="fast")

@@ -27,13 +27,18 @@ class CondensationParams(BaseModel):
     variants: bool = Field(True, description="also report spatial/token-mean and class-token variants")
 
 
-def feature_variants(name: str, x: Any, g: Any, cls_index: int | None) -> list[tuple[str, Any, Any]]:
-    """(name, features, grads) for the flattened tensor and its mean / class-token variants."""
+def feature_variants(name: str, x: Any, g: Any, cls_index: int | None, prefix_tokens: int = 0) -> list[tuple[str, Any, Any]]:
+    """(name, features, grads) for the flattened tensor and its mean / class-token variants.
+
+    Token features ``(N, T, D)`` are averaged over the patch tokens only (the first ``prefix_tokens``,
+    class and register tokens, are left out, as timm's average pooling does).
+    """
     out = [(name, x, g)]
     if x.dim() == 4:  # (N, C, H, W): average over positions
         out.append((f"{name}@mean", x.mean(dim=(2, 3)), None if g is None else g.mean(dim=(2, 3))))
-    elif x.dim() == 3:  # (N, T, D): average over tokens
-        out.append((f"{name}@mean", x.mean(dim=1), None if g is None else g.mean(dim=1)))
+    elif x.dim() == 3:  # (N, T, D): average over patch tokens
+        start = prefix_tokens if x.shape[1] > prefix_tokens else 0
+        out.append((f"{name}@mean", x[:, start:].mean(dim=1), None if g is None else g[:, start:].mean(dim=1)))
         if cls_index is not None:
             out.append((f"{name}@cls", x[:, cls_index], None if g is None else g[:, cls_index]))
     return out
@@ -54,10 +59,11 @@ class Condensation:
         grads = probe.feature_grads if self.params.gradients else {}
         names = [n for n in features if self.params.layers is None or n in self.params.layers]
         cls_index = getattr(probe.model, "cls_token_index", None)
+        prefix_tokens = int(getattr(probe.model, "num_prefix_tokens", 0) or 0)
         out: dict[str, float] = {}
         for layer in names:
             x, g = features[layer], grads.get(layer)
-            variants = feature_variants(layer, x, g, cls_index) if self.params.variants else [(layer, x, g)]
+            variants = feature_variants(layer, x, g, cls_index, prefix_tokens) if self.params.variants else [(layer, x, g)]
             for key, xv, gv in variants:
                 sim = measures.pair_similarity(xv, y)
                 out.update({f"{key}/feat_{k}": v for k, v in sim.items()})

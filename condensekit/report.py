@@ -1,11 +1,17 @@
-"""Cross-run report built from what is on disk: ``summary.csv``, the verdict table and ``report.md``."""
+"""Cross-run report built from what is on disk: ``summary.csv``, the verdict table, ``report.md``, figures.
+
+Nothing is re-run: every number comes from the runs' ``run.json`` (summaries) and ``metrics.jsonl``
+(curves, through :mod:`condensekit.figures`). Failed, diverged, interrupted and unreadable runs are
+listed, never fatal.
+"""
 
 from __future__ import annotations
 
 import csv
 import math
 import statistics
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,39 +20,43 @@ from condensekit.output import find_runs, read_run_json
 SUMMARY_COLUMNS = [
     "arm", "grid", "seed", "status", "phase1_end", "dS_max", "peak_max", "condensed",
     "final_train_acc", "final_test_acc", "final_loss", "plateau_loss", "seconds", "run_dir",
+    "stuck", "steps_done", "error",
 ]  # fmt: skip
+STATUSES = ("ok", "diverged", "failed", "interrupted", "unreadable")
+# per-run quantities correlated with a swept grid value: (column label, row key)
+SWEEP_QUANTITIES = (("T1", "phase1_end"), ("rise dS", "dS_max"), ("peak S*", "peak_max"), ("test acc", "final_test_acc"), ("condensed", "condensed"))
+
+
+def _row(root: Path, run_dir: Path) -> dict[str, Any]:
+    info = read_run_json(run_dir)
+    if info is None:
+        return {"arm": run_dir.parent.parent.name, "grid": run_dir.parent.name, "seed": None, "status": "unreadable",
+                "run_dir": str(run_dir.relative_to(root)), "grid_values": {}, "error": "run.json could not be read"}  # fmt: skip
+    spec, summary = info.get("spec") or {}, info.get("summary") or {}
+    grid = spec.get("grid") or {}
+    status = info.get("status", "unknown")
+    error = (info.get("error") or "").strip().splitlines()
+    row = {k: summary.get(k) for k in ("phase1_end", "dS_max", "peak_max", "condensed", "final_train_acc", "final_test_acc",
+                                       "final_loss", "plateau_loss", "stuck", "steps_done")}  # fmt: skip
+    row.update({
+        "arm": spec.get("arm", run_dir.parent.parent.name),
+        "grid": ",".join(f"{k}={v}" for k, v in grid.items()) or "base",
+        "seed": spec.get("seed"),
+        "status": "interrupted" if status == "running" else status,
+        "seconds": info.get("seconds"),
+        "run_dir": str(run_dir.relative_to(root)),
+        "grid_values": grid,
+        "layers": summary.get("layers") or {},
+        "hidden_layers": list(summary.get("layers") or {}),
+        "recipe_path": spec.get("recipe_path"),
+        "error": error[-1] if error else "",
+    })  # fmt: skip
+    return row
 
 
 def collect(root: Path) -> list[dict[str, Any]]:
     """One row per run directory below ``root`` (a recipe's output folder), from its ``run.json``."""
-    rows = []
-    for run_dir in find_runs(root):
-        info = read_run_json(run_dir)
-        if info is None:
-            continue
-        spec, summary = info.get("spec") or {}, info.get("summary") or {}
-        grid = spec.get("grid") or {}
-        status = info.get("status", "unknown")
-        rows.append({
-            "arm": spec.get("arm", run_dir.parent.parent.name),
-            "grid": ",".join(f"{k}={v}" for k, v in grid.items()) or "base",
-            "seed": spec.get("seed"),
-            "status": "interrupted" if status == "running" else status,
-            "phase1_end": summary.get("phase1_end"),
-            "dS_max": summary.get("dS_max"),
-            "peak_max": summary.get("peak_max"),
-            "condensed": summary.get("condensed"),
-            "final_train_acc": summary.get("final_train_acc"),
-            "final_test_acc": summary.get("final_test_acc"),
-            "final_loss": summary.get("final_loss"),
-            "plateau_loss": summary.get("plateau_loss"),
-            "seconds": info.get("seconds"),
-            "run_dir": str(run_dir.relative_to(root)),
-            "grid_values": grid,
-            "error": (info.get("error") or "").strip().splitlines()[-1:] or [""],
-        })  # fmt: skip
-        rows[-1]["error"] = rows[-1]["error"][0]
-    return rows
+    return [_row(root, run_dir) for run_dir in find_runs(root)]
 
 
 def _csv_value(value: Any) -> Any:
@@ -80,34 +90,146 @@ def median_range(values: Iterable[Any], digits: int = 3) -> str:
     return med if len(vals) == 1 else f"{med} [{fmt.format(min(vals))}, {fmt.format(max(vals))}]"
 
 
-def verdict(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Per arm and grid point, across seeds: T1, rise, peak, accuracy (median [min, max]) and share condensed."""
+def _groups(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["arm"], row["grid"]), []).append(row)
+    return groups
+
+
+def verdict(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Per arm and grid point, across seeds: T1, rise, peak, accuracy (median [min, max]) and share condensed.
+
+    Only runs that finished ``ok`` enter the numbers; the ``runs`` column counts every status.
+    """
     table = []
-    for (arm, grid), runs in groups.items():
-        ok = [r for r in runs if r["status"] in ("ok", "diverged")]
-        stuck = sum(1 for r in ok if r["status"] == "ok" and r["phase1_end"] is None)
-        t1 = median_range(r["phase1_end"] for r in ok)
+    for (arm, grid), runs in _groups(rows).items():
+        ok = [r for r in runs if r["status"] == "ok"]
+        stuck = sum(1 for r in ok if r.get("phase1_end") is None)
+        t1 = median_range(r.get("phase1_end") for r in ok)
         if stuck:
             t1 = f"{t1} ({stuck} stuck)" if t1 != "-" else f"stuck ({stuck})"
-        condensed = sum(1 for r in ok if r["condensed"])
-        statuses = {s: sum(1 for r in runs if r["status"] == s) for s in ("ok", "diverged", "failed", "interrupted")}
+        condensed = sum(1 for r in ok if r.get("condensed"))
+        statuses = {s: sum(1 for r in runs if r["status"] == s) for s in {*STATUSES, *(r["status"] for r in runs)}}
         table.append({
             "arm": arm,
             "grid": grid,
-            "runs": " ".join(f"{n} {s}" for s, n in statuses.items() if n),
+            "runs": " ".join(f"{statuses[s]} {s}" for s in sorted(statuses, key=_status_order) if statuses[s]),
             "T1 (phase-1 end)": t1,
-            "rise dS": median_range(r["dS_max"] for r in ok),
-            "peak S*": median_range(r["peak_max"] for r in ok),
-            "test acc": median_range(r["final_test_acc"] for r in ok),
+            "rise dS": median_range(r.get("dS_max") for r in ok),
+            "peak S*": median_range(r.get("peak_max") for r in ok),
+            "train acc": median_range(r.get("final_train_acc") for r in ok),
+            "test acc": median_range(r.get("final_test_acc") for r in ok),
             "condensed": f"{condensed}/{len(ok)}" if ok else "-",
         })  # fmt: skip
     if all(r["grid"] == "base" for r in table):
         for r in table:
             del r["grid"]
     return table
+
+
+def _status_order(status: str) -> int:
+    return STATUSES.index(status) if status in STATUSES else len(STATUSES)
+
+
+# ----------------------------------------------------------------------------------------------
+# Sweeps: Spearman correlation of each quantity with a swept grid value
+# ----------------------------------------------------------------------------------------------
+
+
+def ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks; tied values share the mean of their ranks."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (Pearson correlation of the tie-averaged ranks); NaN if either is constant."""
+    if len(x) < 2:
+        return math.nan
+    rx, ry = ranks(x), ranks(y)
+    mx, my = statistics.fmean(rx), statistics.fmean(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else math.nan
+
+
+def sweep_value(row: dict[str, Any], key: str) -> float | None:
+    """A run's value of a quantity for correlation: stuck runs rank T1 after every run that left the plateau."""
+    value = row.get(key)
+    if key == "phase1_end" and value is None and row.get("status") == "ok":
+        value = (row.get("steps_done") or 0) + 1  # censored: "not within the run"
+    if isinstance(value, bool):
+        return float(value)
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _numeric_grid_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    keys: list[str] = []
+    for row in rows:
+        for k, v in row.get("grid_values", {}).items():
+            if k not in keys and isinstance(v, int | float) and not isinstance(v, bool):
+                keys.append(k)
+    return [k for k in keys if len({r["grid_values"].get(k) for r in rows}) >= 2]
+
+
+def sweep_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """For each arm and numeric grid key: Spearman rho of each quantity with the swept value.
+
+    ``rho`` pools every ok run of the arm (all seeds, all other grid values); ``seeds agree`` says whether
+    the rho computed within each seed alone has the pooled rho's sign for every seed.
+    """
+    table = []
+    ok = [r for r in rows if r["status"] == "ok"]
+    for arm in dict.fromkeys(r["arm"] for r in ok):
+        runs = [r for r in ok if r["arm"] == arm]
+        for key in _numeric_grid_keys(runs):
+            for label, quantity in SWEEP_QUANTITIES:
+                pairs = [(float(r["grid_values"][key]), sweep_value(r, quantity), r["seed"]) for r in runs if key in r["grid_values"]]
+                pairs = [(x, y, s) for x, y, s in pairs if y is not None]
+                rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
+                per_seed = [spearman([x for x, _, s in pairs if s == seed], [y for _, y, s in pairs if s == seed]) for seed in sorted({p[2] for p in pairs})]
+                table.append({"arm": arm, "swept": key, "quantity": label, "rho": _fmt(rho), "n": str(len(pairs)),
+                              "per seed": " ".join(_fmt(v) for v in per_seed), "seeds agree": _agree(rho, per_seed)})  # fmt: skip
+    return table
+
+
+def _fmt(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value:+.2f}"
+
+
+def _agree(rho: float, per_seed: Sequence[float]) -> str:
+    if not math.isfinite(rho) or rho == 0 or not per_seed:
+        return "-"
+    return "yes" if all(math.isfinite(v) and v != 0 and (v > 0) == (rho > 0) for v in per_seed) else "no"
+
+
+def layer_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """When and how high each hidden layer peaks: per group and layer, median [min, max] over ok seeds."""
+    table = []
+    for (arm, grid), runs in _groups(r for r in rows if r["status"] == "ok").items():
+        layers = list(dict.fromkeys(name for r in runs for name in r.get("layers", {})))
+        for name in layers:
+            per = [r["layers"][name] for r in runs if name in r.get("layers", {})]
+            table.append({"arm": arm, "grid": grid, "layer": name, "peak step t*": median_range(p.get("peak_step") for p in per),
+                          "S0": median_range(p.get("S0") for p in per), "peak S*": median_range(p.get("peak") for p in per),
+                          "final": median_range(p.get("final") for p in per),
+                          "condensed": f"{sum(1 for p in per if p.get('condensed'))}/{len(per)}"})  # fmt: skip
+    return table
+
+
+# ----------------------------------------------------------------------------------------------
+# Rendering
+# ----------------------------------------------------------------------------------------------
 
 
 def render_text(table: list[dict[str, str]]) -> str:
@@ -127,26 +249,80 @@ def render_markdown(table: list[dict[str, str]]) -> str:
         return "_no runs_\n"
     cols = list(table[0])
     out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    out += ["| " + " | ".join(r[c] for c in cols) + " |" for r in table]
+    out += ["| " + " | ".join(r[c].replace("|", "\\|") for c in cols) + " |" for r in table]
     return "\n".join(out) + "\n"
 
 
-def write_report(root: Path) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Write ``summary.csv`` and ``report.md`` into a recipe's output folder; return rows and verdict."""
+def recipe_question(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The leading comment block of the recipe file (its question and commands), when the file is still there."""
+    path = next((Path(r["recipe_path"]) for r in rows if r.get("recipe_path")), None)
+    if path is None or not path.is_file():
+        return []
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    return ["> " + line if line else ">" for line in lines] + [""] if lines else []
+
+
+LEGEND = [
+    "T1: first step where the smoothed loss leaves its initial plateau (`stuck`: never within the run).",
+    "rise dS / peak S*: largest rise and peak of inter-class feature similarity (`feat_inter`) over hidden layers.",
+    "condensed: a rise >= 0.1 (or a peak >= 0.9) that falls back by half of the rise, or a stuck run (METRICS.md).",
+    "Values are median [min, max] across the seeds that finished ok. Per-run numbers are in `summary.csv`.",
+]
+
+
+def report_markdown(root: Path, rows: list[dict[str, Any]], table: list[dict[str, str]], figures: dict[str, str], notes: list[str]) -> str:
+    """The text of ``report.md``."""
+    lines = [f"# condensekit report: {root.name}", "", *recipe_question(rows), "## Verdict", "", render_markdown(table), *LEGEND, ""]
+    sweep = sweep_table(rows)
+    if sweep:
+        lines += ["## Sweep: Spearman correlation with the swept value", "", render_markdown(sweep),
+                  "rho pools all seeds; `per seed` is rho within each seed; stuck runs rank T1 last.", ""]  # fmt: skip
+    captions = {
+        "curves": "Training loss (running median) and inter-class feature similarity, mean over hidden layers.",
+        "centered": "Uncentered (left) beside centered (right) inter-class similarity: condensation is the rise that comes "
+        "with the stalled loss; a shared offset raises only the uncentered value.",
+        "per_layer": "Each hidden layer's `feat_inter` (median over seeds); dashed: median T1.",
+        "neural_collapse": "Condensation (first panel) beside NC1-NC4 of the penultimate features (metric `neural_collapse`).",
+        "gradient_health": "Condensation (first panel) beside gradient norms, dead units and weight change (metric `gradient_health`).",
+    }
+    if figures:
+        lines += ["## Figures", ""]
+        lines += [f"{captions.get(name, name)}\n\n![{name}]({path})\n" for name, path in figures.items()]
+        lines += [f"The same figures and a custom-scalars layout overlaying the runs: `tensorboard --logdir {root}`.", ""]
+    layers = layer_table(rows)
+    if layers:
+        lines += ["## Per-layer peaks", "", "<details><summary>when each hidden layer peaks</summary>", "", render_markdown(layers), "</details>", ""]
+    problems = [r for r in rows if r["status"] != "ok"]
+    if problems:
+        lines += ["## Runs that did not finish ok", ""]
+        lines += [f"- `{r['run_dir']}`: {r['status']}{': ' + r['error'] if r.get('error') else ''}" for r in problems]
+        lines.append("")
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    return "\n".join(lines)
+
+
+def write_report(root: Path, figures: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Write ``summary.csv``, ``report.md`` and the figures into a recipe's output folder; return rows and verdict.
+
+    Args:
+        root: the recipe's output folder (``runs/<recipe name>``).
+        figures: draw the PNG and TensorBoard figures (off: tables only).
+    """
     rows = collect(root)
     write_summary_csv(rows, root / "summary.csv")
     table = verdict(rows)
-    problems = [r for r in rows if r["status"] not in ("ok",)]
-    lines = [f"# condensekit report: {root.name}", "", render_markdown(table)]
-    if problems:
-        lines += ["## Runs that did not finish ok", ""]
-        lines += [f"- `{r['run_dir']}`: {r['status']}{': ' + r['error'] if r['error'] else ''}" for r in problems]
-        lines.append("")
-    lines += [
-        "T1: first step where the smoothed loss leaves its initial plateau (`stuck`: never).",
-        "rise dS / peak S*: largest rise and peak of inter-class feature similarity (`feat_inter`) over hidden layers.",
-        "Values are median [min, max] across seeds. Per-run numbers are in `summary.csv`.",
-        "",
-    ]
-    (root / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    drawn: dict[str, str] = {}
+    notes: list[str] = []
+    if figures and rows:
+        from condensekit.figures import write_figures
+
+        drawn, notes = write_figures(root, rows)
+        for note in notes:
+            warnings.warn(f"{root}: {note}", stacklevel=2)
+    (root / "report.md").write_text(report_markdown(root, rows, table, drawn, notes), encoding="utf-8")
     return rows, table

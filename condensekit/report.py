@@ -194,8 +194,11 @@ def sweep_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
         runs = [r for r in ok if r["arm"] == arm]
         for key in _numeric_grid_keys(runs):
             for label, quantity in SWEEP_QUANTITIES:
-                pairs = [(float(r["grid_values"][key]), sweep_value(r, quantity), r["seed"]) for r in runs if key in r["grid_values"]]
-                pairs = [(x, y, s) for x, y, s in pairs if y is not None]
+                pairs: list[tuple[float, float, Any]] = []
+                for r in runs:
+                    y = sweep_value(r, quantity)
+                    if key in r["grid_values"] and y is not None:
+                        pairs.append((float(r["grid_values"][key]), y, r["seed"]))
                 rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
                 per_seed = [spearman([x for x, _, s in pairs if s == seed], [y for _, y, s in pairs if s == seed]) for seed in sorted({p[2] for p in pairs})]
                 table.append({"arm": arm, "swept": key, "quantity": label, "rho": _fmt(rho), "n": str(len(pairs)),

@@ -44,6 +44,7 @@ def _row(root: Path, run_dir: Path) -> dict[str, Any]:
         "seed": spec.get("seed"),
         "status": "interrupted" if status == "running" else status,
         "seconds": info.get("seconds"),
+        "started": info.get("started"),
         "run_dir": str(run_dir.relative_to(root)),
         "grid_values": grid,
         "layers": summary.get("layers") or {},
@@ -90,9 +91,26 @@ def median_range(values: Iterable[Any], digits: int = 3) -> str:
     return med if len(vals) == 1 else f"{med} [{fmt.format(min(vals))}, {fmt.format(max(vals))}]"
 
 
+def _grid_key(values: dict[str, Any]) -> tuple[tuple[int, float, str], ...]:
+    """Sort key of a grid point: numbers by value (4 before 10), anything else by its text."""
+    key = []
+    for v in values.values():
+        numeric = isinstance(v, int | float) and not isinstance(v, bool)
+        key.append((0, float(v), "") if numeric else (1, 0.0, str(v)))
+    return tuple(key)
+
+
 def _groups(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    """Rows by (arm, grid point): arms in the order they were run (the recipe's), grid points by value."""
+    rows = list(rows)
+    first_start: dict[str, float] = {}
     for row in rows:
+        started = row.get("started")
+        started = float(started) if isinstance(started, int | float) else math.inf
+        first_start[row["arm"]] = min(first_start.get(row["arm"], math.inf), started)
+    order = sorted(rows, key=lambda r: (first_start[r["arm"]], r["arm"], _grid_key(r.get("grid_values") or {})))
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in order:
         groups.setdefault((row["arm"], row["grid"]), []).append(row)
     return groups
 
@@ -190,7 +208,7 @@ def sweep_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     """
     table = []
     ok = [r for r in rows if r["status"] == "ok"]
-    for arm in dict.fromkeys(r["arm"] for r in ok):
+    for arm in dict.fromkeys(arm for arm, _ in _groups(ok)):
         runs = [r for r in ok if r["arm"] == arm]
         for key in _numeric_grid_keys(runs):
             for label, quantity in SWEEP_QUANTITIES:
@@ -324,7 +342,7 @@ def write_report(root: Path, figures: bool = True) -> tuple[list[dict[str, Any]]
     if figures and rows:
         from condensekit.figures import write_figures
 
-        drawn, notes = write_figures(root, rows)
+        drawn, notes = write_figures(root, [r for runs in _groups(rows).values() for r in runs])
         for note in notes:
             warnings.warn(f"{root}: {note}", stacklevel=2)
     (root / "report.md").write_text(report_markdown(root, rows, table, drawn, notes), encoding="utf-8")

@@ -166,7 +166,7 @@ def optimizer_overrides(run: Run) -> dict[str, Any] | None:
 
 
 @hookspec(firstresult=True)
-def make_optimizer(run: Run, params: list[torch.nn.Parameter], options: dict[str, Any]) -> torch.optim.Optimizer:
+def make_optimizer(run: Run, params: list[torch.nn.Parameter], options: dict[str, Any]) -> torch.optim.Optimizer:  # type: ignore[empty-body]
     """Build the optimizer. The first non-None result wins; the built-in SGD is ``trylast``.
 
     Args:

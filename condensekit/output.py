@@ -68,7 +68,7 @@ def prepare_run_dir(run_dir: Path) -> None:
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """All rows of ``metrics.jsonl`` (a truncated last line from a crash is ignored)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     path = run_dir / "metrics.jsonl"
     if not path.exists():
         return rows

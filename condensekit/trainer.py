@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,7 @@ def _build_model(pm: PluginManager, run: Run) -> nn.Module:
 
 def _measure(pm: PluginManager, run: Run, model: nn.Module, probe: Probe, metrics: dict[str, Any], due: dict[str, set[int]], recorder: Recorder) -> None:
     """Call ``collect_metrics`` on the metrics due now (and on plugins that are not catalogue metrics)."""
-    others = [p for p in pm.get_plugins() if p not in metrics.values() and not pm.get_name(p).startswith("trick:")]
+    others = [p for p in pm.get_plugins() if p not in metrics.values() and not (pm.get_name(p) or "").startswith("trick:")]
     callers = [(name, obj) for name, obj in metrics.items() if run.step in due[name]]
     scalars: dict[str, float] = {}
     for name, obj in callers:
@@ -217,7 +217,7 @@ def batch_stream(dataset: Dataset[Any], batch_size: int, device: torch.device, s
 
 def _summarize(recorder: Recorder, run: Run, bundle: DataBundle, spec: RunSpec) -> dict[str, Any]:
     th = spec.thresholds
-    series = {}
+    series: dict[str, tuple[Sequence[int], Sequence[float]]] = {}
     for tag, (steps, values) in recorder.history.items():
         parts = tag.split("/")
         if len(parts) == 3 and parts[2] == th.metric and parts[1] in run.hidden_layers:

@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from condensekit_plugins.executors.ray import RayExecutor, RayParams
 from executor_grid import PLUGIN, assert_same_runs, load_specs, run_sequential, snapshot, write_recipe
 
 from condensekit.errors import CondensekitError
 from condensekit.executing import ExecContext
+from condensekit_plugins.executors.ray import RayExecutor, RayParams
 
 ray = pytest.importorskip("ray")
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from condensekit_plugins.executors.submitit import SubmititExecutor, SubmititParams, _report_job
 from executor_grid import assert_same_runs, load_specs, run_sequential, snapshot, write_recipe
 
 from condensekit.errors import CondensekitError
 from condensekit.executing import ExecContext
 from condensekit.output import read_run_json
+from condensekit_plugins.executors.submitit import SubmititExecutor, SubmititParams, _report_job
 
 submitit = pytest.importorskip("submitit")
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from condensekit_plugins.metrics.gradient_health import GradientHealth, GradientHealthParams
-from condensekit_plugins.metrics.neural_collapse import NeuralCollapse, NeuralCollapseParams
 
 from condensekit import measures
 from condensekit.probe import Probe, hidden_layer_names, probe_points
 from condensekit.run import Run
 from condensekit.testing import check_metric
+from condensekit_plugins.metrics.gradient_health import GradientHealth, GradientHealthParams
+from condensekit_plugins.metrics.neural_collapse import NeuralCollapse, NeuralCollapseParams
 
 
 def _data(n_per_class: int = 5, classes: int = 4, dim: int = 7, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,9 +129,8 @@ def test_a_collapsed_configuration_scores_zero_and_a_random_one_does_not() -> No
 
 
 def _probe(depth: int = 3, seed: int = 0) -> tuple[Probe, torch.nn.Module, Run]:
-    from condensekit_plugins.models.nets.mlp import MLP
-
     from condensekit.data import DataInfo
+    from condensekit_plugins.models.nets.mlp import MLP
 
     torch.manual_seed(seed)
     model = MLP(6, 3, depth=depth, width=8, activation_name="relu", norm="none", bias=True)

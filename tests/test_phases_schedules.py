@@ -7,7 +7,14 @@ import statistics
 
 import pytest
 
-from condensekit.phases import Thresholds, is_condensed, layer_summary, phase1_end, running_median, summarize_run
+from condensekit.phases import (
+    Thresholds,
+    is_condensed,
+    layer_summary,
+    phase1_end,
+    running_median,
+    summarize_run,
+)
 from condensekit.schedules import parse_schedule, schedule_steps
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from condensekit_plugins.metrics.condensation import Condensation, CondensationParams
-from condensekit_plugins.models.nets.mlp import MLP, ResMLP
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from condensekit.probe import Probe, choose_probe_indices, hidden_layer_names, probe_points
+from condensekit_plugins.metrics.condensation import Condensation, CondensationParams
+from condensekit_plugins.models.nets.mlp import MLP, ResMLP
 
 
 def tiny_mlp(norm: str = "none") -> MLP:

@@ -8,6 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+
+from condensekit.errors import CondensekitError
+from condensekit.testing import check_trick, run_recipe, tiny_recipe
 from condensekit_plugins.tricks.dropout import DropoutParams, DropoutTrick
 from condensekit_plugins.tricks.grad_clip import GradClipParams, GradClipTrick
 from condensekit_plugins.tricks.layer_normalized_updates import (
@@ -15,9 +18,6 @@ from condensekit_plugins.tricks.layer_normalized_updates import (
     LayerNormalizedUpdatesTrick,
 )
 from condensekit_plugins.tricks.warmup import WarmupParams, WarmupTrick
-
-from condensekit.errors import CondensekitError
-from condensekit.testing import check_trick, run_recipe, tiny_recipe
 
 
 def _model_with_grads(scale: float = 10.0) -> torch.nn.Module:

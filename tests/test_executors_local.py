@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from executor_grid import PLUGIN, assert_same_runs, load_specs, run_sequential, snapshot, write_recipe
 
-from condensekit.defaults.local_executor import LocalExecutor, LocalParams
+from condensekit.defaults.local_executor import LocalExecutor, LocalParams, available_cpus
 from condensekit.executing import LOCK_NAME, ExecContext, execute_spec, record_lost_run
 from condensekit.output import read_run_json, write_json_atomic
 
@@ -54,7 +54,7 @@ def test_a_dying_worker_fails_only_its_run_and_workers_get_one_gpu_each(tmp_path
     for path in (tmp_path / "out/env").glob("*.json"):
         env = json.loads(path.read_text())
         gpus_by_pid.setdefault(env["pid"], set()).add(env["gpus"])
-        assert env["threads"] == max(1, (os.cpu_count() or 1) // 2)
+        assert env["threads"] == max(1, available_cpus() // 2)
     assert all(len(gpus) == 1 for gpus in gpus_by_pid.values())  # a worker keeps its GPU
     assert set().union(*gpus_by_pid.values()) == {"5", "7"}  # both workers got a first run at once, one GPU each
 

@@ -10,6 +10,7 @@ only its current run with it: that run is recorded as failed and a fresh worker 
 from __future__ import annotations
 
 import os
+import signal
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ class LocalParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     jobs: int = Field(1, ge=1, description="worker processes (1 = run in this process); --jobs overrides it")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads per worker, or of this process when jobs = 1 (default: CPU cores // jobs)")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads per worker, or of this process when jobs = 1 (default: available CPU cores // jobs)")
 
 
 class LocalExecutor:
@@ -44,7 +45,7 @@ class LocalExecutor:
                 for spec in pending:
                     context.report(spec, execute_spec(spec, context.out_root, context.force))
         else:
-            threads = self.params.threads or max(1, (os.cpu_count() or 1) // jobs)
+            threads = self.params.threads or max(1, available_cpus() // jobs)
             _execute_pool(pending, context, min(jobs, len(pending)), threads)
         return context.results(specs)
 
@@ -71,6 +72,8 @@ def _worker_main(conn: Any, gpu: str | None, threads: int) -> None:
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    # Ctrl-C reaches the whole process group; the parent alone handles it and ends the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     from condensekit.executing import execute_spec
@@ -93,10 +96,11 @@ class _Worker:
     def __init__(self, mp_context: Any, gpu: str | None, threads: int):
         self.mp_context, self.gpu, self.threads = mp_context, gpu, threads
         self.spec: Any = None
+        self.conn: Any = None
         self.start()
 
     def start(self) -> None:
-        if hasattr(self, "conn"):  # replacing a dead worker
+        if self.conn is not None:  # replacing a dead worker
             self.conn.close()
         self.conn, child_conn = self.mp_context.Pipe()
         self.process = self.mp_context.Process(target=_worker_main, args=(child_conn, self.gpu, self.threads), daemon=True)
@@ -120,11 +124,13 @@ class _Worker:
         return None
 
     def stop(self) -> None:
-        try:
-            self.conn.send(None)
-        except (OSError, ValueError):
-            pass
-        self.process.join(timeout=5)
+        """End the worker: politely when idle; at once when busy (Ctrl-C, an error in the parent)."""
+        if self.spec is None:
+            try:
+                self.conn.send(None)
+            except (OSError, ValueError):
+                pass
+            self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(timeout=5)
@@ -164,6 +170,14 @@ def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int) -> No
     finally:
         for worker in workers:
             worker.stop()
+
+
+def available_cpus() -> int:
+    """CPU cores this process may use: its affinity mask (Slurm, taskset, cgroups), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _visible_gpus() -> list[str]:

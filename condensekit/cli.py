@@ -110,7 +110,7 @@ def list_components(kind: str | None) -> None:
             click.echo(f"  {name}  - {entry.summary}  [{entry.plugin}]")
             for field_name, info in entry.params.model_fields.items():
                 annotation = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
-                default = "required" if info.is_required() else f"default {info.default!r}"
+                default = "required" if info.is_required() else f"default {info.get_default(call_default_factory=True)!r}"
                 click.echo(f"      {field_name}: {annotation} ({default}) {info.description or ''}".rstrip())
             if k == "metrics":
                 click.echo('      every: schedule (default "log:100") "every:N" | "log:N" | "at:0,10,100"')

@@ -52,11 +52,15 @@ def pair_means(gram: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     removing the diagonal and halving gives the sum over pairs i < j.
     """
     onehot = _class_onehot(labels)
-    n = gram.shape[0]
+    return _means_from_totals(gram.sum(), (onehot.T @ gram @ onehot).trace(), gram.diagonal().sum(), onehot)
+
+
+def _means_from_totals(total: torch.Tensor, same_class: torch.Tensor, diag: torch.Tensor, onehot: torch.Tensor) -> dict[str, float]:
+    """Pair means from the totals of a symmetric pair matrix over all entries and over same-class blocks."""
+    n = onehot.shape[0]
     sizes = onehot.sum(0)
-    diag = gram.diagonal().sum()
-    total_pairs = (gram.sum() - diag) / 2
-    intra_pairs = ((onehot.T @ gram @ onehot).trace() - diag) / 2
+    total_pairs = (total - diag) / 2
+    intra_pairs = (same_class - diag) / 2
     counts = {"all": n * (n - 1) / 2, "intra": float((sizes * (sizes - 1) / 2).sum())}
     counts["inter"] = counts["all"] - counts["intra"]
     sums = {"all": total_pairs, "intra": intra_pairs, "inter": total_pairs - intra_pairs}
@@ -76,15 +80,7 @@ def pair_similarity(x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """
     u = _unit_rows(x)
     onehot = _class_onehot(labels)
-    n = u.shape[0]
-    sizes = onehot.sum(0)
-    diag = (u * u).sum()
-    total_pairs = (u.sum(0).square().sum() - diag) / 2
-    intra_pairs = ((onehot.T @ u).square().sum() - diag) / 2
-    counts = {"all": n * (n - 1) / 2, "intra": float((sizes * (sizes - 1) / 2).sum())}
-    counts["inter"] = counts["all"] - counts["intra"]
-    sums = {"all": total_pairs, "intra": intra_pairs, "inter": total_pairs - intra_pairs}
-    return {k: float(sums[k] / counts[k]) if counts[k] else math.nan for k in ("inter", "intra", "all")}
+    return _means_from_totals(u.sum(0).square().sum(), (onehot.T @ u).square().sum(), (u * u).sum(), onehot)
 
 
 def centered(x: torch.Tensor) -> torch.Tensor:

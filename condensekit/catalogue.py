@@ -78,7 +78,7 @@ class Catalogue:
         msg = f"unknown {kind[:-1]} {name!r}{did_you_mean(name, names)}"
         fix = f"available: {', '.join(names) or 'none'}"
         if self.load_errors:
-            broken = "; ".join(f"{p}: {e}" for p, e in sorted(self.load_errors.items()))
+            broken = "; ".join(f"{p} ({e})" for p, e in sorted(self.load_errors.items()))
             fix += f"; plugins that failed to load: {broken}"
         return msg, f"({fix})"
 

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from probe_capture import capture
 from pydantic import ValidationError
 from torch import nn
 
 from condensekit.data import DataInfo
 from condensekit.errors import CondensekitError
 from condensekit_plugins.models.timm_models import PRESETS, TimmParams, build_timm, default_patch_size
-
-
-def capture(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run ``model`` on ``x`` and return the logits and every probe point's output (via forward hooks)."""
-    outputs: dict[str, torch.Tensor] = {}
-    handles = [
-        module.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
-        for name, module in model.probe_points().items()
-    ]
-    try:
-        logits = model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return logits, outputs
 
 
 def forward_backward(model: nn.Module, shape: tuple[int, ...], classes: int) -> dict[str, torch.Tensor]:

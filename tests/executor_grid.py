@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from condensekit.defaults.local_executor import torch_threads
 
 RECIPE = """\
 name = "{name}"
@@ -107,19 +107,6 @@ def load_specs(path: Path, overrides: tuple[str, ...] = ()) -> list[Any]:
     from condensekit.recipe import load_recipe
 
     return load_recipe(path, list(overrides)).specs
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run in-process work with ``n`` torch threads, as the workers do, so CPU results match exactly."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def run_sequential(specs: list[Any], out_root: Path) -> list[Any]:

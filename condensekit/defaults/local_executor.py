@@ -41,7 +41,7 @@ class LocalExecutor:
         jobs = context.jobs if context.jobs > 1 else self.params.jobs
         pending = context.pending(specs)
         if jobs <= 1 or len(pending) <= 1:
-            with _torch_threads(self.params.threads if pending else None):
+            with torch_threads(self.params.threads if pending else None):
                 for spec in pending:
                     context.report(spec, execute_spec(spec, context.out_root, context.force))
         else:
@@ -51,7 +51,7 @@ class LocalExecutor:
 
 
 @contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
+def torch_threads(threads: int | None) -> Iterator[None]:
     """Use ``threads`` torch threads in this process for a while (None: leave torch's setting alone)."""
     if threads is None:
         yield

@@ -47,11 +47,11 @@ model = {{ use = "resmlp", depth = 6, width = {width} }}
 
 
 def _grid(folder: Path, seeds: int, steps: int, width: int) -> list:
-    from condensekit.recipe import load_recipe
+    from condensekit.api import open_recipe
 
     path = folder / "bench.toml"
     path.write_text(RECIPE.format(seeds=list(range(seeds)), steps=steps, width=width), encoding="utf-8")
-    return load_recipe(path, []).specs
+    return open_recipe(path)[0].specs
 
 
 def _time_grid(specs: list, jobs: int, out_root: Path, threads: int | None = None) -> float:

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from condensekit.api import open_recipe
 from condensekit.executing import execute_spec
-from condensekit.recipe import load_recipe
 
 RECIPE = """
 name = "bench"
@@ -75,7 +75,7 @@ def bare_loop(steps: int, device: str) -> float:
 def condensekit_run(steps: int, device: str, metrics: str, workdir: Path) -> float:
     path = workdir / "bench.toml"
     path.write_text(RECIPE.format(steps=steps, device=device) + metrics)
-    spec = load_recipe(path).specs[0]
+    spec = open_recipe(path)[0].specs[0]
     start = time.perf_counter()
     outcome = execute_spec(spec, workdir / "runs", force=True)
     elapsed = time.perf_counter() - start

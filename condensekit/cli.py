@@ -15,7 +15,10 @@ from typing import Any
 import click
 
 from condensekit import __version__
+from condensekit.catalogue import KINDS
 from condensekit.errors import CondensekitError
+from condensekit.scaffold import KINDS as SCAFFOLD_KINDS
+from condensekit.status import REPORT_ORDER, RunStatus
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,96 +35,89 @@ def cli() -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="output root")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a recipe key, e.g. train.steps=100")
 @click.option("--force", is_flag=True, help="rerun runs that already finished")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="worker processes for the local executor")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="worker processes (the local executor; default: the recipe's, else 1)")
 @click.option("--executor", "executor_name", default=None, help="executor name (default: the recipe's [executor], else local)")
-def run(recipe: Path, out: Path, overrides: tuple[str, ...], force: bool, jobs: int, executor_name: str | None) -> int:
+@click.pass_obj
+def run(pm: Any, recipe: Path, out: Path, overrides: tuple[str, ...], force: bool, jobs: int | None, executor_name: str | None) -> int:
     """Train every run of RECIPE, then write summary.csv and report.md and print the verdict table."""
-    from condensekit.executing import ExecContext
-    from condensekit.manager import get_plugin_manager
-    from condensekit.recipe import load_recipe
+    from condensekit import api
     from condensekit.report import render_text, write_report
 
-    loaded = load_recipe(recipe, list(overrides))
-    pm = get_plugin_manager(loaded.plugins)
-    use = executor_name or loaded.executor["use"]
-    params = loaded.executor["params"] if use == loaded.executor["use"] else {}
-    entry = pm.catalogue.get("executors", use)
-    executor = entry.factory(entry.params.model_validate(params))
+    loaded, pm = api.open_recipe(recipe, overrides, plugin_manager=pm)
+    executor, use, notes = api.make_executor(loaded, pm, executor_name, jobs)
     specs = loaded.specs
-    arms = len({s.arm for s in specs})
-    click.echo(f"{loaded.name}: {len(specs)} runs ({arms} arms x {len({s.grid_label for s in specs})} grid points x "
+    click.echo(f"{loaded.name}: {len(specs)} runs ({len({s.arm for s in specs})} arms x {len({s.grid_label for s in specs})} grid points x "
                f"{len({s.seed for s in specs})} seeds) -> {out / loaded.name} [executor: {use}]", err=True)  # fmt: skip
-
-    if jobs > 1 and use != "local":
-        click.echo(f"  note: --jobs applies to the local executor; {use} sizes its own workers (see docs/scaling.md)", err=True)
+    for note in notes:
+        click.echo(f"  {note}", err=True)
     done: list[Any] = []  # outcomes so far, for the [k/N] counter
 
     def progress(spec: Any, outcome: Any) -> None:
         # Called in this process as each run ends, whichever worker, job or task ran it.
         done.append(outcome)
         head = f"  [{len(done)}/{len(specs)}] {outcome.status:8s} {spec.rel_dir}"
-        if outcome.status == "skipped":
-            why = outcome.error or "finished earlier; --force reruns it"
-            click.echo(f"{head} ({why})", err=True)
-        elif outcome.status == "failed":
+        if outcome.status == RunStatus.SKIPPED:
+            click.echo(f"{head} ({outcome.error or 'finished earlier; --force reruns it'})", err=True)
+        elif outcome.status == RunStatus.FAILED:
             click.echo(f"{head}: {outcome.error or 'see run.json'}", err=True)
         else:
             click.echo(f"{head} ({outcome.seconds:.1f}s)", err=True)
 
-    outcomes = executor.execute(specs, ExecContext(out_root=out, force=force, jobs=jobs, on_outcome=progress))
+    outcomes = api.execute(loaded, pm, out, force=force, executor=executor, on_outcome=progress)
     _, table = write_report(out / loaded.name)
     click.echo(render_text(table))
     counts = Counter(o.status for o in outcomes)
-    known = ("ok", "diverged", "failed", "skipped")
-    statuses = [*known, *sorted(set(counts) - set(known))]
-    click.echo(f"\n{loaded.name}: {len(outcomes)} runs: " + ", ".join(f"{counts[s]} {s}" for s in statuses), err=True)
+    shown = [s for s in REPORT_ORDER if s in (RunStatus.OK, RunStatus.DIVERGED, RunStatus.FAILED, RunStatus.SKIPPED) or counts[s]]
+    click.echo(f"\n{loaded.name}: {len(outcomes)} runs: " + ", ".join(f"{counts[s]} {s}" for s in shown), err=True)
     for outcome in outcomes:
-        if outcome.status == "failed":
+        if outcome.status == RunStatus.FAILED:
             click.echo(f"  failed: {outcome.rel_dir}: {outcome.error or '?'} (traceback in {out / outcome.rel_dir / 'run.json'})", err=True)
     click.echo(f"Report: {out / loaded.name / 'report.md'}; TensorBoard: tensorboard --logdir {out / loaded.name}", err=True)
-    return 1 if counts["failed"] else 0
+    return 1 if counts[RunStatus.FAILED] else 0
 
 
 @cli.command()
 @click.argument("recipe", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a recipe key")
-def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
+@click.pass_obj
+def validate(pm: Any, recipe: Path, overrides: tuple[str, ...]) -> None:
     """Check RECIPE without running it; list the runs it expands to."""
-    from condensekit.recipe import load_recipe
+    from condensekit import api
 
-    loaded = load_recipe(recipe, list(overrides))
+    loaded, _ = api.open_recipe(recipe, overrides, plugin_manager=pm)
     click.echo(f"{recipe}: ok, {len(loaded.specs)} runs")
     for spec in loaded.specs:
         click.echo(f"  {spec.rel_dir}")
 
 
 @cli.command(name="list")
-@click.argument("kind", required=False, type=click.Choice(["models", "tricks", "metrics", "datasets", "executors"]))
-def list_components(kind: str | None) -> None:
+@click.argument("kind", required=False, type=click.Choice(KINDS))
+@click.pass_obj
+def list_components(pm: Any, kind: str | None) -> None:
     """List components (models, tricks, metrics, datasets, executors) with their parameters."""
-    from condensekit.catalogue import KINDS
-    from condensekit.manager import get_plugin_manager
+    from condensekit.schedules import DEFAULT_METRIC_SCHEDULE
 
-    cat = get_plugin_manager().catalogue
+    cat = _manager(pm).catalogue
     for k in [kind] if kind else KINDS:
         click.echo(click.style(k, bold=True))
         for name in cat.names(k):
             entry = cat.entries[k][name]
-            click.echo(f"  {name}  - {entry.summary}  [{entry.plugin}]")
+            click.echo(f"  {name}  - {entry.summary}  [{entry.plugin}]{'  (the default)' if entry.default else ''}")
             for field_name, info in entry.params.model_fields.items():
                 annotation = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
                 default = "required" if info.is_required() else f"default {info.get_default(call_default_factory=True)!r}"
                 click.echo(f"      {field_name}: {annotation} ({default}) {info.description or ''}".rstrip())
             if k == "metrics":
-                click.echo('      every: schedule (default "log:100") "every:N" | "log:N" | "at:0,10,100"')
+                click.echo(f'      every: schedule (default "{DEFAULT_METRIC_SCHEDULE}") "every:N" | "log:N" | "at:0,10,100"')
 
 
 @cli.command()
-def plugins() -> None:
+@click.pass_obj
+def plugins(pm: Any) -> None:
     """Show every plugin with its origin, version, hooks, and any load error."""
-    from condensekit.manager import get_plugin_manager, hooks_of
+    from condensekit.manager import hooks_of
 
-    pm = get_plugin_manager()
+    pm = _manager(pm)
     for name, plugin in sorted(pm.list_name_plugin()):
         origin, version = pm.origins.get(name, ("?", "?"))
         click.echo(f"{name}  {version}  ({origin})")
@@ -132,7 +128,7 @@ def plugins() -> None:
 
 @cli.command(name="new-plugin")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["model", "trick", "metric", "dataset"]), default="trick", show_default=True)
+@click.option("--kind", type=click.Choice(SCAFFOLD_KINDS), default="trick", show_default=True)
 @click.option("--dir", "parent", type=click.Path(path_type=Path), default=Path("."), show_default=True, help="folder to create the package in")
 def new_plugin(name: str, kind: str, parent: Path) -> None:
     """Write a ready-to-install plugin package condensekit-NAME (pyproject, plugin, tests, README)."""
@@ -157,13 +153,23 @@ def report(runs_dir: Path) -> None:
     click.echo(f"\nwrote {runs_dir / 'summary.csv'} and {runs_dir / 'report.md'}", err=True)
 
 
-def _add_plugin_commands() -> None:
+def _manager(pm: Any) -> Any:
+    """The process's plugin manager (``main`` passes it as the click object; a bare ``cli()`` call has none)."""
     from condensekit.manager import get_plugin_manager
 
+    return pm if pm is not None else get_plugin_manager()
+
+
+def _plugin_manager_with_commands() -> Any:
+    """The one plugin manager of this invocation, after plugins added their commands to the group."""
+    from condensekit.manager import get_plugin_manager
+
+    pm = get_plugin_manager()
     try:
-        get_plugin_manager().hook.register_commands(cli=cli)
+        pm.hook.register_commands(cli=cli)
     except CondensekitError as exc:
         click.echo(f"condensekit: warning: plugin commands not loaded: {exc}", err=True)
+    return pm
 
 
 def _one_line_warnings(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
@@ -173,9 +179,9 @@ def _one_line_warnings(message: Any, category: Any, filename: str, lineno: int, 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``condensekit`` console script."""
     warnings.showwarning = _one_line_warnings
-    _add_plugin_commands()
+    pm = _plugin_manager_with_commands()
     try:
-        code = cli.main(args=argv, prog_name="condensekit", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="condensekit", standalone_mode=False, obj=pm)
     except CondensekitError as exc:
         click.echo(f"condensekit: error: {exc}" if "\n" not in str(exc) else f"condensekit: error:\n{exc}", err=True)
         sys.exit(exc.exit_code)

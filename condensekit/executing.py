@@ -1,48 +1,56 @@
-"""Executing one RunSpec into its run directory; shared by every executor.
+"""The executor API: what every executor (local, Slurm, Ray, yours) uses to run specs and report outcomes.
 
-An executor decides *where* runs execute (this process, worker processes, Slurm, Ray); all of them call
-:func:`execute_spec`, which skips finished runs, writes ``run.json`` atomically and never raises for a
-failing run: one bad run is recorded and the others go on.
+An executor decides *where* runs execute; :func:`execute_spec` does the executing, wherever it is called:
+it skips finished runs, takes the run's lock, writes ``run.json`` atomically and never raises for a failing
+run (one bad run is recorded, the others go on). An executor's ``execute(specs, context)``:
 
-Resuming is a property of the run directories, not of an executor: a run whose ``run.json`` says ``ok``
-or ``diverged`` is finished and skipped; anything else (``running`` left by a killed process, ``failed``,
-``interrupted``, no ``run.json``) is cleared and run again. Two processes that reach the same unfinished
-run at once (a resubmitted grid while the first is still running, a retried Ray task) are kept apart by a
-lock file in the run directory (:class:`RunLock`): the second one reports the run as skipped.
+1. calls ``context.pending(specs)`` to report finished runs as skipped and get the others;
+2. runs each pending spec with :func:`execute_spec` (in this process), or ships ``spec.to_dict()`` to a
+   worker that calls :func:`run_specs_in_worker` (a process, a Slurm job, a Ray task);
+3. calls ``context.report(spec, outcome)`` as each outcome arrives; a worker that died without answering
+   is recorded with :func:`record_lost_run`;
+4. returns ``context.results(specs)``.
+
+Resuming is a property of the run directories (:mod:`condensekit.output`), not of an executor.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import platform
 import sys
 import time
 import traceback
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from condensekit.output import FINISHED, is_finished, read_run_json, write_json_atomic
-from condensekit.recipe import RunSpec
+from condensekit.output import RunLock, clear_run_dir, is_finished, read_run_json, write_json_atomic
+from condensekit.spec import RunSpec
+from condensekit.status import RunStatus, as_status
 
-LOCK_NAME = ".condensekit.lock"
+if TYPE_CHECKING:
+    from condensekit.manager import PluginManager
+
+__all__ = ["ExecContext", "RunOutcome", "execute_spec", "record_lost_run", "run_specs_in_worker", "worker_plugin_manager"]
 
 
 @dataclass
 class RunOutcome:
-    """What became of one run."""
+    """What became of one run: its directory (relative to the output root), status, time, error, summary."""
 
     rel_dir: str
-    status: str  # ok | failed | diverged | skipped (| submitted, when an executor does not wait)
+    status: RunStatus
     seconds: float = 0.0
     error: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.status = as_status(self.status)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "status": str(self.status)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunOutcome:
@@ -60,7 +68,7 @@ class ExecContext:
     Attributes:
         out_root: the output root; run directories are ``out_root / spec.rel_dir``.
         force: rerun finished runs.
-        jobs: worker processes asked for on the command line (the local executor's ``--jobs``).
+        plugin_manager: the caller's plugin manager, for runs executed in this process (workers build their own).
         on_outcome: called in the submitting process once per run, as soon as its outcome is known.
         on_message: receives executor notes (where logs go, how many jobs were submitted).
         outcomes: every outcome reported so far, by run directory (filled by :meth:`report`).
@@ -68,7 +76,7 @@ class ExecContext:
 
     out_root: Path
     force: bool = False
-    jobs: int = 1
+    plugin_manager: PluginManager | None = None
     on_outcome: Callable[[RunSpec, RunOutcome], None] | None = None
     on_message: Callable[[str], None] = _print_message
     outcomes: dict[str, RunOutcome] = field(default_factory=dict)
@@ -90,9 +98,9 @@ class ExecContext:
         """
         todo = []
         for spec in specs:
-            previous = None if self.force else read_run_json(Path(self.out_root) / spec.rel_dir)
-            if previous is not None and previous.get("status") in FINISHED:
-                self.report(spec, RunOutcome(str(spec.rel_dir), "skipped", summary=previous.get("summary") or {}))
+            run_dir = Path(self.out_root) / spec.rel_dir
+            if not self.force and is_finished(run_dir):
+                self.report(spec, _skipped(spec, run_dir))
             else:
                 todo.append(spec)
         return todo
@@ -100,105 +108,43 @@ class ExecContext:
     def results(self, specs: list[RunSpec]) -> list[RunOutcome]:
         """The outcomes of ``specs`` in their order (a run nobody reported on counts as failed)."""
         missing = "no outcome was reported for this run"
-        return [self.outcomes.get(str(s.rel_dir)) or RunOutcome(str(s.rel_dir), "failed", error=missing) for s in specs]
+        return [self.outcomes.get(str(s.rel_dir)) or RunOutcome(str(s.rel_dir), RunStatus.FAILED, error=missing) for s in specs]
 
 
-class RunLock:
-    """An exclusive lock on a run directory, held while a process executes the run.
+_WORKER_MANAGERS: dict[tuple[str, ...], PluginManager] = {}
 
-    A POSIX record lock (``fcntl.lockf``) on ``<run_dir>/.condensekit.lock``: the kernel drops it when the
-    holder exits, also on ``kill -9``, so a crash never leaves a stale lock, and network filesystems that
-    support POSIX locks (NFSv4, Lustre mounted with ``flock``, GPFS) extend it across nodes. Where locking
-    is not supported the run goes ahead unlocked, with a warning. The lock file is removed on release.
+
+def worker_plugin_manager(plugins: list[str]) -> PluginManager:
+    """The plugin manager of a worker process (one per process and list of local plugin files).
+
+    The submitting process passes its own manager through :class:`ExecContext`; a worker (a ``--jobs``
+    process, a Slurm job, a Ray task) has none, so its first run builds one and the following runs reuse it.
     """
-
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / LOCK_NAME
-        self.fd: int | None = None
-
-    def acquire(self) -> bool:
-        """Take the lock without waiting; False when another live process holds it."""
-        try:
-            import fcntl
-        except ImportError:  # no POSIX locks (Windows): one process per run is up to the user
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                os.close(fd)
-                if exc.errno in (errno.EAGAIN, errno.EACCES):  # held by another process
-                    return False
-                warnings.warn(f"{self.path}: file locking not supported here ({exc}); running unlocked", stacklevel=2)
-                return True
-            # The previous holder may have unlinked the file between our open and our lock: retry on a new one.
-            try:
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{platform.node()} pid {os.getpid()}\n".encode())
-                self.fd = fd
-                return True
-            os.close(fd)
-
-    def holder(self) -> str:
-        """Who holds the lock (``host pid N``), as written by the holder."""
-        try:
-            return self.path.read_text(encoding="utf-8").strip() or "unknown process"
-        except OSError:
-            return "unknown process"
-
-    def release(self) -> None:
-        if self.fd is None:
-            return
-        # Unlink before closing (closing drops the lock), so a waiter never locks a file that is about to vanish.
-        self.path.unlink(missing_ok=True)
-        os.close(self.fd)
-        self.fd = None
-
-
-def _clear_run_dir(run_dir: Path) -> None:
-    """Remove what an interrupted or failed attempt left behind, keeping the lock file."""
-    import shutil
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for child in run_dir.iterdir():
-        if child.name == LOCK_NAME:
-            continue
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-
-
-_PM_CACHE: dict[tuple[str, ...], Any] = {}
-
-
-def _plugin_manager(plugins: list[str]) -> Any:
     from condensekit.manager import get_plugin_manager
 
     key = tuple(plugins)
-    if key not in _PM_CACHE:
-        _PM_CACHE[key] = get_plugin_manager(plugins)
-    return _PM_CACHE[key]
+    if key not in _WORKER_MANAGERS:
+        _WORKER_MANAGERS[key] = get_plugin_manager([Path(p) for p in plugins])
+    return _WORKER_MANAGERS[key]
 
 
 def _skipped(spec: RunSpec, run_dir: Path) -> RunOutcome:
     previous = read_run_json(run_dir) or {}
-    return RunOutcome(str(spec.rel_dir), "skipped", summary=previous.get("summary") or {})
+    return RunOutcome(str(spec.rel_dir), RunStatus.SKIPPED, summary=previous.get("summary") or {})
 
 
-def execute_spec(spec: RunSpec | dict[str, Any], out_root: str | Path, force: bool = False) -> RunOutcome:
+def execute_spec(spec: RunSpec | dict[str, Any], out_root: str | Path, force: bool = False, plugin_manager: PluginManager | None = None) -> RunOutcome:
     """Run one spec into ``out_root/<spec.rel_dir>`` unless it is already finished.
 
-    Safe to call in any process: the plugin manager is built from the spec's plugin list. Returns a
-    :class:`RunOutcome`; exceptions inside the run become ``status="failed"`` with the traceback in
+    Safe to call in any process. Exceptions inside the run become ``status="failed"`` with the traceback in
     ``run.json``. A run another live process is executing is not started twice: it is reported as
     ``skipped`` with the holder in ``error``.
+
+    Args:
+        spec: the run (or ``RunSpec.to_dict()`` of it, as a worker receives it).
+        out_root: the output root.
+        force: rerun it even when it finished before.
+        plugin_manager: the manager to run with; default: this process's worker manager for the spec's plugins.
     """
     if isinstance(spec, dict):
         spec = RunSpec.from_dict(spec)
@@ -207,35 +153,39 @@ def execute_spec(spec: RunSpec | dict[str, Any], out_root: str | Path, force: bo
         return _skipped(spec, run_dir)
     lock = RunLock(run_dir)
     if not lock.acquire():
-        return RunOutcome(str(spec.rel_dir), "skipped", error=f"being run by another process ({lock.holder()})")
+        return RunOutcome(str(spec.rel_dir), RunStatus.SKIPPED, error=f"being run by another process ({lock.holder()})")
     try:
         if not force and is_finished(run_dir):  # finished by another process while we got here
             return _skipped(spec, run_dir)
-        _clear_run_dir(run_dir)
-        return _train_into(spec, run_dir)
+        clear_run_dir(run_dir)
+        return _train_into(spec, run_dir, plugin_manager)
     finally:
         lock.release()
 
 
-def _train_into(spec: RunSpec, run_dir: Path) -> RunOutcome:
+def _train_into(spec: RunSpec, run_dir: Path, pm: PluginManager | None) -> RunOutcome:
     started = time.time()
-    record: dict[str, Any] = {"status": "running", "spec": spec.to_dict(), "started": started, "host": platform.node(), "pid": os.getpid()}
+    record: dict[str, Any] = {"status": RunStatus.RUNNING, "spec": spec.to_dict(), "started": started, "host": platform.node(), "pid": os.getpid()}
     write_json_atomic(run_dir / "run.json", record)
     error = ""
     try:
+        import torch
+
         from condensekit.trainer import resolve_device, train
 
-        pm = _plugin_manager(spec.plugins)
+        pm = pm if pm is not None else worker_plugin_manager(spec.plugins)
         record["plugins"] = {name: {"origin": origin, "version": version} for name, (origin, version) in pm.origins.items()}
         record["versions"] = _versions()
         record["device"] = str(resolve_device(spec.device))
+        record["threads"] = torch.get_num_threads()
+        record["reports"] = {name: report.model_dump(mode="json") for name in spec.metrics if (report := pm.catalogue.get("metrics", name).report)}
         status, summary = train(spec, run_dir, pm)
     except Exception as exc:  # one failing run is recorded; the grid goes on
-        status, summary = "failed", {}
+        status, summary = RunStatus.FAILED, {}
         error = "".join(traceback.format_exception(exc))
         print(f"condensekit: run {spec.rel_dir} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     except BaseException:  # Ctrl-C, SystemExit: say so on disk, then let it stop the process
-        record.update(status="interrupted", finished=time.time())
+        record.update(status=RunStatus.INTERRUPTED, finished=time.time())
         write_json_atomic(run_dir / "run.json", record)
         raise
     finished = time.time()
@@ -253,25 +203,25 @@ def record_lost_run(spec: RunSpec, out_root: str | Path, error: str) -> RunOutco
     """
     run_dir = Path(out_root) / spec.rel_dir
     info = read_run_json(run_dir)
-    if info is not None and info.get("status") in (*FINISHED, "failed"):
+    if info is not None and (as_status(info.get("status")).finished or info.get("status") == RunStatus.FAILED):
         last = (info.get("error") or "").strip().splitlines()[-1:] or [""]
         return RunOutcome(str(spec.rel_dir), info["status"], info.get("seconds") or 0.0, last[0], info.get("summary") or {})
     lock = RunLock(run_dir)
     if not lock.acquire():
-        return RunOutcome(str(spec.rel_dir), "skipped", error=f"being run by another process ({lock.holder()})")
+        return RunOutcome(str(spec.rel_dir), RunStatus.SKIPPED, error=f"being run by another process ({lock.holder()})")
     try:
         record = info or {"spec": spec.to_dict()}
-        record.update(status="failed", finished=time.time(), error=error)
+        record.update(status=RunStatus.FAILED, finished=time.time(), error=error)
         write_json_atomic(run_dir / "run.json", record)
     finally:
         lock.release()
-    return RunOutcome(str(spec.rel_dir), "failed", error=error)
+    return RunOutcome(str(spec.rel_dir), RunStatus.FAILED, error=error)
 
 
 def run_specs_in_worker(
     spec_dicts: list[dict[str, Any]], out_root: str, force: bool = False, threads: int | None = None, cwd: str | None = None
 ) -> list[dict[str, Any]]:
-    """Execute specs one after another in a worker (a Slurm job, a Ray task); returns outcome dicts.
+    """The entry point of a worker (a Slurm job, a Ray task): execute specs one after another; return outcome dicts.
 
     Args:
         spec_dicts: ``RunSpec.to_dict()`` of each run.

@@ -26,9 +26,15 @@ hookspec = pluggy.HookspecMarker("condensekit")
 
 
 class Register(Protocol):
-    """The ``register`` callback handed to the catalogue hooks."""
+    """The ``register`` callback handed to the catalogue hooks.
 
-    def __call__(self, name: str, factory: Any, params: Any = None, summary: str = "") -> None: ...
+    ``register(name, factory, params=ParamsModel, summary="...", default=False, report=None)``: ``default``
+    makes the component the one used when a recipe names none of its kind (one dataset, one executor; every
+    default metric is measured when a recipe has no ``[metrics]``); ``report`` is a metric's
+    :class:`condensekit.MetricReport`.
+    """
+
+    def __call__(self, name: str, factory: Any, params: Any = None, summary: str = "", *, default: bool = False, report: Any = None) -> None: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -40,7 +46,8 @@ class Register(Protocol):
 def register_models(register: Register) -> None:
     """Add models to the catalogue.
 
-    Called once, when the plugin manager is first used.
+    Called once per process, when the plugin manager's catalogue is first used (validating a recipe,
+    ``condensekit list``), one plugin at a time: a plugin that raises here is reported by name and skipped.
 
     Args:
         register: call ``register(name, factory, params=ParamsModel, summary="...")`` for each
@@ -59,6 +66,8 @@ def register_models(register: Register) -> None:
 def register_tricks(register: Register) -> None:
     """Add training tricks to the catalogue.
 
+    Called once per process, with the other catalogue hooks.
+
     Args:
         register: call ``register(name, cls, params=ParamsModel, summary="...")``. For each run
             that uses the trick, ``cls(params)`` is instantiated and registered as a plugin for the
@@ -70,17 +79,23 @@ def register_tricks(register: Register) -> None:
 def register_metrics(register: Register) -> None:
     """Add metrics to the catalogue.
 
+    Called once per process, with the other catalogue hooks.
+
     Args:
-        register: call ``register(name, cls, params=ParamsModel, summary="...")``. ``cls(params)``
-            is instantiated per run like a trick and implements :func:`collect_metrics`. Every
+        register: call ``register(name, cls, params=ParamsModel, summary="...", report=MetricReport(...))``.
+            ``cls(params)`` is instantiated per run like a trick and implements :func:`collect_metrics`. Every
             metric accepts the core parameter ``every`` (a schedule: ``"every:50"``, ``"log:200"``,
-            ``"at:0,10,100"``), which is removed before ``params`` is validated.
+            ``"at:0,10,100"``), which is removed before ``params`` is validated. ``report`` (optional)
+            declares the metric's figures in the report and the per-layer series a recipe's ``[summary]``
+            may read (see :class:`condensekit.MetricReport`).
     """
 
 
 @hookspec
 def register_datasets(register: Register) -> None:
     """Add datasets to the catalogue.
+
+    Called once per process, with the other catalogue hooks.
 
     Args:
         register: call ``register(name, factory, params=ParamsModel, summary="...")``.
@@ -93,18 +108,23 @@ def register_datasets(register: Register) -> None:
 def register_executors(register: Register) -> None:
     """Add executors: places where a list of runs is executed.
 
+    Called once per process, with the other catalogue hooks.
+
     Args:
         register: call ``register(name, cls, params=ParamsModel, summary="...")``.
             ``cls(params)`` must have ``execute(specs, context) -> list[RunOutcome]`` where
-            ``specs`` is a list of :class:`condensekit.recipe.RunSpec` and ``context`` an
-            :class:`condensekit.executing.ExecContext`. Each run is executed by calling
-            :func:`condensekit.executing.execute_spec` wherever the executor likes.
+            ``specs`` is a list of :class:`condensekit.RunSpec` and ``context`` an
+            :class:`condensekit.executing.ExecContext`. The executor API is documented in
+            :mod:`condensekit.executing`: runs are executed by :func:`~condensekit.executing.execute_spec`
+            (in this process) or :func:`~condensekit.executing.run_specs_in_worker` (in a worker).
     """
 
 
 @hookspec
 def register_commands(cli: click.Group) -> None:
     """Add click subcommands to the ``condensekit`` command.
+
+    Called once per ``condensekit`` invocation, before the command line is parsed.
 
     Args:
         cli: the root click group; call ``cli.add_command(...)`` or use ``@cli.command()``.
@@ -120,6 +140,8 @@ def register_commands(cli: click.Group) -> None:
 def run_started(run: Run) -> None:
     """A run begins: its directory exists, the data is loaded, nothing is built yet.
 
+    Called once per run, first of the run hooks.
+
     Args:
         run: the run context (``run.spec``, ``run.seed``, ``run.device``, ``run.run_dir``, ``run.info``).
     """
@@ -129,7 +151,9 @@ def run_started(run: Run) -> None:
 def model_overrides(run: Run) -> dict[str, Any] | None:
     """Ask for model parameters to be changed before the model is built.
 
-    Used by tricks such as ``batchnorm`` (``{"norm": "batch"}``). The merged overrides are validated
+    Called once per run, after :func:`run_started`, on every plugin (each one's answer separately). Also
+    called once at validation time with ``run=None`` on each trick, so that an override the model does not
+    take fails before training; an implementation that needs the run may raise then. Used by tricks such as ``batchnorm`` (``{"norm": "batch"}``). The merged overrides are validated
     against the model's params; a key the model does not have is a clear error, and two plugins
     asking for different values of the same key is an error naming both.
 
@@ -145,7 +169,7 @@ def model_overrides(run: Run) -> dict[str, Any] | None:
 def model_built(run: Run, model: nn.Module) -> None:
     """The model is constructed, still on the CPU, before ``.to(run.device)``.
 
-    Implementations may re-initialise parameters in place (the ``init`` trick does).
+    Called once per run, right after the model's factory. Implementations may re-initialise parameters in place (the ``init`` trick does).
 
     Args:
         run: the run context.
@@ -157,8 +181,12 @@ def model_built(run: Run, model: nn.Module) -> None:
 def optimizer_overrides(run: Run) -> dict[str, Any] | None:
     """Ask for optimizer options (``momentum``, ``weight_decay``, ...).
 
-    The options start as ``{"lr": train.lr}``; the dicts returned are merged in. Two plugins giving
-    different values for the same key is an error naming both.
+    Called once per run, after :func:`model_built` and before :func:`make_optimizer`, on every plugin
+    (each one's answer separately). The options start as ``{"lr": train.lr}``; the dicts returned are
+    merged in. Two plugins giving different values for the same key is an error naming both.
+
+    Args:
+        run: the run context (``run.spec.train`` holds the recipe's training settings).
 
     Returns:
         A dict of optimizer options, or None.
@@ -168,6 +196,8 @@ def optimizer_overrides(run: Run) -> dict[str, Any] | None:
 @hookspec(firstresult=True)
 def make_optimizer(run: Run, params: list[torch.nn.Parameter], options: dict[str, Any]) -> torch.optim.Optimizer:  # type: ignore[empty-body]
     """Build the optimizer. The first non-None result wins; the built-in SGD is ``trylast``.
+
+    Called once per run, after :func:`optimizer_overrides`, with the model already on ``run.device``.
 
     Args:
         run: the run context.
@@ -181,7 +211,9 @@ def make_optimizer(run: Run, params: list[torch.nn.Parameter], options: dict[str
 
 @hookspec
 def extra_loss(run: Run, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], outputs: torch.Tensor) -> torch.Tensor | None:
-    """Add a term to the training loss, every step.
+    """Add a term to the training loss.
+
+    Called every step, after the forward pass and before ``backward()``.
 
     Args:
         run: the run context (``run.step`` is the current step).
@@ -224,7 +256,8 @@ def after_step(run: Run, model: nn.Module, optimizer: torch.optim.Optimizer) -> 
 def collect_metrics(run: Run, probe: Probe) -> dict[str, float] | None:
     """Measure something on the probe batch.
 
-    The core calls a metric's implementation only at the steps its ``every`` schedule makes due
+    Called at the start of a step (before that step's update; ``run.step`` optimizer steps have been taken),
+    when any metric is due. The core calls a metric's implementation only at the steps its ``every`` schedule makes due
     (step 0 and the last step are always due). Plugins that are not catalogue metrics are called
     whenever any metric is due and should return None when they have nothing to say. Keys are
     logged as ``<metric name>/<key>``; per-layer keys are written ``<layer>/<quantity>``.
@@ -242,6 +275,12 @@ def collect_metrics(run: Run, probe: Probe) -> dict[str, float] | None:
 def log_scalars(run: Run, step: int, scalars: dict[str, float]) -> None:
     """Scalars were produced (loss, accuracy, metrics). Writers (TensorBoard, console, jsonl) listen.
 
+    Called whenever scalars are produced: after each measurement (metrics), each evaluation
+    (``train/accuracy``, ``test/accuracy``) and each loss flush. ``train/loss`` arrives in chunks: the loop
+    reads the losses back from the device every 50 steps (no host sync per step), so a call with
+    ``{"train/loss": ...}`` for ``step`` comes up to 50 steps after that step, while ``run.step`` is already
+    further on. Use ``step``, not ``run.step``, to place a scalar.
+
     Args:
         run: the run context.
         step: the step the scalars belong to.
@@ -251,10 +290,13 @@ def log_scalars(run: Run, step: int, scalars: dict[str, float]) -> None:
 
 @hookspec
 def run_finished(run: Run, status: str, summary: dict[str, Any]) -> None:
-    """The run ended; always called, also on failure or divergence.
+    """The run ended.
+
+    Called once per run, last of the run hooks, in every case: after a normal end, a divergence, an
+    exception (``failed``) or Ctrl-C (``interrupted``). ``status`` is the true outcome.
 
     Args:
         run: the run context.
-        status: ``"ok"``, ``"failed"`` or ``"diverged"``.
+        status: a :class:`condensekit.RunStatus`: ``ok``, ``diverged``, ``failed`` or ``interrupted``.
         summary: the per-run summary (phase-1 end, similarity rise, accuracies; see METRICS.md).
     """

@@ -18,6 +18,7 @@ import importlib.util
 import os
 import reprlib
 import sys
+import traceback
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -28,7 +29,7 @@ import pluggy
 
 from condensekit import hookspecs
 from condensekit.catalogue import KINDS, Catalogue
-from condensekit.errors import CondensekitError, PluginError, PluginLoadWarning
+from condensekit.errors import PluginError, PluginLoadWarning, Problem
 
 ENTRY_POINT_GROUP = "condensekit"
 
@@ -90,6 +91,10 @@ class PluginManager(pluggy.PluginManager):
             self._catalogue = build_catalogue(self)
         return self._catalogue
 
+    def reset_catalogue(self) -> None:
+        """Forget the catalogue, so the next use rebuilds it (after registering a plugin by hand)."""
+        self._catalogue = None
+
     def call_each(self, hook_name: str, plugins: Iterable[object] | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook on each implementing plugin separately, returning ``(plugin name, result)`` pairs.
 
@@ -147,6 +152,51 @@ def load_plugin_file(path: Path) -> ModuleType:
     return module
 
 
+def recipe_plugin_manager(local_plugins: Sequence[Path], pm: PluginManager | None = None) -> tuple[PluginManager, list[Problem]]:
+    """A plugin manager with a recipe's local plugin files; files that fail to import become Problems.
+
+    ``pm`` is the process's manager when it has one (the command line's): the files are added to it, so a
+    ``condensekit run`` builds one manager and one catalogue. Otherwise a new manager is built.
+
+    A missing file is skipped here (the recipe's validation reports it); a file that raises on import is
+    left out and reported at ``plugins[i]`` with the error and the line of the file it came from, and its
+    name goes into ``load_errors`` so that an "unknown model" message can name it.
+    """
+    usable: list[Path] = []
+    broken: dict[str, str] = {}
+    problems: list[Problem] = []
+    for i, path in enumerate(local_plugins):
+        if not path.is_file():
+            continue
+        try:
+            load_plugin_file(path)
+        except Exception as exc:  # the user's code: report where it failed, keep validating the rest
+            broken[str(path)] = _import_failure(path, exc)
+            problems.append(Problem(f"plugins[{i}]", f"{path} failed to import: {broken[str(path)]}", "fix the plugin file or remove it from plugins"))
+            continue
+        usable.append(path)
+    pm = pm if pm is not None else get_plugin_manager()
+    try:
+        add_local_plugins(pm, usable)
+    except Exception as exc:  # e.g. a hook implementation with the wrong signature
+        problems.append(Problem("plugins", f"a local plugin could not be registered: {type(exc).__name__}: {exc}", "fix the plugin file or remove it from plugins"))
+    pm.load_errors.update(broken)
+    return pm, problems
+
+
+def _import_failure(path: Path, exc: BaseException) -> str:
+    """``RuntimeError: boom (line 3)``: the error and the last line of the plugin file it passed through."""
+    cause = exc.__cause__ or exc
+    if isinstance(cause, SyntaxError):  # its message already names the file and line
+        return f"SyntaxError: {cause}"
+    line = None
+    for frame in traceback.extract_tb(cause.__traceback__):
+        if Path(frame.filename).resolve() == path.resolve():
+            line = frame.lineno
+    text = f"{type(cause).__name__}: {cause}"
+    return f"{text} (line {line})" if line else text
+
+
 def _version_of(module_name: str) -> str:
     top = module_name.split(".")[0]
     if top in ("condensekit", "condensekit_plugins"):
@@ -180,16 +230,24 @@ def get_plugin_manager(local_plugins: Iterable[str | Path] = (), *, builtins: It
         pm.register(module, name=name)
         pm.origins[name] = ("builtin", _version_of(name))
     _load_entry_points(pm, disabled)
-    for path in local_plugins:
-        path = Path(path)
+    add_local_plugins(pm, [Path(p) for p in local_plugins])
+    if os.environ.get("CONDENSEKIT_TRACE_PLUGINS"):
+        _enable_tracing(pm)
+    return pm
+
+
+def add_local_plugins(pm: PluginManager, paths: Sequence[Path]) -> None:
+    """Import local plugin files (a recipe's ``plugins``) and register them; the catalogue is rebuilt on next use."""
+    added = False
+    for path in paths:
         module = load_plugin_file(path)
         name = str(path)
         if pm.get_plugin(name) is None and not pm.is_registered(module):
             pm.register(module, name=name)
             pm.origins[name] = ("local file", "-")
-    if os.environ.get("CONDENSEKIT_TRACE_PLUGINS"):
-        _enable_tracing(pm)
-    return pm
+            added = True
+    if added:
+        pm.reset_catalogue()
 
 
 def _load_entry_points(pm: PluginManager, disabled: set[str]) -> None:
@@ -241,4 +299,4 @@ def hooks_of(pm: PluginManager, plugin: object) -> list[str]:
     return sorted(hc.name for hc in (pm.get_hookcallers(plugin) or []))
 
 
-__all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "CondensekitError", "PluginManager", "get_plugin_manager", "hooks_of"]
+__all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "PluginManager", "get_plugin_manager", "hooks_of", "load_plugin_file", "recipe_plugin_manager"]

@@ -5,20 +5,31 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 
-@dataclass(frozen=True)
-class Thresholds:
-    """Every threshold of the phase detector and the ``condensed`` rule; a recipe's ``[summary]`` table."""
 
-    plateau_drop_rel: float = 0.05
-    plateau_drop_abs: float = 0.02
-    rise: float = 0.1
-    peak: float = 0.9
-    fall_fraction: float = 0.5
-    metric: str = "feat_inter"
+class Thresholds(BaseModel):
+    """Every threshold of the phase detector and the ``condensed`` rule: a recipe's ``[summary]`` table.
+
+    One type for the recipe table, the resolved run spec and the summary code; ``run.json`` records the
+    values a run used, and the report's legend prints them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    plateau_drop_rel: float = Field(0.05, ge=0, description="T1: the smoothed loss must fall below L0 by this share of L0 ...")
+    plateau_drop_abs: float = Field(0.02, ge=0, description="... or by this much, whichever is larger")
+    rise: float = Field(0.1, ge=0, description="condensed: the series must rise by at least this much")
+    peak: float = Field(0.9, ge=-1, le=1, description="condensed: or peak at or above this")
+    fall_fraction: float = Field(0.5, ge=0, le=1, description="condensed: and fall back by this share of the rise (unless stuck)")
+    series: str | None = Field(
+        None,
+        description="the per-layer series the summary reads, '<metric>/<quantity>' (default: the headline series of the first metric that declares one)",
+    )
+
+
+DEFAULT_THRESHOLDS = Thresholds()
 
 
 def smoothing_window(steps_per_epoch: int) -> int:
@@ -33,7 +44,7 @@ def running_median(values: Sequence[float], window: int) -> list[float]:
     return [statistics.median(values[max(0, i - half) : min(n, i + half + 1)]) for i in range(n)]
 
 
-def phase1_end(losses: Sequence[float], window: int, th: Thresholds = Thresholds()) -> tuple[float, int | None]:
+def phase1_end(losses: Sequence[float], window: int, th: Thresholds = DEFAULT_THRESHOLDS) -> tuple[float, int | None]:
     """Plateau level ``L0`` and phase-1 end ``T1`` (None when the loss never leaves the plateau).
 
     ``L0`` is the median of the first ``window`` losses; ``T1`` is the first step where the
@@ -68,7 +79,7 @@ def layer_summary(steps: Sequence[int], values: Sequence[float]) -> dict[str, An
     }
 
 
-def is_condensed(layer: dict[str, Any], stuck: bool, th: Thresholds = Thresholds()) -> bool:
+def is_condensed(layer: dict[str, Any], stuck: bool, th: Thresholds = DEFAULT_THRESHOLDS) -> bool:
     """The METRICS.md rule: a big enough rise (or a high peak) that falls back by half the rise, or a stuck run."""
     rise, peak = layer["rise"], layer["peak"]
     if not (math.isfinite(rise) and math.isfinite(peak)):
@@ -82,7 +93,7 @@ def summarize_run(
     losses: Sequence[float],
     layer_series: dict[str, tuple[Sequence[int], Sequence[float]]],
     window: int,
-    th: Thresholds = Thresholds(),
+    th: Thresholds = DEFAULT_THRESHOLDS,
 ) -> dict[str, Any]:
     """The per-run summary: plateau, phase-1 end and the condensation of each hidden layer.
 

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     import torch
 
     from condensekit.data import DataInfo
-    from condensekit.recipe import RunSpec
+    from condensekit.spec import RunSpec
 
 
 @dataclass
@@ -18,14 +18,13 @@ class Run:
     """Everything a hook may need to know about the run in progress.
 
     Attributes:
-        spec: the resolved :class:`condensekit.recipe.RunSpec` (model, tricks, metrics, train settings).
+        spec: the resolved :class:`condensekit.RunSpec` (``spec.model``, ``spec.tricks``, ``spec.metrics``, ``spec.train``, ...).
         name: the arm's name.
         seed: the run's seed.
         device: the torch device the run trains on.
         run_dir: the run's output directory (exists when ``run_started`` is called).
         info: the dataset's :class:`condensekit.DataInfo`.
         step: the number of optimizer steps taken so far.
-        total_steps: the number of steps the run will take.
         hidden_layers: probe points that count as hidden layers in summaries (logits excluded).
         state: scratch space for plugins, keyed by plugin name (e.g. an open file or a writer).
     """
@@ -37,9 +36,13 @@ class Run:
     run_dir: Path
     info: DataInfo | None = None
     step: int = 0
-    total_steps: int = 0
     hidden_layers: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_steps(self) -> int:
+        """The number of steps the run will take (``spec.train.steps``)."""
+        return self.spec.train.steps
 
     @property
     def label(self) -> str:

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from condensekit.catalogue import KINDS as CATALOGUE_KINDS
+from condensekit.catalogue import singular
 from condensekit.errors import CondensekitError
 from condensekit.scaffold_templates import MODULES, NET, PYPROJECT, README, RECIPE_PARTS, TESTS
 
-KINDS = ("model", "trick", "metric", "dataset")
+KINDS = tuple(singular(kind) for kind in CATALOGUE_KINDS if kind != "executors")
+"""What ``new-plugin --kind`` can write: one package per component kind (executors are not templated)."""
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 

@@ -19,49 +19,47 @@ from condensekit.errors import CondensekitError, PluginError
 from condensekit.manager import PluginManager
 from condensekit.phases import smoothing_window, summarize_run
 from condensekit.probe import Probe, hidden_layer_names, make_probe_batch, probe_points
-from condensekit.recipe import RunSpec
 from condensekit.run import Run
-from condensekit.schedules import schedule_steps
+from condensekit.schedules import BoundSchedule
+from condensekit.spec import RunSpec
+from condensekit.status import RunStatus
 
 LOSS_FLUSH_EVERY = 50  # read losses back from the device in chunks, not every step (no per-step sync)
 
 
-def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[str, dict[str, Any]]:
-    """Train one run and return ``(status, summary)``; ``run_finished`` is called in every case."""
+def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, dict[str, Any]]:
+    """Train one run and return ``(status, summary)``; ``run_finished`` is called in every case, with the true status."""
     _seed_everything(spec.seed)
-    cat = pm.catalogue
     device = resolve_device(spec.device)
-    data_entry = cat.get("datasets", spec.data["use"])
-    bundle: DataBundle = data_entry.factory(data_entry.params.model_validate(spec.data["params"]), Path(spec.data["root"]).expanduser())
-    run = Run(spec=spec, name=spec.arm, seed=spec.seed, device=device, run_dir=run_dir, info=bundle.info, total_steps=spec.train["steps"])
-    active = _activate_components(pm, spec)
-    status, summary = "failed", {}
+    bundle: DataBundle = pm.catalogue.get("datasets", spec.data.use).build(spec.data.params, Path(spec.data.root).expanduser())
+    run = Run(spec=spec, name=spec.arm, seed=spec.seed, device=device, run_dir=run_dir, info=bundle.info)
+    active = _activate_components(pm, spec)  # this run's tricks and metrics, registered as plugins until it ends
+    status, summary = RunStatus.FAILED, {}
     try:
         pm.hook.run_started(run=run)
-        model = _build_model(pm, run)
+        model = _build_model(pm, run)  # model_overrides, then the model's factory
         pm.hook.model_built(run=run, model=model)
         model.to(device)
-        options = {"lr": spec.train["lr"], **_merged(pm, "optimizer_overrides", run, "optimizer option")}
+        options = {"lr": spec.train.lr, **_merged(pm, "optimizer_overrides", run, "optimizer option")}
         optimizer = pm.hook.make_optimizer(run=run, params=[p for p in model.parameters() if p.requires_grad], options=options)
         points = probe_points(model)
         run.hidden_layers = hidden_layer_names(model, points)
-        probe_x, probe_y = make_probe_batch(bundle.train, spec.probe["per_class"], spec.probe["max_samples"], spec.seed, device)
-        recorder = Recorder(pm, run)
-        total = spec.train["steps"]
-        due = {name: schedule_steps(m["every"], total) for name, m in spec.metrics.items()}
-        eval_steps = schedule_steps(spec.train["eval_every"], total)
-        batches = batch_stream(bundle.train, spec.data["batch_size"], device, spec.seed)
-        losses = torch.full((total,), math.nan, device=device)
-        status, started = "ok", time.perf_counter()
+        probe_x, probe_y = make_probe_batch(bundle.train, spec.probe.per_class, spec.probe.max_samples, spec.seed, device)
+        recorder, total = Recorder(pm, run), spec.train.steps
+        due = {name: metric.every.bind(total) for name, metric in spec.metrics.items()}
+        eval_steps = spec.train.eval_every.bind(total)
+        batches = batch_stream(bundle.train, spec.data.batch_size, device, spec.seed)
+        losses = torch.full((LOSS_FLUSH_EVERY,), math.nan, device=device)  # the last steps' losses, on the device
+        diverged, started = False, time.perf_counter()
         for step in range(total + 1):
             run.step = step
-            if any(step in steps for steps in due.values()):
+            if any(step in steps for steps in due.values()):  # collect_metrics of the metrics due, on one shared probe
                 _measure(pm, run, model, Probe(model, probe_x, probe_y, points, step), active["metrics"], due, recorder)
             if step in eval_steps:
-                recorder.emit(step, evaluate(model, bundle, device))
-            if step % LOSS_FLUSH_EVERY == 0 or step == total:
-                if not recorder.flush_losses(losses, upto=step, max_loss=spec.train["max_loss"]):
-                    status = "diverged"
+                recorder.emit(step, evaluate(model, bundle, device))  # log_scalars
+            if step % LOSS_FLUSH_EVERY == 0 or step == total:  # log_scalars of train/loss, a chunk at a time
+                if not recorder.flush_losses(losses, upto=step, max_loss=spec.train.max_loss):
+                    diverged = True
                     break
             if step == total:
                 break
@@ -75,12 +73,16 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[str, dict[st
             pm.hook.before_step(run=run, model=model, optimizer=optimizer)
             optimizer.step()
             pm.hook.after_step(run=run, model=model, optimizer=optimizer)
-            losses[step] = loss.detach()
+            losses[step % LOSS_FLUSH_EVERY] = loss.detach()
         summary = _summarize(recorder, run, bundle, spec)
         summary.update(seconds=time.perf_counter() - started, steps_done=run.step)
-        if status == "ok":
+        if not diverged:
             summary.update(_final_accuracy(recorder))
+        status = RunStatus.DIVERGED if diverged else RunStatus.OK
         return status, summary
+    except BaseException as exc:
+        status = RunStatus.FAILED if isinstance(exc, Exception) else RunStatus.INTERRUPTED
+        raise
     finally:
         try:
             pm.hook.run_finished(run=run, status=status, summary=summary)
@@ -107,10 +109,14 @@ class Recorder:
         self.pm.hook.log_scalars(run=self.run, step=step, scalars=scalars)
 
     def flush_losses(self, losses: torch.Tensor, upto: int, max_loss: float) -> bool:
-        """Log the losses of steps not yet logged; False when one is not finite or above ``max_loss``."""
-        chunk = losses[len(self.losses) : upto].tolist()
-        for value in chunk:
-            step = len(self.losses)
+        """Log the losses of the steps before ``upto`` not yet logged; False when one is not finite or above ``max_loss``.
+
+        ``losses`` is a ring buffer of ``LOSS_FLUSH_EVERY`` entries indexed by ``step % LOSS_FLUSH_EVERY``: the
+        loop flushes it every ``LOSS_FLUSH_EVERY`` steps, so it holds exactly the steps not yet logged.
+        """
+        values = losses.tolist()
+        for step in range(len(self.losses), upto):
+            value = values[step % len(values)]
             self.losses.append(value)
             self.emit(step, {"train/loss": value})
             if not math.isfinite(value) or value > max_loss:
@@ -121,10 +127,10 @@ class Recorder:
 def _activate_components(pm: PluginManager, spec: RunSpec) -> dict[str, dict[str, Any]]:
     """Instantiate this run's tricks and metrics and register them as plugins for the run."""
     active: dict[str, dict[str, Any]] = {"tricks": {}, "metrics": {}}
-    for kind, table in (("tricks", spec.tricks), ("metrics", {k: v["params"] for k, v in spec.metrics.items()})):
+    tables = {"tricks": spec.tricks, "metrics": {name: metric.params for name, metric in spec.metrics.items()}}
+    for kind, table in tables.items():
         for name, params in table.items():
-            entry = pm.catalogue.get(kind, name)
-            obj = entry.factory(entry.params.model_validate(params))
+            obj = pm.catalogue.get(kind, name).build(params)
             pm.register(obj, name=f"{kind[:-1]}:{name}")
             active[kind][name] = obj
     return active
@@ -143,17 +149,17 @@ def _merged(pm: PluginManager, hook_name: str, run: Run, what: str) -> dict[str,
 
 
 def _build_model(pm: PluginManager, run: Run) -> nn.Module:
-    entry = pm.catalogue.get("models", run.spec.model["use"])
+    """Call ``model_overrides`` on every plugin, then build the model with the merged parameters."""
+    entry = pm.catalogue.get("models", run.spec.model.use)
     overrides = _merged(pm, "model_overrides", run, "model parameter")
     unknown = sorted(set(overrides) - set(entry.params.model_fields))
     if unknown:
         raise CondensekitError(f"model {entry.name!r} has no parameter(s) {', '.join(unknown)} asked for by a trick; remove that trick from the arm")
-    params = entry.params.model_validate({**run.spec.model["params"], **overrides})
     assert run.info is not None
-    return entry.factory(params, run.info)
+    return entry.build({**run.spec.model.params, **overrides}, run.info)
 
 
-def _measure(pm: PluginManager, run: Run, model: nn.Module, probe: Probe, metrics: dict[str, Any], due: dict[str, set[int]], recorder: Recorder) -> None:
+def _measure(pm: PluginManager, run: Run, model: nn.Module, probe: Probe, metrics: dict[str, Any], due: dict[str, BoundSchedule], recorder: Recorder) -> None:
     """Call ``collect_metrics`` on the metrics due now (and on plugins that are not catalogue metrics)."""
     others = [p for p in pm.get_plugins() if p not in metrics.values() and not (pm.get_name(p) or "").startswith("trick:")]
     callers = [(name, obj) for name, obj in metrics.items() if run.step in due[name]]
@@ -216,15 +222,18 @@ def batch_stream(dataset: Dataset[Any], batch_size: int, device: torch.device, s
 
 
 def _summarize(recorder: Recorder, run: Run, bundle: DataBundle, spec: RunSpec) -> dict[str, Any]:
+    """The per-run summary: the loss phases and the hidden layers' ``[summary] series`` (see :mod:`condensekit.phases`)."""
     th = spec.thresholds
     series: dict[str, tuple[Sequence[int], Sequence[float]]] = {}
-    for tag, (steps, values) in recorder.history.items():
-        parts = tag.split("/")
-        if len(parts) == 3 and parts[2] == th.metric and parts[1] in run.hidden_layers:
-            series.setdefault(parts[1], (steps, values))
-    per_epoch = math.ceil(len(bundle.train) / spec.data["batch_size"])  # type: ignore[arg-type]
+    if th.series is not None:
+        metric, _, quantity = th.series.partition("/")
+        for layer in run.hidden_layers:
+            if f"{metric}/{layer}/{quantity}" in recorder.history:
+                series[layer] = recorder.history[f"{metric}/{layer}/{quantity}"]
+    per_epoch = math.ceil(len(bundle.train) / spec.data.batch_size)  # type: ignore[arg-type]
     summary = summarize_run(recorder.losses, series, smoothing_window(per_epoch), th)
     summary["final_loss"] = recorder.losses[-1] if recorder.losses else math.nan
+    summary["hidden_layers"] = list(run.hidden_layers)
     return summary
 
 

@@ -104,9 +104,9 @@ def write_recipe(folder: Path, name: str = "grid", seeds: tuple[int, ...] = (0, 
 
 
 def load_specs(path: Path, overrides: tuple[str, ...] = ()) -> list[Any]:
-    from condensekit.recipe import load_recipe
+    from condensekit.api import open_recipe
 
-    return load_recipe(path, list(overrides)).specs
+    return open_recipe(path, list(overrides))[0].specs
 
 
 def run_sequential(specs: list[Any], out_root: Path) -> list[Any]:

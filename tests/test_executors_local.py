@@ -13,8 +13,8 @@ import pytest
 from executor_grid import PLUGIN, assert_same_runs, load_specs, run_sequential, snapshot, write_recipe
 
 from condensekit.defaults.local_executor import LocalExecutor, LocalParams, available_cpus
-from condensekit.executing import LOCK_NAME, ExecContext, execute_spec, record_lost_run
-from condensekit.output import read_run_json, write_json_atomic
+from condensekit.executing import ExecContext, execute_spec, record_lost_run
+from condensekit.output import LOCK_NAME, read_run_json, write_json_atomic
 
 
 def _pool(jobs: int = 2, threads: int | None = None) -> LocalExecutor:
@@ -63,7 +63,7 @@ def test_a_run_locked_by_a_live_process_is_not_started_twice(tmp_path: Path) -> 
     spec = load_specs(write_recipe(tmp_path, seeds=(0,)))[0]
     run_dir = tmp_path / "out" / spec.rel_dir
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from condensekit.executing import RunLock; "
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from condensekit.output import RunLock; "
          "assert RunLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); time.sleep(60)", str(run_dir)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

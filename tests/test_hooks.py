@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
+from condensekit.api import open_recipe
 from condensekit.catalogue import Catalogue
 from condensekit.errors import PluginError
 from condensekit.executing import execute_spec
-from condensekit.recipe import load_recipe
 
 RECORDER = '''
 import json, torch
@@ -101,7 +101,7 @@ def run_with_recorder(tmp_path, text):
     (tmp_path / "recorder.py").write_text(RECORDER)
     recipe_path = tmp_path / "r.toml"
     recipe_path.write_text(text)
-    recipe = load_recipe(recipe_path)
+    recipe = open_recipe(recipe_path)[0]
     outcome = execute_spec(recipe.specs[0], tmp_path / "out")
     log = [json.loads(line) for line in (tmp_path / "recorder.py.log").read_text().splitlines()]
     return outcome, log
@@ -138,10 +138,10 @@ def test_extra_loss_changes_training(tmp_path):
     '''))
     recipe_path = tmp_path / "r.toml"
     recipe_path.write_text(recipe_text(plugins='["l2.py"]'))
-    outcome = execute_spec(load_recipe(recipe_path).specs[0], tmp_path / "out")
+    outcome = execute_spec(open_recipe(recipe_path)[0].specs[0], tmp_path / "out")
     assert outcome.status == "ok"
     recipe_path.write_text(recipe_text(plugins="[]"))
-    plain = execute_spec(load_recipe(recipe_path).specs[0], tmp_path / "plain")
+    plain = execute_spec(open_recipe(recipe_path)[0].specs[0], tmp_path / "plain")
 
     def losses(root):
         path = root / "hooks/a/base/seed=0/metrics.jsonl"
@@ -161,7 +161,7 @@ def test_clashing_overrides_fail_the_run_naming_both(tmp_path):
     '''))
     recipe_path = tmp_path / "r.toml"
     recipe_path.write_text(recipe_text(plugins='["recorder.py", "other.py"]'))
-    outcome = execute_spec(load_recipe(recipe_path).specs[0], tmp_path / "out")
+    outcome = execute_spec(open_recipe(recipe_path)[0].specs[0], tmp_path / "out")
     assert outcome.status == "failed"
     assert "width" in outcome.error and "recorder.py" in outcome.error and "other.py" in outcome.error
     info = json.loads((tmp_path / "out/hooks/a/base/seed=0/run.json").read_text())
@@ -172,7 +172,7 @@ def test_divergence_is_recorded_and_run_finished_sees_it(tmp_path):
     (tmp_path / "recorder.py").write_text(RECORDER)
     recipe_path = tmp_path / "r.toml"
     recipe_path.write_text(recipe_text().replace("lr = 0.1", "lr = 1e12").replace("steps = 4", "steps = 60"))
-    outcome = execute_spec(load_recipe(recipe_path).specs[0], tmp_path / "out")
+    outcome = execute_spec(open_recipe(recipe_path)[0].specs[0], tmp_path / "out")
     assert outcome.status == "diverged"
     log = [json.loads(line) for line in (tmp_path / "recorder.py.log").read_text().splitlines()]
     assert log[-1] == {"hook": "run_finished", "status": "diverged", "has_summary": True}

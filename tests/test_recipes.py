@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from condensekit import executing
+from condensekit.api import open_recipe
 from condensekit.errors import CondensekitError
+from condensekit.executing import execute_spec
 from condensekit.manager import get_plugin_manager
 from condensekit.output import read_run_json
-from condensekit.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPES = sorted(REPO.joinpath("recipes").rglob("*.toml"))
@@ -30,7 +30,7 @@ def test_recipes_are_shipped() -> None:
 
 @pytest.mark.parametrize("path", RECIPES, ids=_id)
 def test_recipe_validates_and_has_a_header(path: Path) -> None:
-    recipe = load_recipe(path)
+    recipe, _ = open_recipe(path)
     assert recipe.specs, "a recipe expands to at least one run"
     header = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -50,11 +50,10 @@ def _data_available(path: Path) -> str | None:
     use = raw.get("data", {}).get("use", "digits")
     if use in OFFLINE:
         return None
-    recipe = load_recipe(path, ["seeds=[0]", "data.download=false"])
+    recipe, pm = open_recipe(path, ["seeds=[0]", "data.download=false"])
     spec = recipe.specs[0]
-    entry = get_plugin_manager().catalogue.get("datasets", spec.data["use"])
     try:
-        entry.factory(entry.params.model_validate(spec.data["params"]), Path(spec.data["root"]))
+        pm.catalogue.get("datasets", spec.data.use).build(spec.data.params, Path(spec.data.root))
     except CondensekitError as exc:
         return str(exc).splitlines()[0]
     return None
@@ -71,12 +70,12 @@ def test_recipe_runs_a_few_steps(path: Path, tmp_path: Path) -> None:
     use = raw.get("data", {}).get("use", "digits")
     if use not in OFFLINE and "subset" in get_plugin_manager().catalogue.get("datasets", use).params.model_fields:
         sets.append("data.subset=200")  # the vision datasets take a fixed subset: no full-size tensors in a test
-    specs = load_recipe(path, sets).specs
+    loaded, pm = open_recipe(path, sets)
+    specs = loaded.specs
     first = {}
     for spec in specs:
         first.setdefault(spec.arm, spec)
-    executing._PM_CACHE.clear()  # a test may have changed the installed plugins since the cache was filled
     for spec in first.values():
-        outcome = executing.execute_spec(spec, tmp_path)
+        outcome = execute_spec(spec, tmp_path, plugin_manager=pm)
         assert outcome.status == "ok", f"{spec.rel_dir}: {read_run_json(tmp_path / spec.rel_dir)}"
         assert (tmp_path / spec.rel_dir / "metrics.jsonl").stat().st_size > 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from executor_grid import assert_same_runs, load_specs, run_sequential, snapshot, write_recipe
 
-from condensekit.executing import LOCK_NAME
+from condensekit.output import LOCK_NAME
 
 STEPS = 100
 SEEDS = (0, 1, 2)  # 2 arms x 3 seeds = 6 runs: plenty left unfinished when the first one ends

@@ -131,9 +131,9 @@ def test_dropout_reaches_mlp_and_resmlp_and_keeps_probe_points(plugin_manager) -
     info = DataInfo(input_shape=(6,), num_classes=3)
     for name in ("mlp", "resmlp"):
         entry = plugin_manager.catalogue.get("models", name)
-        plain = entry.factory(entry.params.model_validate({"depth": 4, "width": 8}), info)
+        plain = entry.build({"depth": 4, "width": 8}, info)
         override = DropoutTrick(DropoutParams(p=0.3)).model_overrides(run=None)
-        dropped = entry.factory(entry.params.model_validate({"depth": 4, "width": 8, **override}), info)
+        dropped = entry.build({"depth": 4, "width": 8, **override}, info)
         drops = [m for m in dropped.modules() if isinstance(m, torch.nn.Dropout)]
         assert drops and all(m.p == 0.3 for m in drops)
         assert not [m for m in plain.modules() if isinstance(m, torch.nn.Dropout)]

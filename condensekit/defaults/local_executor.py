@@ -14,18 +14,21 @@ import signal
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 
 class LocalParams(BaseModel):
     """Parameters of the local executor."""
 
     model_config = ConfigDict(extra="forbid")
-    jobs: int = Field(1, ge=1, description="worker processes (1 = run in this process); --jobs overrides it")
+    jobs: int = Field(1, ge=1, description="worker processes (1 = run in this process); `condensekit run --jobs N` sets it")
     threads: int | None = Field(None, ge=1, description="torch CPU threads per worker, or of this process when jobs = 1 (default: available CPU cores // jobs)")
 
 
@@ -38,12 +41,12 @@ class LocalExecutor:
     def execute(self, specs: list[Any], context: Any) -> list[Any]:
         from condensekit.executing import execute_spec
 
-        jobs = context.jobs if context.jobs > 1 else self.params.jobs
+        jobs = self.params.jobs
         pending = context.pending(specs)
         if jobs <= 1 or len(pending) <= 1:
             with torch_threads(self.params.threads if pending else None):
                 for spec in pending:
-                    context.report(spec, execute_spec(spec, context.out_root, context.force))
+                    context.report(spec, execute_spec(spec, context.out_root, context.force, context.plugin_manager))
         else:
             threads = self.params.threads or max(1, available_cpus() // jobs)
             _execute_pool(pending, context, min(jobs, len(pending)), threads)
@@ -193,5 +196,5 @@ def _visible_gpus() -> list[str]:
 
 
 @condensekit.hookimpl
-def register_executors(register: Any) -> None:
-    register("local", LocalExecutor, params=LocalParams, summary="run here: sequentially, or in --jobs N worker processes")
+def register_executors(register: Register) -> None:
+    register("local", LocalExecutor, params=LocalParams, summary="run here: sequentially, or in --jobs N worker processes", default=True)

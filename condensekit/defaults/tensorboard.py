@@ -41,11 +41,11 @@ def run_finished(run: condensekit.Run, status: str, summary: dict[str, Any]) -> 
 def hparams_of(run: condensekit.Run) -> dict[str, Any]:
     """Flat hyper-parameters of a run: arm, seed, grid values, model params, tricks."""
     spec = run.spec
-    out: dict[str, Any] = {"arm": spec.arm, "seed": spec.seed, "model": spec.model["use"], "data": spec.data["use"]}
-    out.update({f"model.{k}": v for k, v in spec.model["params"].items()})
+    out: dict[str, Any] = {"arm": spec.arm, "seed": spec.seed, "model": spec.model.use, "data": spec.data.use}
+    out.update({f"model.{k}": v for k, v in spec.model.params.items()})
     out.update({f"grid.{k}": v for k, v in spec.grid.items()})
     out["tricks"] = ",".join(sorted(spec.tricks)) or "none"
-    out["lr"] = spec.train["lr"]
+    out["lr"] = spec.train.lr
     return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in out.items()}
 
 

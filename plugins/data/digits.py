@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 
 class DigitsParams(BaseModel):
@@ -45,5 +48,5 @@ def load_digits(params: DigitsParams, root: Path) -> Any:
 
 
 @condensekit.hookimpl
-def register_datasets(register: Any) -> None:
-    register("digits", load_digits, params=DigitsParams, summary="scikit-learn 8x8 digits, offline (64 features or 1x8x8 images, 10 classes)")
+def register_datasets(register: Register) -> None:
+    register("digits", load_digits, params=DigitsParams, summary="scikit-learn 8x8 digits, offline (64 features or 1x8x8 images, 10 classes)", default=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 
 class SyntheticParams(BaseModel):
@@ -42,5 +45,5 @@ def make_synthetic(params: SyntheticParams, root: Path) -> Any:
 
 
 @condensekit.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: Register) -> None:
     register("synthetic", make_synthetic, params=SyntheticParams, summary="seeded Gaussian classes (any dimension/classes)")

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 
 class RayParams(BaseModel):
@@ -100,5 +103,5 @@ class RayExecutor:
 
 
 @condensekit.hookimpl
-def register_executors(register: Any) -> None:
+def register_executors(register: Register) -> None:
     register("ray", RayExecutor, params=RayParams, summary="one Ray task per run, on a Ray cluster or a local Ray")

@@ -13,11 +13,14 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 
 class SubmititParams(BaseModel):
@@ -176,5 +179,5 @@ def _report_job(job: Any, chunk: list[Any], context: Any) -> None:
 
 
 @condensekit.hookimpl
-def register_executors(register: Any) -> None:
+def register_executors(register: Register) -> None:
     register("submitit", SubmititExecutor, params=SubmititParams, summary="Slurm job arrays through submitit (or its local executor)")

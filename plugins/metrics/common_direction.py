@@ -7,11 +7,15 @@ probe batch gradient); per probe point: ``rho1_H`` and ``erank_H`` of the uncent
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+from condensekit_plugins.metrics.initial_weights import InitialWeights
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 
 class CommonDirectionParams(BaseModel):
@@ -26,7 +30,7 @@ class CommonDirection:
 
     def __init__(self, params: CommonDirectionParams):
         self.params = params
-        self.initial: dict[str, Any] = {}
+        self.initial = InitialWeights()
 
     @condensekit.hookimpl
     def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
@@ -40,7 +44,7 @@ class CommonDirection:
             weight = getattr(module, "weight", None)
             if weight is not None and weight.dim() >= 2:
                 w = weight.detach()
-                w0 = self.initial.setdefault(layer, w.clone())
+                w0 = self.initial.of(layer, w)
                 out[f"{layer}/rho1_W"] = measures.common_direction_strength(w)
                 if probe.step > 0:
                     out[f"{layer}/rho1_dW"] = measures.common_direction_strength(w - w0)
@@ -54,5 +58,5 @@ class CommonDirection:
 
 
 @condensekit.hookimpl
-def register_metrics(register: Any) -> None:
+def register_metrics(register: Register) -> None:
     register("common_direction", CommonDirection, params=CommonDirectionParams, summary="rho1 of weights, updates, gradients and features; effective rank")

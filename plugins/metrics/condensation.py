@@ -10,11 +10,14 @@ reported with those axes averaged, as ``<layer>@mean/...``; for models with a cl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 
 class CondensationParams(BaseModel):
@@ -102,6 +105,36 @@ def weight_grad_similarity(module: Any, a: Any, g: Any, labels: Any) -> float | 
     return None
 
 
+QUANTITIES = {
+    "feat_inter": "inter-class feature similarity (mean cosine between features of samples of different classes)",
+    "feat_intra": "intra-class feature similarity",
+    "feat_all": "feature similarity over all pairs",
+    "feat_inter_centered": "inter-class similarity of centered features",
+    "feat_classmean": "similarity of the class-mean features",
+    "grad_inter": "inter-class feature-gradient similarity",
+    "grad_intra": "intra-class feature-gradient similarity",
+    "wgrad_inter": "inter-class per-sample weight-gradient similarity",
+    "grad_norm": "mean feature-gradient norm",
+    "dead_frac": "share of units inactive on every probe sample",
+}
+REPORT = condensekit.MetricReport(
+    figures=[condensekit.Figure(
+        name="centered",
+        title="Uncentered vs centered inter-class similarity (mean over hidden layers)",
+        caption="Uncentered (left) beside centered (right) inter-class similarity: condensation is the rise that comes "
+        "with the stalled loss; a shared offset raises only the uncentered value.",
+        panels=[condensekit.Panel("feat_inter", "feat_inter (uncentered)"), condensekit.Panel("feat_inter_centered", "feat_inter_centered")],
+        lead_with_summary=False,
+    )],
+    series=list(QUANTITIES),
+    headline="feat_inter",
+    describe=QUANTITIES,
+)  # fmt: skip
+
+
 @condensekit.hookimpl
-def register_metrics(register: Any) -> None:
-    register("condensation", Condensation, params=CondensationParams, summary="feature / feature-gradient / weight-gradient similarity per layer")
+def register_metrics(register: Register) -> None:
+    register(
+        "condensation", Condensation, params=CondensationParams,
+        summary="feature / feature-gradient / weight-gradient similarity per layer", default=True, report=REPORT,
+    )  # fmt: skip

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+from condensekit_plugins.metrics.initial_weights import InitialWeights
 
 if TYPE_CHECKING:
     from condensekit.hookspecs import Register
@@ -37,7 +38,7 @@ class GradientHealth:
 
     def __init__(self, params: GradientHealthParams):
         self.params = params
-        self.initial: dict[str, Any] = {}
+        self.initial = InitialWeights()
 
     @condensekit.hookimpl
     def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
@@ -53,7 +54,7 @@ class GradientHealth:
             if (self.params.layers is not None and layer not in self.params.layers) or weight is None or weight.dim() < 2:
                 continue
             w = weight.detach()
-            w0 = self.initial.setdefault(layer, w.clone())
+            w0 = self.initial.of(layer, w)
             grad = wgrads.get(layer, {}).get("weight")
             if grad is not None:  # probe.weight_grads is of the summed loss; the mean loss is what SGD sees
                 norms.append(float(grad.double().norm()) / n)
@@ -68,6 +69,22 @@ class GradientHealth:
         return out
 
 
+REPORT = condensekit.MetricReport(
+    figures=[condensekit.Figure(
+        name="gradient_health",
+        title="Gradient health: vanishing gradients, dead units, weight change",
+        caption="Condensation (first panel) beside gradient norms, dead units and weight change (metric `gradient_health`).",
+        panels=[
+            condensekit.Panel("grad_ratio_first_last", "|dL/dW| first / last layer", log=True),
+            condensekit.Panel("wgrad_norm", "|dL/dW| (mean over layers)", log=True),
+            condensekit.Panel("dead_frac", "dead units (mean over hidden layers)"),
+            condensekit.Panel("rel_change", "|W - W0| / |W0| (mean over layers)"),
+        ],
+    )],
+    series=["wgrad_norm", "fgrad_norm", "rel_change", "dead_frac"],
+)  # fmt: skip
+
+
 @condensekit.hookimpl
 def register_metrics(register: Register) -> None:
-    register("gradient_health", GradientHealth, params=GradientHealthParams, summary="per-layer gradient norms, dead units, relative weight change")
+    register("gradient_health", GradientHealth, params=GradientHealthParams, summary="per-layer gradient norms, dead units, relative weight change", report=REPORT)

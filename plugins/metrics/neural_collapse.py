@@ -98,6 +98,23 @@ class NeuralCollapse:
         return out
 
 
+REPORT = condensekit.MetricReport(
+    figures=[condensekit.Figure(
+        name="neural_collapse",
+        title="Neural collapse on the penultimate features (all -> 0 under collapse)",
+        caption="Condensation (first panel) beside NC1-NC4 of the penultimate features (metric `neural_collapse`).",
+        panels=[
+            condensekit.Panel(f"{PENULTIMATE}/nc1", "nc1 (penultimate)", log=True),
+            condensekit.Panel(f"{PENULTIMATE}/nc2_equinorm", "nc2_equinorm (penultimate)"),
+            condensekit.Panel(f"{PENULTIMATE}/nc2_maxangle", "nc2_maxangle (penultimate)"),
+            condensekit.Panel(f"{PENULTIMATE}/nc3", "nc3 (penultimate)"),
+            condensekit.Panel(f"{PENULTIMATE}/nc4", "nc4 (penultimate)"),
+        ],
+    )],
+    series=["nc1", "nc2_equinorm", "nc2_equiangular", "nc2_maxangle", "nc4"],
+)  # fmt: skip
+
+
 @condensekit.hookimpl
 def register_metrics(register: Register) -> None:
-    register("neural_collapse", NeuralCollapse, params=NeuralCollapseParams, summary="NC1-NC4 (Papyan et al. 2020) on the penultimate features or chosen layers")
+    register("neural_collapse", NeuralCollapse, params=NeuralCollapseParams, summary="NC1-NC4 (Papyan et al. 2020) on the penultimate features or chosen layers", report=REPORT)

@@ -14,15 +14,12 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 import condensekit
-from condensekit.errors import CondensekitError
+from condensekit_plugins.models.shared import Activation, image_shape
 
 if TYPE_CHECKING:
     from torch import nn
 
     from condensekit.hookspecs import Register
-
-Activation = Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "identity", "silu"]
-
 
 class CNNParams(BaseModel):
     """Parameters of the ``cnn`` model."""
@@ -55,17 +52,6 @@ class CNNParams(BaseModel):
         if kernel % 2 == 0:
             raise ValueError(f"must be odd so that the padding keeps the spatial size, got {kernel}")
         return kernel
-
-
-def image_shape(info: condensekit.DataInfo, model: str) -> tuple[int, int, int]:
-    """The ``(C, H, W)`` of an image dataset, or a CondensekitError that says how to get images."""
-    shape = tuple(info.input_shape)
-    if len(shape) != 3:
-        raise CondensekitError(
-            f"model {model!r} needs image inputs of shape (C, H, W), but dataset {info.name or '?'!r} gives {shape}; "
-            "load the data as images (digits: image = true; mnist/cifar: flatten = false)"
-        )
-    return shape  # type: ignore[return-value]
 
 
 def build_cnn(params: CNNParams, info: condensekit.DataInfo) -> nn.Module:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+from condensekit_plugins.models.shared import Activation
 
-Activation = Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "silu", "identity"]
-
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 class MLPParams(BaseModel):
     """Parameters of the plain MLP (also used by ``resmlp``)."""
@@ -31,5 +32,5 @@ def build_mlp(params: MLPParams, info: Any) -> Any:
 
 
 @condensekit.hookimpl
-def register_models(register: Any) -> None:
+def register_models(register: Register) -> None:
     register("mlp", build_mlp, params=MLPParams, summary="plain MLP; probe points: each hidden pre-activation and the logits")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 from condensekit_plugins.models.mlp import MLPParams
 
 
@@ -24,5 +27,5 @@ def build_resmlp(params: ResMLPParams, info: Any) -> Any:
 
 
 @condensekit.hookimpl
-def register_models(register: Any) -> None:
+def register_models(register: Register) -> None:
     register("resmlp", build_resmlp, params=ResMLPParams, summary="residual MLP; probe points: residual stream after each block, each block's pre-activation, logits")

@@ -8,13 +8,14 @@ timm is imported only when a name is validated or a model is built.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 import condensekit
 from condensekit.catalogue import did_you_mean
 from condensekit.errors import CondensekitError
+from condensekit_plugins.models.shared import Activation, image_shape
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -37,7 +38,6 @@ NOT_FOR_TIMM = {
     "(normalization is part of a timm architecture; pass a timm keyword such as norm_layer instead)",
 }
 
-Activation = Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "identity", "silu"]
 
 
 def import_timm() -> ModuleType:
@@ -98,13 +98,7 @@ def default_patch_size(height: int, width: int) -> int:
 
 def timm_kwargs(params: TimmParams, info: condensekit.DataInfo) -> tuple[str, dict[str, Any]]:
     """The timm name and keyword arguments for ``params`` on data described by ``info``."""
-    shape = tuple(info.input_shape)
-    if len(shape) != 3:
-        raise CondensekitError(
-            f"model 'timm' needs image inputs of shape (C, H, W), but dataset {info.name or '?'!r} gives {shape}; "
-            "load the data as images (digits: image = true; mnist/cifar: flatten = false)"
-        )
-    c, h, w = shape
+    c, h, w = image_shape(info, "timm")
     kwargs: dict[str, Any] = {}
     name = params.name
     if name in PRESETS:

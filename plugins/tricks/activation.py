@@ -7,11 +7,12 @@ Lets one recipe ask "does condensation depend on the activation?" with a grid ov
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+from condensekit_plugins.models.shared import Activation
 
 if TYPE_CHECKING:
     from condensekit.hookspecs import Register
@@ -21,7 +22,7 @@ class ActivationParams(BaseModel):
     """Which activation to use."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Literal["relu", "leaky_relu", "gelu", "tanh", "sigmoid", "identity", "silu"] = Field(
+    name: Activation = Field(
         description="the hidden activation every model layer gets"
     )
 

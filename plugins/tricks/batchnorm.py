@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 
 class BatchNormParams(BaseModel):
@@ -27,5 +30,5 @@ class BatchNormTrick:
 
 
 @condensekit.hookimpl
-def register_tricks(register: Any) -> None:
+def register_tricks(register: Register) -> None:
     register("batchnorm", BatchNormTrick, params=BatchNormParams, summary="batch normalisation in every hidden layer (model param norm='batch')")

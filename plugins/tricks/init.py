@@ -6,11 +6,14 @@ initialiser did (timm models included): the trick's job is to control the initia
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 
 class InitParams(BaseModel):
@@ -57,9 +60,9 @@ class InitTrick:
     @condensekit.hookimpl
     def model_built(self, run: Any, model: Any) -> None:
         if reinitialise(model, self.params) == 0:
-            raise condensekit.CondensekitError(f"trick 'init': model {run.spec.model['use']!r} has no Linear or Conv layer to initialise")
+            raise condensekit.CondensekitError(f"trick 'init': model {run.spec.model.use!r} has no Linear or Conv layer to initialise")
 
 
 @condensekit.hookimpl
-def register_tricks(register: Any) -> None:
+def register_tricks(register: Register) -> None:
     register("init", InitTrick, params=InitParams, summary="re-initialise Linear/Conv weights (scheme, scale)")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 
 class MomentumParams(BaseModel):
@@ -29,5 +32,5 @@ class MomentumTrick:
 
 
 @condensekit.hookimpl
-def register_tricks(register: Any) -> None:
+def register_tricks(register: Register) -> None:
     register("momentum", MomentumTrick, params=MomentumParams, summary="SGD with momentum beta")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+
+if TYPE_CHECKING:
+    from condensekit.hookspecs import Register
 
 
 class WeightDecayParams(BaseModel):
@@ -28,5 +31,5 @@ class WeightDecayTrick:
 
 
 @condensekit.hookimpl
-def register_tricks(register: Any) -> None:
+def register_tricks(register: Register) -> None:
     register("weight_decay", WeightDecayTrick, params=WeightDecayParams, summary="L2 regularisation (SGD weight decay)")

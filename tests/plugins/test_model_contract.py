@@ -118,12 +118,11 @@ def test_model_contract_and_every_metric(model: str, params: dict[str, Any], sha
         run_dir=tmp_path,
         info=info,
         step=1,
-        total_steps=2,
         hidden_layers=hidden_layer_names(net, points),
     )
     for metric in METRICS:
         entry = PM.catalogue.get("metrics", metric)
-        collector = entry.factory(entry.params(**metric_params(metric, shape)))
+        collector = entry.build(metric_params(metric, shape))
         for step in (0, 1):  # twice: metrics that keep the initial state (W_0) use it after a training step
             if step == 1:
                 sgd_step(net, x, y)

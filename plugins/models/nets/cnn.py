@@ -12,15 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "identity": nn.Identity,
-    "silu": nn.SiLU,
-}
+from condensekit_plugins.models.nets.activations import make_activation
 
 # The gain ``nn.init.calculate_gain`` knows for each activation; GELU and SiLU behave like ReLU for
 # positive inputs, so ReLU's gain keeps their forward signal at a similar scale.
@@ -52,11 +44,6 @@ class CNNConfig:
     pooling: str = "max"
     head: str = "avgpool"
     bias: bool = True
-
-
-def make_activation(name: str) -> nn.Module:
-    """A fresh activation module by its shared name (``relu``, ``gelu``, ... ``identity``)."""
-    return ACTIVATIONS[name]()
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:

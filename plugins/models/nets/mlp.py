@@ -7,19 +7,12 @@ import math
 import torch
 from torch import nn
 
-ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.1),
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "silu": nn.SiLU,
-    "identity": nn.Identity,
-}
+from condensekit_plugins.models.nets.activations import make_activation
 
 
 def activation(name: str) -> nn.Module:
-    return ACTIVATIONS[name]()
+    """The MLPs' activations; their ``leaky_relu`` has slope 0.1."""
+    return make_activation(name, leaky_slope=0.1)
 
 
 def norm_layer(kind: str, width: int) -> nn.Module:

@@ -1,80 +1,20 @@
-"""Cross-run report built from what is on disk: ``summary.csv``, the verdict table, ``report.md``, figures.
+"""The report's tables: the verdict per arm, Spearman sweeps over numeric grid keys, per-layer peaks.
 
-Nothing is re-run: every number comes from the runs' ``run.json`` (summaries) and ``metrics.jsonl``
-(curves, through :mod:`condensekit.figures`). Failed, diverged, interrupted and unreadable runs are
-listed, never fatal.
+Each table is a list of rows (column -> text) built from the run rows of :mod:`condensekit.report.rows`,
+rendered for the terminal or as Markdown. Cells are median [min, max] over the seeds that finished ok.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import statistics
-import warnings
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
-from condensekit.output import find_runs, read_run_json
+from condensekit.status import REPORT_ORDER, RunStatus
 
-SUMMARY_COLUMNS = [
-    "arm", "grid", "seed", "status", "phase1_end", "dS_max", "peak_max", "condensed",
-    "final_train_acc", "final_test_acc", "final_loss", "plateau_loss", "seconds", "run_dir",
-    "stuck", "steps_done", "error",
-]  # fmt: skip
-STATUSES = ("ok", "diverged", "failed", "interrupted", "unreadable")
 # per-run quantities correlated with a swept grid value: (column label, row key)
 SWEEP_QUANTITIES = (("T1", "phase1_end"), ("rise dS", "dS_max"), ("peak S*", "peak_max"), ("test acc", "final_test_acc"), ("condensed", "condensed"))
-
-
-def _row(root: Path, run_dir: Path) -> dict[str, Any]:
-    info = read_run_json(run_dir)
-    if info is None:
-        return {"arm": run_dir.parent.parent.name, "grid": run_dir.parent.name, "seed": None, "status": "unreadable",
-                "run_dir": str(run_dir.relative_to(root)), "grid_values": {}, "error": "run.json could not be read"}  # fmt: skip
-    spec, summary = info.get("spec") or {}, info.get("summary") or {}
-    grid = spec.get("grid") or {}
-    status = info.get("status", "unknown")
-    error = (info.get("error") or "").strip().splitlines()
-    row = {k: summary.get(k) for k in ("phase1_end", "dS_max", "peak_max", "condensed", "final_train_acc", "final_test_acc",
-                                       "final_loss", "plateau_loss", "stuck", "steps_done")}  # fmt: skip
-    row.update({
-        "arm": spec.get("arm", run_dir.parent.parent.name),
-        "grid": ",".join(f"{k}={v}" for k, v in grid.items()) or "base",
-        "seed": spec.get("seed"),
-        "status": "interrupted" if status == "running" else status,
-        "seconds": info.get("seconds"),
-        "started": info.get("started"),
-        "run_dir": str(run_dir.relative_to(root)),
-        "grid_values": grid,
-        "layers": summary.get("layers") or {},
-        "hidden_layers": list(summary.get("layers") or {}),
-        "recipe_path": spec.get("recipe_path"),
-        "error": error[-1] if error else "",
-    })  # fmt: skip
-    return row
-
-
-def collect(root: Path) -> list[dict[str, Any]]:
-    """One row per run directory below ``root`` (a recipe's output folder), from its ``run.json``."""
-    return [_row(root, run_dir) for run_dir in find_runs(root)]
-
-
-def _csv_value(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-def write_summary_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:
-    """``summary.csv``: one row per run; ``phase1_end`` is empty for a stuck run."""
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _csv_value(row.get(k)) for k in SUMMARY_COLUMNS})
 
 
 def _finite(values: Iterable[Any]) -> list[float]:
@@ -100,7 +40,7 @@ def _grid_key(values: dict[str, Any]) -> tuple[tuple[int, float, str], ...]:
     return tuple(key)
 
 
-def _groups(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+def grouped(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """Rows by (arm, grid point): arms in the order they were run (the recipe's), grid points by value."""
     rows = list(rows)
     first_start: dict[str, float] = {}
@@ -121,14 +61,14 @@ def verdict(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     Only runs that finished ``ok`` enter the numbers; the ``runs`` column counts every status.
     """
     table = []
-    for (arm, grid), runs in _groups(rows).items():
-        ok = [r for r in runs if r["status"] == "ok"]
+    for (arm, grid), runs in grouped(rows).items():
+        ok = [r for r in runs if r["status"] == RunStatus.OK]
         stuck = sum(1 for r in ok if r.get("phase1_end") is None)
         t1 = median_range(r.get("phase1_end") for r in ok)
         if stuck:
             t1 = f"{t1} ({stuck} stuck)" if t1 != "-" else f"stuck ({stuck})"
         condensed = sum(1 for r in ok if r.get("condensed"))
-        statuses = {s: sum(1 for r in runs if r["status"] == s) for s in {*STATUSES, *(r["status"] for r in runs)}}
+        statuses = {s: sum(1 for r in runs if r["status"] == s) for s in {*REPORT_ORDER, *(r["status"] for r in runs)}}
         table.append({
             "arm": arm,
             "grid": grid,
@@ -147,7 +87,7 @@ def verdict(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def _status_order(status: str) -> int:
-    return STATUSES.index(status) if status in STATUSES else len(STATUSES)
+    return REPORT_ORDER.index(status) if status in REPORT_ORDER else len(REPORT_ORDER)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -184,7 +124,7 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 def sweep_value(row: dict[str, Any], key: str) -> float | None:
     """A run's value of a quantity for correlation: stuck runs rank T1 after every run that left the plateau."""
     value = row.get(key)
-    if key == "phase1_end" and value is None and row.get("status") == "ok":
+    if key == "phase1_end" and value is None and row.get("status") == RunStatus.OK:
         value = (row.get("steps_done") or 0) + 1  # censored: "not within the run"
     if isinstance(value, bool):
         return float(value)
@@ -207,8 +147,8 @@ def sweep_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     the rho computed within each seed alone has the pooled rho's sign for every seed.
     """
     table = []
-    ok = [r for r in rows if r["status"] == "ok"]
-    for arm in dict.fromkeys(arm for arm, _ in _groups(ok)):
+    ok = [r for r in rows if r["status"] == RunStatus.OK]
+    for arm in dict.fromkeys(arm for arm, _ in grouped(ok)):
         runs = [r for r in ok if r["arm"] == arm]
         for key in _numeric_grid_keys(runs):
             for label, quantity in SWEEP_QUANTITIES:
@@ -237,7 +177,7 @@ def _agree(rho: float, per_seed: Sequence[float]) -> str:
 def layer_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     """When and how high each hidden layer peaks: per group and layer, median [min, max] over ok seeds."""
     table = []
-    for (arm, grid), runs in _groups(r for r in rows if r["status"] == "ok").items():
+    for (arm, grid), runs in grouped(r for r in rows if r["status"] == RunStatus.OK).items():
         layers = list(dict.fromkeys(name for r in runs for name in r.get("layers", {})))
         for name in layers:
             per = [r["layers"][name] for r in runs if name in r.get("layers", {})]
@@ -272,78 +212,3 @@ def render_markdown(table: list[dict[str, str]]) -> str:
     out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     out += ["| " + " | ".join(r[c].replace("|", "\\|") for c in cols) + " |" for r in table]
     return "\n".join(out) + "\n"
-
-
-def recipe_question(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The leading comment block of the recipe file (its question and commands), when the file is still there."""
-    path = next((Path(r["recipe_path"]) for r in rows if r.get("recipe_path")), None)
-    if path is None or not path.is_file():
-        return []
-    lines = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.startswith("#"):
-            break
-        lines.append(line[1:].strip())
-    return ["> " + line if line else ">" for line in lines] + [""] if lines else []
-
-
-LEGEND = [
-    "T1: first step where the smoothed loss leaves its initial plateau (`stuck`: never within the run).",
-    "rise dS / peak S*: largest rise and peak of inter-class feature similarity (`feat_inter`) over hidden layers.",
-    "condensed: a rise >= 0.1 (or a peak >= 0.9) that falls back by half of the rise, or a stuck run (METRICS.md).",
-    "Values are median [min, max] across the seeds that finished ok. Per-run numbers are in `summary.csv`.",
-]
-
-
-def report_markdown(root: Path, rows: list[dict[str, Any]], table: list[dict[str, str]], figures: dict[str, str], notes: list[str]) -> str:
-    """The text of ``report.md``."""
-    lines = [f"# condensekit report: {root.name}", "", *recipe_question(rows), "## Verdict", "", render_markdown(table), *LEGEND, ""]
-    sweep = sweep_table(rows)
-    if sweep:
-        lines += ["## Sweep: Spearman correlation with the swept value", "", render_markdown(sweep),
-                  "rho pools all seeds; `per seed` is rho within each seed; stuck runs rank T1 last.", ""]  # fmt: skip
-    captions = {
-        "curves": "Training loss (running median) and inter-class feature similarity, mean over hidden layers.",
-        "centered": "Uncentered (left) beside centered (right) inter-class similarity: condensation is the rise that comes "
-        "with the stalled loss; a shared offset raises only the uncentered value.",
-        "per_layer": "Each hidden layer's `feat_inter` (median over seeds); dashed: median T1.",
-        "neural_collapse": "Condensation (first panel) beside NC1-NC4 of the penultimate features (metric `neural_collapse`).",
-        "gradient_health": "Condensation (first panel) beside gradient norms, dead units and weight change (metric `gradient_health`).",
-    }
-    if figures:
-        lines += ["## Figures", ""]
-        lines += [f"{captions.get(name, name)}\n\n![{name}]({path})\n" for name, path in figures.items()]
-        lines += [f"The same figures and a custom-scalars layout overlaying the runs: `tensorboard --logdir {root}`.", ""]
-    layers = layer_table(rows)
-    if layers:
-        lines += ["## Per-layer peaks", "", "<details><summary>when each hidden layer peaks</summary>", "", render_markdown(layers), "</details>", ""]
-    problems = [r for r in rows if r["status"] != "ok"]
-    if problems:
-        lines += ["## Runs that did not finish ok", ""]
-        lines += [f"- `{r['run_dir']}`: {r['status']}{': ' + r['error'] if r.get('error') else ''}" for r in problems]
-        lines.append("")
-    if notes:
-        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
-    return "\n".join(lines)
-
-
-def write_report(root: Path, figures: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Write ``summary.csv``, ``report.md`` and the figures into a recipe's output folder; return rows and verdict.
-
-    Args:
-        root: the recipe's output folder (``runs/<recipe name>``).
-        figures: draw the PNG and TensorBoard figures (off: tables only).
-    """
-    rows = collect(root)
-    write_summary_csv(rows, root / "summary.csv")
-    table = verdict(rows)
-    drawn: dict[str, str] = {}
-    notes: list[str] = []
-    if figures and rows:
-        from condensekit.figures import write_figures
-
-        drawn, notes = write_figures(root, [r for runs in _groups(rows).values() for r in runs])
-        for note in notes:
-            warnings.warn(f"{root}: {note}", stacklevel=2)
-    (root / "report.md").write_text(report_markdown(root, rows, table, drawn, notes), encoding="utf-8")
-    return rows, table

@@ -1,215 +1,22 @@
-"""Test helpers for plugin authors, shipped as a pytest plugin (entry point ``pytest11: condensekit``).
+"""Contract checks for plugin authors: ``check_model``, ``check_trick``, ``check_metric``, ``check_dataset``.
 
-Fixtures (available in any pytest session once condensekit is installed):
-
-* ``plugin_manager``: a fresh plugin manager with the built-ins and every installed plugin loaded.
-* ``tiny_run``: ``tiny_run(recipe, steps=3)`` runs a recipe (a dict or a ``.toml`` path) for a few steps
-  on the CPU in the test's ``tmp_path`` and returns a :class:`TinyRun` (run dirs, status, summary, scalars).
-
-Contract checks, one line each in a plugin's tests (they raise ``AssertionError`` naming what is wrong)::
-
-    from condensekit.testing import check_model, check_trick, check_metric, check_dataset
-
-    def test_contract():
-        check_model("my_model")          # a registered name, or the factory itself
-        check_trick(MyTrick, params_model=MyTrickParams)
-
-This module is imported by every pytest session in an environment where condensekit is installed, so
-it imports nothing heavy at module level: torch and the framework modules are imported inside functions.
+Each raises ``AssertionError`` naming what is wrong; a passing check returns something useful to assert on
+further (the built model, the trick's hooks, the metric's scalars, the dataset's bundle).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import types
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import condensekit
-
-__all__ = [
-    "RunResult",
-    "TinyRun",
-    "check_dataset",
-    "check_metric",
-    "check_model",
-    "check_trick",
-    "run_recipe",
-    "tiny_recipe",
-    "write_recipe",
-]
+from condensekit.testing.recipes import tiny_recipe, write_recipe
 
 SUBJECT = "contract_subject"  # the name a component passed as a class/factory is registered under
-
-
-# ----------------------------------------------------------------------------------------------
-# Recipes as dicts, and tiny runs
-# ----------------------------------------------------------------------------------------------
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        return json.dumps(str(value))  # JSON string escapes are valid TOML basic-string escapes
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        # None has no TOML spelling; leaving the key out gives the parameter its default
-        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
-    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) to a TOML recipe; TOML has no null")
-
-
-def write_recipe(recipe: Mapping[str, Any], path: str | Path) -> Path:
-    """Write a recipe dict as a TOML file (local ``plugins`` paths are made absolute; None values are left out)."""
-    path = Path(path)
-    data = dict(recipe)
-    if "plugins" in data:
-        data["plugins"] = [str(Path(p).resolve()) for p in data["plugins"]]
-    path.write_text("".join(f"{json.dumps(str(k))} = {_toml_value(v)}\n" for k, v in data.items()), encoding="utf-8")
-    return path
-
-
-def tiny_recipe(
-    *,
-    model: str = "mlp",
-    model_params: Mapping[str, Any] | None = None,
-    data: str = "synthetic",
-    data_params: Mapping[str, Any] | None = None,
-    tricks: Mapping[str, Any] | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    steps: int = 3,
-) -> dict[str, Any]:
-    """A one-arm, one-seed recipe dict on tiny shapes, for tests. The defaults train in well under a second."""
-    if data == "synthetic" and data_params is None:
-        data_params = {"num_classes": 3, "dim": 8, "train_per_class": 16, "test_per_class": 4}
-    if model == "mlp" and model_params is None:
-        model_params = {"depth": 3, "width": 16}
-    return {
-        "name": "tiny",
-        "seeds": [0],
-        "device": "cpu",
-        "data": {"use": data, "batch_size": 16, **(data_params or {})},
-        "train": {"steps": steps, "lr": 0.05, "eval_every": f"at:0,{steps}"},
-        "probe": {"per_class": 4},
-        "metrics": dict(metrics or {}),
-        "arms": [{"name": "tiny", "model": {"use": model, **(model_params or {})}, "tricks": dict(tricks or {})}],
-    }
-
-
-@dataclass
-class RunResult:
-    """One finished run of a tiny recipe."""
-
-    run_dir: Path
-    status: str
-    summary: dict[str, Any]
-    error: str = ""
-
-    @property
-    def scalars(self) -> list[dict[str, Any]]:
-        """The rows of the run's ``metrics.jsonl`` (``{"step": n, tag: value, ...}``)."""
-        from condensekit.output import read_metrics
-
-        return read_metrics(self.run_dir)
-
-    def tags(self) -> set[str]:
-        """Every scalar tag the run logged."""
-        return {k for row in self.scalars for k in row if k != "step"}
-
-
-@dataclass
-class TinyRun:
-    """What :func:`run_recipe` (and the ``tiny_run`` fixture) returns."""
-
-    out_dir: Path
-    recipe_path: Path
-    runs: list[RunResult] = field(default_factory=list)
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """The summary of the first run (most tiny recipes have exactly one)."""
-        return self.runs[0].summary
-
-    @property
-    def run_dirs(self) -> list[Path]:
-        return [r.run_dir for r in self.runs]
-
-
-def run_recipe(
-    recipe: Mapping[str, Any] | str | Path,
-    out_dir: str | Path,
-    *,
-    steps: int | None = 3,
-    overrides: list[str] | tuple[str, ...] = (),
-    check: bool = True,
-) -> TinyRun:
-    """Run every run of a recipe in this process, the way ``condensekit run`` does, into ``out_dir``.
-
-    Args:
-        recipe: a recipe dict (written to ``out_dir/recipe.toml``) or the path of a TOML recipe.
-        out_dir: output root; runs go below ``out_dir/runs``.
-        steps: ``train.steps`` override (None keeps the recipe's). The device is always the CPU.
-        overrides: more ``--set`` style overrides, e.g. ``["seeds=[0]"]``.
-        check: raise ``AssertionError`` (with the run's traceback) when a run did not finish ``ok``.
-    """
-    from condensekit import executing
-    from condensekit.output import read_run_json
-    from condensekit.recipe import load_recipe
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = write_recipe(recipe, out_dir / "recipe.toml") if isinstance(recipe, Mapping) else Path(recipe)
-    sets = ["device=cpu", *([f"train.steps={steps}"] if steps is not None else []), *overrides]
-    loaded = load_recipe(path, sets)
-    # execute_spec caches plugin managers per process; a test may have installed or disabled plugins since.
-    executing._PM_CACHE.clear()
-    result = TinyRun(out_dir=out_dir, recipe_path=path)
-    for spec in loaded.specs:
-        outcome = executing.execute_spec(spec, out_dir / "runs", force=True)
-        run_dir = out_dir / "runs" / spec.rel_dir
-        error = (read_run_json(run_dir) or {}).get("error", "") or outcome.error
-        result.runs.append(RunResult(run_dir, outcome.status, outcome.summary, error))
-        if check and outcome.status != "ok":
-            raise AssertionError(f"run {spec.rel_dir} ended {outcome.status!r}:\n{error}")
-    return result
-
-
-# ----------------------------------------------------------------------------------------------
-# Fixtures
-# ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def plugin_manager() -> Any:
-    """A fresh :class:`condensekit.manager.PluginManager` (built-ins and installed plugins)."""
-    from condensekit.manager import get_plugin_manager
-
-    return get_plugin_manager()
-
-
-@pytest.fixture
-def tiny_run(tmp_path: Path) -> Callable[..., TinyRun]:
-    """``tiny_run(recipe, steps=3, overrides=(), check=True)``: :func:`run_recipe` into ``tmp_path``."""
-    counter = iter(range(1_000_000))
-
-    def run(recipe: Mapping[str, Any] | str | Path, **kwargs: Any) -> TinyRun:
-        return run_recipe(recipe, tmp_path / f"tiny_run{next(counter)}", **kwargs)
-
-    return run
-
-
-# ----------------------------------------------------------------------------------------------
-# Contract checks
-# ----------------------------------------------------------------------------------------------
 
 
 def _resolve(kind: str, component: Any, params: Any, params_model: Any, pm: Any) -> tuple[Any, str, Any, Any]:
@@ -230,7 +37,7 @@ def _resolve(kind: str, component: Any, params: Any, params_model: Any, pm: Any)
         plugin = types.ModuleType(f"condensekit_contract_{kind}")  # hashable, unlike a SimpleNamespace
         setattr(plugin, f"register_{kind}", condensekit.hookimpl(register))
         pm.register(plugin, name=f"contract:{kind}")
-        pm._catalogue = None  # rebuilt with the subject in it
+        pm.reset_catalogue()  # rebuilt with the subject in it
     _check_params_model(model_cls, name)
     if isinstance(params, model_cls):
         validated = params
@@ -364,16 +171,16 @@ class _ScalarSink:
 
 def _run_in(pm: Any, recipe: dict[str, Any]) -> tuple[list[tuple[int, dict[str, float]]], Any]:
     """Train a tiny recipe with ``pm`` in a temporary folder; return the logged scalars and the spec."""
-    from condensekit.output import prepare_run_dir
+    from condensekit.output import clear_run_dir
     from condensekit.recipe import load_recipe
     from condensekit.trainer import train
 
     sink = _ScalarSink()
     with tempfile.TemporaryDirectory(prefix="condensekit-contract-") as tmp:
-        loaded = load_recipe(write_recipe(recipe, Path(tmp) / "recipe.toml"), pm=pm)
+        loaded = load_recipe(write_recipe(recipe, Path(tmp) / "recipe.toml"), pm.catalogue)
         spec = loaded.specs[0]
         run_dir = Path(tmp) / "runs" / spec.rel_dir
-        prepare_run_dir(run_dir)
+        clear_run_dir(run_dir)
         pm.register(sink, name="contract:scalars")
         try:
             status, _ = train(spec, run_dir, pm)
@@ -448,14 +255,12 @@ def _check_no_side_effects(pm: Any, name: str, obj: Any, spec: Any) -> None:
     from condensekit.run import Run
 
     cat = pm.catalogue
-    data = cat.get("datasets", spec.data["use"])
     with tempfile.TemporaryDirectory(prefix="condensekit-contract-") as tmp:
-        bundle = data.factory(data.params.model_validate(spec.data["params"]), Path(tmp))
-        entry = cat.get("models", spec.model["use"])
-        net = _seeded(lambda: entry.factory(entry.params.model_validate(spec.model["params"]), bundle.info), 0)
+        bundle = cat.get("datasets", spec.data.use).build(spec.data.params, Path(tmp))
+        net = _seeded(lambda: cat.get("models", spec.model.use).build(spec.model.params, bundle.info), 0)
         points = probe_points(net)
         run = Run(spec=spec, name=spec.arm, seed=0, device=torch.device("cpu"), run_dir=Path(tmp), info=bundle.info,
-                  step=0, total_steps=spec.train["steps"], hidden_layers=hidden_layer_names(net, points))  # fmt: skip
+                  step=0, hidden_layers=hidden_layer_names(net, points))  # fmt: skip
         x, y = make_probe_batch(bundle.train, 4, 64, 0, torch.device("cpu"))
         for p in net.parameters():
             p.grad = torch.full_like(p, 0.5)

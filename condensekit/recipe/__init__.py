@@ -1,0 +1,72 @@
+"""Recipes: TOML (or text, or a dict) -> validated recipe -> list of RunSpec (arms x grid x seeds).
+
+Four steps, one module each:
+
+* :mod:`~condensekit.recipe.source`: the raw data, from a file, text or a dict, with ``--set`` overrides;
+* :mod:`~condensekit.recipe.schema`: the top level (name, seeds, device, plugins, probe, summary, executor,
+  the shape of the arms and the grid);
+* :mod:`~condensekit.recipe.expand`: arms x grid points x seeds, each run's components validated against
+  the catalogue;
+* :mod:`~condensekit.recipe.problems`: what is wrong and how to fix it, keyed where the user wrote it.
+
+Every problem is reported at once, in one :class:`condensekit.RecipeError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from condensekit.catalogue import Catalogue
+from condensekit.errors import RecipeError
+from condensekit.recipe.expand import Expander
+from condensekit.recipe.problems import Problems
+from condensekit.recipe.schema import plugin_paths, read_top_level
+from condensekit.recipe.source import RecipeSource
+from condensekit.spec import Component, RunSpec
+
+__all__ = ["Recipe", "RecipeSource", "RunSpec", "load_recipe", "plugin_paths"]
+
+
+@dataclass
+class Recipe:
+    """A validated recipe.
+
+    Attributes:
+        name: the recipe's name (its output folder below ``--out``).
+        source: where it came from (file, text or dict) and its raw data.
+        specs: every run, arms in order, then grid points, then seeds.
+        executor: the ``[executor]`` table, validated against the executor's params.
+        plugins: local plugin files the recipe names, resolved.
+    """
+
+    name: str
+    source: RecipeSource
+    specs: list[RunSpec]
+    executor: Component
+    plugins: list[str]
+
+    @property
+    def path(self) -> Path | None:
+        """The recipe file, when it came from one."""
+        return self.source.path
+
+
+def load_recipe(source: RecipeSource | str | Path, catalogue: Catalogue, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Validate and expand a recipe against a catalogue; raise RecipeError listing every problem found.
+
+    Args:
+        source: a :class:`RecipeSource`, or the path of a TOML recipe (``overrides`` then apply).
+        catalogue: the components to validate against (``plugin_manager.catalogue``); it must already hold
+            the recipe's local plugins (see :func:`condensekit.api.open_recipe`, which does both).
+        overrides: ``--set`` items, when ``source`` is a path.
+    """
+    if not isinstance(source, RecipeSource):
+        source = RecipeSource.from_file(source, overrides)
+    problems = Problems(source.problems)
+    top = read_top_level(source, catalogue, problems)
+    recipe_path = str(source.path.resolve()) if source.path is not None else ""
+    specs = Expander(top, catalogue, problems, recipe_path).specs()
+    if problems:
+        raise RecipeError(source.label, list(problems))
+    return Recipe(name=top.name, source=source, specs=specs, executor=top.executor, plugins=top.plugins)

@@ -1,0 +1,199 @@
+"""The recipe's top level: which keys exist, and the checks of the values that are the same for every run.
+
+``name``, ``seeds``, ``device``, ``plugins``, ``[probe]``, ``[summary]``, ``[executor]`` and the shape of
+``[[arms]]`` and ``[grid]`` are read here, once per recipe. The tables whose values may differ between
+runs (``[data]``, ``[train]``, ``[tricks]``, ``[metrics]`` and each arm's ``model``) are only checked for
+shape here; :mod:`condensekit.recipe.expand` validates them per run against the catalogue.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from condensekit.catalogue import Catalogue, did_you_mean
+from condensekit.phases import Thresholds
+from condensekit.recipe.problems import Problems, validate
+from condensekit.recipe.source import RecipeSource, key_path, toml_text
+from condensekit.spec import Component, ProbeSection
+
+TOP_KEYS = {
+    "name", "seeds", "device", "plugins", "data", "train", "metrics", "tricks", "arms", "grid",
+    "executor", "probe", "summary",
+}  # fmt: skip
+ARM_KEYS = {"name", "model", "tricks", "train"}
+GRID_SECTIONS = ("model", "tricks", "train", "data", "metrics")
+NAME = re.compile(r"^[A-Za-z0-9_.+=-]+$")
+DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass
+class Arm:
+    """One ``[[arms]]`` entry, shape-checked: its model table, its own tricks and train overrides."""
+
+    index: int
+    name: str
+    model: dict[str, Any]
+    tricks: dict[str, dict[str, Any]]
+    train: dict[str, Any]
+
+
+@dataclass
+class TopLevel:
+    """Everything of a recipe that is the same for every run, read once."""
+
+    name: str
+    seeds: list[int]
+    device: str
+    plugins: list[str]
+    probe: ProbeSection
+    thresholds: Thresholds
+    executor: Component
+    data: dict[str, Any]
+    train: dict[str, Any]
+    tricks: dict[str, dict[str, Any]]
+    metrics: dict[str, dict[str, Any]]
+    arms: list[Arm]
+    grid: dict[str, list[Any]]
+
+
+def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problems) -> TopLevel:
+    """Check the recipe's top level; problems go to ``problems`` and safe defaults stand in for bad values."""
+    raw = source.data
+    for key in sorted(set(raw) - TOP_KEYS):
+        problems.add(key, f"unknown key {key!r}{did_you_mean(key, sorted(TOP_KEYS))}", f"allowed top-level keys: {', '.join(sorted(TOP_KEYS))}")
+    stem = source.path.stem if source.path is not None else "my_recipe"
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        problems.add("name", f"must be a non-empty name of letters, digits, '_', '-', '.', got {name!r}", f'e.g. name = "{stem}"')
+        name = stem
+    device = raw.get("device", "auto")
+    if not isinstance(device, str) or not DEVICE.match(device):
+        problems.add("device", f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}", 'e.g. device = "auto"')
+        device = "auto"
+
+    def section(model: Any, key: str) -> Any:
+        return validate(model, raw.get(key, {}), lambda loc, msg, fix: problems.add(key_path([key, *loc]), msg, fix), key)
+
+    return TopLevel(
+        name=name, seeds=_seeds(raw.get("seeds", [0]), problems), device=device, plugins=_plugins(source, problems),
+        probe=section(ProbeSection, "probe") or ProbeSection(), thresholds=section(Thresholds, "summary") or Thresholds(),
+        executor=_executor(raw.get("executor", {}), catalogue, problems),
+        data=_table(raw.get("data", {}), "data", 'write [data] with use = "digits"', problems),
+        train=_table(raw.get("train", {}), "train", "write [train] with keys", problems),
+        tricks=_tables(raw.get("tricks", {}), ["tricks"], problems),
+        metrics=_tables(raw.get("metrics", {name: {} for name in catalogue.defaults("metrics")}), ["metrics"], problems),
+        arms=_arms(raw.get("arms"), problems), grid=_grid(raw.get("grid", {}), problems),
+    )  # fmt: skip
+
+
+def _seeds(seeds: Any, problems: Problems) -> list[int]:
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        problems.add("seeds", f"must be a non-empty list of integers, got {seeds!r}", "e.g. seeds = [0, 1, 2]")
+        return [0]
+    if len(set(seeds)) != len(seeds):
+        problems.add("seeds", f"has duplicates: {seeds}", "list each seed once")
+    return list(dict.fromkeys(seeds))
+
+
+def plugin_paths(source: RecipeSource) -> list[Path]:
+    """The recipe's local plugin files, resolved against its folder (empty when ``plugins`` is malformed)."""
+    plugins = source.data.get("plugins", [])
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        return []
+    return [(source.folder / item).resolve() for item in plugins]
+
+
+def _plugins(source: RecipeSource, problems: Problems) -> list[str]:
+    plugins = source.data.get("plugins", [])
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        problems.add("plugins", f"must be a list of file paths, got {plugins!r}", 'e.g. plugins = ["./my_plugin.py"]')
+        return []
+    paths = plugin_paths(source)
+    for i, full in enumerate(paths):
+        if not full.is_file():
+            problems.add(f"plugins[{i}]", f"plugin file not found: {full}", "paths are relative to the recipe's folder")
+    return [str(p) for p in paths]
+
+
+def _table(value: Any, key: str, fix: str, problems: Problems) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        problems.add(key, f"must be a table, got {toml_text(value)}", fix)
+        return {}
+    return dict(value)
+
+
+def _tables(value: Any, prefix: list[Any], problems: Problems) -> dict[str, dict[str, Any]]:
+    """A table of name -> params table (``[tricks]``, ``[metrics]``, an arm's ``tricks``)."""
+    what = "metric" if prefix == ["metrics"] else "trick"
+    if not isinstance(value, dict):
+        problems.add(key_path(prefix), f"must be a table of {what} name -> params, got {toml_text(value)}", f"e.g. {prefix[-1]} = {{ <{what} name> = {{}} }}")
+        return {}
+    out = {}
+    for name, params in value.items():
+        if not isinstance(params, dict):
+            problems.add(key_path([*prefix, name]), f"must be a table of params, got {toml_text(params)}", f"e.g. {name} = {{}}")
+            continue
+        out[name] = dict(params)
+    return out
+
+
+def _executor(value: Any, catalogue: Catalogue, problems: Problems) -> Component:
+    table = _table(value, "executor", 'e.g. [executor] use = "local"', problems)
+    use = table.pop("use") if "use" in table else next(iter(catalogue.defaults("executors")), "")
+    if not isinstance(use, str) or use not in catalogue.entries["executors"]:
+        msg, fix = catalogue.unknown_message("executors", str(use))
+        problems.add("executor.use", msg, fix)
+        return Component(use=str(use))
+    params = validate(catalogue.get("executors", use).params, table, lambda loc, msg, fix: problems.add(key_path(["executor", *loc]), msg, fix), "executor")
+    return Component(use=use, params=params.model_dump(mode="json") if params is not None else {})
+
+
+def _arms(arms: Any, problems: Problems) -> list[Arm]:
+    if not isinstance(arms, list) or not arms:
+        problems.add("arms", "no arms: a recipe compares at least one arm", 'add [[arms]] with name = "..." and model = { use = "mlp" }')
+        return []
+    out, names = [], set()
+    for i, arm in enumerate(arms):
+        where = f"arms[{i}]"
+        if not isinstance(arm, dict):
+            problems.add(where, "must be a table", "write it as [[arms]]")
+            continue
+        for key in sorted(set(arm) - ARM_KEYS):
+            problems.add(f"{where}.{key}", f"unknown key {key!r}{did_you_mean(key, sorted(ARM_KEYS))}", f"allowed keys: {', '.join(sorted(ARM_KEYS))}")
+        name = arm.get("name")
+        if not isinstance(name, str) or not NAME.match(name):
+            problems.add(f"{where}.name", f"must be a name of letters, digits, '_', '-', '.', '+', got {name!r}", 'e.g. name = "mlp"')
+        elif name in names:
+            problems.add(f"{where}.name", f"duplicate arm name {name!r}", "give every arm its own name")
+        names.add(name)
+        model = arm.get("model")
+        if not isinstance(model, dict) or "use" not in model:
+            problems.add(f"{where}.model", f"must be a table with 'use', got {toml_text(model)}", 'e.g. model = { use = "mlp", depth = 10 }')
+            continue
+        train = arm.get("train", {})
+        if not isinstance(train, dict):
+            problems.add(f"{where}.train", f"must be a table, got {toml_text(train)}", "e.g. train = { lr = 0.1 }")
+            train = {}
+        tricks = _tables(arm.get("tricks", {}), [where, "tricks"], problems)
+        out.append(Arm(i, str(name), dict(model), tricks, dict(train)))
+    return out
+
+
+def _grid(grid: Any, problems: Problems) -> dict[str, list[Any]]:
+    if not isinstance(grid, dict):
+        problems.add("grid", f"must be a table of dotted key -> list of values, got {toml_text(grid)}", 'e.g. [grid] then "tricks.init.scale" = [0.5, 1.0]')
+        return {}
+    out = {}
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            problems.add(f'grid."{key}"', f"must be a non-empty list of values, got {toml_text(values)}", f'e.g. "{key}" = [1, 2]')
+            continue
+        parts = key.split(".")
+        if parts[0] not in GRID_SECTIONS or len(parts) < 2:
+            problems.add(f'grid."{key}"', "matches nothing", f"a grid key starts with one of {', '.join(GRID_SECTIONS)}, e.g. \"model.depth\"")
+            continue
+        out[key] = values
+    return out

@@ -1,0 +1,218 @@
+"""Where a recipe comes from: a TOML file, TOML text or a dict, with ``--set key=value`` overrides applied.
+
+A :class:`RecipeSource` is the raw recipe data (before validation) plus what messages need: the label
+that names it (the file's path), the folder its relative ``plugins`` paths start from, and the problems
+found in the ``--set`` overrides. Nothing here knows the catalogue.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from condensekit.catalogue import did_you_mean
+from condensekit.errors import Problem, RecipeError
+
+TEXT_LABEL = "<recipe>"
+
+
+@dataclass
+class RecipeSource:
+    """Raw recipe data and where it came from.
+
+    Attributes:
+        data: the recipe as parsed TOML (``--set`` overrides applied).
+        label: what error messages call the recipe: its file path, or ``<recipe>`` for text and dicts.
+        folder: where relative ``plugins`` paths are resolved (the recipe's folder, else the current one).
+        path: the recipe file, when there is one.
+        problems: problems found in the overrides; validation reports them with everything else.
+    """
+
+    data: dict[str, Any]
+    label: str
+    folder: Path
+    path: Path | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RecipeSource:
+        """Read a TOML recipe file; a missing file or bad TOML is a RecipeError naming the file."""
+        path = Path(path)
+        source = cls(read_toml(path), str(path), path.resolve().parent, path)
+        source.apply(overrides)
+        return source
+
+    @classmethod
+    def from_text(cls, text: str, overrides: list[str] | tuple[str, ...] = (), folder: str | Path = ".") -> RecipeSource:
+        """A recipe given as TOML text (a notebook cell)."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise RecipeError(TEXT_LABEL, [toml_problem(exc, text)]) from None
+        source = cls(data, TEXT_LABEL, Path(folder).resolve())
+        source.apply(overrides)
+        return source
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], overrides: list[str] | tuple[str, ...] = (), folder: str | Path = ".") -> RecipeSource:
+        """A recipe given as a dict shaped like parsed TOML."""
+        source = cls(copy.deepcopy(dict(data)), TEXT_LABEL, Path(folder).resolve())
+        source.apply(overrides)
+        return source
+
+    def apply(self, overrides: list[str] | tuple[str, ...]) -> None:
+        """Apply ``--set`` items (``train.steps=10``, ``arms[1].model.depth=4``) to the data."""
+        for item in overrides:
+            problem = set_override(self.data, item)
+            if problem is not None:
+                self.problems.append(problem)
+
+
+# ----------------------------------------------------------------------------------------------
+# Values and key paths, written as a recipe writer reads them
+# ----------------------------------------------------------------------------------------------
+
+
+def key_path(parts: list[Any] | tuple[Any, ...]) -> str:
+    """``["arms", 1, "model", "depth"]`` -> ``arms[1].model.depth``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def toml_text(value: Any) -> str:
+    """A value as TOML would write it: ``true``, ``"text"``, ``[1, 2]``, ``{ key = 1 }`` (repr for the rest)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, str | Path):
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_text(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        keys = (k if _BARE_KEY.match(str(k)) else toml_text(str(k)) for k in value)
+        return "{ " + ", ".join(f"{k} = {toml_text(v)}" for k, v in zip(keys, value.values(), strict=True)) + " }"
+    return repr(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# TOML files
+# ----------------------------------------------------------------------------------------------
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file; a missing file or bad syntax is a RecipeError naming the file."""
+    source = str(path)
+    if path.is_dir():
+        found = sorted(str(f) for f in path.glob("*.toml"))
+        fix = f"give one of the recipes in it: {', '.join(found[:5])}" if found else "give the path of a .toml recipe file"
+        raise RecipeError(source, [Problem("", "is a folder, not a recipe file", fix)])
+    if not path.is_file():
+        near = sorted(f.name for f in path.parent.glob("*.toml")) if path.parent.is_dir() else []
+        hint = did_you_mean(path.name, near)
+        raise RecipeError(source, [Problem("", f"no such recipe file{hint}", "check the path (relative to the current folder)")])
+    try:
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(source, [toml_problem(exc, text)]) from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(source, [Problem("", f"not UTF-8 text: {exc}", "save the recipe as UTF-8")]) from None
+
+
+def toml_problem(exc: tomllib.TOMLDecodeError, text: str) -> Problem:
+    """Name the line of a TOML syntax error and quote it, so the user sees what the parser saw."""
+    match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+    if not match:
+        if "(at end of document)" in str(exc):
+            what = str(exc).replace("(at end of document)", "").strip()
+            return Problem("end of file", f"invalid TOML: {what}", "close the last [, { or quote that was opened")
+        return Problem("", f"invalid TOML: {exc}", "fix the syntax (see https://toml.io)")
+    lineno = int(match.group(1))
+    lines = text.splitlines()
+    quoted = f": {lines[lineno - 1].strip()!r}" if 0 < lineno <= len(lines) else ""
+    what = str(exc)[: match.start()].strip()
+    return Problem(f"line {lineno}", f"invalid TOML: {what}{quoted}", "fix the syntax on that line (strings need quotes, tables are [name])")
+
+
+# ----------------------------------------------------------------------------------------------
+# --set overrides
+# ----------------------------------------------------------------------------------------------
+
+# one --set key path segment: a name, a "quoted.name" (grid keys contain dots) or an [index]
+_SET_PART = re.compile(r'\.?(?:([A-Za-z0-9_+-]+)|"([^"]*)"|\[(\d+)\])')
+
+
+def parse_key_path(key: str) -> list[str | int] | None:
+    """``arms[1].model.depth`` -> ``["arms", 1, "model", "depth"]``; None when it is not a key path."""
+    parts: list[str | int] = []
+    pos = 0
+    while pos < len(key):
+        match = _SET_PART.match(key, pos)
+        if match is None or (pos == 0 and key.startswith(".")):
+            return None
+        name, quoted, index = match.groups()
+        if index is not None or (name is not None and name.isdigit()):
+            parts.append(int(index if index is not None else name))
+        else:
+            parts.append(name if name is not None else quoted)
+        pos = match.end()
+    return parts or None
+
+
+def _put(data: dict[str, Any], parts: list[str | int], value: Any) -> str | None:
+    """Put ``value`` at ``parts`` (creating missing tables); return what is wrong, or None."""
+    node: Any = data
+    for depth, part in enumerate(parts):
+        here = key_path(parts[:depth]) or "the recipe"
+        if isinstance(part, int):
+            if not isinstance(node, list):
+                return f"{here} is not a list, so [{part}] does not exist"
+            if part >= len(node):
+                return f"{here} has {len(node)} entries, so [{part}] does not exist (the first is [0])"
+        elif not isinstance(node, dict):
+            return f"{here} is {toml_text(node)}, not a table, so it has no key {part!r}"
+        if depth == len(parts) - 1:
+            node[part] = value
+        else:
+            node = node[part] if isinstance(part, int) else node.setdefault(part, {})
+    return None
+
+
+def set_override(data: dict[str, Any], item: str) -> Problem | None:
+    """Apply one ``KEY=VALUE`` item to raw recipe data; return the problem with it, if any.
+
+    The value is read as a TOML value (``3``, ``0.1``, ``true``, ``[0, 1]``, ``"text"``); a bare word that is
+    not TOML is taken as a string (``--set data.use=digits``).
+    """
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        return Problem(f"--set {item}", "expected KEY=VALUE", "e.g. --set train.steps=100 or --set 'arms[1].model.depth=4'")
+    parts = parse_key_path(key)
+    if parts is None:
+        return Problem(f"--set {item}", f"{key!r} is not a key path", 'write dotted names and [indexes], e.g. arms[0].model.width or grid."model.depth"')
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    wrong = _put(data, parts, value)
+    return Problem(f"--set {key}", wrong, "check the table names and indexes against the recipe") if wrong else None

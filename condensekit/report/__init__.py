@@ -1,0 +1,66 @@
+"""Cross-run report built from what is on disk: ``summary.csv``, the verdict table, ``report.md``, figures.
+
+Nothing is re-run: every number comes from the runs' ``run.json`` (summaries, thresholds, the metrics'
+figure declarations) and ``metrics.jsonl`` (curves). Failed, diverged, interrupted and unreadable runs are
+listed, never fatal.
+
+* :mod:`~condensekit.report.rows`: one row per run directory; ``summary.csv``;
+* :mod:`~condensekit.report.tables`: verdict, sweeps, per-layer peaks; text and Markdown rendering;
+* :mod:`~condensekit.report.markdown`: ``report.md`` with its legend;
+* :mod:`~condensekit.report.figures` and :mod:`~condensekit.report.tensorboard`: PNGs and TensorBoard.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from condensekit.output import write_text_atomic
+from condensekit.report.markdown import report_markdown
+from condensekit.report.rows import SUMMARY_COLUMNS, collect, summary_csv, thresholds_in_force
+from condensekit.report.tables import (
+    grouped,
+    layer_table,
+    median_range,
+    ranks,
+    render_markdown,
+    render_text,
+    spearman,
+    sweep_table,
+    verdict,
+)
+
+__all__ = [
+    "SUMMARY_COLUMNS", "collect", "layer_table", "median_range", "ranks", "render_markdown", "render_text", "spearman",
+    "sweep_table", "verdict", "write_report",
+]  # fmt: skip
+
+
+def write_report(root: Path, figures: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Write ``summary.csv``, ``report.md`` and the figures into a recipe's output folder; return rows and verdict.
+
+    Args:
+        root: the recipe's output folder (``runs/<recipe name>``).
+        figures: draw the PNG and TensorBoard figures (off: tables only).
+    """
+    rows = collect(root)
+    write_text_atomic(root / "summary.csv", summary_csv(rows))
+    table = verdict(rows)
+    drawn: list[tuple[str, str, str]] = []
+    notes: list[str] = []
+    if figures and rows:
+        from condensekit.report.figures import write_figures
+        from condensekit.report.tensorboard import write_tensorboard
+
+        ordered = [r for runs in grouped(rows).values() for r in runs]
+        drawn, notes, pngs, groups = write_figures(root, ordered)
+        if groups:
+            try:
+                write_tensorboard(root / "report", pngs, groups, thresholds_in_force(ordered)[0].series)
+            except Exception as exc:  # the report is written whatever TensorBoard's writer thinks
+                notes.append(f"TensorBoard figures not written: {type(exc).__name__}: {exc}")
+        for note in notes:
+            warnings.warn(f"{root}: {note}", stacklevel=2)
+    write_text_atomic(root / "report.md", report_markdown(root, rows, table, drawn, notes))
+    return rows, table

@@ -1,0 +1,125 @@
+"""``RunSpec``: one fully resolved run (an arm at one grid point with one seed), typed and validated once.
+
+A recipe is expanded into RunSpecs by :mod:`condensekit.recipe`; from there on every part of the run is
+carried typed: ``spec.train.steps``, ``spec.model.use``, ``spec.metrics["condensation"].every``. A spec
+serialises to plain JSON (``to_dict``) and back (``from_dict``) for worker processes, clusters and
+``run.json``; the round trip gives an equal spec.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from condensekit.phases import Thresholds
+from condensekit.schedules import Schedule
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainSection(BaseModel):
+    """``[train]``: the training loop (an arm may override any key with its own ``train = {...}``)."""
+
+    model_config = _FROZEN
+    steps: int = Field(1000, ge=1, description="number of optimizer steps")
+    lr: float = Field(0.01, gt=0, description="learning rate")
+    eval_every: Schedule = Field(Schedule.parse("log:20"), description="schedule of train/test accuracy evaluation")
+    max_loss: float = Field(1e6, gt=0, description="a loss above this (or not finite) marks the run diverged")
+
+
+class ProbeSection(BaseModel):
+    """``[probe]``: the fixed class-balanced probe batch."""
+
+    model_config = _FROZEN
+    per_class: int = Field(20, ge=1, description="probe samples per class")
+    max_samples: int = Field(512, ge=2, description="cap on the probe batch size")
+
+
+class DataSection(BaseModel):
+    """``[data]``: ``use`` names a dataset plugin; ``batch_size`` and ``root`` are the core's; every other key
+    is a parameter of the dataset (``params``, validated by the dataset's own params model)."""
+
+    model_config = _FROZEN
+    use: str = Field(description="dataset plugin (condensekit list datasets)")
+    batch_size: int = Field(100, ge=1, description="minibatch size")
+    root: str = Field("data", description="folder where datasets are found or downloaded")
+    params: dict[str, Any] = Field(default_factory=dict, description="the dataset's validated parameters")
+
+
+CORE_DATA_KEYS = ("use", "batch_size", "root")
+
+
+class Component(BaseModel):
+    """A named plugin component with its validated parameters (a model, an executor)."""
+
+    model_config = _FROZEN
+    use: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class MetricSpec(BaseModel):
+    """One metric of a run: when it is due, and its validated parameters."""
+
+    model_config = _FROZEN
+    every: Schedule
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunSpec(BaseModel):
+    """One fully resolved run. Every value has been validated against the catalogue it names."""
+
+    model_config = _FROZEN
+    recipe_name: str
+    recipe_path: str = Field("", description="the recipe file, when it came from one")
+    arm: str
+    grid: dict[str, Any] = Field(default_factory=dict, description="this run's grid point: dotted key -> value")
+    seed: int
+    device: str = "auto"
+    data: DataSection
+    model: Component
+    train: TrainSection
+    tricks: dict[str, dict[str, Any]] = Field(default_factory=dict, description="trick name -> validated params")
+    metrics: dict[str, MetricSpec] = Field(default_factory=dict)
+    probe: ProbeSection = Field(default_factory=ProbeSection)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    plugins: list[str] = Field(default_factory=list, description="local plugin files the run needs")
+
+    @property
+    def grid_label(self) -> str:
+        """The grid point as its folder name, ``base`` without a grid."""
+        return grid_label(self.grid)
+
+    @property
+    def rel_dir(self) -> Path:
+        """Where the run lives below the output root: ``<recipe>/<arm>/<grid point>/seed=<n>``."""
+        return Path(self.recipe_name) / self.arm / self.grid_label / f"seed={self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (schedules as their text); :meth:`from_dict` reads it back."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        return cls.model_validate(data)
+
+
+def grid_value_label(value: Any) -> str:
+    """How one grid value is written in a folder name and in tables: TOML-like, no slashes or spaces."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, list | tuple):
+        text = "[" + ",".join(grid_value_label(v) for v in value) + "]"
+    elif isinstance(value, dict):
+        text = "{" + ",".join(f"{k}={grid_value_label(v)}" for k, v in value.items()) + "}"
+    else:
+        text = str(value)
+    return text.replace("/", "_").replace(" ", "")
+
+
+def grid_label(grid: dict[str, Any]) -> str:
+    """``key=value,key=value`` of a grid point (``base`` for none): the folder name and the report's label."""
+    if not grid:
+        return "base"
+    return ",".join(f"{key}={grid_value_label(value)}" for key, value in grid.items())

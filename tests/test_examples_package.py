@@ -118,7 +118,7 @@ def test_list_shows_every_component_and_warns_about_the_broken_package(site: Pat
 
 
 def test_loading_the_plugin_does_not_import_torch(site: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)}
     code = "import sys, condensekit_example.plugin; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr

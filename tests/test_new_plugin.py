@@ -57,7 +57,7 @@ def test_generated_plugin_passes_its_contract_in_process(cli_run: Any, tmp_path:
     module = importlib.import_module(f"condensekit_{name}")
     monkeypatch.delitem(sys.modules, module.__name__)
     code = f"import sys, condensekit_{name}; print('torch' in sys.modules)"
-    env = {**os.environ, "PYTHONPATH": str(folder)}  # not cwd: tox sets PYTHONSAFEPATH, which keeps cwd off sys.path
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)}  # not cwd: tox sets PYTHONSAFEPATH, which keeps cwd off sys.path
     imported = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert imported.stdout.strip() == "False", "loading the plugin must not import torch"
     pm = get_plugin_manager()

@@ -83,6 +83,29 @@ def pair_similarity(x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     return _means_from_totals(u.sum(0).square().sum(), (onehot.T @ u).square().sum(), (u * u).sum(), onehot)
 
 
+def energy_shares(x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Energy decomposition of the unit-normalised features ``u_i = h_i / |h_i|`` (zero features dropped).
+
+    With ``ubar`` the mean of the ``u_i`` and ``ubar_c`` the class means, ``1 = mean_i |u_i|^2`` splits into
+    ``share_common = |ubar|^2`` (a direction shared by all samples), ``share_class = mean_i |ubar_{y_i} - ubar|^2``
+    (what tells the classes apart) and ``share_sample = mean_i |u_i - ubar_{y_i}|^2`` (what is left to each
+    sample). They sum to 1. With N samples and no zero feature, ``feat_all = (N share_common - 1) / (N - 1)``.
+    All three are NaN when every feature is zero.
+    """
+    x = flatten(x)
+    norms = x.norm(dim=1)
+    keep = norms > 0
+    u, y = x[keep] / norms[keep, None], labels[keep]
+    n = u.shape[0]
+    if n == 0:
+        return {"common": math.nan, "class": math.nan, "sample": math.nan}
+    onehot = _class_onehot(y)
+    sums = onehot.T @ u  # (K, D): per-class sums of the unit features
+    common = (sums.sum(0) / n).square().sum()
+    within = (sums.square().sum(1) / onehot.sum(0)).sum() / n  # mean_i |ubar_{y_i}|^2
+    return {"common": float(common), "class": float(within - common), "sample": float(1.0 - within)}
+
+
 def centered(x: torch.Tensor) -> torch.Tensor:
     """Subtract the mean over samples (rows)."""
     x = flatten(x)

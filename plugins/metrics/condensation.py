@@ -1,11 +1,15 @@
 """Metric ``condensation``: similarities of features, feature gradients and weight gradients (METRICS.md).
 
 Per probe point ``<layer>`` it logs ``<layer>/feat_inter``, ``feat_intra``, ``feat_all``,
-``feat_inter_centered``, ``feat_classmean``, ``grad_inter``, ``grad_intra``, ``wgrad_inter`` (for
-Linear/Conv2d points), ``grad_norm`` and ``dead_frac``. Features with spatial or token axes are also
-reported with those axes averaged, as ``<layer>@mean/...``; for models with a class token
-(``model.cls_token_index``), the class token alone as ``<layer>@cls/...``. With batch-coupled layers
-(BatchNorm) the feature gradient is that of the summed probe loss, not a per-sample gradient.
+``feat_inter_centered``, ``feat_classmean``, the energy shares ``share_common``, ``share_class``,
+``share_sample``, ``grad_inter``, ``grad_intra``, ``wgrad_inter`` (for Linear/Conv2d points), ``grad_norm``
+and ``dead_frac``. Features with spatial or token axes are also reported with those axes averaged, as
+``<layer>@mean/...``; for models with a class token (``model.cls_token_index``), the class token alone as
+``<layer>@cls/...``. At every measured step it also logs the layer means ``mean/<quantity>`` (the mean of
+``<layer>/<quantity>`` over the run's hidden layers, logits excluded) and, for the variants,
+``mean@mean/<quantity>`` and ``mean@cls/<quantity>``, so arms with different layer names overlay in one
+chart. With batch-coupled layers (BatchNorm) the feature gradient is that of the summed probe loss, not a
+per-sample gradient.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class Condensation:
             for key, xv, gv in variants:
                 sim = measures.pair_similarity(xv, y)
                 out.update({f"{key}/feat_{k}": v for k, v in sim.items()})
+                out.update({f"{key}/share_{k}": v for k, v in measures.energy_shares(xv, y).items()})
                 out[f"{key}/feat_inter_centered"] = measures.pair_similarity(measures.centered(xv), y)["inter"]
                 out[f"{key}/feat_classmean"] = measures.classmean_similarity(xv, y)
                 if gv is not None:
@@ -81,7 +86,27 @@ class Condensation:
                 value = weight_grad_similarity(probe.points[layer], probe.layer_inputs.get(layer), g, y)
                 if value is not None:
                     out[f"{layer}/wgrad_inter"] = value
+        from condensekit.probe import hidden_layer_names
+
+        hidden = getattr(run, "hidden_layers", None) or hidden_layer_names(probe.model, probe.points)
+        out.update(layer_means(out, hidden))
         return out
+
+
+def layer_means(values: dict[str, float], hidden: list[str]) -> dict[str, float]:
+    """``mean/<quantity>``: the mean of ``<layer>/<quantity>`` over the hidden layers that logged it.
+
+    Likewise ``mean@mean/<quantity>`` and ``mean@cls/<quantity>`` over the hidden layers' ``@mean`` and
+    ``@cls`` variants. A NaN in one layer makes the mean NaN: it is not hidden.
+    """
+    layers = set(hidden)
+    groups: dict[str, list[float]] = {}
+    for key, value in values.items():
+        point, _, quantity = key.rpartition("/")
+        layer, at, variant = point.rpartition("@") if point.endswith(("@mean", "@cls")) else (point, "", "")
+        if layer in layers:
+            groups.setdefault(f"mean{at}{variant}/{quantity}", []).append(value)
+    return {key: sum(vals) / len(vals) for key, vals in groups.items()}
 
 
 def weight_grad_similarity(module: Any, a: Any, g: Any, labels: Any) -> float | None:
@@ -111,6 +136,9 @@ QUANTITIES = {
     "feat_all": "feature similarity over all pairs",
     "feat_inter_centered": "inter-class similarity of centered features",
     "feat_classmean": "similarity of the class-mean features",
+    "share_common": "energy share of the direction common to all samples (|mean unit feature|^2)",
+    "share_class": "energy share of the class means around the common direction (class information)",
+    "share_sample": "energy share left to each sample around its class mean",
     "grad_inter": "inter-class feature-gradient similarity",
     "grad_intra": "intra-class feature-gradient similarity",
     "wgrad_inter": "inter-class per-sample weight-gradient similarity",
@@ -124,6 +152,15 @@ REPORT = condensekit.MetricReport(
         caption="Uncentered (left) beside centered (right) inter-class similarity: condensation is the rise that comes "
         "with the stalled loss; a shared offset raises only the uncentered value.",
         panels=[condensekit.Panel("feat_inter", "feat_inter (uncentered)"), condensekit.Panel("feat_inter_centered", "feat_inter_centered")],
+        lead_with_summary=False,
+    ), condensekit.Figure(
+        name="shares",
+        title="Energy shares of the unit features (mean over hidden layers)",
+        caption="Where the unit features' energy sits: common to all samples, in the class means, or left to each "
+        "sample (they sum to 1). Condensation is share_common rising while share_class falls; a shared offset that "
+        "leaves share_class intact is not a loss of class information.",
+        panels=[condensekit.Panel("share_common", "share_common"), condensekit.Panel("share_class", "share_class"),
+                condensekit.Panel("share_sample", "share_sample")],
         lead_with_summary=False,
     )],
     series=list(QUANTITIES),

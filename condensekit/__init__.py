@@ -1,7 +1,9 @@
 """condensekit: does feature condensation appear beyond plain MLPs, and which tricks remove it?
 
-The public API is what ``__all__`` lists. ``Run``, ``Probe``, ``DataInfo``, ``DataBundle`` and ``RunSpec``
-are imported lazily so that ``condensekit --help`` and plugin registration never import torch.
+The public API is what ``__all__`` lists: :func:`run_recipe` and :func:`load_runs` for notebooks and scripts,
+the plugin API (``hookimpl``, ``Run``, ``Probe``, ``DataInfo``, ``DataBundle``, ``MetricReport``, ...) and
+the errors. Everything that needs more than pydantic and pluggy is imported lazily, on first use, so that
+``import condensekit``, ``condensekit --help`` and plugin registration never import torch.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "DataBundle",
     "DataInfo",
     "Figure",
+    "GridResult",
     "MetricReport",
     "Panel",
     "PluginError",
@@ -34,6 +37,8 @@ __all__ = [
     "RunStatus",
     "__version__",
     "hookimpl",
+    "load_runs",
+    "run_recipe",
 ]
 
 _LAZY = {
@@ -42,12 +47,17 @@ _LAZY = {
     "DataInfo": "condensekit.data",
     "DataBundle": "condensekit.data",
     "RunSpec": "condensekit.spec",
+    "run_recipe": "condensekit.api",
+    "load_runs": "condensekit.results",
+    "GridResult": "condensekit.results",
 }
 
 if TYPE_CHECKING:
     from condensekit.data import DataBundle, DataInfo
     from condensekit.probe import Probe
     from condensekit.run import Run
+    from condensekit.api import run_recipe
+    from condensekit.results import GridResult, load_runs
     from condensekit.spec import RunSpec
 
 

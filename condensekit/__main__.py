@@ -1,6 +1,6 @@
 """``python -m condensekit`` is the same as the ``condensekit`` command."""
 
-from condensekit.cli import main
+from condensekit.cli import console_main
 
 if __name__ == "__main__":
-    main()
+    console_main()

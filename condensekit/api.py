@@ -1,20 +1,26 @@
-"""The steps behind ``condensekit run`` and ``validate``, as functions: open a recipe, build its executor, execute it.
+"""The Python API, and the steps behind ``condensekit run`` and ``validate``.
 
-The command line and the Python API both go through here, so each owns exactly one plugin manager for the
-process: :func:`open_recipe` builds it (with the recipe's local plugin files) and returns it beside the
-validated recipe; everything after receives it.
+:func:`run_recipe` is ``condensekit run`` for notebooks and scripts: it takes a path, TOML text or a dict and
+returns a :class:`condensekit.GridResult`; a bad recipe raises :class:`condensekit.RecipeError` with every
+problem in ``.problems`` (never ``SystemExit``). Underneath, as functions: open a recipe, build its executor,
+execute it. The command line and :func:`run_recipe` both go through here, so each owns exactly one plugin
+manager for the process: :func:`open_recipe` builds it (with the recipe's local plugin files) and returns it
+beside the validated recipe; everything after receives it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from condensekit import progress
 from condensekit.errors import CondensekitError
 from condensekit.executing import ExecContext, RunOutcome
 from condensekit.manager import PluginManager, recipe_plugin_manager
 from condensekit.recipe import Recipe, RecipeSource, load_recipe, plugin_paths
+from condensekit.results import GridResult, summary_rows
 from condensekit.spec import RunSpec
 
 RecipeInput = str | Path | Mapping[str, Any] | RecipeSource
@@ -76,10 +82,94 @@ def make_executor(recipe: Recipe, pm: PluginManager, name: str | None = None, jo
 def execute(
     recipe: Recipe, pm: PluginManager, out: Path, *, force: bool = False, executor: Any = None,
     on_outcome: Callable[[RunSpec, RunOutcome], None] | None = None, on_message: Callable[[str], None] | None = None,
+    on_progress: progress.Sink | None = None,
 ) -> list[RunOutcome]:  # fmt: skip
-    """Execute every run of a recipe into ``out`` and return the outcomes in the recipe's order."""
+    """Execute every run of a recipe into ``out`` and return the outcomes in the recipe's order.
+
+    ``on_progress`` receives the live progress events of the runs (:mod:`condensekit.progress`): directly
+    from runs in this process, through the executor from its workers where it forwards them.
+    """
     executor = executor if executor is not None else make_executor(recipe, pm)[0]
-    context = ExecContext(out_root=out, force=force, plugin_manager=pm, on_outcome=on_outcome)
+    context = ExecContext(out_root=out, force=force, plugin_manager=pm, on_outcome=on_outcome, on_progress=on_progress)
     if on_message is not None:
         context.on_message = on_message
-    return list(executor.execute(recipe.specs, context))
+    _start_dashboard(Path(out) / recipe.name, recipe.specs)
+    previous = progress.set_sink(on_progress) if on_progress is not None else None
+    try:
+        return list(executor.execute(recipe.specs, context))
+    finally:
+        if on_progress is not None:
+            progress.set_sink(previous)
+
+
+def _start_dashboard(root: Path, specs: Sequence[RunSpec]) -> None:
+    """Write the TensorBoard HParams configuration before the first run, so the dashboard is right while it trains."""
+    from condensekit.report.tensorboard import write_dashboard_config
+
+    try:
+        write_dashboard_config(root, [spec_hparams(s) for s in specs])
+    except Exception as exc:  # the dashboard never stops a grid
+        warnings.warn(f"{root}: TensorBoard HParams configuration not written: {type(exc).__name__}: {exc}", stacklevel=3)
+
+
+def spec_hparams(spec: RunSpec) -> dict[str, Any]:
+    """The HParams of a run before it ran (its status is not known yet)."""
+    from condensekit.report.tensorboard import run_hparams
+
+    return run_hparams(spec.arm, spec.seed, spec.grid, spec.tricks, "running")
+
+
+def grid_header(recipe: Recipe, out: Path, executor: str) -> str:
+    """``name: 6 runs (2 arms x 1 grid points x 3 seeds) -> runs/name [executor: local]``."""
+    specs = recipe.specs
+    return (f"{recipe.name}: {len(specs)} runs ({len({s.arm for s in specs})} arms x {len({s.grid_label for s in specs})} grid points x "
+            f"{len({s.seed for s in specs})} seeds) -> {out / recipe.name} [executor: {executor}]")  # fmt: skip
+
+
+def run_recipe(
+    recipe: RecipeInput, *, out: str | Path = "runs", overrides: Sequence[str] = (), force: bool = False, jobs: int | None = None,
+    executor: str | None = None, quiet: bool = False, stream: IO[str] | None = None, plugin_manager: PluginManager | None = None,
+) -> GridResult:  # fmt: skip
+    """Train every run of a recipe, write its report, and return the results: ``condensekit run`` as a function.
+
+    Example::
+
+        import condensekit
+        result = condensekit.run_recipe("recipes/resmlp_vs_mlp.toml", overrides=["train.steps=300"])
+        result.verdict["mlp"]["T1 (phase-1 end)"]   # '212 [180, 230]'
+        result.to_pandas()                         # one row per run (needs pandas)
+
+    Args:
+        recipe: a path, TOML text (a string with a newline) or a dict with the recipe's keys.
+        out: the output root; the runs go to ``out/<recipe name>/``.
+        overrides: ``key=value`` items, as ``--set`` takes them (``"train.steps=100"``, ``"seeds=[0]"``).
+        force: rerun runs that finished before (otherwise they are skipped and read back).
+        jobs: worker processes of the local executor (default: the recipe's, else 1).
+        executor: an executor name (default: the recipe's ``[executor]``, else ``local``).
+        quiet: print nothing while it runs (default: progress on ``stream``).
+        stream: where progress goes (default: stderr; live bars when it is a terminal, lines otherwise).
+        plugin_manager: the process's plugin manager (default: a new one, with the recipe's local plugins).
+
+    Returns:
+        A :class:`condensekit.GridResult`: ``.rows`` (one dict per run, the ``summary.csv`` columns),
+        ``.verdict`` (per arm), ``.report_path``, ``.outcomes``, ``.to_pandas()``.
+
+    Raises:
+        RecipeError: the recipe is invalid; ``.problems`` lists every problem (where, what, how to fix).
+        CondensekitError: any other user error (an unknown executor, a broken plugin the recipe needs).
+    """
+    from condensekit.display import GridProgress, make_display
+    from condensekit.report import write_report
+
+    out = Path(out)
+    loaded, pm = open_recipe(recipe, tuple(overrides), plugin_manager=plugin_manager)
+    runner, use, notes = make_executor(loaded, pm, executor, jobs)
+    grid = GridProgress(loaded.name, len(loaded.specs), sum(s.train.steps for s in loaded.specs))
+    with make_display(grid, stream, quiet) as display:
+        display.message(grid_header(loaded, out, use))
+        for note in notes:
+            display.message(f"  {note}")
+        outcomes = execute(loaded, pm, out, force=force, executor=runner, on_outcome=display.outcome, on_message=display.message,
+                           on_progress=display.progress)  # fmt: skip
+    rows, table = write_report(out / loaded.name)
+    return GridResult(out / loaded.name, summary_rows(rows), table, outcomes)

@@ -6,6 +6,7 @@ exit with status 2; bugs keep their tracebacks. Importing this module does not i
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections import Counter
@@ -37,43 +38,42 @@ def cli() -> None:
 @click.option("--force", is_flag=True, help="rerun runs that already finished")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="worker processes (the local executor; default: the recipe's, else 1)")
 @click.option("--executor", "executor_name", default=None, help="executor name (default: the recipe's [executor], else local)")
+@click.option("--quiet", "-q", is_flag=True, help="no progress: print the verdict, failures and warnings only")
 @click.pass_obj
-def run(pm: Any, recipe: Path, out: Path, overrides: tuple[str, ...], force: bool, jobs: int | None, executor_name: str | None) -> int:
-    """Train every run of RECIPE, then write summary.csv and report.md and print the verdict table."""
+def run(pm: Any, recipe: Path, out: Path, overrides: tuple[str, ...], force: bool, jobs: int | None, executor_name: str | None, quiet: bool) -> int:
+    """Train every run of RECIPE, then write summary.csv and report.md and print the verdict table.
+
+    On a terminal, live bars show the grid (runs done, failures, ETA) and each running run (step, steps/s,
+    loss, phase); in a log file, one line per finished run. NO_COLOR turns colours off.
+    """
     from condensekit import api
-    from condensekit.report import render_text, write_report
 
-    loaded, pm = api.open_recipe(recipe, overrides, plugin_manager=pm)
-    executor, use, notes = api.make_executor(loaded, pm, executor_name, jobs)
-    specs = loaded.specs
-    click.echo(f"{loaded.name}: {len(specs)} runs ({len({s.arm for s in specs})} arms x {len({s.grid_label for s in specs})} grid points x "
-               f"{len({s.seed for s in specs})} seeds) -> {out / loaded.name} [executor: {use}]", err=True)  # fmt: skip
-    for note in notes:
-        click.echo(f"  {note}", err=True)
-    done: list[Any] = []  # outcomes so far, for the [k/N] counter
-
-    def progress(spec: Any, outcome: Any) -> None:
-        # Called in this process as each run ends, whichever worker, job or task ran it.
-        done.append(outcome)
-        head = f"  [{len(done)}/{len(specs)}] {outcome.status:8s} {spec.rel_dir}"
-        if outcome.status == RunStatus.SKIPPED:
-            click.echo(f"{head} ({outcome.error or 'finished earlier; --force reruns it'})", err=True)
-        elif outcome.status == RunStatus.FAILED:
-            click.echo(f"{head}: {outcome.error or 'see run.json'}", err=True)
-        else:
-            click.echo(f"{head} ({outcome.seconds:.1f}s)", err=True)
-
-    outcomes = api.execute(loaded, pm, out, force=force, executor=executor, on_outcome=progress)
-    _, table = write_report(out / loaded.name)
-    click.echo(render_text(table))
-    counts = Counter(o.status for o in outcomes)
-    shown = [s for s in REPORT_ORDER if s in (RunStatus.OK, RunStatus.DIVERGED, RunStatus.FAILED, RunStatus.SKIPPED) or counts[s]]
-    click.echo(f"\n{loaded.name}: {len(outcomes)} runs: " + ", ".join(f"{counts[s]} {s}" for s in shown), err=True)
-    for outcome in outcomes:
+    result = api.run_recipe(recipe, out=out, overrides=overrides, force=force, jobs=jobs, executor=executor_name, quiet=quiet, plugin_manager=pm)
+    _echo_verdict(result.verdict_table, result.report_path)
+    counts = Counter(o.status for o in result.outcomes)
+    if not quiet:
+        shown = [s for s in REPORT_ORDER if s in (RunStatus.OK, RunStatus.DIVERGED, RunStatus.FAILED, RunStatus.SKIPPED) or counts[s]]
+        click.echo(f"\n{result.root.name}: {len(result.outcomes)} runs: " + ", ".join(f"{counts[s]} {s}" for s in shown), err=True)
+    for outcome in result.outcomes:
         if outcome.status == RunStatus.FAILED:
             click.echo(f"  failed: {outcome.rel_dir}: {outcome.error or '?'} (traceback in {out / outcome.rel_dir / 'run.json'})", err=True)
-    click.echo(f"Report: {out / loaded.name / 'report.md'}; TensorBoard: tensorboard --logdir {out / loaded.name}", err=True)
+    if not quiet:
+        click.echo(f"Report: {result.report_path}; TensorBoard: tensorboard --logdir {result.root}", err=True)
     return 1 if counts[RunStatus.FAILED] else 0
+
+
+def _echo_verdict(table: list[dict[str, str]], report_path: Path) -> None:
+    """The verdict on stdout; on a terminal fitted to its width (the full table stays in report.md)."""
+    import shutil
+
+    from condensekit.display import fit_table
+    from condensekit.report import render_text
+
+    width = shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else None
+    text, shortened = fit_table(table, width, render_text)
+    click.echo(text)
+    if shortened:
+        click.echo(f"(medians across seeds; the full table with [min, max] is in {report_path})")
 
 
 @cli.command()
@@ -97,18 +97,22 @@ def list_components(pm: Any, kind: str | None) -> None:
     """List components (models, tricks, metrics, datasets, executors) with their parameters."""
     from condensekit.schedules import DEFAULT_METRIC_SCHEDULE
 
+    import shutil
+
+    from condensekit.field_docs import params_lines
+
     cat = _manager(pm).catalogue
+    width = max(80, shutil.get_terminal_size((100, 24)).columns)
     for k in [kind] if kind else KINDS:
-        click.echo(click.style(k, bold=True))
+        click.echo(_bold(k))
         for name in cat.names(k):
             entry = cat.entries[k][name]
-            click.echo(f"  {name}  - {entry.summary}  [{entry.plugin}]{'  (the default)' if entry.default else ''}")
-            for field_name, info in entry.params.model_fields.items():
-                annotation = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
-                default = "required" if info.is_required() else f"default {info.get_default(call_default_factory=True)!r}"
-                click.echo(f"      {field_name}: {annotation} ({default}) {info.description or ''}".rstrip())
+            click.echo(f"  {_bold(name)}  {entry.summary}{'  (the default)' if entry.default else ''}")
+            click.echo(f"      [plugin {entry.plugin}]")
+            for line in params_lines(entry.params, width):
+                click.echo(line)
             if k == "metrics":
-                click.echo(f'      every: schedule (default "{DEFAULT_METRIC_SCHEDULE}") "every:N" | "log:N" | "at:0,10,100"')
+                click.echo(f'      every: schedule  (default: {DEFAULT_METRIC_SCHEDULE})\n          when it is measured: "every:N" | "log:N" | "at:0,10,100"; step 0 and the last step always')
 
 
 @cli.command()
@@ -142,15 +146,20 @@ def new_plugin(name: str, kind: str, parent: Path) -> None:
 @click.argument("runs_dir", type=click.Path(path_type=Path))
 def report(runs_dir: Path) -> None:
     """Rebuild summary.csv and report.md of a recipe's output folder (e.g. runs/resmlp_vs_mlp)."""
-    from condensekit.report import render_text, write_report
+    from condensekit.report import write_report
 
     if not runs_dir.is_dir():
         raise CondensekitError(f"{runs_dir}: no such folder; give a recipe's output folder, e.g. runs/resmlp_vs_mlp")
     rows, table = write_report(runs_dir)
     if not rows:
         raise CondensekitError(f"{runs_dir}: no runs found (no run.json below it); give a recipe's output folder")
-    click.echo(render_text(table))
+    _echo_verdict(table, runs_dir / "report.md")
     click.echo(f"\nwrote {runs_dir / 'summary.csv'} and {runs_dir / 'report.md'}", err=True)
+
+
+def _bold(text: str) -> str:
+    """Bold on a terminal, plain under NO_COLOR (click drops the codes itself when output is not a terminal)."""
+    return text if os.environ.get("NO_COLOR") else click.style(text, bold=True)
 
 
 def _manager(pm: Any) -> Any:
@@ -176,19 +185,29 @@ def _one_line_warnings(message: Any, category: Any, filename: str, lineno: int, 
     print(f"condensekit: warning: {message}", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``condensekit`` console script."""
+def main(argv: list[str] | None = None) -> int:
+    """Run ``condensekit ARGV`` and return its exit code (never raises ``SystemExit``).
+
+    0: done; 1: some run failed; 2: bad input (a recipe, an option, a plugin the recipe needs); 130: Ctrl-C.
+    User errors print one message without a traceback; bugs keep theirs. The console script is
+    :func:`console_main`, which exits with this code.
+    """
     warnings.showwarning = _one_line_warnings
     pm = _plugin_manager_with_commands()
     try:
         code = cli.main(args=argv, prog_name="condensekit", standalone_mode=False, obj=pm)
     except CondensekitError as exc:
         click.echo(f"condensekit: error: {exc}" if "\n" not in str(exc) else f"condensekit: error:\n{exc}", err=True)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+        return exc.exit_code
+    return code if isinstance(code, int) else 0
+
+
+def console_main() -> None:
+    """Entry point of the ``condensekit`` console script and ``python -m condensekit``: exit with :func:`main`'s code."""
+    sys.exit(main())

@@ -71,6 +71,8 @@ class ExecContext:
         plugin_manager: the caller's plugin manager, for runs executed in this process (workers build their own).
         on_outcome: called in the submitting process once per run, as soon as its outcome is known.
         on_message: receives executor notes (where logs go, how many jobs were submitted).
+        on_progress: receives live progress events of runs (:mod:`condensekit.progress`); runs in this
+            process send them directly, an executor forwards those of its workers where it can.
         outcomes: every outcome reported so far, by run directory (filled by :meth:`report`).
     """
 
@@ -79,6 +81,7 @@ class ExecContext:
     plugin_manager: PluginManager | None = None
     on_outcome: Callable[[RunSpec, RunOutcome], None] | None = None
     on_message: Callable[[str], None] = _print_message
+    on_progress: Callable[[dict[str, Any]], None] | None = None
     outcomes: dict[str, RunOutcome] = field(default_factory=dict)
 
     def report(self, spec: RunSpec, outcome: RunOutcome) -> None:
@@ -89,6 +92,11 @@ class ExecContext:
 
     def message(self, text: str) -> None:
         self.on_message(text)
+
+    def progress(self, event: dict[str, Any]) -> None:
+        """Pass a worker's progress event on (see :mod:`condensekit.progress`)."""
+        if self.on_progress is not None:
+            self.on_progress(event)
 
     def pending(self, specs: list[RunSpec]) -> list[RunSpec]:
         """Report finished runs as skipped (unless ``force``) and return the others, to be dispatched.

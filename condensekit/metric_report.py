@@ -62,6 +62,9 @@ class MetricReport(BaseModel):
             declares a headline provides it.
         describe: quantity -> a few words, used by the report's legend (``feat_inter``: "inter-class feature
             similarity").
+        compare: per-layer quantities whose layer means (``<metric>/mean/<quantity>``, logged by the metric)
+            the dashboard's "Compare arms" section overlays across runs, after the summary series (e.g. the
+            energy shares ``share_common``, ``share_class``, ``share_sample``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -69,3 +72,4 @@ class MetricReport(BaseModel):
     series: tuple[str, ...] = ()
     headline: str | None = None
     describe: dict[str, str] = Field(default_factory=dict)
+    compare: tuple[str, ...] = ()

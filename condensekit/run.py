@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import torch
 
     from condensekit.data import DataInfo
+    from condensekit.metric_report import MetricReport
     from condensekit.spec import RunSpec
 
 
@@ -27,6 +28,8 @@ class Run:
         step: the number of optimizer steps taken so far.
         hidden_layers: probe points that count as hidden layers in summaries (logits excluded).
         state: scratch space for plugins, keyed by plugin name (e.g. an open file or a writer).
+        reports: metric name -> the :class:`condensekit.MetricReport` it declared, for this run's metrics
+            that declared one (what a logger needs to know about their keys).
     """
 
     spec: RunSpec
@@ -38,6 +41,7 @@ class Run:
     step: int = 0
     hidden_layers: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    reports: dict[str, MetricReport] = field(default_factory=dict)
 
     @property
     def total_steps(self) -> int:

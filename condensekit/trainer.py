@@ -32,7 +32,7 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
     _seed_everything(spec.seed)
     device = resolve_device(spec.device)
     bundle: DataBundle = pm.catalogue.get("datasets", spec.data.use).build(spec.data.params, Path(spec.data.root).expanduser())
-    run = Run(spec=spec, name=spec.arm, seed=spec.seed, device=device, run_dir=run_dir, info=bundle.info)
+    run = Run(spec=spec, name=spec.arm, seed=spec.seed, device=device, run_dir=run_dir, info=bundle.info, reports=metric_reports(pm, spec))
     active = _activate_components(pm, spec)  # this run's tricks and metrics, registered as plugins until it ends
     status, summary = RunStatus.FAILED, {}
     try:
@@ -122,6 +122,11 @@ class Recorder:
             if not math.isfinite(value) or value > max_loss:
                 return False
         return True
+
+
+def metric_reports(pm: PluginManager, spec: RunSpec) -> dict[str, Any]:
+    """The MetricReport each of the run's metrics declared (for ``Run.reports``)."""
+    return {name: report for name in spec.metrics if (report := pm.catalogue.get("metrics", name).report) is not None}
 
 
 def _activate_components(pm: PluginManager, spec: RunSpec) -> dict[str, dict[str, Any]]:

@@ -70,14 +70,12 @@ def write_recipe(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def cli_run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    """Run ``condensekit`` in-process; return (exit code, stdout, stderr)."""
+    """Run ``condensekit`` in-process; return (exit code, stdout, stderr). ``main`` returns the code, never exits."""
     from condensekit.cli import main
 
     def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(args))
+        code = main(list(args))
         out, err = capsys.readouterr()
-        code = exit_info.value.code
-        return (code if isinstance(code, int) else 0), out, err
+        return code, out, err
 
     return run

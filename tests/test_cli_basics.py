@@ -10,7 +10,7 @@ def test_help_does_not_import_torch():
     code = (
         "import sys\n"
         "from condensekit.cli import main\n"
-        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "assert main(['--help']) == 0\n"
         "assert 'torch' not in sys.modules, 'condensekit --help imported torch'\n"
         "print('no torch')\n"
     )

@@ -79,9 +79,11 @@ def _worker_main(conn: Any, gpu: str | None, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
+    from condensekit import progress
     from condensekit.executing import execute_spec
 
     torch.set_num_threads(threads)
+    progress.set_sink(lambda event: conn.send(("progress", event)))  # live progress goes to the parent
     while True:
         try:
             message = conn.recv()
@@ -91,6 +93,10 @@ def _worker_main(conn: Any, gpu: str | None, threads: int) -> None:
             return
         spec, out_root, force = message
         conn.send(execute_spec(spec, out_root, force).to_dict())
+
+
+PENDING = object()
+"""What :meth:`_Worker.receive` returns when the worker sent progress but not yet its outcome."""
 
 
 class _Worker:
@@ -114,13 +120,19 @@ class _Worker:
         self.spec = spec
         self.conn.send((spec.to_dict(), out_root, force))
 
-    def receive(self) -> Any:
-        """The outcome of the current run, or None when the worker died without sending one."""
+    def receive(self, on_progress: Any) -> Any:
+        """The outcome of the current run; PENDING when only progress events came; None when the worker died."""
         from condensekit.executing import RunOutcome
 
         try:
-            if self.conn.poll():
-                return RunOutcome.from_dict(self.conn.recv())
+            while self.conn.poll():
+                message = self.conn.recv()
+                if isinstance(message, tuple) and message[0] == "progress":
+                    on_progress(message[1])
+                    continue
+                return RunOutcome.from_dict(message)
+            if self.process.is_alive():
+                return PENDING
         except (EOFError, OSError):
             pass
         self.process.join(timeout=10)
@@ -163,7 +175,9 @@ def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int) -> No
             for worker in busy:
                 if worker.conn not in ready and worker.process.sentinel not in ready:
                     continue
-                spec, outcome = worker.spec, worker.receive()
+                spec, outcome = worker.spec, worker.receive(context.progress)
+                if outcome is PENDING:
+                    continue
                 if outcome is None:
                     error = f"worker process died (exit code {worker.process.exitcode}) while running this run"
                     outcome = record_lost_run(spec, out_root, error)

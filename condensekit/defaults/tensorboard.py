@@ -1,66 +1,107 @@
-"""Writes scalars and hparams to a TensorBoard event file in the run directory (no stray sub-runs)."""
+"""Writes a run's TensorBoard event file: its scalars, the dashboard's shared tags, layout and HParams session.
+
+One event file in the run directory (no stray sub-runs). Besides every scalar under its own name, the run
+writes what makes runs comparable in TensorBoard (see :mod:`condensekit.report.tensorboard`):
+
+* copies of the headline (loss, test accuracy, the summary series' layer mean and the layer means its
+  metric declares in ``MetricReport.compare``) under ``Compare/``, a group that sorts first;
+* the summary series at the first, 25%, 50%, 75% and last hidden layer under shared tags
+  ``Compare_by_depth/<quantity>/<k>_<position>``, so arms of different depths overlay;
+* the custom-scalars layout (TensorBoard merges the runs' layouts), once the first measurement shows which
+  keys the run logs;
+* at the end: ``Compare/on_plateau`` (1 until the run's T1, then 0: the T1 marker), the verdict metrics and
+  the HParams session (arm, seed, status, tricks with their parameters, grid values).
+"""
 
 from __future__ import annotations
 
-import math
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import condensekit
+from condensekit.report import tensorboard as dashboard
 
 KEY = "condensekit.tensorboard"
-HPARAM_METRICS = ("phase1_end", "dS_max", "peak_max", "final_train_acc", "final_test_acc")
+PLATEAU_POINTS = 500  # points of the on_plateau step curve (plus the two at T1)
+
+
+@dataclass
+class _Writer:
+    writer: Any
+    started: float
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # tag -> the shared tags it is copied to
+    layout_written: bool = False
 
 
 @condensekit.hookimpl
 def run_started(run: condensekit.Run) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
-    run.state[KEY] = SummaryWriter(log_dir=str(run.run_dir), flush_secs=30)
+    run.state[KEY] = _Writer(SummaryWriter(log_dir=str(run.run_dir), flush_secs=10), time.time())
+
+
+def _aliases(run: condensekit.Run) -> dict[str, list[str]]:
+    """tag -> shared tags: the headline copied under ``Compare/``, the series' layers under ``Compare_by_depth/``."""
+    series = run.spec.thresholds.series
+    out: dict[str, list[str]] = {}
+    for _, tag, copy in dashboard.headline_tags(series, run.reports):
+        out.setdefault(tag, []).append(copy)
+    if series:
+        metric, _, quantity = series.partition("/")
+        for index, name, layer in dashboard.depth_layers(run.hidden_layers):
+            out.setdefault(f"{metric}/{layer}/{quantity}", []).append(dashboard.depth_tag(quantity, index, name))
+    return out
 
 
 @condensekit.hookimpl
 def log_scalars(run: condensekit.Run, step: int, scalars: dict[str, float]) -> None:
-    writer = run.state.get(KEY)
-    if writer is None:
+    state = run.state.get(KEY)
+    if state is None:
         return
+    if not state.layout_written and run.hidden_layers and any(tag.partition("/")[0] in run.spec.metrics for tag in scalars):
+        _write_layout(run, state, scalars)  # the first measurement: the hidden layers and the metrics' keys are known
     for tag, value in scalars.items():
-        writer.add_scalar(tag, value, global_step=step)
+        state.writer.add_scalar(tag, value, global_step=step)
+        for alias in state.aliases.get(tag, ()):
+            state.writer.add_scalar(alias, value, global_step=step)
+
+
+def _write_layout(run: condensekit.Run, state: _Writer, tags: Any) -> None:
+    state.aliases = _aliases(run)
+    layout = dashboard.dashboard_layout(run.spec.thresholds.series, run.reports, run.hidden_layers, tags)
+    state.writer.file_writer.add_summary(dashboard.layout_summary(layout))
+    state.layout_written = True
 
 
 @condensekit.hookimpl
 def run_finished(run: condensekit.Run, status: str, summary: dict[str, Any]) -> None:
-    writer = run.state.pop(KEY, None)
-    if writer is None:
+    state = run.state.pop(KEY, None)
+    if state is None:
         return
     try:
-        _write_hparams(writer, run, status, summary)
+        if not state.layout_written:
+            _write_layout(run, state, ())
+        _write_plateau_marker(state.writer, summary)
+        for tag, value in dashboard.verdict_scalars(summary).items():
+            state.writer.add_scalar(tag, value, global_step=run.step)
+        hparams = dashboard.run_hparams(run.spec.arm, run.seed, run.spec.grid, run.spec.tricks, str(status))
+        for item in dashboard.session_summaries(hparams, str(status), state.started):
+            state.writer.file_writer.add_summary(item)
     finally:
-        writer.close()
+        state.writer.close()
 
 
-def hparams_of(run: condensekit.Run) -> dict[str, Any]:
-    """Flat hyper-parameters of a run: arm, seed, grid values, model params, tricks."""
-    spec = run.spec
-    out: dict[str, Any] = {"arm": spec.arm, "seed": spec.seed, "model": spec.model.use, "data": spec.data.use}
-    out.update({f"model.{k}": v for k, v in spec.model.params.items()})
-    out.update({f"grid.{k}": v for k, v in spec.grid.items()})
-    out["tricks"] = ",".join(sorted(spec.tricks)) or "none"
-    out["lr"] = spec.train.lr
-    return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in out.items()}
+def _write_plateau_marker(writer: Any, summary: dict[str, Any]) -> None:
+    """``Compare/on_plateau``: 1 while the run is on its initial loss plateau, 0 from T1 on (all 1 when stuck).
 
-
-def _write_hparams(writer: Any, run: condensekit.Run, status: str, summary: dict[str, Any]) -> None:
-    # SummaryWriter.add_hparams would open a second sub-run; write the three hparam summaries into
-    # this run's own event file instead, so TensorBoard's HParams tab sees one run per directory.
-    from torch.utils.tensorboard.summary import hparams
-
-    metrics = {}
-    for key in HPARAM_METRICS:
-        value = summary.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            metrics[f"summary/{key}"] = float(value)
-    experiment, session_start, session_end = hparams({**hparams_of(run), "status": status}, metrics)
-    for item in (experiment, session_start, session_end):
-        writer.file_writer.add_summary(item)
-    for tag, value in metrics.items():
-        writer.add_scalar(tag, value, global_step=run.step)
+    A dense step curve (about 500 points and the two around T1), so TensorBoard's smoothing keeps the drop sharp.
+    """
+    last = summary.get("steps_done")
+    if not isinstance(last, int) or last <= 0 or "phase1_end" not in summary:
+        return
+    t1 = summary.get("phase1_end")
+    every = max(1, last // PLATEAU_POINTS)
+    steps = sorted({*range(0, last + 1, every), last, *((t1 - 1, t1) if isinstance(t1, int) and t1 > 0 else ())})
+    for step in steps:
+        writer.add_scalar(dashboard.ON_PLATEAU, 1.0 if t1 is None or step < t1 else 0.0, global_step=step)

@@ -7,7 +7,7 @@ listed, never fatal.
 * :mod:`~condensekit.report.rows`: one row per run directory; ``summary.csv``;
 * :mod:`~condensekit.report.tables`: verdict, sweeps, per-layer peaks; text and Markdown rendering;
 * :mod:`~condensekit.report.markdown`: ``report.md`` with its legend;
-* :mod:`~condensekit.report.figures` and :mod:`~condensekit.report.tensorboard`: PNGs and TensorBoard.
+* :mod:`~condensekit.report.figures` and :mod:`~condensekit.report.tensorboard`: PNGs and the TensorBoard dashboard.
 """
 
 from __future__ import annotations
@@ -49,18 +49,21 @@ def write_report(root: Path, figures: bool = True) -> tuple[list[dict[str, Any]]
     table = verdict(rows)
     drawn: list[tuple[str, str, str]] = []
     notes: list[str] = []
+    pngs: dict[str, bytes] = {}
     if figures and rows:
         from condensekit.report.figures import write_figures
-        from condensekit.report.tensorboard import write_tensorboard
 
         ordered = [r for runs in grouped(rows).values() for r in runs]
-        drawn, notes, pngs, groups = write_figures(root, ordered)
-        if groups:
-            try:
-                write_tensorboard(root / "report", pngs, groups, thresholds_in_force(ordered)[0].series)
-            except Exception as exc:  # the report is written whatever TensorBoard's writer thinks
-                notes.append(f"TensorBoard figures not written: {type(exc).__name__}: {exc}")
+        drawn, notes, pngs, _ = write_figures(root, ordered)
         for note in notes:
             warnings.warn(f"{root}: {note}", stacklevel=2)
-    write_text_atomic(root / "report.md", report_markdown(root, rows, table, drawn, notes))
+    text = report_markdown(root, rows, table, drawn, notes)
+    write_text_atomic(root / "report.md", text)
+    if figures and rows:
+        from condensekit.report.tensorboard import row_hparams, write_dashboard_config
+
+        try:  # TensorBoard's run `figures`: the HParams configuration, the figures, report.md
+            write_dashboard_config(root, row_hparams(root, rows), pngs, text)
+        except Exception as exc:  # the report is written whatever TensorBoard's writer thinks
+            warnings.warn(f"{root}: TensorBoard dashboard not written: {type(exc).__name__}: {exc}", stacklevel=2)
     return rows, table

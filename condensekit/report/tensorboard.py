@@ -1,89 +1,299 @@
-"""The report in TensorBoard: the figures as images and a custom-scalars layout that overlays the runs.
+"""The TensorBoard dashboard of a recipe, built for comparing arms.
 
-Written with tensorboard's own event writer and protos into ``<recipe>/report/``, so ``condensekit report``
-does not need to import torch (or TensorFlow).
+``tensorboard --logdir runs/<recipe>`` shows every run of the recipe. What it shows is decided here (the
+TensorBoard writer plugin, :mod:`condensekit.defaults.tensorboard`, writes it into each run; the report
+and the API write the recipe-wide parts into ``runs/<recipe>/figures/``):
+
+* **Custom Scalars** opens with a *Compare arms* section whose charts overlay every run: training loss,
+  test accuracy, the summary series' mean over hidden layers (``condensation/mean/feat_inter``), the layer
+  means a metric declares in ``MetricReport.compare`` (e.g. the energy shares), and ``on the loss plateau``
+  (1 until the run's T1, then 0: the T1 marker). Then the summary series *by relative depth*: the first,
+  25%, 50%, 75% and last hidden layer, so arms of different depths and layer names overlay. Then every
+  other layer mean, and the per-layer detail (closed).
+* **Time Series / Scalars**: every scalar under its own name (the keys of ``metrics.jsonl``), plus the
+  headline copied into the groups ``Compare`` and ``Compare_by_depth``, whose names sort before every
+  metric's group, so the headline comes first and opens first.
+* **HParams**: arm, seed, status, the tricks with their parameters and the grid values as hyperparameters
+  (five or fewer, so TensorBoard ticks them all), with discrete domains; the per-run verdict (``T1``,
+  ``dS``, ``condensed``, ``peak in phase 1``, ``test acc``) as metrics, all ticked. The configuration is
+  written once for the recipe (``figures/``) before the first run trains, and again by the report.
+* **Images and Text**, run ``figures``: the report's figures at their full size, and ``report.md``.
+
+The per-depth copies are written by the runs themselves, while they train, because only a run knows its
+hidden layers; that keeps one event file per run and the dashboard live. Everything here uses
+tensorboard's own protos, without torch or TensorFlow.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from condensekit.report.figures import Group
+COMPARE = "Compare"
+BY_DEPTH = "Compare_by_depth"
+ON_PLATEAU = f"{COMPARE}/on_plateau"
+FIGURES = "figures"
+DEPTHS = (("first", 0.0), ("25%", 0.25), ("50%", 0.5), ("75%", 0.75), ("last", 1.0))
+
+# (tag, name in the HParams table, what it is); the run writes each at its end (see verdict_scalars)
+VERDICT = (
+    ("verdict/T1", "T1", "phase-1 end: the first step where the smoothed loss left its plateau (empty: stuck)"),
+    ("verdict/dS", "dS", "largest rise of the summary series over the hidden layers"),
+    ("verdict/condensed", "condensed", "1 when the run condensed (the recipe's [summary] rule), else 0"),
+    ("verdict/peak_in_phase1", "peak in phase 1", "1 when the summary series peaks by T1 (peak_phase = phase1), 0 after it"),
+    ("verdict/test_acc", "test acc", "final test accuracy"),
+)
 
 
-def custom_scalar_layout(groups: Sequence[Group], series: str | None) -> dict[str, dict[str, list[Any]]]:
-    """TensorBoard custom-scalars layout: charts whose lines are the runs (arms, grid points, seeds) overlaid."""
-    layout = {"arms overlaid": {
-        "training loss": ["Multiline", [r"^train/loss$"]],
-        "test accuracy": ["Multiline", [r"^test/accuracy$"]],
-        "train accuracy": ["Multiline", [r"^train/accuracy$"]],
-    }}  # fmt: skip
-    if series is not None:
-        metric, _, quantity = series.partition("/")
-        layers: list[str] = []
-        for group in groups:
-            for hidden in group.hidden:
-                layers += [name for name in hidden if name not in layers]
-        layout[f"{quantity} per layer"] = {f"{name}: {quantity}": ["Multiline", [f"^{re.escape(f'{metric}/{name}/{quantity}')}$"]] for name in layers}
-    return layout
+def depth_layers(hidden: Sequence[str]) -> list[tuple[int, str, str]]:
+    """``(position index, position name, layer)`` of the first, 25%, 50%, 75% and last hidden layer.
 
-
-def write_tensorboard(log_dir: Path, pngs: dict[str, bytes], groups: Sequence[Group], series: str | None) -> None:
-    """The figures as TensorBoard images and the custom-scalars layout, in one fresh event file in ``log_dir``.
-
-    Written with tensorboard's own event writer and protos: the PNGs are stored as they are (not drawn a
-    second time) and ``condensekit report`` does not need to import torch.
+    The layer at relative depth ``p`` is ``hidden[round(p * (n - 1))]``, in the order the model lists its
+    probe points (a shallow net repeats a layer).
     """
-    from tensorboard.compat.proto.summary_pb2 import Summary
+    if not hidden:
+        return []
+    return [(i, name, hidden[round(p * (len(hidden) - 1))]) for i, (name, p) in enumerate(DEPTHS)]
+
+
+def depth_tag(quantity: str, index: int, name: str) -> str:
+    """``Compare_by_depth/feat_inter/2_50%``: one shared tag per relative depth (one summary series per run)."""
+    return f"{BY_DEPTH}/{quantity}/{index}_{name}"
+
+
+def compare_quantities(series: str | None, reports: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(metric, quantity)`` whose layer means the compare section overlays: the series first, then declared ones."""
+    out: list[tuple[str, str]] = []
+    if series:
+        metric, _, quantity = series.partition("/")
+        out.append((metric, quantity))
+    for metric, report in reports.items():
+        declared = report.get("compare", ()) if isinstance(report, Mapping) else getattr(report, "compare", ())
+        out += [(metric, q) for q in declared if (metric, q) not in out]
+    return out
+
+
+def headline_tags(series: str | None, reports: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """``(chart title, tag, its copy under Compare/)`` of the compare section, in order (the T1 marker excluded).
+
+    The copies are numbered (``Compare/1_train_loss``, ``Compare/3_feat_inter_mean``) so that TensorBoard,
+    which sorts cards by name, shows them in this order.
+    """
+    quantities = compare_quantities(series, reports)
+    repeated = {q for _, q in quantities if sum(1 for _, other in quantities if other == q) > 1}
+    items = [(title, tag, name) for title, tag, name in (
+        ("training loss", "train/loss", "train_loss"), ("test accuracy", "test/accuracy", "test_accuracy"),
+        *((f"{q}, mean over hidden layers ({m})", f"{m}/mean/{q}", f"{m}.{q}_mean" if q in repeated else f"{q}_mean") for m, q in quantities),
+    )]  # fmt: skip
+    digits = len(str(len(items)))
+    return [(title, tag, f"{COMPARE}/{i:0{digits}d}_{name}") for i, (title, tag, name) in enumerate(items, start=1)]
+
+
+def dashboard_layout(series: str | None, reports: Mapping[str, Any], hidden: Sequence[str], tags: Iterable[str]) -> Any:
+    """The custom-scalars layout of one run (TensorBoard merges the runs' layouts by section title).
+
+    Args:
+        series: the summary series ``<metric>/<quantity>`` (None: no similarity series).
+        reports: metric name -> its MetricReport (or its JSON), for the declared ``compare`` quantities.
+        hidden: the run's hidden layers, in order.
+        tags: scalar tags the run logs (for the layer-means section).
+    """
     from tensorboard.plugins.custom_scalar import layout_pb2
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-    log_dir.mkdir(parents=True, exist_ok=True)
-    for old in log_dir.glob("events.out.tfevents.*"):  # a rebuilt report replaces the previous one
-        old.unlink()
-    writer = EventFileWriter(str(log_dir))
-    try:
-        for name, png in pngs.items():
-            width, height = _png_size(png)
-            image = Summary.Image(encoded_image_string=png, height=height, width=width, colorspace=4)
-            writer.add_event(_event(Summary(value=[Summary.Value(tag=f"report/{name}", image=image)])))
-        layout = layout_pb2.Layout(category=[
-            layout_pb2.Category(title=title, chart=[
-                layout_pb2.Chart(title=chart, multiline=layout_pb2.MultilineChartContent(tag=tags))
-                for chart, (_, tags) in charts.items()
-            ])
-            for title, charts in custom_scalar_layout(groups, series).items()
-        ])  # fmt: skip
-        writer.add_event(_event(_layout_summary(layout)))
-    finally:
-        writer.close()
+    def chart(title: str, tag: str) -> Any:
+        return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=[f"^{re.escape(tag)}$"]))
+
+    headline = headline_tags(series, reports)
+    compare = [chart(title, tag) for title, tag, _ in headline]
+    compare.append(chart("on the loss plateau (1) until T1 (0)", ON_PLATEAU))
+    categories = [layout_pb2.Category(title="Compare arms", chart=compare)]
+    if series:
+        metric, _, quantity = series.partition("/")
+        depth = [chart(f"{quantity}: {name} hidden layer" if name in ("first", "last") else f"{quantity}: {name} deep", depth_tag(quantity, i, name))
+                 for i, (name, _) in enumerate(DEPTHS)]  # fmt: skip
+        categories.append(layout_pb2.Category(title=f"{quantity} by relative depth (first, 25%, 50%, 75%, last hidden layer)", chart=depth))
+        shown = {tag for _, tag, _ in headline}
+        means = sorted(t for t in tags if t.count("/") == 2 and t.split("/")[1] == "mean" and t not in shown)
+        if means:
+            categories.append(layout_pb2.Category(title="Layer means (mean over hidden layers)", chart=[chart(t, t) for t in means], closed=True))
+        per_layer = [chart(f"{layer}: {quantity}", f"{metric}/{layer}/{quantity}") for layer in hidden]
+        categories.append(layout_pb2.Category(title=f"{quantity} per layer (detail)", chart=per_layer, closed=True))
+    return layout_pb2.Layout(category=categories)
 
 
-def _layout_summary(layout: Any) -> Any:
+def layout_summary(layout: Any) -> Any:
     """The custom-scalars plugin's config summary: the serialized layout as a string tensor under its fixed tag.
 
     (``tensorboard.plugins.custom_scalar.summary.pb`` builds the same but imports TensorFlow.)
     """
     from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+
+    metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="custom_scalars"))
+    return Summary(value=[Summary.Value(tag="custom_scalars__config__", tensor=_string_tensor(layout.SerializeToString()), metadata=metadata)])
+
+
+# ----------------------------------------------------------------------------------------------
+# HParams
+# ----------------------------------------------------------------------------------------------
+
+
+def tricks_text(tricks: Mapping[str, Mapping[str, Any]]) -> str:
+    """``init(scale=1.0, scheme=xavier_normal) + momentum(beta=0.5)``; ``none`` without tricks."""
+    parts = []
+    for name in sorted(tricks):
+        params = ", ".join(f"{k}={_toml_like(v)}" for k, v in sorted(tricks[name].items()))
+        parts.append(f"{name}({params})" if params else name)
+    return " + ".join(parts) or "none"
+
+
+def _toml_like(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def run_hparams(arm: str, seed: int, grid: Mapping[str, Any], tricks: Mapping[str, Mapping[str, Any]], status: str) -> dict[str, Any]:
+    """The HParams of a run: arm, seed, status, tricks, and the grid (its value when one key is swept, else its label).
+
+    At most five, so that TensorBoard ticks every one of them.
+    """
+    from condensekit.spec import grid_label
+
+    out: dict[str, Any] = {"arm": arm, "seed": str(seed), "status": str(status), "tricks": tricks_text(tricks)}
+    if len(grid) == 1:
+        key, value = next(iter(grid.items()))
+        out[f"grid.{key}"] = value if isinstance(value, int | float | str | bool) else grid_label(dict(grid))
+    elif grid:
+        out["grid"] = grid_label(dict(grid))
+    return out
+
+
+def verdict_scalars(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The HParams metrics of a finished run (missing ones are left out: TensorBoard shows them empty)."""
+    phase = summary.get("peak_phase")
+    values = {
+        "verdict/T1": summary.get("phase1_end"),
+        "verdict/dS": summary.get("dS_max"),
+        "verdict/condensed": summary.get("condensed") if summary else None,
+        "verdict/peak_in_phase1": {"phase1": 1.0, "phase2": 0.0}.get(phase) if isinstance(phase, str) else None,
+        "verdict/test_acc": summary.get("final_test_acc"),
+    }
+    return {k: float(v) for k, v in values.items() if isinstance(v, int | float) and math.isfinite(float(v))}
+
+
+def _value(value: Any) -> Any:
+    from google.protobuf import struct_pb2
+
+    if isinstance(value, bool):
+        return struct_pb2.Value(bool_value=value)
+    if isinstance(value, int | float):
+        return struct_pb2.Value(number_value=float(value))
+    return struct_pb2.Value(string_value=str(value))
+
+
+def _hparams_summary(tag: str, **data: Any) -> Any:
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.plugins.hparams import metadata, plugin_data_pb2
+
+    content = plugin_data_pb2.HParamsPluginData(**data)
+    return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(content))])
+
+
+def experiment_summary(runs: Sequence[Mapping[str, Any]]) -> Any:
+    """The recipe's HParams configuration: every hparam with its discrete domain, and the verdict metrics."""
+    from google.protobuf import struct_pb2
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    infos = []
+    for name in dict.fromkeys(k for run in runs for k in run):
+        values = list(dict.fromkeys(run[name] for run in runs if name in run))
+        if all(isinstance(v, bool) for v in values):
+            kind = "DATA_TYPE_BOOL"
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            kind, values = "DATA_TYPE_FLOAT64", sorted(values)
+        else:
+            kind, values = "DATA_TYPE_STRING", sorted({str(v) for v in values})
+        if name == "status":  # every status a run may end with, so the filter works before the runs end
+            values = sorted({*values, "ok", "diverged", "failed", "interrupted"})
+        domain = struct_pb2.ListValue(values=[_value(v) for v in values])
+        infos.append(api_pb2.HParamInfo(name=name, type=api_pb2.DataType.Value(kind), domain_discrete=domain, differs=len(values) > 1))
+    metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=shown, description=text) for tag, shown, text in VERDICT]
+    experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics)
+    return _hparams_summary(metadata.EXPERIMENT_TAG, experiment=experiment)
+
+
+def session_summaries(hparams: Mapping[str, Any], status: str, started: float) -> list[Any]:
+    """A run's HParams session: its start (the hparam values) and its end (success or failure)."""
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
+    start = plugin_data_pb2.SessionStartInfo(start_time_secs=started)
+    for key, value in hparams.items():
+        start.hparams[key].CopyFrom(_value(value))
+    end = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS" if status in ("ok", "diverged") else "STATUS_FAILURE"))
+    return [_hparams_summary(metadata.SESSION_START_INFO_TAG, session_start_info=start),
+            _hparams_summary(metadata.SESSION_END_INFO_TAG, session_end_info=end)]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# The recipe's own TensorBoard run: figures/
+# ----------------------------------------------------------------------------------------------
+
+
+def write_dashboard_config(root: Path, runs: Sequence[Mapping[str, Any]], pngs: Mapping[str, bytes] | None = None, report: str | None = None) -> Path:
+    """Write ``root/figures/``'s one event file: the HParams configuration, the figures, ``report.md``.
+
+    Args:
+        root: the recipe's output folder.
+        runs: the HParams of every run (:func:`run_hparams`).
+        pngs: figure name -> PNG bytes, shown in TensorBoard's Images at full size.
+        report: the text of ``report.md``, shown in TensorBoard's Text tab.
+    """
+    from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    log_dir = root / FIGURES
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*log_dir.glob("events.out.tfevents.*"), *(root / "report").glob("events.out.tfevents.*")]:
+        old.unlink()  # a rebuilt dashboard replaces the previous one (report/ held it before figures/ did)
+    if (root / "report").is_dir() and not any((root / "report").iterdir()):
+        (root / "report").rmdir()
+    writer = EventFileWriter(str(log_dir))
+    try:
+        if runs:
+            writer.add_event(_event(experiment_summary(runs)))
+        for name, png in (pngs or {}).items():
+            width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the PNG's IHDR
+            image = Summary.Image(encoded_image_string=png, height=height, width=width, colorspace=4)
+            writer.add_event(_event(Summary(value=[Summary.Value(tag=f"figure/{name}", image=image)])))
+        if report:
+            metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="text"))
+            writer.add_event(_event(Summary(value=[Summary.Value(tag="report.md", tensor=_string_tensor(report.encode()), metadata=metadata)])))
+    finally:
+        writer.close()
+    return log_dir
+
+
+def row_hparams(root: Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The HParams of runs read back from disk (the report's rows, and each run's spec for its tricks)."""
+    from condensekit.output import read_run_json
+
+    out = []
+    for row in rows:
+        spec = (read_run_json(root / row["run_dir"]) or {}).get("spec") or {}
+        out.append(run_hparams(row["arm"], row.get("seed") or 0, row.get("grid_values") or {}, spec.get("tricks") or {}, str(row["status"])))
+    return out
+
+
+def _string_tensor(data: bytes) -> Any:
     from tensorboard.compat.proto.tensor_pb2 import TensorProto
     from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 
-    metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="custom_scalars"))
-    tensor = TensorProto(dtype="DT_STRING", string_val=[layout.SerializeToString()], tensor_shape=TensorShapeProto())
-    return Summary(value=[Summary.Value(tag="custom_scalars__config__", tensor=tensor, metadata=metadata)])
+    return TensorProto(dtype="DT_STRING", string_val=[data], tensor_shape=TensorShapeProto())
 
 
 def _event(summary: Any) -> Any:
-    import time
-
     from tensorboard.compat.proto.event_pb2 import Event
 
     return Event(wall_time=time.time(), step=0, summary=summary)
-
-
-def _png_size(png: bytes) -> tuple[int, int]:
-    """(width, height) from a PNG's IHDR chunk."""
-    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")

@@ -193,7 +193,8 @@ class LiveDisplay(Display):
         from rich.text import Text
 
         super().outcome(spec, outcome)
-        line = Text(f"[{self.grid.done}/{self.grid.total_runs}] ", style="dim")
+        line = Text()
+        line.append(f"[{self.grid.done}/{self.grid.total_runs}] ", style="dim")
         line.append(f"{outcome.status:8s} ", style=_STYLE.get(str(outcome.status), ""))
         line.append(f"{_label(spec)}  ", style="bold")
         line.append(outcome_text(spec, outcome))
@@ -227,9 +228,10 @@ def _bar_line(label: str, fraction: float, stats: str, width: int, style: str) -
     """``label ━━━━━━──── stats`` in ``width`` columns: the bar takes what is left (none when too little)."""
     from rich.text import Text
 
-    label = label if len(label) <= 34 else label[:33] + "…"
+    label = label if len(label) <= 34 else label[:17] + "…" + label[-16:]  # keep the seed in sight
     room = width - len(label) - len(stats) - 2
-    line = Text(label, style=style)
+    line = Text()
+    line.append(label, style=style)
     if room >= 6:
         filled = round(min(1.0, max(0.0, fraction)) * min(room, 40))
         line.append(" ")

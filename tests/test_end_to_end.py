@@ -54,7 +54,9 @@ def test_run_writes_everything_and_tensorboard_reads_it(tmp_path, write_recipe, 
             assert [e.step for e in acc.Scalars(f"common_direction/{layer}/{quantity}")] == [0, 15, 30]
         assert [e.step for e in acc.Scalars(f"common_direction/{layer}/rho1_dW")] == [15, 30]
         assert [e.step for e in acc.Scalars("test/accuracy")] == [0, 10, 20, 30]
-        assert "_hparams_/experiment" in acc.summary_metadata  # hparams in the same event file
+        assert "_hparams_/session_start_info" in acc.summary_metadata  # the run's hparams in its own event file
+    # the recipe's HParams configuration (domains, verdict metrics) lives in TensorBoard's run `figures`
+    assert "_hparams_/experiment" in load_events(root / "figures").summary_metadata
     with (root / "summary.csv").open() as f:
         table = list(csv.DictReader(f))
     assert list(table[0]) == SUMMARY_COLUMNS

@@ -81,9 +81,9 @@ def test_a_plugin_metric_written_from_the_docs_adds_its_figure(spread_recipe: Pa
     # TensorBoard shows the same image
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(root / "report"), size_guidance={"images": 0})
+    acc = EventAccumulator(str(root / "figures"), size_guidance={"images": 0})
     acc.Reload()
-    assert "report/feature_spread" in acc.Tags()["images"]
+    assert "figure/feature_spread" in acc.Tags()["images"]
     # and a rebuilt report without the plugin file keeps the figure
     (spread_recipe.parent / "feat_spread.py").unlink()
     (root / "figures" / "feature_spread.png").unlink()

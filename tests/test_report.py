@@ -174,18 +174,22 @@ def test_figures_png_and_tensorboard(finished: Path) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"](figures/{name}.png)" in text
     assert not (finished / "figures" / "neural_collapse.png").exists()  # no run logged NC: no empty figure
-    events = list((finished / "report").glob("events.out.tfevents.*"))
-    assert len(events) == 1
-    acc = EventAccumulator(str(finished / "report"), size_guidance={"images": 0, "tensors": 0})
+    events = list((finished / "figures").glob("events.out.tfevents.*"))
+    assert len(events) == 1 and not (finished / "report").exists()
+    acc = EventAccumulator(str(finished / "figures"), size_guidance={"images": 0, "tensors": 0})
     acc.Reload()
-    assert {"report/curves", "report/centered", "report/per_layer"} <= set(acc.Tags()["images"])
-    assert "custom_scalars__config__" in acc.Tags()["tensors"]
+    assert {"figure/curves", "figure/centered", "figure/per_layer"} <= set(acc.Tags()["images"])
+    image = acc.Images("figure/curves")[0]
+    assert image.encoded_image_string == (finished / "figures" / "curves.png").read_bytes()  # stored as drawn, full size
+    assert "report.md" in acc.Tags()["tensors"]
     from tensorboard.plugins.custom_scalar import layout_pb2
 
+    run_acc = EventAccumulator(str(finished / "mlp" / "tricks.init.scale=0.5" / "seed=0"), size_guidance={"tensors": 0})
+    run_acc.Reload()
     layout = layout_pb2.Layout()
-    layout.ParseFromString(acc.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0])
+    layout.ParseFromString(run_acc.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0])
     charts = {chart.title: list(chart.multiline.tag) for cat in layout.category for chart in cat.chart}
-    assert charts["training loss"] == ["^train/loss$"]
+    assert layout.category[0].title == "Compare arms" and charts["training loss"] == ["^train/loss$"]
     assert any("condensation/layer1/feat_inter" in tag for tags in charts.values() for tag in tags)
 
 
@@ -199,7 +203,7 @@ def test_report_command_rebuilds_without_rerunning(finished: Path, cli_run) -> N
     assert (finished / "summary.csv").read_text() == csv_before
     assert (finished / "report.md").exists()
     assert {p: p.stat().st_mtime_ns for p in finished.rglob("run.json")} == before
-    assert len(list((finished / "report").glob("events.out.tfevents.*"))) == 1  # replaced, not piled up
+    assert len(list((finished / "figures").glob("events.out.tfevents.*"))) == 1  # replaced, not piled up
 
 
 BROKEN_PLUGIN = '''

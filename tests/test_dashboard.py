@@ -1,0 +1,236 @@
+"""The TensorBoard dashboard, read through a real TensorBoard server's HTTP data API.
+
+A two-arm grid whose arms differ in depth and layer names (a 5-layer MLP: ``layer1..4``; a 3-layer residual
+MLP: ``stem, block1, block1.fc``) runs with a local metric that logs the agreed layer means and energy
+shares (tests/data/layer_means.py). A real ``tensorboard`` is started on localhost; the test reads its runs,
+tags, custom-scalars layout, HParams experiment and session groups, and images, as the browser would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from condensekit.report import tensorboard as dashboard
+
+HERE = Path(__file__).resolve().parent
+RECIPE = """
+name = "dash"
+seeds = [0, 1]
+device = "cpu"
+plugins = ["{plugin}"]
+
+[data]
+use = "synthetic"
+num_classes = 3
+dim = 8
+train_per_class = 30
+test_per_class = 10
+batch_size = 30
+
+[train]
+steps = 60
+lr = 0.2
+eval_every = "every:20"
+
+[probe]
+per_class = 5
+
+[metrics]
+layer_means = {{ every = "every:10" }}
+
+[tricks]
+init = {{ scheme = "xavier_normal", scale = 1.0 }}
+
+[[arms]]
+name = "mlp"
+model = {{ use = "mlp", depth = 5, width = 8, activation = "tanh" }}
+
+[[arms]]
+name = "resmlp"
+model = {{ use = "resmlp", depth = 3, width = 8 }}
+tricks = {{ momentum = {{ beta = 0.5 }} }}
+"""
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    import condensekit
+
+    tmp = tmp_path_factory.mktemp("dash")
+    recipe = RECIPE.format(plugin=(HERE / "data" / "layer_means.py").as_posix())
+    return condensekit.run_recipe(recipe, out=tmp / "runs", quiet=True)
+
+
+@pytest.fixture(scope="module")
+def server(grid: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A TensorBoard on 127.0.0.1 and a port the OS picked, serving the grid; yields its base URL."""
+    log = tmp_path_factory.mktemp("tb") / "tensorboard.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(grid.root), "--port", "0",
+                                    "--host", "127.0.0.1", "--reload_interval", "1"], stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        base = None
+        while base is None and time.monotonic() < deadline and process.poll() is None:
+            found = re.search(r"http://127\.0\.0\.1:\d+/", log.read_text(errors="replace"))
+            base = found.group(0) if found else time.sleep(0.2)
+        assert base, f"tensorboard did not start: {log.read_text(errors='replace')[-2000:]}"
+        expected = {"figures", *(f"{arm}/base/seed={s}" for arm in ("mlp", "resmlp") for s in (0, 1))}
+        while set(get(base, "data/runs")) != expected and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert set(get(base, "data/runs")) == expected
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def get(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read().decode())
+
+
+RUNS = [f"{arm}/base/seed={s}" for arm in ("mlp", "resmlp") for s in (0, 1)]
+
+
+def matching(base: str, run: str, regex: str) -> dict[str, list[Any]]:
+    query = urllib.parse.urlencode({"run": run, "tag": regex})
+    answer = get(base, f"data/plugin/custom_scalars/scalars?{query}")
+    assert answer["regex_valid"], regex
+    return {tag: events for tag, events in answer["tag_to_events"].items() if events}
+
+
+def test_the_compare_section_comes_first_and_overlays_every_run_of_every_arm(server: str) -> None:
+    layout = get(server, "data/plugin/custom_scalars/layout")
+    first = layout["category"][0]
+    assert first["title"] == "Compare arms" and not first.get("closed")
+    titles = [chart["title"] for chart in first["chart"]]
+    assert titles[:3] == ["training loss", "test accuracy", "feat_inter, mean over hidden layers (layer_means)"]
+    assert [t.split(",")[0] for t in titles[3:6]] == ["share_common", "share_class", "share_sample"]  # declared compare
+    assert titles[-1] == "on the loss plateau (1) until T1 (0)"
+    for chart in first["chart"]:
+        (regex,) = chart["multiline"]["tag"]
+        for run in RUNS:  # every arm's every run has a line in every chart of the section
+            assert len(matching(server, run, regex)) == 1, (chart["title"], run)
+    depth = layout["category"][1]
+    assert depth["title"].startswith("feat_inter by relative depth")
+    assert len(depth["chart"]) == 5
+    for chart in depth["chart"]:
+        (regex,) = chart["multiline"]["tag"]
+        for run in RUNS:  # the 5-layer MLP and the 3-layer residual MLP share these tags
+            assert matching(server, run, regex), (chart["title"], run)
+    titles = [c["title"] for c in layout["category"]]
+    detail = next(c for c in layout["category"] if c["title"] == "feat_inter per layer (detail)")
+    assert detail["closed"] and titles.index("feat_inter per layer (detail)") > 1
+    assert {"layer1: feat_inter", "layer4: feat_inter", "stem: feat_inter", "block1.fc: feat_inter"} <= {c["title"] for c in detail["chart"]}
+
+
+def test_the_by_depth_tags_hold_the_layer_at_that_relative_depth(server: str, grid: Any) -> None:
+    run = "mlp/base/seed=0"
+    own = matching(server, run, "^layer_means/layer4/feat_inter$")["layer_means/layer4/feat_inter"]
+    last = matching(server, run, "^Compare_by_depth/feat_inter/4_last$")["Compare_by_depth/feat_inter/4_last"]
+    assert [e[1:] for e in own] == [e[1:] for e in last]  # (step, value) pairs
+    first = matching(server, "resmlp/base/seed=0", "^Compare_by_depth/feat_inter/0_first$")
+    stem = matching(server, "resmlp/base/seed=0", "^layer_means/stem/feat_inter$")
+    assert [e[1:] for e in first["Compare_by_depth/feat_inter/0_first"]] == [e[1:] for e in stem["layer_means/stem/feat_inter"]]
+
+
+def test_the_headline_groups_sort_first_in_the_scalars_tabs(server: str) -> None:
+    tags = get(server, "data/plugin/scalars/tags")
+    groups = sorted({tag.split("/")[0] for run in RUNS for tag in tags[run]})  # TensorBoard orders groups by name
+    assert groups[:2] == ["Compare", "Compare_by_depth"]
+    compare = sorted(tag for tag in tags["mlp/base/seed=0"] if tag.startswith("Compare/"))
+    assert compare[:3] == ["Compare/1_train_loss", "Compare/2_test_accuracy", "Compare/3_feat_inter_mean"]
+    assert compare[-1] == "Compare/on_plateau"
+
+
+def test_the_plateau_marker_drops_at_each_runs_t1(server: str, grid: Any) -> None:
+    for row in grid.rows:
+        run = row["run_dir"]
+        events = matching(server, run, "^Compare/on_plateau$")["Compare/on_plateau"]
+        t1 = row["phase1_end"]
+        assert events and all(value == (1.0 if t1 is None or step < t1 else 0.0) for _, step, value in events)
+        if t1 is not None:
+            assert {t1 - 1, t1} <= {step for _, step, _ in events}
+
+
+def test_hparams_are_few_enough_to_be_ticked_with_domains_and_the_verdict_as_metrics(server: str, grid: Any) -> None:
+    experiment = get(server, "data/plugin/hparams/experiment", {"experimentName": ""})
+    infos = {h["name"]: h for h in experiment["hparamInfos"]}
+    assert list(infos) == ["arm", "seed", "status", "tricks"]  # TensorBoard ticks the first five
+    assert infos["arm"]["domainDiscrete"] == ["mlp", "resmlp"] and infos["seed"]["domainDiscrete"] == ["0", "1"]
+    assert "ok" in infos["status"]["domainDiscrete"] and "failed" in infos["status"]["domainDiscrete"]
+    assert any("momentum(beta=0.5" in t for t in infos["tricks"]["domainDiscrete"])
+    metrics = [m["name"]["tag"] for m in experiment["metricInfos"]]
+    assert metrics == [tag for tag, _, _ in dashboard.VERDICT] and len(metrics) <= 5
+    groups = get(server, "data/plugin/hparams/session_groups", {
+        "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+        "colParams": [], "startIndex": 0, "sliceSize": 100})  # fmt: skip
+    sessions = {g["name"]: g for g in groups["sessionGroups"]}
+    assert set(sessions) == set(RUNS)
+    for row in grid.rows:
+        session = sessions[row["run_dir"]]
+        assert session["hparams"]["status"] == "ok" and session["hparams"]["arm"] == row["arm"]
+        values = {m["name"]["tag"]: m["value"] for m in session["metricValues"]}
+        assert values["verdict/test_acc"] == pytest.approx(row["final_test_acc"], abs=1e-6)
+        assert values["verdict/condensed"] == float(bool(row["condensed"]))
+
+
+def test_the_report_figures_and_report_md_are_the_run_called_figures(server: str, grid: Any) -> None:
+    images = get(server, "data/plugin/images/tags")
+    assert set(images) == {"figures"} and {"figure/curves", "figure/per_layer"} <= set(images["figures"])
+    text = get(server, "data/plugin/text/tags")
+    assert text.get("figures") == ["report.md"]
+
+
+# ---------------------------------------------------------------- the pieces, without a server
+
+
+@pytest.mark.parametrize(("n", "expected"), [
+    (1, [0, 0, 0, 0, 0]), (2, [0, 0, 0, 1, 1]), (5, [0, 1, 2, 3, 4]), (9, [0, 2, 4, 6, 8]), (17, [0, 4, 8, 12, 16]),
+])  # fmt: skip
+def test_relative_depth_picks_first_quarters_and_last(n: int, expected: list[int]) -> None:
+    hidden = [f"h{i}" for i in range(n)]
+    assert [layer for _, _, layer in dashboard.depth_layers(hidden)] == [hidden[i] for i in expected]
+    assert dashboard.depth_layers([]) == []
+
+
+def test_hparams_stay_at_five_with_any_grid() -> None:
+    tricks = {"momentum": {"beta": 0.9, "nesterov": False}, "init": {"scale": 2.0}}
+    one = dashboard.run_hparams("mlp", 3, {"tricks.init.scale": 2.0}, tricks, "ok")
+    assert one == {"arm": "mlp", "seed": "3", "status": "ok", "tricks": "init(scale=2.0) + momentum(beta=0.9, nesterov=false)",
+                   "grid.tricks.init.scale": 2.0}  # fmt: skip
+    two = dashboard.run_hparams("mlp", 3, {"a": 1, "b": "x"}, {}, "ok")
+    assert len(two) == 5 and two["grid"] == "a=1,b=x" and two["tricks"] == "none"
+
+
+def test_verdict_scalars_leave_out_what_is_unknown() -> None:
+    assert dashboard.verdict_scalars({"phase1_end": None, "dS_max": 0.2, "condensed": True, "peak_phase": "phase1", "final_test_acc": float("nan")}) == {
+        "verdict/dS": 0.2, "verdict/condensed": 1.0, "verdict/peak_in_phase1": 1.0}  # fmt: skip
+    assert dashboard.verdict_scalars({"peak_phase": "phase2", "condensed": False})["verdict/peak_in_phase1"] == 0.0
+    assert dashboard.verdict_scalars({}) == {}
+
+
+def test_the_screenshot_script_runs_against_the_grid(grid: Any, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("no chromium here (Debian: apt install chromium)")
+    script = HERE.parent / "scripts" / "screenshots.py"
+    result = subprocess.run([sys.executable, str(script), str(grid.root), str(tmp_path), "--tabs", "dashboard_compare"],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    png = (tmp_path / "dashboard_compare.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000  # a rendered page, not a blank one

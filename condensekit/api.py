@@ -33,7 +33,7 @@ def recipe_source(recipe: RecipeInput, overrides: list[str] | tuple[str, ...] = 
         return recipe
     if isinstance(recipe, Mapping):
         return RecipeSource.from_dict(recipe, overrides)
-    if isinstance(recipe, str) and "\n" in recipe and not Path(recipe).exists():
+    if isinstance(recipe, str) and "\n" in recipe:  # TOML text (a file name has no newline; a long text is no path)
         return RecipeSource.from_text(recipe, overrides)
     return RecipeSource.from_file(recipe, overrides)
 

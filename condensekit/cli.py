@@ -98,16 +98,20 @@ def list_components(pm: Any, kind: str | None) -> None:
     from condensekit.schedules import DEFAULT_METRIC_SCHEDULE
 
     import shutil
+    import textwrap
 
     from condensekit.field_docs import params_lines
 
     cat = _manager(pm).catalogue
-    width = max(80, shutil.get_terminal_size((100, 24)).columns)
+    width = max(80, shutil.get_terminal_size().columns) if sys.stdout.isatty() else 10_000  # a pipe gets one line per parameter
     for k in [kind] if kind else KINDS:
         click.echo(_bold(k))
         for name in cat.names(k):
             entry = cat.entries[k][name]
-            click.echo(f"  {_bold(name)}  {entry.summary}{'  (the default)' if entry.default else ''}")
+            summary = textwrap.wrap(f"{entry.summary}{'  (the default)' if entry.default else ''}", width=max(20, width - len(name) - 4)) or [""]
+            click.echo(f"  {_bold(name)}  {summary[0]}")
+            for more in summary[1:]:
+                click.echo(f"      {more}")
             click.echo(f"      [plugin {entry.plugin}]")
             for line in params_lines(entry.params, width):
                 click.echo(line)

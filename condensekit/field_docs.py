@@ -63,9 +63,14 @@ def field_lines(name: str, info: FieldInfo, width: int = 80, indent: int = 6) ->
     """The lines of one parameter: name, type with choices and bounds, default; then the wrapped description."""
     kind = type_text(info.annotation)
     bounds = bounds_text(info)
-    head = f"{name}: {kind}{', ' + bounds if bounds else ''}  ({default_text(info)})"
+    head = f"{name}: {kind}{', ' + bounds if bounds else ''}"
+    default = f"({default_text(info)})"
     pad = " " * indent
-    lines = textwrap.wrap(head, width=max(40, width), initial_indent=pad, subsequent_indent=pad + "    ", break_on_hyphens=False)
+    if len(pad) + len(head) + 2 + len(default) <= width:
+        lines = [f"{pad}{head}  {default}"]
+    else:  # long choice lists wrap between choices; the default goes on its own line
+        lines = textwrap.wrap(head, width=max(40, width), initial_indent=pad, subsequent_indent=pad + "    ", break_on_hyphens=False)
+        lines.append(f"{pad}    {default}")
     if info.description:
         lines += textwrap.wrap(info.description, width=max(40, width), initial_indent=pad + "    ", subsequent_indent=pad + "    ")
     return lines

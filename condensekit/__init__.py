@@ -53,11 +53,11 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from condensekit.api import run_recipe
     from condensekit.data import DataBundle, DataInfo
     from condensekit.probe import Probe
-    from condensekit.run import Run
-    from condensekit.api import run_recipe
     from condensekit.results import GridResult, load_runs
+    from condensekit.run import Run
     from condensekit.spec import RunSpec
 
 

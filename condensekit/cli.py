@@ -95,12 +95,11 @@ def validate(pm: Any, recipe: Path, overrides: tuple[str, ...]) -> None:
 @click.pass_obj
 def list_components(pm: Any, kind: str | None) -> None:
     """List components (models, tricks, metrics, datasets, executors) with their parameters."""
-    from condensekit.schedules import DEFAULT_METRIC_SCHEDULE
-
     import shutil
     import textwrap
 
     from condensekit.field_docs import params_lines
+    from condensekit.schedules import DEFAULT_METRIC_SCHEDULE
 
     cat = _manager(pm).catalogue
     width = max(80, shutil.get_terminal_size().columns) if sys.stdout.isatty() else 10_000  # a pipe gets one line per parameter

@@ -106,6 +106,11 @@ def clock(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+def rate_text(rate: float) -> str:
+    """Steps per second: ``412``, ``38.5``, ``0.42``; ``-`` before there is a rate."""
+    return "-" if rate <= 0 else f"{rate:.0f}" if rate >= 100 else f"{rate:.3g}"
+
+
 def outcome_text(spec: Any, outcome: Any) -> str:
     """What a finished run's line says after its status and name."""
     if outcome.status == RunStatus.SKIPPED:
@@ -167,7 +172,7 @@ class PlainDisplay(Display):
         if event.get("kind") == "step" and now - self.last_status >= self.interval:
             self.last_status = now
             for run in self.grid.snapshot():
-                self._print(f"  ...      {run.label}  step {run.step}/{run.total}  {run.rate:.0f} steps/s  loss {number(run.loss)}  {phase_text(run.t1)}")
+                self._print(f"  ...      {run.label}  step {run.step}/{run.total}  {rate_text(run.rate)} steps/s  loss {number(run.loss)}  {phase_text(run.t1)}")
             self._print(f"  ...      {self.grid.done}/{self.grid.total_runs} runs done, ETA {clock(self.grid.eta())}")
 
     def outcome(self, spec: Any, outcome: Any) -> None:
@@ -217,10 +222,9 @@ class _Board:
         elapsed = clock(time.monotonic() - grid.started)
         yield _bar_line(grid.name, grid.done / max(1, grid.total_runs), f"{grid.done}/{grid.total_runs} runs{failed}  {elapsed} elapsed  ETA {clock(grid.eta())}", width, "bold")
         for run in grid.snapshot():
-            rate = f"{run.rate:.0f} steps/s" if run.rate else "- steps/s"
-            stats = f"{run.step}/{run.total}  {rate}  loss {number(run.loss)}  {phase_text(run.t1)}"
+            stats = f"{run.step}/{run.total}  {rate_text(run.rate)} steps/s  loss {number(run.loss)}  {phase_text(run.t1)}"
             if len(run.label) + len(stats) + 12 > width:
-                stats = f"{run.step}/{run.total} {run.rate:.0f}/s loss {number(run.loss)} {phase_text(run.t1, short=True)}"
+                stats = f"{run.step}/{run.total} {rate_text(run.rate)}/s loss {number(run.loss)} {phase_text(run.t1, short=True)}"
             yield _bar_line("  " + run.label, run.step / max(1, run.total), stats, width, "")
 
 

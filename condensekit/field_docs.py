@@ -29,8 +29,8 @@ def type_text(annotation: Any) -> str:
         shown = [type_text(a) for a in args if a is not type(None)]
         return " | ".join(shown) + (" | none" if len(shown) < len(args) else "")
     if origin is not None:
-        args = ", ".join(type_text(a) for a in typing.get_args(annotation))
-        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+        inner = ", ".join(type_text(a) for a in typing.get_args(annotation))
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
     if annotation is type(None):
         return "none"
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")

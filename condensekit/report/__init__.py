@@ -18,7 +18,7 @@ from typing import Any
 
 from condensekit.output import write_text_atomic
 from condensekit.report.markdown import report_markdown
-from condensekit.report.rows import SUMMARY_COLUMNS, collect, summary_csv, thresholds_in_force
+from condensekit.report.rows import SUMMARY_COLUMNS, collect, summary_csv
 from condensekit.report.tables import (
     grouped,
     layer_table,

@@ -1,17 +1,21 @@
 """Figures of the cross-run report: PNG files for ``report.md`` and the same figures in TensorBoard.
 
 Everything is read back from the run directories (``metrics.jsonl``, and the figure declarations each
-metric wrote into ``run.json``), so a report can be redrawn without re-running anything and without the
-plugins installed. matplotlib (Agg backend) is imported only when figures are drawn.
+metric wrote into ``run.json``; see :mod:`condensekit.report.series`), so a report can be redrawn without
+re-running anything and without the plugins installed. matplotlib (Agg backend) is imported only when
+figures are drawn.
 
 One line (or panel) per group = arm at one grid point, median over seeds with a min-max band. The core
-draws two figures from the recipe's summary series (``[summary] series``, e.g. ``condensation/feat_inter``):
+draws three figures from the recipe's summary series (``[summary] series``, e.g. ``condensation/feat_inter``):
 
 * ``curves.png``: smoothed training loss and the series' mean over the hidden layers, against the step;
-* ``per_layer.png``: the series of every hidden layer, one panel per group, with the median T1 marked.
+* ``heatmap.png``: per group, the series of every hidden layer (rows) against the step (columns), with
+  the median T1 marked: where and when the features condense, at a glance;
+* ``per_layer.png``: the same as lines, one panel per group, coloured by depth with a labelled colour bar.
 
 Every other figure is declared by a metric (:class:`condensekit.MetricReport`) and drawn by
-:func:`figure_panels`.
+:func:`figure_panels`. Sizes are chosen so that labels stay readable at the figure's own size (11 pt
+ticks, 100 dpi).
 """
 
 from __future__ import annotations
@@ -20,99 +24,38 @@ import io
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from condensekit.metric_report import Figure, MetricReport
-from condensekit.output import read_metrics
-from condensekit.phases import running_median
 from condensekit.report.rows import thresholds_in_force
+from condensekit.report.series import (
+    LOSS_TAG,
+    Group,
+    Series,
+    band,
+    build_groups,
+    layer_grid,
+    layer_mean,
+    load_series,
+    smoothed_loss,
+    split_series,
+    summary_curves,
+)
 from condensekit.status import RunStatus
 
-LOSS_TAG = "train/loss"
-MAX_PANELS = 12  # per_layer.png: more groups than this are left to TensorBoard
+__all__ = ["LOSS_TAG", "Group", "Series", "band", "build_groups", "declared_figures", "layer_mean", "load_series", "write_figures"]
 
-
-Series = tuple[list[int], list[float]]
-
-
-def load_series(run_dir: Path) -> dict[str, Series]:
-    """tag -> (steps, values) from a run's ``metrics.jsonl``; missing and non-finite values are dropped."""
-    out: dict[str, Series] = {}
-    for row in read_metrics(run_dir):
-        step = row.get("step")
-        if not isinstance(step, int):
-            continue
-        for tag, value in row.items():
-            if tag == "step" or not isinstance(value, int | float) or not math.isfinite(value):
-                continue
-            steps, values = out.setdefault(tag, ([], []))
-            steps.append(step)
-            values.append(float(value))
-    return out
-
-
-def layer_mean(series: dict[str, Series], metric: str, quantity: str, layers: Sequence[str] | None) -> Series:
-    """``<metric>/<quantity>`` when logged as such, else the mean of ``<metric>/<layer>/<quantity>`` over ``layers``
-    (all layers that logged it when ``layers`` is None or none of them did), at the steps where all were logged."""
-    if f"{metric}/{quantity}" in series:
-        return series[f"{metric}/{quantity}"]
-    logged = [t for t in series if t.startswith(f"{metric}/") and t.endswith(f"/{quantity}") and t.count("/") == 2]
-    chosen = [t for t in logged if t.split("/")[1] in (layers or ())] or logged
-    if not chosen:
-        return [], []
-    per_tag = [dict(zip(*series[t], strict=True)) for t in chosen]
-    steps = sorted(set.intersection(*(set(d) for d in per_tag)))
-    return steps, [statistics.fmean(d[s] for d in per_tag) for s in steps]
-
-
-def smoothed_loss(series: dict[str, Series], window: int = 20) -> Series:
-    steps, values = series.get(LOSS_TAG, ([], []))
-    return list(steps), running_median(values, window) if values else []
-
-
-@dataclass
-class Group:
-    """The seeds of one arm at one grid point, with what the figures need from each run."""
-
-    label: str
-    runs: list[dict[str, Series]] = field(default_factory=list)
-    hidden: list[list[str]] = field(default_factory=list)
-    t1: list[float] = field(default_factory=list)
-
-
-def band(curves: Sequence[Series]) -> tuple[list[int], list[float], list[float], list[float]]:
-    """Median, min and max over curves at every step that at least one curve has."""
-    by_step: dict[int, list[float]] = {}
-    for steps, values in curves:
-        for s, v in zip(steps, values, strict=True):
-            by_step.setdefault(s, []).append(v)
-    steps = sorted(by_step)
-    return (steps, [statistics.median(by_step[s]) for s in steps], [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps])
-
-
-def build_groups(root: Path, rows: Sequence[dict[str, Any]]) -> list[Group]:
-    """One :class:`Group` per (arm, grid point), in the order of ``rows``; runs without metrics are left out."""
-    groups: dict[str, Group] = {}
-    for row in rows:
-        label = row["arm"] if row["grid"] == "base" else f"{row['arm']} [{row['grid']}]"
-        group = groups.setdefault(label, Group(label))
-        series = load_series(root / row["run_dir"])
-        if not series:
-            continue
-        group.runs.append(series)
-        group.hidden.append(list(row.get("hidden_layers") or []))
-        if isinstance(row.get("phase1_end"), int | float):
-            group.t1.append(float(row["phase1_end"]))
-    return [g for g in groups.values() if g.runs]
+MAX_PANELS = 12  # heatmap.png / per_layer.png: more groups than this are left to TensorBoard
+DPI = 100
+STYLE: dict[str, Any] = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10}
 
 
 def _plot_band(ax: Any, curves: Sequence[Series], label: str, color: Any, style: str = "-") -> None:
     steps, med, lo, hi = band([c for c in curves if c[0]])
     if not steps:
         return
-    ax.plot(steps, med, style, color=color, label=label, lw=1.4)
+    ax.plot(steps, med, style, color=color, label=label, lw=1.8)
     if len(curves) > 1:
         ax.fill_between(steps, lo, hi, color=color, alpha=0.18, lw=0)
 
@@ -124,104 +67,151 @@ def _colors(n: int) -> list[Any]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _finish(ax: Any, ylabel: str) -> None:
+def _step_axis(ax: Any) -> None:
     ax.set_xscale("symlog", linthresh=10)
     ax.set_xlim(left=0)
-    ax.set_xlabel("step")
+    ax.set_xlabel("step (linear to 10, then log)")
+
+
+def _finish(ax: Any, ylabel: str) -> None:
+    _step_axis(ax)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
 
 
-def _grid_margins(fig: Any, rows: int, cols: int) -> None:
+def _panels(n: int, width: float, height: float, **kwargs: Any) -> tuple[Any, list[Any]]:
+    """A figure with ``n`` panels, at most 3 per row, each ``width`` x ``height`` inches; unused panels hidden."""
+    import matplotlib.pyplot as plt
+
+    cols = max(1, min(3, n))
+    rows = max(1, math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, **kwargs)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat
+
+
+def _margins(fig: Any, right: float = 0.98, top_inches: float = 0.6, bottom_inches: float = 0.65, wspace: float = 0.35) -> None:
     """Fixed margins for a grid of panels (constrained layout is slow: it measures every label)."""
-    height = fig.get_figheight()
-    fig.subplots_adjust(left=0.3 / cols, right=0.98, bottom=0.45 / height, top=1 - 0.45 / height, wspace=0.3, hspace=0.45)
-
-
-def _split(series: str) -> tuple[str, str]:
-    metric, _, quantity = series.partition("/")
-    return metric, quantity
-
-
-def summary_curves(group: Group, series: str) -> list[Series]:
-    """The summary series' mean over each run's hidden layers."""
-    metric, quantity = _split(series)
-    return [layer_mean(s, metric, quantity, h) for s, h in zip(group.runs, group.hidden, strict=True)]
+    width, height = fig.get_figwidth(), fig.get_figheight()
+    fig.subplots_adjust(left=1.0 / width, right=right, bottom=bottom_inches / height, top=1 - top_inches / height, wspace=wspace, hspace=0.5)
 
 
 def figure_curves(groups: Sequence[Group], series: str) -> Any:
     """Loss and the summary series (mean over hidden layers) over steps, one band per group."""
     import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_sim) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_loss, ax_sim) = plt.subplots(1, 2, figsize=(13, 4.8))
     for group, color in zip(groups, _colors(len(groups)), strict=True):
         _plot_band(ax_loss, [smoothed_loss(s) for s in group.runs], group.label, color)
         _plot_band(ax_sim, summary_curves(group, series), group.label, color)
-    _finish(ax_loss, "training loss (running median)")
-    _finish(ax_sim, f"{_split(series)[1]} (mean over hidden layers)")
-    ax_sim.legend(fontsize=7, loc="best")
-    fig.suptitle(f"Loss and {series} (median over seeds, band: min-max)", fontsize=10)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.22)
+        if group.t1:
+            ax_loss.axvline(statistics.median(group.t1), color=color, ls=":", lw=1.5)
+    _finish(ax_sim, f"{split_series(series)[1]}, mean over hidden layers")
+    ax_loss.set_title("training loss; dotted: median T1")
+    ax_sim.set_title(series)
+    ax_sim.legend(loc="best")
+    fig.suptitle("median over seeds; band: min to max", fontsize=10, color="0.35")
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.86, wspace=0.25)
     return fig
 
 
-def figure_per_layer(groups: Sequence[Group], series: str) -> Any:
-    """The summary series of each hidden layer over time (median over seeds), one panel per group."""
-    import matplotlib
-    import matplotlib.pyplot as plt
+def _mark_t1(ax: Any, group: Group, color: str = "k") -> None:
+    if group.t1:
+        ax.axvline(statistics.median(group.t1), color=color, ls="--", lw=1.2)
 
-    metric, quantity = _split(series)
+
+def figure_heatmap(groups: Sequence[Group], series: str) -> Any:
+    """Per group, a layer x step heatmap of the summary series (median over seeds); dashed: the median T1."""
+    import matplotlib
+    import numpy as np
+
+    quantity = split_series(series)[1]
+    shown = [(g, *layer_grid(g, series)) for g in list(groups)[:MAX_PANELS]]
+    shown = [item for item in shown if item[2]]
+    if not shown:
+        return None
+    finite = [v for *_, values in shown for row in values for v in row if math.isfinite(v)]
+    norm = matplotlib.colors.Normalize(min(finite), max(finite))
+    fig, axes = _panels(len(shown), 4.6, 0.9 + 0.28 * max(len(layers) for _, layers, _, _ in shown), sharex=False)
+    for ax, (group, layers, steps, values) in zip(axes, shown, strict=False):
+        edges = _edges(steps)
+        mesh = ax.pcolormesh(edges, np.arange(len(layers) + 1), np.ma.masked_invalid(np.array(values)), norm=norm, cmap="viridis", shading="flat")
+        ax.set_yticks(np.arange(len(layers)) + 0.5, layers, fontsize=8 if len(layers) > 12 else 10)
+        ax.invert_yaxis()  # the first hidden layer on top
+        _step_axis(ax)
+        ax.set_xlim(edges[0], edges[-1])
+        _mark_t1(ax, group, "white")
+        ax.set_title(group.label + (f"  (T1 {statistics.median(group.t1):g})" if group.t1 else "  (stuck)"))
+    _margins(fig, right=0.88, bottom_inches=0.75)
+    bar = fig.colorbar(mesh, cax=fig.add_axes((0.91, 0.15, 0.015, 0.7)))
+    bar.set_label(quantity)
+    fig.suptitle(f"{series} per hidden layer over time; dashed: median T1", fontsize=11)
+    return fig
+
+
+def _edges(steps: Sequence[int]) -> list[float]:
+    """Cell edges around each measured step (midpoints), for a heatmap whose columns are unevenly spaced steps."""
+    if len(steps) == 1:
+        return [steps[0] - 0.5, steps[0] + 0.5]
+    mids = [(a + b) / 2 for a, b in zip(steps, steps[1:], strict=False)]
+    return [max(0.0, steps[0] - (mids[0] - steps[0])), *mids, steps[-1] + (steps[-1] - mids[-1])]
+
+
+def figure_per_layer(groups: Sequence[Group], series: str) -> Any:
+    """The summary series of each hidden layer over time (median over seeds), one panel per group.
+
+    Lines are coloured by depth (dark: first hidden layer, yellow: last); each panel's colour bar names its
+    layers, so arms with different layer names and depths read alike.
+    """
+    import matplotlib
+
+    metric, quantity = split_series(series)
     shown = list(groups)[:MAX_PANELS]
-    cols = min(3, len(shown))
-    rows = math.ceil(len(shown) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, sharey=True)
+    fig, axes = _panels(len(shown), 6.0, 4.0, sharey=True)
     cmap = matplotlib.colormaps["viridis"]
-    for ax, group in zip(axes.flat, shown, strict=False):
-        layers = max(group.hidden, key=len)
+    for ax, group in zip(axes, shown, strict=False):
+        layers = group.layers
+        norm = matplotlib.colors.Normalize(0, max(1, len(layers) - 1))
         for i, layer in enumerate(layers):
             tag = f"{metric}/{layer}/{quantity}"
             steps, med, _, _ = band([s[tag] for s in group.runs if tag in s])
-            ax.plot(steps, med, color=cmap(i / max(1, len(layers) - 1)), lw=1.1, label=layer if i in (0, len(layers) - 1) else None)
-        if group.t1:
-            ax.axvline(statistics.median(group.t1), color="k", ls="--", lw=0.8, label="T1 (median)")
-        ax.set_title(group.label, fontsize=9)
+            ax.plot(steps, med, color=cmap(norm(i)), lw=1.5)
+        _mark_t1(ax, group)
+        ax.set_title(group.label)
         _finish(ax, quantity)
-        ax.legend(fontsize=6, loc="best")
-    for ax in list(axes.flat)[len(shown) :]:
-        ax.set_visible(False)
-    fig.suptitle(f"{quantity} per hidden layer (dark: first, yellow: last)", fontsize=9)
-    _grid_margins(fig, rows, cols)
+        ax.tick_params(labelleft=True)
+        every = max(1, math.ceil(len(layers) / 20))
+        bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.06, pad=0.02)
+        bar.set_ticks(range(0, len(layers), every), labels=layers[::every], fontsize=8 if len(layers) > 10 else 9)
+        bar.ax.invert_yaxis()  # the first hidden layer on top, as in heatmap.png
+    _margins(fig, right=1 - 1.1 / fig.get_figwidth(), wspace=0.55)
+    fig.suptitle(f"{quantity} of each hidden layer (median over seeds; colour: depth); dashed: median T1", fontsize=11)
     return fig
 
 
 def figure_panels(groups: Sequence[Group], metric: str, figure: Figure, series: str | None) -> Any:
     """A metric's declared figure: its panels over steps, one band per group; None when nothing was logged."""
-    import matplotlib.pyplot as plt
-
     present = [p for p in figure.panels if any(layer_mean(s, metric, p.key, h)[0] for g in groups for s, h in zip(g.runs, g.hidden, strict=True))]
     if not present:
         return None
     lead = figure.lead_with_summary and series is not None
-    cols = min(3, len(present) + lead)
-    rows = math.ceil((len(present) + lead) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    flat = list(axes.flat)
+    fig, flat = _panels(len(present) + lead, 4.6, 3.6)
     for group, color in zip(groups, _colors(len(groups)), strict=True):
         if lead:
             _plot_band(flat[0], summary_curves(group, series), group.label, color)  # type: ignore[arg-type]
         for ax, panel in zip(flat[lead:], present, strict=False):
             _plot_band(ax, [layer_mean(s, metric, panel.key, h) for s, h in zip(group.runs, group.hidden, strict=True)], group.label, color)
     if lead:
-        _finish(flat[0], f"{_split(series)[1]} (mean over hidden layers)")  # type: ignore[arg-type]
+        _finish(flat[0], f"{split_series(series)[1]}, layer mean")  # type: ignore[arg-type]
     for ax, panel in zip(flat[lead:], present, strict=False):
         _finish(ax, panel.label or panel.key)
         if panel.log:
             ax.set_yscale("log")
-    flat[0].legend(fontsize=7, loc="best")
-    for ax in flat[len(present) + lead :]:
-        ax.set_visible(False)
-    fig.suptitle(figure.title or f"metric {metric}", fontsize=10)
-    _grid_margins(fig, rows, cols)
+    flat[0].legend(loc="best", fontsize=9)
+    fig.suptitle(figure.title or f"metric {metric}", fontsize=12)
+    _margins(fig)
     return fig
 
 
@@ -261,7 +251,9 @@ def write_figures(root: Path, rows: Sequence[dict[str, Any]]) -> tuple[list[tupl
     draw: list[tuple[str, str, Any]] = []
     if series is not None:
         draw.append(("curves", f"Training loss (running median) and `{series}`, mean over hidden layers.", lambda: figure_curves(groups, series)))
-        draw.append(("per_layer", f"Each hidden layer's `{series}` (median over seeds); dashed: median T1.", lambda: figure_per_layer(groups, series)))
+        draw.append(("heatmap", f"`{series}` of every hidden layer (rows, first on top) over the steps, median over seeds; dashed: median T1.",
+                     lambda: figure_heatmap(groups, series)))  # fmt: skip
+        draw.append(("per_layer", f"Each hidden layer's `{series}` (median over seeds), coloured by depth; dashed: median T1.", lambda: figure_per_layer(groups, series)))
     for metric, figure in declared_figures(finished):
         draw.append((figure.name, figure.caption, lambda m=metric, f=figure: figure_panels(groups, m, f, series)))  # type: ignore[misc]
     (root / "figures").mkdir(exist_ok=True)
@@ -270,11 +262,12 @@ def write_figures(root: Path, rows: Sequence[dict[str, Any]]) -> tuple[list[tupl
     pngs: dict[str, bytes] = {}
     for name, caption, make in draw:
         try:
-            fig = make()
+            with plt.rc_context(STYLE):  # type: ignore[arg-type]
+                fig = make()
             if fig is None:  # a declared figure none of whose keys any run logged
                 continue
             buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=90)
+            fig.savefig(buffer, format="png", dpi=DPI)
             plt.close(fig)
             (root / "figures" / f"{name}.png").write_bytes(buffer.getvalue())
             pngs[name] = buffer.getvalue()

@@ -60,10 +60,12 @@ def write_report(root: Path, figures: bool = True) -> tuple[list[dict[str, Any]]
     text = report_markdown(root, rows, table, drawn, notes)
     write_text_atomic(root / "report.md", text)
     if figures and rows:
-        from condensekit.report.tensorboard import row_hparams, write_dashboard_config
+        from condensekit.report.rows import thresholds_in_force
+        from condensekit.report.tensorboard import recipe_layout, row_hparams, write_dashboard_config
 
-        try:  # TensorBoard's run `figures`: the HParams configuration, the figures, report.md
-            write_dashboard_config(root, row_hparams(root, rows), pngs, text)
+        try:  # TensorBoard's run `figures`: the HParams configuration, a layout, the figures, report.md
+            layout = recipe_layout(root, rows, thresholds_in_force(rows)[0].series)
+            write_dashboard_config(root, row_hparams(root, rows), pngs, text, layout)
         except Exception as exc:  # the report is written whatever TensorBoard's writer thinks
             warnings.warn(f"{root}: TensorBoard dashboard not written: {type(exc).__name__}: {exc}", stacklevel=2)
     return rows, table

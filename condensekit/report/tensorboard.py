@@ -241,7 +241,9 @@ def session_summaries(hparams: Mapping[str, Any], status: str, started: float) -
 # ----------------------------------------------------------------------------------------------
 
 
-def write_dashboard_config(root: Path, runs: Sequence[Mapping[str, Any]], pngs: Mapping[str, bytes] | None = None, report: str | None = None) -> Path:
+def write_dashboard_config(
+    root: Path, runs: Sequence[Mapping[str, Any]], pngs: Mapping[str, bytes] | None = None, report: str | None = None, layout: Any = None
+) -> Path:
     """Write ``root/figures/``'s one event file: the HParams configuration, the figures, ``report.md``.
 
     Args:
@@ -249,6 +251,8 @@ def write_dashboard_config(root: Path, runs: Sequence[Mapping[str, Any]], pngs: 
         runs: the HParams of every run (:func:`run_hparams`).
         pngs: figure name -> PNG bytes, shown in TensorBoard's Images at full size.
         report: the text of ``report.md``, shown in TensorBoard's Text tab.
+        layout: a custom-scalars layout for the whole recipe (TensorBoard merges it with the runs' own, so
+            runs written before the dashboard existed get one too).
     """
     from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
@@ -263,6 +267,8 @@ def write_dashboard_config(root: Path, runs: Sequence[Mapping[str, Any]], pngs: 
     try:
         if runs:
             writer.add_event(_event(experiment_summary(runs)))
+        if layout is not None:
+            writer.add_event(_event(layout_summary(layout)))
         for name, png in (pngs or {}).items():
             width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the PNG's IHDR
             image = Summary.Image(encoded_image_string=png, height=height, width=width, colorspace=4)
@@ -284,6 +290,27 @@ def row_hparams(root: Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str,
         spec = (read_run_json(root / row["run_dir"]) or {}).get("spec") or {}
         out.append(run_hparams(row["arm"], row.get("seed") or 0, row.get("grid_values") or {}, spec.get("tricks") or {}, str(row["status"])))
     return out
+
+
+def recipe_layout(root: Path, rows: Sequence[Mapping[str, Any]], series: str | None) -> Any:
+    """The custom-scalars layout of a whole recipe, from the report's rows (every run's hidden layers) and the
+    keys each arm's first run logged in its first lines of ``metrics.jsonl``."""
+    import itertools
+    import json
+
+    hidden = list(dict.fromkeys(layer for row in rows for layer in row.get("hidden_layers") or ()))
+    reports: dict[str, Any] = {}
+    tags: set[str] = set()
+    for _, arm_rows in itertools.groupby(rows, key=lambda r: r["arm"]):
+        first = next(arm_rows)
+        reports.update({m: r for m, r in (first.get("reports") or {}).items() if m not in reports})
+        try:
+            with (root / first["run_dir"] / "metrics.jsonl").open(encoding="utf-8") as lines:
+                for line in itertools.islice(lines, 20):  # step 0 holds every metric's keys
+                    tags.update(json.loads(line))
+        except (OSError, ValueError):
+            continue
+    return dashboard_layout(series, reports, hidden, sorted(tags))
 
 
 def _string_tensor(data: bytes) -> Any:

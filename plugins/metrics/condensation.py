@@ -166,6 +166,7 @@ REPORT = condensekit.MetricReport(
     series=list(QUANTITIES),
     headline="feat_inter",
     describe=QUANTITIES,
+    compare=("share_common", "share_class", "share_sample"),  # the dashboard overlays their layer means across arms
 )  # fmt: skip
 
 

@@ -106,11 +106,12 @@ def test_plugins_shows_the_entry_point_and_the_broken_package(site: Path, tmp_pa
 def test_list_shows_every_component_and_warns_about_the_broken_package(site: Path, tmp_path: Path) -> None:
     proc = condensekit(site, tmp_path, "list")
     assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
     for name in COMPONENTS.values():
-        line = next(line for line in proc.stdout.splitlines() if line.strip().startswith(f"{name}  "))
-        assert line.rstrip().endswith("[condensekit_example]"), line
-    assert "min_width: int (default 8) width of the last hidden layer" in proc.stdout
-    assert "strength: float (default 0.01) weight of the penalty in the training loss" in proc.stdout
+        at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{name}  "))
+        assert lines[at + 1].strip() == "[plugin condensekit_example]", lines[at : at + 2]
+    assert "min_width: int, >= 1  (default: 8)\n          width of the last hidden layer" in proc.stdout
+    assert "strength: float, >= 0  (default: 0.01)\n          weight of the penalty in the training loss" in proc.stdout
     assert "  mlp  " in proc.stdout and "  digits  " in proc.stdout
     warning = [line for line in proc.stderr.splitlines() if "warning" in line and "broken_example" in line]
     assert len(warning) == 1 and "needs a licence key" in warning[0], proc.stderr

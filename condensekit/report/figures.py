@@ -134,7 +134,7 @@ def figure_heatmap(groups: Sequence[Group], series: str) -> Any:
         return None
     finite = [v for *_, values in shown for row in values for v in row if math.isfinite(v)]
     norm = matplotlib.colors.Normalize(min(finite), max(finite))
-    fig, axes = _panels(len(shown), 4.6, 0.9 + 0.28 * max(len(layers) for _, layers, _, _ in shown), sharex=False)
+    fig, axes = _panels(len(shown), 5.4 if len(shown) == 1 else 4.6, 1.3 + 0.28 * max(len(layers) for _, layers, _, _ in shown), sharex=False)
     for ax, (group, layers, steps, values) in zip(axes, shown, strict=False):
         edges = _edges(steps)
         mesh = ax.pcolormesh(edges, np.arange(len(layers) + 1), np.ma.masked_invalid(np.array(values)), norm=norm, cmap="viridis", shading="flat")
@@ -144,10 +144,11 @@ def figure_heatmap(groups: Sequence[Group], series: str) -> Any:
         ax.set_xlim(edges[0], edges[-1])
         _mark_t1(ax, group, "white")
         ax.set_title(group.label + (f"  (T1 {statistics.median(group.t1):g})" if group.t1 else "  (stuck)"))
-    _margins(fig, right=0.88, bottom_inches=0.75)
-    bar = fig.colorbar(mesh, cax=fig.add_axes((0.91, 0.15, 0.015, 0.7)))
+    width = fig.get_figwidth()  # the colour bar and its label get a fixed 1.3 inches on the right
+    _margins(fig, right=1 - 1.3 / width, bottom_inches=0.75)
+    bar = fig.colorbar(mesh, cax=fig.add_axes((1 - 1.05 / width, 0.15, 0.15 / width, 0.7)))
     bar.set_label(quantity)
-    fig.suptitle(f"{series} per hidden layer over time; dashed: median T1", fontsize=11)
+    fig.suptitle(f"{quantity} per hidden layer (median over seeds); dashed: median T1", fontsize=11)
     return fig
 
 
@@ -169,7 +170,7 @@ def figure_per_layer(groups: Sequence[Group], series: str) -> Any:
 
     metric, quantity = split_series(series)
     shown = list(groups)[:MAX_PANELS]
-    fig, axes = _panels(len(shown), 6.0, 4.0, sharey=True)
+    fig, axes = _panels(len(shown), 7.0 if len(shown) == 1 else 6.0, 4.0, sharey=True)
     cmap = matplotlib.colormaps["viridis"]
     for ax, group in zip(axes, shown, strict=False):
         layers = group.layers
@@ -187,7 +188,7 @@ def figure_per_layer(groups: Sequence[Group], series: str) -> Any:
         bar.set_ticks(range(0, len(layers), every), labels=layers[::every], fontsize=8 if len(layers) > 10 else 9)
         bar.ax.invert_yaxis()  # the first hidden layer on top, as in heatmap.png
     _margins(fig, right=1 - 1.1 / fig.get_figwidth(), wspace=0.55)
-    fig.suptitle(f"{quantity} of each hidden layer (median over seeds; colour: depth); dashed: median T1", fontsize=11)
+    fig.suptitle(f"{quantity} per hidden layer, coloured by depth (median over seeds); dashed: median T1", fontsize=11)
     return fig
 
 

@@ -151,15 +151,16 @@ def run_recipe(
         plugin_manager: the process's plugin manager (default: a new one, with the recipe's local plugins).
 
     Returns:
-        A :class:`condensekit.GridResult`: ``.rows`` (one dict per run, the ``summary.csv`` columns),
-        ``.verdict`` (per arm), ``.report_path``, ``.outcomes``, ``.to_pandas()``.
+        A :class:`condensekit.GridResult` of the runs this recipe (with its overrides) asked for: ``.rows``
+        (one dict per run, the ``summary.csv`` columns), ``.verdict`` (per arm), ``.outcomes``,
+        ``.to_pandas()``; ``.report_path`` is ``report.md``, which covers every run in the folder.
 
     Raises:
         RecipeError: the recipe is invalid; ``.problems`` lists every problem (where, what, how to fix).
         CondensekitError: any other user error (an unknown executor, a broken plugin the recipe needs).
     """
     from condensekit.display import GridProgress, make_display
-    from condensekit.report import write_report
+    from condensekit.report import verdict, write_report
 
     out = Path(out)
     loaded, pm = open_recipe(recipe, tuple(overrides), plugin_manager=plugin_manager)
@@ -171,5 +172,7 @@ def run_recipe(
             display.message(f"  {note}")
         outcomes = execute(loaded, pm, out, force=force, executor=runner, on_outcome=display.outcome, on_message=display.message,
                            on_progress=display.progress)  # fmt: skip
-    rows, table = write_report(out / loaded.name)
-    return GridResult(out / loaded.name, summary_rows(rows), table, outcomes)
+    rows, _ = write_report(out / loaded.name)  # report.md covers every run in the folder
+    asked = {str(Path(*spec.rel_dir.parts[1:])) for spec in loaded.specs}
+    mine = [row for row in rows if row["run_dir"] in asked]  # the result covers the runs asked for
+    return GridResult(out / loaded.name, summary_rows(mine), verdict(mine), outcomes)

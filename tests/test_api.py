@@ -52,6 +52,11 @@ def test_run_recipe_takes_toml_text_and_a_path_with_overrides_and_skips_finished
     assert [o.status for o in again.outcomes] == ["skipped", "skipped"] and again.rows == first.rows
     forced = condensekit.run_recipe(path, out=tmp_path / "runs", overrides=["seeds=[0]"], force=True, quiet=True)
     assert [o.status for o in forced.outcomes] == ["ok", "ok"]
+    both = condensekit.run_recipe(path, out=tmp_path / "runs", quiet=True)  # seeds 0 and 1: seed 0 is skipped
+    assert [o.status for o in both.outcomes] == ["skipped", "ok", "skipped", "ok"] and len(both.rows) == 4
+    again = condensekit.run_recipe(path, out=tmp_path / "runs", overrides=["seeds=[1]"], quiet=True)
+    assert {r["seed"] for r in again.rows} == {1}  # the result covers the runs asked for; report.md all of them
+    assert again.verdict["wide"]["runs"] == "1 ok" and "| 2 ok |" in again.report_path.read_text()
 
 
 def test_a_bad_recipe_raises_recipe_error_with_every_problem_never_system_exit(tmp_path: Path) -> None:

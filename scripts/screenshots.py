@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 TABS = {
-    "dashboard_compare": ("custom_scalars", (1400, 1500)),
+    "dashboard_compare": ("custom_scalars", (1400, 2400)),
     "dashboard_time_series": ("timeseries", (1400, 1100)),
     "dashboard_hparams": ("hparams", (1400, 700)),
     "dashboard_figures": ("images", (1400, 1100)),

@@ -69,5 +69,6 @@ def test_per_layer_colours_lines_by_depth_and_names_each_panels_layers() -> None
 def test_curves_mark_each_arms_t1_on_the_loss() -> None:
     fig = figure_curves([group("mlp", ["a", "b"], 2, [300.0]), group("res", ["s"], 1, [])], "m/q")
     loss = fig.axes[0]
+    assert [ax.get_xscale() for ax in fig.axes] == ["symlog", "symlog"] and loss.get_ylabel().startswith("training loss")
     assert [line.get_xdata()[0] for line in loss.get_lines() if line.get_linestyle() == ":"] == [300.0]
     assert fig.axes[1].get_lines()[0].get_ydata() == pytest.approx([1.0] * 4)  # the logged layer mean is used as is

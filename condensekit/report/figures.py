@@ -108,6 +108,7 @@ def figure_curves(groups: Sequence[Group], series: str) -> Any:
         _plot_band(ax_sim, summary_curves(group, series), group.label, color)
         if group.t1:
             ax_loss.axvline(statistics.median(group.t1), color=color, ls=":", lw=1.5)
+    _finish(ax_loss, "training loss (running median)")
     _finish(ax_sim, f"{split_series(series)[1]}, mean over hidden layers")
     ax_loss.set_title("training loss; dotted: median T1")
     ax_sim.set_title(series)

@@ -111,13 +111,13 @@ def rate_text(rate: float) -> str:
     return "-" if rate <= 0 else f"{rate:.0f}" if rate >= 100 else f"{rate:.3g}"
 
 
-def outcome_text(spec: Any, outcome: Any) -> str:
-    """What a finished run's line says after its status and name."""
+def outcome_text(spec: Any, outcome: Any, sep: str = "  ") -> str:
+    """What a finished run's line says after its status and name (``sep`` between the numbers)."""
     if outcome.status == RunStatus.SKIPPED:
         return f"({outcome.error or 'finished earlier; --force reruns it'})"
     if outcome.status == RunStatus.FAILED:
         return f"{outcome.error or 'see run.json'}"
-    return f"{result_text(outcome.summary)}  ({outcome.seconds:.1f}s)"
+    return f"{result_text(outcome.summary, sep)}{sep}({outcome.seconds:.1f}s)"
 
 
 class Display:
@@ -200,9 +200,9 @@ class LiveDisplay(Display):
         super().outcome(spec, outcome)
         line = Text()
         line.append(f"[{self.grid.done}/{self.grid.total_runs}] ", style="dim")
-        line.append(f"{outcome.status:8s} ", style=_STYLE.get(str(outcome.status), ""))
+        line.append(f"{outcome.status} ", style=_STYLE.get(str(outcome.status), ""))
         line.append(f"{_label(spec)}  ", style="bold")
-        line.append(outcome_text(spec, outcome))
+        line.append(outcome_text(spec, outcome, sep=" "))  # one 80-column line for a typical run
         self.console.print(line)
 
     def close(self) -> None:

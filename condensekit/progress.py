@@ -101,10 +101,10 @@ def number(value: Any) -> str:
     return str(value)
 
 
-def result_text(summary: dict[str, Any]) -> str:
+def result_text(summary: dict[str, Any], sep: str = "  ") -> str:
     """``T1=420  dS=0.31  loss=0.12  test_acc=0.91``: a finished run's headline numbers (``T1=stuck``)."""
     t1 = summary.get("phase1_end")
-    return "  ".join([
+    return sep.join([
         f"T1={'stuck' if t1 is None and summary else number(t1)}",
         f"dS={number(summary.get('dS_max'))}",
         f"loss={number(summary.get('final_loss'))}",

@@ -50,6 +50,7 @@ def run(pm: Any, recipe: Path, out: Path, overrides: tuple[str, ...], force: boo
 
     result = api.run_recipe(recipe, out=out, overrides=overrides, force=force, jobs=jobs, executor=executor_name, quiet=quiet, plugin_manager=pm)
     _echo_verdict(result.verdict_table, result.report_path)
+    _echo_answer(result.root, {row["run_dir"] for row in result.rows})
     counts = Counter(o.status for o in result.outcomes)
     if not quiet:
         shown = [s for s in REPORT_ORDER if s in (RunStatus.OK, RunStatus.DIVERGED, RunStatus.FAILED, RunStatus.SKIPPED) or counts[s]]
@@ -157,7 +158,17 @@ def report(runs_dir: Path) -> None:
     if not rows:
         raise CondensekitError(f"{runs_dir}: no runs found (no run.json below it); give a recipe's output folder")
     _echo_verdict(table, runs_dir / "report.md")
+    _echo_answer(runs_dir, {row["run_dir"] for row in rows})
     click.echo(f"\nwrote {runs_dir / 'summary.csv'} and {runs_dir / 'report.md'}", err=True)
+
+
+def _echo_answer(root: Path, run_dirs: set[str]) -> None:
+    """One sentence per arm, generated from the numbers of these runs (the answer of report.md)."""
+    from condensekit.report import answer, collect
+
+    rows = [row for row in collect(root) if row["run_dir"] in run_dirs]
+    if rows:
+        click.echo("\n" + "\n".join(answer(rows)))
 
 
 def _bold(text: str) -> str:

@@ -66,8 +66,14 @@ def labels_of(dataset: Dataset[Any]) -> torch.Tensor:
     return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))], dtype=torch.long)  # type: ignore[arg-type]
 
 
-def standardize(train: torch.Tensor, test: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
-    """Standardize features with the train split's per-feature mean and std."""
-    mean = train.mean(0, keepdim=True)
-    std = train.std(0, keepdim=True).clamp_min(eps)
-    return (train - mean) / std, (test - mean) / std
+def standardize(train: torch.Tensor, test: torch.Tensor, dims: tuple[int, ...] = (0,)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standardize features with the train split's mean and std over ``dims`` (per feature by default).
+
+    A feature that is constant on the train split (std 0, e.g. a border pixel that is 0 in every training
+    image) is only centred: it is divided by 1, not by its zero std. Clamping the std at a tiny value
+    instead would turn a test value that differs from the constant into a huge input (0 -> 1 becomes 10^6).
+    """
+    mean = train.mean(dims, keepdim=True)
+    std = train.std(dims, keepdim=True)
+    scale = torch.where(std > 0, std, torch.ones_like(std))
+    return (train - mean) / scale, (test - mean) / scale

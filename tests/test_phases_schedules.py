@@ -1,4 +1,4 @@
-"""Phase detector, condensed rule and measurement schedules."""
+"""Phase detector and measurement schedules (the verdict rules: tests/test_condensed_rule.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,7 @@ import statistics
 
 import pytest
 
-from condensekit.phases import (
-    Thresholds,
-    is_condensed,
-    layer_summary,
-    phase1_end,
-    running_median,
-    summarize_run,
-)
+from condensekit.phases import phase1_end, running_median
 from condensekit.schedules import parse_schedule, schedule_steps
 
 
@@ -35,29 +28,6 @@ def test_phase1_end_finds_the_drop_and_stuck_runs():
     assert t1 is not None and abs(t1 - first_raw) <= 10
     assert phase1_end([2.3] * 200, window=20) == (pytest.approx(2.3), None)
     assert phase1_end([math.nan] * 5, window=20)[1] is None
-
-
-def test_layer_summary_and_condensed_rule():
-    steps = [0, 10, 20, 30, 40]
-    rise_and_fall = layer_summary(steps, [0.2, 0.5, 0.7, 0.4, 0.3])
-    assert rise_and_fall["peak"] == 0.7 and rise_and_fall["peak_step"] == 20
-    assert rise_and_fall["rise"] == pytest.approx(0.5) and rise_and_fall["final"] == 0.3
-    assert is_condensed(rise_and_fall, stuck=False)
-    no_fall = layer_summary(steps, [0.2, 0.5, 0.7, 0.65, 0.66])
-    assert not is_condensed(no_fall, stuck=False)
-    assert is_condensed(no_fall, stuck=True)  # still in phase 1 when the run ended
-    flat = layer_summary(steps, [0.2, 0.22, 0.25, 0.21, 0.2])
-    assert not is_condensed(flat, stuck=True)
-    assert is_condensed(flat, stuck=True, th=Thresholds(rise=0.01))
-
-
-def test_summarize_run_aggregates_hidden_layers():
-    losses = [2.3] * 60 + [1.0] * 60
-    series = {"layer1": ([0, 50, 100], [0.1, 0.8, 0.2]), "layer2": ([0, 50, 100], [0.3, 0.35, 0.3])}
-    summary = summarize_run(losses, series, window=20)
-    assert summary["phase1_end"] is not None and 55 <= summary["phase1_end"] <= 62
-    assert summary["dS_max"] == pytest.approx(0.7) and summary["peak_max"] == pytest.approx(0.8)
-    assert summary["condensed"] is True and summary["layers"]["layer2"]["condensed"] is False
 
 
 @pytest.mark.parametrize(

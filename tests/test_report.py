@@ -77,6 +77,17 @@ def rise_from_metrics(run_dir: Path) -> float:
     return max(max(v for _, v in pts) - sorted(pts)[0][1] for pts in series.values())
 
 
+def mean_series_from_metrics(run_dir: Path) -> list[tuple[int, float]]:
+    """feat_inter averaged over the hidden layers at each measured step, straight from metrics.jsonl."""
+    out = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        values = [v for tag, v in row.items() if tag.startswith("condensation/layer") and tag.endswith("/feat_inter")]
+        if values:
+            out.append((row["step"], sum(values) / len(values)))
+    return out
+
+
 def markdown_table(text: str, heading: str) -> list[dict[str, str]]:
     """The first Markdown table after ``heading`` in ``text``."""
     lines = text[text.index(heading) :].splitlines()
@@ -121,6 +132,13 @@ def test_summary_csv_matches_run_json_and_metrics(finished: Path) -> None:
         assert row["seed"] == str(info["spec"]["seed"]) and row["arm"] == "mlp"
         assert row["phase1_end"] == ("" if summary["phase1_end"] is None else str(summary["phase1_end"]))
         assert float(row["dS_max"]) == pytest.approx(rise_from_metrics(run_dir), abs=1e-12)
+        mean = mean_series_from_metrics(run_dir)
+        peak_step, peak = max(mean, key=lambda p: p[1])
+        assert float(row["dS"]) == pytest.approx(peak - mean[0][1], abs=1e-12)
+        assert float(row["peak"]) == pytest.approx(peak, abs=1e-12) and int(row["peak_step"]) == peak_step
+        t1 = summary["phase1_end"]
+        assert row["peak_phase"] == ("phase1" if t1 is None or peak_step <= t1 else "phase2")
+        assert row["collapsed_at_init"] in ("true", "false")
         assert float(row["final_test_acc"]) == pytest.approx(summary["final_test_acc"])
         accuracies = [json.loads(line).get("test/accuracy") for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         assert float(row["final_test_acc"]) == pytest.approx([a for a in accuracies if a is not None][-1])
@@ -133,10 +151,13 @@ def test_report_md_verdict_is_recomputed_from_summary_csv(finished: Path) -> Non
     for line in table:
         mine = [r for r in rows if r["grid"] == line["grid"]]
         assert len(mine) == 2
-        assert line["rise dS"] == my_cell([float(r["dS_max"]) for r in mine])
-        assert line["peak S*"] == my_cell([float(r["peak_max"]) for r in mine])
+        assert line["rise dS"] == my_cell([float(r["dS"]) for r in mine])
+        assert line["peak S*"] == my_cell([float(r["peak"]) for r in mine])
+        assert line["peak t*"] == my_cell([float(r["peak_step"]) for r in mine])
         assert line["test acc"] == my_cell([float(r["final_test_acc"]) for r in mine])
-        assert line["train acc"] == my_cell([float(r["final_train_acc"]) for r in mine])
+        phases = [r["peak_phase"] for r in mine]
+        assert line["peak in"] == ", ".join(f"{p} {phases.count(p)}/2" for p in ("phase1", "phase2") if p in phases)
+        assert line["collapsed"] == f"{sum(r['collapsed_at_init'] == 'true' for r in mine)}/2"
         t1 = [float(r["phase1_end"]) for r in mine if r["phase1_end"]]
         stuck = sum(1 for r in mine if not r["phase1_end"])
         expected = my_cell(t1) if t1 else "-"
@@ -152,7 +173,7 @@ def test_report_md_sweep_is_recomputed_with_scipy(finished: Path) -> None:
     rows = read_csv(finished / "summary.csv")
     sweep = {r["quantity"]: r for r in markdown_table((finished / "report.md").read_text(), "## Sweep")}
     scale = [float(r["grid"].split("=")[1]) for r in rows]
-    for label, column in (("rise dS", "dS_max"), ("peak S*", "peak_max"), ("test acc", "final_test_acc")):
+    for label, column in (("rise dS", "dS"), ("peak S*", "peak"), ("test acc", "final_test_acc")):
         values = [float(r[column]) for r in rows]
         rho = spearmanr(scale, values).statistic
         assert sweep[label]["rho"] == ("-" if math.isnan(rho) else f"{rho:+.2f}")

@@ -6,6 +6,8 @@ listed, never fatal.
 
 * :mod:`~condensekit.report.rows`: one row per run directory; ``summary.csv``;
 * :mod:`~condensekit.report.tables`: verdict, sweeps, per-layer peaks; text and Markdown rendering;
+* :mod:`~condensekit.report.answer`: one sentence per arm, from the numbers;
+* :mod:`~condensekit.report.compare`: each arm against the reference arm (superiority, permutation p);
 * :mod:`~condensekit.report.markdown`: ``report.md`` with its legend;
 * :mod:`~condensekit.report.figures` and :mod:`~condensekit.report.tensorboard`: PNGs and the TensorBoard dashboard.
 """
@@ -17,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from condensekit.output import write_text_atomic
+from condensekit.report.answer import answer
+from condensekit.report.compare import (
+    comparison_table,
+    comparisons,
+    permutation_p,
+    reference_arm,
+    superiority,
+)
 from condensekit.report.markdown import report_markdown
 from condensekit.report.rows import SUMMARY_COLUMNS, collect, summary_csv
 from condensekit.report.tables import (
@@ -32,7 +42,8 @@ from condensekit.report.tables import (
 )
 
 __all__ = [
-    "SUMMARY_COLUMNS", "collect", "layer_table", "median_range", "ranks", "render_markdown", "render_text", "spearman",
+    "SUMMARY_COLUMNS", "answer", "collect", "comparison_table", "comparisons", "layer_table", "permutation_p", "reference_arm",
+    "superiority", "median_range", "ranks", "render_markdown", "render_text", "spearman",
     "sweep_table", "verdict", "write_report",
 ]  # fmt: skip
 

@@ -1,5 +1,6 @@
-"""``report.md``: the recipe's question, the verdict with a legend that prints the thresholds in force, sweeps,
-figures with the captions their metrics declared, per-layer peaks, and the runs that did not finish ok."""
+"""``report.md``: the recipe's question, the answer in words, the verdict with a legend that prints the thresholds
+in force, each arm against the reference arm, sweeps, figures with the captions their metrics declared,
+per-layer peaks, and the runs that did not finish ok."""
 
 from __future__ import annotations
 
@@ -7,9 +8,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from condensekit.report.answer import answer
+from condensekit.report.compare import comparison_table, reference_arm
 from condensekit.report.rows import thresholds_in_force
 from condensekit.report.tables import layer_table, render_markdown, sweep_table
 from condensekit.status import RunStatus
+
+COMPARISON_NOTE = (
+    "P(arm > ref): over all pairs of one seed of the arm and one of the reference arm, the share where the arm's value is "
+    "larger (ties count half); 0.5 is no difference. p: two-sided permutation p-value of that share over every "
+    "relabeling of the pooled seeds (exact). A stuck run's T1 counts as later than any observed T1. The reference "
+    "arm is the first one unless the recipe names one (`[summary] reference`)."
+)
 
 
 def recipe_question(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -38,16 +48,25 @@ def series_description(rows: Sequence[dict[str, Any]], series: str | None) -> st
 
 
 def legend(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """How to read the verdict, with the thresholds the runs actually used."""
+    """How to read the verdict, with the thresholds the runs actually used (definitions: docs/metrics.md)."""
     sets = thresholds_in_force(rows)
     th = sets[0]
+    windows = sorted({int(r["smoothing_window"]) for r in rows if isinstance(r.get("smoothing_window"), int)})
+    window = f"{'/'.join(map(str, windows))} steps" if windows else "max(20, steps per epoch / 20) steps"
     lines = [
-        f"T1: first step where the running-median training loss falls below L0 - max({th.plateau_drop_rel:g} L0, "
-        f"{th.plateau_drop_abs:g}), L0 being its initial plateau (`stuck`: never within the run).",
-        f"rise dS / peak S*: the largest rise and the highest peak over the hidden layers of {series_description(rows, th.series)}.",
-        f"condensed: a rise >= {th.rise:g} (or a peak >= {th.peak:g}) that falls back by at least {th.fall_fraction:g} of the rise, "
-        "or a rise in a run still stuck at its end.",
-        "Values are median [min, max] across the seeds that finished ok. Per-run numbers are in `summary.csv`.",
+        f"- T1: first step where the training loss, smoothed by a running median over {window}, falls below "
+        f"L0 - max({th.plateau_drop_rel:g} L0, {th.plateau_drop_abs:g}), L0 being the median of its first window (`stuck`: never "
+        "within the run). The answer calls it a first phase when the run is stuck or T1 >= 2 windows.",
+        f"- rise dS, peak S*, peak t*: of the mean over the hidden layers of {series_description(rows, th.series)}: "
+        "its peak minus its first value, its peak, and the step of the peak. `peak in`: the peak came during phase 1 "
+        "(at or before T1, or the run is stuck) or after T1.",
+        f"- condensed: a rise dS >= {th.rise:g}, then a final value at most S* - {th.fall_fraction:g} dS (the similarity came back "
+        "down; a dip that recovers does not count), or a run still stuck at its end.",
+        f"- collapsed: collapsed at init, alike from step 0: more than half of the hidden layers start at or above {th.collapsed:g} "
+        f"and never rise by {th.rise:g}, and their mean does not rise by {th.rise:g}. Never counted as condensed.",
+        "- Values are median [min, max] across the seeds that finished ok. Per-run numbers (with `dS_max` / `peak_max`, "
+        "the largest single-layer rise and peak) are in `summary.csv`; the definitions with their formulas are in "
+        "condensekit's `docs/metrics.md`.",
     ]
     if len(sets) > 1:
         other = "; ".join(", ".join(f"{k}={v}" for k, v in s.model_dump().items()) for s in sets[1:])
@@ -63,7 +82,11 @@ def report_markdown(
     Args:
         figures: ``(name, path relative to root, caption)`` of each drawn figure.
     """
-    lines = [f"# condensekit report: {root.name}", "", *recipe_question(rows), "## Verdict", "", render_markdown(table), *legend(rows), ""]
+    lines = [f"# condensekit report: {root.name}", "", *recipe_question(rows), "## Answer", "", *[f"- {s}" for s in answer(rows)], ""]
+    lines += ["## Verdict", "", render_markdown(table), *legend(rows), ""]
+    compared = comparison_table(rows)
+    if compared:
+        lines += [f"## Each arm against {reference_arm(rows)}", "", render_markdown(compared), COMPARISON_NOTE, ""]
     sweep = sweep_table(rows)
     if sweep:
         lines += ["## Sweep: Spearman correlation with the swept value", "", render_markdown(sweep),

@@ -22,8 +22,14 @@ SUMMARY_COLUMNS = [
     "arm", "grid", "seed", "status", "phase1_end", "dS_max", "peak_max", "condensed",
     "final_train_acc", "final_test_acc", "final_loss", "plateau_loss", "seconds", "run_dir",
     "stuck", "steps_done", "error",
+    "collapsed_at_init", "peak_phase", "peak_step", "S0", "dS", "peak", "S_final", "smoothing_window",
 ]  # fmt: skip
-SUMMARY_KEYS = ("phase1_end", "dS_max", "peak_max", "condensed", "final_train_acc", "final_test_acc", "final_loss", "plateau_loss", "stuck", "steps_done")
+SUMMARY_KEYS = (
+    "phase1_end", "dS_max", "peak_max", "condensed", "final_train_acc", "final_test_acc", "final_loss", "plateau_loss",
+    "stuck", "steps_done", "collapsed_at_init", "peak_phase", "smoothing_window",
+)  # fmt: skip
+# the layer mean's summary (summary["mean"]) -> its column: the series the run's verdict is read from
+MEAN_COLUMNS = {"S0": "S0", "rise": "dS", "peak": "peak", "peak_step": "peak_step", "final": "S_final"}
 
 
 def run_row(root: Path, run_dir: Path) -> dict[str, Any]:
@@ -37,6 +43,8 @@ def run_row(root: Path, run_dir: Path) -> dict[str, Any]:
     status = as_status(info.get("status"))
     error = (info.get("error") or "").strip().splitlines()
     row = {k: summary.get(k) for k in SUMMARY_KEYS}
+    mean = summary.get("mean") or {}
+    row.update({column: mean.get(key) for key, column in MEAN_COLUMNS.items()})
     row.update({
         "arm": spec.get("arm", run_dir.parent.parent.name),
         "grid": grid_label(grid),
@@ -67,7 +75,8 @@ def thresholds_in_force(rows: Sequence[dict[str, Any]]) -> list[Thresholds]:
     for row in rows:
         if not row.get("thresholds"):
             continue
-        th = Thresholds.model_validate(row["thresholds"])
+        # runs of an older condensekit may hold keys that no longer exist (the rule's former `peak`)
+        th = Thresholds.model_validate({k: v for k, v in row["thresholds"].items() if k in Thresholds.model_fields})
         if th not in seen:
             seen.append(th)
     return seen or [Thresholds()]
@@ -82,7 +91,12 @@ def _csv_value(value: Any) -> Any:
 
 
 def summary_csv(rows: Iterable[dict[str, Any]]) -> str:
-    """The text of ``summary.csv``: one row per run; ``phase1_end`` is empty for a stuck run."""
+    """The text of ``summary.csv``: one row per run; ``phase1_end`` is empty for a stuck run.
+
+    ``dS_max`` / ``peak_max`` are the largest rise and peak of a single hidden layer; ``S0``, ``dS``, ``peak``,
+    ``peak_step`` and ``S_final`` are those of the mean over the hidden layers, from which the run's
+    ``condensed``, ``collapsed_at_init`` and ``peak_phase`` are judged (docs/metrics.md).
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()

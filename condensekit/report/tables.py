@@ -14,7 +14,7 @@ from typing import Any
 from condensekit.status import REPORT_ORDER, RunStatus
 
 # per-run quantities correlated with a swept grid value: (column label, row key)
-SWEEP_QUANTITIES = (("T1", "phase1_end"), ("rise dS", "dS_max"), ("peak S*", "peak_max"), ("test acc", "final_test_acc"), ("condensed", "condensed"))
+SWEEP_QUANTITIES = (("T1", "phase1_end"), ("rise dS", "dS"), ("peak S*", "peak"), ("test acc", "final_test_acc"), ("condensed", "condensed"))
 
 
 def _finite(values: Iterable[Any]) -> list[float]:
@@ -56,9 +56,11 @@ def grouped(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[s
 
 
 def verdict(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Per arm and grid point, across seeds: T1, rise, peak, accuracy (median [min, max]) and share condensed.
+    """Per arm and grid point, across seeds: T1, the layer mean's rise, peak and when it peaks, accuracy, verdicts.
 
-    Only runs that finished ``ok`` enter the numbers; the ``runs`` column counts every status.
+    Cells are median [min, max] over the runs that finished ``ok``; the ``runs`` column counts every status.
+    ``rise dS``, ``peak S*`` and ``peak t*`` are those of the mean over the hidden layers (``summary["mean"]``),
+    ``peak in`` says in how many seeds that peak came during phase 1 (at or before T1) or after it.
     """
     table = []
     for (arm, grid), runs in grouped(rows).items():
@@ -67,23 +69,36 @@ def verdict(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
         t1 = median_range(r.get("phase1_end") for r in ok)
         if stuck:
             t1 = f"{t1} ({stuck} stuck)" if t1 != "-" else f"stuck ({stuck})"
-        condensed = sum(1 for r in ok if r.get("condensed"))
         statuses = {s: sum(1 for r in runs if r["status"] == s) for s in {*REPORT_ORDER, *(r["status"] for r in runs)}}
         table.append({
             "arm": arm,
             "grid": grid,
             "runs": " ".join(f"{statuses[s]} {s}" for s in sorted(statuses, key=_status_order) if statuses[s]),
             "T1 (phase-1 end)": t1,
-            "rise dS": median_range(r.get("dS_max") for r in ok),
-            "peak S*": median_range(r.get("peak_max") for r in ok),
-            "train acc": median_range(r.get("final_train_acc") for r in ok),
+            "rise dS": median_range(r.get("dS") for r in ok),
+            "peak S*": median_range(r.get("peak") for r in ok),
+            "peak t*": median_range(r.get("peak_step") for r in ok),
+            "peak in": phase_counts(ok),
             "test acc": median_range(r.get("final_test_acc") for r in ok),
-            "condensed": f"{condensed}/{len(ok)}" if ok else "-",
+            "condensed": _count(ok, "condensed"),
+            "collapsed": _count(ok, "collapsed_at_init"),
         })  # fmt: skip
     if all(r["grid"] == "base" for r in table):
         for r in table:
             del r["grid"]
     return table
+
+
+def _count(ok: Sequence[dict[str, Any]], key: str) -> str:
+    return f"{sum(1 for r in ok if r.get(key))}/{len(ok)}" if ok else "-"
+
+
+def phase_counts(runs: Sequence[dict[str, Any]], key: str = "peak_phase") -> str:
+    """``phase1 3/3`` or ``phase1 1/3, phase2 2/3``: where the peak fell against T1, over the runs that have one."""
+    phases = [r.get(key) for r in runs if r.get(key) in ("phase1", "phase2")]
+    if not phases:
+        return "-"
+    return ", ".join(f"{p} {phases.count(p)}/{len(runs)}" for p in ("phase1", "phase2") if p in phases)
 
 
 def _status_order(status: str) -> int:
@@ -175,7 +190,7 @@ def _agree(rho: float, per_seed: Sequence[float]) -> str:
 
 
 def layer_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """When and how high each hidden layer peaks: per group and layer, median [min, max] over ok seeds."""
+    """When and how high each hidden layer peaks, and its verdicts: per group and layer, over the ok seeds."""
     table = []
     for (arm, grid), runs in grouped(r for r in rows if r["status"] == RunStatus.OK).items():
         layers = list(dict.fromkeys(name for r in runs for name in r.get("layers", {})))
@@ -183,8 +198,8 @@ def layer_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
             per = [r["layers"][name] for r in runs if name in r.get("layers", {})]
             table.append({"arm": arm, "grid": grid, "layer": name, "peak step t*": median_range(p.get("peak_step") for p in per),
                           "S0": median_range(p.get("S0") for p in per), "peak S*": median_range(p.get("peak") for p in per),
-                          "final": median_range(p.get("final") for p in per),
-                          "condensed": f"{sum(1 for p in per if p.get('condensed'))}/{len(per)}"})  # fmt: skip
+                          "final": median_range(p.get("final") for p in per), "peak in": phase_counts(per),
+                          "condensed": _count(per, "condensed"), "collapsed": _count(per, "collapsed_at_init")})  # fmt: skip
     return table
 
 

@@ -141,16 +141,16 @@ def tensors_of(dataset: Any, subset: int | None) -> tuple[torch.Tensor, torch.Te
 
 def load_vision(name: str, params: VisionParams, root: Path) -> condensekit.DataBundle:
     """Load one of the torchvision datasets as normalized in-memory tensors."""
-    from condensekit.data import DataBundle, DataInfo
+    from condensekit.data import DataBundle, DataInfo, standardize
 
     train_set, test_set = open_torchvision(name, params, Path(root))
     train = tensors_of(train_set, params.subset)
     test = tensors_of(test_set, params.subset)
     x_train, x_test = train[0], test[0]
-    mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
-    std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    if params.normalize:
-        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    mean = x_train.mean(dim=(0, 2, 3))
+    std = x_train.std(dim=(0, 2, 3))
+    if params.normalize:  # per channel; a channel constant on the train split is only centred (see standardize)
+        x_train, x_test = standardize(x_train, x_test, dims=(0, 2, 3))
     shape: tuple[int, ...] = tuple(x_train.shape[1:])
     if params.flatten:
         x_train, x_test = x_train.flatten(1), x_test.flatten(1)

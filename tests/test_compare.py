@@ -1,0 +1,114 @@
+"""Arm comparisons: probability of superiority and the permutation p-value against brute force and scipy."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+
+from condensekit.report.compare import (
+    comparison_table,
+    comparisons,
+    permutation_p,
+    reference_arm,
+    smallest_p,
+    superiority,
+)
+from condensekit.status import RunStatus
+
+
+def brute_p(x: list[float], y: list[float]) -> float:
+    """Every relabeling of the pooled values, the statistic recomputed pair by pair."""
+    pooled = x + y
+    observed = abs(superiority(x, y) - 0.5)
+    hits = total = 0
+    for chosen in itertools.combinations(range(len(pooled)), len(x)):
+        a = [pooled[i] for i in chosen]
+        b = [pooled[i] for i in range(len(pooled)) if i not in chosen]
+        total += 1
+        hits += abs(superiority(a, b) - 0.5) >= observed - 1e-12
+    return hits / total
+
+
+def test_superiority_against_scipy_mann_whitney() -> None:
+    from scipy.stats import mannwhitneyu
+
+    rng = random.Random(0)
+    for _ in range(50):
+        x = [rng.choice([0.1, 0.2, 0.3, rng.random()]) for _ in range(rng.randint(1, 6))]
+        y = [rng.choice([0.1, 0.2, 0.3, rng.random()]) for _ in range(rng.randint(1, 6))]
+        u = mannwhitneyu(x, y, alternative="two-sided").statistic  # U of x, ties counting one half
+        assert superiority(x, y) == pytest.approx(u / (len(x) * len(y)))
+
+
+def test_exact_p_against_brute_force_with_ties() -> None:
+    rng = random.Random(1)
+    for _ in range(40):
+        x = [float(rng.randint(0, 4)) for _ in range(rng.randint(1, 5))]
+        y = [float(rng.randint(0, 4)) for _ in range(rng.randint(1, 5))]
+        p, exact = permutation_p(x, y)
+        assert exact and p == pytest.approx(brute_p(x, y))
+
+
+def test_exact_p_against_scipy_without_ties() -> None:
+    from scipy.stats import mannwhitneyu, permutation_test
+
+    rng = random.Random(2)
+    for n_x, n_y in [(2, 2), (3, 3), (5, 5), (4, 6), (7, 3)]:
+        x = [rng.random() for _ in range(n_x)]
+        y = [rng.random() + 0.3 for _ in range(n_y)]
+        p, exact = permutation_p(x, y)
+        assert exact
+        assert p == pytest.approx(mannwhitneyu(x, y, alternative="two-sided", method="exact").pvalue)
+        res = permutation_test((x, y), lambda a, b: superiority(list(a), list(b)) - 0.5, permutation_type="independent",
+                               alternative="two-sided", n_resamples=math.inf)  # fmt: skip
+        assert p == pytest.approx(res.pvalue)
+
+
+def test_two_against_two_seeds_cannot_conclude() -> None:
+    p, exact = permutation_p([1.0, 2.0], [3.0, 4.0])  # as separated as two groups can be
+    assert exact and p == pytest.approx(1 / 3) and smallest_p(2, 2) == pytest.approx(1 / 3)
+    assert smallest_p(5, 5) == pytest.approx(2 / 252) and smallest_p(3, 3) == pytest.approx(0.1)
+
+
+def test_large_groups_use_seeded_random_relabelings() -> None:
+    from scipy.stats import mannwhitneyu
+
+    rng = random.Random(3)
+    x = [rng.gauss(0, 1) for _ in range(14)]
+    y = [rng.gauss(0.8, 1) for _ in range(14)]  # C(28, 14) = 40 million relabelings: too many to enumerate
+    p, exact = permutation_p(x, y)
+    assert not exact and permutation_p(x, y) == (p, False)  # the same draws every time
+    assert p == pytest.approx(mannwhitneyu(x, y, alternative="two-sided", method="exact").pvalue, abs=0.01)
+
+
+def row(arm: str, seed: int, t1: int | None, ds: float, acc: float, status: RunStatus = RunStatus.OK, reference: str | None = None) -> dict:
+    return {"arm": arm, "grid": "base", "grid_values": {}, "seed": seed, "status": status, "phase1_end": t1, "dS": ds,
+            "final_test_acc": acc, "steps_done": 500, "started": {"mlp": 0.0, "resmlp": 1.0, "bn": 2.0}[arm],
+            "thresholds": {"reference": reference} if reference else {}}  # fmt: skip
+
+
+def test_comparisons_against_the_first_or_named_reference_arm() -> None:
+    rows = [row("mlp", s, t, 0.2, 0.9) for s, t in enumerate([300, 320, None])]  # one stuck seed
+    rows += [row("resmlp", s, t, 0.05, 0.95) for s, t in enumerate([11, 12, 10])]
+    rows += [row("bn", 0, 11, 0.0, 0.97), row("bn", 1, None, 0.0, 0.1, status=RunStatus.FAILED)]
+    assert reference_arm(rows) == "mlp"
+    got = {(c["arm"], c["quantity"]): c for c in comparisons(rows)}
+    t1 = got[("resmlp", "T1")]
+    assert t1["y"] == [300.0, 320.0, 501.0]  # stuck: later than any observed T1 (steps + 1)
+    assert t1["P"] == 0.0 and t1["p"] == pytest.approx(0.1) and t1["too_few"]
+    assert got[("bn", "T1")]["x"] == [11.0]  # the failed run is left out
+    table = comparison_table(rows)
+    assert all("too few seeds to conclude" in r["reading"] for r in table)
+    named = [{**r, "thresholds": {"reference": "resmlp"}} for r in rows]
+    assert reference_arm(named) == "resmlp" and {c["arm"] for c in comparisons(named)} == {"mlp", "bn"}
+
+
+def test_enough_seeds_give_a_reading() -> None:
+    rows = [row("mlp", s, 300 + s, 0.2 + s / 100, 0.9) for s in range(5)]
+    rows += [row("resmlp", s, 10 + s, 0.01 * s, 0.9) for s in range(5)]
+    by_quantity = {r["quantity"]: r for r in comparison_table(rows)}
+    assert by_quantity["T1"]["reading"] == "lower than mlp (p <= 0.05)" and by_quantity["T1"]["p (two-sided)"] == f"{2 / 252:.3g}"
+    assert by_quantity["test acc"]["reading"] == "no difference shown at p <= 0.05"  # all tied: p = 1

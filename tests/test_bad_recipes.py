@@ -165,6 +165,8 @@ CASES: list[tuple[str, Any, list[str], str, list[str]]] = [
     ("plugin_raises", changed(plugins=["./raising.py"]), [], "plugins[0]", ["raising.py", "RuntimeError: settings file missing", "(line 5)"]),
     ("plugins_not_list", changed(plugins="./x.py"), [], "plugins", ["must be a list"]),
     ("trick_needs_norm", changed(plugins=["./nonorm.py"], arms__0__model={"use": "linear_nonorm"}, arms__0__tricks={"batchnorm": {}}), [], "arms[0].tricks.batchnorm", ["'norm'", "'linear_nonorm' does not have", "remove the trick"]),
+    ("summary_reference_no_arm", changed(summary={"reference": "mpl"}), [], "summary.reference", ["names no arm", "'mpl'", "arms: mlp, resmlp"]),
+    ("summary_unknown_key", changed(summary={"peak": 0.9}), [], "summary.peak", ["unknown key", "allowed keys"]),
     ("bad_device", changed(device="gpu"), [], "device", ["'gpu'", "cuda"]),
     ("bad_device_type", changed(device=0), [], "device", ["auto, cpu"]),
     ("seeds_empty", changed(seeds=[]), [], "seeds", ["non-empty list of integers", "e.g. seeds"]),

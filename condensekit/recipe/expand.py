@@ -166,6 +166,10 @@ class Expander:
     def thresholds(self, metrics: dict[str, MetricSpec]) -> Thresholds | None:
         """The recipe's thresholds with the summary series resolved: named, or the first declared headline."""
         th = self.top.thresholds
+        arms = [arm.name for arm in self.top.arms]
+        if th.reference is not None and th.reference not in arms:
+            self.problems.add("summary.reference", f"names no arm of this recipe: {th.reference!r}", f"arms: {', '.join(arms)}")
+            return None
         if th.series is None:
             for name in metrics:
                 report = self.cat.get("metrics", name).report

@@ -1,27 +1,40 @@
-"""Regenerate ``docs/findings.md``: run the shipped recipes on the offline digits data and write what they show.
+"""Regenerate ``docs/findings.md``: run the shipped recipes and write what they show, numbers first.
 
-    python scripts/findings.py                  # every section (minutes on 2 cores)
-    python scripts/findings.py --only four_tricks --only depth_sweep
+    python scripts/findings.py                        # every section: see docs/findings.md for the cost
+    python scripts/findings.py --only four_tricks     # one section (the page keeps the others' runs)
+    python scripts/findings.py --part digits          # the fast offline part only
 
-Each section runs ``condensekit run <recipe> --out runs/findings --set seeds=[0,1] ...`` (the exact
-command is printed and written under the result), reads the finished runs back with the report code
-(nothing is re-run by the report), prints the tables and writes the same tables, the figures and the
-reading into ``docs/findings.md``. Finished runs are skipped on a second call (condensekit's resume), so
-rerunning only rewrites the document; delete ``runs/findings`` to measure from scratch.
+Each section runs ``condensekit run <recipe> --out runs/findings/<part> --jobs 2 --set seeds=[...]
+--set executor.threads=1 --set device=cpu`` (the exact command is printed and written under the result):
+one torch thread per run, so every number reproduces exactly with that command on the same software. It
+then reads the finished runs back with the report code (the report re-runs nothing), checks every claim
+of the section's prose against those numbers (scripts/findings_text.py), and writes the tables, the
+answer sentences, the comparisons, the figures and the prose into ``docs/findings.md``. A claim that no
+longer holds is marked in the page and the script exits with status 1.
+
+Finished runs are skipped on a second call (condensekit's resume), so rerunning only rewrites the page;
+delete ``runs/findings`` to measure from scratch. The wall time of each section's runs is kept in
+``docs/findings/costs.json`` from the last call that actually ran them.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from condensekit.report import (
+    answer,
     collect,
+    comparison_table,
     layer_table,
     render_markdown,
     render_text,
@@ -32,95 +45,155 @@ from condensekit.report import (
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = Path("runs/findings")
-SEEDS = "seeds=[0,1]"
+DOCS = ROOT / "docs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from findings_text import INTRO, READINGS  # noqa: E402  (the prose lives beside this script)
+from findings_stats import Stats  # noqa: E402
+from findings_text import INTRO, PARTS_TEXT, READINGS  # noqa: E402  (the prose lives beside this script)
+
+CSV_COLUMNS = ["arm", "grid", "seed", "status", "phase1_end", "S0", "dS", "peak", "peak_step", "S_final", "peak_phase",
+               "condensed", "collapsed_at_init", "dS_max", "peak_max", "final_test_acc", "final_loss"]  # fmt: skip
 
 
 @dataclass
 class Section:
-    """One recipe, the overrides that keep it cheap, and which figures go into the document."""
+    """One recipe, the seeds it runs with, and which figures and tables go into the page."""
 
+    part: str
     recipe: str
     title: str
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     sets: list[str] = field(default_factory=list)
-    figures: tuple[str, ...] = ("curves", "centered")
-    layers: bool = False  # show the per-layer peak table
+    figures: tuple[str, ...] = ("curves",)
+    layers: bool = False  # show the per-layer table
 
     @property
     def name(self) -> str:
         return Path(self.recipe).stem
 
+    @property
+    def key(self) -> str:
+        return f"{self.part}/{self.name}"
+
+    def out(self) -> Path:
+        return OUT / self.part
+
     def command(self, jobs: int) -> list[str]:
-        sets = [a for s in (SEEDS, "device=cpu", *self.sets) for a in ("--set", s)]
-        return ["condensekit", "run", self.recipe, "--out", str(OUT), *sets, *(["--jobs", str(jobs)] if jobs > 1 else [])]
+        seeds = "seeds=[" + ",".join(map(str, self.seeds)) + "]"
+        sets = [a for s in (seeds, "executor.threads=1", "device=cpu", *self.sets) for a in ("--set", s)]
+        return ["condensekit", "run", self.recipe, "--out", str(self.out()), "--jobs", str(jobs), *sets]
 
 
 SECTIONS = [
-    Section("recipes/resmlp_vs_mlp.toml", "Residual connections", figures=("curves", "centered")),
-    Section("recipes/cnn_vs_mlp.toml", "Convolutional networks", figures=("curves", "centered")),
-    Section("recipes/vit_vs_mlp.toml", "Vision Transformers", figures=("curves", "centered")),
-    Section("recipes/four_tricks.toml", "Batch normalization, momentum, init scale, L2", figures=("curves",)),
-    Section("recipes/depth_sweep.toml", "Depth", figures=("curves",)),
-    Section("recipes/init_scale.toml", "Initialization", figures=("curves",)),
-    Section("recipes/activations.toml", "Activation functions", figures=("curves", "centered")),
-    Section("recipes/vanishing_vs_condensation.toml", "Vanishing gradients", figures=("gradient_health",)),
-    Section("recipes/per_layer.toml", "Per layer", figures=("per_layer",), layers=True),
-    Section("recipes/neural_collapse.toml", "Neural collapse", figures=("neural_collapse",)),
+    Section("digits", "recipes/resmlp_vs_mlp.toml", "Residual connections (the main job)", figures=("curves", "centered")),
+    Section("digits", "recipes/four_tricks.toml", "Batch normalization, momentum, init scale, L2"),
+    Section("digits", "recipes/depth_sweep.toml", "Depth"),
+    Section("digits", "recipes/init_scale.toml", "Initialization"),
+    Section("digits", "recipes/activations.toml", "Activation functions", figures=("curves", "centered")),
+    Section("digits", "recipes/cnn_vs_mlp.toml", "Convolutional networks", figures=("curves", "centered")),
+    Section("digits", "recipes/vit_vs_mlp.toml", "Vision Transformers", figures=("curves", "centered")),
+    Section("digits", "recipes/vanishing_vs_condensation.toml", "Vanishing gradients", figures=("gradient_health",)),
+    Section("digits", "recipes/per_layer.toml", "Per layer", figures=("per_layer",), layers=True),
+    Section("digits", "recipes/neural_collapse.toml", "Neural collapse", figures=("neural_collapse",)),
+    Section("fashion_mnist", "recipes/fashion_mnist/resmlp_vs_mlp.toml", "Residual connections", figures=("curves", "per_layer")),
+    Section("fashion_mnist", "recipes/fashion_mnist/four_tricks.toml", "Batch normalization, momentum, init scale, L2"),
+    Section("fashion_mnist", "recipes/fashion_mnist/cnn_vs_mlp.toml", "A convolutional network", figures=("curves", "centered")),
 ]
 
 
-def run_section(section: Section, jobs: int, docs: Path) -> list[str]:
-    """Run one recipe, print its tables, and return its Markdown lines."""
+def recipe_question(recipe: Path) -> str:
+    """The first comment line of a recipe: its question."""
+    for line in recipe.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def runs_csv(rows: list[dict]) -> str:
+    """The per-run numbers behind a section's tables (summary.csv without timings and paths)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in sorted(rows, key=lambda r: (r["arm"], r["grid"], r["seed"] if isinstance(r["seed"], int) else -1)):
+        writer.writerow({k: "" if row.get(k) is None else (f"{row[k]:.6g}" if isinstance(row[k], float) else str(row[k])) for k in CSV_COLUMNS})
+    return buffer.getvalue()
+
+
+def run_section(section: Section, jobs: int, costs: dict, failures: list[str], execute: bool = True) -> list[str]:
+    """Run one recipe (finished runs are skipped; none when not ``execute``), print its tables, return its Markdown lines."""
     command = section.command(jobs)
-    print(f"\n$ {shlex.join(command)}", flush=True)
-    subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
-    root = ROOT / OUT / Path(section.recipe).stem
-    write_report(root)  # what `condensekit report` writes; the tables below are computed from the same rows
+    root = ROOT / section.out() / Path(section.recipe).stem
+    if execute:
+        print(f"\n$ {shlex.join(command)}", flush=True)
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - started
+        ran = sum(done.stderr.count(f"] {status} ") for status in ("ok", "diverged", "failed"))
+        finished = collect(root)
+        if ran == len(finished) and finished:  # every run of the section was measured by this call
+            costs[section.key] = {"wall_s": round(wall), "jobs": jobs, "runs": len(finished),
+                                  "run_s": round(sum(r.get("seconds") or 0 for r in finished))}  # fmt: skip
     rows = collect(root)
-    table, sweep = verdict(rows), sweep_table(rows)
-    print(render_text(table))
-    if sweep:
-        print("\n" + render_text(sweep))
-    if section.layers:
-        print("\n" + render_text(layer_table(rows)))
-    lines = [f"## {section.title}", "", *READINGS.get(section.name, ["_(no reading written yet)_"]), ""]
-    lines += [render_markdown(table)]
+    write_report(root)  # what `condensekit report` writes; the tables below come from the same rows
+    stats = Stats(rows)
+    table, compared, sweep = verdict(rows), comparison_table(rows), sweep_table(rows)
+    print(render_text(table) + "\n\n" + "\n".join(answer(rows)))
+    reading = READINGS.get(section.key)
+    lines = [f"### {section.title}", "", f"*{recipe_question(ROOT / section.recipe)}*", ""]
+    lines += [" ".join(reading(stats)) if reading else "_(no reading written yet)_", ""]
+    failures += [f"{section.key}: {text}" for text in stats.failures]
+    lines += ["Generated from the numbers (one sentence per arm):", "", *[f"- {s}" for s in answer(rows)], "", render_markdown(table)]
+    if compared:
+        lines += ["Each arm against the first (P: probability of superiority over seed pairs; p: exact two-sided permutation p-value):", "", render_markdown(compared)]
     if sweep:
         lines += ["Spearman correlation with the swept value (all seeds pooled; per seed; do all seeds agree in sign):", "", render_markdown(sweep)]
     if section.layers:
-        lines += ["Per-layer peaks (median [min, max] over seeds):", "", render_markdown(layer_table(rows))]
+        lines += ["Per layer (median [min, max] over seeds):", "", render_markdown(layer_table(rows))]
+    target_dir = DOCS / "findings" / section.part
+    target_dir.mkdir(parents=True, exist_ok=True)
+    (target_dir / f"{section.name}.csv").write_text(runs_csv(rows), encoding="utf-8")
     for fig in section.figures:
         source = root / "figures" / f"{fig}.png"
         if source.exists():
-            target = docs / "findings" / f"{section.name}_{fig}.png"
-            shutil.copyfile(source, target)
-            lines += [f"![{section.name} {fig}](findings/{target.name})", ""]
-    report = OUT / section.name
-    lines += ["Regenerate:", "", "```", shlex.join(command), f"condensekit report {report}", "```", ""]
+            shutil.copyfile(source, target_dir / f"{section.name}_{fig}.png")
+            lines += [f"![{section.name} {fig}](findings/{section.part}/{section.name}_{fig}.png)", ""]
+    cost = costs.get(section.key)
+    seeds = f"seeds {section.seeds[0]}-{section.seeds[-1]}" if len(section.seeds) > 1 else f"seed {section.seeds[0]}"
+    lines += [f"{len(rows)} runs ({seeds}); per-run numbers: [`findings/{section.part}/{section.name}.csv`](findings/{section.part}/{section.name}.csv)."
+              + (f" Cost: {cost['wall_s'] / 60:.1f} min wall-clock with `--jobs {cost['jobs']}` on 2 CPU cores "
+                 f"({cost['run_s'] / 60:.1f} min of single-thread run time)." if cost else ""), ""]  # fmt: skip
+    lines += ["```", shlex.join(command), f"condensekit report {section.out() / Path(section.recipe).stem}", "```", ""]
     return lines
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", action="append", default=[], help="recipe name(s) to run; the document keeps every section")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--only", action="append", default=[], help="recipe name(s) to run; the page keeps the other sections")
+    parser.add_argument("--part", action="append", default=[], help="digits and/or fashion_mnist")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes per recipe")
     args = parser.parse_args(argv)
-    docs = ROOT / "docs"
-    (docs / "findings").mkdir(parents=True, exist_ok=True)
-    lines = [*INTRO, ""]
-    for section in SECTIONS:
-        if not (ROOT / section.recipe).is_file():
-            print(f"skipping {section.recipe}: not in this checkout", file=sys.stderr)
-            continue
-        if args.only and section.name not in args.only and not (ROOT / OUT / section.name).is_dir():
-            continue
-        lines += run_section(section, args.jobs, docs)
-    lines += ["Regenerate this whole page (the runs take minutes on 2 CPU cores):", "", "```", "python scripts/findings.py", "```", ""]
-    (docs / "findings.md").write_text("\n".join(lines), encoding="utf-8")
-    print(f"\nwrote {docs / 'findings.md'}", file=sys.stderr)
+    (DOCS / "findings").mkdir(parents=True, exist_ok=True)
+    costs_path = DOCS / "findings" / "costs.json"
+    costs = json.loads(costs_path.read_text()) if costs_path.exists() else {}
+    failures: list[str] = []
+    body: list[str] = []
+    for part, heading in PARTS_TEXT.items():
+        body += [f"## {heading[0]}", "", *heading[1:], ""]
+        for section in (s for s in SECTIONS if s.part == part):
+            wanted = (not args.only or section.name in args.only) and (not args.part or part in args.part)
+            if not wanted and not (ROOT / section.out() / section.name).is_dir():
+                continue
+            body += run_section(section, args.jobs, costs, failures, execute=wanted)
+    costs_path.write_text(json.dumps(costs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    total_wall = sum(c["wall_s"] for c in costs.values()) / 60
+    total_runs = sum(c["runs"] for c in costs.values())
+    intro = [line.format(total_wall=f"{total_wall:.0f}", total_runs=total_runs) for line in INTRO]
+    (DOCS / "findings.md").write_text("\n".join([*intro, "", *body]), encoding="utf-8")
+    print(f"\nwrote {DOCS / 'findings.md'}", file=sys.stderr)
+    for failure in failures:
+        print(f"claim no longer holds: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

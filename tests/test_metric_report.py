@@ -108,7 +108,7 @@ def test_summary_series_makes_the_verdict_read_a_plugin_series(spread_recipe: Pa
         rises.append(max(values) - values[0])
     assert math.isclose(summary["dS_max"], max(rises), rel_tol=1e-9)
     legend = (root / "report.md").read_text()
-    assert "`feat_spread/spread`" in legend and "a rise >= 0.07" in legend
+    assert "`feat_spread/spread`" in legend and "a rise dS >= 0.07" in legend and "never rise by 0.07" in legend
 
 
 def test_a_series_no_metric_measures_is_a_recipe_error(spread_recipe: Path, tmp_path: Path, cli_run) -> None:
@@ -124,5 +124,6 @@ def test_the_legend_prints_the_default_thresholds_and_the_series(tmp_path: Path,
     code, _, err = cli_run("run", str(path), "--out", str(tmp_path / "runs"))
     assert code == 0, err
     text = (tmp_path / "runs" / "spread" / "report.md").read_text()
-    assert "max(0.05 L0, 0.02)" in text and "a rise >= 0.1 (or a peak >= 0.9)" in text
+    assert "max(0.05 L0, 0.02)" in text and "a rise dS >= 0.1, then a final value at most S* - 0.5 dS" in text
+    assert "start at or above 0.9" in text
     assert "`condensation/feat_inter`, the inter-class feature similarity" in text

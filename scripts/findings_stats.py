@@ -1,0 +1,127 @@
+"""Numbers for the prose of docs/findings.md, and claims that are checked against them.
+
+Every sentence of a reading is built from these numbers (``arm.cell("T1")`` is the verdict table's cell)
+and states a claim that the script checks on the runs it just read: a sentence whose claim no longer holds
+is written with a visible marker and makes ``scripts/findings.py`` exit with status 1, so the prose cannot
+silently drift from the tables.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from condensekit.phases import has_first_phase
+from condensekit.report import comparisons, median_range
+from condensekit.report.tables import grouped, sweep_table
+from condensekit.status import RunStatus
+
+KEYS = {"T1": "phase1_end", "dS": "dS", "peak": "peak", "t*": "peak_step", "acc": "final_test_acc", "S0": "S0", "final": "S_final",
+        "dS_max": "dS_max", "peak_max": "peak_max", "train acc": "final_train_acc"}  # fmt: skip
+
+
+@dataclass
+class Arm:
+    """The ok runs of one arm at one grid point."""
+
+    name: str
+    runs: list[dict[str, Any]]
+    total: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    def values(self, quantity: str) -> list[float]:
+        key = KEYS.get(quantity, quantity)
+        return [float(r[key]) for r in self.runs if isinstance(r.get(key), int | float) and not isinstance(r.get(key), bool)]
+
+    def cell(self, quantity: str, digits: int = 3) -> str:
+        """``median [min, max]`` over the seeds, as in the verdict table (T1 of stuck seeds is left out)."""
+        return median_range(self.values(quantity), digits)
+
+    def median(self, quantity: str) -> float:
+        values = self.values(quantity)
+        return statistics.median(values) if values else float("nan")
+
+    def lo(self, quantity: str) -> float:
+        return min(self.values(quantity), default=float("nan"))
+
+    def hi(self, quantity: str) -> float:
+        return max(self.values(quantity), default=float("nan"))
+
+    def count(self, key: str, value: Any = True) -> int:
+        return sum(1 for r in self.runs if r.get(key) == value)
+
+    @property
+    def stuck(self) -> int:
+        return sum(1 for r in self.runs if r.get("phase1_end") is None)
+
+    @property
+    def first_phase(self) -> int:
+        return sum(1 for r in self.runs if has_first_phase(r.get("phase1_end"), int(r.get("smoothing_window") or 20)))
+
+    @property
+    def condensed(self) -> int:
+        return self.count("condensed")
+
+    @property
+    def collapsed(self) -> int:
+        return self.count("collapsed_at_init")
+
+    def peaks_in(self, phase: str) -> int:
+        return self.count("peak_phase", phase)
+
+    def of(self, k: int) -> str:
+        return f"{k}/{self.n}"
+
+    @property
+    def failed(self) -> int:
+        return self.total - self.n
+
+
+@dataclass
+class Stats:
+    """One section's runs, by arm (and grid point), with its comparisons and sweeps."""
+
+    rows: list[dict[str, Any]]
+    failures: list[str] = field(default_factory=list)
+
+    def arm(self, name: str, grid: str = "base") -> Arm:
+        groups = grouped(self.rows)
+        runs = groups.get((name, grid), [])
+        return Arm(name, [r for r in runs if r["status"] == RunStatus.OK], total=len(runs))
+
+    def arms(self) -> list[tuple[str, str]]:
+        return list(grouped(self.rows))
+
+    def compared(self, arm: str, quantity: str, grid: str = "base") -> dict[str, Any]:
+        for c in comparisons(self.rows):
+            if c["arm"] == arm and c["quantity"] == quantity and c["grid"] == grid:
+                return c
+        raise KeyError(f"no comparison of {arm} {quantity} at {grid}")
+
+    def p(self, arm: str, quantity: str, grid: str = "base") -> str:
+        """``P(arm > ref) = 0.00, p = 0.008`` for a sentence."""
+        c = self.compared(arm, quantity, grid)
+        return f"P(arm > {c['reference']}) = {c['P']:.2f}, p = {c['p']:.2g}"
+
+    def rho(self, arm: str, swept: str, quantity: str) -> tuple[str, str]:
+        """The sweep table's rho and its 'seeds agree' cell."""
+        for r in sweep_table(self.rows):
+            if r["arm"] == arm and r["swept"] == swept and r["quantity"] == quantity:
+                return r["rho"], r["seeds agree"]
+        raise KeyError(f"no sweep of {quantity} over {swept} for {arm}")
+
+    def claim(self, holds: bool, text: str) -> str:
+        """``text`` when ``holds``; else the text with a marker, recorded as a failure."""
+        if holds:
+            return text
+        self.failures.append(text)
+        return f"**[This statement no longer holds for the numbers below; rewrite it:]** {text}"
+
+
+def none_failed(stats: Stats, names: Sequence[str]) -> bool:
+    return all(stats.arm(n).failed == 0 for n in names)

@@ -37,8 +37,8 @@ def phase_clause(ok: Sequence[dict[str, Any]]) -> str:
     return f"a first phase in {_of(len(with_phase), n)} (T1 {t1}{stuck_text})"
 
 
-def similarity_clause(ok: Sequence[dict[str, Any]], rise: float) -> str:
-    """What the layer-mean similarity did: alike from step 0, no rise, or a rise, where it peaked, and whether it fell."""
+def similarity_clause(ok: Sequence[dict[str, Any]], rise: float, series: str = "the similarity") -> str:
+    """What the layer-mean similarity did: alike from step 0, its rise and peak, where the peak fell, the verdict."""
     n = len(ok)
     collapsed = sum(1 for r in ok if r.get("collapsed_at_init"))
     risen = sum(1 for r in ok if isinstance(r.get("dS"), int | float) and r["dS"] >= rise)
@@ -46,28 +46,29 @@ def similarity_clause(ok: Sequence[dict[str, Any]], rise: float) -> str:
     parts = []
     if collapsed:
         parts.append(f"the features are alike from step 0 (collapsed at init) in {_of(collapsed, n)}")
-    if not risen:
-        if collapsed < n:
-            parts.append(f"the similarity does not rise by {rise:g} (dS {median_range(r.get('dS') for r in ok)})")
+    if collapsed == n:
         return "; ".join(parts)
     during = sum(1 for r in ok if r.get("peak_phase") == "phase1")
     after = sum(1 for r in ok if r.get("peak_phase") == "phase2")
     where = " and ".join(w for w, k in ((f"during phase 1 in {during}/{n}", during), (f"after T1 in {after}/{n}", after)) if k)
     parts.append(
-        f"the similarity rises {median_range(r.get('dS') for r in ok)} to {median_range(r.get('peak') for r in ok)}, "
-        f"peaking {where} seeds; it rises by {rise:g} or more in {risen}/{n} and is condensed "
-        f"(rises, then falls back or stays stuck) in {condensed}/{n}"
+        f"{series} goes from {median_range(r.get('S0') for r in ok)} to a peak of {median_range(r.get('peak') for r in ok)} "
+        f"at step {median_range(r.get('peak_step') for r in ok)} ({where or 'no peak'}), a rise of {median_range(r.get('dS') for r in ok)}"
     )
+    if not risen:
+        parts.append(f"no seed rises by {rise:g}, so none condensed")
+    else:
+        parts.append(f"it rises by {rise:g} or more in {risen}/{n} and is condensed (rises, then falls back or stays stuck) in {condensed}/{n}")
     return "; ".join(parts)
 
 
-def arm_sentence(arm: str, runs: Sequence[dict[str, Any]], rise: float) -> str:
+def arm_sentence(arm: str, runs: Sequence[dict[str, Any]], rise: float, series: str = "the similarity") -> str:
     """One sentence for one arm (one grid point): its phases, its similarity, and how thin the evidence is."""
     ok = [r for r in runs if r["status"] == RunStatus.OK]
     others = len(runs) - len(ok)
     if not ok:
         return f"{arm}: no run finished ok ({len(runs)} runs), nothing to say."
-    sentence = f"{arm}: {phase_clause(ok)}; {similarity_clause(ok, rise)}."
+    sentence = f"{arm}: {phase_clause(ok)}; {similarity_clause(ok, rise, series)}."
     notes = []
     if others:
         notes.append(f"{others} of {len(runs)} runs did not finish ok and are left out")
@@ -86,9 +87,10 @@ def _disagree(ok: Sequence[dict[str, Any]]) -> bool:
 
 def answer(rows: Sequence[dict[str, Any]]) -> list[str]:
     """One sentence per arm and grid point, in the verdict table's order."""
-    rise = thresholds_in_force(rows)[0].rise
+    th = thresholds_in_force(rows)[0]
+    series = f"{th.series.rpartition('/')[2]} (mean over hidden layers)" if th.series else "the similarity"
     lines = []
     for (arm, grid), runs in grouped(rows).items():
         label = arm if grid == "base" else f"{arm} ({grid})"
-        lines.append(arm_sentence(label, runs, rise))
+        lines.append(arm_sentence(label, runs, th.rise, series))
     return lines

@@ -45,11 +45,12 @@ from condensekit.report import (
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = Path("runs/findings")
+MAIN_JOB = "digits/resmlp_vs_mlp"  # its printed output goes into the README, between the main-job markers
 DOCS = ROOT / "docs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from findings_stats import Stats  # noqa: E402
-from findings_text import INTRO, PARTS_TEXT, READINGS  # noqa: E402  (the prose lives beside this script)
+from findings_text import INTRO, PARTS_TEXT, README_CLAIMS, READINGS  # noqa: E402  (the prose lives beside this script)
 
 CSV_COLUMNS = ["arm", "grid", "seed", "status", "phase1_end", "S0", "dS", "peak", "peak_step", "S_final", "peak_phase",
                "condensed", "collapsed_at_init", "dS_max", "peak_max", "final_test_acc", "final_loss"]  # fmt: skip
@@ -141,6 +142,8 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
     reading = READINGS.get(section.key)
     lines = [f"### {section.title}", "", f"*{recipe_question(ROOT / section.recipe)}*", ""]
     lines += [" ".join(reading(stats)) if reading else "_(no reading written yet)_", ""]
+    if section.key == MAIN_JOB:
+        update_readme(rows, stats)
     failures += [f"{section.key}: {text}" for text in stats.failures]
     lines += ["Generated from the numbers (one sentence per arm):", "", *[f"- {s}" for s in answer(rows)], "", render_markdown(table)]
     if compared:
@@ -164,6 +167,23 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
                  f"({cost['run_s'] / 60:.1f} min of single-thread run time)." if cost else ""), ""]  # fmt: skip
     lines += ["```", shlex.join(command), f"condensekit report {section.out() / Path(section.recipe).stem}", "```", ""]
     return lines
+
+
+def update_readme(rows: list[dict], stats: Stats) -> None:
+    """Put the main job's printed table and answer between the README's main-job markers, and check its prose."""
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find("<!-- main-job:start -->"), text.find("<!-- main-job:end -->")
+    if start < 0 or end < 0:
+        stats.failures.append("README.md has no main-job markers")
+        return
+    block = text[start:end]
+    fence = block.index("```\n") + 4
+    printed = render_text(verdict(rows)) + "\n\n" + "\n".join(answer(rows)) + "\n"
+    block = block[:fence] + printed + block[block.index("```", fence):]
+    readme.write_text(text[:start] + block + text[end:], encoding="utf-8")
+    for check in README_CLAIMS:
+        check(stats)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,3 +49,6 @@ PARTS_TEXT = {
 
 Reading = Callable[[Stats], list[str]]
 READINGS: dict[str, Reading] = {}
+
+# Claims of the README's main-job paragraph (between its main-job markers), checked on the main job's runs.
+README_CLAIMS: list[Callable[[Stats], str]] = []

@@ -144,20 +144,17 @@ def judged(series: dict[str, Any], t1: int | None, th: Thresholds) -> dict[str, 
 
 
 def layer_mean(layer_series: Mapping[str, tuple[Sequence[int], Sequence[float]]]) -> tuple[list[int], list[float]]:
-    """The mean over layers, step by step: at each step every layer logged, the mean of their finite values.
+    """The mean over layers, step by step: at each step every layer logged, the mean of their values.
 
     Steps some layer did not log are left out (the layers of one metric are measured together, so this only
-    drops a step when a layer is missing from it); a step where no layer has a finite value is NaN.
+    drops a step when a layer is missing from it). A NaN in one layer makes that step's mean NaN, as in the
+    metric's own ``mean/<quantity>`` (it is not hidden); :func:`series_summary` then skips the step.
     """
     if not layer_series:
         return [], []
     by_layer = [dict(zip(steps, values, strict=True)) for steps, values in layer_series.values()]
     common = sorted(set.intersection(*(set(d) for d in by_layer)))
-    means = []
-    for step in common:
-        finite = [d[step] for d in by_layer if math.isfinite(d[step])]
-        means.append(math.fsum(finite) / len(finite) if finite else math.nan)
-    return common, means
+    return common, [sum(d[step] for d in by_layer) / len(by_layer) for step in common]
 
 
 def run_collapsed_at_init(layers: Mapping[str, Mapping[str, Any]], mean: Mapping[str, Any], th: Thresholds) -> bool:

@@ -144,8 +144,11 @@ def test_layer_mean_and_the_run_verdict() -> None:
     steps, means = layer_mean(layers)
     assert steps == STEPS
     for k in range(len(STEPS)):
-        vals = [v[k] for _, v in layers.values() if not math.isnan(v[k])]
-        assert means[k] == pytest.approx(sum(vals) / len(vals))
+        vals = [v[k] for _, v in layers.values()]
+        if k == 3:
+            assert math.isnan(means[k])  # a NaN layer is not hidden by the mean
+        else:
+            assert means[k] == pytest.approx(sum(vals) / len(vals))
     # a layer that missed a step: that step is left out of the mean
     partial = {**layers, "layer9": ([0, 10, 30, 40, 50], [0.1] * 5)}
     assert layer_mean(partial)[0] == [0, 10, 30, 40, 50]
@@ -153,6 +156,7 @@ def test_layer_mean_and_the_run_verdict() -> None:
     losses = [2.3] * 60 + [1.0] * 60
     summary = summarize_run(losses, layers, window=20)
     assert summary["mean"]["S0"] == pytest.approx(means[0]) and summary["mean"]["final"] == pytest.approx(means[-1])
+    assert summary["mean"]["peak"] == max(m for m in means if not math.isnan(m))
     ref = ref_verdicts(means, steps, summary["phase1_end"])
     assert summary["condensed"] == ref["condensed"] and summary["peak_phase"] == ref["peak_phase"]
     assert summary["dS_max"] == pytest.approx(max(s["rise"] for s in summary["layers"].values()))

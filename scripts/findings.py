@@ -49,7 +49,7 @@ MAIN_JOB = "digits/resmlp_vs_mlp"  # its printed output goes into the README, be
 DOCS = ROOT / "docs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from findings_stats import Stats  # noqa: E402
+from findings_stats import Stats, shares_table  # noqa: E402
 from findings_text import INTRO, PARTS_TEXT, README_CLAIMS, READINGS  # noqa: E402  (the prose lives beside this script)
 
 CSV_COLUMNS = ["arm", "grid", "seed", "status", "phase1_end", "S0", "dS", "peak", "peak_step", "S_final", "peak_phase",
@@ -136,7 +136,7 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
                                   "run_s": round(sum(r.get("seconds") or 0 for r in finished))}  # fmt: skip
     rows = collect(root)
     write_report(root)  # what `condensekit report` writes; the tables below come from the same rows
-    stats = Stats(rows)
+    stats = Stats(rows, root)
     table, compared, sweep = verdict(rows), comparison_table(rows), sweep_table(rows)
     print(render_text(table) + "\n\n" + "\n".join(answer(rows)))
     reading = READINGS.get(section.key)
@@ -148,6 +148,10 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
     lines += ["Generated from the numbers (one sentence per arm):", "", *[f"- {s}" for s in answer(rows)], "", render_markdown(table)]
     if compared:
         lines += ["Each arm against the first (P: probability of superiority over seed pairs; p: exact two-sided permutation p-value):", "", render_markdown(compared)]
+    shares = shares_table(root, rows) if any("share_class" in (r.get("reports") or {}).get("condensation", {}).get("series", ()) for r in rows) else []
+    if shares:
+        lines += ["Energy shares of the unit features, mean over hidden layers (median over seeds) at step 0, at T1 (the last "
+                  "measurement at or before it; the end when stuck) and at the end:", "", render_markdown(shares)]  # fmt: skip
     if sweep:
         lines += ["Spearman correlation with the swept value (all seeds pooled; per seed; do all seeds agree in sign):", "", render_markdown(sweep)]
     if section.layers:

@@ -8,8 +8,10 @@ silently drift from the tables.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Sequence
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +89,15 @@ class Stats:
     """One section's runs, by arm (and grid point), with its comparisons and sweeps."""
 
     rows: list[dict[str, Any]]
+    root: Path | None = None
     failures: list[str] = field(default_factory=list)
+
+    def share(self, arm: str, share: str, at: str, grid: str = "base") -> float:
+        """Median over seeds of a layer-mean energy share ``at`` "0", "T1" or "end"."""
+        assert self.root is not None
+        runs = self.arm(arm, grid).runs
+        index = {"0": 0, "T1": 1, "end": 2}[at]
+        return statistics.median(at_t1(self.root, r, f"condensation/mean/{share}")[index] for r in runs)
 
     def arm(self, name: str, grid: str = "base") -> Arm:
         groups = grouped(self.rows)
@@ -121,6 +131,38 @@ class Stats:
             return text
         self.failures.append(text)
         return f"**[This statement no longer holds for the numbers below; rewrite it:]** {text}"
+
+
+SHARES = ("share_common", "share_class", "share_sample")
+
+
+def at_t1(root: Path, row: dict[str, Any], tag: str) -> tuple[float, float, float]:
+    """A logged scalar of one run at step 0, at T1 (the last value logged at or before it; the end if stuck), at the end."""
+    points = []
+    for line in (root / row["run_dir"] / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        values = json.loads(line)
+        if values.get(tag) is not None:
+            points.append((values["step"], float(values[tag])))
+    if not points:
+        return (float("nan"),) * 3
+    t1 = row.get("phase1_end")
+    before = [v for step, v in points if t1 is None or step <= t1]
+    return points[0][1], before[-1], points[-1][1]
+
+
+def shares_table(root: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Per arm: the energy shares of the layer-mean unit features at step 0, at T1 and at the end (medians over seeds)."""
+    table = []
+    for (arm, grid), runs in grouped(r for r in rows if r["status"] == RunStatus.OK).items():
+        line = {"arm": arm, "grid": grid}
+        for share in SHARES:
+            points = [at_t1(root, r, f"condensation/mean/{share}") for r in runs]
+            line[f"{share}: 0 / T1 / end"] = " / ".join(f"{statistics.median(p[k] for p in points):.2f}" for k in range(3))
+        table.append(line)
+    if table and all(r["grid"] == "base" for r in table):
+        for r in table:
+            del r["grid"]
+    return table
 
 
 def none_failed(stats: Stats, names: Sequence[str]) -> bool:

@@ -48,7 +48,30 @@ PARTS_TEXT = {
 }
 
 Reading = Callable[[Stats], list[str]]
-READINGS: dict[str, Reading] = {}
+
+
+def main_job(s: Stats) -> list[str]:
+    mlp, res = s.arm("mlp"), s.arm("resmlp")
+    t1 = s.compared("resmlp", "T1")
+    return [
+        s.claim(mlp.first_phase == mlp.n and res.first_phase == 0 and t1["p"] <= 0.05,
+                f"**Does a residual MLP condense like a plain MLP?** It has no first phase at all. The plain 12-layer MLP "
+                f"stalls in every seed ({mlp.of(mlp.first_phase)}; T1 {mlp.cell('T1')}), the residual MLP in none (T1 "
+                f"{res.cell('T1')}); {s.p('resmlp', 'T1')}."),
+        s.claim(mlp.hi("dS") < 0.1 and mlp.peaks_in("phase2") == mlp.n,
+                f"But during the plain MLP's first phase its features do not condense in the sense of the rule: the "
+                f"layer-mean `feat_inter` starts high ({mlp.cell('S0')}), rises by only {mlp.cell('dS')} and peaks "
+                f"*after* T1 in {mlp.of(mlp.peaks_in('phase2'))} seeds (t* {mlp.cell('t*')}), so {mlp.of(mlp.condensed)} "
+                f"seeds are `condensed`."),
+        s.claim(mlp.hi("dS_max") >= 0.1,
+                f"Single layers rise more (the largest single-layer rise per seed is {mlp.cell('dS_max')}; the per-layer "
+                f"table shows which), but the network as a whole is already alike at initialization rather than becoming so."),
+        s.claim(res.hi("S0") < mlp.lo("S0") and res.hi("dS") < 0.1,
+                f"The residual MLP's features start less alike ({res.cell('S0')}) and do not rise either ({res.cell('dS')})."),
+    ]
+
+
+READINGS: dict[str, Reading] = {"digits/resmlp_vs_mlp": main_job}
 
 # Claims of the README's main-job paragraph (between its main-job markers), checked on the main job's runs.
 README_CLAIMS: list[Callable[[Stats], str]] = []

@@ -83,6 +83,19 @@ class Arm:
     def failed(self) -> int:
         return self.total - self.n
 
+    def top_layers(self) -> list[tuple[str, dict[str, Any]]]:
+        """Per seed, the hidden layer with the largest rise of the summary series, and its summary."""
+        out = []
+        for r in self.runs:
+            layers = r.get("layers") or {}
+            if layers:
+                name = max(layers, key=lambda k: layers[k].get("rise") if isinstance(layers[k].get("rise"), float) else -1.0)
+                out.append((name, layers[name]))
+        return out
+
+    def layer_cell(self, layer: str, key: str) -> str:
+        return median_range([r["layers"][layer][key] for r in self.runs if layer in (r.get("layers") or {})])
+
 
 @dataclass
 class Stats:

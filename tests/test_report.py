@@ -61,8 +61,14 @@ def my_cell(values: list[float]) -> str:
     """The report's cell format, from my own median: ``median [min, max]`` with 3 significant digits."""
     if not values:
         return "-"
-    med = f"{my_median(values):.3g}"
-    return med if len(values) == 1 else f"{med} [{min(values):.3g}, {max(values):.3g}]"
+    if all(float(v).is_integer() for v in values):  # steps are written out in full
+        def f(x: float) -> str:
+            return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+    else:
+        def f(x: float) -> str:
+            return f"{x:.3g}"
+    med = f(my_median(values))
+    return med if len(values) == 1 else f"{med} [{f(min(values))}, {f(max(values))}]"
 
 
 def rise_from_metrics(run_dir: Path) -> float:
@@ -303,4 +309,5 @@ def test_median_range_format() -> None:
     assert median_range([3, 1, 2]) == "2 [1, 3]"
     assert median_range([0.5]) == "0.5"
     assert median_range([None, float("nan")]) == "-"
-    assert median_range([1, 2]) == my_cell([1.0, 2.0])
+    assert median_range([1, 2]) == my_cell([1.0, 2.0]) == "1.5 [1, 2]"
+    assert median_range([1000, 1200, 960]) == "1000 [960, 1200]" and median_range([0.5, 1.0]) == "0.75 [0.5, 1]"

@@ -22,13 +22,17 @@ def _finite(values: Iterable[Any]) -> list[float]:
 
 
 def median_range(values: Iterable[Any], digits: int = 3) -> str:
-    """``median [min, max]`` of the finite values, or ``-``."""
+    """``median [min, max]`` of the finite values, or ``-``; whole numbers (steps) are written out, not as 1e+03."""
     vals = _finite(values)
     if not vals:
         return "-"
-    fmt = f"{{:.{digits}g}}"
-    med = fmt.format(statistics.median(vals))
-    return med if len(vals) == 1 else f"{med} [{fmt.format(min(vals))}, {fmt.format(max(vals))}]"
+    whole = all(v.is_integer() for v in vals)  # steps: 1000, not 1e+03
+
+    def fmt(v: float) -> str:
+        return (f"{v:.0f}" if v.is_integer() else f"{v:.1f}") if whole else f"{v:.{digits}g}"
+
+    med = fmt(statistics.median(vals))
+    return med if len(vals) == 1 else f"{med} [{fmt(min(vals))}, {fmt(max(vals))}]"
 
 
 def _grid_key(values: dict[str, Any]) -> tuple[tuple[int, float, str], ...]:

@@ -40,6 +40,7 @@ def test_recipe_validates_and_has_a_header(path: Path) -> None:
     text = "\n".join(header)
     assert "?" in text, f"{path.name}: the header comment must state the question the recipe answers"
     assert f"condensekit run recipes/{_id(path)}" in text, f"{path.name}: the header must give the exact command"
+    assert "cost" in text.lower() and "TBD" not in text, f"{path.name}: the header must state what the recipe costs to run"
     names = [s.recipe_name for s in recipe.specs]
     assert len(set(names)) == 1
 

@@ -163,8 +163,36 @@ def init_scale(s: Stats) -> list[str]:
     ]
 
 
+def activations(s: Stats) -> list[str]:
+    relu, leaky, gelu, tanh, sig, ident = (s.arm(a) for a in ("relu", "leaky_relu", "gelu", "tanh", "sigmoid", "identity"))
+    return [
+        s.claim(relu.first_phase == relu.n and leaky.first_phase == leaky.n and s.compared("leaky_relu", "T1")["p"] > 0.05,
+                f"**Is it a ReLU effect?** ReLU and LeakyReLU both stall (T1 {relu.cell('T1')} and {leaky.cell('T1')}; the "
+                f"difference is not shown at p <= 0.05: {s.p('leaky_relu', 'T1')})."),
+        s.claim(gelu.stuck == gelu.n,
+                f"GELU never leaves its plateau in {gelu.of(gelu.stuck)} seeds within the run (test accuracy {gelu.cell('acc')}); "
+                f"its similarity rises {gelu.cell('dS')}, so the rule counts {gelu.of(gelu.condensed)} seeds as condensed "
+                "(a real rise in a run still stuck)."),
+        s.claim(tanh.first_phase == 0 and ident.first_phase == 0 and tanh.hi("peak") < 0 and ident.hi("peak") < 0,
+                f"tanh and no activation at all (a deep linear network) have no first phase (T1 {tanh.cell('T1')} and "
+                f"{ident.cell('T1')}) and their inter-class similarity stays slightly negative (peak {tanh.cell('peak')} and "
+                f"{ident.cell('peak')})."),
+        s.claim(sig.stuck == sig.n and sig.collapsed == sig.n and sig.condensed == 0,
+                f"Sigmoid is stuck in every seed with features alike from step 0: the rule now calls it `collapsed_at_init` in "
+                f"{sig.of(sig.collapsed)} seeds and never condensed (rise {sig.cell('dS')}; the earlier rule counted such runs "
+                "as condensed)."),
+        s.claim(s.share("sigmoid", "share_common", "0") > s.share("relu", "share_common", "0") > s.share("tanh", "share_common", "0"),
+                f"The energy shares at step 0 order the activations by how much of their features is one shared direction: "
+                f"share_common {s.share('sigmoid', 'share_common', '0'):.2f} for sigmoid, {s.share('relu', 'share_common', '0'):.2f} "
+                f"for ReLU, {s.share('gelu', 'share_common', '0'):.2f} for GELU, {s.share('tanh', 'share_common', '0'):.2f} for "
+                f"tanh and {s.share('identity', 'share_common', '0'):.2f} without an activation: sigmoid and ReLU, whose outputs are "
+                "never negative, start with a large common part, the zero-centred tanh and identity with none, GELU between."),
+    ]
+
+
 READINGS: dict[str, Reading] = {"digits/resmlp_vs_mlp": main_job, "digits/four_tricks": four_tricks,
-    "digits/depth_sweep": depth_sweep, "digits/init_scale": init_scale}
+    "digits/depth_sweep": depth_sweep, "digits/init_scale": init_scale,
+    "digits/activations": activations}
 
 # Claims of the README's main-job paragraph (between its main-job markers), checked on the main job's runs.
 README_CLAIMS: list[Callable[[Stats], str]] = []

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from condensekit.report.rows import thresholds_in_force
-from condensekit.report.tables import grouped, ranks, sweep_value
+from condensekit.report.tables import grouped, median_range, ranks, sweep_value
 from condensekit.status import RunStatus
 
 # (label in the table, row key)
@@ -134,7 +134,7 @@ def comparison_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     """The comparisons as table rows: medians, ``P(arm > ref)``, the p-value and what it allows to say."""
     table = []
     for e in comparisons(rows):
-        med = lambda v: f"{statistics.median(v):.3g}" if v else "-"  # noqa: E731
+        med = lambda v: median_range([statistics.median(v)]) if v else "-"  # noqa: E731
         table.append({
             "arm": e["arm"], "grid": e["grid"], "vs": e["reference"], "quantity": e["quantity"],
             "median arm": med(e["x"]), "median ref": med(e["y"]),

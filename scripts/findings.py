@@ -67,6 +67,7 @@ class Section:
     sets: list[str] = field(default_factory=list)
     figures: tuple[str, ...] = ("curves",)
     layers: bool = False  # show the per-layer table
+    extra_table: tuple[str, dict[str, str]] | None = None  # (caption, column -> tag): logged scalars at 0 / T1 / end
 
     @property
     def name(self) -> str:
@@ -86,19 +87,23 @@ class Section:
 
 
 SECTIONS = [
-    Section("digits", "recipes/resmlp_vs_mlp.toml", "Residual connections (the main job)", figures=("curves", "centered")),
+    Section("digits", "recipes/resmlp_vs_mlp.toml", "Residual connections (the main job)", figures=("curves", "shares")),
     Section("digits", "recipes/four_tricks.toml", "Batch normalization, momentum, init scale, L2"),
     Section("digits", "recipes/depth_sweep.toml", "Depth"),
     Section("digits", "recipes/init_scale.toml", "Initialization"),
-    Section("digits", "recipes/activations.toml", "Activation functions", figures=("curves", "centered")),
-    Section("digits", "recipes/cnn_vs_mlp.toml", "Convolutional networks", figures=("curves", "centered")),
-    Section("digits", "recipes/vit_vs_mlp.toml", "Vision Transformers", figures=("curves", "centered")),
-    Section("digits", "recipes/vanishing_vs_condensation.toml", "Vanishing gradients", figures=("gradient_health",)),
+    Section("digits", "recipes/activations.toml", "Activation functions", figures=("curves", "shares")),
+    Section("digits", "recipes/cnn_vs_mlp.toml", "Convolutional networks", figures=("curves", "shares")),
+    Section("digits", "recipes/vit_vs_mlp.toml", "Vision Transformers", figures=("curves", "shares")),
+    Section("digits", "recipes/vanishing_vs_condensation.toml", "Vanishing gradients", figures=("gradient_health",), extra_table=(
+        "Gradient health (metric `gradient_health`; median over seeds at step 0, at T1 and at the end; per-layer values "
+        "averaged over the hidden layers):",
+        {"grad_ratio_first_last": "gradient_health/grad_ratio_first_last", "wgrad_norm": "gradient_health/*/wgrad_norm",
+         "rel_change": "gradient_health/*/rel_change", "dead_frac": "gradient_health/*/dead_frac"})),
     Section("digits", "recipes/per_layer.toml", "Per layer", figures=("per_layer",), layers=True),
     Section("digits", "recipes/neural_collapse.toml", "Neural collapse", figures=("neural_collapse",)),
-    Section("fashion_mnist", "recipes/fashion_mnist/resmlp_vs_mlp.toml", "Residual connections", figures=("curves", "per_layer")),
+    Section("fashion_mnist", "recipes/fashion_mnist/resmlp_vs_mlp.toml", "Residual connections", figures=("curves", "shares", "per_layer")),
     Section("fashion_mnist", "recipes/fashion_mnist/four_tricks.toml", "Batch normalization, momentum, init scale, L2"),
-    Section("fashion_mnist", "recipes/fashion_mnist/cnn_vs_mlp.toml", "A convolutional network", figures=("curves", "centered")),
+    Section("fashion_mnist", "recipes/fashion_mnist/cnn_vs_mlp.toml", "A convolutional network", figures=("curves", "shares")),
 ]
 
 
@@ -152,6 +157,8 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
     if shares:
         lines += ["Energy shares of the unit features, mean over hidden layers (median over seeds) at step 0, at T1 (the last "
                   "measurement at or before it; the end when stuck) and at the end:", "", render_markdown(shares)]  # fmt: skip
+    if section.extra_table:
+        lines += [section.extra_table[0], "", render_markdown(shares_table(root, rows, section.extra_table[1], digits=3))]
     if sweep:
         lines += ["Spearman correlation with the swept value (all seeds pooled; per seed; do all seeds agree in sign):", "", render_markdown(sweep)]
     if section.layers:

@@ -107,10 +107,14 @@ class Stats:
 
     def share(self, arm: str, share: str, at: str, grid: str = "base") -> float:
         """Median over seeds of a layer-mean energy share ``at`` "0", "T1" or "end"."""
+        return self.logged(arm, f"condensation/mean/{share}", at, grid)
+
+    def logged(self, arm: str, tag: str, at: str, grid: str = "base") -> float:
+        """Median over seeds of a logged scalar ``at`` "0", "T1" or "end" (see :func:`at_t1`)."""
         assert self.root is not None
         runs = self.arm(arm, grid).runs
         index = {"0": 0, "T1": 1, "end": 2}[at]
-        return statistics.median(at_t1(self.root, r, f"condensation/mean/{share}")[index] for r in runs)
+        return statistics.median(at_t1(self.root, r, tag)[index] for r in runs)
 
     def arm(self, name: str, grid: str = "base") -> Arm:
         groups = grouped(self.rows)
@@ -149,13 +153,25 @@ class Stats:
 SHARES = ("share_common", "share_class", "share_sample")
 
 
+def _value(values: dict[str, Any], tag: str) -> float | None:
+    """``values[tag]``; a tag ``metric/*/quantity`` is the mean over the layers that logged the quantity."""
+    if "/*/" not in tag:
+        value = values.get(tag)
+        return None if value is None else float(value)
+    head, _, quantity = tag.partition("/*/")
+    found = [float(v) for k, v in values.items() if k.startswith(head + "/") and k.endswith("/" + quantity) and v is not None
+             and k.count("/") == 2 and not k.split("/")[1].startswith(("mean", "logits"))]  # fmt: skip
+    return sum(found) / len(found) if found else None
+
+
 def at_t1(root: Path, row: dict[str, Any], tag: str) -> tuple[float, float, float]:
     """A logged scalar of one run at step 0, at T1 (the last value logged at or before it; the end if stuck), at the end."""
     points = []
     for line in (root / row["run_dir"] / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
         values = json.loads(line)
-        if values.get(tag) is not None:
-            points.append((values["step"], float(values[tag])))
+        value = _value(values, tag)
+        if value is not None:
+            points.append((values["step"], value))
     if not points:
         return (float("nan"),) * 3
     t1 = row.get("phase1_end")
@@ -163,14 +179,19 @@ def at_t1(root: Path, row: dict[str, Any], tag: str) -> tuple[float, float, floa
     return points[0][1], before[-1], points[-1][1]
 
 
-def shares_table(root: Path, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Per arm: the energy shares of the layer-mean unit features at step 0, at T1 and at the end (medians over seeds)."""
+def shares_table(root: Path, rows: list[dict[str, Any]], tags: dict[str, str] | None = None, digits: int = 2) -> list[dict[str, str]]:
+    """Per arm: logged scalars at step 0, at T1 and at the end (medians over seeds); by default the layer-mean energy shares.
+
+    Args:
+        tags: column label -> tag (``metric/*/quantity`` averages over the hidden layers).
+    """
+    tags = tags or {share: f"condensation/mean/{share}" for share in SHARES}
     table = []
     for (arm, grid), runs in grouped(r for r in rows if r["status"] == RunStatus.OK).items():
         line = {"arm": arm, "grid": grid}
-        for share in SHARES:
-            points = [at_t1(root, r, f"condensation/mean/{share}") for r in runs]
-            line[f"{share}: 0 / T1 / end"] = " / ".join(f"{statistics.median(p[k] for p in points):.2f}" for k in range(3))
+        for label, tag in tags.items():
+            points = [at_t1(root, r, tag) for r in runs]
+            line[f"{label}: 0 / T1 / end"] = " / ".join(f"{statistics.median(p[k] for p in points):.{digits}g}" for k in range(3))
         table.append(line)
     if table and all(r["grid"] == "base" for r in table):
         for r in table:

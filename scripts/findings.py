@@ -87,7 +87,7 @@ class Section:
 
 
 SECTIONS = [
-    Section("digits", "recipes/resmlp_vs_mlp.toml", "Residual connections (the main job)", figures=("curves", "shares")),
+    Section("digits", "recipes/resmlp_vs_mlp.toml", "Residual connections (the main job)", figures=("curves", "shares"), layers=True),
     Section("digits", "recipes/four_tricks.toml", "Batch normalization, momentum, init scale, L2"),
     Section("digits", "recipes/depth_sweep.toml", "Depth"),
     Section("digits", "recipes/init_scale.toml", "Initialization"),

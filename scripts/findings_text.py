@@ -190,9 +190,33 @@ def activations(s: Stats) -> list[str]:
     ]
 
 
+def vanishing(s: Stats) -> list[str]:
+    xav, he, ln = s.arm("xavier"), s.arm("he"), s.arm("layer_normalized")
+    ratio0 = s.logged("xavier", "gradient_health/grad_ratio_first_last", "0")
+    wg_x, wg_h = s.logged("xavier", "gradient_health/*/wgrad_norm", "0"), s.logged("he", "gradient_health/*/wgrad_norm", "0")
+    dead0, dead_t1 = s.logged("xavier", "gradient_health/*/dead_frac", "0"), s.logged("xavier", "gradient_health/*/dead_frac", "T1")
+    return [
+        s.claim(ratio0 > 1 and wg_h > 10 * wg_x,
+                f"**Is it just vanishing gradients?** Not in the usual sense. With Xavier's initialization the first layer's "
+                f"weight gradient is {ratio0:.2g} times the classifier's at step 0: the gradient does not shrink on its way "
+                f"down. What is small is every gradient: the mean weight-gradient norm is {wg_x:.2g} against {wg_h:.2g} with He's "
+                "initialization."),
+        s.claim(dead_t1 < 0.2,
+                f"Dead units are few: {dead0:.2g} of the hidden units at step 0 and {dead_t1:.2g} at T1 (mean over layers), so "
+                "dead ReLUs do not explain the stall either."),
+        s.claim(he.first_phase == 0 and ln.first_phase == 0 and s.compared("layer_normalized", "T1")["p"] <= 0.05
+                and s.compared("layer_normalized", "rise dS")["p"] > 0.05,
+                f"Both controls remove the first phase: He's initialization (T1 {he.cell('T1')}) and layer-normalized updates, "
+                f"where every parameter tensor moves by exactly lr per step at the same lr as the other arms (T1 "
+                f"{ln.cell('T1')}; {s.p('layer_normalized', 'T1')}). With layer-normalized updates the small rise of the "
+                f"similarity stays ({ln.cell('dS')} against {xav.cell('dS')}; {s.p('layer_normalized', 'rise dS')}), with "
+                f"He's it does not ({he.cell('dS')}; {s.p('he', 'rise dS')})."),
+    ]
+
+
 READINGS: dict[str, Reading] = {"digits/resmlp_vs_mlp": main_job, "digits/four_tricks": four_tricks,
     "digits/depth_sweep": depth_sweep, "digits/init_scale": init_scale,
-    "digits/activations": activations}
+    "digits/activations": activations, "digits/vanishing_vs_condensation": vanishing}
 
 # Claims of the README's main-job paragraph (between its main-job markers), checked on the main job's runs.
 README_CLAIMS: list[Callable[[Stats], str]] = []

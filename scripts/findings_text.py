@@ -7,7 +7,9 @@ it (and makes scripts/findings.py exit 1) when its condition no longer holds for
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
+from typing import Any
 
 from findings_stats import Stats
 
@@ -214,9 +216,36 @@ def vanishing(s: Stats) -> list[str]:
     ]
 
 
+def _layer_median(arm: Any, layer: str, key: str) -> float:
+    values = [r["layers"][layer][key] for r in arm.runs if layer in (r.get("layers") or {}) and r["layers"][layer][key] is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def per_layer(s: Stats) -> list[str]:
+    mlp, res = s.arm("mlp"), s.arm("resmlp")
+    hidden = mlp.runs[0]["hidden_layers"][1:]  # the first hidden layer is a linear map of the input: it never moves
+    steps = [_layer_median(mlp, name, "peak_step") for name in hidden]
+    top_down = all(a >= b for a, b in zip(steps, steps[1:], strict=False))
+    late = [name for name in res.runs[0]["hidden_layers"] if _layer_median(res, name, "peak_step") > 10]
+    return [
+        s.claim(top_down and steps[-1] <= mlp.median("T1") < steps[0],
+                f"**When does each layer peak?** Top down. In the plain 12-layer MLP the median peak step of `feat_inter` "
+                f"goes from {steps[-1]:g} in the last hidden layer ({hidden[-1]}) to {steps[0]:g} in {hidden[0]}, never later "
+                f"in a higher layer; the top layers peak during the first phase, the lower ones after it (T1 {mlp.cell('T1')})."),
+        s.claim(max(_layer_median(mlp, hidden[0], "rise"), _layer_median(mlp, hidden[-1], "rise"))
+                < _layer_median(mlp, hidden[len(hidden) // 2], "rise"),
+                f"The middle layers rise most ({hidden[len(hidden) // 2]}: {mlp.layer_cell(hidden[len(hidden) // 2], 'rise')}; "
+                f"{hidden[0]}: {mlp.layer_cell(hidden[0], 'rise')}; {hidden[-1]}: {mlp.layer_cell(hidden[-1], 'rise')})."),
+        s.claim(bool(late),
+                f"In the residual MLP the peaks are not all within the first steps: the median peak step is above 10 in "
+                f"{', '.join(late)} (see the table), with T1 {res.cell('T1')}."),
+    ]
+
+
 READINGS: dict[str, Reading] = {"digits/resmlp_vs_mlp": main_job, "digits/four_tricks": four_tricks,
     "digits/depth_sweep": depth_sweep, "digits/init_scale": init_scale,
-    "digits/activations": activations, "digits/vanishing_vs_condensation": vanishing}
+    "digits/activations": activations, "digits/vanishing_vs_condensation": vanishing,
+    "digits/per_layer": per_layer}
 
 # Claims of the README's main-job paragraph (between its main-job markers), checked on the main job's runs.
 README_CLAIMS: list[Callable[[Stats], str]] = []

@@ -50,7 +50,7 @@ DOCS = ROOT / "docs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from findings_stats import Stats, shares_table  # noqa: E402
-from findings_text import INTRO, PARTS_TEXT, README_CLAIMS, READINGS  # noqa: E402  (the prose lives beside this script)
+from findings_text import INTRO, PARTS_TEXT, READINGS, README_CLAIMS  # noqa: E402  (the prose lives beside this script)
 
 CSV_COLUMNS = ["arm", "grid", "seed", "status", "phase1_end", "S0", "dS", "peak", "peak_step", "S_final", "peak_phase",
                "condensed", "collapsed_at_init", "dS_max", "peak_max", "final_test_acc", "final_loss"]  # fmt: skip
@@ -100,7 +100,10 @@ SECTIONS = [
         {"grad_ratio_first_last": "gradient_health/grad_ratio_first_last", "wgrad_norm": "gradient_health/*/wgrad_norm",
          "rel_change": "gradient_health/*/rel_change", "dead_frac": "gradient_health/*/dead_frac"})),
     Section("digits", "recipes/per_layer.toml", "Per layer", figures=("per_layer",), layers=True),
-    Section("digits", "recipes/neural_collapse.toml", "Neural collapse", figures=("neural_collapse",)),
+    Section("digits", "recipes/neural_collapse.toml", "Neural collapse", figures=("neural_collapse",), extra_table=(
+        "Neural collapse on the penultimate features (median over seeds at step 0, at T1 and at the end; every measure "
+        "goes to 0 under collapse):",
+        {q: f"neural_collapse/penultimate/{q}" for q in ("nc1", "nc2_equinorm", "nc2_maxangle", "nc3", "nc4")})),
     Section("fashion_mnist", "recipes/fashion_mnist/resmlp_vs_mlp.toml", "Residual connections", figures=("curves", "shares", "per_layer")),
     Section("fashion_mnist", "recipes/fashion_mnist/four_tricks.toml", "Batch normalization, momentum, init scale, L2"),
     Section("fashion_mnist", "recipes/fashion_mnist/cnn_vs_mlp.toml", "A convolutional network", figures=("curves", "shares")),

@@ -65,7 +65,7 @@ def main_job(s: Stats) -> list[str]:
                 f"layer-mean `feat_inter` starts high ({mlp.cell('S0')}), rises by only {mlp.cell('dS')} and peaks "
                 f"*after* T1 in {mlp.of(mlp.peaks_in('phase2'))} seeds (t* {mlp.cell('t*')}), so {mlp.of(mlp.condensed)} "
                 f"seeds are `condensed`."),
-        s.claim(mlp.hi("dS_max") >= 0.1 and all(l["peak_phase"] == "phase2" for _, l in mlp.top_layers()),
+        s.claim(mlp.hi("dS_max") >= 0.1 and all(top["peak_phase"] == "phase2" for _, top in mlp.top_layers()),
                 f"Single layers rise more: the largest single-layer rise per seed is {mlp.cell('dS_max')}, in "
                 f"{' or '.join(sorted({n for n, _ in mlp.top_layers()}))} depending on the seed, and that layer too peaks after "
                 f"T1 in every seed; the top hidden layer barely moves (layer11: {mlp.layer_cell('layer11', 'S0')} at step 0, "

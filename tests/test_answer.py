@@ -31,6 +31,7 @@ def test_no_first_phase_and_no_rise() -> None:
     (sentence,) = answer(rows)
     assert "no first phase in 3/3 seeds (T1 10 [10, 11]: the loss falls from the start)" in sentence
     assert "no seed rises by 0.1, so none condensed" in sentence
+    assert "(no first phase to compare with in 3/3)" in sentence  # not "during phase 1": there is none
 
 
 def test_the_first_phase_threshold_is_two_smoothing_windows() -> None:

@@ -161,8 +161,10 @@ def test_report_md_verdict_is_recomputed_from_summary_csv(finished: Path) -> Non
         assert line["peak S*"] == my_cell([float(r["peak"]) for r in mine])
         assert line["peak t*"] == my_cell([float(r["peak_step"]) for r in mine])
         assert line["test acc"] == my_cell([float(r["final_test_acc"]) for r in mine])
-        phases = [r["peak_phase"] for r in mine]
-        assert line["peak in"] == ", ".join(f"{p} {phases.count(p)}/2" for p in ("phase1", "phase2") if p in phases)
+        # a seed whose T1 is within two smoothing windows had no first phase for its peak to fall in
+        phases = [r["peak_phase"] if not r["phase1_end"] or int(r["phase1_end"]) >= 2 * int(r["smoothing_window"]) else "no phase 1"
+                  for r in mine]  # fmt: skip
+        assert line["peak in"] == ", ".join(f"{p} {phases.count(p)}/2" for p in ("phase1", "phase2", "no phase 1") if p in phases)
         assert line["collapsed"] == f"{sum(r['collapsed_at_init'] == 'true' for r in mine)}/2"
         t1 = [float(r["phase1_end"]) for r in mine if r["phase1_end"]]
         stuck = sum(1 for r in mine if not r["phase1_end"])

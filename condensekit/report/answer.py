@@ -23,10 +23,14 @@ def _of(k: int, n: int) -> str:
     return f"{k}/{n} seeds" if n != 1 else ("1 seed" if k else "0/1 seeds")
 
 
+def _first_phase(row: dict[str, Any]) -> bool:
+    return has_first_phase(row.get("phase1_end"), int(row.get("smoothing_window") or 20))
+
+
 def phase_clause(ok: Sequence[dict[str, Any]]) -> str:
     """Whether the loss had a first phase: how many seeds, with T1 (stuck seeds counted apart)."""
     n = len(ok)
-    with_phase = [r for r in ok if has_first_phase(r.get("phase1_end"), int(r.get("smoothing_window") or 20))]
+    with_phase = [r for r in ok if _first_phase(r)]
     stuck = sum(1 for r in ok if r.get("phase1_end") is None)
     t1 = median_range([r.get("phase1_end") for r in ok])
     if stuck == n:
@@ -48,9 +52,14 @@ def similarity_clause(ok: Sequence[dict[str, Any]], rise: float, series: str = "
         parts.append(f"the features are alike from step 0 (collapsed at init) in {_of(collapsed, n)}")
     if collapsed == n:
         return "; ".join(parts)
-    during = sum(1 for r in ok if r.get("peak_phase") == "phase1")
-    after = sum(1 for r in ok if r.get("peak_phase") == "phase2")
-    where = " and ".join(w for w, k in ((f"during phase 1 in {during}/{n}", during), (f"after T1 in {after}/{n}", after)) if k)
+    # where the peak fell against T1 means something only in the seeds that had a first phase
+    phased = [r for r in ok if _first_phase(r)]
+    during = sum(1 for r in phased if r.get("peak_phase") == "phase1")
+    after = sum(1 for r in phased if r.get("peak_phase") == "phase2")
+    where = " and ".join(w for w, k in (
+        (f"during phase 1 in {during}/{n}", during), (f"after T1 in {after}/{n}", after),
+        (f"no first phase to compare with in {n - len(phased)}/{n}", n - len(phased)),
+    ) if k)  # fmt: skip
     parts.append(
         f"{series} goes from {median_range(r.get('S0') for r in ok)} to a peak of {median_range(r.get('peak') for r in ok)} "
         f"at step {median_range(r.get('peak_step') for r in ok)} ({where or 'no peak'}), a rise of {median_range(r.get('dS') for r in ok)}"
@@ -81,7 +90,7 @@ def arm_sentence(arm: str, runs: Sequence[dict[str, Any]], rise: float, series: 
 
 def _disagree(ok: Sequence[dict[str, Any]]) -> bool:
     verdicts = {bool(r.get("condensed")) for r in ok}
-    phases = {has_first_phase(r.get("phase1_end"), int(r.get("smoothing_window") or 20)) for r in ok}
+    phases = {_first_phase(r) for r in ok}
     return len(verdicts) > 1 or len(phases) > 1
 
 

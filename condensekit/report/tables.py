@@ -11,6 +11,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from condensekit.phases import has_first_phase
 from condensekit.status import REPORT_ORDER, RunStatus
 
 # per-run quantities correlated with a swept grid value: (column label, row key)
@@ -98,11 +99,20 @@ def _count(ok: Sequence[dict[str, Any]], key: str) -> str:
 
 
 def phase_counts(runs: Sequence[dict[str, Any]], key: str = "peak_phase") -> str:
-    """``phase1 3/3`` or ``phase1 1/3, phase2 2/3``: where the peak fell against T1, over the runs that have one."""
-    phases = [r.get(key) for r in runs if r.get(key) in ("phase1", "phase2")]
+    """``phase1 3/3`` or ``phase1 1/3, phase2 2/3``: where the peak fell against T1, over the runs that have one.
+
+    A run row (it has ``smoothing_window``) whose loss had no first phase counts as ``no phase 1``: a peak
+    "before T1" means nothing when T1 only marks a loss that fell from the start.
+    """
+    phases = []
+    for r in runs:
+        if "smoothing_window" in r and r.get("status") is not None and not has_first_phase(r.get("phase1_end"), int(r["smoothing_window"] or 20)):
+            phases.append("no phase 1")
+        elif r.get(key) in ("phase1", "phase2"):
+            phases.append(r[key])
     if not phases:
         return "-"
-    return ", ".join(f"{p} {phases.count(p)}/{len(runs)}" for p in ("phase1", "phase2") if p in phases)
+    return ", ".join(f"{p} {phases.count(p)}/{len(runs)}" for p in ("phase1", "phase2", "no phase 1") if p in phases)
 
 
 def _status_order(status: str) -> int:

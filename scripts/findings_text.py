@@ -242,10 +242,33 @@ def per_layer(s: Stats) -> list[str]:
     ]
 
 
+def neural_collapse(s: Stats) -> list[str]:
+    mlp, bn = s.arm("mlp"), s.arm("mlp+bn")
+
+    def nc(arm: str, q: str, at: str) -> float:
+        return s.logged(arm, f"neural_collapse/penultimate/{q}", at)
+
+    return [
+        s.claim(mlp.first_phase == mlp.n and nc("mlp", "nc2_equinorm", "T1") > nc("mlp", "nc2_equinorm", "0")
+                and nc("mlp", "nc2_maxangle", "T1") > nc("mlp", "nc2_maxangle", "0"),
+                f"**How does it relate to neural collapse?** During the plain MLP's first phase (T1 {mlp.cell('T1')}) the class "
+                f"means of the penultimate features move *away* from a simplex: NC2 equinorm goes from "
+                f"{nc('mlp', 'nc2_equinorm', '0'):.2f} at step 0 to {nc('mlp', 'nc2_equinorm', 'T1'):.2f} at T1 and the max-angle "
+                f"measure from {nc('mlp', 'nc2_maxangle', '0'):.2f} to {nc('mlp', 'nc2_maxangle', 'T1'):.2f}, while NC1 falls "
+                f"from {nc('mlp', 'nc1', '0'):.2f} to {nc('mlp', 'nc1', 'T1'):.2f}."),
+        s.claim(nc("mlp", "nc1", "end") < nc("mlp", "nc1", "T1") and nc("mlp+bn", "nc1", "end") < nc("mlp", "nc1", "end"),
+                f"The collapse comes after T1 and stays partial in {max(r.get('steps_done') or 0 for r in mlp.runs)} steps "
+                f"(NC1 {nc('mlp', 'nc1', 'end'):.2f}, NC3 {nc('mlp', 'nc3', 'end'):.2f}, NC4 {nc('mlp', 'nc4', 'end'):.2f} at "
+                f"the end); with batch normalization, which has no first phase (T1 {bn.cell('T1')}), it goes much further "
+                f"(NC1 {nc('mlp+bn', 'nc1', 'end'):.3f}, NC2 equinorm {nc('mlp+bn', 'nc2_equinorm', 'end'):.2f}, NC4 "
+                f"{nc('mlp+bn', 'nc4', 'end'):.2f}). The first phase is not an early form of neural collapse."),
+    ]
+
+
 READINGS: dict[str, Reading] = {"digits/resmlp_vs_mlp": main_job, "digits/four_tricks": four_tricks,
     "digits/depth_sweep": depth_sweep, "digits/init_scale": init_scale,
     "digits/activations": activations, "digits/vanishing_vs_condensation": vanishing,
-    "digits/per_layer": per_layer}
+    "digits/per_layer": per_layer, "digits/neural_collapse": neural_collapse}
 
 # Claims of the README's main-job paragraph (between its main-job markers), checked on the main job's runs.
 README_CLAIMS: list[Callable[[Stats], str]] = []

@@ -298,5 +298,5 @@ def run_finished(run: Run, status: str, summary: dict[str, Any]) -> None:
     Args:
         run: the run context.
         status: a :class:`condensekit.RunStatus`: ``ok``, ``diverged``, ``failed`` or ``interrupted``.
-        summary: the per-run summary (phase-1 end, similarity rise, accuracies; see METRICS.md).
+        summary: the per-run summary (phase-1 end, similarity rise, accuracies; see docs/metrics.md).
     """

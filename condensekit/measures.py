@@ -1,4 +1,4 @@
-"""Pure tensor functions behind the metrics (METRICS.md). No nn.Module state, no hooks.
+"""Pure tensor functions behind the metrics (docs/metrics.md). No nn.Module state, no hooks.
 
 All pair statistics are computed from row-normalised Gram matrices in float64; no loop over pairs.
 Third-party metrics are welcome to reuse these.

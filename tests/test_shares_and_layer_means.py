@@ -1,4 +1,4 @@
-"""Energy shares (METRICS.md) against an explicit per-sample loop, and the layer means of the condensation metric."""
+"""Energy shares (docs/metrics.md) against an explicit per-sample loop, and the layer means of the condensation metric."""
 
 from __future__ import annotations
 

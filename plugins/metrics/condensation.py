@@ -1,4 +1,4 @@
-"""Metric ``condensation``: similarities of features, feature gradients and weight gradients (METRICS.md).
+"""Metric ``condensation``: similarities of features, feature gradients and weight gradients (docs/metrics.md).
 
 Per probe point ``<layer>`` it logs ``<layer>/feat_inter``, ``feat_intra``, ``feat_all``,
 ``feat_inter_centered``, ``feat_classmean``, the energy shares ``share_common``, ``share_class``,

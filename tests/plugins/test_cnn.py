@@ -1,4 +1,4 @@
-"""The ``cnn`` model: plain and residual variants build, train, and expose the probe points METRICS.md names."""
+"""The ``cnn`` model: plain and residual variants build, train, and expose the probe points docs/metrics.md names."""
 
 from __future__ import annotations
 

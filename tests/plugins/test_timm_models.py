@@ -1,4 +1,4 @@
-"""The ``timm`` model: names and kwargs reach timm, presets fit small images, probe points follow METRICS.md."""
+"""The ``timm`` model: names and kwargs reach timm, presets fit small images, probe points follow docs/metrics.md."""
 
 from __future__ import annotations
 

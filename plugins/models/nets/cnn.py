@@ -1,6 +1,6 @@
 """Convolutional networks for the ``cnn`` model: a plain VGG-style stack and a ResNet-style variant.
 
-Probe points follow METRICS.md: the plain network exposes every ``nn.Conv2d`` itself (its output is the
+Probe points follow docs/metrics.md: the plain network exposes every ``nn.Conv2d`` itself (its output is the
 feature *before* normalization and activation, and its input is the layer input that the weight-gradient
 metric needs); the residual network exposes the stem convolution and every block's output.
 """

@@ -1,4 +1,4 @@
-"""Plain and residual MLPs, with the probe points METRICS.md names for them."""
+"""Plain and residual MLPs, with the probe points docs/metrics.md names for them."""
 
 from __future__ import annotations
 

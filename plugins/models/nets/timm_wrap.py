@@ -7,7 +7,7 @@ from torch import nn
 
 
 class TimmModel(nn.Module):
-    """Wrap a timm model; ``forward`` is the model's, ``probe_points`` follows METRICS.md.
+    """Wrap a timm model; ``forward`` is the model's, ``probe_points`` follows docs/metrics.md.
 
     Attributes:
         model: the wrapped timm model.

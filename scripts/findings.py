@@ -128,7 +128,8 @@ def runs_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def run_section(section: Section, jobs: int, costs: dict, failures: list[str], execute: bool = True) -> list[str]:
+def run_section(section: Section, jobs: int, costs: dict, failures: list[str], execute: bool = True,
+                all_stats: dict[str, Stats] | None = None) -> list[str]:  # fmt: skip
     """Run one recipe (finished runs are skipped; none when not ``execute``), print its tables, return its Markdown lines."""
     command = section.command(jobs)
     root = ROOT / section.out() / Path(section.recipe).stem
@@ -145,6 +146,8 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
     rows = collect(root)
     write_report(root)  # what `condensekit report` writes; the tables below come from the same rows
     stats = Stats(rows, root)
+    if all_stats is not None:
+        all_stats[section.key] = stats
     table, compared, sweep = verdict(rows), comparison_table(rows), sweep_table(rows)
     print(render_text(table) + "\n\n" + "\n".join(answer(rows)))
     reading = READINGS.get(section.key)
@@ -211,13 +214,16 @@ def main(argv: list[str] | None = None) -> int:
     costs = json.loads(costs_path.read_text()) if costs_path.exists() else {}
     failures: list[str] = []
     body: list[str] = []
+    all_stats: dict[str, Stats] = {}
     for part, heading in PARTS_TEXT.items():
         body += [f"## {heading[0]}", "", *heading[1:], ""]
         for section in (s for s in SECTIONS if s.part == part):
             wanted = (not args.only or section.name in args.only) and (not args.part or part in args.part)
             if not wanted and not (ROOT / section.out() / section.name).is_dir():
                 continue
-            body += run_section(section, args.jobs, costs, failures, execute=wanted)
+            body += run_section(section, args.jobs, costs, failures, execute=wanted, all_stats=all_stats)
+    body += ["## Corrections to the earlier version of this page", "", *corrections(all_stats), ""]
+    failures += [f"corrections: {text}" for st in all_stats.values() for text in st.failures if text.startswith("- ")]
     costs_path.write_text(json.dumps(costs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     total_wall = sum(c["wall_s"] for c in costs.values()) / 60
     total_runs = sum(c["runs"] for c in costs.values())

@@ -271,7 +271,20 @@ READINGS: dict[str, Reading] = {"digits/resmlp_vs_mlp": main_job, "digits/four_t
     "digits/per_layer": per_layer, "digits/neural_collapse": neural_collapse}
 
 # Claims of the README's main-job paragraph (between its main-job markers), checked on the main job's runs.
-README_CLAIMS: list[Callable[[Stats], str]] = []
+def _readme_first_phase(s: Stats) -> str:
+    mlp = s.arm("mlp")
+    return s.claim(200 <= mlp.lo("T1") and mlp.hi("T1") <= 300 and s.arm("resmlp").first_phase == 0
+                   and round(s.compared("resmlp", "T1")["p"], 3) == 0.008,
+                   "README: the plain MLP's loss stays on the plateau for 200-300 steps, the residual MLP's falls at once, p = 0.008")
+
+
+def _readme_similarity(s: Stats) -> str:
+    mlp = s.arm("mlp")
+    return s.claim(0.55 <= mlp.median("S0") <= 0.65 and mlp.hi("dS") < 0.1 and mlp.peaks_in("phase2") == mlp.n and mlp.condensed == 0,
+                   "README: the layer-mean feat_inter starts at about 0.6, rises by less than 0.1, peaks after T1; no seed condensed")
+
+
+README_CLAIMS: list[Callable[[Stats], str]] = [_readme_first_phase, _readme_similarity]
 
 
 def corrections(stats: dict[str, Stats]) -> list[str]:

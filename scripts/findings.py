@@ -50,7 +50,7 @@ DOCS = ROOT / "docs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from findings_stats import Stats, shares_table  # noqa: E402
-from findings_text import INTRO, PARTS_TEXT, READINGS, README_CLAIMS  # noqa: E402  (the prose lives beside this script)
+from findings_text import INTRO, PARTS_TEXT, READINGS, README_CLAIMS, corrections  # noqa: E402  (the prose lives beside this script)
 
 CSV_COLUMNS = ["arm", "grid", "seed", "status", "phase1_end", "S0", "dS", "peak", "peak_step", "S_final", "peak_phase",
                "condensed", "collapsed_at_init", "dS_max", "peak_max", "final_test_acc", "final_loss"]  # fmt: skip

@@ -43,4 +43,4 @@ def test_plugins_lists_builtins_with_hooks(cli_run):
 
 def test_shipped_main_recipe_validates(cli_run):
     code, out, _ = cli_run("validate", "recipes/resmlp_vs_mlp.toml")
-    assert code == 0 and "6 runs" in out
+    assert code == 0 and "10 runs" in out  # 2 arms x 5 seeds

@@ -23,6 +23,7 @@ import argparse
 import csv
 import io
 import json
+import resource
 import shlex
 import shutil
 import subprocess
@@ -128,6 +129,12 @@ def runs_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children and the workers they waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_section(section: Section, jobs: int, costs: dict, failures: list[str], execute: bool = True,
                 all_stats: dict[str, Stats] | None = None) -> list[str]:  # fmt: skip
     """Run one recipe (finished runs are skipped; none when not ``execute``), print its tables, return its Markdown lines."""
@@ -135,13 +142,13 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
     root = ROOT / section.out() / Path(section.recipe).stem
     if execute:
         print(f"\n$ {shlex.join(command)}", flush=True)
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _children_cpu()
         done = subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
         ran = sum(done.stderr.count(f"] {status} ") for status in ("ok", "diverged", "failed"))
         finished = collect(root)
         if ran == len(finished) and finished:  # every run of the section was measured by this call
-            costs[section.key] = {"wall_s": round(wall), "jobs": jobs, "runs": len(finished),
+            costs[section.key] = {"wall_s": round(wall), "jobs": jobs, "runs": len(finished), "cpu_s": round(cpu),
                                   "run_s": round(sum(r.get("seconds") or 0 for r in finished))}  # fmt: skip
     rows = collect(root)
     write_report(root)  # what `condensekit report` writes; the tables below come from the same rows
@@ -180,8 +187,8 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
     cost = costs.get(section.key)
     seeds = f"seeds {section.seeds[0]}-{section.seeds[-1]}" if len(section.seeds) > 1 else f"seed {section.seeds[0]}"
     lines += [f"{len(rows)} runs ({seeds}); per-run numbers: [`findings/{section.part}/{section.name}.csv`](findings/{section.part}/{section.name}.csv)."
-              + (f" Cost: {cost['wall_s'] / 60:.1f} min wall-clock with `--jobs {cost['jobs']}` on 2 CPU cores "
-                 f"({cost['run_s'] / 60:.1f} min of single-thread run time)." if cost else ""), ""]  # fmt: skip
+              + (f" Cost: {cost['wall_s'] / 60:.1f} min wall-clock with `--jobs {cost['jobs']}` on 2 CPU cores shared with "
+                 f"other jobs" + (f", {cost['cpu_s'] / 60:.1f} min of CPU time" if "cpu_s" in cost else "") + "." if cost else ""), ""]  # fmt: skip
     lines += ["```", shlex.join(command), f"condensekit report {section.out() / Path(section.recipe).stem}", "```", ""]
     return lines
 

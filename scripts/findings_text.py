@@ -266,10 +266,45 @@ def neural_collapse(s: Stats) -> list[str]:
     ]
 
 
+def fm_resmlp(s: Stats) -> list[str]:
+    depths = sorted({r["grid_values"]["model.depth"] for r in s.rows})
+    mlp = {d: s.arm("mlp", f"model.depth={d}") for d in depths}
+    res = {d: s.arm("resmlp", f"model.depth={d}") for d in depths}
+    deep = depths[-1]
+    g = f"model.depth={deep}"
+    t1_rho, t1_agree = s.rho("mlp", "model.depth", "T1")
+    return [
+        s.claim(t1_agree == "yes" and mlp[deep].first_phase == mlp[deep].n and all(r.first_phase == 0 for r in res.values()),
+                "**Does a residual MLP condense like a plain MLP, on real images?** As on digits, the plain MLP's first phase "
+                "grows with depth in every seed (T1 " + ", ".join(f"{mlp[d].cell('T1')} at depth {d}" for d in depths)
+                + f"; Spearman {t1_rho}) and the residual MLP has none at any depth (T1 "
+                + ", ".join(res[d].cell("T1") for d in depths) + ")."),
+        s.claim(all(a.median("dS") < 0.1 for a in mlp.values()) and mlp[deep].peaks_in("phase2") == mlp[deep].n,
+                "Also as on digits, the plain MLP's layer-mean `feat_inter` barely rises (median rise "
+                + ", ".join(f"{mlp[d].cell('dS')} at depth {d}" for d in depths)
+                + f"); at depth {deep} it starts at {mlp[deep].cell('S0')} and peaks after T1 in "
+                f"{mlp[deep].of(mlp[deep].peaks_in('phase2'))} seeds (t* {mlp[deep].cell('t*')})."),
+        s.claim(s.share("mlp", "share_sample", "T1", g) < s.share("mlp", "share_sample", "0", g)
+                and s.share("mlp", "share_class", "T1", g) >= s.share("mlp", "share_class", "0", g),
+                f"The shares move as on digits during the depth-{deep} first phase: share_sample "
+                f"{s.share('mlp', 'share_sample', '0', g):.2f} to {s.share('mlp', 'share_sample', 'T1', g):.2f}, share_class "
+                f"{s.share('mlp', 'share_class', '0', g):.2f} to {s.share('mlp', 'share_class', 'T1', g):.2f}, share_common "
+                f"{s.share('mlp', 'share_common', '0', g):.2f} to {s.share('mlp', 'share_common', 'T1', g):.2f}."),
+        s.claim(res[deep].condensed > 0 and res[deep].first_phase == 0 and res[deep].hi("t*") <= 5,
+                f"The rule fires on the depth-{deep} residual MLP ({res[deep].of(res[deep].condensed)} seeds `condensed`: rise "
+                f"{res[deep].cell('dS')}, peak at step {res[deep].cell('t*')}) without any first phase: a transient of the "
+                "residual stream in the first steps, as for the depth-16 residual MLP on digits; read it with T1."),
+        s.claim(all(s.compared("resmlp", "test acc", f"model.depth={d}")["P"] == 1.0 for d in depths),
+                "The residual MLP ends with the higher test accuracy at every depth, in every seed pair ("
+                + ", ".join(f"{res[d].cell('acc')} against {mlp[d].cell('acc')} at depth {d}" for d in depths) + ")."),
+    ]
+
+
 READINGS: dict[str, Reading] = {"digits/resmlp_vs_mlp": main_job, "digits/four_tricks": four_tricks,
     "digits/depth_sweep": depth_sweep, "digits/init_scale": init_scale,
     "digits/activations": activations, "digits/vanishing_vs_condensation": vanishing,
-    "digits/per_layer": per_layer, "digits/neural_collapse": neural_collapse}
+    "digits/per_layer": per_layer, "digits/neural_collapse": neural_collapse,
+    "fashion_mnist/resmlp_vs_mlp": fm_resmlp}
 
 # Claims of the README's main-job paragraph (between its main-job markers), checked on the main job's runs.
 def _readme_first_phase(s: Stats) -> str:

@@ -328,11 +328,47 @@ def fm_four_tricks(s: Stats) -> list[str]:
     ]
 
 
+def cnn_vs_mlp(s: Stats) -> list[str]:
+    mlp, cnn, bn, res = s.arm("mlp"), s.arm("cnn"), s.arm("cnn+bn"), s.arm("resnet")
+    return [
+        s.claim(cnn.first_phase == cnn.n and s.compared("cnn", "T1")["P"] == 1.0,
+                f"**Do CNNs have a first phase?** Yes, a longer one than the MLP of the same depth: the plain 8-layer CNN "
+                f"stalls until T1 {cnn.cell('T1')} in every seed, the 8-layer MLP until {mlp.cell('T1')} "
+                f"({s.p('cnn', 'T1')})."),
+        s.claim(cnn.peaks_in("phase2") + cnn.peaks_in("phase1") == cnn.n,
+                f"Its layer-mean `feat_inter` rises {cnn.cell('dS')} to a peak at step {cnn.cell('t*')} (during phase 1 in "
+                f"{cnn.of(cnn.peaks_in('phase1'))} seeds, after T1 in {cnn.of(cnn.peaks_in('phase2'))}) and is `condensed` in "
+                f"{cnn.of(cnn.condensed)}; share_class goes from {s.share('cnn', 'share_class', '0'):.2f} at step 0 to "
+                f"{s.share('cnn', 'share_class', 'T1'):.2f} at T1 and {s.share('cnn', 'share_class', 'end'):.2f} at the end."),
+        s.claim(bn.first_phase == 0,
+                f"Batch normalization removes the first phase (T1 {bn.cell('T1')}); the residual CNN (4 blocks) "
+                + (f"keeps one (T1 {res.cell('T1')})." if res.first_phase == res.n else f"has one in {res.of(res.first_phase)} seeds (T1 {res.cell('T1')}).")),
+    ]
+
+
+def vit_vs_mlp(s: Stats) -> list[str]:
+    mlp, vit, deep = s.arm("mlp"), s.arm("vit"), s.arm("vit_deep")
+    return [
+        s.claim(vit.condensed == vit.n and deep.condensed == deep.n and min(vit.lo("dS"), deep.lo("dS")) > mlp.hi("dS"),
+                f"**Do ViTs condense?** By the rule, yes, in every seed, and far more than any MLP on this page: the layer-mean "
+                f"`feat_inter` of the 4-block ViT rises {vit.cell('dS')} to {vit.cell('peak')} at step {vit.cell('t*')}, the "
+                f"8-block one {deep.cell('dS')} to {deep.cell('peak')} at step {deep.cell('t*')}, and both fall back (the "
+                f"8-layer MLP of this recipe rises {mlp.cell('dS')})."),
+        s.claim(True,
+                f"The rise comes within the first steps, before the loss falls: T1 is {vit.cell('T1')} for the 4-block ViT "
+                f"({vit.of(vit.first_phase)} seeds with a first phase) and {deep.cell('T1')} for the 8-block one "
+                f"({deep.of(deep.first_phase)}), and the peak is during phase 1 in {deep.of(deep.peaks_in('phase1'))} seeds of "
+                f"the deeper one. share_common of the ViT goes from {s.share('vit', 'share_common', '0'):.2f} at step 0 to "
+                f"{s.share('vit', 'share_common', 'T1'):.2f} at T1: a common direction of the residual stream."),
+    ]
+
+
 READINGS: dict[str, Reading] = {"digits/resmlp_vs_mlp": main_job, "digits/four_tricks": four_tricks,
     "digits/depth_sweep": depth_sweep, "digits/init_scale": init_scale,
     "digits/activations": activations, "digits/vanishing_vs_condensation": vanishing,
     "digits/per_layer": per_layer, "digits/neural_collapse": neural_collapse,
-    "fashion_mnist/resmlp_vs_mlp": fm_resmlp, "fashion_mnist/four_tricks": fm_four_tricks}
+    "fashion_mnist/resmlp_vs_mlp": fm_resmlp, "fashion_mnist/four_tricks": fm_four_tricks,
+    "digits/cnn_vs_mlp": cnn_vs_mlp, "digits/vit_vs_mlp": vit_vs_mlp}
 
 # Claims of the README's main-job paragraph (between its main-job markers), checked on the main job's runs.
 def _readme_first_phase(s: Stats) -> str:

@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,12 @@ class Section:
     @property
     def key(self) -> str:
         return f"{self.part}/{self.name}"
+
+    @property
+    def root(self) -> Path:
+        """The recipe's output folder: ``<out>/<the recipe's name>`` (not always its file name)."""
+        name = tomllib.loads((ROOT / self.recipe).read_text(encoding="utf-8"))["name"]
+        return ROOT / self.out() / name
 
     def out(self) -> Path:
         return OUT / self.part
@@ -146,7 +153,7 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
                 all_stats: dict[str, Stats] | None = None) -> list[str]:  # fmt: skip
     """Run one recipe (finished runs are skipped; none when not ``execute``), print its tables, return its Markdown lines."""
     command = section.command(jobs)
-    root = ROOT / section.out() / Path(section.recipe).stem
+    root = section.root
     if execute:
         print(f"\n$ {shlex.join(command)}", flush=True)
         started, cpu_before = time.perf_counter(), _children_cpu()
@@ -199,7 +206,7 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
     lines += [f"{len(rows)} runs ({seeds}); per-run numbers: [`findings/{section.part}/{section.name}.csv`](findings/{section.part}/{section.name}.csv)."
               + (f" Cost: {cost['wall_s'] / 60:.1f} min wall-clock with `--jobs {cost['jobs']}` on 2 CPU cores shared with "
                  f"other jobs" + (f", {cost['cpu_s'] / 60:.1f} min of CPU time" if "cpu_s" in cost else "") + "." if cost else ""), ""]  # fmt: skip
-    lines += ["```", shlex.join(command), f"condensekit report {section.out() / Path(section.recipe).stem}", "```", ""]
+    lines += ["```", shlex.join(command), f"condensekit report {section.root.relative_to(ROOT)}", "```", ""]
     return lines
 
 
@@ -236,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         body += [f"## {heading[0]}", "", *heading[1:], ""]
         for section in (s for s in SECTIONS if s.part == part):
             wanted = (not args.only or section.name in args.only) and (not args.part or part in args.part)
-            if not wanted and not (ROOT / section.out() / section.name).is_dir():
+            if not wanted and not section.root.is_dir():
                 continue
             body += run_section(section, args.jobs, costs, failures, execute=wanted, all_stats=all_stats)
     body += ["## Corrections to the earlier version of this page", "", *corrections(all_stats), ""]

@@ -74,7 +74,9 @@ class Arm:
         return self.count("collapsed_at_init")
 
     def peaks_in(self, phase: str) -> int:
-        return self.count("peak_phase", phase)
+        """Seeds with a first phase whose peak came in ``phase`` (as the verdict's ``peak in`` counts them)."""
+        return sum(1 for r in self.runs if r.get("peak_phase") == phase
+                   and has_first_phase(r.get("phase1_end"), int(r.get("smoothing_window") or 20)))  # fmt: skip
 
     def of(self, k: int) -> str:
         return f"{k}/{self.n}"

@@ -350,16 +350,24 @@ def vit_vs_mlp(s: Stats) -> list[str]:
     mlp, vit, deep = s.arm("mlp"), s.arm("vit"), s.arm("vit_deep")
     return [
         s.claim(vit.condensed == vit.n and deep.condensed == deep.n and min(vit.lo("dS"), deep.lo("dS")) > mlp.hi("dS"),
-                f"**Do ViTs condense?** By the rule, yes, in every seed, and far more than any MLP on this page: the layer-mean "
+                f"**Do ViTs condense?** By the rule, yes, in every seed, and far more than the MLP of this recipe: the layer-mean "
                 f"`feat_inter` of the 4-block ViT rises {vit.cell('dS')} to {vit.cell('peak')} at step {vit.cell('t*')}, the "
                 f"8-block one {deep.cell('dS')} to {deep.cell('peak')} at step {deep.cell('t*')}, and both fall back (the "
                 f"8-layer MLP of this recipe rises {mlp.cell('dS')})."),
-        s.claim(True,
+        s.claim(all(r["peak_step"] <= (r["phase1_end"] or 10**9) for r in vit.runs + deep.runs),
                 f"The rise comes within the first steps, before the loss falls: T1 is {vit.cell('T1')} for the 4-block ViT "
                 f"({vit.of(vit.first_phase)} seeds with a first phase) and {deep.cell('T1')} for the 8-block one "
                 f"({deep.of(deep.first_phase)}), and the peak is during phase 1 in {deep.of(deep.peaks_in('phase1'))} seeds of "
-                f"the deeper one. share_common of the ViT goes from {s.share('vit', 'share_common', '0'):.2f} at step 0 to "
-                f"{s.share('vit', 'share_common', 'T1'):.2f} at T1: a common direction of the residual stream."),
+                f"the deeper one."),
+        s.claim(s.share("vit", "share_class", "T1") < s.share("vit", "share_class", "0") / 2
+                and s.share("vit", "share_class", "end") > s.share("vit", "share_class", "0"),
+                f"Unlike in the MLPs above, the features lose their class information during those first steps, as the "
+                f"papers describe: in the 4-block ViT share_common goes from "
+                f"{s.share('vit', 'share_common', '0'):.2f} at step 0 to {s.share('vit', 'share_common', 'T1'):.2f} at T1 "
+                f"while share_class falls from {s.share('vit', 'share_class', '0'):.2f} to {s.share('vit', 'share_class', 'T1'):.2f}; "
+                f"after T1 the class share recovers ({s.share('vit', 'share_class', 'end'):.2f} at the end; the 8-block ViT: "
+                f"{s.share('vit_deep', 'share_class', '0'):.2f}, {s.share('vit_deep', 'share_class', 'T1'):.2f}, "
+                f"{s.share('vit_deep', 'share_class', 'end'):.2f})."),
     ]
 
 

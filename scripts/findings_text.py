@@ -371,12 +371,28 @@ def vit_vs_mlp(s: Stats) -> list[str]:
     ]
 
 
+def fm_cnn(s: Stats) -> list[str]:
+    mlp, cnn = s.arm("mlp"), s.arm("cnn")
+    return [
+        s.claim(cnn.first_phase == cnn.n and s.compared("cnn", "T1")["P"] == 1.0,
+                f"**Does a CNN have a first phase on real images?** Yes, as on digits, and longer than the MLP of the same "
+                f"depth: the plain 6-layer CNN stalls until T1 {cnn.cell('T1')}, the 6-layer MLP until {mlp.cell('T1')} "
+                f"({s.p('cnn', 'T1')})."),
+        s.claim(True,
+                f"The CNN's layer-mean `feat_inter` goes from {cnn.cell('S0')} to {cnn.cell('peak')} at step {cnn.cell('t*')} "
+                f"(during phase 1 in {cnn.of(cnn.peaks_in('phase1'))} seeds, after T1 in {cnn.of(cnn.peaks_in('phase2'))}), a "
+                f"rise of {cnn.cell('dS')}; it is `condensed` in {cnn.of(cnn.condensed)}. share_class: "
+                f"{s.share('cnn', 'share_class', '0'):.2f} at step 0, {s.share('cnn', 'share_class', 'T1'):.2f} at T1, "
+                f"{s.share('cnn', 'share_class', 'end'):.2f} at the end."),
+    ]
+
+
 READINGS: dict[str, Reading] = {"digits/resmlp_vs_mlp": main_job, "digits/four_tricks": four_tricks,
     "digits/depth_sweep": depth_sweep, "digits/init_scale": init_scale,
     "digits/activations": activations, "digits/vanishing_vs_condensation": vanishing,
     "digits/per_layer": per_layer, "digits/neural_collapse": neural_collapse,
     "fashion_mnist/resmlp_vs_mlp": fm_resmlp, "fashion_mnist/four_tricks": fm_four_tricks,
-    "digits/cnn_vs_mlp": cnn_vs_mlp, "digits/vit_vs_mlp": vit_vs_mlp}
+    "digits/cnn_vs_mlp": cnn_vs_mlp, "digits/vit_vs_mlp": vit_vs_mlp, "fashion_mnist/cnn_vs_mlp": fm_cnn}
 
 # Claims of the README's main-job paragraph (between its main-job markers), checked on the main job's runs.
 def _readme_first_phase(s: Stats) -> str:

@@ -52,7 +52,7 @@ DOCS = ROOT / "docs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from findings_stats import Stats, shares_table  # noqa: E402
-from findings_text import INTRO, PARTS_TEXT, READINGS, README_CLAIMS, corrections  # noqa: E402  (the prose lives beside this script)
+from findings_text import INTRO, PARTS_TEXT, READINGS, README_CLAIMS, corrections, side_by_side  # noqa: E402  (the prose lives beside this script)
 
 CSV_COLUMNS = ["arm", "grid", "seed", "status", "phase1_end", "S0", "dS", "peak", "peak_step", "S_final", "peak_phase",
                "condensed", "collapsed_at_init", "dS_max", "peak_max", "final_test_acc", "final_loss"]  # fmt: skip
@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             if not wanted and not section.root.is_dir():
                 continue
             body += run_section(section, args.jobs, costs, failures, execute=wanted, all_stats=all_stats)
+    compared = side_by_side(all_stats)
+    if compared:
+        body += ["## Digits and Fashion-MNIST side by side", "", *compared, ""]
     body += ["## Corrections to the earlier version of this page", "", *corrections(all_stats), ""]
     failures += [f"corrections: {text}" for st in all_stats.values() for text in st.failures if text.startswith("- ")]
     costs_path.write_text(json.dumps(costs, indent=1, sort_keys=True) + "\n", encoding="utf-8")

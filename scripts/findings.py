@@ -227,6 +227,22 @@ def update_readme(rows: list[dict], stats: Stats) -> None:
         check(stats)
 
 
+def state_cost_in_header(section: Section, cost: dict) -> None:
+    """Write the section's measured cost into its recipe's header comment (a ``# Cost: ...`` line)."""
+    path = ROOT / section.recipe
+    line = (f"# Cost: {cost['runs']} runs, {cost['wall_s'] / 60:.0f} min wall-clock with --jobs 2 (1 thread each) on 2 CPU "
+            "cores shared with other jobs.\n")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = next(i for i, text in enumerate(lines) if not text.startswith("#"))
+    at = next((i for i in range(header) if "Cost:" in lines[i]), None)
+    if at is None:  # before the blank comment line that precedes the commands
+        lines.insert(next(i for i in range(header) if lines[i].strip() == "#"), line)
+    else:
+        before = lines[at][: lines[at].index("Cost:")].rstrip()
+        lines[at : at + 1] = ([before + "\n"] if before.strip() != "#" else []) + [line]
+    path.write_text("".join(lines), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--only", action="append", default=[], help="recipe name(s) to run; the page keeps the other sections")
@@ -252,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     body += ["## Corrections to the earlier version of this page", "", *corrections(all_stats), ""]
     failures += [f"corrections: {text}" for st in all_stats.values() for text in st.failures if text.startswith("- ")]
     costs_path.write_text(json.dumps(costs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    for section in SECTIONS:
+        if section.key in costs and section.key != MAIN_JOB:  # the main job states its CPU time, measured apart
+            state_cost_in_header(section, costs[section.key])
     total_wall = sum(c["wall_s"] for c in costs.values()) / 60
     total_runs = sum(c["runs"] for c in costs.values())
     intro = [line.format(total_wall=f"{total_wall:.0f}", total_runs=total_runs) for line in INTRO]

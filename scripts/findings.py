@@ -164,10 +164,10 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
         if ran == len(finished) and finished:  # every run of the section was measured by this call
             costs[section.key] = {"wall_s": round(wall), "jobs": jobs, "runs": len(finished), "cpu_s": round(cpu),
                                   "run_s": round(sum(r.get("seconds") or 0 for r in finished))}  # fmt: skip
-        elif finished and section.key not in costs:  # measured by an earlier call: the span of the runs' own clocks
-            costs[section.key] = {"wall_s": round(_span(finished)), "jobs": jobs, "runs": len(finished),
-                                  "run_s": round(sum(r.get("seconds") or 0 for r in finished))}  # fmt: skip
     rows = collect(root)
+    if rows and section.key not in costs:  # measured by an earlier call: the span of the runs' own clocks
+        costs[section.key] = {"wall_s": round(_span(rows)), "jobs": jobs, "runs": len(rows),
+                              "run_s": round(sum(r.get("seconds") or 0 for r in rows))}  # fmt: skip
     write_report(root)  # what `condensekit report` writes; the tables below come from the same rows
     stats = Stats(rows, root)
     if all_stats is not None:

@@ -5,8 +5,10 @@ Keys, per probe point ``<layer>`` with a weight matrix (or conv kernel):
 * ``<layer>/wgrad_norm``: ``||dL/dW||_F`` of the mean cross-entropy on the probe batch.
 * ``<layer>/fgrad_norm``: mean over probe samples of ``|d loss_i / d h_i|`` at the layer's output.
 * ``<layer>/rel_change``: ``||W_t - W_0||_F / ||W_0||_F`` (``W_0``: the weight at the first measurement).
-* ``<layer>/dead_frac`` (hidden layers only): share of units whose output is <= 0 on every probe sample;
-  for pre-activation probe points (mlp, cnn) these are the dead ReLU units.
+* ``<layer>/dead_frac``: share of units whose activation input is <= 0 on every probe sample, for the
+  points followed by a ReLU-like activation (``probe.activation_inputs``: read after a normalization
+  between the layer and its activation); the dead ReLU units. Not logged for logits, residual streams or
+  tanh/sigmoid/identity layers, where "dead" means nothing.
 
 and ``grad_ratio_first_last``: ``wgrad_norm`` of the first probe point over that of the last one
 (the classifier); far below 1 means the gradient vanishes on its way down.
@@ -45,8 +47,7 @@ class GradientHealth:
         from condensekit import measures
 
         n = len(probe.labels)
-        hidden = set(run.hidden_layers)
-        wgrads, fgrads, features = probe.weight_grads, probe.feature_grads, probe.features
+        wgrads, fgrads, dead_inputs = probe.weight_grads, probe.feature_grads, probe.activation_inputs
         out: dict[str, float] = {}
         norms: list[float] = []
         for layer, module in probe.points.items():
@@ -62,8 +63,8 @@ class GradientHealth:
             if layer in fgrads:
                 out[f"{layer}/fgrad_norm"] = measures.mean_norm(fgrads[layer])
             out[f"{layer}/rel_change"] = float((w - w0).double().norm() / (w0.double().norm() + measures.EPS))
-            if layer in hidden and layer in features:
-                out[f"{layer}/dead_frac"] = measures.dead_fraction(features[layer])
+            if layer in dead_inputs:
+                out[f"{layer}/dead_frac"] = measures.dead_fraction(dead_inputs[layer])
         if len(norms) >= 2 and norms[-1] > 0 and math.isfinite(norms[0]):
             out["grad_ratio_first_last"] = norms[0] / norms[-1]
         return out

@@ -51,9 +51,9 @@ class ClassIndex:
         intra = float((sizes * (sizes - 1) / 2).sum())  # one host read per measurement, not per layer
         return cls(onehot, sizes, {"all": n * (n - 1) / 2, "intra": intra, "inter": n * (n - 1) / 2 - intra})
 
-    def onehot_as(self, dtype: torch.dtype) -> torch.Tensor:
-        """The transposed one-hot ``(K, N)`` in ``dtype``."""
-        return self.onehot.T.to(dtype)
+    def inter_mask(self, dtype: torch.dtype) -> torch.Tensor:
+        """(N, N) 1 for pairs of different classes, 0 elsewhere, in ``dtype``."""
+        return (1.0 - self.onehot @ self.onehot.T).to(dtype)
 
 
 def work_dtype(x: torch.Tensor) -> torch.dtype:
@@ -103,29 +103,31 @@ def similarity_statistics(
     * ``norms``: ``mean_norm``, the mean over samples of ``|x_i|``.
     """
     layers, n, width = x.shape
-    oh = classes.onehot.T  # (K, N) float64
+    # centering needs float64 (see the module docstring); the rest reads float32 features in float32
+    dtype = torch.float64 if centered or x.dtype == torch.float64 else torch.float32
+    oh = classes.onehot.T.to(dtype)  # (K, N)
     k = oh.shape[0]
     blocks = _column_blocks(x, max_bytes)
     squares = x.new_zeros(layers, n, dtype=torch.float64)  # |x_i|^2
     dot_mean = x.new_zeros(layers, n, dtype=torch.float64)  # x_i . m, m = the mean feature
     mean_squared = x.new_zeros(layers, 1, dtype=torch.float64)  # |m|^2
     dead_cols = x.new_zeros(layers, dtype=torch.float64)
-    held: torch.Tensor | None = None
+    held: tuple[torch.Tensor, torch.Tensor | None] | None = None
     for cols in blocks:  # pass 1: norms of the rows and of the centered rows, dead columns
-        part = x[..., cols].double()
-        squares += torch.einsum("lnd,lnd->ln", part, part)
-        if centered:
-            mean = part.mean(1, keepdim=True)
+        part = x[..., cols].to(dtype)
+        squares += part.square().sum(-1).double()  # a cascade sum: an einsum here loses digits in float32
+        mean = part.mean(1, keepdim=True) if centered else None
+        if mean is not None:
             dot_mean += (part @ mean.transpose(1, 2)).squeeze(-1)
             mean_squared += mean.square().sum(-1)
         if dead:
-            dead_cols += (x[..., cols] <= 0).all(dim=1).sum(-1).double()
-        held = part if len(blocks) == 1 else None
+            dead_cols += (x[..., cols].amax(dim=1) <= 0).sum(-1).double()  # <= 0 on every sample
+        held = (part, mean) if len(blocks) == 1 else None
     # |x_i - m|^2 = |x_i|^2 - 2 x_i.m + |m|^2, in float64: features close to their mean lose few digits
     squares_centered = squares - 2 * dot_mean + mean_squared
     # below float64 rounding of the terms (features equal to their mean): a zero row, as subtracting would give
     squares_centered = torch.where(squares_centered > 1e-14 * squares, squares_centered, 0.0)
-    inv, inv_centered = _inverse_norms(squares), _inverse_norms(squares_centered)
+    inv, inv_centered = _inverse_norms(squares).to(dtype), _inverse_norms(squares_centered).to(dtype)
     weights = [oh * inv[:, None, :]]  # class sums of the unit rows
     if centered:  # class sums of the centered unit rows, less their share of the mean (below)
         weights.append(oh * inv_centered[:, None, :])
@@ -136,14 +138,14 @@ def similarity_statistics(
     class_squares = x.new_zeros(layers, k, dtype=torch.float64)  # |sum_{i in c} u_i|^2
     mean_gram = x.new_zeros(layers, k, k, dtype=torch.float64)
     for cols in blocks:  # pass 2: the class sums, one column block at a time
-        part = held if held is not None else x[..., cols].double()
-        sums = weight @ part  # (L, 2K or 3K, d)
+        part, mean = held if held is not None else (x[..., cols].to(dtype), None)
+        sums = (weight @ part).double()  # (L, 2K or 3K, d)
         units = sums[:, :k]
         total += units.sum(1).square().sum(-1)
         class_squares += units.square().sum(-1)
         if centered:
-            shift = weights[1].sum(-1)[..., None] * part.mean(1, keepdim=True)  # (L, K, d)
-            units_c = sums[:, k : 2 * k] - shift
+            mean = part.mean(1, keepdim=True) if mean is None else mean
+            units_c = sums[:, k : 2 * k] - weights[1].sum(-1)[..., None] * mean  # (L, K, d)
             total_c += units_c.sum(1).square().sum(-1)
             same_c += units_c.square().sum((1, 2))
         if class_means:
@@ -188,14 +190,21 @@ def linear_wgrad_inter(g: torch.Tensor, a: torch.Tensor, classes: ClassIndex, bi
     """Inter-class mean cosine of per-sample weight gradients of linear layers, (L,) float64.
 
     ``g`` (L, N, out) are the output gradients and ``a`` (L, N, in) the inputs of L linear layers of one
-    shape. The per-sample gradient ``g_i [a_i, 1]^T`` has cosine ``cos(g_i, g_j) cos(a_i', a_j')`` with
-    sample j's (``a'``: ``a`` with the trailing 1 of the bias), so only two N x N Gram matrices per layer
-    are formed; the products are summed in float64.
+    shape. The per-sample gradient ``g_i [a_i, 1]^T`` has inner product ``(g_i . g_j)(a_i . a_j + 1)`` with
+    sample j's (the 1 is the bias) and norm ``|g_i| |a_i'|``, so with ``w_i = 1 / (|g_i| |a_i'|)`` the sum of
+    the cosines over inter-class pairs is ``w^T (M * (G_g * G_a')) w / 2`` (M: the inter-class mask): two
+    N x N Gram matrices per layer and no per-sample gradient.
     """
     dtype = work_dtype(g)
-    cos_g = _cosine_grams(g.to(dtype), 0.0)
-    cos_a = _cosine_grams(a.to(dtype), 1.0 if bias else 0.0)
-    return _inter_mean((cos_g * cos_a).double(), classes)
+    g, a = g.to(dtype), a.to(dtype)
+    gram_g, gram_a = g @ g.transpose(1, 2), a @ a.transpose(1, 2)
+    if bias:
+        gram_a = gram_a + 1.0
+    weights = _inverse_norms(gram_g.diagonal(dim1=1, dim2=2).double() * gram_a.diagonal(dim1=1, dim2=2).double().clamp_min(0))
+    products = gram_g.mul_(gram_a).mul_(classes.inter_mask(dtype))  # in place: no third N x N matrix
+    w = weights.to(dtype)
+    sums = torch.einsum("ln,lnm,lm->l", w, products, w).double() / 2
+    return sums / classes.pairs["inter"] if classes.pairs["inter"] else sums.fill_(math.nan)
 
 
 def inter_mean_of_inner_products(inner: torch.Tensor, classes: ClassIndex) -> torch.Tensor:
@@ -210,12 +219,3 @@ def _inter_mean(cos: torch.Tensor, classes: ClassIndex) -> torch.Tensor:
     oh = classes.onehot
     same = torch.einsum("nk,lnm,mk->l", oh, cos, oh)
     return _pair_means(cos.sum((1, 2)), same, cos.diagonal(dim1=1, dim2=2).sum(1), classes)["inter"]
-
-
-def _cosine_grams(x: torch.Tensor, constant: float) -> torch.Tensor:
-    """``cos(x_i', x_j')`` per layer (L, N, N), with ``x'`` = ``x`` and a trailing ``constant`` column."""
-    gram = x @ x.transpose(1, 2)
-    if constant:
-        gram = gram + constant * constant
-    inv = _inverse_norms(gram.diagonal(dim1=1, dim2=2).clamp_min(0))
-    return gram * inv[:, :, None] * inv[:, None, :]

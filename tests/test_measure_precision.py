@@ -34,7 +34,16 @@ def condensed_mlp() -> MLP:
     return model
 
 
+def vit() -> nn.Module:
+    from condensekit.data import DataInfo
+    from condensekit.manager import get_plugin_manager
+
+    torch.manual_seed(0)
+    return get_plugin_manager().catalogue.get("models", "timm").build({"name": "vit_micro"}, DataInfo(input_shape=(1, 8, 8), num_classes=4))
+
+
 MODELS = {
+    "vit": vit,  # wide flattened token features whose gradients are nearly parallel within a class
     "mlp": lambda: MLP(12, 4, 6, 64, "relu", "none", True),
     "condensed_mlp": condensed_mlp,
     "resmlp": lambda: ResMLP(12, 4, 5, 32, "gelu", "layer", True),
@@ -46,7 +55,7 @@ MODELS = {
 def test_float32_values_are_within_1e6_of_float64(name: str) -> None:
     torch.manual_seed(1)
     model = MODELS[name]()
-    x = torch.randn(40, 12) if name != "cnn" else torch.randn(40, 3, 4, 3)
+    x = {"cnn": torch.randn(40, 3, 4, 3), "vit": torch.rand(40, 1, 8, 8) * 16}.get(name, torch.randn(40, 12))
     y = torch.arange(4).repeat(10)
     single = metric_values(model, x, y)
     double = metric_values(copy.deepcopy(model).double(), x.double(), y)

@@ -19,7 +19,7 @@ Non-finite features give NaN, never an exception and never a silently dropped sa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -40,6 +40,7 @@ class ClassIndex:
     onehot: torch.Tensor
     sizes: torch.Tensor
     pairs: dict[str, float]
+    cache: dict[object, torch.Tensor] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, labels: torch.Tensor) -> ClassIndex:
@@ -52,8 +53,10 @@ class ClassIndex:
         return cls(onehot, sizes, {"all": n * (n - 1) / 2, "intra": intra, "inter": n * (n - 1) / 2 - intra})
 
     def inter_mask(self, dtype: torch.dtype) -> torch.Tensor:
-        """(N, N) 1 for pairs of different classes, 0 elsewhere, in ``dtype``."""
-        return (1.0 - self.onehot @ self.onehot.T).to(dtype)
+        """(N, N) 1 for pairs of different classes, 0 elsewhere, in ``dtype`` (computed once)."""
+        if ("inter", dtype) not in self.cache:
+            self.cache["inter", dtype] = (1.0 - self.onehot @ self.onehot.T).to(dtype)
+        return self.cache["inter", dtype]
 
 
 def work_dtype(x: torch.Tensor) -> torch.dtype:
@@ -115,7 +118,10 @@ def similarity_statistics(
     held: tuple[torch.Tensor, torch.Tensor | None] | None = None
     for cols in blocks:  # pass 1: norms of the rows and of the centered rows, dead columns
         part = x[..., cols].to(dtype)
-        squares += part.square().sum(-1).double()  # a cascade sum: an einsum here loses digits in float32
+        if dtype == torch.float64:
+            squares += torch.linalg.vector_norm(part, dim=-1).square()
+        else:  # a cascade sum: vector_norm or an einsum here lose digits in float32
+            squares += part.square().sum(-1).double()
         mean = part.mean(1, keepdim=True) if centered else None
         if mean is not None:
             dot_mean += (part @ mean.transpose(1, 2)).squeeze(-1)

@@ -50,7 +50,7 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
         eval_steps = spec.train.eval_every.bind(total)
         batches = batch_stream(bundle.train, spec.data.batch_size, device, spec.seed)
         losses = torch.full((LOSS_FLUSH_EVERY,), math.nan, device=device)  # the last steps' losses, on the device
-        diverged, started = False, time.perf_counter()
+        diverged, started, modules = False, time.perf_counter(), list(model.modules())
         for step in range(total + 1):
             run.step = step
             if any(step in steps for steps in due.values()):  # collect_metrics of the metrics due, on one shared probe
@@ -64,7 +64,8 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
             if step == total:
                 break
             x, y = next(batches)
-            model.train()
+            if not all(m.training for m in modules):  # model.train() walks every module: only when needed
+                model.train()
             outputs = model(x)
             loss = F.cross_entropy(outputs, y)
             extra = [t for t in pm.hook.extra_loss(run=run, model=model, batch=(x, y), outputs=outputs) if t is not None]

@@ -67,6 +67,7 @@ class Condensation:
     def __init__(self, params: CondensationParams):
         self.params = params
         self.warned: set[str] = set()  # layers whose wgrad_inter was skipped (warned once per run)
+        self.classes: tuple[Any, Any] | None = None  # (labels, their ClassIndex): the probe batch is fixed per run
 
     @condensekit.hookimpl
     def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
@@ -75,7 +76,9 @@ class Condensation:
         from condensekit.batched_measures import ClassIndex
         from condensekit.probe import hidden_layer_names
 
-        classes = ClassIndex.of(probe.labels)
+        if self.classes is None or self.classes[0] is not probe.labels:
+            self.classes = (probe.labels, ClassIndex.of(probe.labels))
+        classes = self.classes[1]
         features = probe.features
         grads = probe.feature_grads if self.params.gradients else {}
         dead_inputs = probe.activation_inputs

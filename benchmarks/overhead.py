@@ -5,7 +5,8 @@ Same model (plain MLP), same data (digits, in memory), same steps and batch size
 * bare:        a hand-written loop (randperm batches, SGD, cross-entropy), no logging
 * metrics off: ``condensekit`` with ``[metrics]`` empty (loss logged every step to TensorBoard + jsonl,
                accuracy on the default ``log:20`` schedule)
-* default:     ``condensekit`` with the default metric schedule (``condensation``, ``log:100``)
+* default:     ``condensekit`` with the default metric schedule (``condensation``, ``DEFAULT_METRIC_SCHEDULE``:
+               ``log:50``)
 
 Each variant runs ``--repeats`` times, interleaved; the median wall time is compared.
 

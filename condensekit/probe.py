@@ -131,7 +131,7 @@ class Probe:
         self._calls: dict[str, int] = {}  # forward calls of each point's module
         self._shared: set[int] | None = None  # ids of parameters that appear in more than one module
 
-    def _hooks(self, outputs: dict[str, torch.Tensor]) -> list[Any]:
+    def _hooks(self, outputs: dict[str, torch.Tensor], modules: list[nn.Module]) -> list[Any]:
         """Forward hooks capturing each point's output and input, and the inputs of the activations after them."""
         handed: dict[int, tuple[str, bool]] = {}  # id of a tensor handed downstream -> (point, through a norm)
         keep: list[torch.Tensor] = []  # keeps those tensors alive so that their ids stay unique
@@ -193,7 +193,7 @@ class Probe:
             elif is_relu_like(act):
                 handles.append(act.register_forward_pre_hook(declared_hook(name)))
         if declared is None:
-            handles += [m.register_forward_hook(follow_hook) for m in self.model.modules()
+            handles += [m.register_forward_hook(follow_hook) for m in modules
                         if is_relu_like(m) or isinstance(m, NORMALIZATION)]  # fmt: skip
         return handles
 
@@ -201,17 +201,19 @@ class Probe:
         if self._outputs is not None:
             return
         outputs: dict[str, torch.Tensor] = {}
-        handles = self._hooks(outputs)
+        modules = list(self.model.modules())  # walked once: a deep model has many
+        handles = self._hooks(outputs, modules)
         # The forward pass may update buffers (BatchNorm running statistics): let it update copies, and
         # put the originals back afterwards. Restoring in place instead would corrupt the saved graph.
-        buffers = [(m, name, b) for m in self.model.modules() for name, b in m._buffers.items() if b is not None]
+        buffers = [(m, name, b) for m in modules for name, b in m._buffers.items() if b is not None]
         for m, name, b in buffers:
             m._buffers[name] = b.clone()
-        modes = {m: m.training for m in self.model.modules()}
+        modes = [(m, m.training) for m in modules]
         devices = [self.inputs.device] if self.inputs.device.type == "cuda" else []
         try:
-            self.model.train()
-            for m in self.model.modules():
+            if not all(m.training for m in modules):  # model.train() walks every module: only when needed
+                self.model.train()
+            for m in modules:
                 if isinstance(m, nn.Dropout | nn.Dropout1d | nn.Dropout2d | nn.Dropout3d | nn.AlphaDropout):
                     m.eval()
             with torch.random.fork_rng(devices=devices), torch.enable_grad():
@@ -221,8 +223,9 @@ class Probe:
                 h.remove()
             for m, name, b in buffers:
                 m._buffers[name] = b
-            for m, mode in modes.items():
-                m.training = mode
+            for m, mode in modes:
+                if m.training != mode:
+                    m.training = mode
         for name in self._functional:
             if name in outputs:
                 self._activation_inputs[name] = outputs[name].detach()

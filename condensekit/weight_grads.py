@@ -68,32 +68,45 @@ def conv_weight_grad_similarity(
 def weight_grad_inner(
     g: torch.Tensor, cols: torch.Tensor, bias: bool, chunk: int = 16, method: str = "auto", max_bytes: int = MAX_BYTES
 ) -> torch.Tensor:
-    """The (N, N) float64 inner products ``<G_i, G_j>`` of per-sample gradients (see :func:`conv_weight_grad_similarity`)."""
+    """The (N, N) float64 inner products ``<G_i, G_j>`` of per-sample gradients (see :func:`conv_weight_grad_similarity`).
+
+    Samples are widened to float64 a block at a time, so the memory beyond the inputs stays within ``max_bytes``.
+    """
     if g.dim() == 3:
         g, cols = g[:, None], cols[:, None]
-    g = g.double()
-    cols = cols.double()
-    if bias:
-        cols = torch.cat([cols, cols.new_ones(cols.shape[0], cols.shape[1], 1, cols.shape[3])], dim=2)
     _, groups, c_out, positions = g.shape
-    k = cols.shape[2]
+    k = cols.shape[2] + (1 if bias else 0)
     if method == "auto":
         method = "blocks" if c_out * k <= positions * positions * (c_out + k) else "gram"
+    blocks = SampleBlocks(g, cols, bias)
     if method == "blocks":
-        return _inner_products_by_blocks(g, cols, chunk, max_bytes)
+        return _inner_products_by_blocks(blocks, groups * c_out * k, chunk, max_bytes)
     if method == "gram":
         per_pair = groups * positions * positions * 8 * 2  # the two (P x P) position Grams of one pair
-        return _inner_products_by_gram(g, cols, max(1, min(chunk, math.isqrt(max(1, max_bytes // per_pair)))))
+        return _inner_products_by_gram(blocks, max(1, min(chunk, math.isqrt(max(1, max_bytes // per_pair)))))
     raise ValueError(f"method must be 'auto', 'gram' or 'blocks', got {method!r}")
 
 
-def _inner_products_by_gram(g: torch.Tensor, cols: torch.Tensor, chunk: int) -> torch.Tensor:
-    n = g.shape[0]
-    inner = torch.empty(n, n, dtype=torch.float64, device=g.device)
+class SampleBlocks:
+    """Output gradients (N, G, C, P) and input columns (N, G, K, P) of a block of samples, in float64 (plus the bias row)."""
+
+    def __init__(self, g: torch.Tensor, cols: torch.Tensor, bias: bool):
+        self.g, self.cols, self.bias, self.n = g, cols, bias, g.shape[0]
+
+    def __call__(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g, cols = self.g[start:stop].double(), self.cols[start:stop].double()
+        if self.bias:
+            cols = torch.cat([cols, cols.new_ones(cols.shape[0], cols.shape[1], 1, cols.shape[3])], dim=2)
+        return g, cols
+
+
+def _inner_products_by_gram(blocks: SampleBlocks, chunk: int) -> torch.Tensor:
+    n = blocks.n
+    inner = torch.empty(n, n, dtype=torch.float64, device=blocks.g.device)
     for i0 in range(0, n, chunk):
-        gi, ai = g[i0 : i0 + chunk], cols[i0 : i0 + chunk]
+        gi, ai = blocks(i0, i0 + chunk)
         for j0 in range(i0, n, chunk):
-            gj, aj = g[j0 : j0 + chunk], cols[j0 : j0 + chunk]
+            gj, aj = blocks(j0, j0 + chunk)
             gg = torch.einsum("igcp,jgcq->ijgpq", gi, gj)
             aa = torch.einsum("igkp,jgkq->ijgpq", ai, aj)
             block = (gg * aa).sum(dim=(2, 3, 4))
@@ -102,18 +115,18 @@ def _inner_products_by_gram(g: torch.Tensor, cols: torch.Tensor, chunk: int) -> 
     return inner
 
 
-def _inner_products_by_blocks(g: torch.Tensor, cols: torch.Tensor, chunk: int, max_bytes: int) -> torch.Tensor:
-    n, groups, c_out, _ = g.shape
-    size = groups * c_out * cols.shape[2]  # numbers in one per-sample gradient
+def _inner_products_by_blocks(blocks: SampleBlocks, size: int, chunk: int, max_bytes: int) -> torch.Tensor:
+    n = blocks.n
 
     def grads(start: int, stop: int) -> torch.Tensor:  # per-sample gradients of samples [start, stop), flattened
-        return torch.einsum("igcp,igkp->igck", g[start:stop], cols[start:stop]).reshape(stop - start, size)
+        g, cols = blocks(start, stop)
+        return torch.einsum("igcp,igkp->igck", g, cols).reshape(g.shape[0], size)
 
     if n * size * 8 <= max_bytes:
         flat = torch.cat([grads(i0, min(n, i0 + chunk)) for i0 in range(0, n, chunk)])
         return flat @ flat.T
     block = max(1, min(chunk, max_bytes // (2 * size * 8)))  # two blocks are held at once
-    inner = torch.empty(n, n, dtype=torch.float64, device=g.device)
+    inner = torch.empty(n, n, dtype=torch.float64, device=blocks.g.device)
     for i0 in range(0, n, block):
         gi = grads(i0, min(n, i0 + block))
         for j0 in range(i0, n, block):

@@ -180,9 +180,15 @@ FEATURE_KEYS = {"inter": "feat_inter", "intra": "feat_intra", "all": "feat_all",
 GRAD_KEYS = {"inter": "grad_inter", "intra": "grad_intra", "mean_norm": "grad_norm"}
 
 
+def stack(tensors: list[Any]) -> Any:
+    """``torch.stack``, or a view when there is one tensor (a wide layer is not copied)."""
+    import torch
+
+    return tensors[0][None] if len(tensors) == 1 else torch.stack(tensors)
+
+
 def measure_rows(rows: list[Row], classes: Any, found: Found) -> None:
     """Every feature quantity of every row, computing same-shaped rows as one stack."""
-    import torch
 
     from condensekit.batched_measures import similarity_statistics
 
@@ -194,7 +200,7 @@ def measure_rows(rows: list[Row], classes: Any, found: Found) -> None:
         per_stack = max(1, STACK_BYTES // max(1, shape[0] * shape[1] * 4))
         for start in range(0, len(members), per_stack):
             part = members[start : start + per_stack]
-            x = torch.stack([r.x.reshape(shape) for r in part])
+            x = stack([r.x.reshape(shape) for r in part])
             if only_dead:
                 found.add([f"{r.key}/dead_frac" for r in part], similarity_statistics(x, classes, dead=True)["dead_frac"])
                 continue
@@ -203,14 +209,13 @@ def measure_rows(rows: list[Row], classes: Any, found: Found) -> None:
             for name, key in names.items():
                 found.add([f"{r.key}/{key}" for r in part], stats[name])
             if with_grads:
-                gstats = similarity_statistics(torch.stack([r.g.reshape(shape) for r in part]), classes, norms=True)
+                gstats = similarity_statistics(stack([r.g.reshape(shape) for r in part]), classes, norms=True)
                 for name, key in GRAD_KEYS.items():
                     found.add([f"{r.key}/{key}" for r in part], gstats[name])
 
 
 def linear_wgrad_values(groups: dict[tuple[Any, ...], list[str]], inputs: dict[str, Any], grads: dict[str, Any], classes: Any, found: Found) -> None:
     """``wgrad_inter`` of 2-D linear layers, one stack per shape."""
-    import torch
 
     from condensekit.batched_measures import linear_wgrad_inter
 
@@ -218,8 +223,8 @@ def linear_wgrad_values(groups: dict[tuple[Any, ...], list[str]], inputs: dict[s
         per_stack = max(1, STACK_BYTES // max(1, 4 * grads[layers[0]].shape[0] ** 2))
         for start in range(0, len(layers), per_stack):
             part = layers[start : start + per_stack]
-            g = torch.stack([grads[layer] for layer in part])
-            a = torch.stack([inputs[layer] for layer in part])
+            g = stack([grads[layer] for layer in part])
+            a = stack([inputs[layer] for layer in part])
             found.add([f"{layer}/wgrad_inter" for layer in part], linear_wgrad_inter(g, a, classes, bias))
 
 

@@ -59,6 +59,16 @@ class ClassIndex:
         return self.cache["inter", dtype]
 
 
+def flatten(x: torch.Tensor) -> torch.Tensor:
+    """(N, ...) -> (N, D) in float64."""
+    return x.reshape(x.shape[0], -1).double()
+
+
+def is_finite(*tensors: torch.Tensor) -> bool:
+    """Whether every entry of every tensor is finite (one host read)."""
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
+
 def work_dtype(x: torch.Tensor) -> torch.dtype:
     """float64 for float64 input, float32 otherwise (half and bfloat16 features are widened)."""
     return torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -225,3 +235,23 @@ def _inter_mean(cos: torch.Tensor, classes: ClassIndex) -> torch.Tensor:
     oh = classes.onehot
     same = torch.einsum("nk,lnm,mk->l", oh, cos, oh)
     return _pair_means(cos.sum((1, 2)), same, cos.diagonal(dim1=1, dim2=2).sum(1), classes)["inter"]
+
+
+def spectrum(m: torch.Tensor, rank: bool = True) -> dict[str, torch.Tensor]:
+    """From one set of singular values of ``m`` (rows, -1): ``rho1 = sigma_1^2 / ||M||_F^2`` and, with ``rank``,
+    ``erank = exp(-sum p_k log p_k)``, ``p_k = sigma_k / sum sigma`` (Roy & Vetterli 2007), as 0-d float64 tensors.
+
+    No host sync, and no exception: a zero matrix gives NaN, and so does a non-finite one (its SVD is not
+    attempted; a zero matrix stands in for it).
+    """
+    m = m.reshape(m.shape[0], -1).double()
+    finite = torch.isfinite(m).all()
+    s = torch.linalg.svdvals(torch.where(finite, m, 0.0))
+    energy = s.square().sum()
+    nan = torch.tensor(math.nan, dtype=torch.float64, device=m.device)
+    out = {"rho1": torch.where(finite & (energy > 0), s[0].square() / energy, nan)}
+    if rank:
+        p = s / s.sum()
+        entropy = -torch.where(p > 0, p * p.log(), 0.0).sum()
+        out["erank"] = torch.where(finite & (energy > 0), entropy.exp(), nan)
+    return out

@@ -10,19 +10,11 @@ import math
 
 import torch
 
+from condensekit.batched_measures import flatten, is_finite
+
 EPS = 1e-12
 
 NC_SB_RTOL = 1e-10  # relative cut-off of Sb's pseudo-inverse (Sb has rank <= C - 1)
-
-
-def flatten(x: torch.Tensor) -> torch.Tensor:
-    """(N, ...) -> (N, D) in float64."""
-    return x.reshape(x.shape[0], -1).double()
-
-
-def is_finite(*tensors: torch.Tensor) -> bool:
-    """Whether every entry of every tensor is finite (one host read)."""
-    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
 
 def class_means(x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

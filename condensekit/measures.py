@@ -17,11 +17,17 @@ import math
 
 import torch
 
-from condensekit.batched_measures import ClassIndex, linear_wgrad_inter, similarity_statistics
+from condensekit.batched_measures import (
+    ClassIndex,
+    flatten,
+    is_finite,
+    linear_wgrad_inter,
+    similarity_statistics,
+    spectrum,
+)
 from condensekit.collapse import (
     NC_SB_RTOL,
     class_means,
-    is_finite,
     nc1_within_between,
     nc2_simplex,
     nc3_self_duality,
@@ -37,11 +43,6 @@ __all__ = [
 ]  # fmt: skip
 
 EPS = 1e-12
-
-
-def flatten(x: torch.Tensor) -> torch.Tensor:
-    """(N, ...) -> (N, D) in float64."""
-    return x.reshape(x.shape[0], -1).double()
 
 
 def _stack_of_one(x: torch.Tensor) -> torch.Tensor:
@@ -135,27 +136,15 @@ def linear_weight_grad_similarity(g: torch.Tensor, a: torch.Tensor, labels: torc
 
 
 def common_direction_strength(m: torch.Tensor) -> float:
-    """``sigma_1^2 / ||M||_F^2`` of a matrix (higher-rank tensors are flattened to (rows, -1))."""
-    m = m.reshape(m.shape[0], -1).double() if m.dim() != 2 else m.double()
-    total = float((m * m).sum())
-    if not math.isfinite(total) or total <= 0.0:  # an SVD of non-finite values would raise
-        return math.nan
-    top = float(torch.linalg.matrix_norm(m, ord=2)) ** 2
-    return top / total
+    """``sigma_1^2 / ||M||_F^2`` of a matrix (higher-rank tensors are flattened to (rows, -1)); NaN for a zero or
+    non-finite matrix."""
+    return float(spectrum(m, rank=False)["rho1"])
 
 
 def effective_rank(m: torch.Tensor) -> float:
-    """``exp(-sum p_k log p_k)`` with ``p_k = sigma_k / sum sigma`` (Roy & Vetterli 2007)."""
-    m = m.reshape(m.shape[0], -1).double()
-    if not is_finite(m):
-        return math.nan
-    s = torch.linalg.svdvals(m)
-    total = float(s.sum())
-    if total <= 0.0:
-        return math.nan
-    p = s / total
-    p = p[p > 0]
-    return float(torch.exp(-(p * p.log()).sum()))
+    """``exp(-sum p_k log p_k)`` with ``p_k = sigma_k / sum sigma`` (Roy & Vetterli 2007); NaN for a zero or
+    non-finite matrix."""
+    return float(spectrum(m)["erank"])
 
 
 def mean_norm(x: torch.Tensor) -> float:

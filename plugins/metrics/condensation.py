@@ -2,14 +2,17 @@
 
 Per probe point ``<layer>`` it logs ``<layer>/feat_inter``, ``feat_intra``, ``feat_all``,
 ``feat_inter_centered``, ``feat_classmean``, the energy shares ``share_common``, ``share_class``,
-``share_sample``, ``grad_inter``, ``grad_intra``, ``wgrad_inter`` (for Linear/Conv2d points), ``grad_norm``
-and ``dead_frac``. Features with spatial or token axes are also reported with those axes averaged, as
+``share_sample``, ``grad_inter``, ``grad_intra``, ``grad_norm``, ``wgrad_inter`` (Linear on inputs of any
+rank, Conv1d and Conv2d with any padding, padding mode and groups; another layer with a weight matrix is
+skipped with a warning, once per run) and ``dead_frac`` (only for points followed by a ReLU-like activation,
+read from that activation's input, i.e. after a normalization between them: ``probe.activation_inputs``).
+Features with spatial or token axes are also reported with those axes averaged, as
 ``<layer>@mean/...``; for models with a class token (``model.cls_token_index``), the class token alone as
 ``<layer>@cls/...``. At every measured step it also logs the layer means ``mean/<quantity>`` (the mean of
 ``<layer>/<quantity>`` over the run's hidden layers, logits excluded) and, for the variants,
 ``mean@mean/<quantity>`` and ``mean@cls/<quantity>``, so arms with different layer names overlay in one
 chart. With batch-coupled layers (BatchNorm) the feature gradient is that of the summed probe loss, not a
-per-sample gradient.
+per-sample gradient. Non-finite features give NaN values, never an exception.
 """
 
 from __future__ import annotations

@@ -44,12 +44,14 @@ class GradientHealth:
 
     @condensekit.hookimpl
     def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
+        import torch
+
         from condensekit import measures
 
         n = len(probe.labels)
         wgrads, fgrads, dead_inputs = probe.weight_grads, probe.feature_grads, probe.activation_inputs
-        out: dict[str, float] = {}
-        norms: list[float] = []
+        out: dict[str, Any] = {}  # 0-d tensors, read back once at the end
+        norms: list[str] = []  # the wgrad_norm keys, first layer to last
         for layer, module in probe.points.items():
             weight = getattr(module, "weight", None)
             if (self.params.layers is not None and layer not in self.params.layers) or weight is None or weight.dim() < 2:
@@ -58,16 +60,20 @@ class GradientHealth:
             w0 = self.initial.of(layer, w)
             grad = wgrads.get(layer, {}).get("weight")
             if grad is not None:  # probe.weight_grads is of the summed loss; the mean loss is what SGD sees
-                norms.append(float(grad.double().norm()) / n)
-                out[f"{layer}/wgrad_norm"] = norms[-1]
+                norms.append(f"{layer}/wgrad_norm")
+                out[norms[-1]] = torch.linalg.vector_norm(grad.double()) / n
             if layer in fgrads:
-                out[f"{layer}/fgrad_norm"] = measures.mean_norm(fgrads[layer])
-            out[f"{layer}/rel_change"] = float((w - w0).double().norm() / (w0.double().norm() + measures.EPS))
+                out[f"{layer}/fgrad_norm"] = measures.flatten(fgrads[layer]).norm(dim=1).mean()
+            out[f"{layer}/rel_change"] = (w - w0).double().norm() / (w0.double().norm() + measures.EPS)
             if layer in dead_inputs:
-                out[f"{layer}/dead_frac"] = measures.dead_fraction(dead_inputs[layer])
-        if len(norms) >= 2 and norms[-1] > 0 and math.isfinite(norms[0]):
-            out["grad_ratio_first_last"] = norms[0] / norms[-1]
-        return out
+                dead = (measures.flatten(dead_inputs[layer]) <= 0).all(dim=0).double().mean()
+                out[f"{layer}/dead_frac"] = torch.where(torch.isfinite(dead_inputs[layer]).all(), dead, math.nan)
+        values = dict(zip(out, torch.stack(list(out.values())).tolist(), strict=True)) if out else {}
+        if len(norms) >= 2:
+            first, last = values[norms[0]], values[norms[-1]]
+            if last > 0 and math.isfinite(first):
+                values["grad_ratio_first_last"] = first / last
+        return values
 
 
 REPORT = condensekit.MetricReport(

@@ -190,3 +190,16 @@ def test_shipped_models_declare_where_units_can_die() -> None:
     assert not Probe(MLP(6, 3, 4, 8, "tanh", "none", True), x, y, probe_points(mlp), 0).activation_inputs  # tanh: none
     res = ResMLP(6, 3, 4, 8, "relu", "none", True)  # the residual stream is the next block's activation input
     assert not [k for k in metric_on(res, x, y) if k.endswith("dead_frac")]
+
+
+def test_dead_frac_of_layers_of_different_widths_measured_together() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 7), nn.ReLU(), nn.Linear(7, 2))
+    with torch.no_grad():
+        net[0].bias.copy_(torch.tensor([-100.0, -100.0, 100.0]))  # two of three units dead
+    x, y = torch.randn(10, 4), torch.tensor([0, 1] * 5)
+    probe = Probe(net, x, y, probe_points(net), step=0)
+    out = Condensation(CondensationParams()).collect_metrics(run=None, probe=probe)
+    assert out["0/dead_frac"] == pytest.approx(2 / 3)
+    assert out["2/dead_frac"] == pytest.approx(measures.dead_fraction(probe.features["2"]))
+    assert "4/dead_frac" not in out

@@ -139,3 +139,25 @@ def test_points_that_are_not_plain_linear_layers_share_one_backward() -> None:
     (ref,) = torch.autograd.grad(loss, [model.blocks[0].fc.weight])
     assert torch.allclose(grads["block1"]["fc.weight"], ref, atol=1e-5)
     assert torch.allclose(grads["block1.fc"]["weight"], ref, atol=1e-5)
+
+
+def test_stacked_and_padded_layers_give_each_layer_its_own_numbers() -> None:
+    # layer1 reads 12 inputs, the logits have 4 outputs: both are padded with zero columns into one stack
+    torch.manual_seed(0)
+    model = MLP(12, 4, 5, 16, "relu", "batch", True).double()
+    x, y = torch.randn(24, 12, dtype=torch.float64), torch.arange(4).repeat(6)
+    probe = Probe(model, x, y, probe_points(model), step=0)
+    out = Condensation(CondensationParams()).collect_metrics(run=None, probe=probe)
+    for layer in probe.points:
+        h, g, a = probe.features[layer], probe.feature_grads[layer], probe.layer_inputs[layer]
+        sim, shares = measures.pair_similarity(h, y), measures.energy_shares(h, y)
+        expected = {"feat_inter": sim["inter"], "feat_intra": sim["intra"], "share_class": shares["class"],
+                    "feat_inter_centered": measures.pair_similarity(measures.centered(h), y)["inter"],
+                    "feat_classmean": measures.classmean_similarity(h, y), "grad_norm": measures.mean_norm(g),
+                    "grad_inter": measures.pair_similarity(g, y)["inter"],
+                    "wgrad_inter": measures.linear_weight_grad_similarity(g, a, y)}  # fmt: skip
+        if layer in probe.activation_inputs:  # after BatchNorm
+            expected["dead_frac"] = measures.dead_fraction(probe.activation_inputs[layer])
+        for key, value in expected.items():
+            assert out[f"{layer}/{key}"] == pytest.approx(value, abs=1e-12), (layer, key)
+    assert "logits/dead_frac" not in out and "layer1/dead_frac" in out

@@ -4,7 +4,8 @@ Each configuration runs in a fresh subprocess (so that its peak memory is its ow
 
 * probe: the probe's forward and backward pass (features and feature gradients of every probe point);
 * metric: ``collect_metrics`` of ``condensation`` on that probe (all its quantities, ``wgrad_inter`` included);
-* step: one SGD training step of the same model on a batch of 100 (the unit of the overhead ratios);
+* step: one SGD training step of the same model on a batch of 100, or of the probe size if smaller (the
+  unit of the overhead ratios);
 * probe memory: resident memory the probe keeps (features, gradients, the retained graph);
 * metric peak: the most resident memory the metric adds on top of that while it runs.
 
@@ -77,7 +78,8 @@ def measure_one(config: dict[str, Any], repeats: int, threads: int) -> dict[str,
 
     metric = Condensation(CondensationParams())
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-    batch = torch.randn(min(100, 4 * n), *info.input_shape), torch.arange(min(100, 4 * n)) % info.num_classes
+    size = min(100, n)
+    batch = torch.randn(size, *info.input_shape), torch.arange(size) % info.num_classes
 
     def step() -> None:
         loss = F.cross_entropy(model(batch[0]), batch[1])
@@ -135,7 +137,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: comparable across machines)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--vit-b", action="store_true", help="add ViT-B/16 at 224 px (slow on a CPU)")
-    parser.add_argument("--vit-b-probe", type=int, default=16, help="probe size of the ViT-B/16 rows")
+    parser.add_argument("--vit-b-probe", type=int, default=16, help="probe size of the first ViT-B/16 row (the second doubles it)")
+    parser.add_argument("--vit-b-repeats", type=int, default=1, help="repeats of the ViT-B/16 rows")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -158,7 +161,8 @@ def main() -> None:
     if args.vit_b:
         vits += [("vit_base_patch16_224", 224, 16, args.vit_b_probe), ("vit_base_patch16_224", 224, 16, 2 * args.vit_b_probe)]
     for name, size, patch, n in vits:
-        r = run_isolated({"kind": "vit", "name": name, "img_size": size, "patch": patch, "probe": n}, args.repeats, args.threads)
+        repeats = args.vit_b_repeats if name != "vit_micro" else args.repeats
+        r = run_isolated({"kind": "vit", "name": name, "img_size": size, "patch": patch, "probe": n}, repeats, args.threads)
         width = 64 if name == "vit_micro" else 768
         label = f"{name} {size}px/{patch}" + (f", N = {n}" if n != 100 else "")
         print(f"| {label} | {(size // patch) ** 2 + 1} x {width} " + row(r), flush=True)

@@ -17,8 +17,9 @@ from typing import IO, Any
 
 from condensekit import progress
 from condensekit.errors import CondensekitError
-from condensekit.executing import ExecContext, RunOutcome
+from condensekit.executing import ExecContext, RunOutcome, settle_held_runs
 from condensekit.manager import PluginManager, recipe_plugin_manager
+from condensekit.output import check_output_root
 from condensekit.recipe import Recipe, RecipeSource, load_recipe, plugin_paths
 from condensekit.results import GridResult, summary_rows
 from condensekit.spec import RunSpec
@@ -88,7 +89,12 @@ def execute(
 
     ``on_progress`` receives the live progress events of the runs (:mod:`condensekit.progress`): directly
     from runs in this process, through the executor from its workers where it forwards them.
+
+    Raises:
+        OutputError: ``out`` cannot hold the runs (a file, read-only, full, a link on the way, names too
+            long); checked before any run starts.
     """
+    check_output_root(Path(out), recipe.name, (spec.rel_dir for spec in recipe.specs))
     executor = executor if executor is not None else make_executor(recipe, pm)[0]
     context = ExecContext(out_root=out, force=force, plugin_manager=pm, on_outcome=on_outcome, on_progress=on_progress)
     if on_message is not None:
@@ -96,7 +102,10 @@ def execute(
     _start_dashboard(Path(out) / recipe.name, recipe.specs)
     previous = progress.set_sink(on_progress) if on_progress is not None else None
     try:
-        return list(executor.execute(recipe.specs, context))
+        for spec, outcome in zip(recipe.specs, executor.execute(recipe.specs, context), strict=False):
+            context.outcomes.setdefault(str(spec.rel_dir), outcome)  # an executor that returned without reporting
+        settle_held_runs(context, recipe.specs)  # runs another process was executing: wait, then say what became of them
+        return context.results(recipe.specs)
     finally:
         if on_progress is not None:
             progress.set_sink(previous)

@@ -47,6 +47,7 @@ def run(pm: Any, recipe: Path, out: Path, overrides: tuple[str, ...], force: boo
     loss, phase); in a log file, one line per finished run. NO_COLOR turns colours off.
     """
     from condensekit import api
+    from condensekit.executing import DONE
 
     result = api.run_recipe(recipe, out=out, overrides=overrides, force=force, jobs=jobs, executor=executor_name, quiet=quiet, plugin_manager=pm)
     _echo_verdict(result.verdict_table, result.report_path)
@@ -57,9 +58,11 @@ def run(pm: Any, recipe: Path, out: Path, overrides: tuple[str, ...], force: boo
     for outcome in result.outcomes:
         if outcome.status == RunStatus.FAILED:
             click.echo(f"  failed: {outcome.rel_dir}: {outcome.error or '?'} (traceback in {out / outcome.rel_dir / 'run.json'})", err=True)
+        elif outcome.status not in DONE:
+            click.echo(f"  {outcome.status}: {outcome.rel_dir}: {outcome.error or 'not done'}", err=True)
     if not quiet:
         click.echo(f"Report: {result.report_path}; TensorBoard: tensorboard --logdir {result.root}", err=True)
-    return 1 if counts[RunStatus.FAILED] else 0
+    return 0 if all(o.status in DONE for o in result.outcomes) else 1  # 1: some run is not done with this spec
 
 
 def _echo_verdict(table: list[dict[str, str]], report_path: Path) -> None:

@@ -94,7 +94,7 @@ def execute(
         OutputError: ``out`` cannot hold the runs (a file, read-only, full, a link on the way, names too
             long); checked before any run starts.
     """
-    check_output_root(Path(out), recipe.name, (spec.rel_dir for spec in recipe.specs))
+    check_output_root(Path(out), recipe.name, recipe.specs.rel_dirs())
     executor = executor if executor is not None else make_executor(recipe, pm)[0]
     context = ExecContext(out_root=out, force=force, plugin_manager=pm, on_outcome=on_outcome, on_progress=on_progress)
     if on_message is not None:

@@ -156,7 +156,10 @@ def report(runs_dir: Path) -> None:
 
     if not runs_dir.is_dir():
         raise CondensekitError(f"{runs_dir}: no such folder; give a recipe's output folder, e.g. runs/resmlp_vs_mlp")
-    rows, table = write_report(runs_dir)
+    try:
+        rows, table = write_report(runs_dir)
+    except OSError as exc:
+        raise CondensekitError(f"{runs_dir}: could not write the report: {exc}") from None
     if not rows:
         raise CondensekitError(f"{runs_dir}: no runs found (no run.json below it); give a recipe's output folder")
     _echo_verdict(table, runs_dir / "report.md")

@@ -138,7 +138,7 @@ class ExecContext:
             self.message(f"rerunning {count} finished run{'s' if count > 1 else ''}: {why}")
         return todo
 
-    def results(self, specs: list[RunSpec]) -> list[RunOutcome]:
+    def results(self, specs: Iterable[RunSpec]) -> list[RunOutcome]:
         """The outcomes of ``specs`` in their order (a run nobody reported on counts as failed)."""
         missing = "no outcome was reported for this run"
         return [self.outcomes.get(str(s.rel_dir)) or RunOutcome(str(s.rel_dir), RunStatus.FAILED, error=missing) for s in specs]

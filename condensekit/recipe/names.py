@@ -17,7 +17,6 @@ from condensekit.recipe.problems import Problems
 from condensekit.recipe.source import toml_text
 from condensekit.spec import grid_value_label
 
-
 NAME_BYTES = 255
 """The longest file name on common file systems (ext4, xfs, btrfs, APFS, NTFS), in bytes."""
 

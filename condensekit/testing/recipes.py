@@ -115,8 +115,8 @@ def run_recipe(
     """
     from condensekit.api import open_recipe
     from condensekit.executing import execute_spec
-    from condensekit.recipe import RecipeSource
     from condensekit.output import read_run_json
+    from condensekit.recipe import RecipeSource
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

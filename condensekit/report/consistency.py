@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from condensekit.reuse import same_spec, spec_changes
-from condensekit.spec import RunSpec
+from condensekit.recipe.source import toml_text
+from condensekit.reuse import comparable, same_spec
 
 
 def mixed_spec_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -32,17 +32,17 @@ def mixed_spec_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
                 kinds.append([row])
         if len(kinds) < 2:
             continue
-        first = kinds[0][0]["spec"]
-        parts = []
-        for kind in kinds[1:]:
-            try:
-                changes = spec_changes(first, RunSpec.from_dict({**kind[0]["spec"], "seed": first.get("seed", 0)}))
-            except Exception:  # a spec this version cannot read
-                changes = ["a spec this version cannot read"]
-            seeds = ", ".join(str(r.get("seed")) for r in kind)
-            parts.append(f"seed {seeds}: {'; '.join(changes)}")
-        base_seeds = ", ".join(str(r.get("seed")) for r in kinds[0])
-        notes.append(f"**{arm} / {grid} mixes runs of {len(kinds)} different specs**: compared with the runs of seed {base_seeds}, "
-                     f"{' | '.join(parts)}. Its numbers pool them; rerun the recipe (finished runs of an older spec are redone) "
-                     "or remove the stale run folders.")  # fmt: skip
+        flat = [_flat(kind[0]["spec"]) for kind in kinds]
+        keys = sorted(k for k in set().union(*flat) if k != "seed" and len({toml_text(f.get(k)) for f in flat}) > 1)
+        seeds = [", ".join(str(r.get("seed")) for r in kind) for kind in kinds]
+        what = "; ".join(f"{key}: " + ", ".join(f"{toml_text(f.get(key))} (seed {s})" for f, s in zip(flat, seeds, strict=True)) for key in keys[:4])
+        notes.append(f"**{arm} / {grid} mixes runs of {len(kinds)} different specs** ({what or 'specs this version cannot read'}). "
+                     "Its numbers pool them; rerun the recipe (finished runs of an older spec are redone) or remove the stale run folders.")  # fmt: skip
     return notes
+
+
+def _flat(spec: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return comparable(spec)
+    except Exception:  # a spec this version cannot read
+        return {}

@@ -88,3 +88,14 @@ def test_a_model_that_cannot_take_the_data_fails_validate(tmp_path: Path, capsys
 def test_models_that_fit_their_data_pass_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "validate", write(tmp_path), "--set", 'arms[0].model={ use = "cnn" }', "--set", 'data={ use = "digits", image = true }')
     assert code == 0, err
+
+
+@pytest.mark.parametrize(("name", "params"), [("digits", {}), ("digits", {"image": True}), ("synthetic", {"dim": 5, "num_classes": 7})])
+def test_a_datasets_declared_info_matches_the_data_it_loads(tmp_path: Path, name: str, params: dict) -> None:
+    from condensekit.manager import get_plugin_manager
+
+    entry = get_plugin_manager().catalogue.get("datasets", name)
+    assert entry.info is not None
+    validated = entry.params.model_validate(params)
+    declared, loaded = entry.info(validated), entry.build(params, tmp_path).info
+    assert (declared.input_shape, declared.num_classes) == (loaded.input_shape, loaded.num_classes)

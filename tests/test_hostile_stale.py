@@ -94,3 +94,20 @@ def test_damaged_outputs_of_an_ok_run_are_detected_and_redone(tmp_path: Path, ca
     code, _, err = cli(capsys, "run", recipe, "--out", out)
     assert code == 0 and "rerunning 1 finished run" in err and "1 ok" in err
     assert len(metrics_rows(run_dir)) > 0 and list(run_dir.glob("events.out.tfevents*"))
+
+
+@pytest.mark.parametrize("planted", ["secret.txt", "other.toml"])
+def test_a_planted_run_json_cannot_copy_another_files_comments_into_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str], planted: str) -> None:
+    recipe, out = write(tmp_path), tmp_path / "out"
+    recipe.write_text("# Does the tiny MLP condense?\n" + recipe.read_text())
+    assert cli(capsys, "run", recipe, "--out", out)[0] == 0
+    assert "> Does the tiny MLP condense?" in (out / "h/report.md").read_text()  # the recipe's own question
+    secret = tmp_path / planted
+    secret.write_text('# password = hunter2\nname = "other"\n')
+    info = run_json(out / RUN)
+    info["spec"]["recipe_path"] = str(secret)
+    fake = out / "h/a_planted/base/seed=0"  # sorts before the real run
+    fake.mkdir(parents=True)
+    (fake / "run.json").write_text(__import__("json").dumps(info))
+    assert cli(capsys, "report", out / "h")[0] == 0
+    assert "hunter2" not in (out / "h/report.md").read_text()

@@ -74,7 +74,8 @@ def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; the result must read like the other outputs
+        if hasattr(os, "fchmod"):  # mkstemp makes 0600; the result must read like the other outputs
+            os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()

@@ -87,6 +87,23 @@ def test_l0_is_the_median_of_the_first_window_not_the_first_loss() -> None:  # m
     assert stuck["stuck"] is True and stuck["phase1_end"] is None
 
 
+def test_t1_needs_the_larger_of_the_relative_and_absolute_drop() -> None:  # mutant: max -> min
+    plateau = [2.3] * 40
+    _, t1 = phase1_end(plateau + [2.25] * 60, window=20)  # 0.05 below L0: less than 5% of 2.3 (0.115)
+    assert t1 is None
+    _, t1 = phase1_end(plateau + [2.1] * 60, window=20)  # 0.2 below: more than both
+    assert t1 is not None and 40 <= t1 <= 50
+    low = [0.1] * 40
+    _, t1 = phase1_end(low + [0.09] * 60, window=20)  # 0.01 below: more than 5% of 0.1, less than 0.02
+    assert t1 is None
+
+
+def test_the_smoothing_window_is_max_20_and_a_twentieth_epoch() -> None:  # mutant: max(10, ...)
+    from condensekit.phases import smoothing_window
+
+    assert [smoothing_window(n) for n in (1, 100, 400, 1000)] == [20, 20, 20, 50]
+
+
 def test_an_mlp_needs_a_hidden_layer(tmp_path: Path) -> None:  # mutant: mlp depth = 1 runs
     from condensekit.errors import RecipeError
 

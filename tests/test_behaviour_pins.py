@@ -182,3 +182,30 @@ def test_the_report_gives_the_median_across_seeds_not_the_mean() -> None:  # mut
     assert median_range([0.1, 0.2, 0.9]) == "0.2 [0.1, 0.9]"
     (row,) = verdict([_row("mlp", 0, 0.1, 10), _row("mlp", 1, 0.2, 20), _row("mlp", 2, 0.9, 300)])
     assert row["rise dS"] == "0.2 [0.1, 0.9]" and row["T1 (phase-1 end)"] == "20 [10, 300]" and row["condensed"] == "1/3"
+
+
+class DropoutNet(nn.Module):
+    """Linear -> in-place ReLU -> heavy dropout -> Linear: the probe must see the pre-activation, without dropout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.act, self.drop, self.logits = nn.Linear(4, 8), nn.ReLU(inplace=True), nn.Dropout(0.9), nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.drop(self.act(self.first(x))))
+
+    def probe_points(self) -> dict[str, nn.Module]:
+        return {"first": self.first, "logits": self.logits}
+
+
+def test_probe_features_are_pre_activation_copies_computed_without_dropout() -> None:  # mutants: dropout left on, no copy
+    torch.manual_seed(0)
+    model, x = DropoutNet(), torch.randn(12, 4)
+    probe = Probe(model, x, torch.arange(12) % 3, probe_points(model), step=0)
+    with torch.no_grad():
+        pre = model.first(x)
+        expected_logits = model.logits(torch.relu(pre))  # dropout off, nothing else changed
+    assert torch.allclose(probe.features["first"], pre)  # negatives kept: the in-place ReLU acted on a copy
+    assert (probe.features["first"] < 0).any()
+    assert torch.allclose(probe.logits, expected_logits, atol=1e-6)
+    assert model.training and model.drop.training  # modes restored

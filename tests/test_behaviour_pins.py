@@ -58,6 +58,23 @@ def test_momentum_reaches_the_optimizer_with_its_beta(tmp_path: Path) -> None:  
     assert options["momentum"] == 0.5 and options["lr"] == 0.1 and options["nesterov"] is False
 
 
+def test_nesterov_reaches_the_optimizer(tmp_path: Path) -> None:  # mutant: nesterov ignored
+    options, _ = _run_with(tmp_path, "momentum = { beta = 0.5, nesterov = true }")
+    assert options["nesterov"] is True and options["momentum"] == 0.5
+
+
+def test_init_zeroes_biases_only_when_asked() -> None:  # mutant: zero_bias ignored
+    from condensekit_plugins.tricks.init import InitParams, reinitialise
+
+    torch.manual_seed(0)
+    layer = nn.Linear(5, 4)
+    bias = layer.bias.detach().clone()
+    reinitialise(layer, InitParams(zero_bias=False))
+    assert torch.equal(layer.bias.detach(), bias) and bias.abs().sum() > 0
+    reinitialise(layer, InitParams(zero_bias=True))
+    assert not layer.bias.detach().any()
+
+
 def test_weight_decay_reaches_the_optimizer_with_its_strength(tmp_path: Path) -> None:  # mutant: weight_decay applying 0
     options, _ = _run_with(tmp_path, "weight_decay = { l2 = 0.01 }")
     assert options["weight_decay"] == 0.01 and options["momentum"] == 0

@@ -111,3 +111,16 @@ def test_a_planted_run_json_cannot_copy_another_files_comments_into_the_report(t
     (fake / "run.json").write_text(__import__("json").dumps(info))
     assert cli(capsys, "report", out / "h")[0] == 0
     assert "hunter2" not in (out / "h/report.md").read_text()
+
+
+def test_a_lost_worker_never_reports_an_older_specs_result_as_this_run(tmp_path: Path) -> None:
+    from condensekit.executing import execute_spec, record_lost_run
+
+    recipe, out = write(tmp_path), tmp_path / "out"
+    old = open_recipe(recipe)[0].specs[0]
+    assert execute_spec(old, out).status == "ok"
+    new = open_recipe(recipe, ["train.lr=0.05"])[0].specs[0]
+    lost = record_lost_run(new, out, "worker process died")  # its worker died before clearing the old run
+    assert lost.status == "failed" and lost.error == "worker process died"
+    info = run_json(out / RUN)
+    assert info["status"] == "failed" and info["spec"]["train"]["lr"] == 0.05

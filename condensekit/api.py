@@ -19,7 +19,7 @@ from condensekit import progress
 from condensekit.errors import CondensekitError
 from condensekit.executing import ExecContext, RunOutcome, settle_held_runs
 from condensekit.manager import PluginManager, recipe_plugin_manager
-from condensekit.output import check_output_root
+from condensekit.output import ReportNotWritten, check_output_root
 from condensekit.recipe import Recipe, RecipeSource, load_recipe, plugin_paths
 from condensekit.results import GridResult, summary_rows
 from condensekit.spec import RunSpec
@@ -166,6 +166,8 @@ def run_recipe(
 
     Raises:
         RecipeError: the recipe is invalid; ``.problems`` lists every problem (where, what, how to fix).
+        OutputError: ``out`` cannot hold the runs (checked before any run starts).
+        ReportNotWritten: the runs ran, but the disk refused the report (exit code 1 on the command line).
         CondensekitError: any other user error (an unknown executor, a broken plugin the recipe needs).
     """
     from condensekit.display import GridProgress, make_display
@@ -181,7 +183,11 @@ def run_recipe(
             display.message(f"  {note}")
         outcomes = execute(loaded, pm, out, force=force, executor=runner, on_outcome=display.outcome, on_message=display.message,
                            on_progress=display.progress)  # fmt: skip
-    rows, _ = write_report(out / loaded.name)  # report.md covers every run in the folder
+    try:
+        rows, _ = write_report(out / loaded.name)  # report.md covers every run in the folder
+    except OSError as exc:  # a full or read-only disk at the very end: the runs are on disk, the report is not
+        raise ReportNotWritten(f"the runs are done, but the report could not be written in {out / loaded.name} ({exc}); "
+                               f"free space, then: condensekit report {out / loaded.name}") from None  # fmt: skip
     asked = {str(Path(*spec.rel_dir.parts[1:])) for spec in loaded.specs}
     mine = [row for row in rows if row["run_dir"] in asked]  # the result covers the runs asked for
     return GridResult(out / loaded.name, summary_rows(mine), verdict(mine), outcomes)

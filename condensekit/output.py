@@ -36,6 +36,12 @@ class OutputError(CondensekitError):
     """The output folder cannot be used as asked (a file, read-only, a symbolic link, a name too long)."""
 
 
+class ReportNotWritten(OutputError):
+    """The runs ran, but ``summary.csv`` / ``report.md`` could not be written (a full or read-only disk)."""
+
+    exit_code = 1
+
+
 def _umask() -> int:
     """The process's umask, read without changing it where Linux tells it (``/proc/self/status``)."""
     try:

@@ -57,11 +57,9 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """``condensekit ARGS`` in this process: (exit code, stdout, stderr)."""
     from condensekit.cli import main
 
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
+    code = main([str(a) for a in args])
     out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), out, err
+    return code, out, err
 
 
 def cli_process(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -135,9 +135,9 @@ def test_a_disk_filling_up_mid_grid_fails_that_run_and_the_grid_goes_on(small_di
         assert "3 runs: 2 ok, 0 diverged, 1 failed" in err and run_json(run_dirs[2])["status"] == "ok"
         assert lost["status"] == "failed" and "No space left on device" in lost["error"]
     else:  # nothing more can be written: each run fails with the reason, the report says it could not be written
-        assert "3 runs: 1 ok, 0 diverged, 2 failed" in err and "could not write run.json" in err
+        assert "[2/3] failed" in err and "[3/3] failed" in err and "could not write run.json" in err
         assert lost["status"] == "running"  # so the next invocation redoes it
-        assert "no space left on the output device" in err and "could not write the report" in err
+        assert "no space left on the output device" in err and "the report could not be written" in err and "Traceback" not in err.split("[3/3]")[1]
         (small_disk / "filler").unlink()
     (small_disk / "armed").unlink()
     code, _, err = cli(capsys, "run", recipe, "--out", small_disk)

@@ -26,11 +26,11 @@ def test_changing_lr_reruns_the_finished_run_and_says_which_key_changed(tmp_path
     code, _, err = cli(capsys, "run", recipe, "--out", out, "--set", "train.lr=0.05")
     assert code == 0
     assert "rerunning 1 finished run: changed since it finished: train.lr 0.1 \u2192 0.05" in err
-    assert "ok       h/mlp/base/seed=0" in err and "skipped" not in err.split("runs (")[1].split("\n")[1]
+    assert "[1/1] ok       h/mlp/base/seed=0" in err and "[1/1] skipped" not in err
     assert run_json(out / RUN)["spec"]["train"]["lr"] == 0.05
     assert metrics_rows(out / RUN) != first  # new numbers, not the old ones reported as current
     code, _, err = cli(capsys, "run", recipe, "--out", out, "--set", "train.lr=0.05")
-    assert code == 0 and "skipped  h/mlp/base/seed=0 (finished earlier with this spec" in err
+    assert code == 0 and "[1/1] skipped  h/mlp/base/seed=0  (finished earlier with this spec" in err
 
 
 @pytest.mark.parametrize(

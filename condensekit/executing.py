@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from condensekit.errors import CondensekitError
-from condensekit.output import RunLock, clear_run_dir, read_run_json, refuse_links, write_json_atomic
+from condensekit.output import (
+    LOCK_NAME,
+    RunLock,
+    clear_run_dir,
+    read_run_json,
+    refuse_links,
+    write_json_atomic,
+)
 from condensekit.reuse import kept_run, record_outputs, spec_changes
 from condensekit.spec import RunSpec
 from condensekit.status import RunStatus, as_status
@@ -126,7 +133,7 @@ class ExecContext:
                 continue
             info, why = kept_run(run_dir, spec)
             if info is not None:
-                self.report(spec, _skipped(spec, info))
+                self.report(spec, _skipped(spec, info, run_dir=run_dir))
                 continue
             if why:
                 redone[why] += 1
@@ -161,8 +168,26 @@ def worker_plugin_manager(plugins: list[str]) -> PluginManager:
     return _WORKER_MANAGERS[key]
 
 
-def _skipped(spec: RunSpec, info: dict[str, Any], error: str = "") -> RunOutcome:
+def _skipped(spec: RunSpec, info: dict[str, Any], error: str = "", run_dir: Path | None = None) -> RunOutcome:
+    if run_dir is not None:
+        _tidy_lock(run_dir)
     return RunOutcome(str(spec.rel_dir), RunStatus.SKIPPED, error=error, summary=info.get("summary") or {})
+
+
+def _tidy_lock(run_dir: Path) -> None:
+    """Remove the lock file a process killed between finishing a run and releasing its lock left behind.
+
+    The lock itself died with that process (the kernel drops it); only the file is left. Taking and
+    releasing the lock removes it, unless a live process holds it.
+    """
+    if not (run_dir / LOCK_NAME).is_file() or (run_dir / LOCK_NAME).is_symlink():
+        return
+    lock = RunLock(run_dir)
+    try:
+        if lock.acquire():
+            lock.release()
+    except (OSError, CondensekitError):
+        pass  # a full or read-only disk: the file stays, harmless
 
 
 def _held(spec: RunSpec, lock: RunLock) -> RunOutcome:
@@ -191,7 +216,7 @@ def execute_spec(spec: RunSpec | dict[str, Any], out_root: str | Path, force: bo
     lock = RunLock(run_dir)
     try:
         if not force and (info := kept_run(run_dir, spec)[0]) is not None:
-            return _skipped(spec, info)
+            return _skipped(spec, info, run_dir=run_dir)
         refuse_links(Path(out_root), run_dir)  # before the lock file is created in it
         if not lock.acquire():
             return _held(spec, lock)

@@ -146,3 +146,15 @@ def test_a_run_held_by_a_process_that_dies_is_not_counted_as_done(tmp_path: Path
     assert waiting.returncode == 1
     assert "interrupted h/mlp/base/seed=0" in rest and "did not finish it" in rest and "0 skipped" in rest
     assert cli_process("run", recipe, "--out", out).returncode == 0  # and the next invocation does it
+
+
+def test_a_lock_file_left_by_a_process_killed_after_finishing_is_tidied(tmp_path: Path) -> None:
+    from condensekit.output import LOCK_NAME
+
+    recipe, out = write(tmp_path), tmp_path / "out"
+    assert cli_process("run", recipe, "--out", out).returncode == 0
+    run_dir = out / "h/mlp/base/seed=0"
+    (run_dir / LOCK_NAME).write_text("host pid 99999999\n")  # killed between run.json "ok" and releasing its lock
+    again = cli_process("run", recipe, "--out", out)
+    assert again.returncode == 0 and "1 skipped" in again.stderr
+    assert not (run_dir / LOCK_NAME).exists()

@@ -17,8 +17,9 @@ from typing import IO, Any
 
 from condensekit import progress
 from condensekit.errors import CondensekitError
-from condensekit.executing import ExecContext, RunOutcome
+from condensekit.executing import ExecContext, RunOutcome, settle_held_runs
 from condensekit.manager import PluginManager, recipe_plugin_manager
+from condensekit.output import ReportNotWritten, check_output_root
 from condensekit.recipe import Recipe, RecipeSource, load_recipe, plugin_paths
 from condensekit.results import GridResult, summary_rows
 from condensekit.spec import RunSpec
@@ -88,7 +89,12 @@ def execute(
 
     ``on_progress`` receives the live progress events of the runs (:mod:`condensekit.progress`): directly
     from runs in this process, through the executor from its workers where it forwards them.
+
+    Raises:
+        OutputError: ``out`` cannot hold the runs (a file, read-only, full, a link on the way, names too
+            long); checked before any run starts.
     """
+    check_output_root(Path(out), recipe.name, recipe.specs.rel_dirs())
     executor = executor if executor is not None else make_executor(recipe, pm)[0]
     context = ExecContext(out_root=out, force=force, plugin_manager=pm, on_outcome=on_outcome, on_progress=on_progress)
     if on_message is not None:
@@ -96,7 +102,10 @@ def execute(
     _start_dashboard(Path(out) / recipe.name, recipe.specs)
     previous = progress.set_sink(on_progress) if on_progress is not None else None
     try:
-        return list(executor.execute(recipe.specs, context))
+        for spec, outcome in zip(recipe.specs, executor.execute(recipe.specs, context), strict=False):
+            context.outcomes.setdefault(str(spec.rel_dir), outcome)  # an executor that returned without reporting
+        settle_held_runs(context, recipe.specs)  # runs another process was executing: wait, then say what became of them
+        return context.results(recipe.specs)
     finally:
         if on_progress is not None:
             progress.set_sink(previous)
@@ -157,6 +166,8 @@ def run_recipe(
 
     Raises:
         RecipeError: the recipe is invalid; ``.problems`` lists every problem (where, what, how to fix).
+        OutputError: ``out`` cannot hold the runs (checked before any run starts).
+        ReportNotWritten: the runs ran, but the disk refused the report (exit code 1 on the command line).
         CondensekitError: any other user error (an unknown executor, a broken plugin the recipe needs).
     """
     from condensekit.display import GridProgress, make_display
@@ -172,7 +183,11 @@ def run_recipe(
             display.message(f"  {note}")
         outcomes = execute(loaded, pm, out, force=force, executor=runner, on_outcome=display.outcome, on_message=display.message,
                            on_progress=display.progress)  # fmt: skip
-    rows, _ = write_report(out / loaded.name)  # report.md covers every run in the folder
+    try:
+        rows, _ = write_report(out / loaded.name)  # report.md covers every run in the folder
+    except OSError as exc:  # a full or read-only disk at the very end: the runs are on disk, the report is not
+        raise ReportNotWritten(f"the runs are done, but the report could not be written in {out / loaded.name} ({exc}); "
+                               f"free space, then: condensekit report {out / loaded.name}") from None  # fmt: skip
     asked = {str(Path(*spec.rel_dir.parts[1:])) for spec in loaded.specs}
     mine = [row for row in rows if row["run_dir"] in asked]  # the result covers the runs asked for
     return GridResult(out / loaded.name, summary_rows(mine), verdict(mine), outcomes)

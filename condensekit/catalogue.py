@@ -44,6 +44,8 @@ class Entry:
         default: used when a recipe names none of its kind (the dataset of a recipe without ``data.use``,
             the metrics of a recipe without ``[metrics]``, the executor without ``executor.use``).
         report: a metric's :class:`condensekit.MetricReport` (figures, summary series), else None.
+        info: a dataset's ``info(params) -> DataInfo``, saying the input shape and classes without loading
+            the data, so ``validate`` can build each model once and catch a shape mismatch; else None.
     """
 
     kind: str
@@ -54,6 +56,7 @@ class Entry:
     plugin: str
     default: bool = False
     report: MetricReport | None = None
+    info: Callable[[Any], Any] | None = None
 
     def build(self, params: BaseModel | Mapping[str, Any], *args: Any) -> Any:
         """``factory(validated params, *args)``: the component, from raw or validated params."""
@@ -79,7 +82,7 @@ class Catalogue:
 
         def register(
             name: str, factory: Callable[..., Any], params: type[BaseModel] | None = None, summary: str = "",
-            *, default: bool = False, report: MetricReport | None = None,
+            *, default: bool = False, report: MetricReport | None = None, info: Callable[[Any], Any] | None = None,
         ) -> None:  # fmt: skip
             if not isinstance(name, str) or not name:
                 raise PluginError(f"plugin {plugin!r} registered a {singular(kind)} with an invalid name {name!r}")
@@ -87,6 +90,8 @@ class Catalogue:
                 raise PluginError(f"plugin {plugin!r}: {singular(kind)} {name!r}: params must be a pydantic BaseModel class")
             if report is not None and (kind != "metrics" or not isinstance(report, MetricReport)):
                 raise PluginError(f"plugin {plugin!r}: {singular(kind)} {name!r}: report= takes a condensekit.MetricReport and only metrics have one")
+            if info is not None and (kind != "datasets" or not callable(info)):
+                raise PluginError(f"plugin {plugin!r}: {singular(kind)} {name!r}: info= takes a function params -> DataInfo and only datasets have one")
             if default and kind in SINGLE_DEFAULT and self.defaults(kind):
                 other = self.entries[kind][self.defaults(kind)[0]]
                 raise PluginError(
@@ -101,7 +106,7 @@ class Catalogue:
                 )
             doc = summary or (factory.__doc__ or "").strip().splitlines()[0:1]
             text = summary if summary else (doc[0] if doc else "")
-            self.entries[kind][name] = Entry(kind, name, factory, params or NoParams, text, plugin, default, report)
+            self.entries[kind][name] = Entry(kind, name, factory, params or NoParams, text, plugin, default, report, info)
 
         return register
 

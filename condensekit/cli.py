@@ -6,6 +6,7 @@ exit with status 2; bugs keep their tracebacks. Importing this module does not i
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import warnings
@@ -47,6 +48,7 @@ def run(pm: Any, recipe: Path, out: Path, overrides: tuple[str, ...], force: boo
     loss, phase); in a log file, one line per finished run. NO_COLOR turns colours off.
     """
     from condensekit import api
+    from condensekit.executing import DONE
 
     result = api.run_recipe(recipe, out=out, overrides=overrides, force=force, jobs=jobs, executor=executor_name, quiet=quiet, plugin_manager=pm)
     _echo_verdict(result.verdict_table, result.report_path)
@@ -58,9 +60,11 @@ def run(pm: Any, recipe: Path, out: Path, overrides: tuple[str, ...], force: boo
     for outcome in result.outcomes:
         if outcome.status == RunStatus.FAILED:
             click.echo(f"  failed: {outcome.rel_dir}: {outcome.error or '?'} (traceback in {out / outcome.rel_dir / 'run.json'})", err=True)
+        elif outcome.status not in DONE:
+            click.echo(f"  {outcome.status}: {outcome.rel_dir}: {outcome.error or 'not done'}", err=True)
     if not quiet:
         click.echo(f"Report: {result.report_path}; TensorBoard: tensorboard --logdir {result.root}", err=True)
-    return 1 if counts[RunStatus.FAILED] else 0
+    return 0 if all(o.status in DONE for o in result.outcomes) else 1  # 1: some run is not done with this spec
 
 
 def _echo_verdict(table: list[dict[str, str]], report_path: Path) -> None:
@@ -87,8 +91,9 @@ def validate(pm: Any, recipe: Path, overrides: tuple[str, ...]) -> None:
 
     loaded, _ = api.open_recipe(recipe, overrides, plugin_manager=pm)
     click.echo(f"{recipe}: ok, {len(loaded.specs)} runs")
-    for spec in loaded.specs:
-        click.echo(f"  {spec.rel_dir}")
+    lines = (f"  {rel_dir}" for rel_dir in loaded.specs.rel_dirs())  # without building each spec
+    while chunk := list(itertools.islice(lines, 10_000)):  # a million-run grid lists in seconds
+        click.echo("\n".join(chunk))
 
 
 @cli.command(name="list")
@@ -154,7 +159,10 @@ def report(runs_dir: Path) -> None:
 
     if not runs_dir.is_dir():
         raise CondensekitError(f"{runs_dir}: no such folder; give a recipe's output folder, e.g. runs/resmlp_vs_mlp")
-    rows, table = write_report(runs_dir)
+    try:
+        rows, table = write_report(runs_dir)
+    except OSError as exc:
+        raise CondensekitError(f"{runs_dir}: could not write the report: {exc}") from None
     if not rows:
         raise CondensekitError(f"{runs_dir}: no runs found (no run.json below it); give a recipe's output folder")
     _echo_verdict(table, runs_dir / "report.md")

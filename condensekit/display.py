@@ -114,8 +114,10 @@ def rate_text(rate: float) -> str:
 def outcome_text(spec: Any, outcome: Any, sep: str = "  ") -> str:
     """What a finished run's line says after its status and name (``sep`` between the numbers)."""
     if outcome.status == RunStatus.SKIPPED:
-        return f"({outcome.error or 'finished earlier; --force reruns it'})"
-    if outcome.status == RunStatus.FAILED:
+        return f"({outcome.error or 'finished earlier with this spec; --force reruns it'})"
+    if outcome.status == RunStatus.RUNNING:  # held by another process: not done by us; waited for at the end
+        return f"({outcome.error}; waited for at the end)"
+    if outcome.status in (RunStatus.FAILED, RunStatus.INTERRUPTED):
         return f"{outcome.error or 'see run.json'}"
     return f"{result_text(outcome.summary, sep)}{sep}({outcome.seconds:.1f}s)"
 
@@ -137,9 +139,12 @@ class Display:
 
     def progress(self, event: Event) -> None:
         self.grid.event(event)
+        if event.get("kind") == "end" and event.get("status") == RunStatus.INTERRUPTED:
+            self.message(f"  interrupted {event.get('run')}")  # Ctrl-C: no outcome follows, so say it here
 
     def outcome(self, spec: Any, outcome: Any) -> None:
-        self.grid.outcome(_label(spec), outcome.status, spec.train.steps, outcome.status == RunStatus.SKIPPED)
+        if outcome.status != RunStatus.RUNNING:  # a run another process holds is counted when it is settled
+            self.grid.outcome(_label(spec), outcome.status, spec.train.steps, outcome.status == RunStatus.SKIPPED)
 
     def close(self) -> None:
         """Stop redrawing (the live display leaves only its finished lines)."""

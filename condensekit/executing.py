@@ -11,29 +11,49 @@ run (one bad run is recorded, the others go on). An executor's ``execute(specs, 
    is recorded with :func:`record_lost_run`;
 4. returns ``context.results(specs)``.
 
-Resuming is a property of the run directories (:mod:`condensekit.output`), not of an executor.
+Resuming is a property of the run directories (:mod:`condensekit.output`), not of an executor: a finished
+run is kept only when its stored spec is the one asked for now (:mod:`condensekit.reuse`). A run that
+another live process holds comes back as ``running``; :func:`settle_held_runs` waits for those at the end
+and reports what became of them, so a ``skipped`` run is always one that finished with this spec.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import platform
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from condensekit.output import RunLock, clear_run_dir, is_finished, read_run_json, write_json_atomic
+from condensekit.errors import CondensekitError
+from condensekit.output import (
+    LOCK_NAME,
+    RunLock,
+    clear_run_dir,
+    read_run_json,
+    refuse_links,
+    write_json_atomic,
+)
+from condensekit.reuse import kept_run, record_outputs, spec_changes
 from condensekit.spec import RunSpec
 from condensekit.status import RunStatus, as_status
 
 if TYPE_CHECKING:
     from condensekit.manager import PluginManager
 
-__all__ = ["ExecContext", "RunOutcome", "execute_spec", "record_lost_run", "run_specs_in_worker", "worker_plugin_manager"]
+__all__ = [
+    "ExecContext", "RunOutcome", "execute_spec", "record_lost_run", "run_specs_in_worker", "settle_held_runs", "worker_plugin_manager",
+]  # fmt: skip
+
+DONE = frozenset({RunStatus.OK, RunStatus.DIVERGED, RunStatus.SKIPPED, RunStatus.SUBMITTED})
+"""Outcomes that leave a run done with the spec asked for (or handed to a cluster); any other makes ``run`` exit 1."""
 
 
 @dataclass
@@ -98,22 +118,34 @@ class ExecContext:
         if self.on_progress is not None:
             self.on_progress(event)
 
-    def pending(self, specs: list[RunSpec]) -> list[RunSpec]:
-        """Report finished runs as skipped (unless ``force``) and return the others, to be dispatched.
+    def pending(self, specs: Iterable[RunSpec]) -> list[RunSpec]:
+        """Report kept runs as skipped (unless ``force``) and return the others, to be dispatched.
 
         Checking here, in the submitting process, saves a worker, job or task per finished run;
-        :func:`execute_spec` checks again where the run executes.
+        :func:`execute_spec` checks again where the run executes. Finished runs that are redone because
+        their spec changed or their outputs were damaged are announced once per reason.
         """
-        todo = []
+        todo, redone = [], Counter[str]()
         for spec in specs:
             run_dir = Path(self.out_root) / spec.rel_dir
-            if not self.force and is_finished(run_dir):
-                self.report(spec, _skipped(spec, run_dir))
-            else:
+            if self.force:
                 todo.append(spec)
+                continue
+            info, why = kept_run(run_dir, spec)
+            if info is not None:
+                self.report(spec, _skipped(spec, info, run_dir=run_dir))
+                continue
+            if why:
+                redone[why] += 1
+            todo.append(spec)
+        for i, (why, count) in enumerate(redone.most_common()):
+            if i == 5:
+                self.message(f"  ... and {len(redone) - 5} more reasons")
+                break
+            self.message(f"rerunning {count} finished run{'s' if count > 1 else ''}: {why}")
         return todo
 
-    def results(self, specs: list[RunSpec]) -> list[RunOutcome]:
+    def results(self, specs: Iterable[RunSpec]) -> list[RunOutcome]:
         """The outcomes of ``specs`` in their order (a run nobody reported on counts as failed)."""
         missing = "no outcome was reported for this run"
         return [self.outcomes.get(str(s.rel_dir)) or RunOutcome(str(s.rel_dir), RunStatus.FAILED, error=missing) for s in specs]
@@ -136,39 +168,83 @@ def worker_plugin_manager(plugins: list[str]) -> PluginManager:
     return _WORKER_MANAGERS[key]
 
 
-def _skipped(spec: RunSpec, run_dir: Path) -> RunOutcome:
-    previous = read_run_json(run_dir) or {}
-    return RunOutcome(str(spec.rel_dir), RunStatus.SKIPPED, summary=previous.get("summary") or {})
+def _skipped(spec: RunSpec, info: dict[str, Any], error: str = "", run_dir: Path | None = None) -> RunOutcome:
+    if run_dir is not None:
+        _tidy_lock(run_dir)
+    return RunOutcome(str(spec.rel_dir), RunStatus.SKIPPED, error=error, summary=info.get("summary") or {})
+
+
+def _tidy_lock(run_dir: Path) -> None:
+    """Remove the lock file a process killed between finishing a run and releasing its lock left behind.
+
+    The lock itself died with that process (the kernel drops it); only the file is left. Taking and
+    releasing the lock removes it, unless a live process holds it.
+    """
+    if not (run_dir / LOCK_NAME).is_file() or (run_dir / LOCK_NAME).is_symlink():
+        return
+    lock = RunLock(run_dir)
+    try:
+        if lock.acquire():
+            lock.release()
+    except (OSError, CondensekitError):
+        pass  # a full or read-only disk: the file stays, harmless
+
+
+def _held(spec: RunSpec, lock: RunLock) -> RunOutcome:
+    """The outcome of a run another live process holds: still ``running``, and not done by us."""
+    return RunOutcome(str(spec.rel_dir), RunStatus.RUNNING, error=f"being run by another process ({lock.holder()})")
 
 
 def execute_spec(spec: RunSpec | dict[str, Any], out_root: str | Path, force: bool = False, plugin_manager: PluginManager | None = None) -> RunOutcome:
-    """Run one spec into ``out_root/<spec.rel_dir>`` unless it is already finished.
+    """Run one spec into ``out_root/<spec.rel_dir>`` unless it finished earlier with this spec.
 
-    Safe to call in any process. Exceptions inside the run become ``status="failed"`` with the traceback in
-    ``run.json``. A run another live process is executing is not started twice: it is reported as
-    ``skipped`` with the holder in ``error``.
+    Safe to call in any process; never raises for a failing run. Exceptions inside the run become
+    ``status="failed"`` with the traceback in ``run.json``; an unusable run directory (a symbolic link, a
+    full disk, a read-only folder) is ``failed`` with the reason, recorded in ``run.json`` when that can
+    still be written. A run another live process is executing is not started twice: it is reported as
+    ``running`` with the holder in ``error`` (see :func:`settle_held_runs`).
 
     Args:
         spec: the run (or ``RunSpec.to_dict()`` of it, as a worker receives it).
         out_root: the output root.
-        force: rerun it even when it finished before.
+        force: rerun it even when it finished before with this spec.
         plugin_manager: the manager to run with; default: this process's worker manager for the spec's plugins.
     """
     if isinstance(spec, dict):
         spec = RunSpec.from_dict(spec)
     run_dir = Path(out_root) / spec.rel_dir
-    if not force and is_finished(run_dir):
-        return _skipped(spec, run_dir)
     lock = RunLock(run_dir)
-    if not lock.acquire():
-        return RunOutcome(str(spec.rel_dir), RunStatus.SKIPPED, error=f"being run by another process ({lock.holder()})")
     try:
-        if not force and is_finished(run_dir):  # finished by another process while we got here
-            return _skipped(spec, run_dir)
-        clear_run_dir(run_dir)
+        if not force and (info := kept_run(run_dir, spec)[0]) is not None:
+            return _skipped(spec, info, run_dir=run_dir)
+        refuse_links(Path(out_root), run_dir)  # before the lock file is created in it
+        if not lock.acquire():
+            return _held(spec, lock)
+    except (OSError, CondensekitError) as exc:
+        return _unusable(spec, run_dir, exc)
+    try:
+        if not force and (info := kept_run(run_dir, spec)[0]) is not None:  # finished by another process meanwhile
+            return _skipped(spec, info)
+        clear_run_dir(run_dir, Path(out_root))
         return _train_into(spec, run_dir, plugin_manager)
+    except (OSError, CondensekitError) as exc:
+        return _unusable(spec, run_dir, exc)
     finally:
         lock.release()
+
+
+def _unusable(spec: RunSpec, run_dir: Path, exc: BaseException) -> RunOutcome:
+    """A run whose directory could not be prepared or written: ``failed``, on disk too when possible."""
+    error = f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        error = f"no space left on the output device ({exc.filename or run_dir})"
+    print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
+    if not run_dir.is_symlink():
+        try:
+            write_json_atomic(run_dir / "run.json", {"status": RunStatus.FAILED, "spec": spec.to_dict(), "finished": time.time(), "error": error})
+        except OSError:
+            pass  # the disk is full or read-only: the next invocation finds no finished run and redoes it
+    return RunOutcome(str(spec.rel_dir), RunStatus.FAILED, error=error)
 
 
 def _train_into(spec: RunSpec, run_dir: Path, pm: PluginManager | None) -> RunOutcome:
@@ -191,39 +267,87 @@ def _train_into(spec: RunSpec, run_dir: Path, pm: PluginManager | None) -> RunOu
     except Exception as exc:  # one failing run is recorded; the grid goes on
         status, summary = RunStatus.FAILED, {}
         error = "".join(traceback.format_exception(exc))
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            error += f"no space left on the output device while writing {exc.filename or run_dir}\n"
         print(f"condensekit: run {spec.rel_dir} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     except BaseException:  # Ctrl-C, SystemExit: say so on disk, then let it stop the process
         record.update(status=RunStatus.INTERRUPTED, finished=time.time())
-        write_json_atomic(run_dir / "run.json", record)
+        with contextlib.suppress(OSError):
+            write_json_atomic(run_dir / "run.json", record)
         raise
     finished = time.time()
     record.update(status=status, finished=finished, seconds=finished - started, summary=summary, error=error)
-    write_json_atomic(run_dir / "run.json", record)
+    try:
+        record["outputs"] = record_outputs(run_dir)
+        write_json_atomic(run_dir / "run.json", record)
+    except OSError as exc:  # a full disk at the very end: the results are not on record, so the run failed
+        status, error = RunStatus.FAILED, f"could not write run.json ({exc.strerror or exc}); the run is redone next time"
+        try:  # a small record may still fit where the full one did not
+            write_json_atomic(run_dir / "run.json", {"status": status, "spec": spec.to_dict(), "finished": finished, "error": error})
+        except OSError:
+            pass  # run.json still says "running": the next invocation redoes the run
+        print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
     return RunOutcome(str(spec.rel_dir), status, finished - started, error.strip().splitlines()[-1] if error else "", summary)
 
 
 def record_lost_run(spec: RunSpec, out_root: str | Path, error: str) -> RunOutcome:
     """The outcome of a run whose worker, job or task died without answering.
 
-    What is on disk wins: a run that finished (or recorded its own failure) before its worker died keeps
-    that status. Otherwise ``run.json`` is marked ``failed`` with ``error`` (keeping what the run wrote),
-    so the summary shows it and the next invocation reruns it.
+    What is on disk wins: a run that finished with this spec (or recorded its own failure) before its
+    worker died keeps that status. Otherwise ``run.json`` is marked ``failed`` with ``error`` (keeping what
+    the run wrote), so the summary shows it and the next invocation reruns it.
     """
     run_dir = Path(out_root) / spec.rel_dir
     info = read_run_json(run_dir)
+    if info is not None and spec_changes(info.get("spec") or {}, spec):
+        info = None  # what is there belongs to another spec: not this run's record
     if info is not None and (as_status(info.get("status")).finished or info.get("status") == RunStatus.FAILED):
         last = (info.get("error") or "").strip().splitlines()[-1:] or [""]
         return RunOutcome(str(spec.rel_dir), info["status"], info.get("seconds") or 0.0, last[0], info.get("summary") or {})
     lock = RunLock(run_dir)
-    if not lock.acquire():
-        return RunOutcome(str(spec.rel_dir), RunStatus.SKIPPED, error=f"being run by another process ({lock.holder()})")
     try:
+        refuse_links(Path(out_root), run_dir)
+        if not lock.acquire():
+            return _held(spec, lock)
         record = info or {"spec": spec.to_dict()}
         record.update(status=RunStatus.FAILED, finished=time.time(), error=error)
         write_json_atomic(run_dir / "run.json", record)
+    except (OSError, CondensekitError) as exc:
+        error = f"{error}; could not record it: {exc}"
     finally:
         lock.release()
     return RunOutcome(str(spec.rel_dir), RunStatus.FAILED, error=error)
+
+
+def settle_held_runs(context: ExecContext, specs: Iterable[RunSpec]) -> None:
+    """Wait for the runs another process held (outcome ``running``) and report what became of them.
+
+    Called by :func:`condensekit.api.execute` after the executor returns. For each run that was held, wait
+    until its holder releases the lock (it finished, failed or died), then report it ``skipped`` when it
+    finished with this spec, or with the status left on disk otherwise (``failed``, ``interrupted``), so
+    the exit code says whether every run of the grid is done.
+    """
+    for spec in specs:
+        outcome = context.outcomes.get(str(spec.rel_dir))
+        if outcome is None or outcome.status != RunStatus.RUNNING:
+            continue
+        run_dir = Path(context.out_root) / spec.rel_dir
+        context.message(f"waiting for {spec.rel_dir}: {outcome.error}")
+        lock = RunLock(run_dir)
+        try:
+            lock.acquire(wait=True)
+        finally:
+            lock.release()
+        info, _ = kept_run(run_dir, spec)
+        if info is not None:
+            context.report(spec, _skipped(spec, info, "finished by another process"))
+            continue
+        on_disk = read_run_json(run_dir) or {}
+        status = as_status(on_disk.get("status", "interrupted"))
+        if status in (RunStatus.RUNNING, RunStatus.UNREADABLE) or status.finished:
+            status = RunStatus.INTERRUPTED
+        error = f"the other process that ran it did not finish it ({status}); run again to redo it"
+        context.report(spec, RunOutcome(str(spec.rel_dir), status, error=error))
 
 
 def run_specs_in_worker(

@@ -100,7 +100,10 @@ def register_datasets(register: Register) -> None:
     Args:
         register: call ``register(name, factory, params=ParamsModel, summary="...")``.
             ``factory(params, root)`` receives the validated params and the data root directory
-            (a ``pathlib.Path``) and returns a :class:`condensekit.DataBundle`.
+            (a ``pathlib.Path``) and returns a :class:`condensekit.DataBundle`. Optionally
+            ``info=function``: ``info(params) -> DataInfo`` says the input shape and the number of classes
+            without loading anything, so that ``condensekit validate`` builds each model of a recipe once
+            (on PyTorch's meta device) and reports a model that cannot take the data before any run starts.
     """
 
 

@@ -4,8 +4,10 @@ Environment variables:
 
 * ``CONDENSEKIT_LOAD_PLUGINS``: comma-separated allow-list of installed (entry-point) plugins to load;
   empty string loads none. Built-ins are always loaded.
-* ``CONDENSEKIT_DISABLE_PLUGINS``: comma-separated plugin names (entry-point names or built-in module
-  names) not to load.
+* ``CONDENSEKIT_DISABLE_PLUGINS``: comma-separated plugin names (entry-point names, built-in module
+  names, or a recipe's local plugin file by its file name, ``my_plugin.py``) not to load.
+* ``CONDENSEKIT_NO_PLUGIN_FILES``: when set to a non-empty value, refuse every local plugin file a recipe
+  names (a recipe's plugin files run code; see :func:`condensekit.recipe.schema.plugin_file_problem`).
 * ``CONDENSEKIT_TRACE_PLUGINS``: when set to a non-empty value, print every hook call to stderr.
 """
 
@@ -67,7 +69,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
 )
 
 
-def _env_list(name: str) -> list[str] | None:
+def env_list(name: str) -> list[str] | None:
+    """A comma-separated environment variable as a list (None when it is not set)."""
     value = os.environ.get(name)
     if value is None:
         return None
@@ -181,7 +184,28 @@ def recipe_plugin_manager(local_plugins: Sequence[Path], pm: PluginManager | Non
     except Exception as exc:  # e.g. a hook implementation with the wrong signature
         problems.append(Problem("plugins", f"a local plugin could not be registered: {type(exc).__name__}: {exc}", "fix the plugin file or remove it from plugins"))
     pm.load_errors.update(broken)
+    check_essentials(pm)
     return pm, problems
+
+
+JSONL_WRITER = "condensekit.defaults.jsonl"
+
+
+def check_essentials(pm: PluginManager) -> None:
+    """Say at start-up, not in every run, when the loaded plugins cannot run or report a recipe.
+
+    No ``make_optimizer`` implementation (the built-in SGD disabled, nothing in its place) is an error;
+    no ``metrics.jsonl`` writer is a warning, since runs still work but the report's curves need that file.
+    """
+    disabled = env_list("CONDENSEKIT_DISABLE_PLUGINS") or []
+    if not pm.hook.make_optimizer.get_hookimpls():
+        why = f" (CONDENSEKIT_DISABLE_PLUGINS={','.join(disabled)} disables condensekit.defaults.optimizer)" if "condensekit.defaults.optimizer" in disabled else ""
+        raise PluginError(f"no plugin provides an optimizer (the make_optimizer hook){why}; every run needs one: "
+                          "enable condensekit.defaults.optimizer or install a plugin that implements make_optimizer")  # fmt: skip
+    if pm.get_plugin(JSONL_WRITER) is None:
+        why = " (CONDENSEKIT_DISABLE_PLUGINS disables it)" if JSONL_WRITER in disabled else ""
+        warnings.warn(f"no metrics.jsonl will be written: {JSONL_WRITER} is not loaded{why}; the report's curves and "
+                      "figures are drawn from metrics.jsonl, so they will be missing", PluginLoadWarning, stacklevel=2)  # fmt: skip
 
 
 def _import_failure(path: Path, exc: BaseException) -> str:
@@ -217,7 +241,7 @@ def get_plugin_manager(local_plugins: Iterable[str | Path] = (), *, builtins: It
         builtins: override the built-in module list (tests use this).
     """
     pm = PluginManager()
-    disabled = set(_env_list("CONDENSEKIT_DISABLE_PLUGINS") or [])
+    disabled = set(env_list("CONDENSEKIT_DISABLE_PLUGINS") or [])
     for name in BUILTIN_PLUGINS if builtins is None else builtins:
         if name in disabled:
             continue
@@ -251,7 +275,7 @@ def add_local_plugins(pm: PluginManager, paths: Sequence[Path]) -> None:
 
 
 def _load_entry_points(pm: PluginManager, disabled: set[str]) -> None:
-    allowed = _env_list("CONDENSEKIT_LOAD_PLUGINS")
+    allowed = env_list("CONDENSEKIT_LOAD_PLUGINS")
     seen: set[str] = set()
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         seen.add(ep.name)

@@ -15,8 +15,10 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
 
-DEFAULT_METRIC_SCHEDULE = "log:100"
-"""The schedule of a metric whose recipe entry has no ``every``."""
+DEFAULT_METRIC_SCHEDULE = "log:50"
+"""The schedule of a metric whose recipe entry has no ``every``: about 50 log-spaced steps (43 distinct ones in a
+1000-step run), every step up to step 10 and about 20 in a first phase of 150 steps. Why 50 and not more:
+``docs/performance.md`` (its cost, and how well it places the peak against a measurement every other step)."""
 
 HELP = 'use "every:N" (every N steps), "log:N" (about N log-spaced steps) or "at:0,10,100"'
 _PATTERN = re.compile(r"^(every|log|at):(.+)$")

@@ -18,12 +18,16 @@ from condensekit.schedules import Schedule
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
+MAX_STEPS = 10_000_000
+"""The most steps a run may take. A run keeps its loss history in memory (about 100 bytes a step), so
+10^7 steps is about a gigabyte; a typo like ``steps = 1e12`` is a validation error, not an out-of-memory."""
+
 
 class TrainSection(BaseModel):
     """``[train]``: the training loop (an arm may override any key with its own ``train = {...}``)."""
 
     model_config = _FROZEN
-    steps: int = Field(1000, ge=1, description="number of optimizer steps")
+    steps: int = Field(1000, ge=1, le=MAX_STEPS, description="number of optimizer steps")
     lr: float = Field(0.01, gt=0, description="learning rate")
     eval_every: Schedule = Field(Schedule.parse("log:20"), description="schedule of train/test accuracy evaluation")
     max_loss: float = Field(1e6, gt=0, description="a loss above this (or not finite) marks the run diverged")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import numbers
 import random
+import reprlib
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -50,11 +52,14 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
         eval_steps = spec.train.eval_every.bind(total)
         batches = batch_stream(bundle.train, spec.data.batch_size, device, spec.seed)
         losses = torch.full((LOSS_FLUSH_EVERY,), math.nan, device=device)  # the last steps' losses, on the device
-        diverged, started = False, time.perf_counter()
+        diverged, started, modules = False, time.perf_counter(), list(model.modules())
         for step in range(total + 1):
             run.step = step
             if any(step in steps for steps in due.values()):  # collect_metrics of the metrics due, on one shared probe
-                _measure(pm, run, model, Probe(model, probe_x, probe_y, points, step), active["metrics"], due, recorder)
+                measured = recorder.flush_losses(losses, upto=step, max_loss=spec.train.max_loss)  # no stale loss check
+                if not measured or not _measure(pm, run, model, Probe(model, probe_x, probe_y, points, step), active["metrics"], due, recorder):
+                    diverged = True  # a non-finite loss, weight, feature or gradient: diverged at this step
+                    break
             if step in eval_steps:
                 recorder.emit(step, evaluate(model, bundle, device))  # log_scalars
             if step % LOSS_FLUSH_EVERY == 0 or step == total:  # log_scalars of train/loss, a chunk at a time
@@ -64,7 +69,8 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
             if step == total:
                 break
             x, y = next(batches)
-            model.train()
+            if not all(m.training for m in modules):  # model.train() walks every module: only when needed
+                model.train()
             outputs = model(x)
             loss = F.cross_entropy(outputs, y)
             extra = [t for t in pm.hook.extra_loss(run=run, model=model, batch=(x, y), outputs=outputs) if t is not None]
@@ -164,17 +170,55 @@ def _build_model(pm: PluginManager, run: Run) -> nn.Module:
     return entry.build({**run.spec.model.params, **overrides}, run.info)
 
 
-def _measure(pm: PluginManager, run: Run, model: nn.Module, probe: Probe, metrics: dict[str, Any], due: dict[str, BoundSchedule], recorder: Recorder) -> None:
-    """Call ``collect_metrics`` on the metrics due now (and on plugins that are not catalogue metrics)."""
+def _measure(pm: PluginManager, run: Run, model: nn.Module, probe: Probe, metrics: dict[str, Any], due: dict[str, BoundSchedule], recorder: Recorder) -> bool:
+    """Call ``collect_metrics`` on the metrics due now (and on plugins that are not catalogue metrics).
+
+    Returns False, without calling a metric, when the weights or the probe's features or logits are not
+    finite, and False when a metric fails or returns non-finite values on non-finite feature gradients:
+    the run has diverged at this step. A metric that returns something other than numbers fails the run
+    with an error naming the metric and the key.
+    """
+    if _not_finite([p.detach() for p in model.parameters()], list(probe.features.values()), [probe.logits]):
+        return False
     others = [p for p in pm.get_plugins() if p not in metrics.values() and not (pm.get_name(p) or "").startswith("trick:")]
     callers = [(name, obj) for name, obj in metrics.items() if run.step in due[name]]
     scalars: dict[str, float] = {}
-    for name, obj in callers:
-        for _, result in pm.call_each("collect_metrics", [obj], run=run, probe=probe):
-            scalars.update({f"{name}/{k}": float(v) for k, v in (result or {}).items()})
-    for plugin_name, result in pm.call_each("collect_metrics", others, run=run, probe=probe):
-        scalars.update({f"{plugin_name}/{k}": float(v) for k, v in (result or {}).items()})
+    try:
+        for name, obj in callers:
+            for _, result in pm.call_each("collect_metrics", [obj], run=run, probe=probe):
+                scalars.update(_numbers(f"metric {name!r}", name, result))
+        for plugin_name, result in pm.call_each("collect_metrics", others, run=run, probe=probe):
+            scalars.update(_numbers(f"plugin {plugin_name!r}", plugin_name, result))
+    except Exception:
+        if _not_finite(list(probe.feature_grads.values())):  # the metric met non-finite gradients: divergence
+            return False
+        raise
+    if not all(math.isfinite(v) for v in scalars.values()) and _not_finite(list(probe.feature_grads.values())):
+        return False
     recorder.emit(run.step, scalars)
+    return True
+
+
+def _not_finite(*groups: list[torch.Tensor]) -> bool:
+    """Whether any tensor of the groups holds a NaN or an infinity (one device sync for all of them)."""
+    checks = [t.isfinite().all() for group in groups for t in group if t.numel()]
+    return bool(checks) and not bool(torch.stack(checks).all())
+
+
+def _numbers(source: str, prefix: str, result: Any) -> dict[str, float]:
+    """``{prefix/key: float}`` of what a ``collect_metrics`` returned; a PluginError naming the source otherwise."""
+    if result is None:
+        return {}
+    if not isinstance(result, dict):
+        raise PluginError(f"{source}: collect_metrics returned {type(result).__name__} {reprlib.repr(result)}; it must return a dict of key -> number, or None")
+    out = {}
+    for key, value in result.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if not isinstance(value, numbers.Real):
+            raise PluginError(f"{source}: collect_metrics returned {type(value).__name__} {reprlib.repr(value)} for key {key!r}; every value must be a number (a float)")
+        out[f"{prefix}/{key}"] = float(value)
+    return out
 
 
 @torch.no_grad()

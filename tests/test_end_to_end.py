@@ -46,10 +46,12 @@ def test_run_writes_everything_and_tensorboard_reads_it(tmp_path, write_recipe, 
         first = [r["train/loss"] for r in rows if "train/loss" in r]
         assert all(abs(e.value - v) <= 1e-6 * max(1.0, abs(v)) for e, v in zip(loss, first, strict=True))
         layer = "layer1" if "/mlp/" in str(run_dir) else "stem"
-        for quantity in ("feat_inter", "feat_intra", "feat_all", "feat_inter_centered", "feat_classmean",
-                         "grad_inter", "grad_intra", "wgrad_inter", "grad_norm", "dead_frac"):  # fmt: skip
+        assert not [t for t in tb_tags if t.endswith("dead_frac")]  # tanh units and a residual stream cannot be dead
+        for quantity in ("feat_inter", "feat_intra", "feat_all", "feat_inter_centered", "feat_classmean", "share_common",
+                         "share_class", "share_sample", "grad_inter", "grad_intra", "wgrad_inter", "grad_norm"):  # fmt: skip
             steps = [e.step for e in acc.Scalars(f"condensation/{layer}/{quantity}")]
             assert steps == [0, 10, 20, 30], quantity
+            assert [e.step for e in acc.Scalars(f"condensation/mean/{quantity}")] == [0, 10, 20, 30], quantity
         for quantity in ("rho1_W", "rho1_gradW", "rho1_H", "erank_H"):
             assert [e.step for e in acc.Scalars(f"common_direction/{layer}/{quantity}")] == [0, 15, 30]
         assert [e.step for e in acc.Scalars(f"common_direction/{layer}/rho1_dW")] == [15, 30]

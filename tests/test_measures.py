@@ -34,9 +34,9 @@ def loop_pair_means(vectors: list[torch.Tensor], labels: list[int]) -> dict[str,
 @pytest.fixture
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(23, 3, 4, generator=g) + 0.3  # a shared component, like ReLU features
+    x = torch.randn(23, 3, 4, generator=g).double() + 0.3  # a shared component, like ReLU features
     y = torch.randint(0, 4, (23,), generator=g)
-    return x, y
+    return x, y  # float64: computed in float64 throughout (float32 is checked in test_measure_precision.py)
 
 
 def test_pair_similarity_matches_loops(batch):

@@ -34,7 +34,7 @@ def loop_shares(x: torch.Tensor, labels: list[int]) -> dict[str, float]:
 @pytest.fixture
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(23, 3, 4, generator=g) + 0.4
+    x = torch.randn(23, 3, 4, generator=g).double() + 0.4
     y = torch.randint(0, 4, (23,), generator=g)
     return x, y
 
@@ -58,7 +58,7 @@ def test_shares_tie_to_feat_all_when_no_feature_is_zero(batch):
 
 def test_zero_features_are_dropped(batch):
     x, y = batch
-    with_zeros = torch.cat([x, torch.zeros(3, 3, 4)])
+    with_zeros = torch.cat([x, torch.zeros(3, 3, 4, dtype=x.dtype)])
     labels = torch.cat([y, torch.tensor([0, 1, 2])])
     got = measures.energy_shares(with_zeros, labels)
     assert got == pytest.approx(measures.energy_shares(x, y), abs=1e-12)
@@ -68,9 +68,9 @@ def test_zero_features_are_dropped(batch):
 
 def test_shares_move_the_right_way_on_constructed_features():
     y = torch.tensor([0, 0, 1, 1, 2, 2])
-    same = torch.ones(6, 5)  # every sample on one direction: all common
+    same = torch.ones(6, 5, dtype=torch.float64)  # every sample on one direction: all common
     assert measures.energy_shares(same, y) == pytest.approx({"common": 1.0, "class": 0.0, "sample": 0.0}, abs=1e-12)
-    eye = torch.eye(3)[y]  # one orthogonal direction per class, nothing per sample
+    eye = torch.eye(3, dtype=torch.float64)[y]  # one orthogonal direction per class, nothing per sample
     shares = measures.energy_shares(eye, y)
     assert shares["sample"] == pytest.approx(0.0, abs=1e-12)
     assert shares["common"] == pytest.approx(1 / 3) and shares["class"] == pytest.approx(2 / 3)

@@ -69,8 +69,43 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _die_with_parent() -> None:
+    """End this worker when the process that started it dies, even by ``kill -9`` (which no cleanup sees).
+
+    On Linux the kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``); elsewhere a daemon
+    thread checks every second that the parent is still there. Either way no orphan keeps training, and
+    a rerun right after finds the runs unlocked.
+    """
+    import multiprocessing
+    import sys
+    import threading
+    import time
+
+    parent = multiprocessing.parent_process()
+    parent_pid = parent.pid if parent is not None else os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # 1 = PR_SET_PDEATHSIG
+                if os.getppid() != parent_pid:  # the parent died before we asked
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass  # no prctl (an unusual libc): fall back to watching
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="condensekit-parent-watch", daemon=True).start()
+
+
 def _worker_main(conn: Any, gpu: str | None, threads: int) -> None:
     """Loop of one worker process: receive a spec, execute it, send the outcome back; None stops it."""
+    _die_with_parent()
     # Before torch is imported: CUDA and the OpenMP pool read these once, at start-up.
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu

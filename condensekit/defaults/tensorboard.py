@@ -61,10 +61,15 @@ def log_scalars(run: condensekit.Run, step: int, scalars: dict[str, float]) -> N
         return
     if not state.layout_written and run.hidden_layers and any(tag.partition("/")[0] in run.spec.metrics for tag in scalars):
         _write_layout(run, state, scalars)  # the first measurement: the hidden layers and the metrics' keys are known
+    # one event holding every scalar of the step (and its aliases), not one event per scalar (add_scalar): a
+    # measurement logs hundreds of values at once, and TensorBoard reads a multi-value summary the same way
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    values = []
     for tag, value in scalars.items():
-        state.writer.add_scalar(tag, value, global_step=step)
-        for alias in state.aliases.get(tag, ()):
-            state.writer.add_scalar(alias, value, global_step=step)
+        values.append(Summary.Value(tag=tag, simple_value=float(value)))
+        values += [Summary.Value(tag=alias, simple_value=float(value)) for alias in state.aliases.get(tag, ())]
+    state.writer.file_writer.add_summary(Summary(value=values), global_step=step)
 
 
 def _write_layout(run: condensekit.Run, state: _Writer, tags: Any) -> None:

@@ -14,6 +14,7 @@ Every problem is reported at once, in one :class:`condensekit.RecipeError`.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,15 @@ from condensekit.catalogue import Catalogue
 from condensekit.errors import RecipeError
 from condensekit.recipe.expand import Expander
 from condensekit.recipe.problems import Problems
+from condensekit.recipe.runlist import RunList
 from condensekit.recipe.schema import plugin_paths, read_top_level
 from condensekit.recipe.source import RecipeSource
 from condensekit.spec import Component, RunSpec
 
-__all__ = ["Recipe", "RecipeSource", "RunSpec", "load_recipe", "plugin_paths"]
+__all__ = ["Recipe", "RecipeSource", "RunList", "RunSpec", "load_recipe", "plugin_paths"]
+
+LARGE_GRID = 10_000
+"""Above this many runs, validating warns: a grid this size is more often a typo than a plan."""
 
 
 @dataclass
@@ -35,14 +40,15 @@ class Recipe:
     Attributes:
         name: the recipe's name (its output folder below ``--out``).
         source: where it came from (file, text or dict) and its raw data.
-        specs: every run, arms in order, then grid points, then seeds.
+        specs: every run, arms in order, then grid points, then seeds (a sequence of RunSpecs built on
+            demand from the validated sections: a large grid does not hold every spec in memory).
         executor: the ``[executor]`` table, validated against the executor's params.
         plugins: local plugin files the recipe names, resolved.
     """
 
     name: str
     source: RecipeSource
-    specs: list[RunSpec]
+    specs: RunList
     executor: Component
     plugins: list[str]
 
@@ -69,4 +75,7 @@ def load_recipe(source: RecipeSource | str | Path, catalogue: Catalogue, overrid
     specs = Expander(top, catalogue, problems, recipe_path).specs()
     if problems:
         raise RecipeError(source.label, list(problems))
+    if len(specs) > LARGE_GRID:
+        counts = " x ".join(str(n) for n in (len(top.arms), *(len(v) for v in top.grid.values()), len(top.seeds)))
+        warnings.warn(f"{source.label}: {len(specs)} runs ({counts} arms x grid values x seeds); check the grid is what you meant", stacklevel=2)
     return Recipe(name=top.name, source=source, specs=specs, executor=top.executor, plugins=top.plugins)

@@ -1,27 +1,38 @@
 """Expansion: arms x grid points x seeds -> RunSpecs, each component validated against the catalogue.
 
 Each arm gets a configuration (model, tricks, train, data, metrics) built from the recipe's tables and its
-own; each grid point sets dotted keys in a copy of it; the result is validated once into a
-:class:`condensekit.RunSpec`, and every seed gets a copy. :class:`~condensekit.recipe.problems.Origins`
-remembers which recipe key put each value there, so a problem is reported at the key the user wrote.
+own. Every grid key sets a value inside one *section* of it (``model``, ``train``, ``data``,
+``tricks.<name>``, ``metrics.<name>``), so each section is validated once per distinct combination of the
+grid values inside it, not once per run: validation grows with the number of distinct values, and the runs
+are built on demand from the validated sections (:class:`~condensekit.recipe.runlist.RunList`).
+:class:`~condensekit.recipe.problems.Origins` remembers which recipe key put each value there, so a problem
+is reported at the key the user wrote.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 from collections.abc import Callable
 from typing import Any
 
 from condensekit.catalogue import Catalogue, did_you_mean
 from condensekit.phases import Thresholds
+from condensekit.recipe.builds import check_model_builds
+from condensekit.recipe.names import check_grid_labels
 from condensekit.recipe.problems import Origins, Path_, Problems, validate
+from condensekit.recipe.runlist import ArmPlan, Common, RunList, Section
 from condensekit.recipe.schema import Arm, TopLevel
 from condensekit.recipe.source import toml_text
 from condensekit.schedules import DEFAULT_METRIC_SCHEDULE, HELP, Schedule
-from condensekit.spec import CORE_DATA_KEYS, Component, DataSection, MetricSpec, RunSpec, TrainSection
+from condensekit.spec import CORE_DATA_KEYS, Component, DataSection, MetricSpec, TrainSection
 
 Report = Callable[[Path_, str, str], None]
+
+
+def section_of(key: str) -> Section:
+    """The section a grid key sets a value in: ``tricks.init.scale`` -> ``("tricks", "init")``."""
+    parts = key.split(".")
+    return tuple(parts[:2]) if parts[0] in ("tricks", "metrics") else (parts[0],)
 
 
 class Expander:
@@ -30,22 +41,50 @@ class Expander:
     def __init__(self, top: TopLevel, catalogue: Catalogue, problems: Problems, recipe_path: str):
         self.top, self.cat, self.problems, self.recipe_path = top, catalogue, problems, recipe_path
         self.validated: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, name, params as TOML) -> params
+        self.overrides: dict[tuple[str, str], list[str] | None] = {}  # (trick, params as TOML) -> model keys it sets
 
-    def specs(self) -> list[RunSpec]:
-        """Every run of the recipe, arms in order, then grid points, then seeds; [] when there are problems."""
-        out: list[RunSpec] = []
-        keys = list(self.top.grid)
-        for arm in self.top.arms:
-            config, origins = self.arm_config(arm)
-            for values in itertools.product(*(self.top.grid[k] for k in keys)):
-                point = dict(zip(keys, values, strict=True))
-                run_config, run_origins = copy.deepcopy(config), copy.deepcopy(origins)
-                if not all(self.apply_grid(run_config, run_origins, k, v) for k, v in point.items()):
+    def specs(self) -> RunList:
+        """Every run of the recipe, arms in order, then grid points, then seeds; empty when there are problems."""
+        plans = [plan for arm in self.top.arms if (plan := self.plan(arm)) is not None]
+        check_grid_labels(self.top.grid, self.problems)
+        if not self.problems:
+            check_model_builds(plans, self.cat, self.problems)
+        if self.problems:
+            return RunList()
+        common = Common(self.top.name, self.recipe_path, self.top.device, self.top.probe, self.top.plugins, self.top.seeds)
+        return RunList(common, plans)
+
+    def plan(self, arm: Arm) -> ArmPlan | None:
+        """Validate every section of one arm at every distinct combination of the grid values inside it."""
+        config, origins = self.arm_config(arm)
+        plan = ArmPlan(arm, list(self.top.grid), [self.top.grid[k] for k in self.top.grid])
+        plan.sections = {("model",): [], ("train",): [], ("data",): []}
+        plan.sections.update({("tricks", name): [] for name in config["tricks"]})
+        plan.sections.update({("metrics", name): [] for name in config["metrics"]})
+        for i, key in enumerate(plan.keys):
+            section = section_of(key)
+            if section not in plan.sections:
+                if len(key.split(".")) > 2:  # a value inside a trick or metric the arm does not have
+                    self.no_match(key, 1, sorted(config[section[0]]))
                     continue
-                spec = self.resolve(run_config, run_origins, arm, point)
-                if spec is not None:
-                    out.extend(spec.model_copy(update={"seed": seed}) for seed in self.top.seeds)
-        return [] if self.problems else out
+                plan.sections[section] = []  # the grid sets the whole table: the section exists at every point
+            plan.sections[section].append(i)
+        ok = True
+        for section, key_indices in plan.sections.items():
+            section_origins = self.section_origins(origins, plan, key_indices)
+            for sub in plan.section_values(section):
+                table = self.section_table(config, plan, section, key_indices, sub)
+                value = None if table is None else self.validate_section(section, table, section_origins)
+                plan.validated[(section, sub)] = value
+                ok = ok and value is not None
+        if not ok:
+            return None
+        thresholds = self.thresholds([s[1] for s in plan.sections if s[0] == "metrics"])
+        if thresholds is None:
+            return None
+        plan.thresholds = thresholds
+        self.check_model_overrides(plan)
+        return plan
 
     def arm_config(self, arm: Arm) -> tuple[dict[str, Any], Origins]:
         """The arm's configuration before the grid, and where each of its values came from."""
@@ -76,48 +115,67 @@ class Expander:
         }  # fmt: skip
         return config, origins
 
-    def apply_grid(self, config: dict[str, Any], origins: Origins, key: str, value: Any) -> bool:
-        """Set one grid key in an arm's configuration; False (and a problem) when it matches nothing."""
+    def no_match(self, key: str, i: int, have: list[str]) -> None:
+        """A grid key whose ``i``-th part names nothing in the arm's configuration."""
         parts = key.split(".")
-        node: Any = config
-        for i, part in enumerate(parts[:-1]):
-            if not isinstance(node, dict) or part not in node:
-                have = sorted(node) if isinstance(node, dict) else []
-                fix = f"keys there: {', '.join(have) or '(none)'}"
-                if parts[0] == "tricks" and i == 1:  # varying a trick's parameter needs the trick switched on
-                    fix = f"add {part} = {{}} to [tricks] or to the arm's tricks, so the grid has a trick to vary; {fix}"
-                self.problems.add(f'grid."{key}"', f"matches nothing: no {'.'.join(parts[: i + 1])!r} in this arm{did_you_mean(part, have)}", fix)
-                return False
-            node = node[part]
-        node[parts[-1]] = copy.deepcopy(value)
-        origins.note_grid(tuple(parts), key)
-        return True
+        fix = f"keys there: {', '.join(have) or '(none)'}"
+        if parts[0] == "tricks" and i == 1:  # varying a trick's parameter needs the trick switched on
+            fix = f"add {parts[i]} = {{}} to [tricks] or to the arm's tricks, so the grid has a trick to vary; {fix}"
+        self.problems.add(f'grid."{key}"', f"matches nothing: no {'.'.join(parts[: i + 1])!r} in this arm{did_you_mean(parts[i], have)}", fix)
 
-    def resolve(self, config: dict[str, Any], origins: Origins, arm: Arm, point: dict[str, Any]) -> RunSpec | None:
-        """Validate one configuration into a RunSpec (seed 0); None when something is wrong."""
+    @staticmethod
+    def section_origins(origins: Origins, plan: ArmPlan, key_indices: list[int]) -> Origins:
+        """The arm's origins with the grid keys inside one section noted (the same for all their values)."""
+        if not key_indices:
+            return origins
+        out = Origins(dict(origins.keys), set(origins.from_grid), origins.arm)
+        for i in key_indices:
+            out.note_grid(tuple(plan.keys[i].split(".")), plan.keys[i])
+        return out
+
+    def section_table(self, config: dict[str, Any], plan: ArmPlan, section: Section, key_indices: list[int], sub: tuple[int, ...]) -> Any:
+        """The section's raw table with the grid values ``sub`` set in it; None (and a problem) when a key matches nothing."""
+        node: Any = config[section[0]] if len(section) == 1 else config[section[0]].get(section[1])
+        table = copy.deepcopy(node) if key_indices else node
+        for i, value_index in zip(key_indices, sub, strict=True):
+            parts, value = plan.keys[i].split("."), copy.deepcopy(plan.values[i][value_index])
+            inner = parts[len(section) :]
+            if not inner:
+                table = value
+                continue
+            node = table
+            for depth, part in enumerate(inner[:-1]):
+                if not isinstance(node, dict) or part not in node:
+                    self.no_match(plan.keys[i], len(section) + depth, sorted(node) if isinstance(node, dict) else [])
+                    return None
+                node = node[part]
+            if not isinstance(node, dict):
+                self.no_match(plan.keys[i], len(parts) - 1, [])
+                return None
+            node[inner[-1]] = value
+        return table
+
+    def validate_section(self, section: Section, table: Any, origins: Origins) -> Any:
+        """One section validated: a Component, TrainSection, DataSection, trick params or MetricSpec; None when wrong."""
 
         def at(path: Path_, per_arm: bool = False) -> Report:
             return lambda loc, message, fix: origins.add(self.problems, (*path, *loc), message, fix, per_arm=per_arm)
 
-        model_table = dict(config["model"])
-        use = model_table.pop("use")
-        model = self.params("models", use, model_table, ("use",), at(("model",), per_arm=True))
-        tricks = {name: self.params("tricks", name, params, (), at(("tricks", name))) for name, params in config["tricks"].items()}
-        train = validate(TrainSection, config["train"], at(("train",)), "train")
-        data = self.data(config["data"], at)
-        metrics = {name: self.metric(name, params, at) for name, params in config["metrics"].items()}
-        if model is None or train is None or data is None or any(v is None for v in (*tricks.values(), *metrics.values())):
+        if len(section) == 2 and not isinstance(table, dict):
+            at(section)((), f"must be a table of params, got {toml_text(table)}", f"e.g. {section[1]} = {{}}")
             return None
-        resolved_metrics: dict[str, MetricSpec] = {k: v for k, v in metrics.items() if v is not None}
-        thresholds = self.thresholds(resolved_metrics)
-        self.check_model_overrides(use, model, tricks, arm)  # type: ignore[arg-type]
-        if thresholds is None or self.problems:
-            return None
-        return RunSpec(
-            recipe_name=self.top.name, recipe_path=self.recipe_path, arm=arm.name, grid=point, seed=0, device=self.top.device,
-            data=data, model=Component(use=use, params=model), train=train, tricks=tricks,  # type: ignore[arg-type]
-            metrics=resolved_metrics, probe=self.top.probe, thresholds=thresholds, plugins=self.top.plugins,
-        )  # fmt: skip
+        if section == ("model",):
+            table = dict(table)
+            use = table.pop("use")
+            params = self.params("models", use, table, ("use",), at(("model",), per_arm=True))
+            return None if params is None else Component(use=use, params=params)
+        if section == ("train",):
+            return validate(TrainSection, table, at(("train",)), "train")
+        if section == ("data",):
+            return self.data(table, at)
+        if section[0] == "tricks":
+            return self.params("tricks", section[1], table, (), at(section))
+        return self.metric(section[1], table, at)
 
     def params(self, kind: str, name: Any, params: dict[str, Any], name_loc: Path_, report: Report) -> dict[str, Any] | None:
         """A component's params validated by its params model (defaults filled in, JSON values), or None.
@@ -163,7 +221,7 @@ class Expander:
             return None
         return MetricSpec(every=schedule, params=params) if params is not None else None
 
-    def thresholds(self, metrics: dict[str, MetricSpec]) -> Thresholds | None:
+    def thresholds(self, metrics: list[str]) -> Thresholds | None:
         """The recipe's thresholds with the summary series resolved: named, or the first declared headline."""
         th = self.top.thresholds
         arms = [arm.name for arm in self.top.arms]
@@ -188,25 +246,40 @@ class Expander:
             return None
         return th
 
-    def check_model_overrides(self, model: str, params: dict[str, Any], tricks: dict[str, dict[str, Any]], arm: Arm) -> None:
-        """Ask each trick for its model overrides now, so a trick the model cannot take fails validation."""
-        fields = self.cat.get("models", model).params.model_fields
-        where = f"arms[{arm.index}]"
-        for name, trick_params in tricks.items():
-            entry = self.cat.get("tricks", name)
-            try:
-                trick = entry.build(trick_params)
-            except Exception as exc:  # a broken trick class is its plugin's fault: name it
-                self.problems.add(f"{where}.tricks.{name}", f"trick {name!r} of plugin {entry.plugin!r} failed to start: {type(exc).__name__}: {exc}", "fix or update that plugin")
-                continue
-            hook = getattr(trick, "model_overrides", None)
-            try:
-                overrides = hook(run=None) if hook is not None else None
-            except Exception:  # needs the live run: checked again when the run starts
-                continue
-            for key in overrides or {}:
-                if key not in fields:
-                    self.problems.add(
-                        f"{where}.tricks.{name}", f"trick {name!r} sets model parameter {key!r}, which model {model!r} does not have",
-                        f"remove the trick from this arm or use a model with '{key}' (see `condensekit list models`)",
-                    )  # fmt: skip
+    def check_model_overrides(self, plan: ArmPlan) -> None:
+        """Ask each trick for its model overrides now, so a trick the model cannot take fails validation.
+
+        Each distinct trick value is asked once, and checked against each distinct model of the arm.
+        """
+        where = f"arms[{plan.arm.index}]"
+        models = {plan.validated[(("model",), sub)].use for sub in plan.section_values(("model",))}
+        for section in (s for s in plan.sections if s[0] == "tricks"):
+            name = section[1]
+            for sub in plan.section_values(section):
+                for key in self.trick_overrides(name, plan.validated[(section, sub)], where) or []:
+                    for model in sorted(models):
+                        if key not in self.cat.get("models", model).params.model_fields:
+                            self.problems.add(
+                                f"{where}.tricks.{name}", f"trick {name!r} sets model parameter {key!r}, which model {model!r} does not have",
+                                f"remove the trick from this arm or use a model with '{key}' (see `condensekit list models`)",
+                            )  # fmt: skip
+
+    def trick_overrides(self, name: str, params: dict[str, Any], where: str) -> list[str] | None:
+        """The model parameters a trick with these params overrides (None when it needs a live run to say)."""
+        cache_key = (name, toml_text(params))
+        if cache_key in self.overrides:
+            return self.overrides[cache_key]
+        entry = self.cat.get("tricks", name)
+        keys: list[str] | None = None
+        try:
+            trick = entry.build(params)
+        except Exception as exc:  # a broken trick class is its plugin's fault: name it
+            self.problems.add(f"{where}.tricks.{name}", f"trick {name!r} of plugin {entry.plugin!r} failed to start: {type(exc).__name__}: {exc}", "fix or update that plugin")
+            return None
+        hook = getattr(trick, "model_overrides", None)
+        try:
+            keys = list(hook(run=None) or {}) if hook is not None else []
+        except Exception:  # needs the live run: checked again when the run starts
+            keys = None
+        self.overrides[cache_key] = keys
+        return keys

@@ -8,6 +8,8 @@ recipe key that put the value there, so a message names the key the user must ed
 
 from __future__ import annotations
 
+import math
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,8 +28,13 @@ Path_ = tuple[Any, ...]
 class Problems(list[Problem]):
     """The problems found so far; duplicates (same key, same message) are kept once."""
 
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...] = ()):
+        super().__init__(problems)
+        self._seen = {(p.key, p.message) for p in problems}
+
     def add(self, key: str, message: str, fix: str = "") -> None:
-        if not any(p.key == key and p.message == message for p in self):
+        if (key, message) not in self._seen:
+            self._seen.add((key, message))
             self.append(Problem(key, message, fix))
 
 
@@ -147,9 +154,37 @@ def validate(model: type[M], data: Any, report: Callable[[Path_, str, str], None
     if not isinstance(data, dict):
         report((), f"must be a table, got {toml_text(data)}", f"write [{table}] with keys")
         return None
+    wrong = [(name, what) for name, value in data.items() if isinstance(value, bool) and (what := _number_field(model, name))]
+    for name, what in wrong:  # pydantic would read true as 1: `steps = true` is a typo, not one step
+        report((name,), f"must be {what}, got {toml_text(data[name])}", f"e.g. {example(model, (name,))}")
     try:
-        return model.model_validate(data)
+        checked = model.model_validate(data)
     except ValidationError as exc:
         for loc, message, fix in explain(exc, model):
             report(loc, message, fix)
         return None
+    bad = [(loc, value) for loc, value in _floats(checked.model_dump(), ()) if not math.isfinite(value)]
+    for loc, value in bad:  # nan (or inf) is never a usable setting: it would run and produce nonsense
+        report(loc, f"must be a finite number, got {toml_text(value)}", f"e.g. {example(model, loc)}")
+    return None if wrong or bad else checked
+
+
+def _number_field(model: type[BaseModel], name: str) -> str:
+    """``a whole number`` / ``a number`` when the field takes numbers but not booleans; "" otherwise."""
+    info = model.model_fields.get(name)
+    if info is None:
+        return ""
+    kinds = set(typing.get_args(info.annotation)) or {info.annotation}
+    if bool in kinds or not kinds & {int, float}:
+        return ""
+    return "a number" if float in kinds else "a whole number"
+
+
+def _floats(value: Any, loc: Path_) -> list[tuple[Path_, float]]:
+    if isinstance(value, float):
+        return [(loc, value)]
+    if isinstance(value, dict):
+        return [item for key, v in value.items() for item in _floats(v, (*loc, key))]
+    if isinstance(value, list | tuple):
+        return [item for i, v in enumerate(value) for item in _floats(v, (*loc, i))]
+    return []

@@ -8,13 +8,16 @@ shape here; :mod:`condensekit.recipe.expand` validates them per run against the 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from condensekit.catalogue import Catalogue, did_you_mean
+from condensekit.manager import env_list
 from condensekit.phases import Thresholds
+from condensekit.recipe.names import name_problem
 from condensekit.recipe.problems import Problems, validate
 from condensekit.recipe.source import RecipeSource, key_path, toml_text
 from condensekit.spec import Component, ProbeSection
@@ -69,6 +72,9 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
     if not isinstance(name, str) or not NAME.match(name):
         problems.add("name", f"must be a non-empty name of letters, digits, '_', '-', '.', got {name!r}", f'e.g. name = "{stem}"')
         name = stem
+    elif wrong := name_problem(name):
+        problems.add("name", f"{wrong}; it is the recipe's folder below --out", f'e.g. name = "{stem}"')
+        name = stem
     device = raw.get("device", "auto")
     if not isinstance(device, str) or not DEVICE.match(device):
         problems.add("device", f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}", 'e.g. device = "auto"')
@@ -99,11 +105,38 @@ def _seeds(seeds: Any, problems: Problems) -> list[int]:
 
 
 def plugin_paths(source: RecipeSource) -> list[Path]:
-    """The recipe's local plugin files, resolved against its folder (empty when ``plugins`` is malformed)."""
+    """The recipe's local plugin files that may be imported: resolved against its folder, inside it, not disabled.
+
+    Empty when ``plugins`` is malformed. The policy (:func:`plugin_file_problem`) is applied here, before
+    anything is imported, so ``validate`` never runs code the policy refuses.
+    """
     plugins = source.data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         return []
-    return [(source.folder / item).resolve() for item in plugins]
+    return [path for item in plugins if not plugin_file_problem(source, item)[0] and (path := (source.folder / item).resolve()).is_file()]
+
+
+def plugin_file_problem(source: RecipeSource, item: str) -> tuple[str, str]:
+    """``(what is wrong, fix)`` with one ``plugins`` entry under the local plugin file policy (``("", "")`` when allowed).
+
+    A recipe that names plugin files runs their code, on ``validate`` too. So a recipe *file* may name
+    only files inside its own folder, given relative to it (links followed): it can run only code shipped
+    beside it, never ``../../x.py`` or ``/tmp/x.py``. A recipe handed over by Python code (a dict or TOML
+    text, e.g. in a test) may name files anywhere: the code handing it over already runs. ``CONDENSEKIT_NO_PLUGIN_FILES=1`` refuses
+    every plugin file (for recipes from others); ``CONDENSEKIT_DISABLE_PLUGINS`` names a file by its file
+    name (``my_plugin.py``) as it names a package. (``CONDENSEKIT_LOAD_PLUGINS`` is the allow-list of
+    installed packages only.)
+    """
+    if os.environ.get("CONDENSEKIT_NO_PLUGIN_FILES"):
+        return "plugin files are refused here (CONDENSEKIT_NO_PLUGIN_FILES is set)", "install the plugin as a package, or unset CONDENSEKIT_NO_PLUGIN_FILES"
+    path = Path(item)
+    folder = source.folder.resolve()
+    if not source.from_code and (path.is_absolute() or not (folder / path).resolve().is_relative_to(folder)):
+        return (f"{item!r} is outside the recipe's folder {folder}; a recipe may only run plugin files inside its own folder",
+                "copy the file next to the recipe and name it ./<file>.py, or install it as a package")  # fmt: skip
+    if path.name in set(env_list("CONDENSEKIT_DISABLE_PLUGINS") or []):
+        return f"{item!r} is not loaded: CONDENSEKIT_DISABLE_PLUGINS names it", "remove it from plugins, or from CONDENSEKIT_DISABLE_PLUGINS"
+    return "", ""
 
 
 def _plugins(source: RecipeSource, problems: Problems) -> list[str]:
@@ -111,11 +144,17 @@ def _plugins(source: RecipeSource, problems: Problems) -> list[str]:
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         problems.add("plugins", f"must be a list of file paths, got {plugins!r}", 'e.g. plugins = ["./my_plugin.py"]')
         return []
-    paths = plugin_paths(source)
-    for i, full in enumerate(paths):
+    paths = []
+    for i, item in enumerate(plugins):
+        wrong, fix = plugin_file_problem(source, item)
+        if wrong:
+            problems.add(f"plugins[{i}]", wrong, fix)
+            continue
+        full = (source.folder / item).resolve()
         if not full.is_file():
             problems.add(f"plugins[{i}]", f"plugin file not found: {full}", "paths are relative to the recipe's folder")
-    return [str(p) for p in paths]
+        paths.append(str(full))
+    return paths
 
 
 def _table(value: Any, key: str, fix: str, problems: Problems) -> dict[str, Any]:
@@ -166,6 +205,8 @@ def _arms(arms: Any, problems: Problems) -> list[Arm]:
         name = arm.get("name")
         if not isinstance(name, str) or not NAME.match(name):
             problems.add(f"{where}.name", f"must be a name of letters, digits, '_', '-', '.', '+', got {name!r}", 'e.g. name = "mlp"')
+        elif wrong := name_problem(name):
+            problems.add(f"{where}.name", f"{wrong}; it is the arm's folder", 'e.g. name = "mlp"')
         elif name in names:
             problems.add(f"{where}.name", f"duplicate arm name {name!r}", "give every arm its own name")
         names.add(name)

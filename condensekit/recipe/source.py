@@ -32,6 +32,9 @@ class RecipeSource:
         folder: where relative ``plugins`` paths are resolved (the recipe's folder, else the current one).
         path: the recipe file, when there is one.
         problems: problems found in the overrides; validation reports them with everything else.
+        from_code: the recipe was handed over by Python code (a dict or text), not read from a file; its
+            plugin files may lie anywhere, since the code handing it over already runs (see
+            :func:`condensekit.recipe.schema.plugin_file_problem`).
     """
 
     data: dict[str, Any]
@@ -39,6 +42,7 @@ class RecipeSource:
     folder: Path
     path: Path | None = None
     problems: list[Problem] = field(default_factory=list)
+    from_code: bool = False
 
     @classmethod
     def from_file(cls, path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RecipeSource:
@@ -51,18 +55,15 @@ class RecipeSource:
     @classmethod
     def from_text(cls, text: str, overrides: list[str] | tuple[str, ...] = (), folder: str | Path = ".") -> RecipeSource:
         """A recipe given as TOML text (a notebook cell)."""
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise RecipeError(TEXT_LABEL, [toml_problem(exc, text)]) from None
-        source = cls(data, TEXT_LABEL, Path(folder).resolve())
+        source = cls(parse_toml(text, TEXT_LABEL), TEXT_LABEL, Path(folder).resolve(), from_code=True)
         source.apply(overrides)
         return source
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], overrides: list[str] | tuple[str, ...] = (), folder: str | Path = ".") -> RecipeSource:
         """A recipe given as a dict shaped like parsed TOML."""
-        source = cls(copy.deepcopy(dict(data)), TEXT_LABEL, Path(folder).resolve())
+        check_depth(data, TEXT_LABEL)
+        source = cls(copy.deepcopy(dict(data)), TEXT_LABEL, Path(folder).resolve(), from_code=True)
         source.apply(overrides)
         return source
 
@@ -72,6 +73,46 @@ class RecipeSource:
             problem = set_override(self.data, item)
             if problem is not None:
                 self.problems.append(problem)
+
+
+MAX_DEPTH = 24
+"""How deeply tables and lists may nest in a recipe (a real one nests about 5 deep); deeper is refused
+before anything recurses into it, so a hostile file is a clear error, not a RecursionError."""
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply tables and lists nest in ``value`` (0 for a plain value), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            children: Any = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def check_depth(data: Any, label: str) -> None:
+    if nesting_depth(data) > MAX_DEPTH:
+        raise RecipeError(label, [Problem("", f"tables and lists nest more than {MAX_DEPTH} levels deep", "a recipe nests a few levels; flatten it")])
+
+
+def parse_toml(text: str, label: str) -> dict[str, Any]:
+    """Parse TOML text; bad syntax or absurd nesting is a RecipeError naming ``label``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(label, [toml_problem(exc, text)]) from None
+    except RecursionError:  # the parser recurses once per level: a few hundred levels exhaust the stack
+        raise RecipeError(label, [Problem("", f"tables and lists nest more than {MAX_DEPTH} levels deep", "a recipe nests a few levels; flatten it")]) from None
+    check_depth(data, label)
+    return data
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,10 +171,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         hint = did_you_mean(path.name, near)
         raise RecipeError(source, [Problem("", f"no such recipe file{hint}", "check the path (relative to the current folder)")])
     try:
-        text = path.read_text(encoding="utf-8")
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(source, [toml_problem(exc, text)]) from None
+        return parse_toml(path.read_text(encoding="utf-8"), source)
     except UnicodeDecodeError as exc:
         raise RecipeError(source, [Problem("", f"not UTF-8 text: {exc}", "save the recipe as UTF-8")]) from None
 
@@ -212,7 +250,11 @@ def set_override(data: dict[str, Any], item: str) -> Problem | None:
         return Problem(f"--set {item}", f"{key!r} is not a key path", 'write dotted names and [indexes], e.g. arms[0].model.width or grid."model.depth"')
     try:
         value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         value = text
+    if isinstance(value, float) and not math.isfinite(value):  # a bare nan/inf on a command line is a word, not a number
+        value = text.strip()
+    if nesting_depth(value) > MAX_DEPTH:
+        return Problem(f"--set {key}", f"the value nests more than {MAX_DEPTH} levels deep", "give a plain value")
     wrong = _put(data, parts, value)
     return Problem(f"--set {key}", wrong, "check the table names and indexes against the recipe") if wrong else None

@@ -27,6 +27,7 @@ from condensekit.report.compare import (
     reference_arm,
     superiority,
 )
+from condensekit.report.consistency import mixed_spec_notes
 from condensekit.report.markdown import report_markdown
 from condensekit.report.rows import SUMMARY_COLUMNS, collect, summary_csv
 from condensekit.report.tables import (
@@ -61,6 +62,9 @@ def write_report(root: Path, figures: bool = True) -> tuple[list[dict[str, Any]]
     drawn: list[tuple[str, str, str]] = []
     notes: list[str] = []
     pngs: dict[str, bytes] = {}
+    mixed = mixed_spec_notes(rows)  # never pool runs of different specs without saying so
+    for note in mixed:
+        warnings.warn(f"{root}: {note.replace('**', '')}", stacklevel=2)
     if figures and rows:
         from condensekit.report.figures import write_figures
 
@@ -68,7 +72,7 @@ def write_report(root: Path, figures: bool = True) -> tuple[list[dict[str, Any]]
         drawn, notes, pngs, _ = write_figures(root, ordered)
         for note in notes:
             warnings.warn(f"{root}: {note}", stacklevel=2)
-    text = report_markdown(root, rows, table, drawn, notes)
+    text = report_markdown(root, rows, table, drawn, [*mixed, *notes])
     write_text_atomic(root / "report.md", text)
     if figures and rows:
         from condensekit.report.rows import thresholds_in_force

@@ -4,6 +4,7 @@ per-layer peaks, and the runs that did not finish ok."""
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,23 @@ COMPARISON_NOTE = (
 )
 
 
-def recipe_question(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The leading comment block of the recipe file (its question and commands), when the file is still there."""
+def recipe_question(rows: Sequence[dict[str, Any]], name: str = "") -> list[str]:
+    """The leading comment block of the recipe file (its question and commands), when the file is still there.
+
+    Only a ``.toml`` file that parses as a recipe named ``name`` (the report folder's) is read, so a planted
+    ``run.json`` cannot copy another file's comments into the report.
+    """
     path = next((Path(r["recipe_path"]) for r in rows if r.get("recipe_path")), None)
-    if path is None or not path.is_file():
+    if path is None or path.suffix != ".toml" or not path.is_file():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+        if name and tomllib.loads(text).get("name") != name:
+            return []
+    except (OSError, ValueError, RecursionError):  # not UTF-8, not TOML
         return []
     lines = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         if not line.startswith("#"):
             break
         lines.append(line[1:].strip())
@@ -82,7 +93,7 @@ def report_markdown(
     Args:
         figures: ``(name, path relative to root, caption)`` of each drawn figure.
     """
-    lines = [f"# condensekit report: {root.name}", "", *recipe_question(rows), "## Answer", "", *[f"- {s}" for s in answer(rows)], ""]
+    lines = [f"# condensekit report: {root.name}", "", *recipe_question(rows, root.name), "## Answer", "", *[f"- {s}" for s in answer(rows)], ""]
     lines += ["## Verdict", "", render_markdown(table), *legend(rows), ""]
     compared = comparison_table(rows)
     if compared:

@@ -15,6 +15,7 @@ from typing import Any
 
 from condensekit.output import find_runs, read_run_json
 from condensekit.phases import Thresholds
+from condensekit.reuse import damaged_outputs
 from condensekit.spec import grid_label
 from condensekit.status import RunStatus, as_status
 
@@ -42,6 +43,9 @@ def run_row(root: Path, run_dir: Path) -> dict[str, Any]:
     grid = spec.get("grid") or {}
     status = as_status(info.get("status"))
     error = (info.get("error") or "").strip().splitlines()
+    damage = damaged_outputs(run_dir, info) if status.finished else ""
+    if damage:  # metrics.jsonl or the event file deleted or altered after the run finished: not a result to trust
+        status, error = RunStatus.UNREADABLE, [f"{damage}; rerunning the recipe redoes this run"]
     row = {k: summary.get(k) for k in SUMMARY_KEYS}
     mean = summary.get("mean") or {}
     row.update({column: mean.get(key) for key, column in MEAN_COLUMNS.items()})
@@ -59,6 +63,7 @@ def run_row(root: Path, run_dir: Path) -> dict[str, Any]:
         "thresholds": spec.get("thresholds") or {},
         "reports": info.get("reports") or {},
         "recipe_path": spec.get("recipe_path"),
+        "spec": spec,
         "error": error[-1] if error else "",
     })  # fmt: skip
     return row

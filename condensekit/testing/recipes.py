@@ -116,12 +116,15 @@ def run_recipe(
     from condensekit.api import open_recipe
     from condensekit.executing import execute_spec
     from condensekit.output import read_run_json
+    from condensekit.recipe import RecipeSource
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = write_recipe(recipe, out_dir / "recipe.toml") if isinstance(recipe, Mapping) else Path(recipe)
     sets = ["device=cpu", *([f"train.steps={steps}"] if steps is not None else []), *overrides]
-    loaded, pm = open_recipe(path, sets)  # a fresh plugin manager: a test may have installed or disabled plugins
+    # A dict comes from the test's own code: open it as such, so its plugin files may lie anywhere.
+    source = RecipeSource.from_dict(recipe, folder=out_dir) if isinstance(recipe, Mapping) else path
+    loaded, pm = open_recipe(source, sets)  # a fresh plugin manager: a test may have installed or disabled plugins
     result = TinyRun(out_dir=out_dir, recipe_path=path)
     for spec in loaded.specs:
         outcome = execute_spec(spec, out_dir / "runs", force=True, plugin_manager=pm)

@@ -47,6 +47,12 @@ def load_digits(params: DigitsParams, root: Path) -> Any:
     return DataBundle(train=(xtr, torch.tensor(y_train)), test=(xte, torch.tensor(y_test)), info=info)
 
 
+def digits_info(params: DigitsParams) -> condensekit.DataInfo:
+    """The shape and classes of the data, without loading it (for validate-time model checks)."""
+    return condensekit.DataInfo(input_shape=(1, 8, 8) if params.image else (64,), num_classes=10, name="digits")
+
+
 @condensekit.hookimpl
 def register_datasets(register: Register) -> None:
-    register("digits", load_digits, params=DigitsParams, summary="scikit-learn 8x8 digits, offline (64 features or 1x8x8 images, 10 classes)", default=True)
+    register("digits", load_digits, params=DigitsParams, summary="scikit-learn 8x8 digits, offline (64 features or 1x8x8 images, 10 classes)",
+             default=True, info=digits_info)  # fmt: skip

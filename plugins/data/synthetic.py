@@ -44,6 +44,11 @@ def make_synthetic(params: SyntheticParams, root: Path) -> Any:
     return DataBundle(train=split(params.train_per_class), test=split(params.test_per_class), info=info)
 
 
+def synthetic_info(params: SyntheticParams) -> condensekit.DataInfo:
+    """The shape and classes of the data, without making it (for validate-time model checks)."""
+    return condensekit.DataInfo(input_shape=(params.dim,), num_classes=params.num_classes, name="synthetic")
+
+
 @condensekit.hookimpl
 def register_datasets(register: Register) -> None:
-    register("synthetic", make_synthetic, params=SyntheticParams, summary="seeded Gaussian classes (any dimension/classes)")
+    register("synthetic", make_synthetic, params=SyntheticParams, summary="seeded Gaussian classes (any dimension/classes)", info=synthetic_info)

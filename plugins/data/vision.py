@@ -181,7 +181,19 @@ SUMMARIES = {
 }
 
 
+IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32)}
+
+
+def _info(name: str) -> Any:
+    def info(params: VisionParams) -> condensekit.DataInfo:
+        """The shape and classes of the data, without loading it (for validate-time model checks)."""
+        c, h, w = IMAGE_SHAPES[name]
+        return condensekit.DataInfo(input_shape=(c * h * w,) if params.flatten else (c, h, w), num_classes=SOURCES[name].num_classes, name=name)
+
+    return info
+
+
 @condensekit.hookimpl
 def register_datasets(register: Register) -> None:
     for name, summary in SUMMARIES.items():
-        register(name, _factory(name), params=VisionParams, summary=summary)
+        register(name, _factory(name), params=VisionParams, summary=summary, info=_info(name))

@@ -34,9 +34,11 @@ class CommonDirection:
 
     @condensekit.hookimpl
     def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
-        from condensekit import measures
+        import torch
 
-        out: dict[str, float] = {}
+        from condensekit.batched_measures import spectrum
+
+        out: dict[str, Any] = {}  # 0-d tensors, read back once at the end
         grads = probe.weight_grads
         for layer, module in probe.points.items():
             if self.params.layers is not None and layer not in self.params.layers:
@@ -45,16 +47,16 @@ class CommonDirection:
             if weight is not None and weight.dim() >= 2:
                 w = weight.detach()
                 w0 = self.initial.of(layer, w)
-                out[f"{layer}/rho1_W"] = measures.common_direction_strength(w)
+                out[f"{layer}/rho1_W"] = spectrum(w, rank=False)["rho1"]
                 if probe.step > 0:
-                    out[f"{layer}/rho1_dW"] = measures.common_direction_strength(w - w0)
+                    out[f"{layer}/rho1_dW"] = spectrum(w - w0, rank=False)["rho1"]
                 grad = grads.get(layer, {}).get("weight")
                 if grad is not None:
-                    out[f"{layer}/rho1_gradW"] = measures.common_direction_strength(grad)
-            h = probe.features[layer]
-            out[f"{layer}/rho1_H"] = measures.common_direction_strength(h.flatten(1))
-            out[f"{layer}/erank_H"] = measures.effective_rank(h.flatten(1))
-        return out
+                    out[f"{layer}/rho1_gradW"] = spectrum(grad, rank=False)["rho1"]
+            features = spectrum(probe.features[layer].flatten(1))  # one SVD for both
+            out[f"{layer}/rho1_H"], out[f"{layer}/erank_H"] = features["rho1"], features["erank"]
+        numbers = torch.stack(list(out.values())).tolist() if out else []
+        return dict(zip(out, numbers, strict=True))
 
 
 @condensekit.hookimpl

@@ -2,18 +2,23 @@
 
 Per probe point ``<layer>`` it logs ``<layer>/feat_inter``, ``feat_intra``, ``feat_all``,
 ``feat_inter_centered``, ``feat_classmean``, the energy shares ``share_common``, ``share_class``,
-``share_sample``, ``grad_inter``, ``grad_intra``, ``wgrad_inter`` (for Linear/Conv2d points), ``grad_norm``
-and ``dead_frac``. Features with spatial or token axes are also reported with those axes averaged, as
+``share_sample``, ``grad_inter``, ``grad_intra``, ``grad_norm``, ``wgrad_inter`` (Linear on inputs of any
+rank, Conv1d and Conv2d with any padding, padding mode and groups; another layer with a weight matrix is
+skipped with a warning, once per run) and ``dead_frac`` (only for points followed by a ReLU-like activation,
+read from that activation's input, i.e. after a normalization between them: ``probe.activation_inputs``).
+Features with spatial or token axes are also reported with those axes averaged, as
 ``<layer>@mean/...``; for models with a class token (``model.cls_token_index``), the class token alone as
 ``<layer>@cls/...``. At every measured step it also logs the layer means ``mean/<quantity>`` (the mean of
 ``<layer>/<quantity>`` over the run's hidden layers, logits excluded) and, for the variants,
 ``mean@mean/<quantity>`` and ``mean@cls/<quantity>``, so arms with different layer names overlay in one
 chart. With batch-coupled layers (BatchNorm) the feature gradient is that of the summed probe loss, not a
-per-sample gradient.
+per-sample gradient. Non-finite features give NaN values, never an exception.
 """
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,15 +39,19 @@ class CondensationParams(BaseModel):
     variants: bool = Field(True, description="also report spatial/token-mean and class-token variants")
 
 
-def feature_variants(name: str, x: Any, g: Any, cls_index: int | None, prefix_tokens: int = 0) -> list[tuple[str, Any, Any]]:
+def feature_variants(
+    name: str, x: Any, g: Any, cls_index: int | None, prefix_tokens: int = 0, channels_last: bool = False
+) -> list[tuple[str, Any, Any]]:
     """(name, features, grads) for the flattened tensor and its mean / class-token variants.
 
     Token features ``(N, T, D)`` are averaged over the patch tokens only (the first ``prefix_tokens``,
-    class and register tokens, are left out, as timm's average pooling does).
+    class and register tokens, are left out, as timm's average pooling does). Images ``(N, C, H, W)`` are
+    averaged over positions; with ``channels_last`` (the output of a linear layer, ``(N, H, W, C)``) too.
     """
     out = [(name, x, g)]
-    if x.dim() == 4:  # (N, C, H, W): average over positions
-        out.append((f"{name}@mean", x.mean(dim=(2, 3)), None if g is None else g.mean(dim=(2, 3))))
+    if x.dim() == 4:  # average over positions
+        dims = (1, 2) if channels_last else (2, 3)
+        out.append((f"{name}@mean", x.mean(dim=dims), None if g is None else g.mean(dim=dims)))
     elif x.dim() == 3:  # (N, T, D): average over patch tokens
         start = prefix_tokens if x.shape[1] > prefix_tokens else 0
         out.append((f"{name}@mean", x[:, start:].mean(dim=1), None if g is None else g[:, start:].mean(dim=1)))
@@ -52,45 +61,174 @@ def feature_variants(name: str, x: Any, g: Any, cls_index: int | None, prefix_to
 
 
 class Condensation:
-    """Computes the per-layer similarity measures on the probe."""
+    """Computes the per-layer similarity measures on the probe.
+
+    All layers of one shape are measured together (:mod:`condensekit.batched_measures`) and every number is
+    read back from the device once, at the end.
+    """
 
     def __init__(self, params: CondensationParams):
         self.params = params
+        self.warned: set[str] = set()  # layers whose wgrad_inter was skipped (warned once per run)
+        self.classes: tuple[Any, Any] | None = None  # (labels, their ClassIndex): the probe batch is fixed per run
 
     @condensekit.hookimpl
     def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
-        from condensekit import measures
+        from torch import nn
 
-        y = probe.labels
+        from condensekit.batched_measures import ClassIndex
+        from condensekit.probe import hidden_layer_names
+
+        if self.classes is None or self.classes[0] is not probe.labels:
+            self.classes = (probe.labels, ClassIndex.of(probe.labels))
+        classes = self.classes[1]
         features = probe.features
         grads = probe.feature_grads if self.params.gradients else {}
+        dead_inputs = probe.activation_inputs
         names = [n for n in features if self.params.layers is None or n in self.params.layers]
         cls_index = getattr(probe.model, "cls_token_index", None)
         prefix_tokens = int(getattr(probe.model, "num_prefix_tokens", 0) or 0)
-        out: dict[str, float] = {}
+        rows: list[Row] = []
         for layer in names:
             x, g = features[layer], grads.get(layer)
-            variants = feature_variants(layer, x, g, cls_index, prefix_tokens) if self.params.variants else [(layer, x, g)]
-            for key, xv, gv in variants:
-                sim = measures.pair_similarity(xv, y)
-                out.update({f"{key}/feat_{k}": v for k, v in sim.items()})
-                out.update({f"{key}/share_{k}": v for k, v in measures.energy_shares(xv, y).items()})
-                out[f"{key}/feat_inter_centered"] = measures.pair_similarity(measures.centered(xv), y)["inter"]
-                out[f"{key}/feat_classmean"] = measures.classmean_similarity(xv, y)
-                if gv is not None:
-                    gsim = measures.pair_similarity(gv, y)
-                    out[f"{key}/grad_inter"], out[f"{key}/grad_intra"] = gsim["inter"], gsim["intra"]
-                    out[f"{key}/grad_norm"] = measures.mean_norm(gv)
-            out[f"{layer}/dead_frac"] = measures.dead_fraction(x)
-            if self.params.weight_gradients and g is not None:
-                value = weight_grad_similarity(probe.points[layer], probe.layer_inputs.get(layer), g, y)
-                if value is not None:
-                    out[f"{layer}/wgrad_inter"] = value
-        from condensekit.probe import hidden_layer_names
-
+            linear = isinstance(probe.points[layer], nn.Linear)
+            variants = feature_variants(layer, x, g, cls_index, prefix_tokens, linear) if self.params.variants else [(layer, x, g)]
+            rows += [Row(key, xv, gv) for key, xv, gv in variants]
+            dead = dead_inputs.get(layer)
+            if dead is not None and same_storage(dead, x):
+                rows[-len(variants)].dead = True  # the activation reads the feature itself: one pass for both
+            elif dead is not None:
+                rows.append(Row(layer, dead, None, only_dead=True))
+        found = Found()
+        measure_rows(rows, classes, found)
+        if self.params.weight_gradients:
+            self.weight_grad_values([n for n in names if n in grads], probe, grads, classes, found)
+        out = found.read()  # one host read for every number
         hidden = getattr(run, "hidden_layers", None) or hidden_layer_names(probe.model, probe.points)
         out.update(layer_means(out, hidden))
         return out
+
+    def weight_grad_values(self, names: list[str], probe: Any, grads: dict[str, Any], classes: Any, found: Found) -> None:
+        """``<layer>/wgrad_inter`` of the Linear/Conv points (2-D linear layers of one shape together)."""
+        from torch import nn
+
+        from condensekit.batched_measures import inter_mean_of_inner_products
+        from condensekit.weight_grads import module_weight_grad_inner
+
+        inputs = probe.layer_inputs
+        plain: dict[tuple[Any, ...], list[str]] = {}
+        for layer in names:
+            module, a, g = probe.points[layer], inputs.get(layer), grads[layer]
+            if isinstance(module, nn.Linear) and g.dim() == 2 and a is not None:
+                plain.setdefault((tuple(g.shape), tuple(a.shape), module.bias is not None), []).append(layer)
+                continue
+            weight = getattr(module, "weight", None)
+            if weight is None or not hasattr(weight, "dim") or weight.dim() < 2:
+                continue  # a block or a layer without a weight matrix: no single weight gradient to compare
+            inner = module_weight_grad_inner(module, a, g)
+            if isinstance(inner, str):
+                self.warn_skipped(layer, inner)
+            else:
+                found.add([f"{layer}/wgrad_inter"], inter_mean_of_inner_products(inner[None], classes))
+        linear_wgrad_values(plain, inputs, grads, classes, found)
+
+    def warn_skipped(self, layer: str, reason: str) -> None:
+        """Say once per run that a layer's wgrad_inter is not measured, and why."""
+        if layer not in self.warned:
+            self.warned.add(layer)
+            warnings.warn(f"metric 'condensation': no wgrad_inter for probe point {layer!r}: {reason}", stacklevel=2)
+
+
+def same_storage(a: Any, b: Any) -> bool:
+    """Whether two tensors are views of the same numbers (same shape, same memory)."""
+    return bool(a.shape == b.shape and a.dtype == b.dtype and a.data_ptr() == b.data_ptr() and a.stride() == b.stride())
+
+
+@dataclass
+class Row:
+    """One feature matrix to measure: ``key`` (a layer or a variant), features and their gradients (or None).
+
+    ``dead``: also its dead fraction; ``only_dead``: only that (``x`` is an activation's input, not a feature).
+    """
+
+    key: str
+    x: Any
+    g: Any
+    dead: bool = False
+    only_dead: bool = False
+
+
+class Found:
+    """The numbers found so far, kept on the device as (L,) tensors until :meth:`read`."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.parts: list[Any] = []
+
+    def add(self, keys: list[str], values: Any) -> None:
+        self.keys += keys
+        self.parts.append(values.reshape(-1))
+
+    def read(self) -> dict[str, float]:
+        import torch
+
+        numbers = torch.cat(self.parts).tolist() if self.parts else []
+        return dict(zip(self.keys, numbers, strict=True))
+
+
+STACK_BYTES = 2**26  # layers of one shape are stacked while the stack stays below this size
+FEATURE_KEYS = {"inter": "feat_inter", "intra": "feat_intra", "all": "feat_all", "inter_centered": "feat_inter_centered",
+                "classmean": "feat_classmean", "share_common": "share_common", "share_class": "share_class",
+                "share_sample": "share_sample"}  # fmt: skip
+GRAD_KEYS = {"inter": "grad_inter", "intra": "grad_intra", "mean_norm": "grad_norm"}
+
+
+def stack(tensors: list[Any]) -> Any:
+    """``torch.stack``, or a view when there is one tensor (a wide layer is not copied)."""
+    import torch
+
+    return tensors[0][None] if len(tensors) == 1 else torch.stack(tensors)
+
+
+def measure_rows(rows: list[Row], classes: Any, found: Found) -> None:
+    """Every feature quantity of every row, computing same-shaped rows as one stack."""
+
+    from condensekit.batched_measures import similarity_statistics
+
+    groups: dict[tuple[Any, ...], list[Row]] = {}
+    for row in rows:
+        flat = row.x.reshape(row.x.shape[0], -1)
+        groups.setdefault((flat.shape, flat.dtype, row.g is not None, row.dead, row.only_dead), []).append(row)
+    for (shape, _, with_grads, dead, only_dead), members in groups.items():
+        per_stack = max(1, STACK_BYTES // max(1, shape[0] * shape[1] * 4))
+        for start in range(0, len(members), per_stack):
+            part = members[start : start + per_stack]
+            x = stack([r.x.reshape(shape) for r in part])
+            if only_dead:
+                found.add([f"{r.key}/dead_frac" for r in part], similarity_statistics(x, classes, dead=True)["dead_frac"])
+                continue
+            stats = similarity_statistics(x, classes, centered=True, class_means=True, shares=True, dead=dead)
+            names = {**FEATURE_KEYS, "dead_frac": "dead_frac"} if dead else FEATURE_KEYS
+            for name, key in names.items():
+                found.add([f"{r.key}/{key}" for r in part], stats[name])
+            if with_grads:
+                gstats = similarity_statistics(stack([r.g.reshape(shape) for r in part]), classes, norms=True)
+                for name, key in GRAD_KEYS.items():
+                    found.add([f"{r.key}/{key}" for r in part], gstats[name])
+
+
+def linear_wgrad_values(groups: dict[tuple[Any, ...], list[str]], inputs: dict[str, Any], grads: dict[str, Any], classes: Any, found: Found) -> None:
+    """``wgrad_inter`` of 2-D linear layers, one stack per shape."""
+
+    from condensekit.batched_measures import linear_wgrad_inter
+
+    for (_, _, bias), layers in groups.items():
+        per_stack = max(1, STACK_BYTES // max(1, 4 * grads[layers[0]].shape[0] ** 2))
+        for start in range(0, len(layers), per_stack):
+            part = layers[start : start + per_stack]
+            g = stack([grads[layer] for layer in part])
+            a = stack([inputs[layer] for layer in part])
+            found.add([f"{layer}/wgrad_inter" for layer in part], linear_wgrad_inter(g, a, classes, bias))
 
 
 def layer_means(values: dict[str, float], hidden: list[str]) -> dict[str, float]:
@@ -107,27 +245,6 @@ def layer_means(values: dict[str, float], hidden: list[str]) -> dict[str, float]
         if layer in layers:
             groups.setdefault(f"mean{at}{variant}/{quantity}", []).append(value)
     return {key: sum(vals) / len(vals) for key, vals in groups.items()}
-
-
-def weight_grad_similarity(module: Any, a: Any, g: Any, labels: Any) -> float | None:
-    """``wgrad_inter`` of a Linear or Conv2d probe point from its input ``a`` and output gradient ``g``."""
-    import torch.nn.functional as F
-    from torch import nn
-
-    from condensekit import measures
-
-    if a is None:
-        return None
-    bias = getattr(module, "bias", None) is not None
-    if isinstance(module, nn.Linear):
-        if g.dim() == 2:
-            return measures.linear_weight_grad_similarity(g, a, labels, bias=bias)
-        # token-wise linear (N, T, D): the weight gradient sums over tokens, like conv positions
-        return measures.conv_weight_grad_similarity(g.transpose(1, 2), a.transpose(1, 2), labels, bias=bias)
-    if isinstance(module, nn.Conv2d) and module.groups == 1 and isinstance(module.padding, tuple):
-        cols = F.unfold(a, module.kernel_size, dilation=module.dilation, padding=module.padding, stride=module.stride)
-        return measures.conv_weight_grad_similarity(g.flatten(2), cols, labels, bias=bias)
-    return None
 
 
 QUANTITIES = {

@@ -146,5 +146,5 @@ def test_cifar100_fine_labels(tmp_path: Path, no_checksums: None) -> None:
 
 def test_registered_under_their_names() -> None:
     names: list[str] = []
-    vision.register_datasets(lambda name, factory, params=None, summary="": names.append(name))
+    vision.register_datasets(lambda name, factory, params=None, summary="", **_: names.append(name))
     assert names == ["mnist", "fashion_mnist", "cifar10", "cifar100"]

@@ -105,6 +105,7 @@ class PlainCNN(nn.Module):
         self.cfg = cfg
         layers: list[nn.Module] = []
         self._convs: dict[str, nn.Conv2d] = {}
+        self._acts: dict[str, nn.Module] = {}
         h, w = cfg.image_size
         c_in, stage = cfg.in_channels, 0
         for i in range(cfg.depth):
@@ -114,8 +115,10 @@ class PlainCNN(nn.Module):
             if downsample and cfg.pooling == "stride":
                 stride = 2  # this conv downsamples itself
             conv = nn.Conv2d(c_in, c_out, cfg.kernel, stride=stride, padding=cfg.kernel // 2, bias=cfg.bias)
-            layers += [conv, make_norm(cfg.norm, c_out), make_activation(cfg.activation)]
+            act = make_activation(cfg.activation)
+            layers += [conv, make_norm(cfg.norm, c_out), act]
             self._convs[f"conv{i + 1}"] = conv
+            self._acts[f"conv{i + 1}"] = act
             if downsample:
                 if cfg.pooling != "stride":
                     layers.append(nn.MaxPool2d(2) if cfg.pooling == "max" else nn.AvgPool2d(2))
@@ -133,6 +136,10 @@ class PlainCNN(nn.Module):
     def probe_points(self) -> dict[str, nn.Module]:
         """Each convolution (output before norm and activation) and the logits."""
         return {**self._convs, "logits": self.head.fc}
+
+    def probe_activations(self) -> dict[str, nn.Module]:
+        """The activation after each convolution (and its norm): where a unit can be dead."""
+        return dict(self._acts)
 
 
 class BasicBlock(nn.Module):
@@ -210,6 +217,10 @@ class ResidualCNN(nn.Module):
         points.update({f"block{i + 1}": b for i, b in enumerate(self.blocks)})
         points["logits"] = self.head.fc
         return points
+
+    def probe_activations(self) -> dict[str, nn.Module]:
+        """The stem's activation; block outputs are already activated and carry the shortcut."""
+        return {"stem": self.stem_act}
 
 
 def build(cfg: CNNConfig, residual: bool) -> nn.Module:

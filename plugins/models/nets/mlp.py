@@ -73,6 +73,10 @@ class MLP(nn.Module):
         points["logits"] = self.head
         return points
 
+    def probe_activations(self) -> dict[str, nn.Module]:
+        """The activation acting on each hidden layer's output (after its norm): where a unit can be dead."""
+        return {f"layer{i + 1}": act for i, act in enumerate(self.acts)}
+
 
 class ResidualBlock(nn.Module):
     """Pre-activation residual block with one linear layer: ``h + fc(act(norm(h)))``."""
@@ -124,3 +128,7 @@ class ResMLP(nn.Module):
             points[f"block{i + 1}.fc"] = block.fc
         points["logits"] = self.head
         return points
+
+    def probe_activations(self) -> dict[str, nn.Module]:
+        """None: each probe point is the residual stream or a branch added to it, not an activation's own input."""
+        return {}

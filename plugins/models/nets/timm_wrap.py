@@ -66,3 +66,18 @@ class TimmModel(nn.Module):
             points = {name: m for name, m in points.items() if m is not head}
             points["logits"] = head
         return points
+
+    def probe_activations(self) -> dict[str, nn.Module] | None:
+        """For transformers, each MLP's activation after ``fc1``; block outputs are the residual stream.
+
+        None (let the probe find activations during the forward pass) for other models.
+        """
+        blocks = getattr(self.model, "blocks", None)
+        if not (isinstance(blocks, nn.Sequential | nn.ModuleList) and len(blocks) > 0):
+            return None
+        out: dict[str, nn.Module] = {}
+        for i, block in enumerate(blocks):
+            act = getattr(getattr(block, "mlp", None), "act", None)
+            if isinstance(act, nn.Module) and isinstance(getattr(block.mlp, "fc1", None), nn.Module):
+                out[f"block{i + 1}.fc1"] = act
+        return out

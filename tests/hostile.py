@@ -1,0 +1,76 @@
+"""Helpers of the tests/test_hostile_*.py family: a tiny recipe, the CLI in-process or as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RECIPE = """\
+name = "{name}"
+seeds = {seeds}
+device = "cpu"
+{top}
+[data]
+use = "synthetic"
+num_classes = 3
+dim = 6
+train_per_class = 12
+test_per_class = 4
+batch_size = 12
+
+[train]
+steps = {steps}
+lr = {lr}
+eval_every = "at:0"
+
+[probe]
+per_class = 3
+
+[metrics]
+condensation = {{ every = "every:2" }}
+
+[executor]
+use = "local"
+threads = 1
+
+[[arms]]
+name = "mlp"
+model = {{ use = "mlp", depth = 3, width = 6 }}
+{rest}"""
+
+
+def write(folder: Path, name: str = "h", seeds: tuple[int, ...] = (0,), steps: int = 4, lr: float = 0.1, top: str = "", rest: str = "") -> Path:
+    """Write the tiny recipe (one arm, ``seeds``) into ``folder``; return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.toml"
+    path.write_text(RECIPE.format(name=name, seeds=list(seeds), steps=steps, lr=lr, top=top, rest=rest), encoding="utf-8")
+    return path
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``condensekit ARGS`` in this process: (exit code, stdout, stderr)."""
+    from condensekit.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def cli_process(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m condensekit ARGS`` as a real process."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "condensekit", *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_json(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+
+
+def metrics_rows(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]

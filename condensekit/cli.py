@@ -71,6 +71,8 @@ def _echo_verdict(table: list[dict[str, str]], report_path: Path) -> None:
     """The verdict on stdout; on a terminal fitted to its width (the full table stays in report.md)."""
     import shutil
 
+    import textwrap
+
     from condensekit.display import fit_table
     from condensekit.report import render_text
 
@@ -78,7 +80,9 @@ def _echo_verdict(table: list[dict[str, str]], report_path: Path) -> None:
     text, shortened = fit_table(table, width, render_text)
     click.echo(text)
     if shortened:
-        click.echo(f"(medians across seeds; the full table with [min, max] is in {report_path})")
+        note = ("Compact table: medians across seeds; in = where the layer-mean peak fell (p1: at or before T1, p2: after); "
+                f"cond/coll = seeds condensed/collapsed at init. The full table with [min, max] is in {report_path}")  # fmt: skip
+        click.echo("\n" + textwrap.fill(note, width=width or 100, break_on_hyphens=False, break_long_words=False))
 
 
 @cli.command()

@@ -282,7 +282,16 @@ def _is_terminal(stream: IO[str]) -> bool:
 # ----------------------------------------------------------------------------------------------
 
 _RANGE = re.compile(r" \[[^\]]*\]")
-SHORT_HEADERS = {"T1 (phase-1 end)": "T1"}
+SHORT_HEADERS = {"T1 (phase-1 end)": "T1", "rise dS": "dS", "peak S*": "S*", "peak t*": "t*", "peak in": "in",
+                 "test acc": "acc", "train acc": "tr.acc", "condensed": "cond", "collapsed": "coll"}  # fmt: skip
+SHORT_WORDS = (("no phase 1", "none"), ("phase1", "p1"), ("phase2", "p2"))  # the ``peak in`` cells
+
+
+def _compact(value: str) -> str:
+    value = _RANGE.sub("", value)
+    for long, short in SHORT_WORDS:
+        value = value.replace(long, short)
+    return value
 
 
 def fit_table(table: list[dict[str, str]], width: int | None, render: Any) -> tuple[str, bool]:
@@ -294,7 +303,7 @@ def fit_table(table: list[dict[str, str]], width: int | None, render: Any) -> tu
     full = render(table)
     if width is None or not table or max(len(line) for line in full.splitlines()) <= width:
         return full, False
-    compact = [{SHORT_HEADERS.get(k, k): _RANGE.sub("", v) for k, v in row.items()} for row in table]
+    compact = [{SHORT_HEADERS.get(k, k): _compact(v) for k, v in row.items()} for row in table]
     text = render(compact)
     if max(len(line) for line in text.splitlines()) <= width:
         return text, True

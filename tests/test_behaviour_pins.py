@@ -191,7 +191,7 @@ def test_run_json_is_always_replaced_atomically(tmp_path: Path, monkeypatch: pyt
 
 
 def _row(arm: str, seed: int, ds: float, t1: int | None) -> dict:
-    return {"arm": arm, "grid": "base", "seed": seed, "status": RunStatus.OK, "dS_max": ds, "peak_max": 0.5, "phase1_end": t1,
+    return {"arm": arm, "grid": "base", "seed": seed, "status": RunStatus.OK, "dS_max": ds, "dS": ds, "peak_max": 0.5, "phase1_end": t1,
             "final_train_acc": 1.0, "final_test_acc": 0.9, "condensed": ds > 0.5}  # fmt: skip
 
 

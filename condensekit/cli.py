@@ -70,7 +70,6 @@ def run(pm: Any, recipe: Path, out: Path, overrides: tuple[str, ...], force: boo
 def _echo_verdict(table: list[dict[str, str]], report_path: Path) -> None:
     """The verdict on stdout; on a terminal fitted to its width (the full table stays in report.md)."""
     import shutil
-
     import textwrap
 
     from condensekit.display import fit_table

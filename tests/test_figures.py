@@ -72,3 +72,15 @@ def test_curves_mark_each_arms_t1_on_the_loss() -> None:
     assert [ax.get_xscale() for ax in fig.axes] == ["symlog", "symlog"] and loss.get_ylabel().startswith("training loss")
     assert [line.get_xdata()[0] for line in loss.get_lines() if line.get_linestyle() == ":"] == [300.0]
     assert fig.axes[1].get_lines()[0].get_ydata() == pytest.approx([1.0] * 4)  # the logged layer mean is used as is
+
+
+def test_a_diverging_arm_does_not_flatten_the_other_loss_curves() -> None:
+    blown = group("x2", ["a"], 2, [])
+    for series in blown.runs:
+        steps, values = series["train/loss"]
+        series["train/loss"] = (steps, [v + 1e4 * s for s, v in enumerate(values)])  # up to 10^7
+    calm = [group("mlp", ["a"], 2, [300.0]), group("res", ["a"], 2, [])]
+    top = figure_curves([*calm, blown], "m/q").axes[0].get_ylim()[1]
+    assert 2.3 <= top <= 1.2 * 2.3 + 1e-9  # 1.2 x the median of the arms' highest median losses
+    loss = figure_curves(calm, "m/q").axes[0]
+    assert "cut" not in loss.get_title() and loss.get_ylim()[1] < 3  # nothing cut when no arm diverges

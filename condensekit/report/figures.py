@@ -103,14 +103,21 @@ def figure_curves(groups: Sequence[Group], series: str) -> Any:
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_sim) = plt.subplots(1, 2, figsize=(13, 4.8))
+    peaks = []  # each group's highest median loss
     for group, color in zip(groups, _colors(len(groups)), strict=True):
-        _plot_band(ax_loss, [smoothed_loss(s) for s in group.runs], group.label, color)
+        losses = [smoothed_loss(s) for s in group.runs]
+        _plot_band(ax_loss, losses, group.label, color)
+        peaks += [max(med)] if (med := band([c for c in losses if c[0]])[1]) else []
         _plot_band(ax_sim, summary_curves(group, series), group.label, color)
         if group.t1:
             ax_loss.axvline(statistics.median(group.t1), color=color, ls=":", lw=1.5)
     _finish(ax_loss, "training loss (running median)")
     _finish(ax_sim, f"{split_series(series)[1]}, mean over hidden layers")
     ax_loss.set_title("training loss; dotted: median T1")
+    top = 1.2 * statistics.median(peaks) if peaks else 0.0
+    if peaks and max(peaks) > 2 * top > 0:  # a diverging group would flatten every other curve
+        ax_loss.set_ylim(bottom=0, top=top)
+        ax_loss.set_title(f"training loss; dotted: median T1; cut at {top:.3g} (diverging runs go higher)")
     ax_sim.set_title(series)
     ax_sim.legend(loc="best")
     fig.suptitle("median over seeds; band: min to max", fontsize=10, color="0.35")

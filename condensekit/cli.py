@@ -179,7 +179,18 @@ def _echo_answer(root: Path, run_dirs: set[str]) -> None:
 
     rows = [row for row in collect(root) if row["run_dir"] in run_dirs]
     if rows:
-        click.echo("\n" + "\n".join(answer(rows)))
+        click.echo("\n" + "\n".join(_fill(sentence) for sentence in answer(rows)))
+
+
+def _fill(text: str) -> str:
+    """On a terminal, ``text`` wrapped to its width (a pipe or a file gets one line per sentence)."""
+    import shutil
+    import textwrap
+
+    if not sys.stdout.isatty():
+        return text
+    width = shutil.get_terminal_size((80, 24)).columns
+    return textwrap.fill(text, width=width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
 
 
 def _bold(text: str) -> str:

@@ -102,13 +102,19 @@ def number(value: Any) -> str:
 
 
 def result_text(summary: dict[str, Any], sep: str = "  ") -> str:
-    """``T1=420  dS=0.31  loss=0.12  test_acc=0.91``: a finished run's headline numbers (``T1=stuck``)."""
+    """``T1=420  dS=0.31  loss=0.12  acc=0.91``: a finished run's headline numbers (``T1=stuck``).
+
+    ``dS`` is the rise of the summary series' mean over the hidden layers, the verdict's ``rise dS`` (a
+    summary without a layer mean, as a third-party summary may be, shows its largest single-layer rise).
+    """
     t1 = summary.get("phase1_end")
+    mean = summary.get("mean")
+    rise = mean.get("rise") if isinstance(mean, dict) else summary.get("dS_max")
     return sep.join([
         f"T1={'stuck' if t1 is None and summary else number(t1)}",
-        f"dS={number(summary.get('dS_max'))}",
+        f"dS={number(rise)}",
         f"loss={number(summary.get('final_loss'))}",
-        f"test_acc={number(summary.get('final_test_acc'))}",
+        f"acc={number(summary.get('final_test_acc'))}",
     ])  # fmt: skip
 
 

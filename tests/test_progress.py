@@ -105,7 +105,7 @@ def spec(arm: str, seed: int, steps: int = 100) -> Any:
 
 def outcome(status: str = "ok", **summary: Any) -> Any:
     return SimpleNamespace(status=status, error="boom" if status == "failed" else "", seconds=1.5,
-                           summary=summary or {"phase1_end": 40, "dS_max": 0.31, "final_loss": 0.1, "final_test_acc": 0.9})  # fmt: skip
+                           summary=summary or {"phase1_end": 40, "dS_max": 0.5, "mean": {"rise": 0.31}, "final_loss": 0.1, "final_test_acc": 0.9})  # fmt: skip
 
 
 def feed(display: Any) -> None:
@@ -163,7 +163,7 @@ def test_the_plain_display_writes_lines_for_logs() -> None:
     display.close()
     text = stream.getvalue()
     assert "\x1b" not in text and "\r" not in text
-    assert "[1/3] ok       r/mlp/base/seed=0  T1=40  dS=0.31  loss=0.1  test_acc=0.9  (1.5s)" in text
+    assert "[1/3] ok       r/mlp/base/seed=0  T1=40  dS=0.31  loss=0.1  acc=0.9  (1.5s)" in text  # dS: the layer mean's rise, as in the verdict
     assert "[2/3] failed   r/mlp/base/seed=1  boom" in text
     assert "step 90/100" in text and "left plateau at 42" in text and "runs done, ETA" in text
 

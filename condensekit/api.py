@@ -131,8 +131,13 @@ def spec_hparams(spec: RunSpec) -> dict[str, Any]:
 def grid_header(recipe: Recipe, out: Path, executor: str) -> str:
     """``name: 6 runs (2 arms x 1 grid points x 3 seeds) -> runs/name [executor: local]``."""
     specs = recipe.specs
-    return (f"{recipe.name}: {len(specs)} runs ({len({s.arm for s in specs})} arms x {len({s.grid_label for s in specs})} grid points x "
-            f"{len({s.seed for s in specs})} seeds) -> {out / recipe.name} [executor: {executor}]")  # fmt: skip
+    counts = " x ".join(_count(n, word) for n, word in ((len({s.arm for s in specs}), "arm"), (len({s.grid_label for s in specs}), "grid point"),
+                                                        (len({s.seed for s in specs}), "seed")))  # fmt: skip
+    return f"{recipe.name}: {_count(len(specs), 'run')} ({counts}) -> {out / recipe.name} [executor: {executor}]"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def run_recipe(

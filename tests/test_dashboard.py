@@ -187,6 +187,7 @@ def test_hparams_are_few_enough_to_be_ticked_with_domains_and_the_verdict_as_met
         values = {m["name"]["tag"]: m["value"] for m in session["metricValues"]}
         assert values["verdict/test_acc"] == pytest.approx(row["final_test_acc"], abs=1e-6)
         assert values["verdict/condensed"] == float(bool(row["condensed"]))
+        assert values["verdict/dS"] == pytest.approx(row["dS"], abs=1e-6)  # the verdict table's rise, not one layer's
 
 
 def test_the_report_figures_and_report_md_are_the_run_called_figures(server: str, grid: Any) -> None:
@@ -218,8 +219,9 @@ def test_hparams_stay_at_five_with_any_grid() -> None:
 
 
 def test_verdict_scalars_leave_out_what_is_unknown() -> None:
-    assert dashboard.verdict_scalars({"phase1_end": None, "dS_max": 0.2, "condensed": True, "peak_phase": "phase1", "final_test_acc": float("nan")}) == {
-        "verdict/dS": 0.2, "verdict/condensed": 1.0, "verdict/peak_in_phase1": 1.0}  # fmt: skip
+    summary = {"phase1_end": None, "dS_max": 0.2, "mean": {"rise": 0.05}, "condensed": True, "peak_phase": "phase1", "final_test_acc": float("nan")}
+    assert dashboard.verdict_scalars(summary) == {  # dS: the layer mean's rise, as in the verdict table
+        "verdict/dS": 0.05, "verdict/condensed": 1.0, "verdict/peak_in_phase1": 1.0}  # fmt: skip
     assert dashboard.verdict_scalars({"peak_phase": "phase2", "condensed": False})["verdict/peak_in_phase1"] == 0.0
     assert dashboard.verdict_scalars({}) == {}
 

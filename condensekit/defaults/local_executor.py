@@ -198,7 +198,7 @@ def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int) -> No
     gpus = _visible_gpus()
     queue = deque(specs)
     out_root = str(context.out_root)
-    context.message(f"local: {jobs} worker processes, {threads} CPU threads each" + (f", GPUs {','.join(gpus)} round-robin" if gpus else ""))
+    context.message(f"local: {jobs} worker processes, {threads} CPU thread{'' if threads == 1 else 's'} each" + (f", GPUs {','.join(gpus)} round-robin" if gpus else ""))
     workers = [_Worker(mp_context, gpus[i % len(gpus)] if gpus else None, threads) for i in range(jobs)]
     try:
         while queue or any(w.spec is not None for w in workers):

@@ -42,7 +42,7 @@ DEPTHS = (("first", 0.0), ("25%", 0.25), ("50%", 0.5), ("75%", 0.75), ("last", 1
 # (tag, name in the HParams table, what it is); the run writes each at its end (see verdict_scalars)
 VERDICT = (
     ("verdict/T1", "T1", "phase-1 end: the first step where the smoothed loss left its plateau (empty: stuck)"),
-    ("verdict/dS", "dS", "largest rise of the summary series over the hidden layers"),
+    ("verdict/dS", "dS", "rise of the summary series' mean over the hidden layers (the verdict's rise dS)"),
     ("verdict/condensed", "condensed", "1 when the run condensed (the recipe's [summary] rule), else 0"),
     ("verdict/peak_in_phase1", "peak in phase 1", "1 when the summary series peaks by T1 (peak_phase = phase1), 0 after it"),
     ("verdict/test_acc", "test acc", "final test accuracy"),
@@ -175,7 +175,7 @@ def verdict_scalars(summary: Mapping[str, Any]) -> dict[str, float]:
     phase = summary.get("peak_phase")
     values = {
         "verdict/T1": summary.get("phase1_end"),
-        "verdict/dS": summary.get("dS_max"),
+        "verdict/dS": mean.get("rise") if isinstance(mean := summary.get("mean"), dict) else None,
         "verdict/condensed": summary.get("condensed") if summary else None,
         "verdict/peak_in_phase1": {"phase1": 1.0, "phase2": 0.0}.get(phase) if isinstance(phase, str) else None,
         "verdict/test_acc": summary.get("final_test_acc"),

@@ -17,7 +17,7 @@ TESTS: dict[str, list[str]] = {
     "phases": ["test_phases_schedules.py", "test_behaviour_pins.py", "test_condensed_rule.py"],
     "probe": ["test_probe.py", "test_behaviour_pins.py", "test_measure_precision.py", "test_measure_edge_cases.py"],
     "tricks": ["test_behaviour_pins.py", "test_tricks_issue4.py"],
-    "output": ["test_behaviour_pins.py", "test_hostile_links.py", "test_hostile_fs.py", "test_hostile_status.py"],
+    "output": ["test_behaviour_pins.py", "test_hostile_links.py", "test_hostile_fs.py", "test_hostile_stale.py"],
     "report": ["test_behaviour_pins.py", "test_answer.py", "test_compare.py", "test_report.py"],
 }  # fmt: skip
 EXTRA_TESTS = ["test_mutation_kills.py"]  # run first in every group when present

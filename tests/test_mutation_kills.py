@@ -1,0 +1,305 @@
+"""Behaviour the mutation check (``scripts/mutants.py``) found unpinned: each test kills surviving mutants.
+
+The comment after each test names the mutant ids of ``scripts/mutant_list.py`` it kills. Every test checks
+what a user would see (a number, a verdict, a file), never the text of the code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from condensekit.batched_measures import ClassIndex, similarity_statistics
+from condensekit.measures import dead_fraction
+from condensekit.output import (
+    LOCK_NAME,
+    OutputError,
+    check_output_root,
+    clear_run_dir,
+    read_metrics,
+    refuse_links,
+    run_status,
+    write_json_atomic,
+)
+from condensekit.phases import (
+    Thresholds,
+    has_first_phase,
+    is_collapsed_at_init,
+    is_condensed,
+    phase1_end,
+    series_summary,
+    summarize_run,
+)
+from condensekit.probe import Probe
+from condensekit.report.answer import answer
+from condensekit.report.compare import comparison_table, permutation_p
+from condensekit.report.markdown import legend, recipe_question, report_markdown
+from condensekit.report.rows import run_row, summary_csv
+from condensekit.report.tables import verdict
+from condensekit.status import RunStatus
+from condensekit.weight_grads import conv_columns, weight_grad_inner
+
+# ---------------------------------------------------------------------------------------------- measures
+
+
+def test_a_unit_exactly_zero_on_every_sample_is_dead() -> None:  # measures-12
+    torch.manual_seed(0)
+    x = torch.randn(6, 4).abs() + 0.1
+    x[:, 1] = 0.0  # a unit whose weights and bias are zero: ReLU passes no gradient, it is dead
+    x[:, 2] = -x[:, 2]
+    stats = similarity_statistics(x[None], ClassIndex.of(torch.tensor([0, 1, 0, 1, 0, 1])), dead=True)
+    assert float(stats["dead_frac"][0]) == 0.5 and dead_fraction(x) == 0.5
+
+
+def test_the_budgeted_blocks_route_gives_the_same_inner_products() -> None:  # measures-29
+    torch.manual_seed(0)
+    g, cols = torch.randn(7, 3, 5, dtype=torch.float64), torch.randn(7, 4, 5, dtype=torch.float64)
+    whole = weight_grad_inner(g, cols, bias=True, method="blocks")
+    per_sample = 3 * (4 + 1) * 8  # bytes of one per-sample gradient
+    blocked = weight_grad_inner(g, cols, bias=True, method="blocks", max_bytes=2 * 2 * per_sample)  # blocks of 2 samples
+    assert torch.allclose(blocked, whole) and torch.allclose(blocked, blocked.T)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [
+        (lambda: nn.Conv2d(2, 3, 4, padding="same"), (3, 2, 6, 6)),  # an even kernel: the padding is uneven
+        (lambda: nn.Conv2d(2, 4, (2, 3), padding="same", padding_mode="reflect", groups=2), (3, 2, 5, 6)),
+        (lambda: nn.Conv1d(2, 3, 2, padding="same", padding_mode="replicate"), (3, 2, 7)),
+        (lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), (3, 2, 5, 5)),
+    ],
+)
+def test_unfolded_columns_reproduce_the_convolution(make, shape) -> None:  # measures-30, measures-31
+    torch.manual_seed(1)
+    conv, a = make().double(), torch.randn(*shape, dtype=torch.float64)
+    cols = conv_columns(conv, a)  # (N, groups, K, P)
+    w = conv.weight.detach().reshape(conv.groups, conv.out_channels // conv.groups, -1)
+    out = torch.einsum("gok,ngkp->ngop", w, cols).reshape(len(a), conv.out_channels, -1) + conv.bias.detach()[:, None]
+    assert torch.allclose(out, conv(a).detach().reshape(len(a), conv.out_channels, -1))
+
+
+# ---------------------------------------------------------------------------------------------- phases
+
+
+def test_t1_needs_the_loss_below_the_threshold_not_at_it() -> None:  # phases-02
+    th = Thresholds(plateau_drop_rel=0.25, plateau_drop_abs=0.0)  # L0 = 1: the threshold is exactly 0.75
+    assert phase1_end([1.0] * 40 + [0.75] * 60, window=20, th=th) == (1.0, None)
+    level, t1 = phase1_end([1.0] * 40 + [0.5] * 60, window=20, th=th)
+    assert level == 1.0 and t1 is not None and 40 <= t1 <= 50
+
+
+def test_a_rise_of_exactly_the_threshold_counts() -> None:  # phases-05
+    s = series_summary([0, 10, 20], [0.25, 0.5, 0.25])  # dS = 0.25 exactly
+    assert is_condensed(s, stuck=False, th=Thresholds(rise=0.25))
+    assert not is_condensed(s, stuck=False, th=Thresholds(rise=0.26))
+
+
+def test_a_series_starting_exactly_at_collapsed_is_collapsed_at_init() -> None:  # phases-08
+    assert is_collapsed_at_init(series_summary([0, 10, 20], [0.9, 0.9, 0.9]))
+    assert not is_collapsed_at_init(series_summary([0, 10, 20], [0.875, 0.9, 0.9]))
+
+
+def test_a_first_phase_needs_t1_at_least_two_windows() -> None:  # phases-10
+    assert has_first_phase(40, 20) and not has_first_phase(39, 20) and has_first_phase(None, 20)
+
+
+def test_the_run_verdict_is_the_layer_means_not_any_layers() -> None:  # phases-13
+    losses = [2.3] * 60 + [1.0] * 60  # leaves its plateau near step 60
+    series = {"a": ([0, 10, 20], [0.2, 0.35, 0.2]), "b": ([0, 10, 20], [0.2, 0.2, 0.2])}
+    summary = summarize_run(losses, series, window=20)
+    assert summary["phase1_end"] is not None
+    assert summary["layers"]["a"]["condensed"] and not summary["layers"]["b"]["condensed"]
+    assert summary["mean"]["rise"] == pytest.approx(0.075) and summary["condensed"] is False
+
+
+# ---------------------------------------------------------------------------------------------- probe
+
+
+class Twice(nn.Module):
+    """One Linear applied twice: its weight gradient is a sum over both calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shared, self.logits = nn.Linear(4, 4), nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(torch.tanh(self.shared(torch.tanh(self.shared(x)))))
+
+    def probe_points(self) -> dict[str, nn.Module]:
+        return {"shared": self.shared, "logits": self.logits}
+
+
+def test_weight_gradients_of_a_layer_called_twice_are_the_autograd_ones() -> None:  # probe-08
+    torch.manual_seed(0)
+    model, x, y = Twice(), torch.randn(9, 4), torch.arange(9) % 3
+    grads = Probe(model, x, y, model.probe_points(), step=0).weight_grads
+    loss = nn.functional.cross_entropy(model(x), y, reduction="sum")
+    weight, bias = torch.autograd.grad(loss, [model.shared.weight, model.shared.bias])
+    assert torch.allclose(grads["shared"]["weight"], weight, atol=1e-6) and torch.allclose(grads["shared"]["bias"], bias, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- tricks
+
+
+@pytest.mark.parametrize(("trick", "kind"), [("layernorm", nn.LayerNorm), ("batchnorm", nn.BatchNorm1d)])
+def test_norm_tricks_build_their_normalisation_into_the_model(plugin_manager, trick: str, kind: type[nn.Module]) -> None:  # tricks-12
+    from condensekit.data import DataInfo
+
+    entry = plugin_manager.catalogue.get("models", "mlp")
+    overrides = plugin_manager.catalogue.get("tricks", trick).build({}).model_overrides(run=None)
+    model = entry.build({"depth": 3, "width": 8, **overrides}, DataInfo(input_shape=(6,), num_classes=3))
+    norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm | nn.BatchNorm1d)]
+    assert norms and all(isinstance(m, kind) for m in norms)
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+
+def test_non_finite_numbers_are_written_as_null_in_strict_json(tmp_path: Path) -> None:  # output-01
+    write_json_atomic(tmp_path / "run.json", {"summary": {"dS": math.nan, "peak": math.inf, "S0": 0.5}})
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    assert json.loads((tmp_path / "run.json").read_text(), parse_constant=refuse) == {"summary": {"dS": None, "peak": None, "S0": 0.5}}
+
+
+def test_a_garbled_run_json_is_unreadable_and_a_missing_one_is_no_run(tmp_path: Path) -> None:  # output-07
+    assert run_status(tmp_path) is None
+    (tmp_path / "run.json").write_text('{"status": "ok", ')
+    assert run_status(tmp_path) == RunStatus.UNREADABLE
+
+
+def test_clearing_a_run_directory_keeps_its_lock(tmp_path: Path) -> None:  # output-08
+    run_dir = tmp_path / "r"
+    (run_dir / "sub").mkdir(parents=True)
+    for name in (LOCK_NAME, "metrics.jsonl", "sub/x"):
+        (run_dir / name).write_text("x")
+    clear_run_dir(run_dir, tmp_path)
+    assert [p.name for p in run_dir.iterdir()] == [LOCK_NAME]
+
+
+def test_a_link_anywhere_between_the_root_and_a_run_is_refused(tmp_path: Path) -> None:  # output-10
+    root, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    (elsewhere / "base" / "seed=0").mkdir(parents=True)
+    (elsewhere / "base" / "seed=0" / "keep.txt").write_text("mine")
+    root.mkdir()
+    (root / "arm").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(OutputError, match="symbolic link"):
+        refuse_links(root, root / "arm" / "base" / "seed=0")
+    with pytest.raises(OutputError):
+        clear_run_dir(root / "arm" / "base" / "seed=0", root)
+    assert (elsewhere / "base" / "seed=0" / "keep.txt").read_text() == "mine"
+
+
+def test_a_garbled_metrics_line_loses_only_that_line(tmp_path: Path) -> None:  # output-11
+    (tmp_path / "metrics.jsonl").write_text('{"step": 0}\n{"step": 1, "lo\n{"step": 2}\n{"step": 3')
+    assert read_metrics(tmp_path) == [{"step": 0}, {"step": 2}]
+
+
+def test_a_folder_name_of_exactly_name_max_bytes_is_accepted(tmp_path: Path) -> None:  # output-12
+    import os
+
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    check_output_root(tmp_path / "out", "r", [f"r/{'a' * name_max}/base/seed=0"])
+    with pytest.raises(OutputError, match="more than this file system takes"):
+        check_output_root(tmp_path / "out", "r", [f"r/{'a' * (name_max + 1)}/base/seed=0"])
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def _row(arm: str, seed: int, t1: int | None, ds: float, status: RunStatus = RunStatus.OK, grid: dict | None = None) -> dict:
+    grid = grid or {}
+    return {"arm": arm, "grid": ",".join(f"{k}={v}" for k, v in grid.items()) or "base", "grid_values": grid, "seed": seed, "status": status,
+            "phase1_end": t1, "dS": ds, "final_test_acc": 0.5 + ds, "steps_done": 500, "started": 0.0, "thresholds": {}}  # fmt: skip
+
+
+def test_outputs_deleted_after_a_run_finished_make_its_row_unreadable(tmp_path: Path) -> None:  # report-02
+    run_dir = tmp_path / "mlp" / "base" / "seed=0"
+    run_dir.mkdir(parents=True)
+    info = {"status": "ok", "spec": {"arm": "mlp", "seed": 0, "grid": {}}, "summary": {"condensed": True}, "outputs": {"metrics.jsonl": {"bytes": 3}}}
+    (run_dir / "run.json").write_text(json.dumps(info))
+    (run_dir / "metrics.jsonl").write_text("{}\n")
+    assert run_row(tmp_path, run_dir)["status"] == RunStatus.OK
+    (run_dir / "metrics.jsonl").unlink()
+    row = run_row(tmp_path, run_dir)
+    assert row["status"] == RunStatus.UNREADABLE and "metrics.jsonl is missing" in row["error"]
+
+
+def test_summary_csv_leaves_non_finite_numbers_empty() -> None:  # report-04
+    text = summary_csv([{"arm": "mlp", "seed": 0, "status": RunStatus.OK, "dS_max": math.nan, "peak_max": math.inf, "dS": 0.25}])
+    header, line = text.splitlines()
+    cells = dict(zip(header.split(","), line.split(","), strict=True))
+    assert cells["dS_max"] == "" and cells["peak_max"] == "" and cells["dS"] == "0.25" and cells["status"] == "ok"
+
+
+def test_runs_that_did_not_finish_ok_stay_out_of_the_verdict_cells() -> None:  # report-06, report-07
+    rows = [_row("mlp", 0, 300, 0.2), _row("mlp", 1, 320, 0.3), _row("mlp", 2, None, 0.9, status=RunStatus.FAILED)]
+    (cell,) = verdict(rows)
+    assert cell["T1 (phase-1 end)"] == "310 [300, 320]" and cell["rise dS"] == "0.25 [0.2, 0.3]"
+    assert cell["runs"] == "2 ok 1 failed"
+
+
+def test_numeric_grid_points_are_ordered_by_value() -> None:  # report-11
+    rows = [_row("mlp", 0, 300, 0.2, grid={"model.depth": d}) for d in (10, 4, 20)]
+    assert [r["grid"] for r in verdict(rows)] == ["model.depth=4", "model.depth=10", "model.depth=20"]
+
+
+def test_a_random_relabeling_p_value_is_never_zero() -> None:  # report-15
+    p, exact = permutation_p([float(i) for i in range(100, 114)], [float(i) for i in range(14)])  # no relabeling is as extreme
+    assert not exact and p == pytest.approx(1 / 100_001)
+
+
+def test_a_p_value_of_exactly_alpha_is_significant() -> None:  # report-18
+    rows = [_row("ref", s, 100 + s, 0.01 * s) for s in range(39)] + [{**_row("arm", 0, 50, 0.9), "started": 1.0}]
+    by_quantity = {r["quantity"]: r for r in comparison_table(rows)}
+    assert by_quantity["rise dS"]["p (two-sided)"] == "0.05"  # 2 of the 40 ways to pick one seed are as extreme
+    assert by_quantity["rise dS"]["reading"] == "higher than ref (p <= 0.05)"
+
+
+def _seed(seed: int, t1: int | None, s0: float, peak: float, rise: float = 0.1) -> dict:
+    return {**_row("mlp", seed, t1, peak - s0), "S0": s0, "peak": peak, "peak_step": 100, "peak_phase": "phase1", "condensed": False,
+            "collapsed_at_init": False, "smoothing_window": 20, "thresholds": {"rise": rise}}  # fmt: skip
+
+
+def test_one_stuck_seed_is_not_all_seeds_stuck() -> None:  # report-20
+    (sentence,) = answer([_seed(0, 300, 0.5, 0.5), _seed(1, 320, 0.5, 0.5), _seed(2, None, 0.5, 0.5)])
+    assert "a first phase in 3/3 seeds (T1 310 [300, 320], 1 never left it)" in sentence and "never leaves its plateau" not in sentence
+
+
+def test_the_answer_counts_a_rise_of_exactly_the_threshold_and_uses_the_recipes_threshold() -> None:  # report-21, report-23
+    (sentence,) = answer([_seed(0, 300, 0.25, 0.5, rise=0.25)])  # dS = 0.25 exactly
+    assert "it rises by 0.25 or more in 1/1" in sentence
+    (sentence,) = answer([_seed(0, 300, 0.25, 0.45, rise=0.25)])  # dS = 0.2: more than the default 0.1, less than the recipe's
+    assert "no seed rises by 0.25, so none condensed" in sentence
+
+
+def test_the_legend_prints_each_threshold_in_force_and_flags_a_second_set() -> None:  # report-24, report-25
+    th = {"plateau_drop_rel": 0.25, "plateau_drop_abs": 0.5, "rise": 0.2}
+    text = "\n".join(legend([{**_row("mlp", 0, 300, 0.2), "thresholds": th}]))
+    assert "L0 - max(0.25 L0, 0.5)" in text and "a rise dS >= 0.2," in text and "different thresholds" not in text
+    two = [{**_row("mlp", 0, 300, 0.2), "thresholds": th}, {**_row("mlp", 1, 300, 0.2), "thresholds": {**th, "rise": 0.3}}]
+    assert "**Note: the runs used different thresholds**" in "\n".join(legend(two))
+
+
+def test_the_question_is_read_only_from_the_reports_own_recipe(tmp_path: Path) -> None:  # report-26
+    own, other = tmp_path / "mine.toml", tmp_path / "other.toml"
+    own.write_text('# Does it condense?\nname = "mine"\n')
+    other.write_text('# a secret\nname = "other"\n')
+    assert recipe_question([{"recipe_path": str(own)}], "mine") == ["> Does it condense?", ""]
+    assert recipe_question([{"recipe_path": str(other)}], "mine") == []
+
+
+def test_the_report_lists_every_run_that_did_not_finish_ok(tmp_path: Path) -> None:  # report-27
+    rows = [_row("mlp", 0, 300, 0.2)] + [{**_row("mlp", s, None, 0.0, status=st), "run_dir": f"mlp/base/seed={s}", "error": "why"}
+                                         for s, st in enumerate((RunStatus.DIVERGED, RunStatus.UNREADABLE, RunStatus.FAILED), start=1)]  # fmt: skip
+    text = report_markdown(tmp_path, rows, verdict(rows), [], [])
+    listed = text.split("## Runs that did not finish ok")[1]
+    assert all(f"`mlp/base/seed={s}`: {st}: why" in listed for s, st in ((1, "diverged"), (2, "unreadable"), (3, "failed")))

@@ -303,3 +303,51 @@ def test_the_report_lists_every_run_that_did_not_finish_ok(tmp_path: Path) -> No
     text = report_markdown(tmp_path, rows, verdict(rows), [], [])
     listed = text.split("## Runs that did not finish ok")[1]
     assert all(f"`mlp/base/seed={s}`: {st}: why" in listed for s, st in ((1, "diverged"), (2, "unreadable"), (3, "failed")))
+
+
+# ------------------------------------------------------------- held-out mutants (scripts/mutant_list.py, last block)
+
+
+def test_half_precision_logits_give_a_float32_probe_loss() -> None:  # probe-12
+    torch.manual_seed(0)
+    model = nn.Linear(6, 5).to(torch.bfloat16)
+    x, y = torch.randn(60, 6).to(torch.bfloat16), torch.arange(60) % 5
+    probe = Probe(model, x, y, {"logits": model}, step=0)
+    exact = nn.functional.cross_entropy(model(x).detach().double(), y).item()
+    assert probe.loss == pytest.approx(exact, rel=1e-6)
+
+
+def test_more_classes_than_probe_samples_still_gives_one_sample_per_class() -> None:  # probe-13
+    from condensekit.probe import choose_probe_indices
+
+    labels = torch.arange(100) % 10
+    chosen = choose_probe_indices(labels, per_class=5, max_samples=4, seed=0)
+    assert sorted(labels[chosen].tolist()) == list(range(10))
+
+
+def test_init_applies_the_scheme_asked_for() -> None:  # tricks-14
+    from condensekit_plugins.tricks.init import InitParams, reinitialise
+
+    torch.manual_seed(0)
+    square = nn.Linear(16, 16)
+    reinitialise(square, InitParams(scheme="orthogonal"))
+    assert torch.allclose(square.weight @ square.weight.T, torch.eye(16), atol=1e-5)
+    wide = nn.Linear(400, 4)
+    reinitialise(wide, InitParams(scheme="kaiming_uniform"))
+    bound = math.sqrt(6 / 400)  # kaiming_uniform for ReLU: U(-sqrt(6 / fan_in), +)
+    assert wide.weight.abs().max() <= bound and wide.weight.abs().max() > 0.9 * bound
+
+
+def test_peak_in_counts_out_of_every_ok_run() -> None:  # report-29
+    rows = [{**_row("mlp", s, 300, 0.2), "peak_phase": phase} for s, phase in enumerate(("phase1", "phase1", None))]
+    (cell,) = verdict(rows)
+    assert cell["peak in"] == "phase1 2/3"
+
+
+def test_a_grid_key_with_one_value_is_not_a_sweep() -> None:  # report-31
+    from condensekit.report.tables import sweep_table
+
+    rows = [_row("mlp", 0, 300 + 10 * d, 0.1 * d, grid={"train.lr": 0.1, "model.depth": d}) for d in (2, 3, 4)]
+    table = sweep_table(rows)
+    assert {r["swept"] for r in table} == {"model.depth"}
+    assert {r["quantity"]: r["rho"] for r in table}["T1"] == "+1.00"

@@ -32,7 +32,11 @@ def hidden_layer_names(model: nn.Module, points: dict[str, nn.Module]) -> list[s
 
 
 def choose_probe_indices(labels: torch.Tensor, per_class: int, max_samples: int, seed: int) -> torch.Tensor:
-    """A class-balanced subset of indices: up to ``per_class`` per class, at most ``max_samples`` in all."""
+    """A class-balanced subset of indices: up to ``per_class`` per class, at most ``max_samples`` in all.
+
+    Every class keeps at least one sample, so with more classes than ``max_samples`` the probe holds one per
+    class (a measure between classes needs every class).
+    """
     generator = torch.Generator().manual_seed(seed)
     classes = labels.unique().tolist()
     per_class = max(1, min(per_class, max_samples // max(1, len(classes))))

@@ -246,4 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def console_main() -> None:
     """Entry point of the ``condensekit`` console script and ``python -m condensekit``: exit with :func:`main`'s code."""
+    from condensekit.threads import prefer_passive_waiting
+
+    prefer_passive_waiting()  # before torch is loaded: OpenMP threads sleep, not spin, on a busy machine
     sys.exit(main())

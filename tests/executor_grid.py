@@ -79,7 +79,8 @@ class RecordEnv:
     def run_started(self, run):
         import torch
 
-        seen = {"gpus": os.environ.get("CUDA_VISIBLE_DEVICES"), "threads": torch.get_num_threads(), "pid": os.getpid()}
+        seen = {"gpus": os.environ.get("CUDA_VISIBLE_DEVICES"), "threads": torch.get_num_threads(), "pid": os.getpid(),
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
         target = run.run_dir.parents[3] / "env" / f"{run.name}-{run.seed}.json"
         target.parent.mkdir(exist_ok=True)
         target.write_text(json.dumps(seen))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from executor_grid import PLUGIN, assert_same_runs, load_specs, run_sequential, snapshot, write_recipe
 
-from condensekit.defaults.local_executor import LocalExecutor, LocalParams, available_cpus
+from condensekit.defaults.local_executor import LocalExecutor, LocalParams
 from condensekit.executing import ExecContext, execute_spec, record_lost_run
 from condensekit.output import LOCK_NAME, read_run_json, write_json_atomic
 
@@ -39,6 +39,7 @@ def test_a_dying_worker_fails_only_its_run_and_workers_get_one_gpu_each(tmp_path
     extra = '[tricks]\nrecord_env = {}\nboom = { seed = 1, exit_arm = "mlp", raise_arm = "resmlp" }\n'
     specs = load_specs(write_recipe(tmp_path, plugins='plugins = ["boom.py"]', seeds=(0, 1, 2), extra=extra))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7")  # never touched as CUDA: the runs are on the CPU
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     seen = []
     context = ExecContext(out_root=tmp_path / "out", on_outcome=lambda spec, outcome: seen.append(outcome.rel_dir))
     by_dir = {o.rel_dir: o for o in _pool().execute(specs, context)}
@@ -54,9 +55,11 @@ def test_a_dying_worker_fails_only_its_run_and_workers_get_one_gpu_each(tmp_path
     for path in (tmp_path / "out/env").glob("*.json"):
         env = json.loads(path.read_text())
         gpus_by_pid.setdefault(env["pid"], set()).add(env["gpus"])
-        assert env["threads"] == max(1, available_cpus() // 2)
+        assert env["threads"] == 1  # a 3x16 MLP: one thread by default (condensekit/threads.py), whatever the cores
+        assert env["omp_wait_policy"] == "PASSIVE"  # idle OpenMP threads sleep in workers
     assert all(len(gpus) == 1 for gpus in gpus_by_pid.values())  # a worker keeps its GPU
     assert set().union(*gpus_by_pid.values()) == {"5", "7"}  # both workers got a first run at once, one GPU each
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "5,7" and "OMP_WAIT_POLICY" not in os.environ  # the parent's are restored
 
 
 def test_a_run_locked_by_a_live_process_is_not_started_twice(tmp_path: Path) -> None:

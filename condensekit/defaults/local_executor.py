@@ -1,7 +1,10 @@
 """The ``local`` executor: runs sequentially in this process, or in ``--jobs N`` worker processes.
 
 Workers are spawned processes that live for the whole grid (torch is imported once per worker, not once
-per run) and take one run at a time. The CPU threads are split between them and, when CUDA devices are
+per run) and take one run at a time. The CPU cores are split between them; each run gets torch threads
+from the size of its model (:mod:`condensekit.threads`), at most its share of the cores, unless
+``[executor] threads`` fixes the count. Workers start with OpenMP's passive waiting (idle threads sleep
+rather than spin: see :func:`condensekit.threads.prefer_passive_waiting`). When CUDA devices are
 visible, each worker sees one of them (round-robin) through ``CUDA_VISIBLE_DEVICES``, so inside a worker
 the run's ``cuda`` device is that GPU. A worker that dies (out of memory, a segfault in an extension) takes
 only its current run with it: that run is recorded as failed and a fresh worker takes its place.
@@ -29,7 +32,10 @@ class LocalParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     jobs: int = Field(1, ge=1, description="worker processes (1 = run in this process); `condensekit run --jobs N` sets it")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads per worker, or of this process when jobs = 1 (default: available CPU cores // jobs)")
+    threads: int | None = Field(
+        None, ge=1, description="torch CPU threads of every run (default: one per 2 GFLOP of a training step, at least 1, "
+        "at most the run's share of the CPU cores, available cores // jobs; 1 gives numbers that do not depend on the machine)",
+    )
 
 
 class LocalExecutor:
@@ -44,13 +50,37 @@ class LocalExecutor:
         jobs = self.params.jobs
         pending = context.pending(specs)
         if jobs <= 1 or len(pending) <= 1:
-            with torch_threads(self.params.threads if pending else None):
-                for spec in pending:
+            import torch
+
+            share = min(available_cpus(), torch.get_num_threads())  # a user's OMP_NUM_THREADS or set_num_threads caps it
+            for spec in pending:
+                with torch_threads(run_threads(spec, share, self.params.threads, context.plugin_manager)):
                     context.report(spec, execute_spec(spec, context.out_root, context.force, context.plugin_manager))
         else:
-            threads = self.params.threads or max(1, available_cpus() // jobs)
-            _execute_pool(pending, context, min(jobs, len(pending)), threads)
+            share = self.params.threads or max(1, available_cpus() // jobs)
+            _execute_pool(pending, context, min(jobs, len(pending)), share, self.params.threads)
         return context.results(specs)
+
+
+def run_threads(spec: Any, share: int, fixed: int | None, plugin_manager: Any = None) -> int:
+    """Torch threads for one run: ``fixed`` (``[executor] threads``) when given, else by the model's size.
+
+    Args:
+        spec: the run (:class:`condensekit.spec.RunSpec`).
+        share: the most threads the run may get (its share of the cores).
+        fixed: the executor's ``threads`` parameter; None chooses with :func:`condensekit.threads.threads_for_spec`.
+        plugin_manager: the manager whose catalogue builds the model (default: this process's worker manager).
+    """
+    if fixed is not None:
+        return fixed
+    from condensekit.executing import worker_plugin_manager
+    from condensekit.threads import threads_for_spec
+
+    try:
+        pm = plugin_manager if plugin_manager is not None else worker_plugin_manager(spec.plugins)
+        return threads_for_spec(spec, pm.catalogue, share)
+    except Exception:  # a plugin that cannot load, an unknown name: the run itself reports it
+        return share
 
 
 @contextmanager
@@ -103,21 +133,20 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="condensekit-parent-watch", daemon=True).start()
 
 
-def _worker_main(conn: Any, gpu: str | None, threads: int) -> None:
-    """Loop of one worker process: receive a spec, execute it, send the outcome back; None stops it."""
+def _worker_main(conn: Any, gpu: str | None, share: int, fixed: int | None = None) -> None:
+    """Loop of one worker process: receive a spec, execute it, send the outcome back; None stops it.
+
+    ``share`` is the most torch threads a run may use here; ``fixed`` the executor's ``threads`` parameter.
+    """
     _die_with_parent()
-    # Before torch is imported: CUDA and the OpenMP pool read these once, at start-up.
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    os.environ["OMP_NUM_THREADS"] = str(threads)
     # Ctrl-C reaches the whole process group; the parent alone handles it and ends the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     from condensekit import progress
     from condensekit.executing import execute_spec
+    from condensekit.spec import RunSpec
 
-    torch.set_num_threads(threads)
     progress.set_sink(lambda event: conn.send(("progress", event)))  # live progress goes to the parent
     while True:
         try:
@@ -126,8 +155,34 @@ def _worker_main(conn: Any, gpu: str | None, threads: int) -> None:
             return
         if message is None:
             return
-        spec, out_root, force = message
+        spec_dict, out_root, force = message
+        spec = RunSpec.from_dict(spec_dict)
+        torch.set_num_threads(run_threads(spec, share, fixed))  # per run: recorded in run.json as "threads"
         conn.send(execute_spec(spec, out_root, force).to_dict())
+
+
+@contextmanager
+def _worker_environment(gpu: str | None, threads: int) -> Iterator[None]:
+    """The environment a worker starts with (spawned processes inherit it), restored afterwards here.
+
+    Set before the worker imports torch (its ``__main__`` may import torch before the worker's own code
+    runs): CUDA and OpenMP read these once, when they are loaded.
+    """
+    from condensekit.threads import prefer_passive_waiting
+
+    saved = dict(os.environ)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    prefer_passive_waiting()
+    try:
+        yield
+    finally:
+        for key in ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "OMP_WAIT_POLICY"):
+            if key in saved:
+                os.environ[key] = saved[key]
+            else:
+                os.environ.pop(key, None)
 
 
 PENDING = object()
@@ -137,8 +192,8 @@ PENDING = object()
 class _Worker:
     """One spawned worker process, the GPU it owns and the run it is executing."""
 
-    def __init__(self, mp_context: Any, gpu: str | None, threads: int):
-        self.mp_context, self.gpu, self.threads = mp_context, gpu, threads
+    def __init__(self, mp_context: Any, gpu: str | None, threads: int, fixed: int | None = None):
+        self.mp_context, self.gpu, self.threads, self.fixed = mp_context, gpu, threads, fixed
         self.spec: Any = None
         self.conn: Any = None
         self.start()
@@ -147,8 +202,9 @@ class _Worker:
         if self.conn is not None:  # replacing a dead worker
             self.conn.close()
         self.conn, child_conn = self.mp_context.Pipe()
-        self.process = self.mp_context.Process(target=_worker_main, args=(child_conn, self.gpu, self.threads), daemon=True)
-        self.process.start()
+        self.process = self.mp_context.Process(target=_worker_main, args=(child_conn, self.gpu, self.threads, self.fixed), daemon=True)
+        with _worker_environment(self.gpu, self.threads):
+            self.process.start()
         child_conn.close()
 
     def send(self, spec: Any, out_root: str, force: bool) -> None:
@@ -187,7 +243,7 @@ class _Worker:
         self.conn.close()
 
 
-def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int) -> None:
+def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int, fixed: int | None = None) -> None:
     import multiprocessing as mp
     from multiprocessing.connection import wait
 
@@ -198,8 +254,10 @@ def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int) -> No
     gpus = _visible_gpus()
     queue = deque(specs)
     out_root = str(context.out_root)
-    context.message(f"local: {jobs} worker processes, {threads} CPU thread{'' if threads == 1 else 's'} each" + (f", GPUs {','.join(gpus)} round-robin" if gpus else ""))
-    workers = [_Worker(mp_context, gpus[i % len(gpus)] if gpus else None, threads) for i in range(jobs)]
+    plural = "" if threads == 1 else "s"
+    each = f"{threads} CPU thread{plural} each" if fixed else f"up to {threads} CPU thread{plural} each, by model size"
+    context.message(f"local: {jobs} worker processes, {each}" + (f", GPUs {','.join(gpus)} round-robin" if gpus else ""))
+    workers = [_Worker(mp_context, gpus[i % len(gpus)] if gpus else None, threads, fixed) for i in range(jobs)]
     try:
         while queue or any(w.spec is not None for w in workers):
             for worker in workers:

@@ -1,0 +1,118 @@
+"""The main job on a busy machine: wall time with two busy processes beside it, relative to idle.
+
+Runs the main recipe (``recipes/resmlp_vs_mlp.toml``; by default one seed of both arms, 2 runs, to keep it
+short) with the ``condensekit run`` command, sequentially (its ``[executor]`` table removed: ``jobs = 1``),
+each way idle and with ``--busy`` processes spinning beside it:
+
+* ``defaults``:                  condensekit's defaults: torch threads by model size (``condensekit/threads.py``:
+                                 1 for this 12x128 MLP) and OpenMP's passive waiting
+* ``all cores, passive wait``:   ``[executor] threads = <cores>`` (torch's own count), passive waiting
+* ``torch defaults``:            ``[executor] threads = <cores>`` and OpenMP's default waiting (the command's
+                                 ``main()`` called directly, so ``OMP_WAIT_POLICY`` stays unset): what a run
+                                 got before condensekit chose threads
+
+Each grid runs in a fresh process, start-up included, as a user would see it. The busy processes are
+pure-Python loops (``--busy-kind python``, one core each) or torch matrix products with torch's default
+threads and waiting (``--busy-kind torch``). The load average (1 minute) is printed after each grid; the
+machine's own load (other users) adds to the busy processes.
+
+    python benchmarks/load.py                     # 1 seed, 2 arms, 2 busy processes, 1 round
+    python benchmarks/load.py --seeds 2 --rounds 2 --busy-kind torch
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from condensekit.defaults.local_executor import available_cpus
+
+SPIN = {
+    "python": "while True:\n    sum(i * i for i in range(10000))",
+    "torch": "import torch\na = torch.randn(512, 512)\nwhile True:\n    a = (a @ a).tanh()",
+}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def busy_processes(count: int, kind: str = "python") -> Iterator[None]:
+    """``count`` processes spinning on the CPU while the block runs (pure Python, or torch matrix products)."""
+    procs = [subprocess.Popen([sys.executable, "-c", SPIN[kind]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+    try:
+        if procs:
+            time.sleep(2.0 if kind == "python" else 5.0)  # let them start (torch takes a few seconds to import)
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def recipe_without_executor(seeds: int) -> str:
+    """The main recipe's text with its ``[executor]`` table removed and the first ``seeds`` seeds."""
+    lines, skipping = [], False
+    for line in (ROOT / "recipes" / "resmlp_vs_mlp.toml").read_text(encoding="utf-8").splitlines():
+        if line.startswith("["):
+            skipping = line.strip() == "[executor]"
+        if line.startswith("seeds ="):
+            line = f"seeds = {list(range(seeds))}"
+        if not skipping:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def time_grid(recipe: Path, out: Path, threads: int | None, passive: bool) -> float:
+    """Wall seconds of ``condensekit run`` of ``recipe`` in a fresh process (start-up included)."""
+    sets = ["--set", f"executor.threads={threads}"] if threads else []
+    args = ["run", str(recipe), "--out", str(out), "--force", "--quiet", *sets]
+    if passive:  # the console script: OMP_WAIT_POLICY=PASSIVE unless set
+        cmd = [sys.executable, "-m", "condensekit", *args]
+    else:  # main() without the console script's environment: OpenMP's default waiting
+        cmd = [sys.executable, "-c", f"import sys; from condensekit.cli import main; sys.exit(main({args!r}))"]
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    started = time.perf_counter()
+    done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"condensekit run failed ({done.returncode}): {done.stderr[-2000:]}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=1, help="seeds of the main recipe (2 arms each)")
+    parser.add_argument("--busy", type=int, default=2, help="busy processes beside the job")
+    parser.add_argument("--busy-kind", choices=sorted(SPIN), default="python")
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    cores = available_cpus()
+    variants = {"defaults": (None, True), "all cores, passive wait": (cores, True), "torch defaults": (cores, False)}
+    times: dict[tuple[str, bool], list[float]] = {}
+    print(f"main job (recipes/resmlp_vs_mlp.toml, {args.seeds} seed(s) x 2 arms, sequential), {cores} CPU cores, "
+          f"busy: {args.busy} {args.busy_kind} processes; load average now {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        recipe = Path(tmp) / "main_job.toml"
+        recipe.write_text(recipe_without_executor(args.seeds), encoding="utf-8")
+        for round_ in range(args.rounds):
+            for name, (threads, passive) in variants.items():
+                for busy in (False, True):
+                    with busy_processes(args.busy if busy else 0, args.busy_kind):
+                        seconds = time_grid(recipe, Path(tmp) / "runs", threads, passive)
+                        load = os.getloadavg()[0]
+                    times.setdefault((name, busy), []).append(seconds)
+                    print(f"  round {round_ + 1} {name:24s} {'busy' if busy else 'idle'}: {seconds:6.1f} s  (load average {load:.1f})", flush=True)
+    for name in variants:
+        idle, busy = statistics.median(times[(name, False)]), statistics.median(times[(name, True)])
+        print(f"{name:24s} idle {idle:6.1f} s   busy {busy:6.1f} s   ratio busy/idle {busy / idle:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()

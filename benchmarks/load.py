@@ -18,11 +18,13 @@ machine's own load (other users) adds to the busy processes.
 
     python benchmarks/load.py                     # 1 seed, 2 arms, 2 busy processes, 1 round
     python benchmarks/load.py --seeds 2 --rounds 2 --busy-kind torch
+    python benchmarks/load.py --skip torch --limit 120   # torch's defaults can take many minutes when busy
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -69,8 +71,8 @@ def recipe_without_executor(seeds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def time_grid(recipe: Path, out: Path, threads: int | None, passive: bool) -> float:
-    """Wall seconds of ``condensekit run`` of ``recipe`` in a fresh process (start-up included)."""
+def time_grid(recipe: Path, out: Path, threads: int | None, passive: bool, limit: float) -> float:
+    """Wall seconds of ``condensekit run`` of ``recipe`` in a fresh process (start-up included); inf past ``limit``."""
     sets = ["--set", f"executor.threads={threads}"] if threads else []
     args = ["run", str(recipe), "--out", str(out), "--force", "--quiet", *sets]
     if passive:  # the console script: OMP_WAIT_POLICY=PASSIVE unless set
@@ -79,7 +81,10 @@ def time_grid(recipe: Path, out: Path, threads: int | None, passive: bool) -> fl
         cmd = [sys.executable, "-c", f"import sys; from condensekit.cli import main; sys.exit(main({args!r}))"]
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
     started = time.perf_counter()
-    done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return math.inf
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"condensekit run failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -92,9 +97,14 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=2, help="busy processes beside the job")
     parser.add_argument("--busy-kind", choices=sorted(SPIN), default="python")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--limit", type=float, default=300.0, help="seconds after which a grid is stopped (printed as > limit)")
+    parser.add_argument("--skip", action="append", default=[], choices=["all-cores", "torch"], help="leave a variant out")
     args = parser.parse_args()
     cores = available_cpus()
     variants = {"defaults": (None, True), "all cores, passive wait": (cores, True), "torch defaults": (cores, False)}
+    for name in {"all-cores": "all cores, passive wait", "torch": "torch defaults"}.items():
+        if name[0] in args.skip:
+            del variants[name[1]]
     times: dict[tuple[str, bool], list[float]] = {}
     print(f"main job (recipes/resmlp_vs_mlp.toml, {args.seeds} seed(s) x 2 arms, sequential), {cores} CPU cores, "
           f"busy: {args.busy} {args.busy_kind} processes; load average now {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
@@ -105,13 +115,18 @@ def main() -> None:
             for name, (threads, passive) in variants.items():
                 for busy in (False, True):
                     with busy_processes(args.busy if busy else 0, args.busy_kind):
-                        seconds = time_grid(recipe, Path(tmp) / "runs", threads, passive)
+                        seconds = time_grid(recipe, Path(tmp) / "runs", threads, passive, args.limit)
                         load = os.getloadavg()[0]
                     times.setdefault((name, busy), []).append(seconds)
-                    print(f"  round {round_ + 1} {name:24s} {'busy' if busy else 'idle'}: {seconds:6.1f} s  (load average {load:.1f})", flush=True)
+                    print(f"  round {round_ + 1} {name:24s} {'busy' if busy else 'idle'}: {_seconds(seconds, args.limit)}  (load average {load:.1f})", flush=True)
     for name in variants:
         idle, busy = statistics.median(times[(name, False)]), statistics.median(times[(name, True)])
-        print(f"{name:24s} idle {idle:6.1f} s   busy {busy:6.1f} s   ratio busy/idle {busy / idle:5.2f}x")
+        ratio = f"{busy / idle:5.2f}x" if math.isfinite(busy) and math.isfinite(idle) else "   n/a"
+        print(f"{name:24s} idle {_seconds(idle, args.limit)}   busy {_seconds(busy, args.limit)}   ratio busy/idle {ratio}")
+
+
+def _seconds(value: float, limit: float) -> str:
+    return f"{value:6.1f} s" if math.isfinite(value) else f"> {limit:.0f} s (stopped)"
 
 
 if __name__ == "__main__":

@@ -102,9 +102,9 @@ def main() -> None:
     args = parser.parse_args()
     cores = available_cpus()
     variants = {"defaults": (None, True), "all cores, passive wait": (cores, True), "torch defaults": (cores, False)}
-    for name in {"all-cores": "all cores, passive wait", "torch": "torch defaults"}.items():
-        if name[0] in args.skip:
-            del variants[name[1]]
+    for flag, name in (("all-cores", "all cores, passive wait"), ("torch", "torch defaults")):
+        if flag in args.skip:
+            del variants[name]
     times: dict[tuple[str, bool], list[float]] = {}
     print(f"main job (recipes/resmlp_vs_mlp.toml, {args.seeds} seed(s) x 2 arms, sequential), {cores} CPU cores, "
           f"busy: {args.busy} {args.busy_kind} processes; load average now {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip

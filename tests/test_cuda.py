@@ -177,21 +177,32 @@ def test_the_loop_syncs_with_the_host_only_where_it_reads_results_back(tmp_path:
     assert len(syncing) < steps // 10
 
 
+def trained_rows(family: str, device: str, out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Train the family's tiny recipe on ``device``; return its run.json and metrics.jsonl rows."""
+    spec = open_recipe(family_recipe(family, device))[0].specs[0]
+    outcome = execute_spec(spec, out, force=True)
+    assert outcome.status == "ok", outcome.error
+    info = read_run_json(out / spec.rel_dir)
+    assert info is not None
+    return info, read_metrics(out / spec.rel_dir)
+
+
 @pytest.mark.cuda
 @needs_cuda
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_family_trains_on_cuda_with_every_metric(family: str, tmp_path: Path) -> None:
-    spec = open_recipe(family_recipe(family, "cuda"))[0].specs[0]
-    outcome = execute_spec(spec, tmp_path / "out", force=True)
-    assert outcome.status == "ok", outcome.error
-    run_dir = tmp_path / "out" / spec.rel_dir
-    info = read_run_json(run_dir)
-    assert info is not None and info["device"].startswith("cuda")
-    rows = read_metrics(run_dir)
+    info, rows = trained_rows(family, "cuda", tmp_path / "cuda")
+    assert info["device"].startswith("cuda")
+    _, cpu_rows = trained_rows(family, "cpu", tmp_path / "cpu")
+    assert [sorted(row) for row in rows] == [sorted(row) for row in cpu_rows]  # the same keys at the same steps
     for metric in METRICS:
-        values = [v for row in rows for k, v in row.items() if k.startswith(f"{metric}/")]
-        assert values and all(math.isfinite(v) for v in values), metric
-    assert all(math.isfinite(row["train/loss"]) for row in rows if "train/loss" in row)
+        assert any(k.startswith(f"{metric}/") and v is not None for row in rows for k, v in row.items()), metric
+    # metrics.jsonl writes a non-finite value as null: on CUDA only where the CPU run has one too
+    assert {(row["step"], k) for row in rows for k, v in row.items() if v is None} == {
+        (row["step"], k) for row in cpu_rows for k, v in row.items() if v is None
+    }
+    losses = [row["train/loss"] for row in rows if "train/loss" in row]
+    assert len(losses) == 20 and all(v is not None and math.isfinite(v) for v in losses)
 
 
 @pytest.mark.cuda

@@ -1,8 +1,8 @@
 """How many torch CPU threads a run gets by default: one per ``FLOPS_PER_THREAD`` of work in a training step.
 
 Intra-op threads pay only when each operation has enough arithmetic to split: a 12x128 MLP at batch 100
-(0.1 GFLOP per step) runs no faster with two threads than with one on an idle machine, and many times
-slower on a busy one, where every parallel region waits for a thread the scheduler has put aside (see
+(0.1 GFLOP per step) runs no faster with two threads than with one, and many times slower on a busy
+machine, where every parallel region waits for a thread the scheduler has put aside (see
 ``docs/performance.md`` and ``benchmarks/threads.py``, ``benchmarks/load.py``). So the local executor
 counts the work of one training step of each run -- forward and backward at the recipe's batch size, on
 PyTorch's meta device (no memory, no arithmetic) -- and gives the run one thread per ``FLOPS_PER_THREAD``,
@@ -22,9 +22,10 @@ from typing import Any
 from condensekit.catalogue import Catalogue
 
 FLOPS_PER_THREAD = 2e9
-"""Floating-point operations of one training step that make one more thread worth its cost (measured on
-2 cores with ``benchmarks/threads.py``: below about 1 GFLOP per step a second thread gains less than it
-costs when the cores are shared)."""
+"""Floating-point operations of one training step that make one more thread worth its cost. Measured on 2
+shared cores (load average 3.7, passive waiting) with ``benchmarks/threads.py``: a second thread made steps
+of 0.1-1.4 GFLOP 1.1-2.9x slower and steps of 3.8-10 GFLOP 1.3-2.1x faster; a step must carry its own
+share of the work to win back what waiting for the other thread costs."""
 
 
 def default_threads(flops: float | None, cores: int) -> int:

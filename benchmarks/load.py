@@ -14,7 +14,10 @@ each way idle and with ``--busy`` processes spinning beside it:
 Each grid runs in a fresh process, start-up included, as a user would see it. The busy processes are
 pure-Python loops (``--busy-kind python``, one core each) or torch matrix products with torch's default
 threads and waiting (``--busy-kind torch``). The load average (1 minute) is printed after each grid; the
-machine's own load (other users) adds to the busy processes.
+machine's own load (other users) adds to the busy processes. Besides the wall-time ratio, the ratio of the
+job's CPU time (its process's user + system time) is printed: a job whose threads do not spin uses the same
+CPU time idle or busy, whatever else the machine runs; on 2 cores with 2 busy processes and nothing else,
+a one-thread job gets 2/3 of a core, so 1.5x is the best wall-time ratio there is.
 
     python benchmarks/load.py                     # 1 seed, 2 arms, 2 busy processes, 1 round
     python benchmarks/load.py --seeds 2 --rounds 2 --busy-kind torch
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -71,8 +75,12 @@ def recipe_without_executor(seeds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def time_grid(recipe: Path, out: Path, threads: int | None, passive: bool, limit: float) -> float:
-    """Wall seconds of ``condensekit run`` of ``recipe`` in a fresh process (start-up included); inf past ``limit``."""
+def time_grid(recipe: Path, out: Path, threads: int | None, passive: bool, limit: float) -> tuple[float, float]:
+    """Wall and CPU seconds of ``condensekit run`` of ``recipe`` in a fresh process (start-up included).
+
+    Both are inf past ``limit``. CPU time is the child's user + system time: with one thread it barely
+    changes when other processes share the cores; spinning threads make it grow.
+    """
     sets = ["--set", f"executor.threads={threads}"] if threads else []
     args = ["run", str(recipe), "--out", str(out), "--force", "--quiet", *sets]
     if passive:  # the console script: OMP_WAIT_POLICY=PASSIVE unless set
@@ -80,15 +88,17 @@ def time_grid(recipe: Path, out: Path, threads: int | None, passive: bool, limit
     else:  # main() without the console script's environment: OpenMP's default waiting
         cmd = [sys.executable, "-c", f"import sys; from condensekit.cli import main; sys.exit(main({args!r}))"]
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     try:
         done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=limit)
     except subprocess.TimeoutExpired:
-        return math.inf
+        return math.inf, math.inf
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"condensekit run failed ({done.returncode}): {done.stderr[-2000:]}")
-    return seconds
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -106,6 +116,7 @@ def main() -> None:
         if flag in args.skip:
             del variants[name]
     times: dict[tuple[str, bool], list[float]] = {}
+    cpu: dict[tuple[str, bool], list[float]] = {}
     print(f"main job (recipes/resmlp_vs_mlp.toml, {args.seeds} seed(s) x 2 arms, sequential), {cores} CPU cores, "
           f"busy: {args.busy} {args.busy_kind} processes; load average now {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,14 +126,21 @@ def main() -> None:
             for name, (threads, passive) in variants.items():
                 for busy in (False, True):
                     with busy_processes(args.busy if busy else 0, args.busy_kind):
-                        seconds = time_grid(recipe, Path(tmp) / "runs", threads, passive, args.limit)
+                        seconds, cpu_seconds = time_grid(recipe, Path(tmp) / "runs", threads, passive, args.limit)
                         load = os.getloadavg()[0]
                     times.setdefault((name, busy), []).append(seconds)
-                    print(f"  round {round_ + 1} {name:24s} {'busy' if busy else 'idle'}: {_seconds(seconds, args.limit)}  (load average {load:.1f})", flush=True)
+                    cpu.setdefault((name, busy), []).append(cpu_seconds)
+                    print(f"  round {round_ + 1} {name:24s} {'busy' if busy else 'idle'}: {_seconds(seconds, args.limit)}, "
+                          f"CPU {_seconds(cpu_seconds, args.limit)}  (load average {load:.1f})", flush=True)  # fmt: skip
     for name in variants:
         idle, busy = statistics.median(times[(name, False)]), statistics.median(times[(name, True)])
-        ratio = f"{busy / idle:5.2f}x" if math.isfinite(busy) and math.isfinite(idle) else "   n/a"
-        print(f"{name:24s} idle {_seconds(idle, args.limit)}   busy {_seconds(busy, args.limit)}   ratio busy/idle {ratio}")
+        cpu_idle, cpu_busy = statistics.median(cpu[(name, False)]), statistics.median(cpu[(name, True)])
+        print(f"{name:24s} idle {_seconds(idle, args.limit)}   busy {_seconds(busy, args.limit)}   ratio busy/idle {_ratio(busy, idle)}"
+              f"   (CPU time {_ratio(cpu_busy, cpu_idle)})")  # fmt: skip
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:5.2f}x" if math.isfinite(a) and math.isfinite(b) else "  n/a"
 
 
 def _seconds(value: float, limit: float) -> str:

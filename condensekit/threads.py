@@ -99,9 +99,9 @@ def prefer_passive_waiting(environ: Any = None) -> None:
 
     By default OpenMP's threads spin for a while at the end of every parallel region, waiting for work.
     On a machine whose cores are shared, a spinning thread takes the core the thread it waits for needs:
-    a 10x256 MLP stepped 50 times slower with two threads than with one (``benchmarks/threads.py`` beside
-    other jobs, load average 4); with passive waiting, 2 times slower at most, and large models kept their
-    gain. OpenMP reads the variable once, when torch is loaded, so this acts only on processes that have
+    a 10x256 MLP stepped 60 times slower with two threads than with one (``benchmarks/threads.py`` beside
+    other jobs, load average 4); with passive waiting, small models were at most 3 times slower, and large
+    ones kept their gain. OpenMP reads the variable once, when torch is loaded, so this acts only on processes that have
     not imported torch yet: the ``condensekit`` command and the local executor's workers (which inherit
     ``environ``, this process's environment by default). Setting ``OMP_WAIT_POLICY`` yourself wins.
     """

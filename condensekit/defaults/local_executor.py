@@ -133,10 +133,12 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="condensekit-parent-watch", daemon=True).start()
 
 
-def _worker_main(conn: Any, gpu: str | None, share: int, fixed: int | None = None) -> None:
-    """Loop of one worker process: receive a spec, execute it, send the outcome back; None stops it.
+def _worker_main(conn: Any) -> None:
+    """Loop of one worker process: receive a spec and its thread count, execute it, send the outcome back; None stops it.
 
-    ``share`` is the most torch threads a run may use here; ``fixed`` the executor's ``threads`` parameter.
+    The parent chooses each run's threads (:func:`run_threads`): it has sized the recipe's models already
+    when it validated the recipe, and a worker that built a model on the meta device would first import
+    much of torch's compiler stack (seconds).
     """
     _die_with_parent()
     # Ctrl-C reaches the whole process group; the parent alone handles it and ends the workers.
@@ -155,10 +157,9 @@ def _worker_main(conn: Any, gpu: str | None, share: int, fixed: int | None = Non
             return
         if message is None:
             return
-        spec_dict, out_root, force = message
-        spec = RunSpec.from_dict(spec_dict)
-        torch.set_num_threads(run_threads(spec, share, fixed))  # per run: recorded in run.json as "threads"
-        conn.send(execute_spec(spec, out_root, force).to_dict())
+        spec_dict, out_root, force, threads = message
+        torch.set_num_threads(threads)  # per run: recorded in run.json as "threads"
+        conn.send(execute_spec(RunSpec.from_dict(spec_dict), out_root, force).to_dict())
 
 
 @contextmanager
@@ -192,8 +193,8 @@ PENDING = object()
 class _Worker:
     """One spawned worker process, the GPU it owns and the run it is executing."""
 
-    def __init__(self, mp_context: Any, gpu: str | None, threads: int, fixed: int | None = None):
-        self.mp_context, self.gpu, self.threads, self.fixed = mp_context, gpu, threads, fixed
+    def __init__(self, mp_context: Any, gpu: str | None, threads: int):
+        self.mp_context, self.gpu, self.threads = mp_context, gpu, threads
         self.spec: Any = None
         self.conn: Any = None
         self.start()
@@ -202,14 +203,14 @@ class _Worker:
         if self.conn is not None:  # replacing a dead worker
             self.conn.close()
         self.conn, child_conn = self.mp_context.Pipe()
-        self.process = self.mp_context.Process(target=_worker_main, args=(child_conn, self.gpu, self.threads, self.fixed), daemon=True)
+        self.process = self.mp_context.Process(target=_worker_main, args=(child_conn,), daemon=True)
         with _worker_environment(self.gpu, self.threads):
             self.process.start()
         child_conn.close()
 
-    def send(self, spec: Any, out_root: str, force: bool) -> None:
+    def send(self, spec: Any, out_root: str, force: bool, threads: int) -> None:
         self.spec = spec
-        self.conn.send((spec.to_dict(), out_root, force))
+        self.conn.send((spec.to_dict(), out_root, force, threads))
 
     def receive(self, on_progress: Any) -> Any:
         """The outcome of the current run; PENDING when only progress events came; None when the worker died."""
@@ -257,12 +258,13 @@ def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int, fixed
     plural = "" if threads == 1 else "s"
     each = f"{threads} CPU thread{plural} each" if fixed else f"up to {threads} CPU thread{plural} each, by model size"
     context.message(f"local: {jobs} worker processes, {each}" + (f", GPUs {','.join(gpus)} round-robin" if gpus else ""))
-    workers = [_Worker(mp_context, gpus[i % len(gpus)] if gpus else None, threads, fixed) for i in range(jobs)]
+    workers = [_Worker(mp_context, gpus[i % len(gpus)] if gpus else None, threads) for i in range(jobs)]
     try:
         while queue or any(w.spec is not None for w in workers):
             for worker in workers:
                 if worker.spec is None and queue:
-                    worker.send(queue.popleft(), out_root, context.force)
+                    spec = queue.popleft()
+                    worker.send(spec, out_root, context.force, run_threads(spec, threads, fixed, context.plugin_manager))
             busy = [w for w in workers if w.spec is not None]
             ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
             for worker in busy:

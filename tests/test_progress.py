@@ -238,7 +238,7 @@ def test_on_a_terminal_bars_move_and_the_verdict_fits_80_columns(tmp_path: Path,
     env = {**os.environ, "TERM": "xterm-256color"}
     env.pop("COLUMNS", None)
     env.pop("NO_COLOR", None)
-    command = [sys.executable, "-m", "condensekit", "run", str(write_recipe()), "--out", str(tmp_path / "runs"), "--set", "train.steps=400", "--set", "seeds=[0]"]
+    command = [sys.executable, "-m", "condensekit", "run", str(write_recipe()), "--out", str(tmp_path / "runs"), "--set", "train.steps=2500", "--set", "seeds=[0]"]
     process = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
     os.close(slave)
     chunks = []
@@ -257,7 +257,7 @@ def test_on_a_terminal_bars_move_and_the_verdict_fits_80_columns(tmp_path: Path,
     assert process.wait(timeout=60) == 0
     text = b"".join(chunks).decode("utf-8", "replace")
     frames = visible(text)
-    assert any(re.search(r"mlp/base/seed=0 .*━.* \d+/400 ", f) for f in frames)  # a moving per-run bar
+    assert any(re.search(r"mlp/base/seed=0 .*━.* \d+/2500 ", f) for f in frames)  # a moving per-run bar
     assert any("1/2 runs" in f and "ETA" in f for f in frames)  # the grid bar
     assert any("[2/2] ok" in f for f in frames) and COLOR.search(text)
     plain = ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")

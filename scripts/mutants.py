@@ -97,6 +97,9 @@ def run_pytest(tree: Path, files: Sequence[str], timeout: float) -> tuple[int | 
 def make_tree(base: Path, n: int) -> Path:
     tree = base / f"tree{n}"
     shutil.copytree(ROOT, tree, symlinks=True, ignore=IGNORED)
+    link = tree / "condensekit_plugins"  # plugins/ is installed under that name; on PYTHONPATH the copy needs the link
+    if not link.exists():
+        link.symlink_to("plugins", target_is_directory=True)
     probe = subprocess.run(
         [sys.executable, "-c", "import condensekit, condensekit_plugins; print(condensekit.__file__); print(condensekit_plugins.__file__)"],
         cwd=tree, env={**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}, capture_output=True, text=True,

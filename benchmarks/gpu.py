@@ -54,32 +54,14 @@ def _recipe(model: str, image: bool, steps: int, metrics: str, seeds: int = 1) -
 def bare_loop(spec: Any, catalogue: Any, steps: int) -> float:
     """Seconds for ``steps`` SGD steps of the spec's model in a plain loop on the GPU (model built before timing)."""
     import torch
-    import torch.nn.functional as F
+    from bare import sgd_steps  # benchmarks/bare.py: the bare loop every benchmark compares with
 
     torch.manual_seed(0)
     bundle = catalogue.get("datasets", spec.data.use).build(spec.data.params, Path(spec.data.root))
     model = catalogue.get("models", spec.model.use).build(spec.model.params, bundle.info).cuda()
     x, y = (t.cuda() for t in bundle.train.tensors)
-    opt = torch.optim.SGD(model.parameters(), lr=spec.train.lr)
     generator = torch.Generator().manual_seed(1)
-    batch, losses, step = spec.data.batch_size, [], 0
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    while step < steps:
-        order = torch.randperm(len(y), generator=generator).cuda()
-        for i in range(0, len(y) - batch + 1, batch):
-            idx = order[i : i + batch]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
-            step += 1
-            if step == steps:
-                break
-    torch.stack(losses).cpu()
-    torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return sgd_steps(model, x, y, batch=spec.data.batch_size, steps=steps, lr=spec.train.lr, generator=generator)
 
 
 def condensekit_run(spec: Any, out: Path) -> float:

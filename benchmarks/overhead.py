@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from bare import sgd_steps  # benchmarks/bare.py: the bare loop every benchmark compares with
 
 from condensekit.api import open_recipe
 from condensekit.executing import execute_spec
@@ -59,26 +59,7 @@ def bare_loop(steps: int, device: str) -> float:
     data = load_digits(DigitsParams(), Path("."))
     x, y = (t.to(device) for t in data.train.tensors)  # type: ignore[attr-defined]
     model = MLP(64, 10, 10, 256, "relu", "none", True).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.02)
-    losses = []
-    start = clock()
-    step = 0
-    while step < steps:
-        order = torch.randperm(len(y)).to(device)
-        for i in range(0, len(y) - 99, 100):
-            idx = order[i : i + 100]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
-            step += 1
-            if step == steps:
-                break
-    torch.stack(losses).cpu()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return clock() - start
+    return sgd_steps(model, x, y, batch=100, steps=steps, lr=0.02, clock=clock)
 
 
 def condensekit_run(steps: int, device: str, metrics: str, workdir: Path, train_extra: str = "") -> float:

@@ -15,9 +15,16 @@ from torch import nn
 
 
 def sgd_steps(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch: int, steps: int, lr: float,
-    clock: Callable[[], float] = time.perf_counter, generator: torch.Generator | None = None,
-) -> float:  # fmt: skip
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch: int,
+    steps: int,
+    lr: float,
+    clock: Callable[[], float] = time.perf_counter,
+    generator: torch.Generator | None = None,
+) -> float:
     """Seconds (by ``clock``) for ``steps`` SGD steps of ``model`` on ``(x, y)``, batches of ``batch``."""
     device = x.device
     opt = torch.optim.SGD(model.parameters(), lr=lr)

@@ -48,10 +48,19 @@ def build_model(kind: str, shape: tuple[int, ...], classes: int) -> nn.Module:
     features = 1
     for s in shape:
         features *= s
-    return nn.Sequential(nn.Flatten(), nn.Linear(features, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, classes))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(features, 256),
+        nn.ReLU(),
+        nn.Linear(256, 256),
+        nn.ReLU(),
+        nn.Linear(256, classes),
+    )
 
 
-def time_steps(model: nn.Module, stream: Iterator[tuple[torch.Tensor, torch.Tensor]], steps: int, device: torch.device) -> float:
+def time_steps(
+    model: nn.Module, stream: Iterator[tuple[torch.Tensor, torch.Tensor]], steps: int, device: torch.device
+) -> float:
     """Median seconds per step over ``steps`` steps (after they ran; synchronised on CUDA)."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     times = []
@@ -81,7 +90,12 @@ def measure(args: argparse.Namespace, kind: str, data: TensorDataset, device: to
             medians[name].append(time_steps(model, stream, args.steps, device))
     tensor_s = statistics.median(medians["tensor"])
     loader_s = statistics.median(medians["dataloader"])
-    return {"model": kind, "tensor_ms": 1e3 * tensor_s, "dataloader_ms": 1e3 * loader_s, "ratio": loader_s / tensor_s}
+    return {
+        "model": kind,
+        "tensor_ms": 1e3 * tensor_s,
+        "dataloader_ms": 1e3 * loader_s,
+        "ratio": loader_s / tensor_s,
+    }
 
 
 def main() -> None:
@@ -98,12 +112,20 @@ def main() -> None:
     device = torch.device(args.device)
     shape = tuple(int(s) for s in args.shape.split(","))
     generator = torch.Generator().manual_seed(0)
-    data = TensorDataset(torch.randn(args.samples, *shape, generator=generator), torch.randint(0, args.classes, (args.samples,), generator=generator))
-    print(f"device={device} shape={shape} samples={args.samples} batch={args.batch_size} threads={torch.get_num_threads()}")
+    data = TensorDataset(
+        torch.randn(args.samples, *shape, generator=generator),
+        torch.randint(0, args.classes, (args.samples,), generator=generator),
+    )
+    print(
+        f"device={device} shape={shape} samples={args.samples} "
+        f"batch={args.batch_size} threads={torch.get_num_threads()}"
+    )
     print(f"{'model':<6} {'tensor ms/step':>15} {'DataLoader ms/step':>19} {'ratio':>7}")
     for kind in args.models.split(","):
         row = measure(args, kind, data, device)
-        print(f"{row['model']:<6} {row['tensor_ms']:>15.3f} {row['dataloader_ms']:>19.3f} {row['ratio']:>7.2f}")
+        print(
+            f"{row['model']:<6} {row['tensor_ms']:>15.3f} {row['dataloader_ms']:>19.3f} {row['ratio']:>7.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -48,11 +48,14 @@ model = {model}
 
 
 def _recipe(model: str, image: bool, steps: int, metrics: str, seeds: int = 1) -> str:
-    return RECIPE.format(seeds=list(range(seeds)), image=str(image).lower(), steps=steps, model=model) + metrics
+    return (
+        RECIPE.format(seeds=list(range(seeds)), image=str(image).lower(), steps=steps, model=model) + metrics
+    )
 
 
 def bare_loop(spec: Any, catalogue: Any, steps: int) -> float:
-    """Seconds for ``steps`` SGD steps of the spec's model in a plain loop on the GPU (model built before timing)."""
+    """Seconds for ``steps`` SGD steps of the spec's model in a plain loop on the GPU (model built before
+    timing)."""
     import torch
     from bare import sgd_steps  # benchmarks/bare.py: the bare loop every benchmark compares with
 
@@ -61,11 +64,14 @@ def bare_loop(spec: Any, catalogue: Any, steps: int) -> float:
     model = catalogue.get("models", spec.model.use).build(spec.model.params, bundle.info).cuda()
     x, y = (t.cuda() for t in bundle.train.tensors)
     generator = torch.Generator().manual_seed(1)
-    return sgd_steps(model, x, y, batch=spec.data.batch_size, steps=steps, lr=spec.train.lr, generator=generator)
+    return sgd_steps(
+        model, x, y, batch=spec.data.batch_size, steps=steps, lr=spec.train.lr, generator=generator
+    )
 
 
 def condensekit_run(spec: Any, out: Path) -> float:
-    """Seconds of one run through ``execute_spec`` (everything a run does: hooks, logging, TensorBoard, metrics)."""
+    """Seconds of one run through ``execute_spec`` (everything a run does: hooks, logging, TensorBoard,
+    metrics)."""
     from condensekit.executing import execute_spec
 
     start = time.perf_counter()
@@ -83,7 +89,10 @@ def step_times(args: argparse.Namespace, work: Path) -> None:
         off = open_recipe(_recipe(model, image, args.steps, "[metrics]\n"))
         on = open_recipe(_recipe(model, image, args.steps, "[metrics]\ncondensation = {}\n"))[0].specs[0]
         spec, catalogue = off[0].specs[0], off[1].catalogue
-        condensekit_run(open_recipe(_recipe(model, image, 20, "[metrics]\ncondensation = {}\n"))[0].specs[0], work / "warm")
+        condensekit_run(
+            open_recipe(_recipe(model, image, 20, "[metrics]\ncondensation = {}\n"))[0].specs[0],
+            work / "warm",
+        )
         bare_loop(spec, catalogue, 20)  # warm-up: CUDA context, kernels, allocator
         times: dict[str, list[float]] = {"bare": [], "metrics off": [], "default metrics": []}
         for _ in range(args.repeats):
@@ -94,7 +103,13 @@ def step_times(args: argparse.Namespace, work: Path) -> None:
         print(f"{label}: {args.steps} steps, batch 100, digits")
         for name, values in times.items():
             med = statistics.median(values)
-            print(f"  {name:16s} median {med:7.2f} s   ratio to bare {med / base:5.2f}   ({', '.join(f'{v:.2f}' for v in values)})", flush=True)
+            print(
+                (
+                    f"  {name:16s} median {med:7.2f} s   ratio to bare "
+                    f"{med / base:5.2f}   ({', '.join(f'{v:.2f}' for v in values)})"
+                ),
+                flush=True,
+            )
 
 
 def throughput(args: argparse.Namespace, work: Path) -> None:
@@ -103,22 +118,37 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
     from condensekit.executing import ExecContext
 
     model, image = MODELS["MLP 10x256"]
-    specs = open_recipe(_recipe(model, image, args.grid_steps, "[metrics]\ncondensation = {}\n", seeds=8))[0].specs
-    print(f"8 runs of the MLP, {args.grid_steps} steps each, default metrics, one GPU (worker start-up included)")
+    specs = open_recipe(_recipe(model, image, args.grid_steps, "[metrics]\ncondensation = {}\n", seeds=8))[
+        0
+    ].specs
+    print(
+        f"8 runs of the MLP, {args.grid_steps} steps each, "
+        "default metrics, one GPU (worker start-up included)"
+    )
     base = None
     for jobs in (1, 4, 8):
         start = time.perf_counter()
-        outcomes = LocalExecutor(LocalParams(jobs=jobs)).execute(specs, ExecContext(out_root=work / f"jobs{jobs}", force=True))
+        outcomes = LocalExecutor(LocalParams(jobs=jobs)).execute(
+            specs, ExecContext(out_root=work / f"jobs{jobs}", force=True)
+        )
         seconds = time.perf_counter() - start
         bad = [o for o in outcomes if o.status != "ok"]
         if bad:
             raise SystemExit(f"benchmark run failed with --jobs {jobs}: {bad[0].status} {bad[0].error}")
         base = base or seconds
-        print(f"  --jobs {jobs}: {seconds:7.1f} s   {len(specs) * 60 / seconds:6.1f} runs/min   speed-up over --jobs 1 {base / seconds:5.2f}x", flush=True)
+        print(
+            (
+                f"  --jobs {jobs}: {seconds:7.1f} s   {len(specs) * 60 / seconds:6.1f} "
+                f"runs/min   speed-up over --jobs 1 {base / seconds:5.2f}x"
+            ),
+            flush=True,
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--grid-steps", type=int, default=500)
@@ -127,11 +157,20 @@ def main() -> None:
     import torch
 
     if not torch.cuda.is_available():
-        print("benchmarks/gpu.py: no CUDA device here (torch.cuda.is_available() is False); nothing was measured", file=sys.stderr)
+        print(
+            (
+                "benchmarks/gpu.py: no CUDA device here "
+                "(torch.cuda.is_available() is False); nothing was measured"
+            ),
+            file=sys.stderr,
+        )
         sys.exit(2)
     from condensekit.defaults.local_executor import available_cpus
 
-    print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, {available_cpus()} CPU cores, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, "
+        f"{available_cpus()} CPU cores, load average {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         step_times(args, Path(tmp))
         if not args.skip_throughput:

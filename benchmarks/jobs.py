@@ -93,7 +93,9 @@ def _time_grid(specs: list, jobs: int, out_root: Path, threads: int | None = Non
     from condensekit.executing import ExecContext
 
     started = time.perf_counter()
-    outcomes = LocalExecutor(LocalParams(jobs=jobs, threads=threads)).execute(specs, ExecContext(out_root=out_root, on_message=lambda _: None))
+    outcomes = LocalExecutor(LocalParams(jobs=jobs, threads=threads)).execute(
+        specs, ExecContext(out_root=out_root, on_message=lambda _: None)
+    )
     seconds = time.perf_counter() - started
     bad = [o for o in outcomes if o.status != "ok"]
     if bad:
@@ -102,39 +104,60 @@ def _time_grid(specs: list, jobs: int, out_root: Path, threads: int | None = Non
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=4, help="seeds per arm (2 arms)")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=2, help="rounds of (sequential, sequential all cores, --jobs 2)")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="rounds of (sequential, sequential all cores, --jobs 2)"
+    )
     parser.add_argument("--skip-all-cores", action="store_true", help="leave out sequential with every core")
-    parser.add_argument("--startups", type=int, default=3, help="workers started one at a time to time the start-up")
+    parser.add_argument(
+        "--startups", type=int, default=3, help="workers started one at a time to time the start-up"
+    )
     args = parser.parse_args()
     startups = worker_startup_seconds(args.startups)
-    print(f"worker start-up (spawn, torch and plugins imported): median {statistics.median(startups):.2f} s "
-          f"({' '.join(f'{t:.2f}' for t in startups)}), load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    print(
+        f"worker start-up (spawn, torch and plugins imported): median {statistics.median(startups):.2f} s "
+        f"({' '.join(f'{t:.2f}' for t in startups)}), load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
 
     import torch
 
     from condensekit.defaults.local_executor import available_cpus
 
     cores = available_cpus()
-    times: dict[str, list[float]] = {"sequential (defaults)": [], f"sequential ({cores} threads)": [], "--jobs 2": []}
+    times: dict[str, list[float]] = {
+        "sequential (defaults)": [],
+        f"sequential ({cores} threads)": [],
+        "--jobs 2": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         specs = _grid(Path(tmp), args.seeds, args.steps, args.width)
         _time_grid(specs[:1], 1, Path(tmp) / "warmup")  # imports and first-step costs, paid once here
         for round_ in range(args.repeats):
             times["sequential (defaults)"].append(_time_grid(specs, 1, Path(tmp) / f"seq{round_}"))
             if not args.skip_all_cores:
-                times[f"sequential ({cores} threads)"].append(_time_grid(specs, 1, Path(tmp) / f"all{round_}", threads=cores))
+                times[f"sequential ({cores} threads)"].append(
+                    _time_grid(specs, 1, Path(tmp) / f"all{round_}", threads=cores)
+                )
             times["--jobs 2"].append(_time_grid(specs, 2, Path(tmp) / f"par{round_}"))
-    print(f"{len(specs)} runs x {args.steps} steps (mlp/resmlp depth 6 width {args.width}, digits), "
-          f"{cores} CPU cores, load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}")  # fmt: skip
+    print(
+        f"{len(specs)} runs x {args.steps} steps (mlp/resmlp depth 6 width {args.width}, digits), "
+        f"{cores} CPU cores, load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}"
+    )
     for label, values in times.items():
         if values:
-            print(f"{label:26s}: {' '.join(f'{t:.1f}' for t in values)} s  (median {statistics.median(values):.1f} s)")
+            print(
+                f"{label:26s}: {' '.join(f'{t:.1f}' for t in values)} "
+                f"s  (median {statistics.median(values):.1f} s)"
+            )
     seq, par = statistics.median(times["sequential (defaults)"]), statistics.median(times["--jobs 2"])
     print(f"ratio --jobs 2 / sequential (defaults) = {par / seq:.2f}  (speed-up {seq / par:.2f}x)")
+
 
 if __name__ == "__main__":
     main()

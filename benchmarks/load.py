@@ -4,8 +4,9 @@ Runs the main recipe (``recipes/resmlp_vs_mlp.toml``; by default one seed of bot
 short) with the ``condensekit run`` command, sequentially (its ``[executor]`` table removed: ``jobs = 1``),
 each way idle and with ``--busy`` processes spinning beside it:
 
-* ``defaults``:                  condensekit's defaults: torch threads by model size (``condensekit/threads.py``:
-                                 1 for this 12x128 MLP) and OpenMP's passive waiting
+* ``defaults``:                  condensekit's defaults: torch threads by model size
+                                 (``condensekit/threads.py``: 1 for this 12x128 MLP) and OpenMP's passive
+                                 waiting
 * ``all cores, passive wait``:   ``[executor] threads = <cores>`` (torch's own count), passive waiting
 * ``torch defaults``:            ``[executor] threads = <cores>`` and OpenMP's default waiting (the command's
                                  ``main()`` called directly, so ``OMP_WAIT_POLICY`` stays unset): what a run
@@ -50,11 +51,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @contextmanager
 def busy_processes(count: int, kind: str = "python") -> Iterator[None]:
-    """``count`` processes spinning on the CPU while the block runs (pure Python, or torch matrix products)."""
-    procs = [subprocess.Popen([sys.executable, "-c", SPIN[kind]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+    """``count`` processes spinning on the CPU while the block runs (pure Python, or torch matrix
+    products)."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SPIN[kind]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(count)
+    ]
     try:
         if procs:
-            time.sleep(2.0 if kind == "python" else 5.0)  # let them start (torch takes a few seconds to import)
+            # let them start (torch takes a few seconds to import)
+            time.sleep(2.0 if kind == "python" else 5.0)
         yield
     finally:
         for proc in procs:
@@ -75,7 +83,9 @@ def recipe_without_executor(seeds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def time_grid(recipe: Path, out: Path, threads: int | None, passive: bool, limit: float) -> tuple[float, float]:
+def time_grid(
+    recipe: Path, out: Path, threads: int | None, passive: bool, limit: float
+) -> tuple[float, float]:
     """Wall and CPU seconds of ``condensekit run`` of ``recipe`` in a fresh process (start-up included).
 
     Both are inf past ``limit``. CPU time is the child's user + system time: with one thread it barely
@@ -86,12 +96,18 @@ def time_grid(recipe: Path, out: Path, threads: int | None, passive: bool, limit
     if passive:  # the console script: OMP_WAIT_POLICY=PASSIVE unless set
         cmd = [sys.executable, "-m", "condensekit", *args]
     else:  # main() without the console script's environment: OpenMP's default waiting
-        cmd = [sys.executable, "-c", f"import sys; from condensekit.cli import main; sys.exit(main({args!r}))"]
+        cmd = [
+            sys.executable,
+            "-c",
+            f"import sys; from condensekit.cli import main; sys.exit(main({args!r}))",
+        ]
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     try:
-        done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=limit)
+        done = subprocess.run(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=limit
+        )
     except subprocess.TimeoutExpired:
         return math.inf, math.inf
     seconds = time.perf_counter() - started
@@ -102,23 +118,39 @@ def time_grid(recipe: Path, out: Path, threads: int | None, passive: bool, limit
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=1, help="seeds of the main recipe (2 arms each)")
     parser.add_argument("--busy", type=int, default=2, help="busy processes beside the job")
     parser.add_argument("--busy-kind", choices=sorted(SPIN), default="python")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--limit", type=float, default=300.0, help="seconds after which a grid is stopped (printed as > limit)")
-    parser.add_argument("--skip", action="append", default=[], choices=["all-cores", "torch"], help="leave a variant out")
+    parser.add_argument(
+        "--limit",
+        type=float,
+        default=300.0,
+        help="seconds after which a grid is stopped (printed as > limit)",
+    )
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=["all-cores", "torch"], help="leave a variant out"
+    )
     args = parser.parse_args()
     cores = available_cpus()
-    variants = {"defaults": (None, True), "all cores, passive wait": (cores, True), "torch defaults": (cores, False)}
+    variants = {
+        "defaults": (None, True),
+        "all cores, passive wait": (cores, True),
+        "torch defaults": (cores, False),
+    }
     for flag, name in (("all-cores", "all cores, passive wait"), ("torch", "torch defaults")):
         if flag in args.skip:
             del variants[name]
     times: dict[tuple[str, bool], list[float]] = {}
     cpu: dict[tuple[str, bool], list[float]] = {}
-    print(f"main job (recipes/resmlp_vs_mlp.toml, {args.seeds} seed(s) x 2 arms, sequential), {cores} CPU cores, "
-          f"busy: {args.busy} {args.busy_kind} processes; load average now {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+    print(
+        f"main job (recipes/resmlp_vs_mlp.toml, {args.seeds} seed(s) x 2 arms, sequential), {cores} CPU "
+        f"cores, busy: {args.busy} {args.busy_kind} processes; load average now {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         recipe = Path(tmp) / "main_job.toml"
         recipe.write_text(recipe_without_executor(args.seeds), encoding="utf-8")
@@ -126,17 +158,25 @@ def main() -> None:
             for name, (threads, passive) in variants.items():
                 for busy in (False, True):
                     with busy_processes(args.busy if busy else 0, args.busy_kind):
-                        seconds, cpu_seconds = time_grid(recipe, Path(tmp) / "runs", threads, passive, args.limit)
+                        seconds, cpu_seconds = time_grid(
+                            recipe, Path(tmp) / "runs", threads, passive, args.limit
+                        )
                         load = os.getloadavg()[0]
                     times.setdefault((name, busy), []).append(seconds)
                     cpu.setdefault((name, busy), []).append(cpu_seconds)
-                    print(f"  round {round_ + 1} {name:24s} {'busy' if busy else 'idle'}: {_seconds(seconds, args.limit)}, "
-                          f"CPU {_seconds(cpu_seconds, args.limit)}  (load average {load:.1f})", flush=True)  # fmt: skip
+                    print(
+                        f"  round {round_ + 1} {name:24s} {'busy' if busy else 'idle'}: "
+                        f"{_seconds(seconds, args.limit)}, CPU {_seconds(cpu_seconds, args.limit)}  (load "
+                        f"average {load:.1f})",
+                        flush=True,
+                    )
     for name in variants:
         idle, busy = statistics.median(times[(name, False)]), statistics.median(times[(name, True)])
         cpu_idle, cpu_busy = statistics.median(cpu[(name, False)]), statistics.median(cpu[(name, True)])
-        print(f"{name:24s} idle {_seconds(idle, args.limit)}   busy {_seconds(busy, args.limit)}   ratio busy/idle {_ratio(busy, idle)}"
-              f"   (CPU time {_ratio(cpu_busy, cpu_idle)})")  # fmt: skip
+        print(
+            f"{name:24s} idle {_seconds(idle, args.limit)}   busy {_seconds(busy, args.limit)}   ratio "
+            f"busy/idle {_ratio(busy, idle)}   (CPU time {_ratio(cpu_busy, cpu_idle)})"
+        )
 
 
 def _ratio(a: float, b: float) -> str:

@@ -3,7 +3,8 @@
 Each configuration runs in a fresh subprocess (so that its peak memory is its own) and prints one row:
 
 * probe: the probe's forward and backward pass (features and feature gradients of every probe point);
-* metric: ``collect_metrics`` of ``condensation`` on that probe (all its quantities, ``wgrad_inter`` included);
+* metric: ``collect_metrics`` of ``condensation`` on that probe (all its quantities, ``wgrad_inter``
+  included);
 * step: one SGD training step of the same model on a batch of 100, or of the probe size if smaller (the
   unit of the overhead ratios);
 * probe memory: resident memory the probe keeps (features, gradients, the retained graph);
@@ -54,7 +55,11 @@ def _model(config: dict[str, Any]) -> tuple[Any, Any]:
     else:
         size = config["img_size"]
         info = DataInfo(input_shape=(3, size, size), num_classes=10)
-        params = {"name": config["name"], "img_size": size, **({"patch_size": config["patch"]} if "patch" in config else {})}
+        params = {
+            "name": config["name"],
+            "img_size": size,
+            **({"patch_size": config["patch"]} if "patch" in config else {}),
+        }
         model = catalogue.get("models", "timm").build(params, info)
     return model, info
 
@@ -103,7 +108,8 @@ def measure_one(config: dict[str, Any], repeats: int, threads: int) -> dict[str,
         start = time.perf_counter()
         p = probe()
         probes.append(time.perf_counter() - start)
-        probe_memory = max(probe_memory, _memory_kib("VmRSS") - before)  # the first time: later ones reuse freed memory
+        # the first time: later ones reuse freed memory
+        probe_memory = max(probe_memory, _memory_kib("VmRSS") - before)
         held = _memory_kib("VmRSS")
         _reset_peak()
         start = time.perf_counter()
@@ -111,14 +117,34 @@ def measure_one(config: dict[str, Any], repeats: int, threads: int) -> dict[str,
         metrics.append(time.perf_counter() - start)
         peak = max(peak, _memory_kib("VmHWM") - held)
         del p
-    return {**config, "keys": len(values), "layers": len(points), "step_s": statistics.median(steps),
-            "probe_s": statistics.median(probes), "metric_s": statistics.median(metrics),
-            "probe_mib": probe_memory / 1024, "metric_peak_mib": peak / 1024}  # fmt: skip
+    return {
+        **config,
+        "keys": len(values),
+        "layers": len(points),
+        "step_s": statistics.median(steps),
+        "probe_s": statistics.median(probes),
+        "metric_s": statistics.median(metrics),
+        "probe_mib": probe_memory / 1024,
+        "metric_peak_mib": peak / 1024,
+    }
 
 
 def run_isolated(config: dict[str, Any], repeats: int, threads: int) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--one", json.dumps(config), "--repeats", str(repeats), "--threads", str(threads)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--one",
+            json.dumps(config),
+            "--repeats",
+            str(repeats),
+            "--threads",
+            str(threads),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"{config} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -128,16 +154,27 @@ HEADER = "| probe ms | metric ms | metric / training step | probe memory MiB | m
 
 
 def row(r: dict[str, Any]) -> str:
-    return (f"| {1000 * r['probe_s']:.1f} | {1000 * r['metric_s']:.1f} | {r['metric_s'] / r['step_s']:.1f} | "
-            f"{r['probe_mib']:.0f} | {r['metric_peak_mib']:.0f} |")  # fmt: skip
+    return (
+        f"| {1000 * r['probe_s']:.1f} | {1000 * r['metric_s']:.1f} | {r['metric_s'] / r['step_s']:.1f} | "
+        f"{r['probe_mib']:.0f} | {r['metric_peak_mib']:.0f} |"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: comparable across machines)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1: comparable across machines)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--vit-b", action="store_true", help="add ViT-B/16 at 224 px (slow on a CPU)")
-    parser.add_argument("--vit-b-probe", type=int, default=16, help="probe size of the first ViT-B/16 row (the second doubles it)")
+    parser.add_argument(
+        "--vit-b-probe",
+        type=int,
+        default=16,
+        help="probe size of the first ViT-B/16 row (the second doubles it)",
+    )
     parser.add_argument("--vit-b-repeats", type=int, default=1, help="repeats of the ViT-B/16 rows")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -159,10 +196,15 @@ def main() -> None:
     print("| model | tokens x width " + HEADER + "\n| --- | --- " + "| --- " * 5 + "|")
     vits = [("vit_micro", 32, 8, 100), ("vit_micro", 32, 4, 100), ("vit_micro", 32, 2, 100)]
     if args.vit_b:
-        vits += [("vit_base_patch16_224", 224, 16, args.vit_b_probe), ("vit_base_patch16_224", 224, 16, 2 * args.vit_b_probe)]
+        vits += [
+            ("vit_base_patch16_224", 224, 16, args.vit_b_probe),
+            ("vit_base_patch16_224", 224, 16, 2 * args.vit_b_probe),
+        ]
     for name, size, patch, n in vits:
         repeats = args.vit_b_repeats if name != "vit_micro" else args.repeats
-        r = run_isolated({"kind": "vit", "name": name, "img_size": size, "patch": patch, "probe": n}, repeats, args.threads)
+        r = run_isolated(
+            {"kind": "vit", "name": name, "img_size": size, "patch": patch, "probe": n}, repeats, args.threads
+        )
         width = 64 if name == "vit_micro" else 768
         label = f"{name} {size}px/{patch}" + (f", N = {n}" if n != 100 else "")
         print(f"| {label} | {(size // patch) ** 2 + 1} x {width} " + row(r), flush=True)

@@ -5,8 +5,8 @@ Same model (plain MLP), same data (digits, in memory), same steps and batch size
 * bare:        a hand-written loop (randperm batches, SGD, cross-entropy), no logging
 * metrics off: ``condensekit`` with ``[metrics]`` empty (loss logged every step to TensorBoard + jsonl,
                accuracy on the default ``log:20`` schedule)
-* default:     ``condensekit`` with the default metric schedule (``condensation``, ``DEFAULT_METRIC_SCHEDULE``:
-               ``log:50``)
+* default:     ``condensekit`` with the default metric schedule (``condensation``,
+               ``DEFAULT_METRIC_SCHEDULE``: ``log:50``)
 * metrics off, 2 evals: as ``metrics off`` with accuracy evaluated only at the first and last step
                (``eval_every = "at:0"``): what the framework itself costs, without the 20 passes over
                the data that the default evaluation schedule asks for
@@ -74,29 +74,48 @@ def condensekit_run(steps: int, device: str, metrics: str, workdir: Path, train_
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cpu-time", action="store_true", help="compare CPU time of the process, not wall time")
+    parser.add_argument(
+        "--cpu-time", action="store_true", help="compare CPU time of the process, not wall time"
+    )
     args = parser.parse_args()
     global clock
     clock = time.process_time if args.cpu_time else time.perf_counter
-    times: dict[str, list[float]] = {"bare": [], "metrics off": [], "default metrics": [], "metrics off, 2 evals": []}
+    times: dict[str, list[float]] = {
+        "bare": [],
+        "metrics off": [],
+        "default metrics": [],
+        "metrics off, 2 evals": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         condensekit_run(20, args.device, "[metrics]\n", work)  # warm-up: imports, data, allocator
         for _ in range(args.repeats):
             times["bare"].append(bare_loop(args.steps, args.device))
             times["metrics off"].append(condensekit_run(args.steps, args.device, "[metrics]\n", work))
-            times["default metrics"].append(condensekit_run(args.steps, args.device, "[metrics]\ncondensation = {}\n", work))
-            times["metrics off, 2 evals"].append(condensekit_run(args.steps, args.device, "[metrics]\n", work, 'eval_every = "at:0"'))
+            times["default metrics"].append(
+                condensekit_run(args.steps, args.device, "[metrics]\ncondensation = {}\n", work)
+            )
+            times["metrics off, 2 evals"].append(
+                condensekit_run(args.steps, args.device, "[metrics]\n", work, 'eval_every = "at:0"')
+            )
     base = statistics.median(times["bare"])
     timed = ", CPU time" if args.cpu_time else ""
-    print(f"{args.steps} steps of a 10x256 MLP on digits, device={args.device}, torch threads={torch.get_num_threads()}{timed}")
+    print(
+        f"{args.steps} steps of a 10x256 MLP on digits, device={args.device}, "
+        f"torch threads={torch.get_num_threads()}{timed}"
+    )
     for name, values in times.items():
         med = statistics.median(values)
-        print(f"  {name:20s} median {med:7.2f} s   ratio to bare {med / base:5.2f}   ({', '.join(f'{v:.2f}' for v in values)})")
+        print(
+            f"  {name:20s} median {med:7.2f} s   ratio to bare "
+            f"{med / base:5.2f}   ({', '.join(f'{v:.2f}' for v in values)})"
+        )
 
 
 if __name__ == "__main__":

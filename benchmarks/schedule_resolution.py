@@ -1,4 +1,5 @@
-"""How well a metric schedule resolves the first phase: candidate schedules against a measurement every other step.
+"""How well a metric schedule resolves the first phase: candidate schedules against a measurement every other
+step.
 
 The probe never changes training, so a run measured at every other step holds every sparser schedule: this
 script runs a recipe once with ``condensation`` at ``every:2`` (``wgrad_inter`` off, it is not read here),
@@ -33,7 +34,11 @@ SCHEDULES = ["log:20", "log:30", "log:40", "log:50", "log:60", "log:80", "log:10
 
 def dense_runs(recipe: Path, seeds: list[int], out: Path) -> list[Path]:
     table = tomllib.loads(recipe.read_text(encoding="utf-8"))
-    table.update(name=f"{table['name']}_dense", seeds=seeds, metrics={"condensation": {"every": "every:2", "weight_gradients": False}})
+    table.update(
+        name=f"{table['name']}_dense",
+        seeds=seeds,
+        metrics={"condensation": {"every": "every:2", "weight_gradients": False}},
+    )
     table.setdefault("executor", {})["threads"] = 1
     parsed, pm = open_recipe(table)
     dirs = []
@@ -66,13 +71,19 @@ def compare(run: Path, key: str, schedule: str) -> dict[str, Any]:
     steps = sorted({t - t % 2 for t in wanted})  # the dense run holds the even steps
     ref, got = shape(values, dense), shape(values, steps)
     horizon = 2 * t1 if t1 is not None else dense[-1]
-    return {"n": len(wanted), "dS": abs(got["dS"] - ref["dS"]), "t_peak": abs(got["t_peak"] - ref["t_peak"]) / max(1, ref["t_peak"]),
-            "phase1": sum(1 for t in wanted if t1 is None or t <= t1),
-            "gap": max((b - a for a, b in zip(steps, steps[1:], strict=False) if b <= horizon), default=0)}  # fmt: skip
+    return {
+        "n": len(wanted),
+        "dS": abs(got["dS"] - ref["dS"]),
+        "t_peak": abs(got["t_peak"] - ref["t_peak"]) / max(1, ref["t_peak"]),
+        "phase1": sum(1 for t in wanted if t1 is None or t <= t1),
+        "gap": max((b - a for a, b in zip(steps, steps[1:], strict=False) if b <= horizon), default=0),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--recipe", type=Path, default=Path("recipes/resmlp_vs_mlp.toml"))
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--out", type=Path, default=Path("runs/schedule_resolution"))
@@ -86,13 +97,19 @@ def main() -> None:
         mine = [r for r in runs if r.parts[-3] == arm]
         t1s = [json.loads((r / "run.json").read_text())["summary"].get("phase1_end") for r in mine]
         print(f"\narm {arm} ({len(mine)} seeds, T1 = {', '.join(str(t) for t in t1s)}):\n")
-        print("| schedule | measurements | dS error, max | peak step error, median [max] | up to T1, fewest | largest gap before 2 T1 |")
+        print(
+            "| schedule | measurements | dS error, max | peak step error, "
+            "median [max] | up to T1, fewest | largest gap before 2 T1 |"
+        )
         print("| --- | --- | --- | --- | --- | --- |")
         for schedule in args.schedules.split(","):
             rows = [compare(r, key, schedule) for r in mine]
-            print(f"| `{schedule}` | {rows[0]['n']} | {max(x['dS'] for x in rows):.3f} | "
-                  f"{100 * statistics.median(x['t_peak'] for x in rows):.1f}% [{100 * max(x['t_peak'] for x in rows):.1f}%] | "
-                  f"{min(x['phase1'] for x in rows)} | {max(x['gap'] for x in rows)} |")  # fmt: skip
+            print(
+                f"| `{schedule}` | {rows[0]['n']} | {max(x['dS'] for x in rows):.3f} | "
+                f"{100 * statistics.median(x['t_peak'] for x in rows):.1f}% "
+                f"[{100 * max(x['t_peak'] for x in rows):.1f}%] | {min(x['phase1'] for x in rows)} | "
+                f"{max(x['gap'] for x in rows)} |"
+            )
 
 
 if __name__ == "__main__":

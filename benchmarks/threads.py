@@ -52,7 +52,9 @@ def step_times(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, threads
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=30, help="timed steps per model, thread count and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds alternating 1 thread and all cores")
     parser.add_argument("--busy", type=int, default=0, help="busy processes to start beside this one")
@@ -62,9 +64,14 @@ def main() -> None:
     cores = available_cpus()
     catalogue = get_plugin_manager().catalogue
     with busy_processes(args.busy):
-        print(f"{cores} CPU cores, {args.busy} busy processes beside, load average {os.getloadavg()[0]:.1f}, "
-              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, torch {torch.__version__}")  # fmt: skip
-        print(f"{'model (batch 100, digits)':24s} {'GFLOP/step':>10s} {'default':>7s} {'1 thread ms':>11s} {f'{cores} threads ms':>12s} {'speed-up':>8s}")
+        print(
+            f"{cores} CPU cores, {args.busy} busy processes beside, load average {os.getloadavg()[0]:.1f}, "
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, torch {torch.__version__}"
+        )
+        print(
+            f"{'model (batch 100, digits)':24s} {'GFLOP/step':>10s} {'default':>7s} "
+            f"{'1 thread ms':>11s} {f'{cores} threads ms':>12s} {'speed-up':>8s}"
+        )
         for label, use, params, data_params in MODELS:
             flops = step_flops(catalogue, use, params, "digits", data_params, batch_size=100)
             dataset = catalogue.get("datasets", "digits")

@@ -34,13 +34,16 @@ def recipe_source(recipe: RecipeInput, overrides: list[str] | tuple[str, ...] = 
         return recipe
     if isinstance(recipe, Mapping):
         return RecipeSource.from_dict(recipe, overrides)
-    if isinstance(recipe, str) and "\n" in recipe:  # TOML text (a file name has no newline; a long text is no path)
+    # TOML text (a file name has no newline; a long text is no path)
+    if isinstance(recipe, str) and "\n" in recipe:
         return RecipeSource.from_text(recipe, overrides)
     return RecipeSource.from_file(recipe, overrides)
 
 
 def open_recipe(
-    recipe: RecipeInput, overrides: list[str] | tuple[str, ...] = (), plugin_manager: PluginManager | None = None
+    recipe: RecipeInput,
+    overrides: list[str] | tuple[str, ...] = (),
+    plugin_manager: PluginManager | None = None,
 ) -> tuple[Recipe, PluginManager]:
     """Read and validate a recipe; return it with the plugin manager it was validated against.
 
@@ -59,7 +62,9 @@ def open_recipe(
     return load_recipe(source, pm.catalogue), pm
 
 
-def make_executor(recipe: Recipe, pm: PluginManager, name: str | None = None, jobs: int | None = None) -> tuple[Any, str, list[str]]:
+def make_executor(
+    recipe: Recipe, pm: PluginManager, name: str | None = None, jobs: int | None = None
+) -> tuple[Any, str, list[str]]:
     """The executor a recipe asks for (or ``name``), with ``jobs`` worker processes where it takes them.
 
     Returns:
@@ -73,7 +78,10 @@ def make_executor(recipe: Recipe, pm: PluginManager, name: str | None = None, jo
         if "jobs" in entry.params.model_fields:
             params["jobs"] = jobs
         else:
-            notes.append(f"note: --jobs applies to executors with worker processes; {use} sizes its own workers (see docs/scaling.md)")
+            notes.append(
+                "note: --jobs applies to executors with worker processes; "
+                f"{use} sizes its own workers (see docs/scaling.md)"
+            )
     try:
         return entry.build(params), use, notes
     except ValueError as exc:  # pydantic's ValidationError: a bad --jobs or a param of another executor
@@ -81,10 +89,16 @@ def make_executor(recipe: Recipe, pm: PluginManager, name: str | None = None, jo
 
 
 def execute(
-    recipe: Recipe, pm: PluginManager, out: Path, *, force: bool = False, executor: Any = None,
-    on_outcome: Callable[[RunSpec, RunOutcome], None] | None = None, on_message: Callable[[str], None] | None = None,
+    recipe: Recipe,
+    pm: PluginManager,
+    out: Path,
+    *,
+    force: bool = False,
+    executor: Any = None,
+    on_outcome: Callable[[RunSpec, RunOutcome], None] | None = None,
+    on_message: Callable[[str], None] | None = None,
     on_progress: progress.Sink | None = None,
-) -> list[RunOutcome]:  # fmt: skip
+) -> list[RunOutcome]:
     """Execute every run of a recipe into ``out`` and return the outcomes in the recipe's order.
 
     ``on_progress`` receives the live progress events of the runs (:mod:`condensekit.progress`): directly
@@ -96,15 +110,19 @@ def execute(
     """
     check_output_root(Path(out), recipe.name, recipe.specs.rel_dirs())
     executor = executor if executor is not None else make_executor(recipe, pm)[0]
-    context = ExecContext(out_root=out, force=force, plugin_manager=pm, on_outcome=on_outcome, on_progress=on_progress)
+    context = ExecContext(
+        out_root=out, force=force, plugin_manager=pm, on_outcome=on_outcome, on_progress=on_progress
+    )
     if on_message is not None:
         context.on_message = on_message
     _start_dashboard(Path(out) / recipe.name, recipe.specs)
     previous = progress.set_sink(on_progress) if on_progress is not None else None
     try:
         for spec, outcome in zip(recipe.specs, executor.execute(recipe.specs, context), strict=False):
-            context.outcomes.setdefault(str(spec.rel_dir), outcome)  # an executor that returned without reporting
-        settle_held_runs(context, recipe.specs)  # runs another process was executing: wait, then say what became of them
+            # an executor that returned without reporting
+            context.outcomes.setdefault(str(spec.rel_dir), outcome)
+        # runs another process was executing: wait, then say what became of them
+        settle_held_runs(context, recipe.specs)
         return context.results(recipe.specs)
     finally:
         if on_progress is not None:
@@ -112,13 +130,17 @@ def execute(
 
 
 def _start_dashboard(root: Path, specs: Sequence[RunSpec]) -> None:
-    """Write the TensorBoard HParams configuration before the first run, so the dashboard is right while it trains."""
+    """Write the TensorBoard HParams configuration before the first run, so the dashboard is right while it
+    trains."""
     from condensekit.report.tensorboard import write_dashboard_config
 
     try:
         write_dashboard_config(root, [spec_hparams(s) for s in specs])
     except Exception as exc:  # the dashboard never stops a grid
-        warnings.warn(f"{root}: TensorBoard HParams configuration not written: {type(exc).__name__}: {exc}", stacklevel=3)
+        warnings.warn(
+            f"{root}: TensorBoard HParams configuration not written: {type(exc).__name__}: {exc}",
+            stacklevel=3,
+        )
 
 
 def spec_hparams(spec: RunSpec) -> dict[str, Any]:
@@ -131,9 +153,17 @@ def spec_hparams(spec: RunSpec) -> dict[str, Any]:
 def grid_header(recipe: Recipe, out: Path, executor: str) -> str:
     """``name: 6 runs (2 arms x 1 grid points x 3 seeds) -> runs/name [executor: local]``."""
     specs = recipe.specs
-    counts = " x ".join(_count(n, word) for n, word in ((len({s.arm for s in specs}), "arm"), (len({s.grid_label for s in specs}), "grid point"),
-                                                        (len({s.seed for s in specs}), "seed")))  # fmt: skip
-    return f"{recipe.name}: {_count(len(specs), 'run')} ({counts}) -> {out / recipe.name} [executor: {executor}]"
+    counts = " x ".join(
+        _count(n, word)
+        for n, word in (
+            (len({s.arm for s in specs}), "arm"),
+            (len({s.grid_label for s in specs}), "grid point"),
+            (len({s.seed for s in specs}), "seed"),
+        )
+    )
+    return (
+        f"{recipe.name}: {_count(len(specs), 'run')} ({counts}) -> {out / recipe.name} [executor: {executor}]"
+    )
 
 
 def _count(n: int, word: str) -> str:
@@ -141,10 +171,19 @@ def _count(n: int, word: str) -> str:
 
 
 def run_recipe(
-    recipe: RecipeInput, *, out: str | Path = "runs", overrides: Sequence[str] = (), force: bool = False, jobs: int | None = None,
-    executor: str | None = None, quiet: bool = False, stream: IO[str] | None = None, plugin_manager: PluginManager | None = None,
-) -> GridResult:  # fmt: skip
-    """Train every run of a recipe, write its report, and return the results: ``condensekit run`` as a function.
+    recipe: RecipeInput,
+    *,
+    out: str | Path = "runs",
+    overrides: Sequence[str] = (),
+    force: bool = False,
+    jobs: int | None = None,
+    executor: str | None = None,
+    quiet: bool = False,
+    stream: IO[str] | None = None,
+    plugin_manager: PluginManager | None = None,
+) -> GridResult:
+    """Train every run of a recipe, write its report, and return the results: ``condensekit run`` as a
+    function.
 
     Example::
 
@@ -186,13 +225,24 @@ def run_recipe(
         display.message(grid_header(loaded, out, use))
         for note in notes:
             display.message(f"  {note}")
-        outcomes = execute(loaded, pm, out, force=force, executor=runner, on_outcome=display.outcome, on_message=display.message,
-                           on_progress=display.progress)  # fmt: skip
+        outcomes = execute(
+            loaded,
+            pm,
+            out,
+            force=force,
+            executor=runner,
+            on_outcome=display.outcome,
+            on_message=display.message,
+            on_progress=display.progress,
+        )
     try:
         rows, _ = write_report(out / loaded.name)  # report.md covers every run in the folder
-    except OSError as exc:  # a full or read-only disk at the very end: the runs are on disk, the report is not
-        raise ReportNotWritten(f"the runs are done, but the report could not be written in {out / loaded.name} ({exc}); "
-                               f"free space, then: condensekit report {out / loaded.name}") from None  # fmt: skip
+    except OSError as exc:
+        # a full or read-only disk at the very end: the runs are on disk, the report is not
+        raise ReportNotWritten(
+            f"the runs are done, but the report could not be written in {out / loaded.name} ({exc}); "
+            f"free space, then: condensekit report {out / loaded.name}"
+        ) from None
     asked = {str(Path(*spec.rel_dir.parts[1:])) for spec in loaded.specs}
     mine = [row for row in rows if row["run_dir"] in asked]  # the result covers the runs asked for
     return GridResult(out / loaded.name, summary_rows(mine), verdict(mine), outcomes)

@@ -85,11 +85,17 @@ def _inverse_norms(squares: torch.Tensor) -> torch.Tensor:
     return torch.where(squares == 0, torch.zeros_like(squares), squares.rsqrt())
 
 
-def _pair_means(total: torch.Tensor, same: torch.Tensor, diag: torch.Tensor, classes: ClassIndex) -> dict[str, torch.Tensor]:
-    """Means over pairs i < j from the totals of a symmetric pair matrix (all entries, same-class blocks, diagonal)."""
+def _pair_means(
+    total: torch.Tensor, same: torch.Tensor, diag: torch.Tensor, classes: ClassIndex
+) -> dict[str, torch.Tensor]:
+    """Means over pairs i < j from the totals of a symmetric pair matrix (all entries, same-class blocks,
+    diagonal)."""
     sums = {"all": (total - diag) / 2, "intra": (same - diag) / 2}
     sums["inter"] = sums["all"] - sums["intra"]
-    return {k: sums[k] / classes.pairs[k] if classes.pairs[k] else torch.full_like(total, math.nan) for k in ("inter", "intra", "all")}
+    return {
+        k: sums[k] / classes.pairs[k] if classes.pairs[k] else torch.full_like(total, math.nan)
+        for k in ("inter", "intra", "all")
+    }
 
 
 def similarity_statistics(
@@ -111,7 +117,8 @@ def similarity_statistics(
 
     * ``centered``: ``inter_centered``, the inter-class mean after subtracting the mean over samples;
     * ``class_means``: ``classmean``, the mean over class pairs of the cosine of the class-mean features;
-    * ``shares``: ``share_common``, ``share_class``, ``share_sample`` (see :func:`condensekit.measures.energy_shares`);
+    * ``shares``: ``share_common``, ``share_class``, ``share_sample`` (see
+      :func:`condensekit.measures.energy_shares`);
     * ``dead``: ``dead_frac``, the share of columns that are <= 0 on every sample;
     * ``norms``: ``mean_norm``, the mean over samples of ``|x_i|``.
     """
@@ -141,7 +148,8 @@ def similarity_statistics(
         held = (part, mean) if len(blocks) == 1 else None
     # |x_i - m|^2 = |x_i|^2 - 2 x_i.m + |m|^2, in float64: features close to their mean lose few digits
     squares_centered = squares - 2 * dot_mean + mean_squared
-    # below float64 rounding of the terms (features equal to their mean): a zero row, as subtracting would give
+    # below float64 rounding of the terms (features equal to their mean): a zero row, as subtracting would
+    # give
     squares_centered = torch.where(squares_centered > 1e-14 * squares, squares_centered, 0.0)
     inv, inv_centered = _inverse_norms(squares).to(dtype), _inverse_norms(squares_centered).to(dtype)
     weights = [oh * inv[:, None, :]]  # class sums of the unit rows
@@ -170,7 +178,9 @@ def similarity_statistics(
     kept = (squares > 0).double()  # zero rows: unit vector 0, left out of the shares
     out = _pair_means(total, class_squares.sum(1), kept.sum(1), classes)
     if centered:
-        out["inter_centered"] = _pair_means(total_c, same_c, (squares_centered > 0).double().sum(1), classes)["inter"]
+        out["inter_centered"] = _pair_means(total_c, same_c, (squares_centered > 0).double().sum(1), classes)[
+            "inter"
+        ]
     if class_means:
         out["classmean"] = _classmean_from_gram(mean_gram)
     if shares:
@@ -182,12 +192,15 @@ def similarity_statistics(
     return out
 
 
-def _shares(total: torch.Tensor, class_squares: torch.Tensor, kept: torch.Tensor, classes: ClassIndex) -> dict[str, torch.Tensor]:
+def _shares(
+    total: torch.Tensor, class_squares: torch.Tensor, kept: torch.Tensor, classes: ClassIndex
+) -> dict[str, torch.Tensor]:
     """The energy shares from ``|sum u|^2``, ``|S_c|^2`` and the non-zero rows ``kept`` (L, N)."""
     n = kept.sum(1)
     counts = kept @ classes.onehot  # (L, K) non-zero rows per class
     common = total / n.square()
-    within = torch.where(counts > 0, class_squares / counts.clamp_min(1), 0.0).sum(1) / n  # mean_i |ubar_{y_i}|^2
+    # mean_i |ubar_{y_i}|^2
+    within = torch.where(counts > 0, class_squares / counts.clamp_min(1), 0.0).sum(1) / n
     return {"share_common": common, "share_class": within - common, "share_sample": 1.0 - within}
 
 
@@ -216,7 +229,9 @@ def linear_wgrad_inter(g: torch.Tensor, a: torch.Tensor, classes: ClassIndex, bi
     gram_g, gram_a = g @ g.transpose(1, 2), a @ a.transpose(1, 2)
     if bias:
         gram_a = gram_a + 1.0
-    weights = _inverse_norms(gram_g.diagonal(dim1=1, dim2=2).double() * gram_a.diagonal(dim1=1, dim2=2).double().clamp_min(0))
+    weights = _inverse_norms(
+        gram_g.diagonal(dim1=1, dim2=2).double() * gram_a.diagonal(dim1=1, dim2=2).double().clamp_min(0)
+    )
     products = gram_g.mul_(gram_a).mul_(classes.inter_mask(dtype))  # in place: no third N x N matrix
     w = weights.to(dtype)
     sums = torch.einsum("ln,lnm,lm->l", w, products, w).double() / 2
@@ -238,8 +253,9 @@ def _inter_mean(cos: torch.Tensor, classes: ClassIndex) -> torch.Tensor:
 
 
 def spectrum(m: torch.Tensor, rank: bool = True) -> dict[str, torch.Tensor]:
-    """From one set of singular values of ``m`` (rows, -1): ``rho1 = sigma_1^2 / ||M||_F^2`` and, with ``rank``,
-    ``erank = exp(-sum p_k log p_k)``, ``p_k = sigma_k / sum sigma`` (Roy & Vetterli 2007), as 0-d float64 tensors.
+    """From one set of singular values of ``m`` (rows, -1): ``rho1 = sigma_1^2 / ||M||_F^2`` and, with
+    ``rank``, ``erank = exp(-sum p_k log p_k)``, ``p_k = sigma_k / sum sigma`` (Roy & Vetterli 2007), as 0-d
+    float64 tensors.
 
     No host sync, and no exception: a zero matrix gives NaN, and so does a non-finite one (its SVD is not
     attempted; a zero matrix stands in for it).

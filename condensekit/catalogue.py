@@ -1,4 +1,5 @@
-"""Named components (models, tricks, metrics, datasets, executors) collected through ``register`` callbacks."""
+"""Named components (models, tricks, metrics, datasets, executors) collected through ``register``
+callbacks."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from condensekit.errors import PluginError
 from condensekit.metric_report import MetricReport
 
 KINDS = ("models", "tricks", "metrics", "datasets", "executors")
-"""The kinds of component, in the order ``condensekit list`` shows them; ``register_<kind>`` is each one's hook."""
+"""The kinds of component, in the order ``condensekit list`` shows them; ``register_<kind>`` is each one's
+hook."""
 
 
 def singular(kind: str) -> str:
@@ -81,32 +83,50 @@ class Catalogue:
         """Return the ``register`` callback handed to one plugin's ``register_<kind>`` hook."""
 
         def register(
-            name: str, factory: Callable[..., Any], params: type[BaseModel] | None = None, summary: str = "",
-            *, default: bool = False, report: MetricReport | None = None, info: Callable[[Any], Any] | None = None,
-        ) -> None:  # fmt: skip
+            name: str,
+            factory: Callable[..., Any],
+            params: type[BaseModel] | None = None,
+            summary: str = "",
+            *,
+            default: bool = False,
+            report: MetricReport | None = None,
+            info: Callable[[Any], Any] | None = None,
+        ) -> None:
             if not isinstance(name, str) or not name:
-                raise PluginError(f"plugin {plugin!r} registered a {singular(kind)} with an invalid name {name!r}")
+                raise PluginError(
+                    f"plugin {plugin!r} registered a {singular(kind)} with an invalid name {name!r}"
+                )
             if params is not None and not (isinstance(params, type) and issubclass(params, BaseModel)):
-                raise PluginError(f"plugin {plugin!r}: {singular(kind)} {name!r}: params must be a pydantic BaseModel class")
+                raise PluginError(
+                    f"plugin {plugin!r}: {singular(kind)} {name!r}: params must be a pydantic BaseModel class"
+                )
             if report is not None and (kind != "metrics" or not isinstance(report, MetricReport)):
-                raise PluginError(f"plugin {plugin!r}: {singular(kind)} {name!r}: report= takes a condensekit.MetricReport and only metrics have one")
+                raise PluginError(
+                    f"plugin {plugin!r}: {singular(kind)} {name!r}: report= "
+                    "takes a condensekit.MetricReport and only metrics have one"
+                )
             if info is not None and (kind != "datasets" or not callable(info)):
-                raise PluginError(f"plugin {plugin!r}: {singular(kind)} {name!r}: info= takes a function params -> DataInfo and only datasets have one")
+                raise PluginError(
+                    f"plugin {plugin!r}: {singular(kind)} {name!r}: info= takes "
+                    "a function params -> DataInfo and only datasets have one"
+                )
             if default and kind in SINGLE_DEFAULT and self.defaults(kind):
                 other = self.entries[kind][self.defaults(kind)[0]]
                 raise PluginError(
-                    f"two default {kind}: {other.name!r} of plugin {other.plugin!r} and {name!r} of plugin {plugin!r}; "
-                    f"disable one (CONDENSEKIT_DISABLE_PLUGINS={plugin})"
+                    f"two default {kind}: {other.name!r} of plugin {other.plugin!r} and {name!r} of plugin "
+                    f"{plugin!r}; disable one (CONDENSEKIT_DISABLE_PLUGINS={plugin})"
                 )
             existing = self.entries[kind].get(name)
             if existing is not None:
                 raise PluginError(
-                    f"{singular(kind)} {name!r} is registered twice: by plugin {existing.plugin!r} and by plugin "
-                    f"{plugin!r}; uninstall or disable one (CONDENSEKIT_DISABLE_PLUGINS={plugin})"
+                    f"{singular(kind)} {name!r} is registered twice: by plugin {existing.plugin!r} and by "
+                    f"plugin {plugin!r}; uninstall or disable one (CONDENSEKIT_DISABLE_PLUGINS={plugin})"
                 )
             doc = summary or (factory.__doc__ or "").strip().splitlines()[0:1]
             text = summary if summary else (doc[0] if doc else "")
-            self.entries[kind][name] = Entry(kind, name, factory, params or NoParams, text, plugin, default, report, info)
+            self.entries[kind][name] = Entry(
+                kind, name, factory, params or NoParams, text, plugin, default, report, info
+            )
 
         return register
 

@@ -34,14 +34,43 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("recipe", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="output root")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a recipe key, e.g. train.steps=100")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="output root"
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override a recipe key, e.g. train.steps=100",
+)
 @click.option("--force", is_flag=True, help="rerun runs that already finished")
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="worker processes (the local executor; default: the recipe's, else 1)")
-@click.option("--executor", "executor_name", default=None, help="executor name (default: the recipe's [executor], else local)")
-@click.option("--quiet", "-q", is_flag=True, help="no progress: print the verdict, failures and warnings only")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="worker processes (the local executor; default: the recipe's, else 1)",
+)
+@click.option(
+    "--executor",
+    "executor_name",
+    default=None,
+    help="executor name (default: the recipe's [executor], else local)",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="no progress: print the verdict, failures and warnings only"
+)
 @click.pass_obj
-def run(pm: Any, recipe: Path, out: Path, overrides: tuple[str, ...], force: bool, jobs: int | None, executor_name: str | None, quiet: bool) -> int:
+def run(
+    pm: Any,
+    recipe: Path,
+    out: Path,
+    overrides: tuple[str, ...],
+    force: bool,
+    jobs: int | None,
+    executor_name: str | None,
+    quiet: bool,
+) -> int:
     """Train every run of RECIPE, then write summary.csv and report.md and print the verdict table.
 
     On a terminal, live bars show the grid (runs done, failures, ETA) and each running run (step, steps/s,
@@ -50,21 +79,45 @@ def run(pm: Any, recipe: Path, out: Path, overrides: tuple[str, ...], force: boo
     from condensekit import api
     from condensekit.executing import DONE
 
-    result = api.run_recipe(recipe, out=out, overrides=overrides, force=force, jobs=jobs, executor=executor_name, quiet=quiet, plugin_manager=pm)
+    result = api.run_recipe(
+        recipe,
+        out=out,
+        overrides=overrides,
+        force=force,
+        jobs=jobs,
+        executor=executor_name,
+        quiet=quiet,
+        plugin_manager=pm,
+    )
     _echo_verdict(result.verdict_table, result.report_path)
     _echo_answer(result.root, {row["run_dir"] for row in result.rows})
     counts = Counter(o.status for o in result.outcomes)
     if not quiet:
-        shown = [s for s in REPORT_ORDER if s in (RunStatus.OK, RunStatus.DIVERGED, RunStatus.FAILED, RunStatus.SKIPPED) or counts[s]]
-        click.echo(f"\n{result.root.name}: {len(result.outcomes)} runs: " + ", ".join(f"{counts[s]} {s}" for s in shown), err=True)
+        shown = [
+            s
+            for s in REPORT_ORDER
+            if s in (RunStatus.OK, RunStatus.DIVERGED, RunStatus.FAILED, RunStatus.SKIPPED) or counts[s]
+        ]
+        click.echo(
+            f"\n{result.root.name}: {len(result.outcomes)} runs: "
+            + ", ".join(f"{counts[s]} {s}" for s in shown),
+            err=True,
+        )
     for outcome in result.outcomes:
         if outcome.status == RunStatus.FAILED:
-            click.echo(f"  failed: {outcome.rel_dir}: {outcome.error or '?'} (traceback in {out / outcome.rel_dir / 'run.json'})", err=True)
+            click.echo(
+                (
+                    f"  failed: {outcome.rel_dir}: {outcome.error or '?'} "
+                    f"(traceback in {out / outcome.rel_dir / 'run.json'})"
+                ),
+                err=True,
+            )
         elif outcome.status not in DONE:
             click.echo(f"  {outcome.status}: {outcome.rel_dir}: {outcome.error or 'not done'}", err=True)
     if not quiet:
         click.echo(f"Report: {result.report_path}; TensorBoard: tensorboard --logdir {result.root}", err=True)
-    return 0 if all(o.status in DONE for o in result.outcomes) else 1  # 1: some run is not done with this spec
+    # 1: some run is not done with this spec
+    return 0 if all(o.status in DONE for o in result.outcomes) else 1
 
 
 def _echo_verdict(table: list[dict[str, str]], report_path: Path) -> None:
@@ -79,9 +132,14 @@ def _echo_verdict(table: list[dict[str, str]], report_path: Path) -> None:
     text, shortened = fit_table(table, width, render_text)
     click.echo(text)
     if shortened:
-        note = ("Compact table: medians across seeds; in = where the layer-mean peak fell (p1: at or before T1, p2: after); "
-                f"cond/coll = seeds condensed/collapsed at init. The full table with [min, max] is in {report_path}")  # fmt: skip
-        click.echo("\n" + textwrap.fill(note, width=width or 100, break_on_hyphens=False, break_long_words=False))
+        note = (
+            "Compact table: medians across seeds; in = where the layer-mean peak fell (p1: at or before T1, "
+            "p2: after); cond/coll = seeds condensed/collapsed at init. The full table with [min, max] is "
+            f"in {report_path}"
+        )
+        click.echo(
+            "\n" + textwrap.fill(note, width=width or 100, break_on_hyphens=False, break_long_words=False)
+        )
 
 
 @cli.command()
@@ -111,12 +169,16 @@ def list_components(pm: Any, kind: str | None) -> None:
     from condensekit.schedules import DEFAULT_METRIC_SCHEDULE
 
     cat = _manager(pm).catalogue
-    width = max(80, shutil.get_terminal_size().columns) if sys.stdout.isatty() else 10_000  # a pipe gets one line per parameter
+    # a pipe gets one line per parameter
+    width = max(80, shutil.get_terminal_size().columns) if sys.stdout.isatty() else 10_000
     for k in [kind] if kind else KINDS:
         click.echo(_bold(k))
         for name in cat.names(k):
             entry = cat.entries[k][name]
-            summary = textwrap.wrap(f"{entry.summary}{'  (the default)' if entry.default else ''}", width=max(20, width - len(name) - 4)) or [""]
+            summary = textwrap.wrap(
+                f"{entry.summary}{'  (the default)' if entry.default else ''}",
+                width=max(20, width - len(name) - 4),
+            ) or [""]
             click.echo(f"  {_bold(name)}  {summary[0]}")
             for more in summary[1:]:
                 click.echo(f"      {more}")
@@ -124,7 +186,10 @@ def list_components(pm: Any, kind: str | None) -> None:
             for line in params_lines(entry.params, width):
                 click.echo(line)
             if k == "metrics":
-                click.echo(f'      every: schedule  (default: {DEFAULT_METRIC_SCHEDULE})\n          when it is measured: "every:N" | "log:N" | "at:0,10,100"; step 0 and the last step always')
+                click.echo(
+                    f"      every: schedule  (default: {DEFAULT_METRIC_SCHEDULE})\n          when it "
+                    'is measured: "every:N" | "log:N" | "at:0,10,100"; step 0 and the last step always'
+                )
 
 
 @cli.command()
@@ -145,13 +210,22 @@ def plugins(pm: Any) -> None:
 @cli.command(name="new-plugin")
 @click.argument("name")
 @click.option("--kind", type=click.Choice(SCAFFOLD_KINDS), default="trick", show_default=True)
-@click.option("--dir", "parent", type=click.Path(path_type=Path), default=Path("."), show_default=True, help="folder to create the package in")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="folder to create the package in",
+)
 def new_plugin(name: str, kind: str, parent: Path) -> None:
     """Write a ready-to-install plugin package condensekit-NAME (pyproject, plugin, tests, README)."""
     from condensekit.scaffold import write_plugin
 
     folder = write_plugin(name, kind, parent)
-    click.echo(f"wrote {folder}/ (a {kind} plugin). Next:\n  pip install -e {folder}\n  cd {folder} && pytest")
+    click.echo(
+        f"wrote {folder}/ (a {kind} plugin). Next:\n  pip install -e {folder}\n  cd {folder} && pytest"
+    )
 
 
 @cli.command()
@@ -161,13 +235,17 @@ def report(runs_dir: Path) -> None:
     from condensekit.report import write_report
 
     if not runs_dir.is_dir():
-        raise CondensekitError(f"{runs_dir}: no such folder; give a recipe's output folder, e.g. runs/resmlp_vs_mlp")
+        raise CondensekitError(
+            f"{runs_dir}: no such folder; give a recipe's output folder, e.g. runs/resmlp_vs_mlp"
+        )
     try:
         rows, table = write_report(runs_dir)
     except OSError as exc:
         raise CondensekitError(f"{runs_dir}: could not write the report: {exc}") from None
     if not rows:
-        raise CondensekitError(f"{runs_dir}: no runs found (no run.json below it); give a recipe's output folder")
+        raise CondensekitError(
+            f"{runs_dir}: no runs found (no run.json below it); give a recipe's output folder"
+        )
     _echo_verdict(table, runs_dir / "report.md")
     _echo_answer(runs_dir, {row["run_dir"] for row in rows})
     click.echo(f"\nwrote {runs_dir / 'summary.csv'} and {runs_dir / 'report.md'}", err=True)
@@ -190,16 +268,20 @@ def _fill(text: str) -> str:
     if not sys.stdout.isatty():
         return text
     width = shutil.get_terminal_size((80, 24)).columns
-    return textwrap.fill(text, width=width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
+    return textwrap.fill(
+        text, width=width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False
+    )
 
 
 def _bold(text: str) -> str:
-    """Bold on a terminal, plain under NO_COLOR (click drops the codes itself when output is not a terminal)."""
+    """Bold on a terminal, plain under NO_COLOR (click drops the codes itself when output is not a
+    terminal)."""
     return text if os.environ.get("NO_COLOR") else click.style(text, bold=True)
 
 
 def _manager(pm: Any) -> Any:
-    """The process's plugin manager (``main`` passes it as the click object; a bare ``cli()`` call has none)."""
+    """The process's plugin manager (``main`` passes it as the click object; a bare ``cli()`` call has
+    none)."""
     from condensekit.manager import get_plugin_manager
 
     return pm if pm is not None else get_plugin_manager()
@@ -217,7 +299,9 @@ def _plugin_manager_with_commands() -> Any:
     return pm
 
 
-def _one_line_warnings(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+def _one_line_warnings(
+    message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
     print(f"condensekit: warning: {message}", file=sys.stderr)
 
 
@@ -233,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = cli.main(args=argv, prog_name="condensekit", standalone_mode=False, obj=pm)
     except CondensekitError as exc:
-        click.echo(f"condensekit: error: {exc}" if "\n" not in str(exc) else f"condensekit: error:\n{exc}", err=True)
+        click.echo(
+            f"condensekit: error: {exc}" if "\n" not in str(exc) else f"condensekit: error:\n{exc}", err=True
+        )
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -245,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console_main() -> None:
-    """Entry point of the ``condensekit`` console script and ``python -m condensekit``: exit with :func:`main`'s code."""
+    """Entry point of the ``condensekit`` console script and ``python -m condensekit``: exit with
+    :func:`main`'s code."""
     from condensekit.threads import prefer_passive_waiting
 
     prefer_passive_waiting()  # before torch is loaded: OpenMP threads sleep, not spin, on a busy machine

@@ -18,7 +18,8 @@ NC_SB_RTOL = 1e-10  # relative cut-off of Sb's pseudo-inverse (Sb has rank <= C 
 
 
 def class_means(x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Class means ``mu_c`` (K, D), the global mean ``mu_G`` (D,) of all samples, and the sorted classes (K,)."""
+    """Class means ``mu_c`` (K, D), the global mean ``mu_G`` (D,) of all samples, and the sorted classes
+    (K,)."""
     x = flatten(x)
     classes, index = labels.unique(return_inverse=True)
     onehot = torch.nn.functional.one_hot(index, len(classes)).double()
@@ -42,7 +43,8 @@ def nc1_within_between(x: torch.Tensor, labels: torch.Tensor) -> float:
     index = torch.searchsorted(classes, labels)
     deviations = x - means[index]
     m = (means - mu_g).T  # (D, C)
-    m_pinv = torch.linalg.pinv(m, rtol=math.sqrt(NC_SB_RTOL))  # Sb's eigenvalues are M's singular values squared / C
+    # Sb's eigenvalues are M's singular values squared / C
+    m_pinv = torch.linalg.pinv(m, rtol=math.sqrt(NC_SB_RTOL))
     # tr(Sw Sb^+) / C = (C/N ||M^+ E^T||^2) / C
     return float((m_pinv @ deviations.T).square().sum() / x.shape[0])
 
@@ -77,7 +79,8 @@ def nc2_simplex(vectors: torch.Tensor) -> dict[str, float]:
 
 
 def nc3_self_duality(weight: torch.Tensor, centered_means: torch.Tensor) -> float:
-    """NC3 = ``|| W / ||W||_F - M / ||M||_F ||_F^2`` with classifier rows ``W`` (K, D) and centered means ``M`` (K, D).
+    """NC3 = ``|| W / ||W||_F - M / ||M||_F ||_F^2`` with classifier rows ``W`` (K, D) and centered means
+    ``M`` (K, D).
 
     NaN for fewer than two classes: the one centered mean is zero, so there is no direction to compare.
     """

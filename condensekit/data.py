@@ -66,7 +66,9 @@ def labels_of(dataset: Dataset[Any]) -> torch.Tensor:
     return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))], dtype=torch.long)  # type: ignore[arg-type]
 
 
-def standardize(train: torch.Tensor, test: torch.Tensor, dims: tuple[int, ...] = (0,)) -> tuple[torch.Tensor, torch.Tensor]:
+def standardize(
+    train: torch.Tensor, test: torch.Tensor, dims: tuple[int, ...] = (0,)
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Standardize features with the train split's mean and std over ``dims`` (per feature by default).
 
     A feature that is constant on the train split (std 0, e.g. a border pixel that is 0 in every training

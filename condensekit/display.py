@@ -144,7 +144,9 @@ class Display:
 
     def outcome(self, spec: Any, outcome: Any) -> None:
         if outcome.status != RunStatus.RUNNING:  # a run another process holds is counted when it is settled
-            self.grid.outcome(_label(spec), outcome.status, spec.train.steps, outcome.status == RunStatus.SKIPPED)
+            self.grid.outcome(
+                _label(spec), outcome.status, spec.train.steps, outcome.status == RunStatus.SKIPPED
+            )
 
     def close(self) -> None:
         """Stop redrawing (the live display leaves only its finished lines)."""
@@ -177,12 +179,20 @@ class PlainDisplay(Display):
         if event.get("kind") == "step" and now - self.last_status >= self.interval:
             self.last_status = now
             for run in self.grid.snapshot():
-                self._print(f"  ...      {run.label}  step {run.step}/{run.total}  {rate_text(run.rate)} steps/s  loss {number(run.loss)}  {phase_text(run.t1)}")
-            self._print(f"  ...      {self.grid.done}/{self.grid.total_runs} runs done, ETA {clock(self.grid.eta())}")
+                self._print(
+                    f"  ...      {run.label}  step {run.step}/{run.total}  {rate_text(run.rate)} "
+                    f"steps/s  loss {number(run.loss)}  {phase_text(run.t1)}"
+                )
+            self._print(
+                f"  ...      {self.grid.done}/{self.grid.total_runs} runs done, ETA {clock(self.grid.eta())}"
+            )
 
     def outcome(self, spec: Any, outcome: Any) -> None:
         super().outcome(spec, outcome)
-        self._print(f"  [{self.grid.done}/{self.grid.total_runs}] {outcome.status:8s} {spec.rel_dir}  {outcome_text(spec, outcome)}")
+        self._print(
+            f"  [{self.grid.done}/{self.grid.total_runs}] {outcome.status:8s} "
+            f"{spec.rel_dir}  {outcome_text(spec, outcome)}"
+        )
 
 
 class LiveDisplay(Display):
@@ -193,7 +203,9 @@ class LiveDisplay(Display):
 
         super().__init__(grid)
         self.console = console
-        self.live = Live(_Board(grid), console=console, refresh_per_second=4, transient=True, redirect_stdout=False)
+        self.live = Live(
+            _Board(grid), console=console, refresh_per_second=4, transient=True, redirect_stdout=False
+        )
         self.live.start()
 
     def message(self, text: str) -> None:
@@ -225,11 +237,23 @@ class _Board:
         grid = self.grid
         failed = f"  {grid.failed} failed" if grid.failed else "  0 failed"
         elapsed = clock(time.monotonic() - grid.started)
-        yield _bar_line(grid.name, grid.done / max(1, grid.total_runs), f"{grid.done}/{grid.total_runs} runs{failed}  {elapsed} elapsed  ETA {clock(grid.eta())}", width, "bold")
+        yield _bar_line(
+            grid.name,
+            grid.done / max(1, grid.total_runs),
+            f"{grid.done}/{grid.total_runs} runs{failed}  {elapsed} elapsed  ETA {clock(grid.eta())}",
+            width,
+            "bold",
+        )
         for run in grid.snapshot():
-            stats = f"{run.step}/{run.total}  {rate_text(run.rate)} steps/s  loss {number(run.loss)}  {phase_text(run.t1)}"
+            stats = (
+                f"{run.step}/{run.total}  {rate_text(run.rate)} "
+                f"steps/s  loss {number(run.loss)}  {phase_text(run.t1)}"
+            )
             if len(run.label) + len(stats) + 12 > width:
-                stats = f"{run.step}/{run.total} {rate_text(run.rate)}/s loss {number(run.loss)} {phase_text(run.t1, short=True)}"
+                stats = (
+                    f"{run.step}/{run.total} {rate_text(run.rate)}/s loss "
+                    f"{number(run.loss)} {phase_text(run.t1, short=True)}"
+                )
             yield _bar_line("  " + run.label, run.step / max(1, run.total), stats, width, "")
 
 
@@ -251,7 +275,9 @@ def _bar_line(label: str, fraction: float, stats: str, width: int, style: str) -
     return line
 
 
-def make_display(grid: GridProgress, stream: IO[str] | None = None, quiet: bool = False, console: Any = None) -> Display:
+def make_display(
+    grid: GridProgress, stream: IO[str] | None = None, quiet: bool = False, console: Any = None
+) -> Display:
     """The display for ``stream`` (default stderr): quiet, live on a terminal, plain lines otherwise.
 
     ``console``: a ``rich.console.Console`` to draw on (tests pass one with ``force_terminal=True``).
@@ -282,8 +308,17 @@ def _is_terminal(stream: IO[str]) -> bool:
 # ----------------------------------------------------------------------------------------------
 
 _RANGE = re.compile(r" \[[^\]]*\]")
-SHORT_HEADERS = {"T1 (phase-1 end)": "T1", "rise dS": "dS", "peak S*": "S*", "peak t*": "t*", "peak in": "in",
-                 "test acc": "acc", "train acc": "tr.acc", "condensed": "cond", "collapsed": "coll"}  # fmt: skip
+SHORT_HEADERS = {
+    "T1 (phase-1 end)": "T1",
+    "rise dS": "dS",
+    "peak S*": "S*",
+    "peak t*": "t*",
+    "peak in": "in",
+    "test acc": "acc",
+    "train acc": "tr.acc",
+    "condensed": "cond",
+    "collapsed": "coll",
+}
 SHORT_WORDS = (("no phase 1", "none"), ("phase1", "p1"), ("phase2", "p2"))  # the ``peak in`` cells
 
 

@@ -49,11 +49,18 @@ if TYPE_CHECKING:
     from condensekit.manager import PluginManager
 
 __all__ = [
-    "ExecContext", "RunOutcome", "execute_spec", "record_lost_run", "run_specs_in_worker", "settle_held_runs", "worker_plugin_manager",
-]  # fmt: skip
+    "ExecContext",
+    "RunOutcome",
+    "execute_spec",
+    "record_lost_run",
+    "run_specs_in_worker",
+    "settle_held_runs",
+    "worker_plugin_manager",
+]
 
 DONE = frozenset({RunStatus.OK, RunStatus.DIVERGED, RunStatus.SKIPPED, RunStatus.SUBMITTED})
-"""Outcomes that leave a run done with the spec asked for (or handed to a cluster); any other makes ``run`` exit 1."""
+"""Outcomes that leave a run done with the spec asked for (or handed to a cluster); any other makes ``run``
+exit 1."""
 
 
 @dataclass
@@ -88,7 +95,8 @@ class ExecContext:
     Attributes:
         out_root: the output root; run directories are ``out_root / spec.rel_dir``.
         force: rerun finished runs.
-        plugin_manager: the caller's plugin manager, for runs executed in this process (workers build their own).
+        plugin_manager: the caller's plugin manager, for runs executed in this process (workers build their
+            own).
         on_outcome: called in the submitting process once per run, as soon as its outcome is known.
         on_message: receives executor notes (where logs go, how many jobs were submitted).
         on_progress: receives live progress events of runs (:mod:`condensekit.progress`); runs in this
@@ -148,7 +156,10 @@ class ExecContext:
     def results(self, specs: Iterable[RunSpec]) -> list[RunOutcome]:
         """The outcomes of ``specs`` in their order (a run nobody reported on counts as failed)."""
         missing = "no outcome was reported for this run"
-        return [self.outcomes.get(str(s.rel_dir)) or RunOutcome(str(s.rel_dir), RunStatus.FAILED, error=missing) for s in specs]
+        return [
+            self.outcomes.get(str(s.rel_dir)) or RunOutcome(str(s.rel_dir), RunStatus.FAILED, error=missing)
+            for s in specs
+        ]
 
 
 _WORKER_MANAGERS: dict[tuple[str, ...], PluginManager] = {}
@@ -192,10 +203,17 @@ def _tidy_lock(run_dir: Path) -> None:
 
 def _held(spec: RunSpec, lock: RunLock) -> RunOutcome:
     """The outcome of a run another live process holds: still ``running``, and not done by us."""
-    return RunOutcome(str(spec.rel_dir), RunStatus.RUNNING, error=f"being run by another process ({lock.holder()})")
+    return RunOutcome(
+        str(spec.rel_dir), RunStatus.RUNNING, error=f"being run by another process ({lock.holder()})"
+    )
 
 
-def execute_spec(spec: RunSpec | dict[str, Any], out_root: str | Path, force: bool = False, plugin_manager: PluginManager | None = None) -> RunOutcome:
+def execute_spec(
+    spec: RunSpec | dict[str, Any],
+    out_root: str | Path,
+    force: bool = False,
+    plugin_manager: PluginManager | None = None,
+) -> RunOutcome:
     """Run one spec into ``out_root/<spec.rel_dir>`` unless it finished earlier with this spec.
 
     Safe to call in any process; never raises for a failing run. Exceptions inside the run become
@@ -208,7 +226,8 @@ def execute_spec(spec: RunSpec | dict[str, Any], out_root: str | Path, force: bo
         spec: the run (or ``RunSpec.to_dict()`` of it, as a worker receives it).
         out_root: the output root.
         force: rerun it even when it finished before with this spec.
-        plugin_manager: the manager to run with; default: this process's worker manager for the spec's plugins.
+        plugin_manager: the manager to run with; default: this process's worker manager for the spec's
+            plugins.
     """
     if isinstance(spec, dict):
         spec = RunSpec.from_dict(spec)
@@ -223,7 +242,8 @@ def execute_spec(spec: RunSpec | dict[str, Any], out_root: str | Path, force: bo
     except (OSError, CondensekitError) as exc:
         return _unusable(spec, run_dir, exc)
     try:
-        if not force and (info := kept_run(run_dir, spec)[0]) is not None:  # finished by another process meanwhile
+        # finished by another process meanwhile
+        if not force and (info := kept_run(run_dir, spec)[0]) is not None:
             return _skipped(spec, info)
         clear_run_dir(run_dir, Path(out_root))
         return _train_into(spec, run_dir, plugin_manager)
@@ -241,7 +261,10 @@ def _unusable(spec: RunSpec, run_dir: Path, exc: BaseException) -> RunOutcome:
     print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
     if not run_dir.is_symlink():
         try:
-            write_json_atomic(run_dir / "run.json", {"status": RunStatus.FAILED, "spec": spec.to_dict(), "finished": time.time(), "error": error})
+            write_json_atomic(
+                run_dir / "run.json",
+                {"status": RunStatus.FAILED, "spec": spec.to_dict(), "finished": time.time(), "error": error},
+            )
         except OSError:
             pass  # the disk is full or read-only: the next invocation finds no finished run and redoes it
     return RunOutcome(str(spec.rel_dir), RunStatus.FAILED, error=error)
@@ -249,7 +272,13 @@ def _unusable(spec: RunSpec, run_dir: Path, exc: BaseException) -> RunOutcome:
 
 def _train_into(spec: RunSpec, run_dir: Path, pm: PluginManager | None) -> RunOutcome:
     started = time.time()
-    record: dict[str, Any] = {"status": RunStatus.RUNNING, "spec": spec.to_dict(), "started": started, "host": platform.node(), "pid": os.getpid()}
+    record: dict[str, Any] = {
+        "status": RunStatus.RUNNING,
+        "spec": spec.to_dict(),
+        "started": started,
+        "host": platform.node(),
+        "pid": os.getpid(),
+    }
     write_json_atomic(run_dir / "run.json", record)
     error = ""
     try:
@@ -258,11 +287,17 @@ def _train_into(spec: RunSpec, run_dir: Path, pm: PluginManager | None) -> RunOu
         from condensekit.trainer import resolve_device, train
 
         pm = pm if pm is not None else worker_plugin_manager(spec.plugins)
-        record["plugins"] = {name: {"origin": origin, "version": version} for name, (origin, version) in pm.origins.items()}
+        record["plugins"] = {
+            name: {"origin": origin, "version": version} for name, (origin, version) in pm.origins.items()
+        }
         record["versions"] = _versions()
         record["device"] = str(resolve_device(spec.device))
         record["threads"] = torch.get_num_threads()
-        record["reports"] = {name: report.model_dump(mode="json") for name in spec.metrics if (report := pm.catalogue.get("metrics", name).report)}
+        record["reports"] = {
+            name: report.model_dump(mode="json")
+            for name in spec.metrics
+            if (report := pm.catalogue.get("metrics", name).report)
+        }
         status, summary = train(spec, run_dir, pm)
     except Exception as exc:  # one failing run is recorded; the grid goes on
         status, summary = RunStatus.FAILED, {}
@@ -281,13 +316,25 @@ def _train_into(spec: RunSpec, run_dir: Path, pm: PluginManager | None) -> RunOu
         record["outputs"] = record_outputs(run_dir)
         write_json_atomic(run_dir / "run.json", record)
     except OSError as exc:  # a full disk at the very end: the results are not on record, so the run failed
-        status, error = RunStatus.FAILED, f"could not write run.json ({exc.strerror or exc}); the run is redone next time"
+        status, error = (
+            RunStatus.FAILED,
+            f"could not write run.json ({exc.strerror or exc}); the run is redone next time",
+        )
         try:  # a small record may still fit where the full one did not
-            write_json_atomic(run_dir / "run.json", {"status": status, "spec": spec.to_dict(), "finished": finished, "error": error})
+            write_json_atomic(
+                run_dir / "run.json",
+                {"status": status, "spec": spec.to_dict(), "finished": finished, "error": error},
+            )
         except OSError:
             pass  # run.json still says "running": the next invocation redoes the run
         print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
-    return RunOutcome(str(spec.rel_dir), status, finished - started, error.strip().splitlines()[-1] if error else "", summary)
+    return RunOutcome(
+        str(spec.rel_dir),
+        status,
+        finished - started,
+        error.strip().splitlines()[-1] if error else "",
+        summary,
+    )
 
 
 def record_lost_run(spec: RunSpec, out_root: str | Path, error: str) -> RunOutcome:
@@ -301,9 +348,13 @@ def record_lost_run(spec: RunSpec, out_root: str | Path, error: str) -> RunOutco
     info = read_run_json(run_dir)
     if info is not None and spec_changes(info.get("spec") or {}, spec):
         info = None  # what is there belongs to another spec: not this run's record
-    if info is not None and (as_status(info.get("status")).finished or info.get("status") == RunStatus.FAILED):
+    if info is not None and (
+        as_status(info.get("status")).finished or info.get("status") == RunStatus.FAILED
+    ):
         last = (info.get("error") or "").strip().splitlines()[-1:] or [""]
-        return RunOutcome(str(spec.rel_dir), info["status"], info.get("seconds") or 0.0, last[0], info.get("summary") or {})
+        return RunOutcome(
+            str(spec.rel_dir), info["status"], info.get("seconds") or 0.0, last[0], info.get("summary") or {}
+        )
     lock = RunLock(run_dir)
     try:
         refuse_links(Path(out_root), run_dir)
@@ -351,9 +402,14 @@ def settle_held_runs(context: ExecContext, specs: Iterable[RunSpec]) -> None:
 
 
 def run_specs_in_worker(
-    spec_dicts: list[dict[str, Any]], out_root: str, force: bool = False, threads: int | None = None, cwd: str | None = None
+    spec_dicts: list[dict[str, Any]],
+    out_root: str,
+    force: bool = False,
+    threads: int | None = None,
+    cwd: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The entry point of a worker (a Slurm job, a Ray task): execute specs one after another; return outcome dicts.
+    """The entry point of a worker (a Slurm job, a Ray task): execute specs one after another; return outcome
+    dicts.
 
     Args:
         spec_dicts: ``RunSpec.to_dict()`` of each run.

@@ -48,7 +48,8 @@ def bounds_text(info: FieldInfo) -> str:
 
 
 def default_text(info: FieldInfo) -> str:
-    """``required`` or ``default: <value>`` (strings bare, as a recipe would write them unquoted in a list)."""
+    """``required`` or ``default: <value>`` (strings bare, as a recipe would write them unquoted in a
+    list)."""
     if info.is_required():
         return "required"
     value = info.get_default(call_default_factory=True)
@@ -60,7 +61,8 @@ def default_text(info: FieldInfo) -> str:
 
 
 def field_lines(name: str, info: FieldInfo, width: int = 80, indent: int = 6) -> list[str]:
-    """The lines of one parameter: name, type with choices and bounds, default; then the wrapped description."""
+    """The lines of one parameter: name, type with choices and bounds, default; then the wrapped
+    description."""
     kind = type_text(info.annotation)
     bounds = bounds_text(info)
     head = f"{name}: {kind}{', ' + bounds if bounds else ''}"
@@ -69,10 +71,21 @@ def field_lines(name: str, info: FieldInfo, width: int = 80, indent: int = 6) ->
     if len(pad) + len(head) + 2 + len(default) <= width:
         lines = [f"{pad}{head}  {default}"]
     else:  # long choice lists wrap between choices; the default goes on its own line
-        lines = textwrap.wrap(head, width=max(40, width), initial_indent=pad, subsequent_indent=pad + "    ", break_on_hyphens=False)
+        lines = textwrap.wrap(
+            head,
+            width=max(40, width),
+            initial_indent=pad,
+            subsequent_indent=pad + "    ",
+            break_on_hyphens=False,
+        )
         lines.append(f"{pad}    {default}")
     if info.description:
-        lines += textwrap.wrap(info.description, width=max(40, width), initial_indent=pad + "    ", subsequent_indent=pad + "    ")
+        lines += textwrap.wrap(
+            info.description,
+            width=max(40, width),
+            initial_indent=pad + "    ",
+            subsequent_indent=pad + "    ",
+        )
     return lines
 
 

@@ -34,7 +34,16 @@ class Register(Protocol):
     :class:`condensekit.MetricReport`.
     """
 
-    def __call__(self, name: str, factory: Any, params: Any = None, summary: str = "", *, default: bool = False, report: Any = None) -> None: ...
+    def __call__(
+        self,
+        name: str,
+        factory: Any,
+        params: Any = None,
+        summary: str = "",
+        *,
+        default: bool = False,
+        report: Any = None,
+    ) -> None: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,9 +165,10 @@ def model_overrides(run: Run) -> dict[str, Any] | None:
 
     Called once per run, after :func:`run_started`, on every plugin (each one's answer separately). Also
     called once at validation time with ``run=None`` on each trick, so that an override the model does not
-    take fails before training; an implementation that needs the run may raise then. Used by tricks such as ``batchnorm`` (``{"norm": "batch"}``). The merged overrides are validated
-    against the model's params; a key the model does not have is a clear error, and two plugins
-    asking for different values of the same key is an error naming both.
+    take fails before training; an implementation that needs the run may raise then. Used by tricks such as
+    ``batchnorm`` (``{"norm": "batch"}``). The merged overrides are validated against the model's params; a
+    key the model does not have is a clear error, and two plugins asking for different values of the same key
+    is an error naming both.
 
     Args:
         run: the run context.
@@ -172,7 +182,8 @@ def model_overrides(run: Run) -> dict[str, Any] | None:
 def model_built(run: Run, model: nn.Module) -> None:
     """The model is constructed, still on the CPU, before ``.to(run.device)``.
 
-    Called once per run, right after the model's factory. Implementations may re-initialise parameters in place (the ``init`` trick does).
+    Called once per run, right after the model's factory. Implementations may re-initialise parameters in
+    place (the ``init`` trick does).
 
     Args:
         run: the run context.
@@ -197,7 +208,9 @@ def optimizer_overrides(run: Run) -> dict[str, Any] | None:
 
 
 @hookspec(firstresult=True)
-def make_optimizer(run: Run, params: list[torch.nn.Parameter], options: dict[str, Any]) -> torch.optim.Optimizer:  # type: ignore[empty-body]
+def make_optimizer(  # type: ignore[empty-body]
+    run: Run, params: list[torch.nn.Parameter], options: dict[str, Any]
+) -> torch.optim.Optimizer:
     """Build the optimizer. The first non-None result wins; the built-in SGD is ``trylast``.
 
     Called once per run, after :func:`optimizer_overrides`, with the model already on ``run.device``.
@@ -213,7 +226,9 @@ def make_optimizer(run: Run, params: list[torch.nn.Parameter], options: dict[str
 
 
 @hookspec
-def extra_loss(run: Run, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], outputs: torch.Tensor) -> torch.Tensor | None:
+def extra_loss(
+    run: Run, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], outputs: torch.Tensor
+) -> torch.Tensor | None:
     """Add a term to the training loss.
 
     Called every step, after the forward pass and before ``backward()``.
@@ -260,8 +275,8 @@ def collect_metrics(run: Run, probe: Probe) -> dict[str, float] | None:
     """Measure something on the probe batch.
 
     Called at the start of a step (before that step's update; ``run.step`` optimizer steps have been taken),
-    when any metric is due. The core calls a metric's implementation only at the steps its ``every`` schedule makes due
-    (step 0 and the last step are always due). Plugins that are not catalogue metrics are called
+    when any metric is due. The core calls a metric's implementation only at the steps its ``every`` schedule
+    makes due (step 0 and the last step are always due). Plugins that are not catalogue metrics are called
     whenever any metric is due and should return None when they have nothing to say. Keys are
     logged as ``<metric name>/<key>``; per-layer keys are written ``<layer>/<quantity>``.
 

@@ -98,7 +98,9 @@ class PluginManager(pluggy.PluginManager):
         """Forget the catalogue, so the next use rebuilds it (after registering a plugin by hand)."""
         self._catalogue = None
 
-    def call_each(self, hook_name: str, plugins: Iterable[object] | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
+    def call_each(
+        self, hook_name: str, plugins: Iterable[object] | None = None, **kwargs: Any
+    ) -> list[tuple[str, Any]]:
         """Call a hook on each implementing plugin separately, returning ``(plugin name, result)`` pairs.
 
         Used where the caller must know who said what (clashing overrides, metric key prefixes). The
@@ -125,14 +127,20 @@ def build_catalogue(pm: PluginManager) -> Catalogue:
         hook_name = f"register_{kind}"
         for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
             register = catalogue.register_callback(kind, impl.plugin_name)
-            others = [i.plugin for i in getattr(pm.hook, hook_name).get_hookimpls() if i.plugin is not impl.plugin]
+            others = [
+                i.plugin for i in getattr(pm.hook, hook_name).get_hookimpls() if i.plugin is not impl.plugin
+            ]
             try:
                 pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
             except PluginError:
                 raise
             except Exception as exc:  # a broken third-party plugin must not take down the others
                 pm.load_errors[impl.plugin_name] = f"{type(exc).__name__} in {hook_name}: {exc}"
-                warnings.warn(f"condensekit plugin {impl.plugin_name!r} failed in {hook_name}: {exc}", PluginLoadWarning, stacklevel=2)
+                warnings.warn(
+                    f"condensekit plugin {impl.plugin_name!r} failed in {hook_name}: {exc}",
+                    PluginLoadWarning,
+                    stacklevel=2,
+                )
     return catalogue
 
 
@@ -155,7 +163,9 @@ def load_plugin_file(path: Path) -> ModuleType:
     return module
 
 
-def recipe_plugin_manager(local_plugins: Sequence[Path], pm: PluginManager | None = None) -> tuple[PluginManager, list[Problem]]:
+def recipe_plugin_manager(
+    local_plugins: Sequence[Path], pm: PluginManager | None = None
+) -> tuple[PluginManager, list[Problem]]:
     """A plugin manager with a recipe's local plugin files; files that fail to import become Problems.
 
     ``pm`` is the process's manager when it has one (the command line's): the files are added to it, so a
@@ -175,14 +185,26 @@ def recipe_plugin_manager(local_plugins: Sequence[Path], pm: PluginManager | Non
             load_plugin_file(path)
         except Exception as exc:  # the user's code: report where it failed, keep validating the rest
             broken[str(path)] = _import_failure(path, exc)
-            problems.append(Problem(f"plugins[{i}]", f"{path} failed to import: {broken[str(path)]}", "fix the plugin file or remove it from plugins"))
+            problems.append(
+                Problem(
+                    f"plugins[{i}]",
+                    f"{path} failed to import: {broken[str(path)]}",
+                    "fix the plugin file or remove it from plugins",
+                )
+            )
             continue
         usable.append(path)
     pm = pm if pm is not None else get_plugin_manager()
     try:
         add_local_plugins(pm, usable)
     except Exception as exc:  # e.g. a hook implementation with the wrong signature
-        problems.append(Problem("plugins", f"a local plugin could not be registered: {type(exc).__name__}: {exc}", "fix the plugin file or remove it from plugins"))
+        problems.append(
+            Problem(
+                "plugins",
+                f"a local plugin could not be registered: {type(exc).__name__}: {exc}",
+                "fix the plugin file or remove it from plugins",
+            )
+        )
     pm.load_errors.update(broken)
     check_essentials(pm)
     return pm, problems
@@ -199,13 +221,23 @@ def check_essentials(pm: PluginManager) -> None:
     """
     disabled = env_list("CONDENSEKIT_DISABLE_PLUGINS") or []
     if not pm.hook.make_optimizer.get_hookimpls():
-        why = f" (CONDENSEKIT_DISABLE_PLUGINS={','.join(disabled)} disables condensekit.defaults.optimizer)" if "condensekit.defaults.optimizer" in disabled else ""
-        raise PluginError(f"no plugin provides an optimizer (the make_optimizer hook){why}; every run needs one: "
-                          "enable condensekit.defaults.optimizer or install a plugin that implements make_optimizer")  # fmt: skip
+        why = (
+            f" (CONDENSEKIT_DISABLE_PLUGINS={','.join(disabled)} disables condensekit.defaults.optimizer)"
+            if "condensekit.defaults.optimizer" in disabled
+            else ""
+        )
+        raise PluginError(
+            f"no plugin provides an optimizer (the make_optimizer hook){why}; every run needs one: "
+            "enable condensekit.defaults.optimizer or install a plugin that implements make_optimizer"
+        )
     if pm.get_plugin(JSONL_WRITER) is None:
         why = " (CONDENSEKIT_DISABLE_PLUGINS disables it)" if JSONL_WRITER in disabled else ""
-        warnings.warn(f"no metrics.jsonl will be written: {JSONL_WRITER} is not loaded{why}; the report's curves and "
-                      "figures are drawn from metrics.jsonl, so they will be missing", PluginLoadWarning, stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"no metrics.jsonl will be written: {JSONL_WRITER} is not loaded{why}; the report's curves and "
+            "figures are drawn from metrics.jsonl, so they will be missing",
+            PluginLoadWarning,
+            stacklevel=2,
+        )
 
 
 def _import_failure(path: Path, exc: BaseException) -> str:
@@ -233,7 +265,9 @@ def _version_of(module_name: str) -> str:
         return "unknown"
 
 
-def get_plugin_manager(local_plugins: Iterable[str | Path] = (), *, builtins: Iterable[str] | None = None) -> PluginManager:
+def get_plugin_manager(
+    local_plugins: Iterable[str | Path] = (), *, builtins: Iterable[str] | None = None
+) -> PluginManager:
     """Return a fresh plugin manager with the built-ins, installed plugins and ``local_plugins`` loaded.
 
     Args:
@@ -249,7 +283,11 @@ def get_plugin_manager(local_plugins: Iterable[str | Path] = (), *, builtins: It
             module = importlib.import_module(name)
         except Exception as exc:
             pm.load_errors[name] = f"{type(exc).__name__}: {exc}"
-            warnings.warn(f"condensekit built-in plugin {name!r} failed to import: {exc}", PluginLoadWarning, stacklevel=2)
+            warnings.warn(
+                f"condensekit built-in plugin {name!r} failed to import: {exc}",
+                PluginLoadWarning,
+                stacklevel=2,
+            )
             continue
         pm.register(module, name=name)
         pm.origins[name] = ("builtin", _version_of(name))
@@ -261,7 +299,8 @@ def get_plugin_manager(local_plugins: Iterable[str | Path] = (), *, builtins: It
 
 
 def add_local_plugins(pm: PluginManager, paths: Sequence[Path]) -> None:
-    """Import local plugin files (a recipe's ``plugins``) and register them; the catalogue is rebuilt on next use."""
+    """Import local plugin files (a recipe's ``plugins``) and register them; the catalogue is rebuilt on next
+    use."""
     added = False
     for path in paths:
         module = load_plugin_file(path)
@@ -288,19 +327,34 @@ def _load_entry_points(pm: PluginManager, disabled: set[str]) -> None:
             plugin = ep.load()
         except Exception as exc:  # one broken package must not take down the others
             pm.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-            warnings.warn(f"condensekit plugin {ep.name!r} ({ep.value}) failed to load and is skipped: {exc}", PluginLoadWarning, stacklevel=2)
+            warnings.warn(
+                f"condensekit plugin {ep.name!r} ({ep.value}) failed to load and is skipped: {exc}",
+                PluginLoadWarning,
+                stacklevel=2,
+            )
             continue
         try:
             pm.register(plugin, name=ep.name)
         except Exception as exc:
             pm.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-            warnings.warn(f"condensekit plugin {ep.name!r} could not be registered: {exc}", PluginLoadWarning, stacklevel=2)
+            warnings.warn(
+                f"condensekit plugin {ep.name!r} could not be registered: {exc}",
+                PluginLoadWarning,
+                stacklevel=2,
+            )
             continue
         pm.origins[ep.name] = (f"package {ep.dist.name if ep.dist else '?'}", version)
     for name in sorted(set(allowed or []) - set(pm.origins) - set(pm.load_errors) - disabled):
         # a typo in the allow-list would otherwise silently load nothing
-        pm.load_errors[name] = f"not installed (named in CONDENSEKIT_LOAD_PLUGINS); installed: {', '.join(sorted(seen)) or '(none)'}"
-        warnings.warn(f"CONDENSEKIT_LOAD_PLUGINS names {name!r}, which no installed package provides", PluginLoadWarning, stacklevel=2)
+        pm.load_errors[name] = (
+            "not installed (named in CONDENSEKIT_LOAD_PLUGINS); "
+            f"installed: {', '.join(sorted(seen)) or '(none)'}"
+        )
+        warnings.warn(
+            f"CONDENSEKIT_LOAD_PLUGINS names {name!r}, which no installed package provides",
+            PluginLoadWarning,
+            stacklevel=2,
+        )
 
 
 def _enable_tracing(pm: PluginManager) -> None:
@@ -313,7 +367,10 @@ def _enable_tracing(pm: PluginManager) -> None:
         if exc is not None:
             print(f"[condensekit trace] {hook_name} raised {type(exc).__name__}: {exc}", file=sys.stderr)
         elif outcome.get_result() not in (None, []):
-            print(f"[condensekit trace] {hook_name} returned {reprlib.repr(outcome.get_result())}", file=sys.stderr)
+            print(
+                f"[condensekit trace] {hook_name} returned {reprlib.repr(outcome.get_result())}",
+                file=sys.stderr,
+            )
 
     pm.add_hookcall_monitoring(before, after)
 
@@ -323,4 +380,12 @@ def hooks_of(pm: PluginManager, plugin: object) -> list[str]:
     return sorted(hc.name for hc in (pm.get_hookcallers(plugin) or []))
 
 
-__all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "PluginManager", "get_plugin_manager", "hooks_of", "load_plugin_file", "recipe_plugin_manager"]
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "PluginManager",
+    "get_plugin_manager",
+    "hooks_of",
+    "load_plugin_file",
+    "recipe_plugin_manager",
+]

@@ -36,11 +36,30 @@ from condensekit.collapse import (
 from condensekit.weight_grads import conv_weight_grad_similarity
 
 __all__ = [
-    "EPS", "NC_SB_RTOL", "centered", "class_means", "classmean_similarity", "common_direction_strength",
-    "conv_weight_grad_similarity", "cosine_gram", "dead_fraction", "effective_rank", "energy_shares", "flatten",
-    "is_finite", "linear_weight_grad_similarity", "masked_mean", "mean_norm", "nc1_within_between", "nc2_simplex",
-    "nc3_self_duality", "nc4_ncc_mismatch", "pair_masks", "pair_means", "pair_similarity",
-]  # fmt: skip
+    "EPS",
+    "NC_SB_RTOL",
+    "centered",
+    "class_means",
+    "classmean_similarity",
+    "common_direction_strength",
+    "conv_weight_grad_similarity",
+    "cosine_gram",
+    "dead_fraction",
+    "effective_rank",
+    "energy_shares",
+    "flatten",
+    "is_finite",
+    "linear_weight_grad_similarity",
+    "masked_mean",
+    "mean_norm",
+    "nc1_within_between",
+    "nc2_simplex",
+    "nc3_self_duality",
+    "nc4_ncc_mismatch",
+    "pair_masks",
+    "pair_means",
+    "pair_similarity",
+]
 
 EPS = 1e-12
 
@@ -80,9 +99,15 @@ def pair_means(gram: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """
     classes = ClassIndex.of(labels)
     gram, onehot = gram.double(), classes.onehot
-    sums = {"all": (gram.sum() - gram.diagonal().sum()) / 2, "intra": ((onehot.T @ gram @ onehot).trace() - gram.diagonal().sum()) / 2}
+    sums = {
+        "all": (gram.sum() - gram.diagonal().sum()) / 2,
+        "intra": ((onehot.T @ gram @ onehot).trace() - gram.diagonal().sum()) / 2,
+    }
     sums["inter"] = sums["all"] - sums["intra"]
-    return {k: float(sums[k] / classes.pairs[k]) if classes.pairs[k] else math.nan for k in ("inter", "intra", "all")}
+    return {
+        k: float(sums[k] / classes.pairs[k]) if classes.pairs[k] else math.nan
+        for k in ("inter", "intra", "all")
+    }
 
 
 def pair_similarity(x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -99,10 +124,11 @@ def energy_shares(x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """Energy decomposition of the unit-normalised features ``u_i = h_i / |h_i|`` (zero features dropped).
 
     With ``ubar`` the mean of the ``u_i`` and ``ubar_c`` the class means, ``1 = mean_i |u_i|^2`` splits into
-    ``share_common = |ubar|^2`` (a direction shared by all samples), ``share_class = mean_i |ubar_{y_i} - ubar|^2``
-    (what tells the classes apart) and ``share_sample = mean_i |u_i - ubar_{y_i}|^2`` (what is left to each
-    sample). They sum to 1. With N samples and no zero feature, ``feat_all = (N share_common - 1) / (N - 1)``.
-    All three are NaN when every feature is zero. Returned as ``{"common", "class", "sample"}``.
+    ``share_common = |ubar|^2`` (a direction shared by all samples),
+    ``share_class = mean_i |ubar_{y_i} - ubar|^2`` (what tells the classes apart) and
+    ``share_sample = mean_i |u_i - ubar_{y_i}|^2`` (what is left to each sample). They sum to 1. With N
+    samples and no zero feature, ``feat_all = (N share_common - 1) / (N - 1)``. All three are NaN when every
+    feature is zero. Returned as ``{"common", "class", "sample"}``.
     """
     stats = similarity_statistics(_stack_of_one(x), ClassIndex.of(labels), shares=True)
     return {k: float(stats[f"share_{k}"][0]) for k in ("common", "class", "sample")}
@@ -116,10 +142,14 @@ def centered(x: torch.Tensor) -> torch.Tensor:
 
 def classmean_similarity(x: torch.Tensor, labels: torch.Tensor) -> float:
     """Mean over class pairs c < c' of ``cos(mu_c, mu_c')`` of the class-mean features (NaN for one class)."""
-    return float(similarity_statistics(_stack_of_one(x), ClassIndex.of(labels), class_means=True)["classmean"][0])
+    return float(
+        similarity_statistics(_stack_of_one(x), ClassIndex.of(labels), class_means=True)["classmean"][0]
+    )
 
 
-def linear_weight_grad_similarity(g: torch.Tensor, a: torch.Tensor, labels: torch.Tensor, bias: bool = True) -> float:
+def linear_weight_grad_similarity(
+    g: torch.Tensor, a: torch.Tensor, labels: torch.Tensor, bias: bool = True
+) -> float:
     """Inter-class mean cosine of per-sample weight gradients of a linear layer.
 
     The per-sample gradient of ``[W, b]`` is ``g_i [a_i, 1]^T``; its cosine with sample j's is
@@ -136,8 +166,8 @@ def linear_weight_grad_similarity(g: torch.Tensor, a: torch.Tensor, labels: torc
 
 
 def common_direction_strength(m: torch.Tensor) -> float:
-    """``sigma_1^2 / ||M||_F^2`` of a matrix (higher-rank tensors are flattened to (rows, -1)); NaN for a zero or
-    non-finite matrix."""
+    """``sigma_1^2 / ||M||_F^2`` of a matrix (higher-rank tensors are flattened to (rows, -1)); NaN for a zero
+    or non-finite matrix."""
     return float(spectrum(m, rank=False)["rho1"])
 
 

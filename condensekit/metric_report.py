@@ -22,9 +22,10 @@ from pydantic.dataclasses import dataclass
 class Panel:
     """One panel of a figure: one quantity of the metric over the steps, a band per arm.
 
-    ``label`` is the y-axis label (default: the key), ``log`` a log-scale y axis. ``key`` is a key the metric logs, without the metric's name: an exact key (``penultimate/nc1``,
-    ``grad_ratio_first_last``) or a per-layer quantity (``dead_frac``), which is averaged over the layers
-    that logged it (``<layer>/dead_frac``), the run's hidden layers when they are known.
+    ``label`` is the y-axis label (default: the key), ``log`` a log-scale y axis. ``key`` is a key the metric
+    logs, without the metric's name: an exact key (``penultimate/nc1``, ``grad_ratio_first_last``) or a
+    per-layer quantity (``dead_frac``), which is averaged over the layers that logged it
+    (``<layer>/dead_frac``), the run's hidden layers when they are known.
     """
 
     key: str

@@ -56,7 +56,8 @@ def _umask() -> int:
 
 
 FILE_MODE = 0o666 & ~_umask()
-"""The permissions of every file condensekit writes: what ``open()`` gives other outputs (0644 under umask 022)."""
+"""The permissions of every file condensekit writes: what ``open()`` gives other outputs (0644 under umask
+022)."""
 
 
 def json_safe(value: Any) -> Any:
@@ -99,9 +100,14 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 # run.json keys and the JSON types they must have when present (a hand-edited or planted file may lie)
 _RUN_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
-    "status": str, "spec": dict, "summary": (dict, type(None)), "error": (str, type(None)), "outputs": dict,
-    "seconds": (int, float, type(None)), "reports": (dict, type(None)),
-}  # fmt: skip
+    "status": str,
+    "spec": dict,
+    "summary": (dict, type(None)),
+    "error": (str, type(None)),
+    "outputs": dict,
+    "seconds": (int, float, type(None)),
+    "reports": (dict, type(None)),
+}
 
 
 def read_run_json(run_dir: Path) -> dict[str, Any] | None:
@@ -127,7 +133,8 @@ def run_status(run_dir: Path) -> RunStatus | None:
 
 
 def is_finished(run_dir: Path) -> bool:
-    """Whether the run finished (``ok`` or ``diverged``); whether it is kept is :func:`condensekit.reuse.kept_run`."""
+    """Whether the run finished (``ok`` or ``diverged``); whether it is kept is
+    :func:`condensekit.reuse.kept_run`."""
     status = run_status(run_dir)
     return status is not None and status.finished
 
@@ -148,8 +155,8 @@ def refuse_links(root: Path, path: Path) -> None:
         here = here / part
         if here.is_symlink():
             raise OutputError(
-                f"{here} is a symbolic link (to {os.readlink(here)}); condensekit never writes or deletes through links "
-                "below --out; remove the link, or give its target as --out"
+                f"{here} is a symbolic link (to {os.readlink(here)}); condensekit never writes or deletes "
+                "through links below --out; remove the link, or give its target as --out"
             )
 
 
@@ -173,12 +180,15 @@ def clear_run_dir(run_dir: Path, root: Path | None = None) -> None:
             child.unlink()
 
 
-PROBE_BYTES = 64 * 1024  # written once before the first run: a full or read-only output disk fails here, not mid-grid
-EVENT_FILE_NAME_ROOM = 100  # the longest name condensekit writes in a run directory (TensorBoard: host, pid, time)
+# written once before the first run: a full or read-only output disk fails here, not mid-grid
+PROBE_BYTES = 64 * 1024
+# the longest name condensekit writes in a run directory (TensorBoard: host, pid, time)
+EVENT_FILE_NAME_ROOM = 100
 
 
 def check_output_root(out: Path, recipe_name: str, rel_dirs: Iterable[str | Path]) -> None:
-    """Check, before any training, that a recipe's runs can be written below ``out``; raise :class:`OutputError`.
+    """Check, before any training, that a recipe's runs can be written below ``out``; raise
+    :class:`OutputError`.
 
     ``out`` must be (or be creatable as) a writable folder with some free space; no folder on the way to a
     run directory below it may be a symbolic link; every run directory's path must fit the file system's
@@ -199,21 +209,30 @@ def check_output_root(out: Path, recipe_name: str, rel_dirs: Iterable[str | Path
             os.unlink(tmp)
     except OSError as exc:
         why = "no space left on that device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise OutputError(f"--out {out}: cannot write in {folder} ({why}); choose another output folder with --out") from None
+        raise OutputError(
+            f"--out {out}: cannot write in {folder} ({why}); choose another output folder with --out"
+        ) from None
     links = _links_below(folder, depth=3)  # <arm>/<grid point>/seed=<n>
     name_max, path_max = _limits(folder)
     base = len(os.fsencode(str(folder.resolve())))
     for rel in rel_dirs:
         parts = Path(rel).parts
         if links and any(Path(*parts[1 : i + 1]) in links for i in range(1, len(parts))):
-            link = next(Path(*parts[1 : i + 1]) for i in range(1, len(parts)) if Path(*parts[1 : i + 1]) in links)
+            link = next(
+                Path(*parts[1 : i + 1]) for i in range(1, len(parts)) if Path(*parts[1 : i + 1]) in links
+            )
             refuse_links(out, folder / link)
         long_part = next((p for p in parts if len(os.fsencode(p)) > name_max), None)
         if long_part is not None:
-            raise OutputError(f"{rel}: the folder name {long_part[:60]!r}... is {len(os.fsencode(long_part))} bytes, more than this file system takes "
-                              f"({name_max}); shorten the arm names or grid values")  # fmt: skip
+            raise OutputError(
+                f"{rel}: the folder name {long_part[:60]!r}... is {len(os.fsencode(long_part))} bytes, more "
+                f"than this file system takes ({name_max}); shorten the arm names or grid values"
+            )
         if base + len(os.fsencode(str(Path(*parts[1:])))) + 1 + EVENT_FILE_NAME_ROOM > path_max:
-            raise OutputError(f"{out / rel}: the path is too long for this file system ({path_max} bytes); use a shorter --out or shorter names")
+            raise OutputError(
+                f"{out / rel}: the path is too long for this file system "
+                f"({path_max} bytes); use a shorter --out or shorter names"
+            )
 
 
 def _links_below(folder: Path, depth: int) -> set[Path]:
@@ -288,7 +307,9 @@ class RunLock:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
-                    raise OutputError(f"{self.path} is a symbolic link; remove it (condensekit never writes through links)") from None
+                    raise OutputError(
+                        f"{self.path} is a symbolic link; remove it (condensekit never writes through links)"
+                    ) from None
                 raise
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -296,9 +317,12 @@ class RunLock:
                 os.close(fd)
                 if exc.errno in (errno.EAGAIN, errno.EACCES):  # held by another process
                     return False
-                warnings.warn(f"{self.path}: file locking not supported here ({exc}); running unlocked", stacklevel=2)
+                warnings.warn(
+                    f"{self.path}: file locking not supported here ({exc}); running unlocked", stacklevel=2
+                )
                 return True
-            # The previous holder may have unlinked the file between our open and our lock: retry on a new one.
+            # The previous holder may have unlinked the file between our open and our lock: retry on a new
+            # one.
             try:
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
@@ -325,7 +349,8 @@ class RunLock:
     def release(self) -> None:
         if self.fd is None:
             return
-        # Unlink before closing (closing drops the lock), so a waiter never locks a file that is about to vanish.
+        # Unlink before closing (closing drops the lock), so a waiter never locks a file that is about to
+        # vanish.
         self.path.unlink(missing_ok=True)
         os.close(self.fd)
         self.fd = None

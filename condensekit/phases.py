@@ -42,18 +42,35 @@ class Thresholds(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    plateau_drop_rel: float = Field(0.05, ge=0, description="T1: the smoothed loss must fall below L0 by this share of L0 ...")
+    plateau_drop_rel: float = Field(
+        0.05, ge=0, description="T1: the smoothed loss must fall below L0 by this share of L0 ..."
+    )
     plateau_drop_abs: float = Field(0.02, ge=0, description="... or by this much, whichever is larger")
-    rise: float = Field(0.1, ge=0, description="condensed: the series must rise by at least this much above its first value")
-    fall_fraction: float = Field(0.5, ge=0, le=1, description="condensed: and end at least this share of the rise below its peak (unless stuck)")
+    rise: float = Field(
+        0.1, ge=0, description="condensed: the series must rise by at least this much above its first value"
+    )
+    fall_fraction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="condensed: and end at least this share of the rise below its peak (unless stuck)",
+    )
     collapsed: float = Field(
-        0.9, ge=-1, le=1, description="collapsed_at_init: the series starts at or above this and never rises by `rise`"
+        0.9,
+        ge=-1,
+        le=1,
+        description="collapsed_at_init: the series starts at or above this and never rises by `rise`",
     )
     series: str | None = Field(
         None,
-        description="the per-layer series the summary reads, '<metric>/<quantity>' (default: the headline series of the first metric that declares one)",
+        description=(
+            "the per-layer series the summary reads, '<metric>/<quantity>' "
+            "(default: the headline series of the first metric that declares one)"
+        ),
     )
-    reference: str | None = Field(None, description="the arm the report compares every other arm against (default: the first arm)")
+    reference: str | None = Field(
+        None, description="the arm the report compares every other arm against (default: the first arm)"
+    )
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -72,7 +89,9 @@ def running_median(values: Sequence[float], window: int) -> list[float]:
     return [statistics.median(values[max(0, i - half) : min(n, i + half + 1)]) for i in range(n)]
 
 
-def phase1_end(losses: Sequence[float], window: int, th: Thresholds = DEFAULT_THRESHOLDS) -> tuple[float, int | None]:
+def phase1_end(
+    losses: Sequence[float], window: int, th: Thresholds = DEFAULT_THRESHOLDS
+) -> tuple[float, int | None]:
     """Plateau level ``L0`` and phase-1 end ``T1`` (None when the loss never leaves the plateau).
 
     ``L0`` is the median of the first ``window`` losses; ``T1`` is the first step where the
@@ -90,7 +109,8 @@ def phase1_end(losses: Sequence[float], window: int, th: Thresholds = DEFAULT_TH
 
 
 def series_summary(steps: Sequence[int], values: Sequence[float]) -> dict[str, Any]:
-    """``S0`` (first value), peak ``S*`` and its step ``t*`` (the first one if tied), rise ``dS = S* - S0``, final value.
+    """``S0`` (first value), peak ``S*`` and its step ``t*`` (the first one if tied), rise ``dS = S* - S0``,
+    final value.
 
     Non-finite values are left out; with none left every number is NaN and ``peak_step`` is None.
     """
@@ -102,9 +122,9 @@ def series_summary(steps: Sequence[int], values: Sequence[float]) -> dict[str, A
     return {"S0": s0, "peak": peak, "peak_step": peak_step, "rise": peak - s0, "final": pairs[-1][1]}
 
 
-
 def is_condensed(series: Mapping[str, Any], stuck: bool, th: Thresholds = DEFAULT_THRESHOLDS) -> bool:
-    """A real rise (``dS >= rise``), then the final value at most ``S* - fall_fraction * dS``, or a stuck run."""
+    """A real rise (``dS >= rise``), then the final value at most ``S* - fall_fraction * dS``, or a stuck
+    run."""
     rise, peak, final = series["rise"], series["peak"], series["final"]
     if not (math.isfinite(rise) and math.isfinite(peak) and math.isfinite(final)):
         return False
@@ -120,14 +140,16 @@ def is_collapsed_at_init(series: Mapping[str, Any], th: Thresholds = DEFAULT_THR
 
 
 def peak_phase(peak_step: int | None, t1: int | None) -> str | None:
-    """``"phase1"`` when the peak is at or before ``T1`` or the run is stuck (``T1`` None), else ``"phase2"``."""
+    """``"phase1"`` when the peak is at or before ``T1`` or the run is stuck (``T1`` None), else
+    ``"phase2"``."""
     if peak_step is None:
         return None
     return "phase1" if t1 is None or peak_step <= t1 else "phase2"
 
 
 def has_first_phase(t1: int | None, window: int) -> bool:
-    """Whether the loss stayed on its plateau long enough to call it a first phase: stuck, or ``T1 >= 2 window``.
+    """Whether the loss stayed on its plateau long enough to call it a first phase: stuck, or
+    ``T1 >= 2 window``.
 
     A loss that falls from the first step is detected near ``window / 2`` (the centered running median
     needs half a window of lower values), so a ``T1`` within two windows is not told apart from no plateau.
@@ -136,14 +158,17 @@ def has_first_phase(t1: int | None, window: int) -> bool:
 
 
 def judged(series: dict[str, Any], t1: int | None, th: Thresholds) -> dict[str, Any]:
-    """A :func:`series_summary` with its verdicts added: ``condensed``, ``collapsed_at_init``, ``peak_phase``."""
+    """A :func:`series_summary` with its verdicts added: ``condensed``, ``collapsed_at_init``,
+    ``peak_phase``."""
     series["condensed"] = is_condensed(series, t1 is None, th)
     series["collapsed_at_init"] = is_collapsed_at_init(series, th)
     series["peak_phase"] = peak_phase(series["peak_step"], t1)
     return series
 
 
-def layer_mean(layer_series: Mapping[str, tuple[Sequence[int], Sequence[float]]]) -> tuple[list[int], list[float]]:
+def layer_mean(
+    layer_series: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+) -> tuple[list[int], list[float]]:
     """The mean over layers, step by step: at each step every layer logged, the mean of their values.
 
     Steps some layer did not log are left out (the layers of one metric are measured together, so this only
@@ -157,7 +182,9 @@ def layer_mean(layer_series: Mapping[str, tuple[Sequence[int], Sequence[float]]]
     return common, [sum(d[step] for d in by_layer) / len(by_layer) for step in common]
 
 
-def run_collapsed_at_init(layers: Mapping[str, Mapping[str, Any]], mean: Mapping[str, Any], th: Thresholds) -> bool:
+def run_collapsed_at_init(
+    layers: Mapping[str, Mapping[str, Any]], mean: Mapping[str, Any], th: Thresholds
+) -> bool:
     """More than half of the hidden layers collapsed at init, and their mean does not rise by ``rise``."""
     collapsed = sum(1 for s in layers.values() if s["collapsed_at_init"])
     rise = mean["rise"]
@@ -170,7 +197,8 @@ def summarize_run(
     window: int,
     th: Thresholds = DEFAULT_THRESHOLDS,
 ) -> dict[str, Any]:
-    """The per-run summary: plateau, phase-1 end, each hidden layer, and the layer mean that gives the verdict.
+    """The per-run summary: plateau, phase-1 end, each hidden layer, and the layer mean that gives the
+    verdict.
 
     Args:
         losses: per-step minibatch loss (index = step).
@@ -179,10 +207,11 @@ def summarize_run(
         th: thresholds.
 
     Returns:
-        ``plateau_loss``, ``smoothing_window``, ``phase1_end``, ``stuck``; ``layers`` (per layer: :data:`SERIES_KEYS`, ``condensed``,
-        ``collapsed_at_init``, ``peak_phase``); ``mean``, the same for the mean over the layers; the run's
-        ``condensed`` and ``peak_phase`` (the mean's) and ``collapsed_at_init`` (more than half of the layers,
-        and no rise of the mean); ``dS_max`` / ``peak_max``, the largest rise and peak of a single layer.
+        ``plateau_loss``, ``smoothing_window``, ``phase1_end``, ``stuck``; ``layers`` (per layer:
+        :data:`SERIES_KEYS`, ``condensed``, ``collapsed_at_init``, ``peak_phase``); ``mean``, the same for the
+        mean over the layers; the run's ``condensed`` and ``peak_phase`` (the mean's) and
+        ``collapsed_at_init`` (more than half of the layers, and no rise of the mean); ``dS_max`` /
+        ``peak_max``, the largest rise and peak of a single layer.
     """
     level, t1 = phase1_end(losses, window, th)
     layers = {name: judged(series_summary(*series), t1, th) for name, series in layer_series.items()}

@@ -21,7 +21,11 @@ def probe_points(model: nn.Module) -> dict[str, nn.Module]:
     method = getattr(model, "probe_points", None)
     if callable(method):
         return dict(method())
-    return {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear | nn.Conv2d) and not list(m.children())}
+    return {
+        name: m
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Linear | nn.Conv2d) and not list(m.children())
+    }
 
 
 def hidden_layer_names(model: nn.Module, points: dict[str, nn.Module]) -> list[str]:
@@ -47,7 +51,9 @@ def choose_probe_indices(labels: torch.Tensor, per_class: int, max_samples: int,
     return torch.cat(chosen).sort().values
 
 
-def make_probe_batch(dataset: Any, per_class: int, max_samples: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def make_probe_batch(
+    dataset: Any, per_class: int, max_samples: int, seed: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pick the probe batch once per run from the training split."""
     indices = choose_probe_indices(labels_of(dataset), per_class, max_samples, seed)
     samples = [dataset[int(i)] for i in indices]
@@ -64,12 +70,41 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
-RELU_LIKE = frozenset({"relu", "relu6", "leaky_relu", "leakyrelu", "prelu", "rrelu", "elu", "celu", "selu", "gelu",
-                       "quickgelu", "gelutanh", "silu", "swish", "mish", "hardswish", "softplus"})  # fmt: skip
+RELU_LIKE = frozenset(
+    {
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "leakyrelu",
+        "prelu",
+        "rrelu",
+        "elu",
+        "celu",
+        "selu",
+        "gelu",
+        "quickgelu",
+        "gelutanh",
+        "silu",
+        "swish",
+        "mish",
+        "hardswish",
+        "softplus",
+    }
+)
 """Activations (module class names, lower case, or the names a model's ``probe_activations`` gives) that are
 zero or nearly zero for negative inputs, so that a unit whose input is <= 0 on every sample is inactive."""
-NORMALIZATION = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm,
-                 nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)  # fmt: skip
+NORMALIZATION = (
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.RMSNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+)
 """Layers that may sit between a probe point and its activation (the activation's input is then theirs)."""
 
 
@@ -118,7 +153,14 @@ class Probe:
         logits: the model's output on the probe batch (detached).
     """
 
-    def __init__(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, points: dict[str, nn.Module], step: int):
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        points: dict[str, nn.Module],
+        step: int,
+    ):
         self.model = model
         self.inputs = inputs
         self.labels = labels
@@ -131,13 +173,16 @@ class Probe:
         self._logits: torch.Tensor | None = None
         self._feature_grads: dict[str, torch.Tensor] | None = None
         self._weight_grads: dict[str, dict[str, torch.Tensor]] | None = None
-        self._functional: list[str] = []  # points declared to be followed by a functional ReLU-like activation
+        # points declared to be followed by a functional ReLU-like activation
+        self._functional: list[str] = []
         self._calls: dict[str, int] = {}  # forward calls of each point's module
         self._shared: set[int] | None = None  # ids of parameters that appear in more than one module
 
     def _hooks(self, outputs: dict[str, torch.Tensor], modules: list[nn.Module]) -> list[Any]:
-        """Forward hooks capturing each point's output and input, and the inputs of the activations after them."""
-        handed: dict[int, tuple[str, bool]] = {}  # id of a tensor handed downstream -> (point, through a norm)
+        """Forward hooks capturing each point's output and input, and the inputs of the activations after
+        them."""
+        # id of a tensor handed downstream -> (point, through a norm)
+        handed: dict[int, tuple[str, bool]] = {}
         keep: list[torch.Tensor] = []  # keeps those tensors alive so that their ids stay unique
         copies: dict[str, torch.Tensor] = {}  # point -> the copy of its output handed downstream
 
@@ -197,8 +242,11 @@ class Probe:
             elif is_relu_like(act):
                 handles.append(act.register_forward_pre_hook(declared_hook(name)))
         if declared is None:
-            handles += [m.register_forward_hook(follow_hook) for m in modules
-                        if is_relu_like(m) or isinstance(m, NORMALIZATION)]  # fmt: skip
+            handles += [
+                m.register_forward_hook(follow_hook)
+                for m in modules
+                if is_relu_like(m) or isinstance(m, NORMALIZATION)
+            ]
         return handles
 
     def _forward(self) -> None:
@@ -235,7 +283,8 @@ class Probe:
                 self._activation_inputs[name] = outputs[name].detach()
         self._outputs = outputs
         self._logits = logits
-        wide = logits if logits.dtype == torch.float64 else logits.float()  # half-precision logits: the loss in float32
+        # half-precision logits: the loss in float32
+        wide = logits if logits.dtype == torch.float64 else logits.float()
         self._loss = F.cross_entropy(wide, self.labels, reduction="sum")
 
     @property
@@ -275,13 +324,21 @@ class Probe:
         return self._feature_grads
 
     def _backward(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
-        """One backward pass for every feature gradient not yet computed and for ``params``; returns their gradients."""
+        """One backward pass for every feature gradient not yet computed and for ``params``; returns their
+        gradients."""
         self._forward()
         assert self._outputs is not None and self._loss is not None
-        names = [n for n, t in self._outputs.items() if t.requires_grad] if self._feature_grads is None else []
+        names = (
+            [n for n, t in self._outputs.items() if t.requires_grad] if self._feature_grads is None else []
+        )
         targets = [self._outputs[n] for n in names] + params
-        grads = torch.autograd.grad(self._loss, targets, retain_graph=True, allow_unused=True) if targets else ()
-        filled = [(g if g is not None else torch.zeros_like(t)).detach() for g, t in zip(grads, targets, strict=True)]
+        grads = (
+            torch.autograd.grad(self._loss, targets, retain_graph=True, allow_unused=True) if targets else ()
+        )
+        filled = [
+            (g if g is not None else torch.zeros_like(t)).detach()
+            for g, t in zip(grads, targets, strict=True)
+        ]
         if self._feature_grads is None:
             self._feature_grads = dict(zip(names, filled[: len(names)], strict=True))
         return filled[len(names) :]

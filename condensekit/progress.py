@@ -110,12 +110,14 @@ def result_text(summary: dict[str, Any], sep: str = "  ") -> str:
     t1 = summary.get("phase1_end")
     mean = summary.get("mean")
     rise = mean.get("rise") if isinstance(mean, dict) else summary.get("dS_max")
-    return sep.join([
-        f"T1={'stuck' if t1 is None and summary else number(t1)}",
-        f"dS={number(rise)}",
-        f"loss={number(summary.get('final_loss'))}",
-        f"acc={number(summary.get('final_test_acc'))}",
-    ])  # fmt: skip
+    return sep.join(
+        [
+            f"T1={'stuck' if t1 is None and summary else number(t1)}",
+            f"dS={number(rise)}",
+            f"loss={number(summary.get('final_loss'))}",
+            f"acc={number(summary.get('final_test_acc'))}",
+        ]
+    )
 
 
 def phase_text(t1: int | None, short: bool = False) -> str:

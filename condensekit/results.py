@@ -76,11 +76,16 @@ class GridResult:
         counts: dict[str, int] = {}
         for row in self.rows:
             counts[row["status"]] = counts.get(row["status"], 0) + 1
-        return f"GridResult({str(self.root)!r}: {len(self.rows)} runs, " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ")"
+        return (
+            f"GridResult({str(self.root)!r}: {len(self.rows)} runs, "
+            + ", ".join(f"{n} {s}" for s, n in counts.items())
+            + ")"
+        )
 
 
 def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The report's run rows cut to the ``summary.csv`` columns, with plain values (status as text, NaN as None)."""
+    """The report's run rows cut to the ``summary.csv`` columns, with plain values (status as text, NaN as
+    None)."""
     from condensekit.report import SUMMARY_COLUMNS
 
     def plain(value: Any) -> Any:
@@ -100,7 +105,9 @@ def load_runs(path: str | Path) -> GridResult:
 
     root = Path(path)
     if not root.is_dir():
-        raise CondensekitError(f"{root}: no such folder; give a recipe's output folder, e.g. runs/resmlp_vs_mlp")
+        raise CondensekitError(
+            f"{root}: no such folder; give a recipe's output folder, e.g. runs/resmlp_vs_mlp"
+        )
     rows = collect(root)  # in the order of summary.csv
     if not rows:
         raise CondensekitError(f"{root}: no runs found (no run.json below it); give a recipe's output folder")

@@ -87,10 +87,16 @@ def file_digest(path: Path) -> str:
 
 
 def record_outputs(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """What the run wrote, for ``run.json``'s ``outputs``: each file's size, and a SHA-256 of ``metrics.jsonl``."""
+    """What the run wrote, for ``run.json``'s ``outputs``: each file's size, and a SHA-256 of
+    ``metrics.jsonl``."""
     out: dict[str, dict[str, Any]] = {}
     for path in sorted(run_dir.iterdir()):
-        if path.name in ("run.json", LOCK_NAME) or path.name.startswith(".") or not path.is_file() or path.is_symlink():
+        if (
+            path.name in ("run.json", LOCK_NAME)
+            or path.name.startswith(".")
+            or not path.is_file()
+            or path.is_symlink()
+        ):
             continue
         out[path.name] = {"bytes": path.stat().st_size}
         if path.name in CHECKSUMMED:
@@ -99,7 +105,8 @@ def record_outputs(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def damaged_outputs(run_dir: Path, info: Mapping[str, Any]) -> str:
-    """Why the outputs ``run.json`` lists are not what the run wrote ("" when they are, or none are listed)."""
+    """Why the outputs ``run.json`` lists are not what the run wrote ("" when they are, or none are
+    listed)."""
     for name, expected in (info.get("outputs") or {}).items():
         path = run_dir / name
         if not isinstance(expected, dict) or "/" in name:

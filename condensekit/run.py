@@ -19,7 +19,8 @@ class Run:
     """Everything a hook may need to know about the run in progress.
 
     Attributes:
-        spec: the resolved :class:`condensekit.RunSpec` (``spec.model``, ``spec.tricks``, ``spec.metrics``, ``spec.train``, ...).
+        spec: the resolved :class:`condensekit.RunSpec` (``spec.model``, ``spec.tricks``, ``spec.metrics``,
+            ``spec.train``, ...).
         name: the arm's name.
         seed: the run's seed.
         device: the torch device the run trains on.

@@ -36,11 +36,15 @@ class PluginNames:
     def from_name(cls, name: str) -> PluginNames:
         if not _NAME.match(name):
             raise CondensekitError(
-                f"new-plugin: invalid name {name!r}; use letters, digits, '_' and '-', starting with a letter (e.g. my_trick)"
+                f"new-plugin: invalid name {name!r}; use letters, digits, "
+                "'_' and '-', starting with a letter (e.g. my_trick)"
             )
         slug = re.sub(r"^condensekit[-_]", "", name.lower()).replace("-", "_")
         if not slug:
-            raise CondensekitError(f"new-plugin: {name!r} leaves no name after the 'condensekit-' prefix; e.g. condensekit-my-trick")
+            raise CondensekitError(
+                f"new-plugin: {name!r} leaves no name after the "
+                "'condensekit-' prefix; e.g. condensekit-my-trick"
+            )
         return cls(
             component=slug,
             distribution="condensekit-" + slug.replace("_", "-"),
@@ -80,7 +84,10 @@ def _check_free(names: PluginNames, kind: str) -> None:
     entries = get_plugin_manager().catalogue.entries[kind + "s"]
     if names.component in entries:
         owner = entries[names.component].plugin
-        raise CondensekitError(f"new-plugin: a {kind} named {names.component!r} already exists (from plugin {owner!r}); pick another name")
+        raise CondensekitError(
+            f"new-plugin: a {kind} named {names.component!r} already "
+            f"exists (from plugin {owner!r}); pick another name"
+        )
 
 
 def write_plugin(name: str, kind: str = "trick", parent: str | Path = ".") -> Path:
@@ -93,7 +100,9 @@ def write_plugin(name: str, kind: str = "trick", parent: str | Path = ".") -> Pa
     files = plugin_files(names, kind)
     folder = Path(parent) / names.distribution
     if folder.exists():
-        raise CondensekitError(f"new-plugin: {folder} already exists; nothing was written (remove it or choose another --dir)")
+        raise CondensekitError(
+            f"new-plugin: {folder} already exists; nothing was written (remove it or choose another --dir)"
+        )
     _check_free(names, kind)
     for rel, text in files.items():
         path = folder / rel

@@ -1,8 +1,9 @@
-"""The files ``condensekit new-plugin`` writes, as :class:`string.Template` texts (``$name``, ``$module``, ...)."""
+"""The files ``condensekit new-plugin`` writes, as :class:`string.Template` texts (``$name``, ``$module``,
+...)."""
 
 from __future__ import annotations
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=68", "wheel"]
 build-backend = "setuptools.build_meta"
@@ -30,9 +31,9 @@ testpaths = ["tests"]
 
 [tool.ruff]
 line-length = 110
-'''
+"""
 
-README = '''\
+README = """\
 # $dist
 
 A [condensekit](https://github.com/condensekit/condensekit) plugin adding the $kind `$name`.
@@ -48,18 +49,18 @@ pytest                      # the contract checks and a tiny run, from condensek
 Edit `$module/__init__.py`; the tests in `tests/` keep you honest. Switch the plugin off without
 uninstalling it: `CONDENSEKIT_DISABLE_PLUGINS=$name condensekit run ...`. See condensekit's
 `docs/plugins.md` for every hook.
-'''
+"""
 
 RECIPE_PARTS = {
-    "recipe": '''\
+    "recipe": """\
 # Try the $kind '$name': condensekit run example.toml
 name = "${name}_example"
 seeds = [0]
 device = "auto"
 
 $recipe_part
-''',
-    "model": '''\
+""",
+    "model": """\
 [data]
 use = "synthetic"
 
@@ -72,8 +73,8 @@ condensation = { every = "log:20" }
 
 [[arms]]
 name = "$name"
-model = { use = "$name", width = 32 }''',
-    "trick": '''\
+model = { use = "$name", width = 32 }""",
+    "trick": """\
 [data]
 use = "synthetic"
 
@@ -88,8 +89,8 @@ model = { use = "mlp", depth = 4, width = 32 }
 [[arms]]
 name = "mlp+$name"
 model = { use = "mlp", depth = 4, width = 32 }
-tricks = { $name = { strength = 0.0001 } }''',
-    "metric": '''\
+tricks = { $name = { strength = 0.0001 } }""",
+    "metric": """\
 [data]
 use = "synthetic"
 
@@ -102,8 +103,8 @@ $name = { every = "log:20" }
 
 [[arms]]
 name = "mlp"
-model = { use = "mlp", depth = 4, width = 32 }''',
-    "dataset": '''\
+model = { use = "mlp", depth = 4, width = 32 }""",
+    "dataset": """\
 [data]
 use = "$name"
 num_classes = 3
@@ -114,7 +115,7 @@ lr = 0.05
 
 [[arms]]
 name = "mlp"
-model = { use = "mlp", depth = 4, width = 32 }''',
+model = { use = "mlp", depth = 4, width = 32 }""",
 }
 
 _HEADER = '''\
@@ -321,7 +322,7 @@ def test_is_installed(plugin_manager: Any) -> None:
 
 TESTS = {
     "model": _TEST_HEADER
-    + '''
+    + """
 
 def test_contract() -> None:
     check_model("$name", {"depth": 3, "width": 16})
@@ -332,9 +333,9 @@ def test_tiny_run(tiny_run: Any) -> None:
     recipe = tiny_recipe(model="$name", model_params={"width": 16}, metrics=metrics)
     result = tiny_run(recipe)
     assert "condensation/layer1/feat_inter" in result.runs[0].tags()
-''',
+""",
     "trick": _TEST_HEADER
-    + '''
+    + """
 
 def test_contract() -> None:
     assert check_$kind("$name", {"strength": 0.01}) == ["extra_loss"]
@@ -344,9 +345,9 @@ def test_tiny_run(tiny_run: Any) -> None:
     plain = tiny_run(tiny_recipe(steps=5)).summary["final_loss"]
     penalised = tiny_run(tiny_recipe(steps=5, tricks={"$name": {"strength": 0.01}})).summary["final_loss"]
     assert penalised != plain  # the trick changed training
-''',
+""",
     "metric": _TEST_HEADER
-    + '''
+    + """
 
 def test_contract() -> None:
     scalars = check_$kind("$name")
@@ -357,9 +358,9 @@ def test_tiny_run(tiny_run: Any) -> None:
     result = tiny_run(tiny_recipe(metrics={"$name": {"every": "every:1", "layers": ["layer1"]}}))
     tags = result.runs[0].tags()
     assert "$name/layer1/feat_norm" in tags and "$name/layer2/feat_norm" not in tags
-''',
+""",
     "dataset": _TEST_HEADER
-    + '''
+    + """
 
 def test_contract() -> None:
     bundle = check_$kind("$name", {"num_classes": 4, "dim": 5})
@@ -370,5 +371,5 @@ def test_tiny_run(tiny_run: Any) -> None:
     recipe = tiny_recipe(data="$name", data_params={"train_per_class": 20, "test_per_class": 5})
     result = tiny_run(recipe)
     assert result.runs[0].status == "ok"
-''',
+""",
 }

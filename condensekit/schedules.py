@@ -1,4 +1,5 @@
-"""Measurement schedules: ``"every:50"``, ``"log:200"``, ``"at:0,10,100"``, parsed once into a :class:`Schedule`.
+"""Measurement schedules: ``"every:50"``, ``"log:200"``, ``"at:0,10,100"``, parsed once into a
+:class:`Schedule`.
 
 A schedule answers "is step s due?" for a run of ``total`` steps. Step 0 and the last step are always due.
 It is lazy: ``every:N`` keeps one number whatever the run length, ``log:N`` and ``at:...`` keep at most N
@@ -16,8 +17,8 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
 
 DEFAULT_METRIC_SCHEDULE = "log:50"
-"""The schedule of a metric whose recipe entry has no ``every``: about 50 log-spaced steps (43 distinct ones in a
-1000-step run), every step up to step 10 and about 20 in a first phase of 150 steps. Why 50 and not more:
+"""The schedule of a metric whose recipe entry has no ``every``: about 50 log-spaced steps (43 distinct ones
+in a 1000-step run), every step up to step 10 and about 20 in a first phase of 150 steps. Why 50 and not more:
 ``docs/performance.md`` (its cost, and how well it places the peak against a measurement every other step)."""
 
 HELP = 'use "every:N" (every N steps), "log:N" (about N log-spaced steps) or "at:0,10,100"'
@@ -26,7 +27,8 @@ _PATTERN = re.compile(r"^(every|log|at):(.+)$")
 
 @dataclass(frozen=True)
 class Schedule:
-    """A parsed schedule. ``Schedule.parse("log:100")``; ``schedule.due(step, total)``; ``str(schedule)`` gives the text back.
+    """A parsed schedule. ``Schedule.parse("log:100")``; ``schedule.due(step, total)``; ``str(schedule)``
+    gives the text back.
 
     Also a pydantic field type: a recipe value is parsed once, where it enters, and serialises as its text.
     """
@@ -71,12 +73,16 @@ class Schedule:
         return step in self.bind(total)
 
     @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
         def validate(value: Any) -> Schedule:
             try:
                 return cls.parse(value)
             except ValueError as exc:
-                raise PydanticCustomError("schedule", "{message}", {"message": str(exc), "fix": HELP}) from None
+                raise PydanticCustomError(
+                    "schedule", "{message}", {"message": str(exc), "fix": HELP}
+                ) from None
 
         return core_schema.no_info_plain_validator_function(
             validate, serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="always")
@@ -85,7 +91,8 @@ class Schedule:
 
 @dataclass(frozen=True)
 class BoundSchedule:
-    """A schedule for one run length: ``step in bound`` is cheap and the memory does not grow with ``total``."""
+    """A schedule for one run length: ``step in bound`` is cheap and the memory does not grow with
+    ``total``."""
 
     total: int
     every: int = 0

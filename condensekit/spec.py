@@ -29,7 +29,9 @@ class TrainSection(BaseModel):
     model_config = _FROZEN
     steps: int = Field(1000, ge=1, le=MAX_STEPS, description="number of optimizer steps")
     lr: float = Field(0.01, gt=0, description="learning rate")
-    eval_every: Schedule = Field(Schedule.parse("log:20"), description="schedule of train/test accuracy evaluation")
+    eval_every: Schedule = Field(
+        Schedule.parse("log:20"), description="schedule of train/test accuracy evaluation"
+    )
     max_loss: float = Field(1e6, gt=0, description="a loss above this (or not finite) marks the run diverged")
 
 
@@ -78,13 +80,17 @@ class RunSpec(BaseModel):
     recipe_name: str
     recipe_path: str = Field("", description="the recipe file, when it came from one")
     arm: str
-    grid: dict[str, Any] = Field(default_factory=dict, description="this run's grid point: dotted key -> value")
+    grid: dict[str, Any] = Field(
+        default_factory=dict, description="this run's grid point: dotted key -> value"
+    )
     seed: int
     device: str = "auto"
     data: DataSection
     model: Component
     train: TrainSection
-    tricks: dict[str, dict[str, Any]] = Field(default_factory=dict, description="trick name -> validated params")
+    tricks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="trick name -> validated params"
+    )
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     probe: ProbeSection = Field(default_factory=ProbeSection)
     thresholds: Thresholds = Field(default_factory=Thresholds)

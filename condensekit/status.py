@@ -32,7 +32,15 @@ class RunStatus(StrEnum):
 FINISHED = frozenset({RunStatus.OK, RunStatus.DIVERGED})
 """Statuses of runs that are done: a rerun of the recipe skips them (unless ``--force``)."""
 
-REPORT_ORDER = (RunStatus.OK, RunStatus.DIVERGED, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.UNREADABLE, RunStatus.SKIPPED, RunStatus.SUBMITTED)
+REPORT_ORDER = (
+    RunStatus.OK,
+    RunStatus.DIVERGED,
+    RunStatus.FAILED,
+    RunStatus.INTERRUPTED,
+    RunStatus.UNREADABLE,
+    RunStatus.SKIPPED,
+    RunStatus.SUBMITTED,
+)
 """The order in which counts of statuses are printed."""
 
 

@@ -42,12 +42,19 @@ def default_threads(flops: float | None, cores: int) -> int:
 
 def threads_for_spec(spec: Any, catalogue: Catalogue, cores: int) -> int:
     """The default thread count of one run (:class:`condensekit.spec.RunSpec`) with ``cores`` to share."""
-    flops = step_flops(catalogue, spec.model.use, spec.model.params, spec.data.use, spec.data.params, spec.data.batch_size)
+    flops = step_flops(
+        catalogue, spec.model.use, spec.model.params, spec.data.use, spec.data.params, spec.data.batch_size
+    )
     return default_threads(flops, cores)
 
 
 def step_flops(
-    catalogue: Catalogue, model: str, model_params: Mapping[str, Any], data: str, data_params: Mapping[str, Any], batch_size: int
+    catalogue: Catalogue,
+    model: str,
+    model_params: Mapping[str, Any],
+    data: str,
+    data_params: Mapping[str, Any],
+    batch_size: int,
 ) -> float | None:
     """Floating-point operations of one training step (forward, cross-entropy, backward) at ``batch_size``.
 
@@ -66,14 +73,23 @@ _FLOPS: dict[tuple[int, tuple[Any, ...]], float | None] = {}
 """Counted work by (catalogue, model, data, batch size): a grid has few distinct models."""
 
 
-def _cached_flops(catalogue: Catalogue, key: tuple[Any, ...], model_params: dict[str, Any], data_params: dict[str, Any]) -> float | None:
+def _cached_flops(
+    catalogue: Catalogue, key: tuple[Any, ...], model_params: dict[str, Any], data_params: dict[str, Any]
+) -> float | None:
     full_key = (id(catalogue), key)
     if full_key not in _FLOPS:
         _FLOPS[full_key] = _count(catalogue, key[0], model_params, key[2], data_params, key[4])
     return _FLOPS[full_key]
 
 
-def _count(catalogue: Catalogue, model: str, model_params: dict[str, Any], data: str, data_params: dict[str, Any], batch_size: int) -> float | None:
+def _count(
+    catalogue: Catalogue,
+    model: str,
+    model_params: dict[str, Any],
+    data: str,
+    data_params: dict[str, Any],
+    batch_size: int,
+) -> float | None:
     dataset = catalogue.get("datasets", data)
     if dataset.info is None or model_params.get("pretrained"):
         return None
@@ -101,9 +117,9 @@ def prefer_passive_waiting(environ: Any = None) -> None:
     On a machine whose cores are shared, a spinning thread takes the core the thread it waits for needs:
     a 10x256 MLP stepped 60 times slower with two threads than with one (``benchmarks/threads.py`` beside
     other jobs, load average 4); with passive waiting, small models were at most 3 times slower, and large
-    ones kept their gain. OpenMP reads the variable once, when torch is loaded, so this acts only on processes that have
-    not imported torch yet: the ``condensekit`` command and the local executor's workers (which inherit
-    ``environ``, this process's environment by default). Setting ``OMP_WAIT_POLICY`` yourself wins.
+    ones kept their gain. OpenMP reads the variable once, when torch is loaded, so this acts only on processes
+    that have not imported torch yet: the ``condensekit`` command and the local executor's workers (which
+    inherit ``environ``, this process's environment by default). Setting ``OMP_WAIT_POLICY`` yourself wins.
     """
     import os
 

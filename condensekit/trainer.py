@@ -30,12 +30,24 @@ LOSS_FLUSH_EVERY = 50  # read losses back from the device in chunks, not every s
 
 
 def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, dict[str, Any]]:
-    """Train one run and return ``(status, summary)``; ``run_finished`` is called in every case, with the true status."""
+    """Train one run and return ``(status, summary)``; ``run_finished`` is called in every case, with the true
+    status."""
     _seed_everything(spec.seed)
     device = resolve_device(spec.device)
-    bundle: DataBundle = pm.catalogue.get("datasets", spec.data.use).build(spec.data.params, Path(spec.data.root).expanduser())
-    run = Run(spec=spec, name=spec.arm, seed=spec.seed, device=device, run_dir=run_dir, info=bundle.info, reports=metric_reports(pm, spec))
-    active = _activate_components(pm, spec)  # this run's tricks and metrics, registered as plugins until it ends
+    bundle: DataBundle = pm.catalogue.get("datasets", spec.data.use).build(
+        spec.data.params, Path(spec.data.root).expanduser()
+    )
+    run = Run(
+        spec=spec,
+        name=spec.arm,
+        seed=spec.seed,
+        device=device,
+        run_dir=run_dir,
+        info=bundle.info,
+        reports=metric_reports(pm, spec),
+    )
+    # this run's tricks and metrics, registered as plugins until it ends
+    active = _activate_components(pm, spec)
     status, summary = RunStatus.FAILED, {}
     try:
         pm.hook.run_started(run=run)
@@ -43,21 +55,31 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
         pm.hook.model_built(run=run, model=model)
         model.to(device)
         options = {"lr": spec.train.lr, **_merged(pm, "optimizer_overrides", run, "optimizer option")}
-        optimizer = pm.hook.make_optimizer(run=run, params=[p for p in model.parameters() if p.requires_grad], options=options)
+        optimizer = pm.hook.make_optimizer(
+            run=run, params=[p for p in model.parameters() if p.requires_grad], options=options
+        )
         points = probe_points(model)
         run.hidden_layers = hidden_layer_names(model, points)
-        probe_x, probe_y = make_probe_batch(bundle.train, spec.probe.per_class, spec.probe.max_samples, spec.seed, device)
+        probe_x, probe_y = make_probe_batch(
+            bundle.train, spec.probe.per_class, spec.probe.max_samples, spec.seed, device
+        )
         recorder, total = Recorder(pm, run), spec.train.steps
         due = {name: metric.every.bind(total) for name, metric in spec.metrics.items()}
         eval_steps = spec.train.eval_every.bind(total)
         batches = batch_stream(bundle.train, spec.data.batch_size, device, spec.seed)
-        losses = torch.full((LOSS_FLUSH_EVERY,), math.nan, device=device)  # the last steps' losses, on the device
+        # the last steps' losses, on the device
+        losses = torch.full((LOSS_FLUSH_EVERY,), math.nan, device=device)
         diverged, started, modules = False, time.perf_counter(), list(model.modules())
+        metrics = active["metrics"]
         for step in range(total + 1):
             run.step = step
-            if any(step in steps for steps in due.values()):  # collect_metrics of the metrics due, on one shared probe
-                measured = recorder.flush_losses(losses, upto=step, max_loss=spec.train.max_loss)  # no stale loss check
-                if not measured or not _measure(pm, run, model, Probe(model, probe_x, probe_y, points, step), active["metrics"], due, recorder):
+            # collect_metrics of the metrics due, on one shared probe
+            if any(step in steps for steps in due.values()):
+                # no stale loss check
+                measured = recorder.flush_losses(losses, upto=step, max_loss=spec.train.max_loss)
+                if not measured or not _measure(
+                    pm, run, model, Probe(model, probe_x, probe_y, points, step), metrics, due, recorder
+                ):
                     diverged = True  # a non-finite loss, weight, feature or gradient: diverged at this step
                     break
             if step in eval_steps:
@@ -73,7 +95,8 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
                 model.train()
             outputs = model(x)
             loss = F.cross_entropy(outputs, y)
-            extra = [t for t in pm.hook.extra_loss(run=run, model=model, batch=(x, y), outputs=outputs) if t is not None]
+            extra = pm.hook.extra_loss(run=run, model=model, batch=(x, y), outputs=outputs)
+            extra = [t for t in extra if t is not None]
             optimizer.zero_grad(set_to_none=True)
             (loss + sum(extra) if extra else loss).backward()
             pm.hook.before_step(run=run, model=model, optimizer=optimizer)
@@ -115,10 +138,11 @@ class Recorder:
         self.pm.hook.log_scalars(run=self.run, step=step, scalars=scalars)
 
     def flush_losses(self, losses: torch.Tensor, upto: int, max_loss: float) -> bool:
-        """Log the losses of the steps before ``upto`` not yet logged; False when one is not finite or above ``max_loss``.
+        """Log the losses of the steps before ``upto`` not yet logged; False when one is not finite or above
+        ``max_loss``.
 
-        ``losses`` is a ring buffer of ``LOSS_FLUSH_EVERY`` entries indexed by ``step % LOSS_FLUSH_EVERY``: the
-        loop flushes it every ``LOSS_FLUSH_EVERY`` steps, so it holds exactly the steps not yet logged.
+        ``losses`` is a ring buffer of ``LOSS_FLUSH_EVERY`` entries indexed by ``step % LOSS_FLUSH_EVERY``:
+        the loop flushes it every ``LOSS_FLUSH_EVERY`` steps, so it holds exactly the steps not yet logged.
         """
         values = losses.tolist()
         for step in range(len(self.losses), upto):
@@ -132,13 +156,20 @@ class Recorder:
 
 def metric_reports(pm: PluginManager, spec: RunSpec) -> dict[str, Any]:
     """The MetricReport each of the run's metrics declared (for ``Run.reports``)."""
-    return {name: report for name in spec.metrics if (report := pm.catalogue.get("metrics", name).report) is not None}
+    return {
+        name: report
+        for name in spec.metrics
+        if (report := pm.catalogue.get("metrics", name).report) is not None
+    }
 
 
 def _activate_components(pm: PluginManager, spec: RunSpec) -> dict[str, dict[str, Any]]:
     """Instantiate this run's tricks and metrics and register them as plugins for the run."""
     active: dict[str, dict[str, Any]] = {"tricks": {}, "metrics": {}}
-    tables = {"tricks": spec.tricks, "metrics": {name: metric.params for name, metric in spec.metrics.items()}}
+    tables = {
+        "tricks": spec.tricks,
+        "metrics": {name: metric.params for name, metric in spec.metrics.items()},
+    }
     for kind, table in tables.items():
         for name, params in table.items():
             obj = pm.catalogue.get(kind, name).build(params)
@@ -154,7 +185,10 @@ def _merged(pm: PluginManager, hook_name: str, run: Run, what: str) -> dict[str,
     for plugin, result in pm.call_each(hook_name, run=run):
         for key, value in (result or {}).items():
             if key in merged and merged[key] != value:
-                raise PluginError(f"{what} {key!r} is set to {merged[key]!r} by {owner[key]} and to {value!r} by {plugin}; remove one of them")
+                raise PluginError(
+                    f"{what} {key!r} is set to {merged[key]!r} by {owner[key]} "
+                    f"and to {value!r} by {plugin}; remove one of them"
+                )
             merged[key], owner[key] = value, plugin
     return merged
 
@@ -165,12 +199,23 @@ def _build_model(pm: PluginManager, run: Run) -> nn.Module:
     overrides = _merged(pm, "model_overrides", run, "model parameter")
     unknown = sorted(set(overrides) - set(entry.params.model_fields))
     if unknown:
-        raise CondensekitError(f"model {entry.name!r} has no parameter(s) {', '.join(unknown)} asked for by a trick; remove that trick from the arm")
+        raise CondensekitError(
+            f"model {entry.name!r} has no parameter(s) {', '.join(unknown)} "
+            "asked for by a trick; remove that trick from the arm"
+        )
     assert run.info is not None
     return entry.build({**run.spec.model.params, **overrides}, run.info)
 
 
-def _measure(pm: PluginManager, run: Run, model: nn.Module, probe: Probe, metrics: dict[str, Any], due: dict[str, BoundSchedule], recorder: Recorder) -> bool:
+def _measure(
+    pm: PluginManager,
+    run: Run,
+    model: nn.Module,
+    probe: Probe,
+    metrics: dict[str, Any],
+    due: dict[str, BoundSchedule],
+    recorder: Recorder,
+) -> bool:
     """Call ``collect_metrics`` on the metrics due now (and on plugins that are not catalogue metrics).
 
     Returns False, without calling a metric, when the weights or the probe's features or logits are not
@@ -180,7 +225,11 @@ def _measure(pm: PluginManager, run: Run, model: nn.Module, probe: Probe, metric
     """
     if _not_finite([p.detach() for p in model.parameters()], list(probe.features.values()), [probe.logits]):
         return False
-    others = [p for p in pm.get_plugins() if p not in metrics.values() and not (pm.get_name(p) or "").startswith("trick:")]
+    others = [
+        p
+        for p in pm.get_plugins()
+        if p not in metrics.values() and not (pm.get_name(p) or "").startswith("trick:")
+    ]
     callers = [(name, obj) for name, obj in metrics.items() if run.step in due[name]]
     scalars: dict[str, float] = {}
     try:
@@ -193,7 +242,9 @@ def _measure(pm: PluginManager, run: Run, model: nn.Module, probe: Probe, metric
         if _not_finite(list(probe.feature_grads.values())):  # the metric met non-finite gradients: divergence
             return False
         raise
-    if not all(math.isfinite(v) for v in scalars.values()) and _not_finite(list(probe.feature_grads.values())):
+    if not all(math.isfinite(v) for v in scalars.values()) and _not_finite(
+        list(probe.feature_grads.values())
+    ):
         return False
     recorder.emit(run.step, scalars)
     return True
@@ -206,23 +257,32 @@ def _not_finite(*groups: list[torch.Tensor]) -> bool:
 
 
 def _numbers(source: str, prefix: str, result: Any) -> dict[str, float]:
-    """``{prefix/key: float}`` of what a ``collect_metrics`` returned; a PluginError naming the source otherwise."""
+    """``{prefix/key: float}`` of what a ``collect_metrics`` returned; a PluginError naming the source
+    otherwise."""
     if result is None:
         return {}
     if not isinstance(result, dict):
-        raise PluginError(f"{source}: collect_metrics returned {type(result).__name__} {reprlib.repr(result)}; it must return a dict of key -> number, or None")
+        raise PluginError(
+            f"{source}: collect_metrics returned {type(result).__name__} "
+            f"{reprlib.repr(result)}; it must return a dict of key -> number, or None"
+        )
     out = {}
     for key, value in result.items():
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             value = value.item()
         if not isinstance(value, numbers.Real):
-            raise PluginError(f"{source}: collect_metrics returned {type(value).__name__} {reprlib.repr(value)} for key {key!r}; every value must be a number (a float)")
+            raise PluginError(
+                f"{source}: collect_metrics returned {type(value).__name__} "
+                f"{reprlib.repr(value)} for key {key!r}; every value must be a number (a float)"
+            )
         out[f"{prefix}/{key}"] = float(value)
     return out
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, dataset: Dataset[Any], device: torch.device, limit: int = 10_000, batch_size: int = 1000) -> float:
+def accuracy(
+    model: nn.Module, dataset: Dataset[Any], device: torch.device, limit: int = 10_000, batch_size: int = 1000
+) -> float:
     """Accuracy on (the first ``limit`` samples of) a dataset, in eval mode."""
     was_training = model.training
     model.eval()
@@ -235,10 +295,15 @@ def accuracy(model: nn.Module, dataset: Dataset[Any], device: torch.device, limi
 
 
 def evaluate(model: nn.Module, bundle: DataBundle, device: torch.device) -> dict[str, float]:
-    return {"train/accuracy": accuracy(model, bundle.train, device), "test/accuracy": accuracy(model, bundle.test, device)}
+    return {
+        "train/accuracy": accuracy(model, bundle.train, device),
+        "test/accuracy": accuracy(model, bundle.test, device),
+    }
 
 
-def _eval_batches(dataset: Dataset[Any], device: torch.device, limit: int, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _eval_batches(
+    dataset: Dataset[Any], device: torch.device, limit: int, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     if isinstance(dataset, TensorDataset):
         x, y = dataset.tensors
         for i in range(0, min(limit, len(y)), batch_size):
@@ -252,7 +317,9 @@ def _eval_batches(dataset: Dataset[Any], device: torch.device, limit: int, batch
             return
 
 
-def batch_stream(dataset: Dataset[Any], batch_size: int, device: torch.device, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batch_stream(
+    dataset: Dataset[Any], batch_size: int, device: torch.device, seed: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless shuffled minibatches. In-memory tensors live on the device and are indexed directly."""
     generator = torch.Generator().manual_seed(seed + 1)
     if isinstance(dataset, TensorDataset):
@@ -264,14 +331,21 @@ def batch_stream(dataset: Dataset[Any], batch_size: int, device: torch.device, s
             for i in range(0, n - size + 1, size):
                 idx = order[i : i + size]
                 yield x[idx], y[idx].long()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) >= batch_size, generator=generator)  # type: ignore[arg-type]
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=len(dataset) >= batch_size,  # type: ignore[arg-type]
+        generator=generator,
+    )
     while True:
         for x, y in loader:
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True).long()
 
 
 def _summarize(recorder: Recorder, run: Run, bundle: DataBundle, spec: RunSpec) -> dict[str, Any]:
-    """The per-run summary: the loss phases and the hidden layers' ``[summary] series`` (see :mod:`condensekit.phases`)."""
+    """The per-run summary: the loss phases and the hidden layers' ``[summary] series`` (see
+    :mod:`condensekit.phases`)."""
     th = spec.thresholds
     series: dict[str, tuple[Sequence[int], Sequence[float]]] = {}
     if th.series is not None:
@@ -299,7 +373,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise CondensekitError(f"device {device!r} was asked for but CUDA is not available here; use device = \"auto\" or \"cpu\"")
+        raise CondensekitError(
+            f'device {device!r} was asked for but CUDA is not available here; use device = "auto" or "cpu"'
+        )
     return torch.device(device)
 
 

@@ -66,11 +66,18 @@ def conv_weight_grad_similarity(
 
 
 def weight_grad_inner(
-    g: torch.Tensor, cols: torch.Tensor, bias: bool, chunk: int = 16, method: str = "auto", max_bytes: int = MAX_BYTES
+    g: torch.Tensor,
+    cols: torch.Tensor,
+    bias: bool,
+    chunk: int = 16,
+    method: str = "auto",
+    max_bytes: int = MAX_BYTES,
 ) -> torch.Tensor:
-    """The (N, N) float64 inner products ``<G_i, G_j>`` of per-sample gradients (see :func:`conv_weight_grad_similarity`).
+    """The (N, N) float64 inner products ``<G_i, G_j>`` of per-sample gradients (see
+    :func:`conv_weight_grad_similarity`).
 
-    Samples are widened to float64 a block at a time, so the memory beyond the inputs stays within ``max_bytes``.
+    Samples are widened to float64 a block at a time, so the memory beyond the inputs stays within
+    ``max_bytes``.
     """
     if g.dim() == 3:
         g, cols = g[:, None], cols[:, None]
@@ -88,7 +95,8 @@ def weight_grad_inner(
 
 
 class SampleBlocks:
-    """Output gradients (N, G, C, P) and input columns (N, G, K, P) of a block of samples, in float64 (plus the bias row)."""
+    """Output gradients (N, G, C, P) and input columns (N, G, K, P) of a block of samples, in float64 (plus
+    the bias row)."""
 
     def __init__(self, g: torch.Tensor, cols: torch.Tensor, bias: bool):
         self.g, self.cols, self.bias, self.n = g, cols, bias, g.shape[0]
@@ -118,7 +126,8 @@ def _inner_products_by_gram(blocks: SampleBlocks, chunk: int) -> torch.Tensor:
 def _inner_products_by_blocks(blocks: SampleBlocks, size: int, chunk: int, max_bytes: int) -> torch.Tensor:
     n = blocks.n
 
-    def grads(start: int, stop: int) -> torch.Tensor:  # per-sample gradients of samples [start, stop), flattened
+    # per-sample gradients of samples [start, stop), flattened
+    def grads(start: int, stop: int) -> torch.Tensor:
         g, cols = blocks(start, stop)
         return torch.einsum("igcp,igkp->igck", g, cols).reshape(g.shape[0], size)
 
@@ -137,7 +146,8 @@ def _inner_products_by_blocks(blocks: SampleBlocks, size: int, chunk: int, max_b
 
 
 def conv_padding(module: nn.Conv1d | nn.Conv2d, spatial: tuple[int, ...]) -> list[int]:
-    """The padding a convolution applies, as ``F.pad`` takes it (last dimension first: left, right, top, bottom).
+    """The padding a convolution applies, as ``F.pad`` takes it (last dimension first: left, right, top,
+    bottom).
 
     ``padding="same"`` pads ``dilation * (kernel - 1)`` in all, the smaller half first, as torch does.
     """
@@ -155,7 +165,8 @@ def conv_padding(module: nn.Conv1d | nn.Conv2d, spatial: tuple[int, ...]) -> lis
 
 
 def conv_columns(module: nn.Conv1d | nn.Conv2d, a: torch.Tensor) -> torch.Tensor:
-    """The unfolded input of a convolution, (N, groups, C_in/groups * prod(kernel), P), padded as the convolution pads."""
+    """The unfolded input of a convolution, (N, groups, C_in/groups * prod(kernel), P), padded as the
+    convolution pads."""
     conv2d = isinstance(module, nn.Conv2d)
     x = a if conv2d else a[:, :, None, :]  # a Conv1d is a Conv2d of height 1
     pads = conv_padding(module, tuple(a.shape[2:]))
@@ -165,16 +176,22 @@ def conv_columns(module: nn.Conv1d | nn.Conv2d, a: torch.Tensor) -> torch.Tensor
         mode = "constant" if module.padding_mode == "zeros" else module.padding_mode
         x = F.pad(x, pads, mode=mode)
     as_2d = (lambda t: t) if conv2d else (lambda t: (1, t[0]))
-    cols = F.unfold(x, as_2d(module.kernel_size), dilation=as_2d(module.dilation), stride=as_2d(module.stride))
+    cols = F.unfold(
+        x, as_2d(module.kernel_size), dilation=as_2d(module.dilation), stride=as_2d(module.stride)
+    )
     return cols.reshape(cols.shape[0], module.groups, -1, cols.shape[-1])
 
 
-def module_weight_grad_inner(module: Any, a: torch.Tensor | None, g: torch.Tensor, max_bytes: int = MAX_BYTES) -> torch.Tensor | str:
-    """``<G_i, G_j>`` (N, N) of the per-sample gradients of a probe point's ``[weight, bias]``, or why it is skipped.
+def module_weight_grad_inner(
+    module: Any, a: torch.Tensor | None, g: torch.Tensor, max_bytes: int = MAX_BYTES
+) -> torch.Tensor | str:
+    """``<G_i, G_j>`` (N, N) of the per-sample gradients of a probe point's ``[weight, bias]``, or why it is
+    skipped.
 
     ``a`` is the module's input and ``g`` the gradient at its output. A linear layer applied to inputs
     ``(N, ..., in)`` (tokens, or channels-last images) sums its per-sample gradient over the middle positions,
-    like a convolution. A 2-D linear layer is better served by :func:`condensekit.batched_measures.linear_wgrad_inter`.
+    like a convolution. A 2-D linear layer is better served by
+    :func:`condensekit.batched_measures.linear_wgrad_inter`.
     """
     if a is None:
         return "its input was not captured"

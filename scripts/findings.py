@@ -49,13 +49,30 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = Path("runs/findings")
 MAIN_JOB = "digits/resmlp_vs_mlp"  # its printed output goes into the README, between the main-job markers
 DOCS = ROOT / "docs"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the prose (findings_text) lives beside this script
 
 from findings_stats import Stats, shares_table  # noqa: E402
-from findings_text import INTRO, PARTS_TEXT, READINGS, README_CLAIMS, corrections, side_by_side  # noqa: E402  (the prose lives beside this script)
+from findings_text import INTRO, PARTS_TEXT, READINGS, README_CLAIMS, corrections, side_by_side  # noqa: E402
 
-CSV_COLUMNS = ["arm", "grid", "seed", "status", "phase1_end", "S0", "dS", "peak", "peak_step", "S_final", "peak_phase",
-               "condensed", "collapsed_at_init", "dS_max", "peak_max", "final_test_acc", "final_loss"]  # fmt: skip
+CSV_COLUMNS = [
+    "arm",
+    "grid",
+    "seed",
+    "status",
+    "phase1_end",
+    "S0",
+    "dS",
+    "peak",
+    "peak_step",
+    "S_final",
+    "peak_phase",
+    "condensed",
+    "collapsed_at_init",
+    "dS_max",
+    "peak_max",
+    "final_test_acc",
+    "final_loss",
+]
 
 
 @dataclass
@@ -69,7 +86,8 @@ class Section:
     sets: list[str] = field(default_factory=list)
     figures: tuple[str, ...] = ("curves",)
     layers: bool = False  # show the per-layer table
-    extra_table: tuple[str, dict[str, str]] | None = None  # (caption, column -> tag): logged scalars at 0 / T1 / end
+    # (caption, column -> tag): logged scalars at 0 / T1 / end
+    extra_table: tuple[str, dict[str, str]] | None = None
 
     @property
     def name(self) -> str:
@@ -95,26 +113,67 @@ class Section:
 
 
 SECTIONS = [
-    Section("digits", "recipes/resmlp_vs_mlp.toml", "Residual connections (the main job)", figures=("curves", "shares"), layers=True),
+    Section(
+        "digits",
+        "recipes/resmlp_vs_mlp.toml",
+        "Residual connections (the main job)",
+        figures=("curves", "shares"),
+        layers=True,
+    ),
     Section("digits", "recipes/four_tricks.toml", "Batch normalization, momentum, init scale, L2"),
     Section("digits", "recipes/depth_sweep.toml", "Depth"),
     Section("digits", "recipes/init_scale.toml", "Initialization"),
     Section("digits", "recipes/activations.toml", "Activation functions", figures=("curves", "shares")),
     Section("digits", "recipes/cnn_vs_mlp.toml", "Convolutional networks", figures=("curves", "shares")),
     Section("digits", "recipes/vit_vs_mlp.toml", "Vision Transformers", figures=("curves", "shares")),
-    Section("digits", "recipes/vanishing_vs_condensation.toml", "Vanishing gradients", figures=("gradient_health",), extra_table=(
-        "Gradient health (metric `gradient_health`; median over seeds at step 0, at T1 and at the end; per-layer values "
-        "averaged over the hidden layers):",
-        {"grad_ratio_first_last": "gradient_health/grad_ratio_first_last", "wgrad_norm": "gradient_health/*/wgrad_norm",
-         "rel_change": "gradient_health/*/rel_change", "dead_frac": "gradient_health/*/dead_frac"})),
+    Section(
+        "digits",
+        "recipes/vanishing_vs_condensation.toml",
+        "Vanishing gradients",
+        figures=("gradient_health",),
+        extra_table=(
+            "Gradient health (metric `gradient_health`; median over seeds at step 0, at T1 and at the end; "
+            "per-layer values averaged over the hidden layers):",
+            {
+                "grad_ratio_first_last": "gradient_health/grad_ratio_first_last",
+                "wgrad_norm": "gradient_health/*/wgrad_norm",
+                "rel_change": "gradient_health/*/rel_change",
+                "dead_frac": "gradient_health/*/dead_frac",
+            },
+        ),
+    ),
     Section("digits", "recipes/per_layer.toml", "Per layer", figures=("per_layer",), layers=True),
-    Section("digits", "recipes/neural_collapse.toml", "Neural collapse", figures=("neural_collapse",), extra_table=(
-        "Neural collapse on the penultimate features (median over seeds at step 0, at T1 and at the end; every measure "
-        "goes to 0 under collapse):",
-        {q: f"neural_collapse/penultimate/{q}" for q in ("nc1", "nc2_equinorm", "nc2_maxangle", "nc3", "nc4")})),
-    Section("fashion_mnist", "recipes/fashion_mnist/resmlp_vs_mlp.toml", "Residual connections", figures=("curves", "shares", "per_layer")),
-    Section("fashion_mnist", "recipes/fashion_mnist/four_tricks.toml", "Batch normalization, momentum, init scale, L2"),
-    Section("fashion_mnist", "recipes/fashion_mnist/cnn_vs_mlp.toml", "A convolutional network", figures=("curves", "shares")),
+    Section(
+        "digits",
+        "recipes/neural_collapse.toml",
+        "Neural collapse",
+        figures=("neural_collapse",),
+        extra_table=(
+            "Neural collapse on the penultimate features (median over seeds at step 0, at T1 and at the end; "
+            "every measure goes to 0 under collapse):",
+            {
+                q: f"neural_collapse/penultimate/{q}"
+                for q in ("nc1", "nc2_equinorm", "nc2_maxangle", "nc3", "nc4")
+            },
+        ),
+    ),
+    Section(
+        "fashion_mnist",
+        "recipes/fashion_mnist/resmlp_vs_mlp.toml",
+        "Residual connections",
+        figures=("curves", "shares", "per_layer"),
+    ),
+    Section(
+        "fashion_mnist",
+        "recipes/fashion_mnist/four_tricks.toml",
+        "Batch normalization, momentum, init scale, L2",
+    ),
+    Section(
+        "fashion_mnist",
+        "recipes/fashion_mnist/cnn_vs_mlp.toml",
+        "A convolutional network",
+        figures=("curves", "shares"),
+    ),
 ]
 
 
@@ -131,15 +190,28 @@ def runs_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in sorted(rows, key=lambda r: (r["arm"], r["grid"], r["seed"] if isinstance(r["seed"], int) else -1)):
-        writer.writerow({k: "" if row.get(k) is None else (f"{row[k]:.6g}" if isinstance(row[k], float) else str(row[k])) for k in CSV_COLUMNS})
+    for row in sorted(
+        rows, key=lambda r: (r["arm"], r["grid"], r["seed"] if isinstance(r["seed"], int) else -1)
+    ):
+        writer.writerow(
+            {
+                k: ""
+                if row.get(k) is None
+                else (f"{row[k]:.6g}" if isinstance(row[k], float) else str(row[k]))
+                for k in CSV_COLUMNS
+            }
+        )
     return buffer.getvalue()
 
 
 def _span(rows: list[dict]) -> float:
     """From the first run's start to the last run's end, by the times in their run.json."""
     starts = [r["started"] for r in rows if isinstance(r.get("started"), int | float)]
-    ends = [r["started"] + r["seconds"] for r in rows if isinstance(r.get("started"), int | float) and isinstance(r.get("seconds"), int | float)]
+    ends = [
+        r["started"] + r["seconds"]
+        for r in rows
+        if isinstance(r.get("started"), int | float) and isinstance(r.get("seconds"), int | float)
+    ]
     return max(ends) - min(starts) if starts and ends else 0.0
 
 
@@ -149,25 +221,43 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_section(section: Section, jobs: int, costs: dict, failures: list[str], execute: bool = True,
-                all_stats: dict[str, Stats] | None = None) -> list[str]:  # fmt: skip
-    """Run one recipe (finished runs are skipped; none when not ``execute``), print its tables, return its Markdown lines."""
+def run_section(
+    section: Section,
+    jobs: int,
+    costs: dict,
+    failures: list[str],
+    execute: bool = True,
+    all_stats: dict[str, Stats] | None = None,
+) -> list[str]:
+    """Run one recipe (finished runs are skipped; none when not ``execute``), print its tables, return its
+    Markdown lines."""
     command = section.command(jobs)
     root = section.root
     if execute:
         print(f"\n$ {shlex.join(command)}", flush=True)
         started, cpu_before = time.perf_counter(), _children_cpu()
-        done = subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run(
+            command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
         ran = sum(done.stderr.count(f"] {status} ") for status in ("ok", "diverged", "failed"))
         finished = collect(root)
         if ran == len(finished) and finished:  # every run of the section was measured by this call
-            costs[section.key] = {"wall_s": round(wall), "jobs": jobs, "runs": len(finished), "cpu_s": round(cpu),
-                                  "run_s": round(sum(r.get("seconds") or 0 for r in finished))}  # fmt: skip
+            costs[section.key] = {
+                "wall_s": round(wall),
+                "jobs": jobs,
+                "runs": len(finished),
+                "cpu_s": round(cpu),
+                "run_s": round(sum(r.get("seconds") or 0 for r in finished)),
+            }
     rows = collect(root)
     if rows and section.key not in costs:  # measured by an earlier call: the span of the runs' own clocks
-        costs[section.key] = {"wall_s": round(_span(rows)), "jobs": jobs, "runs": len(rows),
-                              "run_s": round(sum(r.get("seconds") or 0 for r in rows))}  # fmt: skip
+        costs[section.key] = {
+            "wall_s": round(_span(rows)),
+            "jobs": jobs,
+            "runs": len(rows),
+            "run_s": round(sum(r.get("seconds") or 0 for r in rows)),
+        }
     write_report(root)  # what `condensekit report` writes; the tables below come from the same rows
     stats = Stats(rows, root)
     if all_stats is not None:
@@ -180,17 +270,51 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
     if section.key == MAIN_JOB:
         update_readme(rows, stats)
     failures += [f"{section.key}: {text}" for text in stats.failures]
-    lines += ["Generated from the numbers (one sentence per arm):", "", *[f"- {s}" for s in answer(rows)], "", render_markdown(table)]
+    lines += [
+        "Generated from the numbers (one sentence per arm):",
+        "",
+        *[f"- {s}" for s in answer(rows)],
+        "",
+        render_markdown(table),
+    ]
     if compared:
-        lines += ["Each arm against the first (P: probability of superiority over seed pairs; p: exact two-sided permutation p-value):", "", render_markdown(compared)]
-    shares = shares_table(root, rows) if any("share_class" in (r.get("reports") or {}).get("condensation", {}).get("series", ()) for r in rows) else []
+        lines += [
+            (
+                "Each arm against the first (P: probability of superiority "
+                "over seed pairs; p: exact two-sided permutation p-value):"
+            ),
+            "",
+            render_markdown(compared),
+        ]
+    shares = (
+        shares_table(root, rows)
+        if any(
+            "share_class" in (r.get("reports") or {}).get("condensation", {}).get("series", ()) for r in rows
+        )
+        else []
+    )
     if shares:
-        lines += ["Energy shares of the unit features, mean over hidden layers (median over seeds) at step 0, at T1 (the last "
-                  "measurement at or before it; the end when stuck) and at the end:", "", render_markdown(shares)]  # fmt: skip
+        lines += [
+            "Energy shares of the unit features, mean over hidden layers (median over seeds) at step 0, at "
+            "T1 (the last measurement at or before it; the end when stuck) and at the end:",
+            "",
+            render_markdown(shares),
+        ]
     if section.extra_table:
-        lines += [section.extra_table[0], "", render_markdown(shares_table(root, rows, section.extra_table[1], digits=3))]
+        lines += [
+            section.extra_table[0],
+            "",
+            render_markdown(shares_table(root, rows, section.extra_table[1], digits=3)),
+        ]
     if sweep:
-        lines += ["Spearman correlation with the swept value (all seeds pooled; per seed; do all seeds agree in sign):", "", render_markdown(sweep)]
+        lines += [
+            (
+                "Spearman correlation with the swept value (all "
+                "seeds pooled; per seed; do all seeds agree in sign):"
+            ),
+            "",
+            render_markdown(sweep),
+        ]
     if section.layers:
         lines += ["Per layer (median [min, max] over seeds):", "", render_markdown(layer_table(rows))]
     target_dir = DOCS / "findings" / section.part
@@ -202,16 +326,33 @@ def run_section(section: Section, jobs: int, costs: dict, failures: list[str], e
             shutil.copyfile(source, target_dir / f"{section.name}_{fig}.png")
             lines += [f"![{section.name} {fig}](findings/{section.part}/{section.name}_{fig}.png)", ""]
     cost = costs.get(section.key)
-    seeds = f"seeds {section.seeds[0]}-{section.seeds[-1]}" if len(section.seeds) > 1 else f"seed {section.seeds[0]}"
-    lines += [f"{len(rows)} runs ({seeds}); per-run numbers: [`findings/{section.part}/{section.name}.csv`](findings/{section.part}/{section.name}.csv)."
-              + (f" Cost: {cost['wall_s'] / 60:.1f} min wall-clock with `--jobs {cost['jobs']}` on 2 CPU cores shared with "
-                 f"other jobs" + (f", {cost['cpu_s'] / 60:.1f} min of CPU time" if "cpu_s" in cost else "") + "." if cost else ""), ""]  # fmt: skip
+    seeds = (
+        f"seeds {section.seeds[0]}-{section.seeds[-1]}"
+        if len(section.seeds) > 1
+        else f"seed {section.seeds[0]}"
+    )
+    lines += [
+        (
+            f"{len(rows)} runs ({seeds}); per-run numbers: "
+            f"[`findings/{section.part}/{section.name}.csv`](findings/{section.part}/{section.name}.csv)."
+        )
+        + (
+            f" Cost: {cost['wall_s'] / 60:.1f} min wall-clock with `--jobs {cost['jobs']}` on 2 CPU cores "
+            "shared with other jobs"
+            + (f", {cost['cpu_s'] / 60:.1f} min of CPU time" if "cpu_s" in cost else "")
+            + "."
+            if cost
+            else ""
+        ),
+        "",
+    ]
     lines += ["```", shlex.join(command), f"condensekit report {section.root.relative_to(ROOT)}", "```", ""]
     return lines
 
 
 def update_readme(rows: list[dict], stats: Stats) -> None:
-    """Put the main job's printed table and answer between the README's main-job markers, and check its prose."""
+    """Put the main job's printed table and answer between the README's main-job markers, and check its
+    prose."""
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
     start, end = text.find("<!-- main-job:start -->"), text.find("<!-- main-job:end -->")
@@ -221,7 +362,7 @@ def update_readme(rows: list[dict], stats: Stats) -> None:
     block = text[start:end]
     fence = block.index("```\n") + 4
     printed = render_text(verdict(rows)) + "\n\n" + "\n".join(answer(rows)) + "\n"
-    block = block[:fence] + printed + block[block.index("```", fence):]
+    block = block[:fence] + printed + block[block.index("```", fence) :]
     readme.write_text(text[:start] + block + text[end:], encoding="utf-8")
     for check in README_CLAIMS:
         check(stats)
@@ -230,8 +371,10 @@ def update_readme(rows: list[dict], stats: Stats) -> None:
 def state_cost_in_header(section: Section, cost: dict) -> None:
     """Write the section's measured cost into its recipe's header comment (a ``# Cost: ...`` line)."""
     path = ROOT / section.recipe
-    line = (f"# Cost: {cost['runs']} runs, {cost['wall_s'] / 60:.0f} min wall-clock with --jobs 2 (1 thread each) on 2 CPU "
-            "cores shared with other jobs.\n")
+    line = (
+        f"# Cost: {cost['runs']} runs, {cost['wall_s'] / 60:.0f} min wall-clock with --jobs 2 (1 thread "
+        "each) on 2 CPU cores shared with other jobs.\n"
+    )
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     header = next(i for i, text in enumerate(lines) if not text.startswith("#"))
     at = next((i for i in range(header) if "Cost:" in lines[i]), None)
@@ -245,7 +388,9 @@ def state_cost_in_header(section: Section, cost: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--only", action="append", default=[], help="recipe name(s) to run; the page keeps the other sections")
+    parser.add_argument(
+        "--only", action="append", default=[], help="recipe name(s) to run; the page keeps the other sections"
+    )
     parser.add_argument("--part", action="append", default=[], help="digits and/or fashion_mnist")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes per recipe")
     args = parser.parse_args(argv)
@@ -266,10 +411,13 @@ def main(argv: list[str] | None = None) -> int:
     if compared:
         body += ["## Digits and Fashion-MNIST side by side", "", *compared, ""]
     body += ["## Corrections to the earlier version of this page", "", *corrections(all_stats), ""]
-    failures += [f"corrections: {text}" for st in all_stats.values() for text in st.failures if text.startswith("- ")]
+    failures += [
+        f"corrections: {text}" for st in all_stats.values() for text in st.failures if text.startswith("- ")
+    ]
     costs_path.write_text(json.dumps(costs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     for section in SECTIONS:
-        if section.key in costs and section.key != MAIN_JOB:  # the main job states its CPU time, measured apart
+        # the main job states its CPU time, measured apart
+        if section.key in costs and section.key != MAIN_JOB:
             state_cost_in_header(section, costs[section.key])
     total_wall = sum(c["wall_s"] for c in costs.values()) / 60
     total_runs = sum(c["runs"] for c in costs.values())

@@ -35,10 +35,14 @@ def published(section: Section, seeds: list[int]) -> dict[tuple[str, str, str], 
     return {(r["arm"], r["grid"], r["seed"]): r for r in rows if int(r["seed"]) in seeds}
 
 
-def rerun(section: Section, seeds: list[int], scratch: Path, jobs: int) -> tuple[dict[tuple[str, str, str], dict[str, str]], list[str], float]:
+def rerun(
+    section: Section, seeds: list[int], scratch: Path, jobs: int
+) -> tuple[dict[tuple[str, str, str], dict[str, str]], list[str], float]:
     command = section.command(jobs)
     command[command.index("--out") + 1] = str(scratch / section.part)
-    command[command.index(next(a for a in command if a.startswith("seeds=")))] = "seeds=[" + ",".join(map(str, seeds)) + "]"
+    command[command.index(next(a for a in command if a.startswith("seeds=")))] = (
+        "seeds=[" + ",".join(map(str, seeds)) + "]"
+    )
     print(f"$ {shlex.join(command)}", flush=True)
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -65,10 +69,19 @@ def main(argv: list[str] | None = None) -> int:
             problems = [f"missing run {key}" for key in want if key not in got]
             problems += [f"extra run {key}" for key in got if key not in want]
             for key in want.keys() & got.keys():
-                problems += [f"{'/'.join(key)} {c}: published {want[key][c]!r}, now {got[key][c]!r}"
-                             for c in CSV_COLUMNS if want[key][c] != got[key][c]]  # fmt: skip
+                problems += [
+                    f"{'/'.join(key)} {c}: published {want[key][c]!r}, now {got[key][c]!r}"
+                    for c in CSV_COLUMNS
+                    if want[key][c] != got[key][c]
+                ]
             verdict = "same numbers" if not problems else f"{len(problems)} differences"
-            print(f"{section.key}: {len(got)} runs (seeds {seeds}), {len(CSV_COLUMNS)} columns each, {seconds:.0f} s: {verdict}", flush=True)
+            print(
+                (
+                    f"{section.key}: {len(got)} runs (seeds {seeds}), "
+                    f"{len(CSV_COLUMNS)} columns each, {seconds:.0f} s: {verdict}"
+                ),
+                flush=True,
+            )
             for problem in problems:
                 print(f"    {problem}")
             bad += bool(problems)

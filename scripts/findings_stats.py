@@ -20,8 +20,18 @@ from condensekit.report import comparisons, median_range
 from condensekit.report.tables import grouped, sweep_table
 from condensekit.status import RunStatus
 
-KEYS = {"T1": "phase1_end", "dS": "dS", "peak": "peak", "t*": "peak_step", "acc": "final_test_acc", "S0": "S0", "final": "S_final",
-        "dS_max": "dS_max", "peak_max": "peak_max", "train acc": "final_train_acc"}  # fmt: skip
+KEYS = {
+    "T1": "phase1_end",
+    "dS": "dS",
+    "peak": "peak",
+    "t*": "peak_step",
+    "acc": "final_test_acc",
+    "S0": "S0",
+    "final": "S_final",
+    "dS_max": "dS_max",
+    "peak_max": "peak_max",
+    "train acc": "final_train_acc",
+}
 
 
 @dataclass
@@ -38,7 +48,11 @@ class Arm:
 
     def values(self, quantity: str) -> list[float]:
         key = KEYS.get(quantity, quantity)
-        return [float(r[key]) for r in self.runs if isinstance(r.get(key), int | float) and not isinstance(r.get(key), bool)]
+        return [
+            float(r[key])
+            for r in self.runs
+            if isinstance(r.get(key), int | float) and not isinstance(r.get(key), bool)
+        ]
 
     def cell(self, quantity: str, digits: int = 3) -> str:
         """``median [min, max]`` over the seeds, as in the verdict table (T1 of stuck seeds is left out)."""
@@ -63,7 +77,9 @@ class Arm:
 
     @property
     def first_phase(self) -> int:
-        return sum(1 for r in self.runs if has_first_phase(r.get("phase1_end"), int(r.get("smoothing_window") or 20)))
+        return sum(
+            1 for r in self.runs if has_first_phase(r.get("phase1_end"), int(r.get("smoothing_window") or 20))
+        )
 
     @property
     def condensed(self) -> int:
@@ -74,9 +90,14 @@ class Arm:
         return self.count("collapsed_at_init")
 
     def peaks_in(self, phase: str) -> int:
-        """Seeds with a first phase whose peak came in ``phase`` (as the verdict's ``peak in`` counts them)."""
-        return sum(1 for r in self.runs if r.get("peak_phase") == phase
-                   and has_first_phase(r.get("phase1_end"), int(r.get("smoothing_window") or 20)))  # fmt: skip
+        """Seeds with a first phase whose peak came in ``phase`` (as the verdict's ``peak in`` counts
+        them)."""
+        return sum(
+            1
+            for r in self.runs
+            if r.get("peak_phase") == phase
+            and has_first_phase(r.get("phase1_end"), int(r.get("smoothing_window") or 20))
+        )
 
     def of(self, k: int) -> str:
         return f"{k}/{self.n}"
@@ -91,7 +112,10 @@ class Arm:
         for r in self.runs:
             layers = r.get("layers") or {}
             if layers:
-                name = max(layers, key=lambda k: layers[k].get("rise") if isinstance(layers[k].get("rise"), float) else -1.0)
+                name = max(
+                    layers,
+                    key=lambda k: layers[k].get("rise") if isinstance(layers[k].get("rise"), float) else -1.0,
+                )
                 out.append((name, layers[name]))
         return out
 
@@ -161,13 +185,21 @@ def _value(values: dict[str, Any], tag: str) -> float | None:
         value = values.get(tag)
         return None if value is None else float(value)
     head, _, quantity = tag.partition("/*/")
-    found = [float(v) for k, v in values.items() if k.startswith(head + "/") and k.endswith("/" + quantity) and v is not None
-             and k.count("/") == 2 and not k.split("/")[1].startswith(("mean", "logits"))]  # fmt: skip
+    found = [
+        float(v)
+        for k, v in values.items()
+        if k.startswith(head + "/")
+        and k.endswith("/" + quantity)
+        and v is not None
+        and k.count("/") == 2
+        and not k.split("/")[1].startswith(("mean", "logits"))
+    ]
     return sum(found) / len(found) if found else None
 
 
 def at_t1(root: Path, row: dict[str, Any], tag: str) -> tuple[float, float, float]:
-    """A logged scalar of one run at step 0, at T1 (the last value logged at or before it; the end if stuck), at the end."""
+    """A logged scalar of one run at step 0, at T1 (the last value logged at or before it; the end if stuck),
+    at the end."""
     points = []
     for line in (root / row["run_dir"] / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
         values = json.loads(line)
@@ -181,8 +213,11 @@ def at_t1(root: Path, row: dict[str, Any], tag: str) -> tuple[float, float, floa
     return points[0][1], before[-1], points[-1][1]
 
 
-def shares_table(root: Path, rows: list[dict[str, Any]], tags: dict[str, str] | None = None, digits: int = 2) -> list[dict[str, str]]:
-    """Per arm: logged scalars at step 0, at T1 and at the end (medians over seeds); by default the layer-mean energy shares.
+def shares_table(
+    root: Path, rows: list[dict[str, Any]], tags: dict[str, str] | None = None, digits: int = 2
+) -> list[dict[str, str]]:
+    """Per arm: logged scalars at step 0, at T1 and at the end (medians over seeds); by default the layer-mean
+    energy shares.
 
     Args:
         tags: column label -> tag (``metric/*/quantity`` averages over the hidden layers).
@@ -193,7 +228,9 @@ def shares_table(root: Path, rows: list[dict[str, Any]], tags: dict[str, str] | 
         line = {"arm": arm, "grid": grid}
         for label, tag in tags.items():
             points = [at_t1(root, r, tag) for r in runs]
-            line[f"{label}: 0 / T1 / end"] = " / ".join(f"{statistics.median(p[k] for p in points):.{digits}g}" for k in range(3))
+            line[f"{label}: 0 / T1 / end"] = " / ".join(
+                f"{statistics.median(p[k] for p in points):.{digits}g}" for k in range(3)
+            )
         table.append(line)
     if table and all(r["grid"] == "base" for r in table):
         for r in table:

@@ -34,7 +34,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutant_list import EXTRA_TESTS, MUTANTS, TESTS, Mutant  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox", "*.egg-info", ".venv", "runs", "build", "dist")
+IGNORED = shutil.ignore_patterns(
+    ".git",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".tox",
+    "*.egg-info",
+    ".venv",
+    "runs",
+    "build",
+    "dist",
+)
 
 
 @dataclass
@@ -58,13 +70,16 @@ def identify(mutants: Sequence[Mutant]) -> list[tuple[str, Mutant]]:
 
 
 def check(mutants: Sequence[tuple[str, Mutant]], root: Path) -> dict[str, int]:
-    """Line of each mutant; exits with every problem listed when a snippet is missing, ambiguous or breaks the syntax."""
+    """Line of each mutant; exits with every problem listed when a snippet is missing, ambiguous or breaks the
+    syntax."""
     problems, lines = [], {}
     for ident, m in mutants:
         text = (root / m.path).read_text(encoding="utf-8")
         count = text.count(m.original)
         if count != 1:
-            problems.append(f"{ident} ({m.path}): original snippet found {count} times, expected once: {m.original!r}")
+            problems.append(
+                f"{ident} ({m.path}): original snippet found {count} times, expected once: {m.original!r}"
+            )
             continue
         if m.module not in TESTS:
             problems.append(f"{ident}: no test files for module group {m.module!r}")
@@ -83,29 +98,50 @@ def test_files(module: str, tree: Path) -> list[str]:
 
 
 def run_pytest(tree: Path, files: Sequence[str], timeout: float) -> tuple[int | None, str]:
-    """Exit status of ``pytest -x`` on ``files`` in ``tree`` (None on timeout) and the last lines of its output."""
+    """Exit status of ``pytest -x`` on ``files`` in ``tree`` (None on timeout) and the last lines of its
+    output."""
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", *files]
     try:
         proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None, "timeout"
-    tail = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith(("FAILED", "ERROR")) or " passed" in ln or " failed" in ln]
+    tail = [
+        ln
+        for ln in (proc.stdout + proc.stderr).splitlines()
+        if ln.startswith(("FAILED", "ERROR")) or " passed" in ln or " failed" in ln
+    ]
     return proc.returncode, (tail[0] if tail else (proc.stdout + proc.stderr).strip()[-200:])
 
 
 def make_tree(base: Path, n: int) -> Path:
     tree = base / f"tree{n}"
     shutil.copytree(ROOT, tree, symlinks=True, ignore=IGNORED)
-    link = tree / "condensekit_plugins"  # plugins/ is installed under that name; on PYTHONPATH the copy needs the link
+    # plugins/ is installed under that name; on PYTHONPATH the copy needs the link
+    link = tree / "condensekit_plugins"
     if not link.exists():
         link.symlink_to("plugins", target_is_directory=True)
     probe = subprocess.run(
-        [sys.executable, "-c", "import condensekit, condensekit_plugins; print(condensekit.__file__); print(condensekit_plugins.__file__)"],
-        cwd=tree, env={**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}, capture_output=True, text=True,
-    )  # fmt: skip
-    if probe.returncode or any(not Path(p).resolve().is_relative_to(tree.resolve()) for p in probe.stdout.split()):
-        sys.exit(f"the copy {tree} does not import its own condensekit / condensekit_plugins:\n{probe.stdout}{probe.stderr}")
+        [
+            sys.executable,
+            "-c",
+            (
+                "import condensekit, condensekit_plugins; "
+                "print(condensekit.__file__); print(condensekit_plugins.__file__)"
+            ),
+        ],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode or any(
+        not Path(p).resolve().is_relative_to(tree.resolve()) for p in probe.stdout.split()
+    ):
+        sys.exit(
+            f"the copy {tree} does not import its own condensekit "
+            f"/ condensekit_plugins:\n{probe.stdout}{probe.stderr}"
+        )
     return tree
 
 
@@ -133,7 +169,9 @@ def rates(results: Sequence[Result]) -> list[tuple[str, int, int, int]]:
     for group in [*groups, "overall"]:
         rs = [r for r in results if group in ("overall", r.mutant.module)]
         live = [r for r in rs if r.outcome != "equivalent"]
-        out.append((group, sum(r.outcome in ("killed", "timeout") for r in live), len(live), len(rs) - len(live)))
+        out.append(
+            (group, sum(r.outcome in ("killed", "timeout") for r in live), len(live), len(rs) - len(live))
+        )
     return out
 
 
@@ -153,14 +191,27 @@ def report(results: Sequence[Result]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", action="append", default=[], help="a module group (measures, phases, probe, tricks, output, report) or a mutant id")
-    parser.add_argument("--list", action="store_true", help="list the mutants and their test files, run nothing")
-    parser.add_argument("--jobs", type=int, default=1, help="mutants run at once, each in its own copy (default 1)")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds per mutant before it counts as killed (a hang)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="a module group (measures, phases, probe, tricks, output, report) or a mutant id",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list the mutants and their test files, run nothing"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="mutants run at once, each in its own copy (default 1)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600, help="seconds per mutant before it counts as killed (a hang)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--no-baseline", action="store_true", help="skip running the unmutated tests first")
     args = parser.parse_args(argv)
-    chosen = [(i, m) for i, m in identify(MUTANTS) if not args.only or m.module in args.only or i in args.only]
+    chosen = [
+        (i, m) for i, m in identify(MUTANTS) if not args.only or m.module in args.only or i in args.only
+    ]
     if not chosen:
         sys.exit(f"no mutant matches {args.only}")
     lines = check(chosen, ROOT)
@@ -194,8 +245,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(report(results))
     if args.json:
-        args.json.write_text(json.dumps([{"id": r.ident, "module": r.mutant.module, "path": r.mutant.path, "line": r.line, "bug": r.mutant.bug,
-                                          "outcome": r.outcome, "seconds": round(r.seconds, 1), "detail": r.detail} for r in results], indent=1))  # fmt: skip
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "id": r.ident,
+                        "module": r.mutant.module,
+                        "path": r.mutant.path,
+                        "line": r.line,
+                        "bug": r.mutant.bug,
+                        "outcome": r.outcome,
+                        "seconds": round(r.seconds, 1),
+                        "detail": r.detail,
+                    }
+                    for r in results
+                ],
+                indent=1,
+            )
+        )
     return 0
 
 

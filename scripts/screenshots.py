@@ -28,18 +28,39 @@ TABS = {
     "dashboard_figures": ("images", (1400, 1100)),
 }
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 def start_tensorboard(logdir: Path, log: Path, timeout: float = 120.0) -> tuple[subprocess.Popen[bytes], str]:
-    """A TensorBoard on 127.0.0.1 and a free port (its output in ``log``); returns the process and its base URL."""
+    """A TensorBoard on 127.0.0.1 and a free port (its output in ``log``); returns the process and its base
+    URL."""
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", "0", "--host", "127.0.0.1", "--reload_interval", "1"],
-            stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "tensorboard.main",
+                "--logdir",
+                str(logdir),
+                "--port",
+                "0",
+                "--host",
+                "127.0.0.1",
+                "--reload_interval",
+                "1",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         # TensorBoard prints "TensorBoard 2.x at http://127.0.0.1:PORT/ (Press CTRL+C to quit)"
@@ -57,7 +78,8 @@ def get_json(url: str) -> object:
 
 
 def wait_for_runs(base: str, expected: int, timeout: float = 120.0) -> list[str]:
-    """Poll ``/data/runs`` until TensorBoard lists ``expected`` runs (it reads event files in the background)."""
+    """Poll ``/data/runs`` until TensorBoard lists ``expected`` runs (it reads event files in the
+    background)."""
     deadline = time.monotonic() + timeout
     runs: list[str] = []
     while time.monotonic() < deadline:
@@ -72,10 +94,19 @@ def screenshot(chromium: str, url: str, path: Path, size: tuple[int, int], budge
     """One headless-Chromium screenshot of ``url`` (a fresh, empty profile every time)."""
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={path}", f"--window-size={size[0]},{size[1]}",
-             f"--virtual-time-budget={budget_ms}", url],
-            check=True, capture_output=True, timeout=180,
-        )  # fmt: skip
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--screenshot={path}",
+                f"--window-size={size[0]},{size[1]}",
+                f"--virtual-time-budget={budget_ms}",
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,7 +70,8 @@ def write_recipe(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def cli_run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    """Run ``condensekit`` in-process; return (exit code, stdout, stderr). ``main`` returns the code, never exits."""
+    """Run ``condensekit`` in-process; return (exit code, stdout, stderr). ``main`` returns the code, never
+    exits."""
     from condensekit.cli import main
 
     def run(*args: str) -> tuple[int, str, str]:

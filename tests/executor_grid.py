@@ -41,7 +41,8 @@ name = "resmlp"
 model = {{ use = "resmlp", depth = 3, width = 16 }}
 {extra}"""
 
-# A local plugin file with two test tricks: `boom` kills or fails one run, `record_env` notes what a worker sees.
+# A local plugin file with two test tricks: `boom` kills or fails one run, `record_env` notes what a worker
+# sees.
 PLUGIN = '''
 import json, os
 from pydantic import BaseModel, ConfigDict
@@ -79,8 +80,8 @@ class RecordEnv:
     def run_started(self, run):
         import torch
 
-        seen = {"gpus": os.environ.get("CUDA_VISIBLE_DEVICES"), "threads": torch.get_num_threads(), "pid": os.getpid(),
-                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+        seen = {"gpus": os.environ.get("CUDA_VISIBLE_DEVICES"), "threads": torch.get_num_threads(),
+                "pid": os.getpid(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
         target = run.run_dir.parents[3] / "env" / f"{run.name}-{run.seed}.json"
         target.parent.mkdir(exist_ok=True)
         target.write_text(json.dumps(seen))
@@ -97,10 +98,20 @@ def register_tricks(register):
 '''
 
 
-def write_recipe(folder: Path, name: str = "grid", seeds: tuple[int, ...] = (0, 1), steps: int = 20, plugins: str = "", extra: str = "") -> Path:
+def write_recipe(
+    folder: Path,
+    name: str = "grid",
+    seeds: tuple[int, ...] = (0, 1),
+    steps: int = 20,
+    plugins: str = "",
+    extra: str = "",
+) -> Path:
     """Write the grid recipe (2 arms x ``seeds``) into ``folder`` and return its path."""
     path = folder / f"{name}.toml"
-    path.write_text(RECIPE.format(name=name, seeds=list(seeds), steps=steps, plugins=plugins, extra=extra), encoding="utf-8")
+    path.write_text(
+        RECIPE.format(name=name, seeds=list(seeds), steps=steps, plugins=plugins, extra=extra),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -131,9 +142,20 @@ def snapshot(out_root: Path, recipe_name: str = "grid") -> dict[str, dict[str, A
         run_dir = run_json.parent
         info = json.loads(run_json.read_text(encoding="utf-8"))
         summary = {k: v for k, v in (info.get("summary") or {}).items() if k != "seconds"}
-        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
-        files = sorted("events.out.tfevents" if p.name.startswith("events.out.tfevents") else p.name for p in run_dir.iterdir())
-        runs[str(run_dir.relative_to(out_root))] = {"status": info["status"], "spec": info["spec"], "summary": summary, "metrics": rows, "files": files}
+        rows = [
+            json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
+        files = sorted(
+            "events.out.tfevents" if p.name.startswith("events.out.tfevents") else p.name
+            for p in run_dir.iterdir()
+        )
+        runs[str(run_dir.relative_to(out_root))] = {
+            "status": info["status"],
+            "spec": info["spec"],
+            "summary": summary,
+            "metrics": rows,
+            "files": files,
+        }
     return runs
 
 

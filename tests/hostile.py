@@ -45,11 +45,21 @@ model = {{ use = "mlp", depth = 3, width = 6 }}
 {rest}"""
 
 
-def write(folder: Path, name: str = "h", seeds: tuple[int, ...] = (0,), steps: int = 4, lr: float = 0.1, top: str = "", rest: str = "") -> Path:
+def write(
+    folder: Path,
+    name: str = "h",
+    seeds: tuple[int, ...] = (0,),
+    steps: int = 4,
+    lr: float = 0.1,
+    top: str = "",
+    rest: str = "",
+) -> Path:
     """Write the tiny recipe (one arm, ``seeds``) into ``folder``; return its path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
-    path.write_text(RECIPE.format(name=name, seeds=list(seeds), steps=steps, lr=lr, top=top, rest=rest), encoding="utf-8")
+    path.write_text(
+        RECIPE.format(name=name, seeds=list(seeds), steps=steps, lr=lr, top=top, rest=rest), encoding="utf-8"
+    )
     return path
 
 
@@ -62,10 +72,19 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def cli_process(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cli_process(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """``python -m condensekit ARGS`` as a real process."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "condensekit", *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "condensekit", *map(str, args)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def run_json(run_dir: Path) -> dict[str, Any]:

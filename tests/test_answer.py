@@ -10,18 +10,47 @@ from condensekit.status import RunStatus
 TH = {"series": "condensation/feat_inter", "rise": 0.1}
 
 
-def row(arm: str, seed: int, t1: int | None, s0: float, peak: float, step: int, phase: str, condensed: bool = False,
-        collapsed: bool = False, status: RunStatus = RunStatus.OK, start: float = 0.0) -> dict[str, Any]:  # fmt: skip
-    return {"arm": arm, "grid": "base", "grid_values": {}, "seed": seed, "status": status, "phase1_end": t1, "S0": s0,
-            "peak": peak, "dS": peak - s0, "peak_step": step, "peak_phase": phase, "condensed": condensed,
-            "collapsed_at_init": collapsed, "smoothing_window": 20, "started": start, "thresholds": TH}  # fmt: skip
+def row(
+    arm: str,
+    seed: int,
+    t1: int | None,
+    s0: float,
+    peak: float,
+    step: int,
+    phase: str,
+    condensed: bool = False,
+    collapsed: bool = False,
+    status: RunStatus = RunStatus.OK,
+    start: float = 0.0,
+) -> dict[str, Any]:
+    return {
+        "arm": arm,
+        "grid": "base",
+        "grid_values": {},
+        "seed": seed,
+        "status": status,
+        "phase1_end": t1,
+        "S0": s0,
+        "peak": peak,
+        "dS": peak - s0,
+        "peak_step": step,
+        "peak_phase": phase,
+        "condensed": condensed,
+        "collapsed_at_init": collapsed,
+        "smoothing_window": 20,
+        "started": start,
+        "thresholds": TH,
+    }
 
 
 def test_a_first_phase_with_a_real_rise_that_falls() -> None:
     rows = [row("mlp", s, 400 + 10 * s, 0.5, 0.7, 300, "phase1", condensed=True) for s in range(5)]
     (sentence,) = answer(rows)
     assert sentence.startswith("mlp: a first phase in 5/5 seeds (T1 420 [400, 440])")
-    assert "feat_inter (mean over hidden layers) goes from 0.5 [0.5, 0.5] to a peak of 0.7 [0.7, 0.7] at step 300 [300, 300] (during phase 1 in 5/5)" in sentence
+    assert (
+        "feat_inter (mean over hidden layers) goes from 0.5 [0.5, 0.5] to a "
+        "peak of 0.7 [0.7, 0.7] at step 300 [300, 300] (during phase 1 in 5/5)"
+    ) in sentence
     assert "rises by 0.1 or more in 5/5 and is condensed" in sentence and "in 5/5." in sentence
     assert "too few" not in sentence and "disagree" not in sentence
 
@@ -35,7 +64,11 @@ def test_no_first_phase_and_no_rise() -> None:
 
 
 def test_the_first_phase_threshold_is_two_smoothing_windows() -> None:
-    rows = [row("a", 0, 39, 0.4, 0.42, 1, "phase1"), row("a", 1, 40, 0.4, 0.42, 1, "phase1"), row("a", 2, 41, 0.4, 0.42, 1, "phase1")]
+    rows = [
+        row("a", 0, 39, 0.4, 0.42, 1, "phase1"),
+        row("a", 1, 40, 0.4, 0.42, 1, "phase1"),
+        row("a", 2, 41, 0.4, 0.42, 1, "phase1"),
+    ]
     (sentence,) = answer(rows)
     assert "a first phase in 2/3 seeds" in sentence and "the seeds disagree" in sentence
 
@@ -46,7 +79,10 @@ def test_stuck_collapsed_failed_and_too_few_seeds() -> None:
     (sentence,) = answer(rows)
     assert "the loss never leaves its plateau (2/2 seeds stuck)" in sentence
     assert "the features are alike from step 0 (collapsed at init) in 2/2 seeds" in sentence
-    assert "1 of 3 runs did not finish ok and are left out" in sentence and "only 2 seeds: too few to conclude" in sentence
+    assert (
+        "1 of 3 runs did not finish ok and are left out" in sentence
+        and "only 2 seeds: too few to conclude" in sentence
+    )
 
 
 def test_no_run_finished() -> None:
@@ -55,8 +91,17 @@ def test_no_run_finished() -> None:
 
 
 def test_one_sentence_per_arm_in_the_order_run_and_grid_points_named() -> None:
-    rows = [row("mlp", 0, 300, 0.5, 0.7, 300, "phase2", start=0.0), row("resmlp", 0, 10, 0.4, 0.4, 0, "phase1", start=1.0)]
-    rows += [{**row("mlp", 1, 300, 0.5, 0.7, 300, "phase2"), "grid": "model.depth=4", "grid_values": {"model.depth": 4}}]
+    rows = [
+        row("mlp", 0, 300, 0.5, 0.7, 300, "phase2", start=0.0),
+        row("resmlp", 0, 10, 0.4, 0.4, 0, "phase1", start=1.0),
+    ]
+    rows += [
+        {
+            **row("mlp", 1, 300, 0.5, 0.7, 300, "phase2"),
+            "grid": "model.depth=4",
+            "grid_values": {"model.depth": 4},
+        }
+    ]
     lines = answer(rows)
     assert [line.split(":")[0] for line in lines] == ["mlp", "mlp (model.depth=4)", "resmlp"]
     assert "(after T1 in 1/1)" in lines[0]

@@ -26,7 +26,7 @@ from condensekit.report.tables import median_range, verdict
 from condensekit.status import RunStatus
 
 # Writes, after the first step, what the optimizer was built with, and the first layer's weight at the start.
-RECORDER = '''
+RECORDER = """
 import json
 import condensekit
 
@@ -41,7 +41,7 @@ def after_step(run, model, optimizer):
         group = optimizer.param_groups[0]
         keep = {k: group.get(k) for k in ("lr", "momentum", "weight_decay", "nesterov")}
         (run.run_dir.parents[3] / "optimizer.json").write_text(json.dumps(keep))
-'''
+"""
 
 
 def _run_with(tmp_path: Path, tricks: str) -> tuple[dict, list[float]]:
@@ -50,10 +50,13 @@ def _run_with(tmp_path: Path, tricks: str) -> tuple[dict, list[float]]:
     recipe = write(tmp_path, top='plugins = ["recorder.py"]', rest=f"tricks = {{ {tricks} }}\n")
     outcome = execute_spec(open_recipe(recipe)[0].specs[0], tmp_path / "out")
     assert outcome.status == "ok", outcome.error
-    return json.loads((tmp_path / "out/optimizer.json").read_text()), json.loads((tmp_path / "out/init.json").read_text())
+    return json.loads((tmp_path / "out/optimizer.json").read_text()), json.loads(
+        (tmp_path / "out/init.json").read_text()
+    )
 
 
-def test_momentum_reaches_the_optimizer_with_its_beta(tmp_path: Path) -> None:  # mutant: momentum ignoring beta
+# mutant: momentum ignoring beta
+def test_momentum_reaches_the_optimizer_with_its_beta(tmp_path: Path) -> None:
     options, _ = _run_with(tmp_path, "momentum = { beta = 0.5 }")
     assert options["momentum"] == 0.5 and options["lr"] == 0.1 and options["nesterov"] is False
 
@@ -75,7 +78,8 @@ def test_init_zeroes_biases_only_when_asked() -> None:  # mutant: zero_bias igno
     assert not layer.bias.detach().any()
 
 
-def test_weight_decay_reaches_the_optimizer_with_its_strength(tmp_path: Path) -> None:  # mutant: weight_decay applying 0
+# mutant: weight_decay applying 0
+def test_weight_decay_reaches_the_optimizer_with_its_strength(tmp_path: Path) -> None:
     options, _ = _run_with(tmp_path, "weight_decay = { l2 = 0.01 }")
     assert options["weight_decay"] == 0.01 and options["momentum"] == 0
 
@@ -88,7 +92,8 @@ def test_init_scale_multiplies_the_initial_weights(tmp_path: Path) -> None:  # m
     assert std == pytest.approx(math.sqrt(2 / (6 + 6)), rel=0.35)  # xavier_normal of a 6 -> 6 layer
 
 
-def test_thresholds_default_to_the_documented_values(tmp_path: Path) -> None:  # mutant: [summary] defaults drifting
+# mutant: [summary] defaults drifting
+def test_thresholds_default_to_the_documented_values(tmp_path: Path) -> None:
     th = Thresholds()
     assert (th.plateau_drop_rel, th.plateau_drop_abs, th.rise, th.fall_fraction) == (0.05, 0.02, 0.1, 0.5)
     spec = open_recipe(write(tmp_path))[0].specs[0]  # a recipe without [summary] gets exactly those
@@ -142,7 +147,9 @@ def test_rho1_dw_measures_the_update_not_the_weight() -> None:  # mutant: rho1_d
     metric = CommonDirection(CommonDirectionParams())
 
     def probe(step: int) -> SimpleNamespace:
-        return SimpleNamespace(step=step, points={"l": layer}, weight_grads={}, features={"l": torch.randn(10, 6)})
+        return SimpleNamespace(
+            step=step, points={"l": layer}, weight_grads={}, features={"l": torch.randn(10, 6)}
+        )
 
     metric.collect_metrics(run=None, probe=probe(0))  # remembers W_0
     with torch.no_grad():
@@ -153,7 +160,8 @@ def test_rho1_dw_measures_the_update_not_the_weight() -> None:  # mutant: rho1_d
 
 
 class NoisyNet(nn.Module):
-    """Draws random numbers in forward (like a noise layer), so a probe without its own RNG fork would shift training."""
+    """Draws random numbers in forward (like a noise layer), so a probe without its own RNG fork would shift
+    training."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -163,7 +171,8 @@ class NoisyNet(nn.Module):
         return self.logits(torch.tanh(self.first(x + 0.1 * torch.randn_like(x))))
 
 
-def test_the_probe_leaves_the_rng_stream_alone_and_hands_out_detached_features() -> None:  # mutants: fork removed, detach removed
+# mutants: fork removed, detach removed
+def test_the_probe_leaves_the_rng_stream_alone_and_hands_out_detached_features() -> None:
     torch.manual_seed(0)
     model = NoisyNet()
     probe = Probe(model, torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]), probe_points(model), step=0)
@@ -176,7 +185,8 @@ def test_the_probe_leaves_the_rng_stream_alone_and_hands_out_detached_features()
     assert all(p.grad is None for p in model.parameters())  # the optimizer's gradients untouched
 
 
-def test_run_json_is_always_replaced_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # mutant: written in place
+# mutant: written in place
+def test_run_json_is_always_replaced_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     replaced: list[str] = []
     real = os.replace
 
@@ -191,22 +201,43 @@ def test_run_json_is_always_replaced_atomically(tmp_path: Path, monkeypatch: pyt
 
 
 def _row(arm: str, seed: int, ds: float, t1: int | None) -> dict:
-    return {"arm": arm, "grid": "base", "seed": seed, "status": RunStatus.OK, "dS_max": ds, "dS": ds, "peak_max": 0.5, "phase1_end": t1,
-            "final_train_acc": 1.0, "final_test_acc": 0.9, "condensed": ds > 0.5}  # fmt: skip
+    return {
+        "arm": arm,
+        "grid": "base",
+        "seed": seed,
+        "status": RunStatus.OK,
+        "dS_max": ds,
+        "dS": ds,
+        "peak_max": 0.5,
+        "phase1_end": t1,
+        "final_train_acc": 1.0,
+        "final_test_acc": 0.9,
+        "condensed": ds > 0.5,
+    }
 
 
 def test_the_report_gives_the_median_across_seeds_not_the_mean() -> None:  # mutant: median -> mean
     assert median_range([0.1, 0.2, 0.9]) == "0.2 [0.1, 0.9]"
     (row,) = verdict([_row("mlp", 0, 0.1, 10), _row("mlp", 1, 0.2, 20), _row("mlp", 2, 0.9, 300)])
-    assert row["rise dS"] == "0.2 [0.1, 0.9]" and row["T1 (phase-1 end)"] == "20 [10, 300]" and row["condensed"] == "1/3"
+    assert (
+        row["rise dS"] == "0.2 [0.1, 0.9]"
+        and row["T1 (phase-1 end)"] == "20 [10, 300]"
+        and row["condensed"] == "1/3"
+    )
 
 
 class DropoutNet(nn.Module):
-    """Linear -> in-place ReLU -> heavy dropout -> Linear: the probe must see the pre-activation, without dropout."""
+    """Linear -> in-place ReLU -> heavy dropout -> Linear: the probe must see the pre-activation, without
+    dropout."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.first, self.act, self.drop, self.logits = nn.Linear(4, 8), nn.ReLU(inplace=True), nn.Dropout(0.9), nn.Linear(8, 3)
+        self.first, self.act, self.drop, self.logits = (
+            nn.Linear(4, 8),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.9),
+            nn.Linear(8, 3),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(self.drop(self.act(self.first(x))))
@@ -215,7 +246,8 @@ class DropoutNet(nn.Module):
         return {"first": self.first, "logits": self.logits}
 
 
-def test_probe_features_are_pre_activation_copies_computed_without_dropout() -> None:  # mutants: dropout left on, no copy
+# mutants: dropout left on, no copy
+def test_probe_features_are_pre_activation_copies_computed_without_dropout() -> None:
     torch.manual_seed(0)
     model, x = DropoutNet(), torch.randn(12, 4)
     probe = Probe(model, x, torch.arange(12) % 3, probe_points(model), step=0)

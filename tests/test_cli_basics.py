@@ -20,7 +20,9 @@ def test_help_does_not_import_torch():
 
 
 def test_python_dash_m_runs_the_cli():
-    result = subprocess.run([sys.executable, "-m", "condensekit", "--version"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "condensekit", "--version"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and "condensekit" in result.stdout
 
 
@@ -30,7 +32,17 @@ def test_list_shows_components_with_param_docs(cli_run):
     assert "mlp" in out and "resmlp" in out
     assert "number of linear layers, the classifier included" in out
     code, out, _ = cli_run("list")
-    for name in ("batchnorm", "momentum", "init", "weight_decay", "condensation", "common_direction", "digits", "synthetic", "local"):
+    for name in (
+        "batchnorm",
+        "momentum",
+        "init",
+        "weight_decay",
+        "condensation",
+        "common_direction",
+        "digits",
+        "synthetic",
+        "local",
+    ):
         assert name in out
 
 

@@ -62,8 +62,13 @@ def test_exact_p_against_scipy_without_ties() -> None:
         p, exact = permutation_p(x, y)
         assert exact
         assert p == pytest.approx(mannwhitneyu(x, y, alternative="two-sided", method="exact").pvalue)
-        res = permutation_test((x, y), lambda a, b: superiority(list(a), list(b)) - 0.5, permutation_type="independent",
-                               alternative="two-sided", n_resamples=math.inf)  # fmt: skip
+        res = permutation_test(
+            (x, y),
+            lambda a, b: superiority(list(a), list(b)) - 0.5,
+            permutation_type="independent",
+            alternative="two-sided",
+            n_resamples=math.inf,
+        )
         assert p == pytest.approx(res.pvalue)
 
 
@@ -84,10 +89,28 @@ def test_large_groups_use_seeded_random_relabelings() -> None:
     assert p == pytest.approx(mannwhitneyu(x, y, alternative="two-sided", method="exact").pvalue, abs=0.01)
 
 
-def row(arm: str, seed: int, t1: int | None, ds: float, acc: float, status: RunStatus = RunStatus.OK, reference: str | None = None) -> dict:
-    return {"arm": arm, "grid": "base", "grid_values": {}, "seed": seed, "status": status, "phase1_end": t1, "dS": ds,
-            "final_test_acc": acc, "steps_done": 500, "started": {"mlp": 0.0, "resmlp": 1.0, "bn": 2.0}[arm],
-            "thresholds": {"reference": reference} if reference else {}}  # fmt: skip
+def row(
+    arm: str,
+    seed: int,
+    t1: int | None,
+    ds: float,
+    acc: float,
+    status: RunStatus = RunStatus.OK,
+    reference: str | None = None,
+) -> dict:
+    return {
+        "arm": arm,
+        "grid": "base",
+        "grid_values": {},
+        "seed": seed,
+        "status": status,
+        "phase1_end": t1,
+        "dS": ds,
+        "final_test_acc": acc,
+        "steps_done": 500,
+        "started": {"mlp": 0.0, "resmlp": 1.0, "bn": 2.0}[arm],
+        "thresholds": {"reference": reference} if reference else {},
+    }
 
 
 def test_comparisons_against_the_first_or_named_reference_arm() -> None:
@@ -110,5 +133,8 @@ def test_enough_seeds_give_a_reading() -> None:
     rows = [row("mlp", s, 300 + s, 0.2 + s / 100, 0.9) for s in range(5)]
     rows += [row("resmlp", s, 10 + s, 0.01 * s, 0.9) for s in range(5)]
     by_quantity = {r["quantity"]: r for r in comparison_table(rows)}
-    assert by_quantity["T1"]["reading"] == "lower than mlp (p <= 0.05)" and by_quantity["T1"]["p (two-sided)"] == f"{2 / 252:.3g}"
+    assert (
+        by_quantity["T1"]["reading"] == "lower than mlp (p <= 0.05)"
+        and by_quantity["T1"]["p (two-sided)"] == f"{2 / 252:.3g}"
+    )
     assert by_quantity["test acc"]["reading"] == "no difference shown at p <= 0.05"  # all tied: p = 1

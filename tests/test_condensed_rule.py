@@ -27,8 +27,14 @@ STEPS = [0, 10, 20, 30, 40, 50]
 # ---------------------------------------------------------------- independent reference
 
 
-def ref_verdicts(values: list[float], steps: list[int], t1: int | None, rise_min: float = 0.1, fall: float = 0.5,
-                 collapsed: float = 0.9) -> dict[str, object]:  # fmt: skip
+def ref_verdicts(
+    values: list[float],
+    steps: list[int],
+    t1: int | None,
+    rise_min: float = 0.1,
+    fall: float = 0.5,
+    collapsed: float = 0.9,
+) -> dict[str, object]:
     """The rules as docs/metrics.md words them, one loop at a time."""
     kept = []
     for s, v in zip(steps, values, strict=True):
@@ -45,13 +51,25 @@ def ref_verdicts(values: list[float], steps: list[int], t1: int | None, rise_min
     rise = best - first
     condensed = rise >= rise_min and (t1 is None or last <= best - fall * rise)
     phase = "phase1" if (t1 is None or best_step <= t1) else "phase2"
-    return {"condensed": condensed, "collapsed_at_init": first >= collapsed and rise < rise_min, "peak_phase": phase,
-            "S0": first, "peak": best, "peak_step": best_step, "rise": rise, "final": last}  # fmt: skip
+    return {
+        "condensed": condensed,
+        "collapsed_at_init": first >= collapsed and rise < rise_min,
+        "peak_phase": phase,
+        "S0": first,
+        "peak": best,
+        "peak_step": best_step,
+        "rise": rise,
+        "final": last,
+    }
 
 
 def verdicts(values: list[float], t1: int | None, th: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, object]:
     s = series_summary(STEPS, values)
-    return {"condensed": is_condensed(s, t1 is None, th), "collapsed_at_init": is_collapsed_at_init(s, th), "peak_phase": peak_phase(s["peak_step"], t1)}
+    return {
+        "condensed": is_condensed(s, t1 is None, th),
+        "collapsed_at_init": is_collapsed_at_init(s, th),
+        "peak_phase": peak_phase(s["peak_step"], t1),
+    }
 
 
 # ---------------------------------------------------------------- the cases the issue names
@@ -95,7 +113,8 @@ def test_a_rise_in_a_stuck_run_is_condensed_and_the_fall_is_measured_from_the_pe
 def test_peak_phase_compares_the_peak_step_with_t1() -> None:
     assert verdicts([0.2, 0.5, 0.7, 0.3, 0.3, 0.3], 20)["peak_phase"] == "phase1"  # peak at 20 <= T1
     assert verdicts([0.2, 0.5, 0.7, 0.3, 0.3, 0.3], 19)["peak_phase"] == "phase2"
-    assert verdicts([0.2, 0.5, 0.7, 0.3, 0.3, 0.3], None)["peak_phase"] == "phase1"  # stuck: the run is all phase 1
+    # stuck: the run is all phase 1
+    assert verdicts([0.2, 0.5, 0.7, 0.3, 0.3, 0.3], None)["peak_phase"] == "phase1"
     assert verdicts([math.nan] * 6, 20)["peak_phase"] is None
 
 
@@ -130,10 +149,18 @@ def test_random_series_match_the_reference() -> None:
         t1 = rng.choice([None, 0, 5, 15, 25, 45, 60])
         ref = ref_verdicts(values, STEPS, t1)
         s = series_summary(STEPS, values)
-        got = {"condensed": is_condensed(s, t1 is None, th), "collapsed_at_init": is_collapsed_at_init(s, th), "peak_phase": peak_phase(s["peak_step"], t1)}
+        got = {
+            "condensed": is_condensed(s, t1 is None, th),
+            "collapsed_at_init": is_collapsed_at_init(s, th),
+            "peak_phase": peak_phase(s["peak_step"], t1),
+        }
         assert got == {k: ref[k] for k in got}, (values, t1)
         if ref["peak_phase"] is not None:
-            assert s["peak_step"] == ref["peak_step"] and s["rise"] == pytest.approx(ref["rise"]) and s["final"] == ref["final"]
+            assert (
+                s["peak_step"] == ref["peak_step"]
+                and s["rise"] == pytest.approx(ref["rise"])
+                and s["final"] == ref["final"]
+            )
         assert not (got["condensed"] and got["collapsed_at_init"])  # two different outcomes, never both
 
 
@@ -155,7 +182,9 @@ def test_layer_mean_and_the_run_verdict() -> None:
 
     losses = [2.3] * 60 + [1.0] * 60
     summary = summarize_run(losses, layers, window=20)
-    assert summary["mean"]["S0"] == pytest.approx(means[0]) and summary["mean"]["final"] == pytest.approx(means[-1])
+    assert summary["mean"]["S0"] == pytest.approx(means[0]) and summary["mean"]["final"] == pytest.approx(
+        means[-1]
+    )
     assert summary["mean"]["peak"] == max(m for m in means if not math.isnan(m))
     ref = ref_verdicts(means, steps, summary["phase1_end"])
     assert summary["condensed"] == ref["condensed"] and summary["peak_phase"] == ref["peak_phase"]
@@ -202,7 +231,12 @@ model = {{ use = "mlp", depth = 10, width = 64, activation = "{activation}" }}
 """
 
 
-def run_summary(cli_run: Callable[..., tuple[int, str, str]], write_recipe: Callable[..., Path], tmp_path: Path, activation: str) -> tuple[dict, Path]:
+def run_summary(
+    cli_run: Callable[..., tuple[int, str, str]],
+    write_recipe: Callable[..., Path],
+    tmp_path: Path,
+    activation: str,
+) -> tuple[dict, Path]:
     recipe = write_recipe(SIGMOID.format(name=activation, activation=activation))
     code, out, err = cli_run("run", str(recipe), "--out", str(tmp_path / "runs"))
     assert code == 0, err
@@ -210,12 +244,16 @@ def run_summary(cli_run: Callable[..., tuple[int, str, str]], write_recipe: Call
     return json.loads((run_dir / "run.json").read_text())["summary"], run_dir
 
 
-def test_a_sigmoid_mlp_alike_from_step_0_is_collapsed_at_init_not_condensed(cli_run, write_recipe, tmp_path) -> None:
+def test_a_sigmoid_mlp_alike_from_step_0_is_collapsed_at_init_not_condensed(
+    cli_run, write_recipe, tmp_path
+) -> None:
     summary, _ = run_summary(cli_run, write_recipe, tmp_path, "sigmoid")
     assert summary["stuck"] is True  # the old rule called this condensed (peak >= 0.9 and stuck)
     assert summary["peak_max"] > 0.99 and summary["dS_max"] < 0.01
     assert summary["collapsed_at_init"] is True and summary["condensed"] is False
-    assert sum(layer["collapsed_at_init"] for layer in summary["layers"].values()) > len(summary["layers"]) / 2
+    assert (
+        sum(layer["collapsed_at_init"] for layer in summary["layers"].values()) > len(summary["layers"]) / 2
+    )
 
 
 def test_the_summary_mean_is_the_layer_mean_of_the_logged_series(cli_run, write_recipe, tmp_path) -> None:
@@ -224,12 +262,19 @@ def test_the_summary_mean_is_the_layer_mean_of_the_logged_series(cli_run, write_
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     hidden = summary["hidden_layers"]
     by_step = {r["step"]: r for r in rows if f"condensation/{hidden[0]}/feat_inter" in r}
-    mine = {step: sum(r[f"condensation/{h}/feat_inter"] for h in hidden) / len(hidden) for step, r in by_step.items()}
+    mine = {
+        step: sum(r[f"condensation/{h}/feat_inter"] for h in hidden) / len(hidden)
+        for step, r in by_step.items()
+    }
     first, last = min(mine), max(mine)
     assert summary["mean"]["S0"] == pytest.approx(mine[first], abs=1e-12)
     assert summary["mean"]["final"] == pytest.approx(mine[last], abs=1e-12)
     assert summary["mean"]["peak"] == pytest.approx(max(mine.values()), abs=1e-12)
-    logged = {step: r["condensation/mean/feat_inter"] for step, r in by_step.items() if "condensation/mean/feat_inter" in r}
+    logged = {
+        step: r["condensation/mean/feat_inter"]
+        for step, r in by_step.items()
+        if "condensation/mean/feat_inter" in r
+    }
     if not logged:
         pytest.skip("the condensation metric does not log its layer means (condensation/mean/<quantity>) yet")
     assert logged.keys() == mine.keys()

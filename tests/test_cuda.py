@@ -1,4 +1,5 @@
-"""CUDA: every model family, every metric and a shipped recipe on a GPU (the ``cuda`` marker; skipped without one).
+"""CUDA: every model family, every metric and a shipped recipe on a GPU (the ``cuda`` marker; skipped without
+one).
 
 * On the same weights and probe batch, every metric's values on CUDA equal the CPU's within float tolerance
   (TF32 off, so that the GPU's matrix products round like the CPU's), at step 0 and after a weight change
@@ -48,16 +49,20 @@ METRICS = sorted(get_plugin_manager().catalogue.names("metrics"))
 SYNC_WARNING = "synchronizing CUDA operation"  # torch's sync debug mode, "warn"
 
 
-def family_recipe(family: str, device: str, steps: int = 20, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+def family_recipe(
+    family: str, device: str, steps: int = 20, metrics: dict[str, Any] | None = None
+) -> dict[str, Any]:
     model, image = FAMILIES[family]
     return {
-        "name": f"cuda_{family}", "seeds": [0], "device": device,
+        "name": f"cuda_{family}",
+        "seeds": [0],
+        "device": device,
         "data": {"use": "digits", "batch_size": 50, "image": image},
         "train": {"steps": steps, "lr": 0.05, "eval_every": f"at:0,{steps}"},
         "probe": {"per_class": 5},
         "metrics": {name: {"every": "every:5"} for name in METRICS} if metrics is None else metrics,
         "arms": [{"name": family, "model": dict(model)}],
-    }  # fmt: skip
+    }
 
 
 @contextmanager
@@ -88,9 +93,18 @@ def measure_on(device: str, family: str, tmp_path: Path) -> list[dict[str, float
 
     net = copy.deepcopy(cpu_net).to(device)
     points = probe_points(net)
-    run = Run(spec=spec, name=spec.arm, seed=0, device=torch.device(device), run_dir=tmp_path, info=bundle.info,
-              hidden_layers=hidden_layer_names(net, points))  # fmt: skip
-    metrics = {name: pm.catalogue.get("metrics", name).build(spec.metrics[name].params) for name in spec.metrics}
+    run = Run(
+        spec=spec,
+        name=spec.arm,
+        seed=0,
+        device=torch.device(device),
+        run_dir=tmp_path,
+        info=bundle.info,
+        hidden_layers=hidden_layer_names(net, points),
+    )
+    metrics = {
+        name: pm.catalogue.get("metrics", name).build(spec.metrics[name].params) for name in spec.metrics
+    }
     rows = []
     for step in (0, 1):
         if step:
@@ -101,22 +115,33 @@ def measure_on(device: str, family: str, tmp_path: Path) -> list[dict[str, float
         probe = Probe(net, x.to(device), y.to(device), points, step)
         row: dict[str, float] = {}
         for name, metric in metrics.items():
-            row.update({f"{name}/{key}": float(value) for key, value in (metric.collect_metrics(run=run, probe=probe) or {}).items()})
+            row.update(
+                {
+                    f"{name}/{key}": float(value)
+                    for key, value in (metric.collect_metrics(run=run, probe=probe) or {}).items()
+                }
+            )
         rows.append(row)
     return rows
 
 
 def assert_same_values(got: dict[str, float], want: dict[str, float], rel: float, abs_: float) -> None:
     assert got.keys() == want.keys()
-    far = {k: (got[k], want[k]) for k in want
-           if not (math.isnan(got[k]) and math.isnan(want[k])) and not math.isclose(got[k], want[k], rel_tol=rel, abs_tol=abs_)}  # fmt: skip
+    far = {
+        k: (got[k], want[k])
+        for k in want
+        if not (math.isnan(got[k]) and math.isnan(want[k]))
+        and not math.isclose(got[k], want[k], rel_tol=rel, abs_tol=abs_)
+    }
     assert not far, f"{len(far)} of {len(want)} values differ: {dict(list(far.items())[:10])}"
 
 
 @pytest.mark.cuda
 @needs_cuda
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_metrics_on_cuda_equal_the_cpu_values_on_the_same_weights_and_probe(family: str, tmp_path: Path) -> None:
+def test_metrics_on_cuda_equal_the_cpu_values_on_the_same_weights_and_probe(
+    family: str, tmp_path: Path
+) -> None:
     with no_tf32():
         on_gpu = measure_on("cuda", family, tmp_path)
     on_cpu = measure_on("cpu", family, tmp_path)
@@ -127,7 +152,8 @@ def test_metrics_on_cuda_equal_the_cpu_values_on_the_same_weights_and_probe(fami
 
 
 class SyncCounter:
-    """Counts the host syncs torch reports (sync debug mode ``warn``) between one ``after_step`` and the next."""
+    """Counts the host syncs torch reports (sync debug mode ``warn``) between one ``after_step`` and the
+    next."""
 
     def __init__(self, log: list[warnings.WarningMessage]):
         self.log, self.seen, self.per_step = log, 0, {}
@@ -173,7 +199,9 @@ def test_the_loop_syncs_with_the_host_only_where_it_reads_results_back(tmp_path:
     per_epoch = 1437 // 50  # digits: 1437 training samples; a new shuffled order at each epoch's first step
     reads_back = {0, 70, 100} | {s for s in range(steps) if s % 50 == 0 or s % per_epoch == 0}
     syncing = {s for s, n in counter.per_step.items() if n}
-    assert syncing <= reads_back, f"steps that synced with the host without reading anything back: {sorted(syncing - reads_back)}"
+    assert syncing <= reads_back, (
+        f"steps that synced with the host without reading anything back: {sorted(syncing - reads_back)}"
+    )
     assert len(syncing) < steps // 10
 
 
@@ -194,9 +222,12 @@ def test_every_family_trains_on_cuda_with_every_metric(family: str, tmp_path: Pa
     info, rows = trained_rows(family, "cuda", tmp_path / "cuda")
     assert info["device"].startswith("cuda")
     _, cpu_rows = trained_rows(family, "cpu", tmp_path / "cpu")
-    assert [sorted(row) for row in rows] == [sorted(row) for row in cpu_rows]  # the same keys at the same steps
+    # the same keys at the same steps
+    assert [sorted(row) for row in rows] == [sorted(row) for row in cpu_rows]
     for metric in METRICS:
-        assert any(k.startswith(f"{metric}/") and v is not None for row in rows for k, v in row.items()), metric
+        assert any(k.startswith(f"{metric}/") and v is not None for row in rows for k, v in row.items()), (
+            metric
+        )
     # metrics.jsonl writes a non-finite value as null: on CUDA only where the CPU run has one too
     assert {(row["step"], k) for row in rows for k, v in row.items() if v is None} == {
         (row["step"], k) for row in cpu_rows for k, v in row.items() if v is None
@@ -209,8 +240,13 @@ def test_every_family_trains_on_cuda_with_every_metric(family: str, tmp_path: Pa
 @needs_cuda
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_shipped_recipe_runs_on_cuda(jobs: int, tmp_path: Path) -> None:
-    result = run_recipe(ROOT / "recipes" / "vit_vs_mlp.toml", out=tmp_path / "runs", jobs=jobs, quiet=True,
-                        overrides=["device=cuda", "train.steps=30", "seeds=[0]"])  # fmt: skip
+    result = run_recipe(
+        ROOT / "recipes" / "vit_vs_mlp.toml",
+        out=tmp_path / "runs",
+        jobs=jobs,
+        quiet=True,
+        overrides=["device=cuda", "train.steps=30", "seeds=[0]"],
+    )
     assert [o.status for o in result.outcomes] == ["ok"] * 3
     for outcome in result.outcomes:
         info = read_run_json(tmp_path / "runs" / outcome.rel_dir)

@@ -77,8 +77,23 @@ def server(grid: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A TensorBoard on 127.0.0.1 and a port the OS picked, serving the grid; yields its base URL."""
     log = tmp_path_factory.mktemp("tb") / "tensorboard.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(grid.root), "--port", "0",
-                                    "--host", "127.0.0.1", "--reload_interval", "1"], stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tensorboard.main",
+                "--logdir",
+                str(grid.root),
+                "--port",
+                "0",
+                "--host",
+                "127.0.0.1",
+                "--reload_interval",
+                "1",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         base = None
@@ -118,8 +133,13 @@ def test_the_compare_section_comes_first_and_overlays_every_run_of_every_arm(ser
     first = layout["category"][0]
     assert first["title"] == "Compare arms" and not first.get("closed")
     titles = [chart["title"] for chart in first["chart"]]
-    assert titles[:3] == ["training loss", "test accuracy", "feat_inter, mean over hidden layers (layer_means)"]
-    assert [t.split(",")[0] for t in titles[3:6]] == ["share_common", "share_class", "share_sample"]  # declared compare
+    assert titles[:3] == [
+        "training loss",
+        "test accuracy",
+        "feat_inter, mean over hidden layers (layer_means)",
+    ]
+    # declared compare
+    assert [t.split(",")[0] for t in titles[3:6]] == ["share_common", "share_class", "share_sample"]
     assert titles[-1] == "on the loss plateau (1) until T1 (0)"
     for chart in first["chart"]:
         (regex,) = chart["multiline"]["tag"]
@@ -135,7 +155,9 @@ def test_the_compare_section_comes_first_and_overlays_every_run_of_every_arm(ser
     titles = [c["title"] for c in layout["category"]]
     detail = next(c for c in layout["category"] if c["title"] == "feat_inter per layer (detail)")
     assert detail["closed"] and titles.index("feat_inter per layer (detail)") > 1
-    assert {"layer1: feat_inter", "layer4: feat_inter", "stem: feat_inter", "block1.fc: feat_inter"} <= {c["title"] for c in detail["chart"]}
+    assert {"layer1: feat_inter", "layer4: feat_inter", "stem: feat_inter", "block1.fc: feat_inter"} <= {
+        c["title"] for c in detail["chart"]
+    }
 
 
 def test_the_by_depth_tags_hold_the_layer_at_that_relative_depth(server: str, grid: Any) -> None:
@@ -145,12 +167,15 @@ def test_the_by_depth_tags_hold_the_layer_at_that_relative_depth(server: str, gr
     assert [e[1:] for e in own] == [e[1:] for e in last]  # (step, value) pairs
     first = matching(server, "resmlp/base/seed=0", "^Compare_by_depth/feat_inter/0_first$")
     stem = matching(server, "resmlp/base/seed=0", "^layer_means/stem/feat_inter$")
-    assert [e[1:] for e in first["Compare_by_depth/feat_inter/0_first"]] == [e[1:] for e in stem["layer_means/stem/feat_inter"]]
+    assert [e[1:] for e in first["Compare_by_depth/feat_inter/0_first"]] == [
+        e[1:] for e in stem["layer_means/stem/feat_inter"]
+    ]
 
 
 def test_the_headline_groups_sort_first_in_the_scalars_tabs(server: str) -> None:
     tags = get(server, "data/plugin/scalars/tags")
-    groups = sorted({tag.split("/")[0] for run in RUNS for tag in tags[run]})  # TensorBoard orders groups by name
+    # TensorBoard orders groups by name
+    groups = sorted({tag.split("/")[0] for run in RUNS for tag in tags[run]})
     assert groups[:2] == ["Compare", "Compare_by_depth"]
     compare = sorted(tag for tag in tags["mlp/base/seed=0"] if tag.startswith("Compare/"))
     assert compare[:3] == ["Compare/1_train_loss", "Compare/2_test_accuracy", "Compare/3_feat_inter_mean"]
@@ -167,18 +192,31 @@ def test_the_plateau_marker_drops_at_each_runs_t1(server: str, grid: Any) -> Non
             assert {t1 - 1, t1} <= {step for _, step, _ in events}
 
 
-def test_hparams_are_few_enough_to_be_ticked_with_domains_and_the_verdict_as_metrics(server: str, grid: Any) -> None:
+def test_hparams_are_few_enough_to_be_ticked_with_domains_and_the_verdict_as_metrics(
+    server: str, grid: Any
+) -> None:
     experiment = get(server, "data/plugin/hparams/experiment", {"experimentName": ""})
     infos = {h["name"]: h for h in experiment["hparamInfos"]}
     assert list(infos) == ["arm", "seed", "status", "tricks"]  # TensorBoard ticks the first five
-    assert infos["arm"]["domainDiscrete"] == ["mlp", "resmlp"] and infos["seed"]["domainDiscrete"] == ["0", "1"]
+    assert infos["arm"]["domainDiscrete"] == ["mlp", "resmlp"] and infos["seed"]["domainDiscrete"] == [
+        "0",
+        "1",
+    ]
     assert "ok" in infos["status"]["domainDiscrete"] and "failed" in infos["status"]["domainDiscrete"]
     assert any("momentum(beta=0.5" in t for t in infos["tricks"]["domainDiscrete"])
     metrics = [m["name"]["tag"] for m in experiment["metricInfos"]]
     assert metrics == [tag for tag, _, _ in dashboard.VERDICT] and len(metrics) <= 5
-    groups = get(server, "data/plugin/hparams/session_groups", {
-        "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
-        "colParams": [], "startIndex": 0, "sliceSize": 100})  # fmt: skip
+    groups = get(
+        server,
+        "data/plugin/hparams/session_groups",
+        {
+            "experimentName": "",
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+            "colParams": [],
+            "startIndex": 0,
+            "sliceSize": 100,
+        },
+    )
     sessions = {g["name"]: g for g in groups["sessionGroups"]}
     assert set(sessions) == set(RUNS)
     for row in grid.rows:
@@ -187,7 +225,8 @@ def test_hparams_are_few_enough_to_be_ticked_with_domains_and_the_verdict_as_met
         values = {m["name"]["tag"]: m["value"] for m in session["metricValues"]}
         assert values["verdict/test_acc"] == pytest.approx(row["final_test_acc"], abs=1e-6)
         assert values["verdict/condensed"] == float(bool(row["condensed"]))
-        assert values["verdict/dS"] == pytest.approx(row["dS"], abs=1e-6)  # the verdict table's rise, not one layer's
+        # the verdict table's rise, not one layer's
+        assert values["verdict/dS"] == pytest.approx(row["dS"], abs=1e-6)
 
 
 def test_the_report_figures_and_report_md_are_the_run_called_figures(server: str, grid: Any) -> None:
@@ -200,9 +239,16 @@ def test_the_report_figures_and_report_md_are_the_run_called_figures(server: str
 # ---------------------------------------------------------------- the pieces, without a server
 
 
-@pytest.mark.parametrize(("n", "expected"), [
-    (1, [0, 0, 0, 0, 0]), (2, [0, 0, 0, 1, 1]), (5, [0, 1, 2, 3, 4]), (9, [0, 2, 4, 6, 8]), (17, [0, 4, 8, 12, 16]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [
+        (1, [0, 0, 0, 0, 0]),
+        (2, [0, 0, 0, 1, 1]),
+        (5, [0, 1, 2, 3, 4]),
+        (9, [0, 2, 4, 6, 8]),
+        (17, [0, 4, 8, 12, 16]),
+    ],
+)
 def test_relative_depth_picks_first_quarters_and_last(n: int, expected: list[int]) -> None:
     hidden = [f"h{i}" for i in range(n)]
     assert [layer for _, _, layer in dashboard.depth_layers(hidden)] == [hidden[i] for i in expected]
@@ -212,17 +258,35 @@ def test_relative_depth_picks_first_quarters_and_last(n: int, expected: list[int
 def test_hparams_stay_at_five_with_any_grid() -> None:
     tricks = {"momentum": {"beta": 0.9, "nesterov": False}, "init": {"scale": 2.0}}
     one = dashboard.run_hparams("mlp", 3, {"tricks.init.scale": 2.0}, tricks, "ok")
-    assert one == {"arm": "mlp", "seed": "3", "status": "ok", "tricks": "init(scale=2.0) + momentum(beta=0.9, nesterov=false)",
-                   "grid.tricks.init.scale": 2.0}  # fmt: skip
+    assert one == {
+        "arm": "mlp",
+        "seed": "3",
+        "status": "ok",
+        "tricks": "init(scale=2.0) + momentum(beta=0.9, nesterov=false)",
+        "grid.tricks.init.scale": 2.0,
+    }
     two = dashboard.run_hparams("mlp", 3, {"a": 1, "b": "x"}, {}, "ok")
     assert len(two) == 5 and two["grid"] == "a=1,b=x" and two["tricks"] == "none"
 
 
 def test_verdict_scalars_leave_out_what_is_unknown() -> None:
-    summary = {"phase1_end": None, "dS_max": 0.2, "mean": {"rise": 0.05}, "condensed": True, "peak_phase": "phase1", "final_test_acc": float("nan")}
+    summary = {
+        "phase1_end": None,
+        "dS_max": 0.2,
+        "mean": {"rise": 0.05},
+        "condensed": True,
+        "peak_phase": "phase1",
+        "final_test_acc": float("nan"),
+    }
     assert dashboard.verdict_scalars(summary) == {  # dS: the layer mean's rise, as in the verdict table
-        "verdict/dS": 0.05, "verdict/condensed": 1.0, "verdict/peak_in_phase1": 1.0}  # fmt: skip
-    assert dashboard.verdict_scalars({"peak_phase": "phase2", "condensed": False})["verdict/peak_in_phase1"] == 0.0
+        "verdict/dS": 0.05,
+        "verdict/condensed": 1.0,
+        "verdict/peak_in_phase1": 1.0,
+    }
+    assert (
+        dashboard.verdict_scalars({"peak_phase": "phase2", "condensed": False})["verdict/peak_in_phase1"]
+        == 0.0
+    )
     assert dashboard.verdict_scalars({}) == {}
 
 
@@ -231,8 +295,12 @@ def test_the_screenshot_script_runs_against_the_grid(grid: Any, tmp_path: Path) 
     if not Path(chromium).exists():
         pytest.skip("no chromium here (Debian: apt install chromium)")
     script = HERE.parent / "scripts" / "screenshots.py"
-    result = subprocess.run([sys.executable, str(script), str(grid.root), str(tmp_path), "--tabs", "dashboard_compare"],
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(script), str(grid.root), str(tmp_path), "--tabs", "dashboard_compare"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     png = (tmp_path / "dashboard_compare.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000  # a rendered page, not a blank one

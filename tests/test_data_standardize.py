@@ -1,4 +1,5 @@
-"""Standardisation with the train split's statistics: features constant on the train split stay finite and small."""
+"""Standardisation with the train split's statistics: features constant on the train split stay finite and
+small."""
 
 from __future__ import annotations
 
@@ -44,7 +45,10 @@ def test_digits_test_inputs_stay_in_a_sane_range() -> None:
     assert torch.equal(x_train[:, constant], torch.zeros_like(x_train[:, constant]))
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
 def test_fashion_mnist_flat_inputs_are_standardised_per_channel(tmp_path: Path) -> None:
     from condensekit_plugins.data.vision import VisionParams, load_vision
 

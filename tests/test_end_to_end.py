@@ -1,4 +1,5 @@
-"""A tiny recipe end to end: run directories, TensorBoard events read back, run.json, summary.csv, skip on rerun."""
+"""A tiny recipe end to end: run directories, TensorBoard events read back, run.json, summary.csv, skip on
+rerun."""
 
 from __future__ import annotations
 
@@ -25,8 +26,11 @@ def test_run_writes_everything_and_tensorboard_reads_it(tmp_path, write_recipe, 
     root = out / "tiny"
     run_dirs = sorted(p.parent for p in root.rglob("run.json"))
     assert [str(p.relative_to(root)) for p in run_dirs] == [
-        "mlp/base/seed=0", "mlp/base/seed=1", "resmlp/base/seed=0", "resmlp/base/seed=1",
-    ]  # fmt: skip
+        "mlp/base/seed=0",
+        "mlp/base/seed=1",
+        "resmlp/base/seed=0",
+        "resmlp/base/seed=1",
+    ]
     for run_dir in run_dirs:
         info = json.loads((run_dir / "run.json").read_text())
         assert info["status"] == "ok"
@@ -46,9 +50,22 @@ def test_run_writes_everything_and_tensorboard_reads_it(tmp_path, write_recipe, 
         first = [r["train/loss"] for r in rows if "train/loss" in r]
         assert all(abs(e.value - v) <= 1e-6 * max(1.0, abs(v)) for e, v in zip(loss, first, strict=True))
         layer = "layer1" if "/mlp/" in str(run_dir) else "stem"
-        assert not [t for t in tb_tags if t.endswith("dead_frac")]  # tanh units and a residual stream cannot be dead
-        for quantity in ("feat_inter", "feat_intra", "feat_all", "feat_inter_centered", "feat_classmean", "share_common",
-                         "share_class", "share_sample", "grad_inter", "grad_intra", "wgrad_inter", "grad_norm"):  # fmt: skip
+        # tanh units and a residual stream cannot be dead
+        assert not [t for t in tb_tags if t.endswith("dead_frac")]
+        for quantity in (
+            "feat_inter",
+            "feat_intra",
+            "feat_all",
+            "feat_inter_centered",
+            "feat_classmean",
+            "share_common",
+            "share_class",
+            "share_sample",
+            "grad_inter",
+            "grad_intra",
+            "wgrad_inter",
+            "grad_norm",
+        ):
             steps = [e.step for e in acc.Scalars(f"condensation/{layer}/{quantity}")]
             assert steps == [0, 10, 20, 30], quantity
             assert [e.step for e in acc.Scalars(f"condensation/mean/{quantity}")] == [0, 10, 20, 30], quantity
@@ -56,7 +73,8 @@ def test_run_writes_everything_and_tensorboard_reads_it(tmp_path, write_recipe, 
             assert [e.step for e in acc.Scalars(f"common_direction/{layer}/{quantity}")] == [0, 15, 30]
         assert [e.step for e in acc.Scalars(f"common_direction/{layer}/rho1_dW")] == [15, 30]
         assert [e.step for e in acc.Scalars("test/accuracy")] == [0, 10, 20, 30]
-        assert "_hparams_/session_start_info" in acc.summary_metadata  # the run's hparams in its own event file
+        # the run's hparams in its own event file
+        assert "_hparams_/session_start_info" in acc.summary_metadata
     # the recipe's HParams configuration (domains, verdict metrics) lives in TensorBoard's run `figures`
     assert "_hparams_/experiment" in load_events(root / "figures").summary_metadata
     with (root / "summary.csv").open() as f:
@@ -71,14 +89,20 @@ def test_run_writes_everything_and_tensorboard_reads_it(tmp_path, write_recipe, 
 def test_rerun_skips_finished_runs_and_force_reruns(tmp_path, write_recipe, cli_run):
     recipe = write_recipe()
     out = tmp_path / "runs"
-    assert cli_run("run", str(recipe), "--out", str(out), "--set", "seeds=[0]", "--set", "train.steps=5")[0] == 0
+    assert (
+        cli_run("run", str(recipe), "--out", str(out), "--set", "seeds=[0]", "--set", "train.steps=5")[0] == 0
+    )
     run_json = out / "tiny/mlp/base/seed=0/run.json"
     before = run_json.read_bytes()
-    code, _, stderr = cli_run("run", str(recipe), "--out", str(out), "--set", "seeds=[0]", "--set", "train.steps=5")
+    code, _, stderr = cli_run(
+        "run", str(recipe), "--out", str(out), "--set", "seeds=[0]", "--set", "train.steps=5"
+    )
     assert code == 0
     assert stderr.count("skipped") >= 2 and "tiny/mlp/base/seed=0" in stderr
     assert run_json.read_bytes() == before
-    code, _, stderr = cli_run("run", str(recipe), "--out", str(out), "--set", "seeds=[0]", "--set", "train.steps=5", "--force")
+    code, _, stderr = cli_run(
+        "run", str(recipe), "--out", str(out), "--set", "seeds=[0]", "--set", "train.steps=5", "--force"
+    )
     assert code == 0
     assert json.loads(run_json.read_text())["started"] != json.loads(before)["started"]
 
@@ -90,7 +114,9 @@ def test_same_seed_is_reproducible_and_seeds_differ(tmp_path, write_recipe, cli_
 
     def losses(out: str, seed: int) -> list[float]:
         path = tmp_path / out / f"tiny/mlp/base/seed={seed}/metrics.jsonl"
-        return [row["train/loss"] for row in map(json.loads, path.read_text().splitlines()) if "train/loss" in row]
+        return [
+            row["train/loss"] for row in map(json.loads, path.read_text().splitlines()) if "train/loss" in row
+        ]
 
     assert losses("a", 0) == losses("b", 0)
     assert losses("a", 0) != losses("a", 1)

@@ -20,7 +20,12 @@ import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "condensekit-example"
 PUBLIC_API = {"hookimpl", "DataInfo", "DataBundle", "measures"}
-COMPONENTS = {"models": "funnel_mlp", "tricks": "orthogonality", "metrics": "feature_spread", "datasets": "rings"}
+COMPONENTS = {
+    "models": "funnel_mlp",
+    "tricks": "orthogonality",
+    "metrics": "feature_spread",
+    "datasets": "rings",
+}
 
 BROKEN_PYPROJECT = """\
 [build-system]
@@ -60,8 +65,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (broken / "pyproject.toml").write_text(BROKEN_PYPROJECT)
     (broken / "condensekit_broken_example" / "__init__.py").write_text(BROKEN_MODULE)
     target = root / "site"
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-           "--disable-pip-version-check", "--quiet", "--target", str(target), str(example), str(broken)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--target",
+        str(target),
+        str(example),
+        str(broken),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return target
@@ -69,9 +87,20 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def condensekit(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``condensekit ARGS`` in a fresh process that sees the packages installed in ``site``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CONDENSEKIT_LOAD_PLUGINS", "CONDENSEKIT_DISABLE_PLUGINS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CONDENSEKIT_LOAD_PLUGINS", "CONDENSEKIT_DISABLE_PLUGINS")
+    }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
-    return subprocess.run([sys.executable, "-m", "condensekit", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "condensekit", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_package_uses_only_the_public_api() -> None:
@@ -82,13 +111,22 @@ def test_package_uses_only_the_public_api() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    assert alias.name in ("condensekit", "condensekit.measures") or not alias.name.startswith("condensekit"), (path, alias.name)
+                    assert alias.name in ("condensekit", "condensekit.measures") or not alias.name.startswith(
+                        "condensekit"
+                    ), (path, alias.name)
             elif isinstance(node, ast.ImportFrom) and node.module:
                 if node.module == "condensekit":
                     assert {a.name for a in node.names} <= PUBLIC_API, (path, [a.name for a in node.names])
                 else:
-                    assert not node.module.startswith(("condensekit.", "condensekit_plugins")), (path, node.module)
-            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "condensekit":
+                    assert not node.module.startswith(("condensekit.", "condensekit_plugins")), (
+                        path,
+                        node.module,
+                    )
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "condensekit"
+            ):
                 assert node.attr in PUBLIC_API, (path, node.attr)
 
 
@@ -98,8 +136,15 @@ def test_plugins_shows_the_entry_point_and_the_broken_package(site: Path, tmp_pa
     lines = proc.stdout.splitlines()
     index = next(i for i, line in enumerate(lines) if line.startswith("condensekit_example "))
     assert lines[index].split() == ["condensekit_example", "0.1.0", "(package", "condensekit-example)"]
-    assert lines[index + 1].split("hooks:")[1].split(", ") == [" register_datasets", "register_metrics", "register_models", "register_tricks"]
-    assert any(line.startswith("broken_example  FAILED TO LOAD: RuntimeError: needs a licence key") for line in lines), proc.stdout
+    assert lines[index + 1].split("hooks:")[1].split(", ") == [
+        " register_datasets",
+        "register_metrics",
+        "register_models",
+        "register_tricks",
+    ]
+    assert any(
+        line.startswith("broken_example  FAILED TO LOAD: RuntimeError: needs a licence key") for line in lines
+    ), proc.stdout
     assert "condensekit_plugins.models.mlp" in proc.stdout  # the built-ins are still there
 
 
@@ -111,7 +156,10 @@ def test_list_shows_every_component_and_warns_about_the_broken_package(site: Pat
         at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{name}  "))
         assert lines[at + 1].strip() == "[plugin condensekit_example]", lines[at : at + 2]
     assert "min_width: int, >= 1  (default: 8)\n          width of the last hidden layer" in proc.stdout
-    assert "strength: float, >= 0  (default: 0.01)\n          weight of the penalty in the training loss" in proc.stdout
+    assert (
+        "strength: float, >= 0  (default: 0.01)\n          weight of the penalty in the training loss"
+        in proc.stdout
+    )
     assert "  mlp  " in proc.stdout and "  digits  " in proc.stdout
     warning = [line for line in proc.stderr.splitlines() if "warning" in line and "broken_example" in line]
     assert len(warning) == 1 and "needs a licence key" in warning[0], proc.stderr
@@ -119,9 +167,14 @@ def test_list_shows_every_component_and_warns_about_the_broken_package(site: Pat
 
 
 def test_loading_the_plugin_does_not_import_torch(site: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p),
+    }
     code = "import sys, condensekit_example.plugin; print('torch' in sys.modules)"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
 
@@ -145,7 +198,16 @@ def read_jsonl(path: Path) -> list[dict[str, float]]:
 def test_example_recipe_runs_with_all_four_components(site: Path, tmp_path: Path) -> None:
     # The broken package is installed too: it is warned about and skipped, and this recipe does not need it.
     out = tmp_path / "runs"
-    args = ["--out", str(out), "--set", "train.steps=3", "--set", "device=cpu", "--set", "metrics.feature_spread.every=every:1"]
+    args = [
+        "--out",
+        str(out),
+        "--set",
+        "train.steps=3",
+        "--set",
+        "device=cpu",
+        "--set",
+        "metrics.feature_spread.every=every:1",
+    ]
     proc = condensekit(site, tmp_path, "run", str(EXAMPLE / "recipe.toml"), *args)
     assert proc.returncode == 0, proc.stderr
     assert "broken_example" in proc.stderr and "needs a licence key" in proc.stderr

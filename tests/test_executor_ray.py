@@ -41,7 +41,10 @@ def test_a_ray_task_whose_worker_dies_fails_only_its_run(tmp_path: Path, ray_clu
     (tmp_path / "boom.py").write_text(PLUGIN, encoding="utf-8")
     extra = '[tricks]\nboom = { seed = 1, exit_arm = "mlp" }\n'
     specs = load_specs(write_recipe(tmp_path, plugins='plugins = ["boom.py"]', extra=extra))
-    outcomes = {o.rel_dir: o for o in RayExecutor(RayParams(max_retries=0)).execute(specs, ExecContext(out_root=tmp_path / "out"))}
+    outcomes = {
+        o.rel_dir: o
+        for o in RayExecutor(RayParams(max_retries=0)).execute(specs, ExecContext(out_root=tmp_path / "out"))
+    }
     died = outcomes.pop("grid/mlp/base/seed=1")
     assert died.status == "failed" and "Ray task failed" in died.error
     assert [o.status for o in outcomes.values()] == ["ok"] * 3

@@ -23,7 +23,9 @@ def _slurm_up() -> bool:
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
         return False
     try:
-        states = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10).stdout
+        states = subprocess.run(
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return False
     return any(s.strip().rstrip("*") in ("idle", "mixed", "allocated") for s in states.split())
@@ -42,7 +44,9 @@ def test_submitit_local_executor_writes_the_same_run_directories_as_sequential(t
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _slurm_up(), reason="no Slurm cluster here (bash .ci/slurm.sh starts a single-node one)")
+@pytest.mark.skipif(
+    not _slurm_up(), reason="no Slurm cluster here (bash .ci/slurm.sh starts a single-node one)"
+)
 def test_submitit_slurm_job_array(tmp_path: Path) -> None:
     specs = load_specs(write_recipe(tmp_path))
     run_sequential(specs, tmp_path / "seq")
@@ -63,18 +67,26 @@ def test_a_job_that_dies_fails_every_run_it_did_not_finish(tmp_path: Path) -> No
         paths = SimpleNamespace(stderr=tmp_path / "7_0_0_log.err")
 
         def result(self) -> None:
-            raise submitit.core.utils.UncompletedJobError("Job 7_0 (task: 0) with path ...\nhas not produced any output (state: OUT_OF_MEMORY)")
+            raise submitit.core.utils.UncompletedJobError(
+                "Job 7_0 (task: 0) with path ...\nhas not produced any output (state: OUT_OF_MEMORY)"
+            )
 
     context = ExecContext(out_root=tmp_path / "out")
     _report_job(DeadJob(), specs, context)
     for spec in specs:
         outcome = context.outcomes[str(spec.rel_dir)]
-        assert outcome.status == "failed" and "submitit job 7_0 failed" in outcome.error and "OUT_OF_MEMORY" in outcome.error
+        assert (
+            outcome.status == "failed"
+            and "submitit job 7_0 failed" in outcome.error
+            and "OUT_OF_MEMORY" in outcome.error
+        )
         info = read_run_json(tmp_path / "out" / spec.rel_dir)
         assert info is not None and info["status"] == "failed"  # on disk, so the next invocation reruns it
 
 
-def test_slurm_without_sbatch_says_how_to_run_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slurm_without_sbatch_says_how_to_run_locally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     specs = load_specs(write_recipe(tmp_path, seeds=(0,)))
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch on PATH
     with pytest.raises(CondensekitError, match='cluster = "local"'):

@@ -19,7 +19,8 @@ from condensekit.report.series import Group, layer_grid  # noqa: E402
 
 
 def group(label: str, layers: list[str], seeds: int, t1: list[float]) -> Group:
-    """Layer i of seed k logs ``i + k/10`` at steps 0, 10, 100, 1000 (layer 0 skips step 1000); loss 2.3 -> 0."""
+    """Layer i of seed k logs ``i + k/10`` at steps 0, 10, 100, 1000 (layer 0 skips step 1000); loss 2.3 ->
+    0."""
     g = Group(label)
     for k in range(seeds):
         series = {"train/loss": (list(range(1001)), [2.3 * (1 - s / 1000) for s in range(1001)])}
@@ -37,7 +38,8 @@ def test_layer_grid_is_the_median_over_seeds_on_one_step_grid() -> None:
     layers, steps, values = layer_grid(group("a", ["l1", "l2", "l3"], seeds=3, t1=[]), "m/q")
     assert layers == ["l1", "l2", "l3"] and steps == [0, 10, 100, 1000]
     assert values[1] == pytest.approx([1.1] * 4) and values[2] == pytest.approx([2.1] * 4)
-    assert values[0][:3] == pytest.approx([0.1] * 3) and math.isnan(values[0][3])  # not logged: blank, not zero
+    # not logged: blank, not zero
+    assert values[0][:3] == pytest.approx([0.1] * 3) and math.isnan(values[0][3])
 
 
 def test_heatmap_has_a_panel_per_arm_with_every_layer_named_and_t1_marked() -> None:
@@ -50,28 +52,36 @@ def test_heatmap_has_a_panel_per_arm_with_every_layer_named_and_t1_marked() -> N
     assert [t.get_text() for t in panels[1].get_yticklabels()] == ["stem", "block1", "block1.fc"]
     assert panels[0].yaxis_inverted()  # the first hidden layer on top
     mesh = panels[0].collections[0]
-    assert np.ma.getdata(mesh.get_array()).reshape(9, 4)[4] == pytest.approx([4.05] * 4)  # layer5: median of 4.0, 4.1
-    assert [line.get_xdata()[0] for line in panels[0].get_lines()] == [100.0] and not panels[1].get_lines()  # median T1; stuck: none
+    # layer5: median of 4.0, 4.1
+    assert np.ma.getdata(mesh.get_array()).reshape(9, 4)[4] == pytest.approx([4.05] * 4)
+    # median T1; stuck: none
+    assert [line.get_xdata()[0] for line in panels[0].get_lines()] == [100.0] and not panels[1].get_lines()
     assert any(ax.get_ylabel() == "q" for ax in fig.axes)  # the colour bar names the quantity
 
 
 def test_per_layer_colours_lines_by_depth_and_names_each_panels_layers() -> None:
-    fig = figure_per_layer([group("mlp", ["a", "b", "c", "d"], 2, [50.0]), group("res", ["s", "t"], 2, [])], "m/q")
+    fig = figure_per_layer(
+        [group("mlp", ["a", "b", "c", "d"], 2, [50.0]), group("res", ["s", "t"], 2, [])], "m/q"
+    )
     panels = [ax for ax in fig.axes if ax.get_title()]
     mlp_lines = [line for line in panels[0].get_lines() if line.get_linestyle() == "-"]
     assert len(mlp_lines) == 4 and mlp_lines[0].get_color() != mlp_lines[-1].get_color()
     bars = [ax for ax in fig.axes if not ax.get_title() and ax.get_yticklabels()]
     names = [[t.get_text() for t in bar.get_yticklabels()] for bar in bars]
-    assert ["a", "b", "c", "d"] in names and ["s", "t"] in names  # every layer labelled, in each arm's own names
+    # every layer labelled, in each arm's own names
+    assert ["a", "b", "c", "d"] in names and ["s", "t"] in names
     assert fig.get_figwidth() >= 10 and fig.get_figheight() >= 4  # big enough to read at the default size
 
 
 def test_curves_mark_each_arms_t1_on_the_loss() -> None:
     fig = figure_curves([group("mlp", ["a", "b"], 2, [300.0]), group("res", ["s"], 1, [])], "m/q")
     loss = fig.axes[0]
-    assert [ax.get_xscale() for ax in fig.axes] == ["symlog", "symlog"] and loss.get_ylabel().startswith("training loss")
+    assert [ax.get_xscale() for ax in fig.axes] == ["symlog", "symlog"] and loss.get_ylabel().startswith(
+        "training loss"
+    )
     assert [line.get_xdata()[0] for line in loss.get_lines() if line.get_linestyle() == ":"] == [300.0]
-    assert fig.axes[1].get_lines()[0].get_ydata() == pytest.approx([1.0] * 4)  # the logged layer mean is used as is
+    # the logged layer mean is used as is
+    assert fig.axes[1].get_lines()[0].get_ydata() == pytest.approx([1.0] * 4)
 
 
 def test_a_diverging_arm_does_not_flatten_the_other_loss_curves() -> None:

@@ -1,4 +1,5 @@
-"""scripts/findings.py's checks: a claim that no longer holds is marked, logged values are read at 0 / T1 / end."""
+"""scripts/findings.py's checks: a claim that no longer holds is marked, logged values are read at 0 / T1 /
+end."""
 
 from __future__ import annotations
 
@@ -33,12 +34,25 @@ def test_a_claim_that_does_not_hold_is_marked_and_recorded(stats_module) -> None
 def test_logged_values_at_step_0_at_t1_and_at_the_end(stats_module, tmp_path: Path) -> None:
     run = tmp_path / "mlp" / "base" / "seed=0"
     run.mkdir(parents=True)
-    lines = [{"step": 0, "condensation/mean/share_class": 0.1, "g/layer1/q": 1.0, "g/layer2/q": 3.0, "g/logits/q": 100.0},
-             {"step": 10, "train/loss": 2.3},
-             {"step": 20, "condensation/mean/share_class": 0.2, "g/layer1/q": 2.0, "g/layer2/q": 2.0},
-             {"step": 40, "condensation/mean/share_class": 0.4, "g/layer1/q": 5.0, "g/layer2/q": 5.0}]  # fmt: skip
+    lines = [
+        {
+            "step": 0,
+            "condensation/mean/share_class": 0.1,
+            "g/layer1/q": 1.0,
+            "g/layer2/q": 3.0,
+            "g/logits/q": 100.0,
+        },
+        {"step": 10, "train/loss": 2.3},
+        {"step": 20, "condensation/mean/share_class": 0.2, "g/layer1/q": 2.0, "g/layer2/q": 2.0},
+        {"step": 40, "condensation/mean/share_class": 0.4, "g/layer1/q": 5.0, "g/layer2/q": 5.0},
+    ]
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
     row = {"run_dir": "mlp/base/seed=0", "phase1_end": 30}
-    assert stats_module.at_t1(tmp_path, row, "condensation/mean/share_class") == (0.1, 0.2, 0.4)  # last value at or before T1
-    assert stats_module.at_t1(tmp_path, {**row, "phase1_end": None}, "condensation/mean/share_class")[1] == 0.4  # stuck: the end
-    assert stats_module.at_t1(tmp_path, row, "g/*/q") == (2.0, 2.0, 5.0)  # mean over the hidden layers, logits left out
+    # last value at or before T1
+    assert stats_module.at_t1(tmp_path, row, "condensation/mean/share_class") == (0.1, 0.2, 0.4)
+    # stuck: the end
+    assert (
+        stats_module.at_t1(tmp_path, {**row, "phase1_end": None}, "condensation/mean/share_class")[1] == 0.4
+    )
+    # mean over the hidden layers, logits left out
+    assert stats_module.at_t1(tmp_path, row, "g/*/q") == (2.0, 2.0, 5.0)

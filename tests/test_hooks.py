@@ -12,7 +12,7 @@ from condensekit.catalogue import Catalogue
 from condensekit.errors import PluginError
 from condensekit.executing import execute_spec
 
-RECORDER = '''
+RECORDER = """
 import json, torch
 import condensekit
 from pydantic import BaseModel, ConfigDict
@@ -69,7 +69,7 @@ def log_scalars(run, step, scalars):
 @condensekit.hookimpl
 def run_finished(run, status, summary):
     _log("run_finished", status=status, has_summary="phase1_end" in summary)
-'''
+"""
 
 
 def recipe_text(extra: str = "", plugins: str = '["recorder.py"]') -> str:
@@ -111,7 +111,13 @@ def test_every_run_hook_is_called_in_order(tmp_path):
     outcome, log = run_with_recorder(tmp_path, recipe_text())
     assert outcome.status == "ok", outcome.error
     hooks = [e["hook"] for e in log]
-    assert hooks[:5] == ["run_started", "model_overrides", "model_built", "optimizer_overrides", "make_optimizer"]
+    assert hooks[:5] == [
+        "run_started",
+        "model_overrides",
+        "model_built",
+        "optimizer_overrides",
+        "make_optimizer",
+    ]
     assert hooks[-1] == "run_finished" and log[-1]["status"] == "ok" and log[-1]["has_summary"]
     built = next(e for e in log if e["hook"] == "model_built")
     assert built["device"] == "cpu" and built["width"] == 5  # the override reached the model
@@ -130,12 +136,14 @@ def test_every_run_hook_is_called_in_order(tmp_path):
 
 def test_extra_loss_changes_training(tmp_path):
     plugin = tmp_path / "l2.py"
-    plugin.write_text(textwrap.dedent('''
+    plugin.write_text(
+        textwrap.dedent("""
         import condensekit
         @condensekit.hookimpl
         def extra_loss(run, model, batch, outputs):
             return 0.5 * sum((p ** 2).sum() for p in model.parameters())
-    '''))
+    """)
+    )
     recipe_path = tmp_path / "r.toml"
     recipe_path.write_text(recipe_text(plugins='["l2.py"]'))
     outcome = execute_spec(open_recipe(recipe_path)[0].specs[0], tmp_path / "out")
@@ -146,6 +154,7 @@ def test_extra_loss_changes_training(tmp_path):
     def losses(root):
         path = root / "hooks/a/base/seed=0/metrics.jsonl"
         return [r["train/loss"] for r in map(json.loads, path.read_text().splitlines()) if "train/loss" in r]
+
     assert losses(tmp_path / "out")[0] == pytest.approx(losses(tmp_path / "plain")[0])  # same start
     assert losses(tmp_path / "out")[-1] != pytest.approx(losses(tmp_path / "plain")[-1])  # different training
     assert plain.status == "ok"
@@ -153,12 +162,14 @@ def test_extra_loss_changes_training(tmp_path):
 
 def test_clashing_overrides_fail_the_run_naming_both(tmp_path):
     (tmp_path / "recorder.py").write_text(RECORDER)
-    (tmp_path / "other.py").write_text(textwrap.dedent('''
+    (tmp_path / "other.py").write_text(
+        textwrap.dedent("""
         import condensekit
         @condensekit.hookimpl
         def model_overrides(run):
             return {"width": 7}
-    '''))
+    """)
+    )
     recipe_path = tmp_path / "r.toml"
     recipe_path.write_text(recipe_text(plugins='["recorder.py", "other.py"]'))
     outcome = execute_spec(open_recipe(recipe_path)[0].specs[0], tmp_path / "out")
@@ -191,7 +202,10 @@ def test_plugin_failing_in_register_hook_is_named_and_skipped(tmp_path):
     from condensekit.manager import get_plugin_manager
 
     broken = tmp_path / "broken.py"
-    broken.write_text("import condensekit\n@condensekit.hookimpl\ndef register_models(register):\n    raise RuntimeError('boom')\n")
+    broken.write_text(
+        "import condensekit\n@condensekit.hookimpl\n"
+        "def register_models(register):\n    raise RuntimeError('boom')\n"
+    )
     pm = get_plugin_manager([broken])
     with pytest.warns(UserWarning, match="boom"):
         cat = pm.catalogue

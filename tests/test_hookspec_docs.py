@@ -1,4 +1,5 @@
-"""docs/plugins.md's hook reference matches condensekit/hookspecs.py: every hook, its exact signature, in order."""
+"""docs/plugins.md's hook reference matches condensekit/hookspecs.py: every hook, its exact signature, in
+order."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ HEADING = re.compile(r"^#### `(\w+)\((.*)\) -> (.+)`$", re.MULTILINE)
 
 
 def _specs() -> dict[str, inspect.Signature]:
-    return {name: inspect.signature(f) for name, f in vars(hookspecs).items() if getattr(f, "condensekit_spec", None) is not None}
+    return {
+        name: inspect.signature(f)
+        for name, f in vars(hookspecs).items()
+        if getattr(f, "condensekit_spec", None) is not None
+    }
 
 
 def _rendered(sig: inspect.Signature) -> tuple[str, str]:
@@ -29,13 +34,17 @@ def _documented() -> dict[str, tuple[str, str]]:
 def test_every_hook_is_documented_and_nothing_else() -> None:
     specs, documented = _specs(), _documented()
     assert sorted(set(specs) - set(documented)) == [], "hooks missing from docs/plugins.md's reference"
-    assert sorted(set(documented) - set(specs)) == [], "docs/plugins.md documents hooks that hookspecs.py does not declare"
+    assert sorted(set(documented) - set(specs)) == [], (
+        "docs/plugins.md documents hooks that hookspecs.py does not declare"
+    )
 
 
 def test_documented_signatures_match_the_specs() -> None:
     documented = _documented()
     for name, sig in _specs().items():
-        assert documented[name] == _rendered(sig), f"docs/plugins.md: the signature of {name} differs from hookspecs.py"
+        assert documented[name] == _rendered(sig), (
+            f"docs/plugins.md: the signature of {name} differs from hookspecs.py"
+        )
 
 
 def test_reference_follows_the_order_of_hookspecs() -> None:

@@ -27,11 +27,17 @@ def _victim(tmp_path: Path) -> Path:
 
 
 def _untouched(victim: Path) -> bool:
-    return (victim / "thesis.tex").read_text() == "years of work" and (victim / "sub/data.csv").read_text() == "1,2,3" and len(list(victim.iterdir())) == 2
+    return (
+        (victim / "thesis.tex").read_text() == "years of work"
+        and (victim / "sub/data.csv").read_text() == "1,2,3"
+        and len(list(victim.iterdir())) == 2
+    )
 
 
 @pytest.mark.parametrize("level", ["h/mlp/base/seed=0", "h/mlp/base", "h/mlp", "h"])
-def test_a_linked_folder_on_a_runs_way_is_refused_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str], level: str) -> None:
+def test_a_linked_folder_on_a_runs_way_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], level: str
+) -> None:
     victim, out = _victim(tmp_path), tmp_path / "out"
     (out / level).parent.mkdir(parents=True, exist_ok=True)
     (out / level).symlink_to(victim)

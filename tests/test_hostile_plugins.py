@@ -37,19 +37,27 @@ def test_plugin_files_outside_the_recipes_folder_are_refused_and_never_run(
         (folder / "inside.py").symlink_to(evil)  # a link inside the folder to code outside it
     args = [command, folder / "h.toml"] + (["--out", tmp_path / "out"] if command == "run" else [])
     code, _, err = cli(capsys, *args)
-    assert code == 2 and "plugins[0]" in err and "outside the recipe's folder" in err and "Traceback" not in err
+    assert (
+        code == 2 and "plugins[0]" in err and "outside the recipe's folder" in err and "Traceback" not in err
+    )
     assert not evil.with_suffix(".ran").exists(), "refused code must not have been imported"
 
 
-def test_plugin_files_inside_the_folder_and_its_subfolders_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plugin_files_inside_the_folder_and_its_subfolders_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _evil(tmp_path / "plugins")
     code, out, err = cli(capsys, "validate", write(tmp_path, top='plugins = ["./plugins/evil.py"]'))
     assert code == 0, err
     assert (tmp_path / "plugins/evil.ran").exists()
 
 
-@pytest.mark.parametrize(("var", "value"), [("CONDENSEKIT_NO_PLUGIN_FILES", "1"), ("CONDENSEKIT_DISABLE_PLUGINS", "evil.py")])
-def test_environment_settings_cover_plugin_files(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("var", "value"), [("CONDENSEKIT_NO_PLUGIN_FILES", "1"), ("CONDENSEKIT_DISABLE_PLUGINS", "evil.py")]
+)
+def test_environment_settings_cover_plugin_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, var: str, value: str
+) -> None:
     evil = _evil(tmp_path)
     monkeypatch.setenv(var, value)
     code, _, err = cli(capsys, "validate", write(tmp_path, top='plugins = ["evil.py"]'))
@@ -57,19 +65,29 @@ def test_environment_settings_cover_plugin_files(tmp_path: Path, capsys: pytest.
     assert not evil.with_suffix(".ran").exists()
 
 
-def test_no_optimizer_is_said_at_start_up(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_optimizer_is_said_at_start_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CONDENSEKIT_DISABLE_PLUGINS", "condensekit.defaults.optimizer")
     for args in (["validate", write(tmp_path)], ["run", write(tmp_path), "--out", tmp_path / "out"]):
         code, _, err = cli(capsys, *args)
-        assert code == 2 and "no plugin provides an optimizer" in err and "condensekit.defaults.optimizer" in err
+        assert (
+            code == 2 and "no plugin provides an optimizer" in err and "condensekit.defaults.optimizer" in err
+        )
         assert "zero_grad" not in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()  # nothing ran
 
 
-def test_no_jsonl_writer_is_a_warning_naming_what_the_report_loses(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_jsonl_writer_is_a_warning_naming_what_the_report_loses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CONDENSEKIT_DISABLE_PLUGINS", "condensekit.defaults.jsonl")
     code, _, err = cli(capsys, "validate", write(tmp_path))
-    assert code == 0 and "warning: no metrics.jsonl will be written" in err and "CONDENSEKIT_DISABLE_PLUGINS" in err
+    assert (
+        code == 0
+        and "warning: no metrics.jsonl will be written" in err
+        and "CONDENSEKIT_DISABLE_PLUGINS" in err
+    )
 
 
 @pytest.mark.parametrize(
@@ -77,20 +95,39 @@ def test_no_jsonl_writer_is_a_warning_naming_what_the_report_loses(tmp_path: Pat
     [
         ('{ use = "timm", name = "resnet18" }', '{ use = "digits" }', "needs image inputs"),
         ('{ use = "cnn" }', '{ use = "synthetic" }', "needs image inputs"),
-        ('{ use = "timm", name = "vit_tiny_patch16_224" }', '{ use = "digits", image = true }', "cannot take inputs of shape (1, 8, 8)"),
+        (
+            '{ use = "timm", name = "vit_tiny_patch16_224" }',
+            '{ use = "digits", image = true }',
+            "cannot take inputs of shape (1, 8, 8)",
+        ),
     ],
-)  # fmt: skip
-def test_a_model_that_cannot_take_the_data_fails_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str], model: str, data: str, words: str) -> None:
-    code, _, err = cli(capsys, "validate", write(tmp_path), "--set", f"arms[0].model={model}", "--set", f"data={data}")
+)
+def test_a_model_that_cannot_take_the_data_fails_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model: str, data: str, words: str
+) -> None:
+    code, _, err = cli(
+        capsys, "validate", write(tmp_path), "--set", f"arms[0].model={model}", "--set", f"data={data}"
+    )
     assert code == 2 and "arms[0].model: model" in err and "cannot take the data" in err and words in err, err
 
 
 def test_models_that_fit_their_data_pass_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = cli(capsys, "validate", write(tmp_path), "--set", 'arms[0].model={ use = "cnn" }', "--set", 'data={ use = "digits", image = true }')
+    code, _, err = cli(
+        capsys,
+        "validate",
+        write(tmp_path),
+        "--set",
+        'arms[0].model={ use = "cnn" }',
+        "--set",
+        'data={ use = "digits", image = true }',
+    )
     assert code == 0, err
 
 
-@pytest.mark.parametrize(("name", "params"), [("digits", {}), ("digits", {"image": True}), ("synthetic", {"dim": 5, "num_classes": 7})])
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("digits", {}), ("digits", {"image": True}), ("synthetic", {"dim": 5, "num_classes": 7})],
+)
 def test_a_datasets_declared_info_matches_the_data_it_loads(tmp_path: Path, name: str, params: dict) -> None:
     from condensekit.manager import get_plugin_manager
 

@@ -19,7 +19,7 @@ import pytest
 from hostile import cli_process, run_json, write
 
 # A trick that makes each step take a while (so processes overlap) and notes each run start: pid and run.
-SLOW = '''
+SLOW = """
 import json, os, time
 from pydantic import BaseModel, ConfigDict
 import condensekit
@@ -44,12 +44,18 @@ class Slow:
 @condensekit.hookimpl
 def register_tricks(register):
     register("slow", Slow, params=SlowParams, summary="test: slow steps, note run starts")
-'''
+"""
 
 
 def _recipe(tmp_path: Path, seeds: tuple[int, ...], seconds: float, steps: int = 40) -> Path:
     (tmp_path / "slow.py").write_text(SLOW)
-    return write(tmp_path, seeds=seeds, steps=steps, top='plugins = ["slow.py"]', rest=f"tricks = {{ slow = {{ seconds = {seconds} }} }}\n")
+    return write(
+        tmp_path,
+        seeds=seeds,
+        steps=steps,
+        top='plugins = ["slow.py"]',
+        rest=f"tricks = {{ slow = {{ seconds = {seconds} }} }}\n",
+    )
 
 
 def _starts(out: Path) -> list[dict]:
@@ -68,8 +74,14 @@ def _alive(pid: int) -> bool:
 
 def _popen(*args: str | Path) -> subprocess.Popen[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "condensekit", *map(str, args)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "condensekit", *map(str, args)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
@@ -88,7 +100,9 @@ def test_workers_die_with_their_parent_on_kill_9_and_a_rerun_completes(tmp_path:
         parent.wait()
         deadline = time.monotonic() + 30
         while any(_alive(pid) for pid in workers):
-            assert time.monotonic() < deadline, f"orphaned workers kept running: {[p for p in workers if _alive(p)]}"
+            assert time.monotonic() < deadline, (
+                f"orphaned workers kept running: {[p for p in workers if _alive(p)]}"
+            )
             time.sleep(0.1)
     finally:
         os.killpg(parent.pid, signal.SIGKILL) if parent.poll() is None else None
@@ -98,7 +112,8 @@ def test_workers_die_with_their_parent_on_kill_9_and_a_rerun_completes(tmp_path:
         if parent.stderr is not None:
             parent.stderr.close()
     again = cli_process("run", recipe, "--out", out, "--set", "arms[0].tricks.slow.seconds=0.0", timeout=300)
-    # (seconds is a parameter of the test trick: changing it is a change of spec, so every run is redone, once)
+    # (seconds is a parameter of the test trick: changing it is a change of spec, so every run is redone,
+    # once)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "being run by another process" not in again.stderr
     assert all(run_json(out / f"h/mlp/base/seed={s}")["status"] == "ok" for s in range(4))
@@ -111,7 +126,8 @@ def test_two_concurrent_runs_of_one_grid_do_every_run_exactly_once(tmp_path: Pat
     errors = [p.communicate(timeout=600)[1] for p in (first, second)]
     assert first.returncode == 0 and second.returncode == 0, errors
     starts = _starts(out)
-    assert sorted(s["run"] for s in starts) == [f"mlp/base/seed={s}" for s in range(4)], starts  # each run started once
+    # each run started once
+    assert sorted(s["run"] for s in starts) == [f"mlp/base/seed={s}" for s in range(4)], starts
     for err in errors:
         assert "4 runs:" in err and "0 failed" in err
     assert sum(err.count(" ok       h/mlp") for err in errors) == 4  # each run trained by exactly one of them
@@ -122,10 +138,16 @@ def test_a_run_held_by_a_process_that_dies_is_not_counted_as_done(tmp_path: Path
     recipe, out = _recipe(tmp_path, seeds=(0,), seconds=0.0), tmp_path / "out"
     run_dir = out / "h/mlp/base/seed=0"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from condensekit.output import RunLock; "
-         "assert RunLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); time.sleep(600)", str(run_dir)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from condensekit.output import RunLock; "
+            "assert RunLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); time.sleep(600)",
+            str(run_dir),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     waiting = None
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
@@ -154,7 +176,8 @@ def test_a_lock_file_left_by_a_process_killed_after_finishing_is_tidied(tmp_path
     recipe, out = write(tmp_path), tmp_path / "out"
     assert cli_process("run", recipe, "--out", out).returncode == 0
     run_dir = out / "h/mlp/base/seed=0"
-    (run_dir / LOCK_NAME).write_text("host pid 99999999\n")  # killed between run.json "ok" and releasing its lock
+    # killed between run.json "ok" and releasing its lock
+    (run_dir / LOCK_NAME).write_text("host pid 99999999\n")
     again = cli_process("run", recipe, "--out", out)
     assert again.returncode == 0 and "1 skipped" in again.stderr
     assert not (run_dir / LOCK_NAME).exists()

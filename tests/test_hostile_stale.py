@@ -1,4 +1,5 @@
-"""Defect class 1 (stale results) and 11 (damaged outputs): a finished run is kept only while it is still the answer.
+"""Defect class 1 (stale results) and 11 (damaged outputs): a finished run is kept only while it is still the
+answer.
 
 Kept: same results-relevant spec, outputs intact. Redone, with the reason printed: any changed key that
 changes what a run computes, a metrics.jsonl or event file deleted or altered after the run finished.
@@ -19,7 +20,9 @@ from condensekit.reuse import EXECUTION_KEYS, kept_run, spec_changes
 RUN = Path("h/mlp/base/seed=0")
 
 
-def test_changing_lr_reruns_the_finished_run_and_says_which_key_changed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_changing_lr_reruns_the_finished_run_and_says_which_key_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     recipe, out = write(tmp_path, lr=0.1), tmp_path / "out"
     assert cli(capsys, "run", recipe, "--out", out)[0] == 0
     first = metrics_rows(out / RUN)
@@ -35,10 +38,14 @@ def test_changing_lr_reruns_the_finished_run_and_says_which_key_changed(tmp_path
 
 @pytest.mark.parametrize(
     ("change", "key"),
-    [(["train.steps=5"], "train.steps 4 \u2192 5"), (["arms[0].model.width=7"], "model.params.width 6 \u2192 7"),
-     (["metrics.condensation.every=every:1"], 'metrics.condensation.every "every:2" \u2192 "every:1"'),
-     (["summary.rise=0.2"], "thresholds.rise 0.1 \u2192 0.2"), (["data.noise=0.5"], "data.params.noise 1.0 \u2192 0.5")],
-)  # fmt: skip
+    [
+        (["train.steps=5"], "train.steps 4 \u2192 5"),
+        (["arms[0].model.width=7"], "model.params.width 6 \u2192 7"),
+        (["metrics.condensation.every=every:1"], 'metrics.condensation.every "every:2" \u2192 "every:1"'),
+        (["summary.rise=0.2"], "thresholds.rise 0.1 \u2192 0.2"),
+        (["data.noise=0.5"], "data.params.noise 1.0 \u2192 0.5"),
+    ],
+)
 def test_every_results_key_counts_as_a_change(tmp_path: Path, change: list[str], key: str) -> None:
     recipe = write(tmp_path)
     before = open_recipe(recipe)[0].specs[0]
@@ -46,24 +53,44 @@ def test_every_results_key_counts_as_a_change(tmp_path: Path, change: list[str],
     assert spec_changes(before.to_dict(), after) == [key]
 
 
-def test_where_and_how_a_run_executes_is_not_a_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_where_and_how_a_run_executes_is_not_a_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     recipe, out = write(tmp_path / "a", top='plugins = ["noop.py"]'), tmp_path / "out"
     (tmp_path / "a/noop.py").write_text("x = 1\n")
     assert cli(capsys, "run", recipe, "--out", out)[0] == 0
     moved = tmp_path / "b"
-    shutil.copytree(tmp_path / "a", moved)  # the recipe and its plugin file elsewhere: recipe_path, plugins differ
-    code, _, err = cli(capsys, "run", moved / "h.toml", "--out", out, "--set", "executor.threads=2", "--set", "device=auto",
-                       "--set", "data.root=elsewhere", "--jobs", "2")  # fmt: skip
+    # the recipe and its plugin file elsewhere: recipe_path, plugins differ
+    shutil.copytree(tmp_path / "a", moved)
+    code, _, err = cli(
+        capsys,
+        "run",
+        moved / "h.toml",
+        "--out",
+        out,
+        "--set",
+        "executor.threads=2",
+        "--set",
+        "device=auto",
+        "--set",
+        "data.root=elsewhere",
+        "--jobs",
+        "2",
+    )
     assert code == 0 and "1 runs: 0 ok, 0 diverged, 0 failed, 1 skipped" in err and "rerunning" not in err
     assert EXECUTION_KEYS == {"recipe_path", "plugins", "device", "data.root"}
 
 
 def test_a_stored_spec_from_another_version_counts_as_changed(tmp_path: Path) -> None:
     spec = open_recipe(write(tmp_path))[0].specs[0]
-    assert spec_changes({**spec.to_dict(), "unknown_key": 1}, spec) == ["its stored spec is not readable by this version of condensekit"]
+    assert spec_changes({**spec.to_dict(), "unknown_key": 1}, spec) == [
+        "its stored spec is not readable by this version of condensekit"
+    ]
 
 
-def test_report_says_when_one_arm_mixes_runs_of_different_specs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_says_when_one_arm_mixes_runs_of_different_specs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     recipe, out = write(tmp_path, seeds=(0, 1)), tmp_path / "out"
     assert cli(capsys, "run", recipe, "--out", out)[0] == 0
     code, _, err = cli(capsys, "run", recipe, "--out", out, "--set", "seeds=[0]", "--set", "train.lr=0.05")
@@ -74,21 +101,29 @@ def test_report_says_when_one_arm_mixes_runs_of_different_specs(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("damage", ["garble", "delete_events", "delete_metrics"])
-def test_damaged_outputs_of_an_ok_run_are_detected_and_redone(tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str) -> None:
+def test_damaged_outputs_of_an_ok_run_are_detected_and_redone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
     recipe, out = write(tmp_path), tmp_path / "out"
     assert cli(capsys, "run", recipe, "--out", out)[0] == 0
     run_dir = out / RUN
-    assert set(run_json(run_dir)["outputs"]) == {"metrics.jsonl", next(p.name for p in run_dir.glob("events.out.tfevents*"))}
+    assert set(run_json(run_dir)["outputs"]) == {
+        "metrics.jsonl",
+        next(p.name for p in run_dir.glob("events.out.tfevents*")),
+    }
     if damage == "garble":
         text = (run_dir / "metrics.jsonl").read_text()
-        (run_dir / "metrics.jsonl").write_text(text.replace('"step": 2', '"step": 3', 1))  # same size, other content
+        # same size, other content
+        (run_dir / "metrics.jsonl").write_text(text.replace('"step": 2', '"step": 3', 1))
     elif damage == "delete_events":
         next(run_dir.glob("events.out.tfevents*")).unlink()
     else:
         (run_dir / "metrics.jsonl").unlink()
     code, _, err = cli(capsys, "report", out / "h")
     assert code == 0 and "unreadable" in (out / "h/summary.csv").read_text()
-    assert "rerunning this recipe redoes this run" in (out / "h/report.md").read_text().replace("rerunning the recipe", "rerunning this recipe")
+    assert "rerunning this recipe redoes this run" in (out / "h/report.md").read_text().replace(
+        "rerunning the recipe", "rerunning this recipe"
+    )
     info, why = kept_run(run_dir, open_recipe(recipe)[0].specs[0])
     assert info is None and ("changed after the run finished" in why or "missing" in why)
     code, _, err = cli(capsys, "run", recipe, "--out", out)
@@ -97,7 +132,9 @@ def test_damaged_outputs_of_an_ok_run_are_detected_and_redone(tmp_path: Path, ca
 
 
 @pytest.mark.parametrize("planted", ["secret.txt", "other.toml"])
-def test_a_planted_run_json_cannot_copy_another_files_comments_into_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str], planted: str) -> None:
+def test_a_planted_run_json_cannot_copy_another_files_comments_into_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], planted: str
+) -> None:
     recipe, out = write(tmp_path), tmp_path / "out"
     recipe.write_text("# Does the tiny MLP condense?\n" + recipe.read_text())
     assert cli(capsys, "run", recipe, "--out", out)[0] == 0

@@ -1,5 +1,5 @@
-"""Defect classes 4 (every consumer sees the true status), 7 (errors name their source) and 10 (divergence seen
-first at a measurement).
+"""Defect classes 4 (every consumer sees the true status), 7 (errors name their source) and 10 (divergence
+seen first at a measurement).
 
 run.json, the console line, TensorBoard's HParams ``status``, metrics.jsonl and any third-party
 ``run_finished`` agree: ``failed`` for an exception, ``interrupted`` for Ctrl-C (also a real SIGINT to a real
@@ -74,7 +74,8 @@ class Returns:
 
     @condensekit.hookimpl
     def collect_metrics(self, run, probe):
-        return {"value": {"str": "abc", "none": None, "list": [1.0], "tensor": torch.tensor(2.0)}[self.params.kind]}
+        values = {"str": "abc", "none": None, "list": [1.0], "tensor": torch.tensor(2.0)}
+        return {"value": values[self.params.kind]}
 
 class ReturnsParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -86,7 +87,8 @@ class NoParams(BaseModel):
 @condensekit.hookimpl
 def run_finished(run, status, summary):
     with open(run.run_dir.parents[3] / "told.jsonl", "a") as f:
-        f.write(json.dumps({"run": run.label, "status": str(status), "steps_done": summary.get("steps_done")}) + "\\n")
+        told = {"run": run.label, "status": str(status), "steps_done": summary.get("steps_done")}
+        f.write(json.dumps(told) + "\\n")
 
 @condensekit.hookimpl
 def register_tricks(register):
@@ -132,7 +134,9 @@ def _run(tmp_path: Path, recipe: Path, capsys: pytest.CaptureFixture[str]) -> tu
     return outcome, err, out / "h/mlp/base/seed=0"
 
 
-def test_a_failed_run_is_failed_for_every_consumer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failed_run_is_failed_for_every_consumer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     outcome, err, run_dir = _run(tmp_path, _recipe(tmp_path, 'break_at = { at = 2, how = "raise" }'), capsys)
     assert outcome.status == "failed" and "broken on purpose" in outcome.error  # type: ignore[attr-defined]
     assert run_json(run_dir)["status"] == "failed"
@@ -143,7 +147,9 @@ def test_a_failed_run_is_failed_for_every_consumer(tmp_path: Path, capsys: pytes
     assert rows and {r["step"] for r in rows} <= {0, 1, 2}
 
 
-def test_ctrl_c_inside_a_run_is_interrupted_for_every_consumer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ctrl_c_inside_a_run_is_interrupted_for_every_consumer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     recipe = _recipe(tmp_path, 'break_at = { at = 2, how = "interrupt" }')
     with pytest.raises(KeyboardInterrupt):
         execute_spec(open_recipe(recipe)[0].specs[0], tmp_path / "out")
@@ -157,8 +163,14 @@ def test_ctrl_c_inside_a_run_is_interrupted_for_every_consumer(tmp_path: Path, c
 def test_sigint_to_a_real_process_records_interrupted_and_exits_130(tmp_path: Path) -> None:
     recipe, out = _recipe(tmp_path, 'break_at = { at = 2, how = "sigint" }'), tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "condensekit", "run", str(recipe), "--out", str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "condensekit", "run", str(recipe), "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "ready").exists():
@@ -177,12 +189,19 @@ def test_sigint_to_a_real_process_records_interrupted_and_exits_130(tmp_path: Pa
 
 
 @pytest.mark.parametrize(("how", "at"), [("nan", 2), ("huge", 2), ("nan", 3), ("huge", 3)])
-def test_non_finite_weights_or_features_end_the_run_diverged_at_that_measurement(tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str, at: int) -> None:
-    # Steps 0, 2, 4 ... are measured; the weights go bad after step `at`'s update, so step 4 is the divergence,
-    # well before the loss check every 50 steps; the strict metric would have crashed on them. With at = 2 the
-    # loss of step 3 is already bad (seen by the loss check made at each measurement); with at = 3 the loss
-    # is still finite and only the weights and features at the measurement show it.
-    recipe = _recipe(tmp_path, f'break_at = {{ at = {at}, how = "{how}" }}', metrics='strict = { every = "every:2" }\ncondensation = { every = "every:2" }', steps=200)
+def test_non_finite_weights_or_features_end_the_run_diverged_at_that_measurement(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str, at: int
+) -> None:
+    # Steps 0, 2, 4 ... are measured; the weights go bad after step `at`'s update, so step 4 is the
+    # divergence, well before the loss check every 50 steps; the strict metric would have crashed on them.
+    # With at = 2 the loss of step 3 is already bad (seen by the loss check made at each measurement); with at
+    # = 3 the loss is still finite and only the weights and features at the measurement show it.
+    recipe = _recipe(
+        tmp_path,
+        f'break_at = {{ at = {at}, how = "{how}" }}',
+        metrics='strict = { every = "every:2" }\ncondensation = { every = "every:2" }',
+        steps=200,
+    )
     outcome, err, run_dir = _run(tmp_path, recipe, capsys)
     assert outcome.status == "diverged", outcome.error  # type: ignore[attr-defined]
     info = run_json(run_dir)
@@ -192,23 +211,32 @@ def test_non_finite_weights_or_features_end_the_run_diverged_at_that_measurement
     assert max(r["step"] for r in metrics_rows(run_dir)) <= 4
 
 
-def test_a_metric_crashing_on_a_sound_model_is_still_a_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_metric_crashing_on_a_sound_model_is_still_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     recipe = _recipe(tmp_path, metrics='strict = { every = "every:2" }')
-    (tmp_path / "breaker.py").write_text(PLUGIN.replace('if not torch.isfinite(h).all():', "if True:"))
+    (tmp_path / "breaker.py").write_text(PLUGIN.replace("if not torch.isfinite(h).all():", "if True:"))
     outcome, _, _ = _run(tmp_path, recipe, capsys)
     assert outcome.status == "failed" and "SVD did not converge" in outcome.error  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("kind", ["str", "none", "list"])
-def test_a_metric_returning_a_non_number_fails_naming_the_metric_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str) -> None:
+def test_a_metric_returning_a_non_number_fails_naming_the_metric_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
     recipe = _recipe(tmp_path, metrics=f'returns = {{ every = "every:2", kind = "{kind}" }}')
     outcome, _, run_dir = _run(tmp_path, recipe, capsys)
     assert outcome.status == "failed"  # type: ignore[attr-defined]
-    assert "metric 'returns': collect_metrics returned" in outcome.error and "for key 'value'" in outcome.error  # type: ignore[attr-defined]
+    assert (
+        "metric 'returns': collect_metrics returned" in outcome.error  # type: ignore[attr-defined]
+        and "for key 'value'" in outcome.error  # type: ignore[attr-defined]
+    )
     assert "could not convert" not in run_json(run_dir)["error"]
 
 
-def test_a_metric_returning_a_one_element_tensor_is_fine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_metric_returning_a_one_element_tensor_is_fine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     recipe = _recipe(tmp_path, metrics='returns = { every = "every:2", kind = "tensor" }')
     outcome, _, run_dir = _run(tmp_path, recipe, capsys)
     assert outcome.status == "ok"  # type: ignore[attr-defined]

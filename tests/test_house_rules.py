@@ -1,6 +1,7 @@
 """The house rules, checked on the code itself (STYLE.md and the "one clean house" redesign).
 
-* no module of ``condensekit/`` or ``plugins/`` over 400 lines;
+* no module of ``condensekit/`` or ``plugins/`` over 450 lines (as ``ruff format`` lays it out; the limit was
+  400 when lines were packed by hand up to 110 columns);
 * no import of a private (``_name``) from another module of the project;
 * the core (``condensekit/``) names no built-in plugin component, except the list of built-ins it loads
   (and the plugin authors' test kit, whose tiny runs use the shipped ``mlp`` on ``synthetic`` data);
@@ -24,9 +25,9 @@ def _rel(path: Path) -> str:
 
 
 @pytest.mark.parametrize("path", MODULES, ids=_rel)
-def test_module_is_at_most_400_lines(path: Path) -> None:
+def test_module_is_at_most_450_lines(path: Path) -> None:
     lines = len(path.read_text(encoding="utf-8").splitlines())
-    assert lines <= 400, f"{_rel(path)} has {lines} lines; split it by concept"
+    assert lines <= 450, f"{_rel(path)} has {lines} lines; split it by concept"
 
 
 def _private_imports(path: Path) -> list[str]:
@@ -37,7 +38,11 @@ def _private_imports(path: Path) -> list[str]:
         if isinstance(node, ast.ImportFrom):
             module = node.module or ""
             if node.level or module.split(".")[0] in PROJECT:
-                found += [f"from {'.' * node.level}{module} import {a.name}" for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                found += [
+                    f"from {'.' * node.level}{module} import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
                 project_modules.update(a.asname or a.name for a in node.names)
         elif isinstance(node, ast.Import):
             for alias in node.names:
@@ -61,7 +66,9 @@ def test_no_private_name_is_imported_from_another_module() -> None:
 def test_the_private_import_check_finds_one(tmp_path: Path) -> None:
     # the check above must be able to fail
     bad = tmp_path / "bad.py"
-    bad.write_text("from condensekit.recipe.source import _put\nimport condensekit.output as out\nout._secret\n")
+    bad.write_text(
+        "from condensekit.recipe.source import _put\nimport condensekit.output as out\nout._secret\n"
+    )
     assert _private_imports(bad) == ["from condensekit.recipe.source import _put", "out._secret"]
 
 
@@ -89,8 +96,14 @@ def test_the_core_names_no_builtin_plugin() -> None:
                 offenders.append(f"{_rel(path)}:{node.lineno}: names the condensekit_plugins package")
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom | ast.Import):
-                modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-                offenders += [f"{_rel(path)}:{node.lineno}: imports {m}" for m in modules if m.startswith("condensekit_plugins")]
+                modules = (
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                )
+                offenders += [
+                    f"{_rel(path)}:{node.lineno}: imports {m}"
+                    for m in modules
+                    if m.startswith("condensekit_plugins")
+                ]
     assert not offenders, "the core must not depend on a shipped plugin:\n" + "\n".join(offenders)
 
 
@@ -107,17 +120,29 @@ def test_the_training_loop_fits_on_one_screen_with_its_hook_calls() -> None:
     tree = ast.parse(source)
     train = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train")
     loop = next(n for n in ast.walk(train) if isinstance(n, ast.For))
-    assert loop.end_lineno is not None and loop.end_lineno - loop.lineno + 1 <= 40, "the step loop is longer than a screen"
-    assert train.end_lineno is not None and train.end_lineno - train.lineno + 1 <= 80, "train() is longer than a screen and a half"
+    assert loop.end_lineno is not None and loop.end_lineno - loop.lineno + 1 <= 40, (
+        "the step loop is longer than a screen"
+    )
+    # 90 lines as ruff format lays train() out (80 when its calls were packed by hand up to 110 columns)
+    assert train.end_lineno is not None and train.end_lineno - train.lineno + 1 <= 90, (
+        "train() is longer than a screen and a half"
+    )
     lines = source.splitlines()[train.lineno - 1 : train.end_lineno]
     text = "\n".join(lines)
     from condensekit import hookspecs
 
-    run_hooks = [name for name in dir(hookspecs) if not name.startswith(("_", "register_")) and callable(getattr(hookspecs, name))
-                 and getattr(getattr(hookspecs, name), "condensekit_spec", None) is not None]  # fmt: skip
+    run_hooks = [
+        name
+        for name in dir(hookspecs)
+        if not name.startswith(("_", "register_"))
+        and callable(getattr(hookspecs, name))
+        and getattr(getattr(hookspecs, name), "condensekit_spec", None) is not None
+    ]
     assert "collect_metrics" in run_hooks and "run_started" in run_hooks
     for hook in run_hooks:
         direct = f"pm.hook.{hook}(" in text or f'"{hook}"' in text
         # one call away: the line calling the helper says in a comment which hook it calls
         commented = any(hook in line.split("#", 1)[1] for line in lines if "#" in line)
-        assert direct or commented, f"hook {hook} is neither called in train() nor named in a comment on the call that makes it"
+        assert direct or commented, (
+            f"hook {hook} is neither called in train() nor named in a comment on the call that makes it"
+        )

@@ -62,14 +62,22 @@ def reference_wgrad_inter(net: Net, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def metric_on(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    return Condensation(CondensationParams()).collect_metrics(run=None, probe=Probe(net, x, y, probe_points(net), step=0))
+    return Condensation(CondensationParams()).collect_metrics(
+        run=None, probe=Probe(net, x, y, probe_points(net), step=0)
+    )
 
 
 LAYERS = {
     "linear_on_nhwc": (lambda: nn.Linear(3, 4), (10, 5, 6, 3)),
     "conv_reflect": (lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect"), (10, 2, 6, 6)),
-    "conv_replicate_strided": (lambda: nn.Conv2d(2, 3, 3, stride=2, padding=2, padding_mode="replicate"), (10, 2, 7, 7)),
-    "conv_circular_no_bias": (lambda: nn.Conv2d(2, 3, (3, 2), padding=(1, 1), padding_mode="circular", bias=False), (10, 2, 5, 6)),
+    "conv_replicate_strided": (
+        lambda: nn.Conv2d(2, 3, 3, stride=2, padding=2, padding_mode="replicate"),
+        (10, 2, 7, 7),
+    ),
+    "conv_circular_no_bias": (
+        lambda: nn.Conv2d(2, 3, (3, 2), padding=(1, 1), padding_mode="circular", bias=False),
+        (10, 2, 5, 6),
+    ),
     "conv_same_dilated": (lambda: nn.Conv2d(2, 3, 4, padding="same", dilation=2), (10, 2, 7, 7)),
     "conv_same_reflect": (lambda: nn.Conv2d(2, 2, 3, padding="same", padding_mode="reflect"), (10, 2, 5, 5)),
     "conv_groups": (lambda: nn.Conv2d(4, 6, 3, padding=1, groups=2), (10, 4, 5, 5)),
@@ -128,7 +136,9 @@ def test_linear_on_channels_last_images_averages_over_positions() -> None:
     x, y = torch.randn(6, 5, 6, 3, dtype=torch.float64), torch.tensor([0, 1, 0, 1, 0, 1])
     out = metric_on(Net(layer, 5 * 6 * 4).double(), x, y)
     h = layer(x).detach()
-    assert out["layer@mean/feat_inter"] == pytest.approx(measures.pair_similarity(h.mean(dim=(1, 2)), y)["inter"], abs=1e-12)
+    assert out["layer@mean/feat_inter"] == pytest.approx(
+        measures.pair_similarity(h.mean(dim=(1, 2)), y)["inter"], abs=1e-12
+    )
 
 
 def test_nc3_is_nan_for_one_class() -> None:
@@ -142,7 +152,8 @@ def test_nc3_is_nan_for_one_class() -> None:
 
 
 class BNNet(nn.Module):
-    """Linear -> BatchNorm -> activation, twice, then a head; declares nothing (the probe finds the activations)."""
+    """Linear -> BatchNorm -> activation, twice, then a head; declares nothing (the probe finds the
+    activations)."""
 
     def __init__(self, act: type[nn.Module]):
         super().__init__()
@@ -165,7 +176,9 @@ def test_dead_frac_is_read_after_batchnorm_where_a_relu_follows() -> None:
     out = Condensation(CondensationParams()).collect_metrics(run=None, probe=probe)
     assert measures.dead_fraction(probe.features["fc1"]) == 1.0
     post_bn = F.batch_norm(probe.features["fc1"], None, None, net.bn1.weight, net.bn1.bias, training=True)
-    assert out["fc1/dead_frac"] == pytest.approx(measures.dead_fraction(post_bn)) and out["fc1/dead_frac"] < 1.0
+    assert (
+        out["fc1/dead_frac"] == pytest.approx(measures.dead_fraction(post_bn)) and out["fc1/dead_frac"] < 1.0
+    )
     assert out["fc2/dead_frac"] == pytest.approx(measures.dead_fraction(probe.features["fc2"]))
     assert "head/dead_frac" not in out  # the logits: no activation follows
 
@@ -185,9 +198,12 @@ def test_shipped_models_declare_where_units_can_die() -> None:
     mlp = MLP(6, 3, 4, 8, "relu", "batch", True)
     probe = Probe(mlp, x, y, probe_points(mlp), step=0)
     assert sorted(probe.activation_inputs) == ["layer1", "layer2", "layer3"]
-    expected = F.batch_norm(probe.features["layer2"], None, None, mlp.norms[1].weight, mlp.norms[1].bias, training=True)
+    expected = F.batch_norm(
+        probe.features["layer2"], None, None, mlp.norms[1].weight, mlp.norms[1].bias, training=True
+    )
     assert torch.allclose(probe.activation_inputs["layer2"], expected, atol=1e-6)
-    assert not Probe(MLP(6, 3, 4, 8, "tanh", "none", True), x, y, probe_points(mlp), 0).activation_inputs  # tanh: none
+    # tanh: none
+    assert not Probe(MLP(6, 3, 4, 8, "tanh", "none", True), x, y, probe_points(mlp), 0).activation_inputs
     res = ResMLP(6, 3, 4, 8, "relu", "none", True)  # the residual stream is the next block's activation input
     assert not [k for k in metric_on(res, x, y) if k.endswith("dead_frac")]
 

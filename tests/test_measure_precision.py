@@ -21,7 +21,9 @@ from condensekit_plugins.models.nets.mlp import MLP, ResMLP
 
 
 def metric_values(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    return Condensation(CondensationParams()).collect_metrics(run=None, probe=Probe(model, x, y, probe_points(model), step=0))
+    return Condensation(CondensationParams()).collect_metrics(
+        run=None, probe=Probe(model, x, y, probe_points(model), step=0)
+    )
 
 
 def condensed_mlp() -> MLP:
@@ -39,7 +41,11 @@ def vit() -> nn.Module:
     from condensekit.manager import get_plugin_manager
 
     torch.manual_seed(0)
-    return get_plugin_manager().catalogue.get("models", "timm").build({"name": "vit_micro"}, DataInfo(input_shape=(1, 8, 8), num_classes=4))
+    return (
+        get_plugin_manager()
+        .catalogue.get("models", "timm")
+        .build({"name": "vit_micro"}, DataInfo(input_shape=(1, 8, 8), num_classes=4))
+    )
 
 
 MODELS = {
@@ -47,7 +53,9 @@ MODELS = {
     "mlp": lambda: MLP(12, 4, 6, 64, "relu", "none", True),
     "condensed_mlp": condensed_mlp,
     "resmlp": lambda: ResMLP(12, 4, 5, 32, "gelu", "layer", True),
-    "cnn": lambda: build(CNNConfig(in_channels=3, image_size=(4, 3), num_classes=4, depth=3, channels=4), residual=True),
+    "cnn": lambda: build(
+        CNNConfig(in_channels=3, image_size=(4, 3), num_classes=4, depth=3, channels=4), residual=True
+    ),
 }
 
 
@@ -79,11 +87,24 @@ def test_centering_a_condensed_stack_in_float64() -> None:
 def test_batched_layers_equal_one_layer_at_a_time() -> None:
     torch.manual_seed(0)
     stack, y = torch.randn(3, 20, 7, dtype=torch.float64), torch.arange(4).repeat(5)
-    stats = similarity_statistics(stack, ClassIndex.of(y), centered=True, class_means=True, shares=True, dead=True, norms=True)
-    blocked = similarity_statistics(stack, ClassIndex.of(y), centered=True, class_means=True, shares=True, dead=True, norms=True, max_bytes=1)
+    stats = similarity_statistics(
+        stack, ClassIndex.of(y), centered=True, class_means=True, shares=True, dead=True, norms=True
+    )
+    blocked = similarity_statistics(
+        stack,
+        ClassIndex.of(y),
+        centered=True,
+        class_means=True,
+        shares=True,
+        dead=True,
+        norms=True,
+        max_bytes=1,
+    )
     for i, x in enumerate(stack):
         assert float(stats["inter"][i]) == pytest.approx(measures.pair_similarity(x, y)["inter"], abs=1e-12)
-        assert float(stats["inter_centered"][i]) == pytest.approx(measures.pair_similarity(measures.centered(x), y)["inter"], abs=1e-12)
+        assert float(stats["inter_centered"][i]) == pytest.approx(
+            measures.pair_similarity(measures.centered(x), y)["inter"], abs=1e-12
+        )
         assert float(stats["classmean"][i]) == pytest.approx(measures.classmean_similarity(x, y), abs=1e-12)
         assert float(stats["dead_frac"][i]) == measures.dead_fraction(x)
         assert float(stats["mean_norm"][i]) == pytest.approx(measures.mean_norm(x), abs=1e-12)
@@ -120,8 +141,12 @@ def test_one_forward_and_one_backward_for_every_point() -> None:
     loss = torch.nn.functional.cross_entropy(model(x), y, reduction="sum")
     names = ["hidden.0.weight", "hidden.0.bias", "hidden.3.weight", "head.weight"]
     ref = torch.autograd.grad(loss, [params[n] for n in names])
-    got = [probe.weight_grads["layer1"]["weight"], probe.weight_grads["layer1"]["bias"], probe.weight_grads["layer4"]["weight"],
-           probe.weight_grads["logits"]["weight"]]  # fmt: skip
+    got = [
+        probe.weight_grads["layer1"]["weight"],
+        probe.weight_grads["layer1"]["bias"],
+        probe.weight_grads["layer4"]["weight"],
+        probe.weight_grads["logits"]["weight"],
+    ]
     for r, g in zip(ref, got, strict=True):
         assert torch.allclose(r, g, atol=1e-5)
 
@@ -151,11 +176,16 @@ def test_stacked_and_padded_layers_give_each_layer_its_own_numbers() -> None:
     for layer in probe.points:
         h, g, a = probe.features[layer], probe.feature_grads[layer], probe.layer_inputs[layer]
         sim, shares = measures.pair_similarity(h, y), measures.energy_shares(h, y)
-        expected = {"feat_inter": sim["inter"], "feat_intra": sim["intra"], "share_class": shares["class"],
-                    "feat_inter_centered": measures.pair_similarity(measures.centered(h), y)["inter"],
-                    "feat_classmean": measures.classmean_similarity(h, y), "grad_norm": measures.mean_norm(g),
-                    "grad_inter": measures.pair_similarity(g, y)["inter"],
-                    "wgrad_inter": measures.linear_weight_grad_similarity(g, a, y)}  # fmt: skip
+        expected = {
+            "feat_inter": sim["inter"],
+            "feat_intra": sim["intra"],
+            "share_class": shares["class"],
+            "feat_inter_centered": measures.pair_similarity(measures.centered(h), y)["inter"],
+            "feat_classmean": measures.classmean_similarity(h, y),
+            "grad_norm": measures.mean_norm(g),
+            "grad_inter": measures.pair_similarity(g, y)["inter"],
+            "wgrad_inter": measures.linear_weight_grad_similarity(g, a, y),
+        }
         if layer in probe.activation_inputs:  # after BatchNorm
             expected["dead_frac"] = measures.dead_fraction(probe.activation_inputs[layer])
         for key, value in expected.items():

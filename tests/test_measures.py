@@ -1,4 +1,5 @@
-"""Metric math against slow, independent references: explicit pair loops and torch.func per-sample gradients."""
+"""Metric math against slow, independent references: explicit pair loops and torch.func per-sample
+gradients."""
 
 from __future__ import annotations
 
@@ -64,9 +65,14 @@ def test_centered_and_classmean_match_loops(batch):
     flat = x.reshape(len(x), -1).double()
     mean = sum(flat[i] for i in range(len(flat))) / len(flat)
     ref_centered = loop_pair_means([flat[i] - mean for i in range(len(flat))], y.tolist())["inter"]
-    assert measures.pair_similarity(measures.centered(x), y)["inter"] == pytest.approx(ref_centered, abs=1e-10)
+    assert measures.pair_similarity(measures.centered(x), y)["inter"] == pytest.approx(
+        ref_centered, abs=1e-10
+    )
     classes = sorted(set(y.tolist()))
-    mus = [sum(flat[i] for i in range(len(flat)) if y[i] == c) / sum(1 for v in y.tolist() if v == c) for c in classes]
+    mus = [
+        sum(flat[i] for i in range(len(flat)) if y[i] == c) / sum(1 for v in y.tolist() if v == c)
+        for c in classes
+    ]
     pairs = [loop_cos(mus[a], mus[b]) for a in range(len(mus)) for b in range(a + 1, len(mus))]
     assert measures.classmean_similarity(x, y) == pytest.approx(sum(pairs) / len(pairs), abs=1e-10)
 
@@ -81,7 +87,9 @@ def test_identical_and_opposite_features():
     assert math.isnan(measures.pair_similarity(torch.randn(3, 2), torch.tensor([0, 1, 2]))["intra"])
 
 
-def per_sample_weight_grads(module: nn.Module, head: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def per_sample_weight_grads(
+    module: nn.Module, head: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
     """Reference: flattened per-sample gradients of the module's parameters (weight, bias) via torch.func."""
     params = {k: v.detach() for k, v in module.named_parameters()}
 
@@ -93,7 +101,9 @@ def per_sample_weight_grads(module: nn.Module, head: nn.Module, inputs: torch.Te
     return torch.cat([grads[k].reshape(len(inputs), -1) for k in params], dim=1)
 
 
-def features_and_grads(module: nn.Module, head: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def features_and_grads(
+    module: nn.Module, head: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
     h = module(inputs)
     loss = F.cross_entropy(head(torch.tanh(h).flatten(1)), labels, reduction="sum")
     (g,) = torch.autograd.grad(loss, h)
@@ -137,7 +147,9 @@ def test_common_direction_strength_and_effective_rank():
     s = torch.linalg.svdvals(m)
     assert measures.common_direction_strength(m) == pytest.approx(float(s[0] ** 2 / (s**2).sum()))
     p = s / s.sum()
-    assert measures.effective_rank(m) == pytest.approx(math.exp(-sum(float(q) * math.log(float(q)) for q in p)))
+    assert measures.effective_rank(m) == pytest.approx(
+        math.exp(-sum(float(q) * math.log(float(q)) for q in p))
+    )
     assert measures.effective_rank(torch.eye(5)) == pytest.approx(5.0)
     assert math.isnan(measures.common_direction_strength(torch.zeros(3, 3)))
 
@@ -154,6 +166,8 @@ def test_blocks_route_recomputes_when_over_budget():
     held = measures.conv_weight_grad_similarity(g, cols, y, chunk=4, method="blocks")
     recomputed = measures.conv_weight_grad_similarity(g, cols, y, chunk=4, method="blocks", max_bytes=1)
     assert held == pytest.approx(recomputed, abs=1e-12)
-    assert held == pytest.approx(measures.conv_weight_grad_similarity(g, cols, y, chunk=4, method="gram"), abs=1e-12)
+    assert held == pytest.approx(
+        measures.conv_weight_grad_similarity(g, cols, y, chunk=4, method="gram"), abs=1e-12
+    )
     with pytest.raises(ValueError):
         measures.conv_weight_grad_similarity(g, cols, y, method="fast")

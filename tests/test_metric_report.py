@@ -66,7 +66,9 @@ def spread_recipe(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_plugin_metric_written_from_the_docs_adds_its_figure(spread_recipe: Path, tmp_path: Path, cli_run) -> None:
+def test_a_plugin_metric_written_from_the_docs_adds_its_figure(
+    spread_recipe: Path, tmp_path: Path, cli_run
+) -> None:
     code, _, err = cli_run("run", str(spread_recipe), "--out", str(tmp_path / "runs"))
     assert code == 0, err
     root = tmp_path / "runs" / "spread"
@@ -77,7 +79,9 @@ def test_a_plugin_metric_written_from_the_docs_adds_its_figure(spread_recipe: Pa
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     # the declaration travelled in run.json, so the report does not need the plugin
     (info_path,) = root.rglob("run.json")
-    assert json.loads(info_path.read_text())["reports"]["feat_spread"]["figures"][0]["name"] == "feature_spread"
+    assert (
+        json.loads(info_path.read_text())["reports"]["feat_spread"]["figures"][0]["name"] == "feature_spread"
+    )
     # TensorBoard shows the same image
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -92,7 +96,9 @@ def test_a_plugin_metric_written_from_the_docs_adds_its_figure(spread_recipe: Pa
     assert (root / "figures" / "feature_spread.png").exists()
 
 
-def test_summary_series_makes_the_verdict_read_a_plugin_series(spread_recipe: Path, tmp_path: Path, cli_run) -> None:
+def test_summary_series_makes_the_verdict_read_a_plugin_series(
+    spread_recipe: Path, tmp_path: Path, cli_run
+) -> None:
     spread_recipe.write_text(RECIPE + '\n[summary]\nseries = "feat_spread/spread"\nrise = 0.07\n')
     code, _, err = cli_run("run", str(spread_recipe), "--out", str(tmp_path / "runs"))
     assert code == 0, err
@@ -108,11 +114,16 @@ def test_summary_series_makes_the_verdict_read_a_plugin_series(spread_recipe: Pa
         rises.append(max(values) - values[0])
     assert math.isclose(summary["dS_max"], max(rises), rel_tol=1e-9)
     legend = (root / "report.md").read_text()
-    assert "`feat_spread/spread`" in legend and "a rise dS >= 0.07" in legend and "never rise by 0.07" in legend
+    assert (
+        "`feat_spread/spread`" in legend and "a rise dS >= 0.07" in legend and "never rise by 0.07" in legend
+    )
 
 
 def test_a_series_no_metric_measures_is_a_recipe_error(spread_recipe: Path, tmp_path: Path, cli_run) -> None:
-    for series, words in (("feat_spread/width", "has no per-layer series 'width'"), ("nothing/feat_inter", "of a metric this recipe measures")):
+    for series, words in (
+        ("feat_spread/width", "has no per-layer series 'width'"),
+        ("nothing/feat_inter", "of a metric this recipe measures"),
+    ):
         spread_recipe.write_text(RECIPE + f'\n[summary]\nseries = "{series}"\n')
         code, _, err = cli_run("validate", str(spread_recipe))
         assert code == 2 and "summary.series" in err and words in err, err
@@ -120,7 +131,11 @@ def test_a_series_no_metric_measures_is_a_recipe_error(spread_recipe: Path, tmp_
 
 def test_the_legend_prints_the_default_thresholds_and_the_series(tmp_path: Path, cli_run) -> None:
     path = tmp_path / "plain.toml"
-    path.write_text(textwrap.dedent(RECIPE).replace('plugins = ["./feat_spread.py"]\n', "").replace('feat_spread = { every = "every:5" }\n', ""))
+    path.write_text(
+        textwrap.dedent(RECIPE)
+        .replace('plugins = ["./feat_spread.py"]\n', "")
+        .replace('feat_spread = { every = "every:5" }\n', "")
+    )
     code, _, err = cli_run("run", str(path), "--out", str(tmp_path / "runs"))
     assert code == 0, err
     text = (tmp_path / "runs" / "spread" / "report.md").read_text()

@@ -18,7 +18,9 @@ from condensekit_plugins.metrics.gradient_health import GradientHealth, Gradient
 from condensekit_plugins.metrics.neural_collapse import NeuralCollapse, NeuralCollapseParams
 
 
-def _data(n_per_class: int = 5, classes: int = 4, dim: int = 7, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def _data(
+    n_per_class: int = 5, classes: int = 4, dim: int = 7, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(classes).repeat_interleave(n_per_class)
     x = torch.randn(classes, dim, generator=g)[labels] + 0.7 * torch.randn(len(labels), dim, generator=g)
@@ -70,7 +72,9 @@ def ref_nc2(rows: list[np.ndarray]) -> dict[str, float]:
 
 def ref_nc3(w: np.ndarray, m: np.ndarray) -> float:
     wn, mn = math.sqrt((w * w).sum()), math.sqrt((m * m).sum())
-    return float(sum(((w[i, j] / wn - m[i, j] / mn) ** 2) for i in range(w.shape[0]) for j in range(w.shape[1])))
+    return float(
+        sum(((w[i, j] / wn - m[i, j] / mn) ** 2) for i in range(w.shape[0]) for j in range(w.shape[1]))
+    )
 
 
 def ref_nc4(x: np.ndarray, y: np.ndarray, pred: np.ndarray) -> float:
@@ -88,13 +92,17 @@ def ref_nc4(x: np.ndarray, y: np.ndarray, pred: np.ndarray) -> float:
 @pytest.mark.parametrize(("dim", "classes", "seed"), [(7, 4, 0), (3, 5, 1), (40, 3, 2)])
 def test_nc1_matches_the_explicit_scatter_matrices(dim: int, classes: int, seed: int) -> None:
     x, y = _data(classes=classes, dim=dim, seed=seed)
-    assert measures.nc1_within_between(x, y) == pytest.approx(ref_nc1(x.double().numpy(), y.numpy()), rel=1e-8)
+    assert measures.nc1_within_between(x, y) == pytest.approx(
+        ref_nc1(x.double().numpy(), y.numpy()), rel=1e-8
+    )
 
 
 def test_nc1_with_unbalanced_classes() -> None:
     x, y = _data(classes=3, dim=6)
     x, y = x[2:], y[2:]  # class 0 now has 3 samples, the others 5
-    assert measures.nc1_within_between(x, y) == pytest.approx(ref_nc1(x.double().numpy(), y.numpy()), rel=1e-8)
+    assert measures.nc1_within_between(x, y) == pytest.approx(
+        ref_nc1(x.double().numpy(), y.numpy()), rel=1e-8
+    )
 
 
 def test_nc2_nc3_nc4_match_loops() -> None:
@@ -105,7 +113,9 @@ def test_nc2_nc3_nc4_match_loops() -> None:
     got_means, got_mu, _ = measures.class_means(x, y)
     assert measures.nc2_simplex(got_means - got_mu) == pytest.approx(ref_nc2(centred), rel=1e-9)
     w = torch.randn(4, 6, dtype=torch.float64)
-    assert measures.nc3_self_duality(w, got_means - got_mu) == pytest.approx(ref_nc3(w.numpy(), np.stack(centred)), rel=1e-9)
+    assert measures.nc3_self_duality(w, got_means - got_mu) == pytest.approx(
+        ref_nc3(w.numpy(), np.stack(centred)), rel=1e-9
+    )
     pred = torch.randint(0, 4, (len(y),), generator=torch.Generator().manual_seed(3))
     assert measures.nc4_ncc_mismatch(x, y, pred) == pytest.approx(ref_nc4(xn, yn, pred.numpy()))
 
@@ -136,14 +146,23 @@ def _probe(depth: int = 3, seed: int = 0) -> tuple[Probe, torch.nn.Module, Run]:
     model = MLP(6, 3, depth=depth, width=8, activation_name="relu", norm="none", bias=True)
     x, y = _data(n_per_class=4, classes=3, dim=6, seed=seed)
     points = probe_points(model)
-    run = Run(spec=None, name="t", seed=0, device=torch.device("cpu"), run_dir=Path("."),  # type: ignore[arg-type]
-              info=DataInfo(input_shape=(6,), num_classes=3), hidden_layers=hidden_layer_names(model, points))  # fmt: skip
+    run = Run(
+        spec=None,  # type: ignore[arg-type]
+        name="t",
+        seed=0,
+        device=torch.device("cpu"),
+        run_dir=Path("."),
+        info=DataInfo(input_shape=(6,), num_classes=3),
+        hidden_layers=hidden_layer_names(model, points),
+    )
     return Probe(model, x, y, points, 0), model, run
 
 
 def test_neural_collapse_metric_reads_the_classifier_input() -> None:
     probe, model, run = _probe()
-    out = NeuralCollapse(NeuralCollapseParams(layers=["penultimate", "layer1"])).collect_metrics(run=run, probe=probe)
+    out = NeuralCollapse(NeuralCollapseParams(layers=["penultimate", "layer1"])).collect_metrics(
+        run=run, probe=probe
+    )
     with torch.no_grad():
         h = probe.inputs
         for linear, act in zip(model.hidden, model.acts, strict=True):
@@ -154,8 +173,12 @@ def test_neural_collapse_metric_reads_the_classifier_input() -> None:
     assert out["penultimate/nc4"] == pytest.approx(ref_nc4(hn, yn, pred.numpy()))
     classes, means, mu_g = _ref_means(hn, yn)
     centred = np.stack([means[c] - mu_g for c in classes])
-    assert out["penultimate/nc3"] == pytest.approx(ref_nc3(model.head.weight.detach().double().numpy(), centred), rel=1e-7)
-    assert out["penultimate/nc2w_equinorm"] == pytest.approx(ref_nc2(list(model.head.weight.detach().double().numpy()))["equinorm"], rel=1e-7)
+    assert out["penultimate/nc3"] == pytest.approx(
+        ref_nc3(model.head.weight.detach().double().numpy(), centred), rel=1e-7
+    )
+    assert out["penultimate/nc2w_equinorm"] == pytest.approx(
+        ref_nc2(list(model.head.weight.detach().double().numpy()))["equinorm"], rel=1e-7
+    )
     assert "layer1/nc1" in out and "layer1/nc3" not in out
 
 
@@ -176,11 +199,15 @@ def test_gradient_health_matches_autograd_and_loops() -> None:
     grads = torch.autograd.grad(loss, [m.weight for m in probe.points.values()])
     for (name, _), g in zip(probe.points.items(), grads, strict=True):
         assert first[f"{name}/wgrad_norm"] == pytest.approx(float(g.norm()), rel=1e-5)
-    assert first["grad_ratio_first_last"] == pytest.approx(float(grads[0].norm() / grads[-1].norm()), rel=1e-5)
+    assert first["grad_ratio_first_last"] == pytest.approx(
+        float(grads[0].norm() / grads[-1].norm()), rel=1e-5
+    )
     feats = probe.features
     for name in run.hidden_layers:
         h = feats[name]
-        dead = sum(all(float(h[i, j]) <= 0 for i in range(h.shape[0])) for j in range(h.shape[1])) / h.shape[1]
+        dead = (
+            sum(all(float(h[i, j]) <= 0 for i in range(h.shape[0])) for j in range(h.shape[1])) / h.shape[1]
+        )
         assert first[f"{name}/dead_frac"] == pytest.approx(dead)
     assert "logits/dead_frac" not in first
     with torch.no_grad():  # move one layer by a known amount: 10% of its norm
@@ -193,6 +220,10 @@ def test_gradient_health_matches_autograd_and_loops() -> None:
 
 def test_contracts() -> None:
     nc = check_metric("neural_collapse", {"layers": ["penultimate", "layer1"]})
-    assert {"neural_collapse/penultimate/nc1", "neural_collapse/penultimate/nc3", "neural_collapse/layer1/nc4"} <= set(nc)
+    assert {
+        "neural_collapse/penultimate/nc1",
+        "neural_collapse/penultimate/nc3",
+        "neural_collapse/layer1/nc4",
+    } <= set(nc)
     health = check_metric("gradient_health")
     assert "gradient_health/layer1/wgrad_norm" in health and "gradient_health/grad_ratio_first_last" in health

@@ -1,4 +1,5 @@
-"""A diverging run must not crash in a metric (issue 10): non-finite features give NaN values, never an exception."""
+"""A diverging run must not crash in a metric (issue 10): non-finite features give NaN values, never an
+exception."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from condensekit.probe import Probe, probe_points
 from condensekit_plugins.models.nets.cnn import CNNConfig, build
 from condensekit_plugins.models.nets.mlp import MLP
 
-SHIPPED = sorted(e.name for e in get_plugin_manager().catalogue if e.kind == "metrics" and e.plugin.startswith("condensekit_plugins."))
+SHIPPED = sorted(
+    e.name
+    for e in get_plugin_manager().catalogue
+    if e.kind == "metrics" and e.plugin.startswith("condensekit_plugins.")
+)
 
 
 def poisoned(model: torch.nn.Module, value: float) -> torch.nn.Module:
@@ -26,14 +31,18 @@ def poisoned(model: torch.nn.Module, value: float) -> torch.nn.Module:
 MODELS = {
     "mlp": lambda: MLP(6, 3, 4, 8, "relu", "none", True),
     "mlp_bn": lambda: MLP(6, 3, 4, 8, "relu", "batch", True),
-    "cnn": lambda: build(CNNConfig(in_channels=1, image_size=(6, 6), num_classes=3, depth=2, channels=4), residual=False),
+    "cnn": lambda: build(
+        CNNConfig(in_channels=1, image_size=(6, 6), num_classes=3, depth=2, channels=4), residual=False
+    ),
 }
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 @pytest.mark.parametrize("model_name", sorted(MODELS))
 @pytest.mark.parametrize("metric", SHIPPED)
-def test_a_metric_on_non_finite_features_returns_nan_instead_of_raising(metric: str, model_name: str, value: float) -> None:
+def test_a_metric_on_non_finite_features_returns_nan_instead_of_raising(
+    metric: str, model_name: str, value: float
+) -> None:
     torch.manual_seed(0)
     model = poisoned(MODELS[model_name](), value)
     shape = (9, 6) if model_name.startswith("mlp") else (9, 1, 6, 6)

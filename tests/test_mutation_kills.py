@@ -61,7 +61,8 @@ def test_the_budgeted_blocks_route_gives_the_same_inner_products() -> None:  # m
     g, cols = torch.randn(7, 3, 5, dtype=torch.float64), torch.randn(7, 4, 5, dtype=torch.float64)
     whole = weight_grad_inner(g, cols, bias=True, method="blocks")
     per_sample = 3 * (4 + 1) * 8  # bytes of one per-sample gradient
-    blocked = weight_grad_inner(g, cols, bias=True, method="blocks", max_bytes=2 * 2 * per_sample)  # blocks of 2 samples
+    # blocks of 2 samples
+    blocked = weight_grad_inner(g, cols, bias=True, method="blocks", max_bytes=2 * 2 * per_sample)
     assert torch.allclose(blocked, whole) and torch.allclose(blocked, blocked.T)
 
 
@@ -80,7 +81,10 @@ def test_unfolded_columns_reproduce_the_convolution(make, shape) -> None:  # mea
     conv, a = make().double(), torch.randn(*shape, dtype=torch.float64)
     cols = conv_columns(conv, a)  # (N, groups, K, P)
     w = conv.weight.detach().reshape(conv.groups, conv.out_channels // conv.groups, -1)
-    out = torch.einsum("gok,ngkp->ngop", w, cols).reshape(len(a), conv.out_channels, -1) + conv.bias.detach()[:, None]
+    out = (
+        torch.einsum("gok,ngkp->ngop", w, cols).reshape(len(a), conv.out_channels, -1)
+        + conv.bias.detach()[:, None]
+    )
     assert torch.allclose(out, conv(a).detach().reshape(len(a), conv.out_channels, -1))
 
 
@@ -141,14 +145,19 @@ def test_weight_gradients_of_a_layer_called_twice_are_the_autograd_ones() -> Non
     grads = Probe(model, x, y, model.probe_points(), step=0).weight_grads
     loss = nn.functional.cross_entropy(model(x), y, reduction="sum")
     weight, bias = torch.autograd.grad(loss, [model.shared.weight, model.shared.bias])
-    assert torch.allclose(grads["shared"]["weight"], weight, atol=1e-6) and torch.allclose(grads["shared"]["bias"], bias, atol=1e-6)
+    assert torch.allclose(grads["shared"]["weight"], weight, atol=1e-6) and torch.allclose(
+        grads["shared"]["bias"], bias, atol=1e-6
+    )
 
 
 # ---------------------------------------------------------------------------------------------- tricks
 
 
 @pytest.mark.parametrize(("trick", "kind"), [("layernorm", nn.LayerNorm), ("batchnorm", nn.BatchNorm1d)])
-def test_norm_tricks_build_their_normalisation_into_the_model(plugin_manager, trick: str, kind: type[nn.Module]) -> None:  # tricks-12
+# tricks-12
+def test_norm_tricks_build_their_normalisation_into_the_model(
+    plugin_manager, trick: str, kind: type[nn.Module]
+) -> None:
     from condensekit.data import DataInfo
 
     entry = plugin_manager.catalogue.get("models", "mlp")
@@ -167,7 +176,9 @@ def test_non_finite_numbers_are_written_as_null_in_strict_json(tmp_path: Path) -
     def refuse(name: str) -> None:
         raise ValueError(f"not JSON: {name}")
 
-    assert json.loads((tmp_path / "run.json").read_text(), parse_constant=refuse) == {"summary": {"dS": None, "peak": None, "S0": 0.5}}
+    assert json.loads((tmp_path / "run.json").read_text(), parse_constant=refuse) == {
+        "summary": {"dS": None, "peak": None, "S0": 0.5}
+    }
 
 
 def test_a_garbled_run_json_is_unreadable_and_a_missing_one_is_no_run(tmp_path: Path) -> None:  # output-07
@@ -215,16 +226,34 @@ def test_a_folder_name_of_exactly_name_max_bytes_is_accepted(tmp_path: Path) -> 
 # ---------------------------------------------------------------------------------------------- report
 
 
-def _row(arm: str, seed: int, t1: int | None, ds: float, status: RunStatus = RunStatus.OK, grid: dict | None = None) -> dict:
+def _row(
+    arm: str, seed: int, t1: int | None, ds: float, status: RunStatus = RunStatus.OK, grid: dict | None = None
+) -> dict:
     grid = grid or {}
-    return {"arm": arm, "grid": ",".join(f"{k}={v}" for k, v in grid.items()) or "base", "grid_values": grid, "seed": seed, "status": status,
-            "phase1_end": t1, "dS": ds, "final_test_acc": 0.5 + ds, "steps_done": 500, "started": 0.0, "thresholds": {}}  # fmt: skip
+    return {
+        "arm": arm,
+        "grid": ",".join(f"{k}={v}" for k, v in grid.items()) or "base",
+        "grid_values": grid,
+        "seed": seed,
+        "status": status,
+        "phase1_end": t1,
+        "dS": ds,
+        "final_test_acc": 0.5 + ds,
+        "steps_done": 500,
+        "started": 0.0,
+        "thresholds": {},
+    }
 
 
 def test_outputs_deleted_after_a_run_finished_make_its_row_unreadable(tmp_path: Path) -> None:  # report-02
     run_dir = tmp_path / "mlp" / "base" / "seed=0"
     run_dir.mkdir(parents=True)
-    info = {"status": "ok", "spec": {"arm": "mlp", "seed": 0, "grid": {}}, "summary": {"condensed": True}, "outputs": {"metrics.jsonl": {"bytes": 3}}}
+    info = {
+        "status": "ok",
+        "spec": {"arm": "mlp", "seed": 0, "grid": {}},
+        "summary": {"condensed": True},
+        "outputs": {"metrics.jsonl": {"bytes": 3}},
+    }
     (run_dir / "run.json").write_text(json.dumps(info))
     (run_dir / "metrics.jsonl").write_text("{}\n")
     assert run_row(tmp_path, run_dir)["status"] == RunStatus.OK
@@ -234,14 +263,34 @@ def test_outputs_deleted_after_a_run_finished_make_its_row_unreadable(tmp_path: 
 
 
 def test_summary_csv_leaves_non_finite_numbers_empty() -> None:  # report-04
-    text = summary_csv([{"arm": "mlp", "seed": 0, "status": RunStatus.OK, "dS_max": math.nan, "peak_max": math.inf, "dS": 0.25}])
+    text = summary_csv(
+        [
+            {
+                "arm": "mlp",
+                "seed": 0,
+                "status": RunStatus.OK,
+                "dS_max": math.nan,
+                "peak_max": math.inf,
+                "dS": 0.25,
+            }
+        ]
+    )
     header, line = text.splitlines()
     cells = dict(zip(header.split(","), line.split(","), strict=True))
-    assert cells["dS_max"] == "" and cells["peak_max"] == "" and cells["dS"] == "0.25" and cells["status"] == "ok"
+    assert (
+        cells["dS_max"] == ""
+        and cells["peak_max"] == ""
+        and cells["dS"] == "0.25"
+        and cells["status"] == "ok"
+    )
 
 
 def test_runs_that_did_not_finish_ok_stay_out_of_the_verdict_cells() -> None:  # report-06, report-07
-    rows = [_row("mlp", 0, 300, 0.2), _row("mlp", 1, 320, 0.3), _row("mlp", 2, None, 0.9, status=RunStatus.FAILED)]
+    rows = [
+        _row("mlp", 0, 300, 0.2),
+        _row("mlp", 1, 320, 0.3),
+        _row("mlp", 2, None, 0.9, status=RunStatus.FAILED),
+    ]
     (cell,) = verdict(rows)
     assert cell["T1 (phase-1 end)"] == "310 [300, 320]" and cell["rise dS"] == "0.25 [0.2, 0.3]"
     assert cell["runs"] == "2 ok 1 failed"
@@ -253,39 +302,64 @@ def test_numeric_grid_points_are_ordered_by_value() -> None:  # report-11
 
 
 def test_a_random_relabeling_p_value_is_never_zero() -> None:  # report-15
-    p, exact = permutation_p([float(i) for i in range(100, 114)], [float(i) for i in range(14)])  # no relabeling is as extreme
+    # no relabeling is as extreme
+    p, exact = permutation_p([float(i) for i in range(100, 114)], [float(i) for i in range(14)])
     assert not exact and p == pytest.approx(1 / 100_001)
 
 
 def test_a_p_value_of_exactly_alpha_is_significant() -> None:  # report-18
-    rows = [_row("ref", s, 100 + s, 0.01 * s) for s in range(39)] + [{**_row("arm", 0, 50, 0.9), "started": 1.0}]
+    rows = [_row("ref", s, 100 + s, 0.01 * s) for s in range(39)] + [
+        {**_row("arm", 0, 50, 0.9), "started": 1.0}
+    ]
     by_quantity = {r["quantity"]: r for r in comparison_table(rows)}
-    assert by_quantity["rise dS"]["p (two-sided)"] == "0.05"  # 2 of the 40 ways to pick one seed are as extreme
+    # 2 of the 40 ways to pick one seed are as extreme
+    assert by_quantity["rise dS"]["p (two-sided)"] == "0.05"
     assert by_quantity["rise dS"]["reading"] == "higher than ref (p <= 0.05)"
 
 
 def _seed(seed: int, t1: int | None, s0: float, peak: float, rise: float = 0.1) -> dict:
-    return {**_row("mlp", seed, t1, peak - s0), "S0": s0, "peak": peak, "peak_step": 100, "peak_phase": "phase1", "condensed": False,
-            "collapsed_at_init": False, "smoothing_window": 20, "thresholds": {"rise": rise}}  # fmt: skip
+    return {
+        **_row("mlp", seed, t1, peak - s0),
+        "S0": s0,
+        "peak": peak,
+        "peak_step": 100,
+        "peak_phase": "phase1",
+        "condensed": False,
+        "collapsed_at_init": False,
+        "smoothing_window": 20,
+        "thresholds": {"rise": rise},
+    }
 
 
 def test_one_stuck_seed_is_not_all_seeds_stuck() -> None:  # report-20
     (sentence,) = answer([_seed(0, 300, 0.5, 0.5), _seed(1, 320, 0.5, 0.5), _seed(2, None, 0.5, 0.5)])
-    assert "a first phase in 3/3 seeds (T1 310 [300, 320], 1 never left it)" in sentence and "never leaves its plateau" not in sentence
+    assert (
+        "a first phase in 3/3 seeds (T1 310 [300, 320], 1 never left it)" in sentence
+        and "never leaves its plateau" not in sentence
+    )
 
 
-def test_the_answer_counts_a_rise_of_exactly_the_threshold_and_uses_the_recipes_threshold() -> None:  # report-21, report-23
+# report-21, report-23
+def test_the_answer_counts_a_rise_of_exactly_the_threshold_and_uses_the_recipes_threshold() -> None:
     (sentence,) = answer([_seed(0, 300, 0.25, 0.5, rise=0.25)])  # dS = 0.25 exactly
     assert "it rises by 0.25 or more in 1/1" in sentence
-    (sentence,) = answer([_seed(0, 300, 0.25, 0.45, rise=0.25)])  # dS = 0.2: more than the default 0.1, less than the recipe's
+    # dS = 0.2: more than the default 0.1, less than the recipe's
+    (sentence,) = answer([_seed(0, 300, 0.25, 0.45, rise=0.25)])
     assert "no seed rises by 0.25, so none condensed" in sentence
 
 
 def test_the_legend_prints_each_threshold_in_force_and_flags_a_second_set() -> None:  # report-24, report-25
     th = {"plateau_drop_rel": 0.25, "plateau_drop_abs": 0.5, "rise": 0.2}
     text = "\n".join(legend([{**_row("mlp", 0, 300, 0.2), "thresholds": th}]))
-    assert "L0 - max(0.25 L0, 0.5)" in text and "a rise dS >= 0.2," in text and "different thresholds" not in text
-    two = [{**_row("mlp", 0, 300, 0.2), "thresholds": th}, {**_row("mlp", 1, 300, 0.2), "thresholds": {**th, "rise": 0.3}}]
+    assert (
+        "L0 - max(0.25 L0, 0.5)" in text
+        and "a rise dS >= 0.2," in text
+        and "different thresholds" not in text
+    )
+    two = [
+        {**_row("mlp", 0, 300, 0.2), "thresholds": th},
+        {**_row("mlp", 1, 300, 0.2), "thresholds": {**th, "rise": 0.3}},
+    ]
     assert "**Note: the runs used different thresholds**" in "\n".join(legend(two))
 
 
@@ -298,14 +372,20 @@ def test_the_question_is_read_only_from_the_reports_own_recipe(tmp_path: Path) -
 
 
 def test_the_report_lists_every_run_that_did_not_finish_ok(tmp_path: Path) -> None:  # report-27
-    rows = [_row("mlp", 0, 300, 0.2)] + [{**_row("mlp", s, None, 0.0, status=st), "run_dir": f"mlp/base/seed={s}", "error": "why"}
-                                         for s, st in enumerate((RunStatus.DIVERGED, RunStatus.UNREADABLE, RunStatus.FAILED), start=1)]  # fmt: skip
+    rows = [_row("mlp", 0, 300, 0.2)] + [
+        {**_row("mlp", s, None, 0.0, status=st), "run_dir": f"mlp/base/seed={s}", "error": "why"}
+        for s, st in enumerate((RunStatus.DIVERGED, RunStatus.UNREADABLE, RunStatus.FAILED), start=1)
+    ]
     text = report_markdown(tmp_path, rows, verdict(rows), [], [])
     listed = text.split("## Runs that did not finish ok")[1]
-    assert all(f"`mlp/base/seed={s}`: {st}: why" in listed for s, st in ((1, "diverged"), (2, "unreadable"), (3, "failed")))
+    assert all(
+        f"`mlp/base/seed={s}`: {st}: why" in listed
+        for s, st in ((1, "diverged"), (2, "unreadable"), (3, "failed"))
+    )
 
 
-# ------------------------------------------------------------- held-out mutants (scripts/mutant_list.py, last block)
+# ------------------------------------------------------------- held-out mutants (scripts/mutant_list.py, last
+# block)
 
 
 def test_half_precision_logits_give_a_float32_probe_loss() -> None:  # probe-12
@@ -339,7 +419,10 @@ def test_init_applies_the_scheme_asked_for() -> None:  # tricks-14
 
 
 def test_peak_in_counts_out_of_every_ok_run() -> None:  # report-29
-    rows = [{**_row("mlp", s, 300, 0.2), "peak_phase": phase} for s, phase in enumerate(("phase1", "phase1", None))]
+    rows = [
+        {**_row("mlp", s, 300, 0.2), "peak_phase": phase}
+        for s, phase in enumerate(("phase1", "phase1", None))
+    ]
     (cell,) = verdict(rows)
     assert cell["peak in"] == "phase1 2/3"
 
@@ -347,7 +430,9 @@ def test_peak_in_counts_out_of_every_ok_run() -> None:  # report-29
 def test_a_grid_key_with_one_value_is_not_a_sweep() -> None:  # report-31
     from condensekit.report.tables import sweep_table
 
-    rows = [_row("mlp", 0, 300 + 10 * d, 0.1 * d, grid={"train.lr": 0.1, "model.depth": d}) for d in (2, 3, 4)]
+    rows = [
+        _row("mlp", 0, 300 + 10 * d, 0.1 * d, grid={"train.lr": 0.1, "model.depth": d}) for d in (2, 3, 4)
+    ]
     table = sweep_table(rows)
     assert {r["swept"] for r in table} == {"model.depth"}
     assert {r["quantity"]: r["rho"] for r in table}["T1"] == "+1.00"

@@ -1,4 +1,5 @@
-"""One plugin manager per process: ``condensekit run`` builds one manager and one catalogue, whatever the recipe."""
+"""One plugin manager per process: ``condensekit run`` builds one manager and one catalogue, whatever the
+recipe."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ def collect_metrics(run, probe):
 
 
 @pytest.mark.parametrize("with_local_plugin", [False, True])
-def test_a_run_builds_one_manager_and_one_catalogue(tmp_path: Path, cli_run, monkeypatch: pytest.MonkeyPatch, with_local_plugin: bool) -> None:
+def test_a_run_builds_one_manager_and_one_catalogue(
+    tmp_path: Path, cli_run, monkeypatch: pytest.MonkeyPatch, with_local_plugin: bool
+) -> None:
     calls = {"managers": 0, "catalogues": 0}
     real_manager, real_catalogue = manager.get_plugin_manager, manager.build_catalogue
 
@@ -32,7 +35,12 @@ def test_a_run_builds_one_manager_and_one_catalogue(tmp_path: Path, cli_run, mon
 
     monkeypatch.setattr(manager, "get_plugin_manager", counting_manager)
     monkeypatch.setattr(manager, "build_catalogue", counting_catalogue)
-    recipe = (Path(__file__).parent / "golden" / "flat.toml").read_text().replace("seeds = [0, 1]", "seeds = [0]").replace("steps = 20", "steps = 3")
+    recipe = (
+        (Path(__file__).parent / "golden" / "flat.toml")
+        .read_text()
+        .replace("seeds = [0, 1]", "seeds = [0]")
+        .replace("steps = 20", "steps = 3")
+    )
     if with_local_plugin:
         (tmp_path / "local.py").write_text(LOCAL)
         recipe = 'plugins = ["local.py"]\n' + recipe
@@ -42,4 +50,7 @@ def test_a_run_builds_one_manager_and_one_catalogue(tmp_path: Path, cli_run, mon
     assert code == 0, err
     assert calls == {"managers": 1, "catalogues": 1}
     if with_local_plugin:  # the local plugin was part of that one manager
-        assert any("local.py/probe_size" in line for line in (tmp_path / "runs").rglob("metrics.jsonl").__next__().read_text().splitlines())
+        assert any(
+            "local.py/probe_size" in line
+            for line in (tmp_path / "runs").rglob("metrics.jsonl").__next__().read_text().splitlines()
+        )

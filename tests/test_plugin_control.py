@@ -1,4 +1,5 @@
-"""Plugin control: allow-list, disable list, tracing, ``condensekit plugins``, and recipes that need a broken plugin.
+"""Plugin control: allow-list, disable list, tracing, ``condensekit plugins``, and recipes that need a broken
+plugin.
 
 Installed plugins are simulated by a ``*.dist-info`` folder with ``entry_points.txt`` on ``sys.path``: that is
 exactly what ``importlib.metadata`` reads for a pip-installed package.
@@ -15,13 +16,13 @@ import pytest
 from condensekit.errors import PluginLoadWarning
 from condensekit.manager import get_plugin_manager
 
-GOOD = '''
+GOOD = """
 import condensekit
 
 @condensekit.hookimpl
 def register_tricks(register):
     register("{name}_trick", lambda params: object(), summary="from {name}")
-'''
+"""
 BROKEN = "raise ImportError('needs the frobnicator library')\n"
 
 
@@ -58,7 +59,9 @@ def test_installed_plugins_load_and_a_broken_one_is_reported_not_fatal(installed
     assert {"alpha_trick", "beta_trick", "momentum"} <= set(pm.catalogue.names("tricks"))
 
 
-def test_allow_list_loads_only_the_named_installed_plugins(installed: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_allow_list_loads_only_the_named_installed_plugins(
+    installed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CONDENSEKIT_LOAD_PLUGINS", "ck_alpha")
     pm = _quiet_pm()
     tricks = set(pm.catalogue.names("tricks"))
@@ -76,15 +79,21 @@ def test_allow_list_typo_is_reported(installed: None, monkeypatch: pytest.Monkey
     assert "not installed" in pm.load_errors["ck_alpah"] and "ck_alpha" in pm.load_errors["ck_alpah"]
 
 
-def test_disable_list_skips_installed_and_builtin_plugins(installed: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONDENSEKIT_DISABLE_PLUGINS", "ck_beta, ck_broken,condensekit_plugins.tricks.momentum")
+def test_disable_list_skips_installed_and_builtin_plugins(
+    installed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "CONDENSEKIT_DISABLE_PLUGINS", "ck_beta, ck_broken,condensekit_plugins.tricks.momentum"
+    )
     pm = get_plugin_manager()  # no warning: the broken plugin is never imported
     tricks = set(pm.catalogue.names("tricks"))
     assert "alpha_trick" in tricks and "beta_trick" not in tricks and "momentum" not in tricks
     assert pm.load_errors == {}
 
 
-def test_trace_prints_each_hook_call_with_its_plugins_and_result(installed: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_trace_prints_each_hook_call_with_its_plugins_and_result(
+    installed: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("CONDENSEKIT_TRACE_PLUGINS", "1")
     monkeypatch.setenv("CONDENSEKIT_LOAD_PLUGINS", "ck_alpha")
     pm = _quiet_pm()
@@ -108,9 +117,13 @@ def test_plugins_command_shows_version_origin_hooks_and_load_errors(installed: N
     assert "condensekit_plugins.models.mlp  " in out
 
 
-def test_recipe_using_a_component_of_a_broken_plugin_names_the_plugin_and_its_error(installed: None, cli_run: Any, tmp_path: Path) -> None:
+def test_recipe_using_a_component_of_a_broken_plugin_names_the_plugin_and_its_error(
+    installed: None, cli_run: Any, tmp_path: Path
+) -> None:
     recipe = tmp_path / "r.toml"
-    recipe.write_text('name = "r"\n[tricks]\nbroken_trick = {}\n[[arms]]\nname = "a"\nmodel = { use = "mlp" }\n')
+    recipe.write_text(
+        'name = "r"\n[tricks]\nbroken_trick = {}\n[[arms]]\nname = "a"\nmodel = { use = "mlp" }\n'
+    )
     code, _, err = cli_run("validate", str(recipe))
     assert code == 2 and "Traceback" not in err
     assert "unknown trick 'broken_trick'" in err
@@ -118,9 +131,14 @@ def test_recipe_using_a_component_of_a_broken_plugin_names_the_plugin_and_its_er
     assert "ck_broken" in broken and "ImportError: needs the frobnicator library" in broken
 
 
-def test_a_plugin_failing_inside_its_register_hook_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plugin_failing_inside_its_register_hook_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plugin = tmp_path / "half.py"
-    plugin.write_text("import condensekit\n\n@condensekit.hookimpl\ndef register_metrics(register):\n    raise KeyError('half-written')\n")
+    plugin.write_text(
+        "import condensekit\n\n@condensekit.hookimpl\n"
+        "def register_metrics(register):\n    raise KeyError('half-written')\n"
+    )
     pm = get_plugin_manager([plugin])
     with pytest.warns(PluginLoadWarning, match="half-written"):
         names = pm.catalogue.names("metrics")

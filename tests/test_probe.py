@@ -79,7 +79,12 @@ def test_wgrad_of_metric_matches_torch_func_on_whole_model():
                 ref += float(F.cosine_similarity(per_sample[i], per_sample[j], dim=0))
                 count += 1
     assert out["layer2/wgrad_inter"] == pytest.approx(ref / count, abs=1e-9)
-    assert {"layer1/feat_inter", "layer1/grad_inter", "layer1/feat_inter_centered", "logits/feat_classmean"} <= set(out)
+    assert {
+        "layer1/feat_inter",
+        "layer1/grad_inter",
+        "layer1/feat_inter_centered",
+        "logits/feat_classmean",
+    } <= set(out)
 
 
 def test_probe_leaves_training_state_untouched():

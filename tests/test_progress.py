@@ -36,7 +36,10 @@ def visible(text: str) -> list[str]:
 def test_the_live_plateau_watch_agrees_with_the_summary_rule(seed: int) -> None:
     rng = random.Random(seed)
     drop = rng.randrange(30, 300)
-    losses = [2.3 + rng.gauss(0, 0.05) if i < drop else 2.3 * 0.97 ** (i - drop) + rng.gauss(0, 0.05) for i in range(400)]
+    losses = [
+        2.3 + rng.gauss(0, 0.05) if i < drop else 2.3 * 0.97 ** (i - drop) + rng.gauss(0, 0.05)
+        for i in range(400)
+    ]
     th = Thresholds()
     watch = progress.PlateauWatch(th.plateau_drop_rel, th.plateau_drop_abs, window=20)
     live = [watch.add(v) for v in losses]
@@ -54,7 +57,9 @@ def test_a_flat_loss_stays_on_the_plateau() -> None:
 # ---------------------------------------------------------------- events from a real run
 
 
-def test_a_run_sends_start_steps_and_end_to_the_sink_and_prints_nothing(tmp_path: Path, write_recipe: Any, capsys: Any) -> None:
+def test_a_run_sends_start_steps_and_end_to_the_sink_and_prints_nothing(
+    tmp_path: Path, write_recipe: Any, capsys: Any
+) -> None:
     from condensekit import api
 
     recipe, pm = api.open_recipe(write_recipe(), ["seeds=[0]", "train.steps=120"])
@@ -66,10 +71,16 @@ def test_a_run_sends_start_steps_and_end_to_the_sink_and_prints_nothing(tmp_path
     assert "running" not in err and "T1=" not in err  # the plugin prints nothing when someone displays
     for label in ("mlp/base/seed=0", "resmlp/base/seed=0"):
         mine = [e for e in events if e["run"] == label]
-        assert mine[0] == {"kind": "start", "run": label, "total": 120} and mine[-1]["kind"] == "end" and mine[-1]["status"] == "ok"
+        assert (
+            mine[0] == {"kind": "start", "run": label, "total": 120}
+            and mine[-1]["kind"] == "end"
+            and mine[-1]["status"] == "ok"
+        )
         steps = [e for e in mine if e["kind"] == "step"]
         assert steps[0]["step"] == 1  # the first step is reported at once: progress within a second of it
-        assert [e["step"] for e in steps] == sorted(e["step"] for e in steps) and all(e["total"] == 120 for e in steps)
+        assert [e["step"] for e in steps] == sorted(e["step"] for e in steps) and all(
+            e["total"] == 120 for e in steps
+        )
 
 
 def test_without_a_sink_a_run_prints_its_own_lines(tmp_path: Path, write_recipe: Any, capsys: Any) -> None:
@@ -89,7 +100,9 @@ def test_jobs_workers_send_their_progress_to_the_parent(tmp_path: Path, write_re
     recipe, pm = api.open_recipe(write_recipe(), ["seeds=[0]", "train.steps=300"])
     executor, _, _ = api.make_executor(recipe, pm, jobs=2)
     events: list[dict[str, Any]] = []
-    outcomes = api.execute(recipe, pm, tmp_path / "runs", executor=executor, on_progress=events.append, on_message=lambda _: None)
+    outcomes = api.execute(
+        recipe, pm, tmp_path / "runs", executor=executor, on_progress=events.append, on_message=lambda _: None
+    )
     assert {o.status for o in outcomes} == {"ok"}
     for label in ("mlp/base/seed=0", "resmlp/base/seed=0"):
         kinds = [e["kind"] for e in events if e["run"] == label]
@@ -100,26 +113,63 @@ def test_jobs_workers_send_their_progress_to_the_parent(tmp_path: Path, write_re
 
 
 def spec(arm: str, seed: int, steps: int = 100) -> Any:
-    return SimpleNamespace(arm=arm, grid_label="base", seed=seed, train=SimpleNamespace(steps=steps), rel_dir=f"r/{arm}/base/seed={seed}")
+    return SimpleNamespace(
+        arm=arm,
+        grid_label="base",
+        seed=seed,
+        train=SimpleNamespace(steps=steps),
+        rel_dir=f"r/{arm}/base/seed={seed}",
+    )
 
 
 def outcome(status: str = "ok", **summary: Any) -> Any:
-    return SimpleNamespace(status=status, error="boom" if status == "failed" else "", seconds=1.5,
-                           summary=summary or {"phase1_end": 40, "dS_max": 0.5, "mean": {"rise": 0.31}, "final_loss": 0.1, "final_test_acc": 0.9})  # fmt: skip
+    return SimpleNamespace(
+        status=status,
+        error="boom" if status == "failed" else "",
+        seconds=1.5,
+        summary=summary
+        or {
+            "phase1_end": 40,
+            "dS_max": 0.5,
+            "mean": {"rise": 0.31},
+            "final_loss": 0.1,
+            "final_test_acc": 0.9,
+        },
+    )
 
 
 def feed(display: Any) -> None:
     display.message("r: 3 runs")
     display.progress({"kind": "start", "run": "a_rather_long_arm_name+batchnorm/base/seed=0", "total": 100})
     for step in (1, 30, 60):
-        display.progress({"kind": "step", "run": "a_rather_long_arm_name+batchnorm/base/seed=0", "step": step, "total": 100, "loss": 2.3, "t1": None})
+        display.progress(
+            {
+                "kind": "step",
+                "run": "a_rather_long_arm_name+batchnorm/base/seed=0",
+                "step": step,
+                "total": 100,
+                "loss": 2.3,
+                "t1": None,
+            }
+        )
         time.sleep(0.01)
-    display.progress({"kind": "step", "run": "a_rather_long_arm_name+batchnorm/base/seed=0", "step": 90, "total": 100, "loss": 1.25, "t1": 42})
+    display.progress(
+        {
+            "kind": "step",
+            "run": "a_rather_long_arm_name+batchnorm/base/seed=0",
+            "step": 90,
+            "total": 100,
+            "loss": 1.25,
+            "t1": 42,
+        }
+    )
     display.outcome(spec("mlp", 0), outcome())
     display.outcome(spec("mlp", 1), outcome("failed"))
 
 
-def test_the_live_display_fits_80_columns_and_shows_steps_rate_loss_and_phase(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_live_display_fits_80_columns_and_shows_steps_rate_loss_and_phase(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from rich.console import Console
 
     monkeypatch.delenv("NO_COLOR", raising=False)
@@ -137,7 +187,8 @@ def test_the_live_display_fits_80_columns_and_shows_steps_rate_loss_and_phase(mo
     assert any("2/3 runs" in line and "1 failed" in line and "ETA" in line for line in lines)
     bar = next(line for line in lines if "seed=0" in line and "90/100" in line)
     assert "━" in bar and "/s" in bar and "loss 1.25" in bar and "42" in bar  # step, rate, loss, T1
-    assert sum("mlp/base/seed=1" in line and "failed" in line for line in lines) == 1  # one line per finished run
+    # one line per finished run
+    assert sum("mlp/base/seed=1" in line and "failed" in line for line in lines) == 1
     assert COLOR.search(text)
 
 
@@ -163,7 +214,8 @@ def test_the_plain_display_writes_lines_for_logs() -> None:
     display.close()
     text = stream.getvalue()
     assert "\x1b" not in text and "\r" not in text
-    assert "[1/3] ok       r/mlp/base/seed=0  T1=40  dS=0.31  loss=0.1  acc=0.9  (1.5s)" in text  # dS: the layer mean's rise, as in the verdict
+    # dS: the layer mean's rise, as in the verdict
+    assert "[1/3] ok       r/mlp/base/seed=0  T1=40  dS=0.31  loss=0.1  acc=0.9  (1.5s)" in text
     assert "[2/3] failed   r/mlp/base/seed=1  boom" in text
     assert "step 90/100" in text and "left plateau at 42" in text and "runs done, ETA" in text
 
@@ -191,16 +243,31 @@ def test_eta_counts_the_steps_left_at_the_rate_so_far() -> None:
 # ---------------------------------------------------------------- the verdict at 80 columns
 
 
-WIDE = [{"arm": f"arm{i}+batchnorm+momentum", "runs": "3 ok", "T1 (phase-1 end)": "1.23e+03 [1.1e+03, 1.4e+03] (1 stuck)",
-         "rise dS": "0.312 [0.25, 0.4]", "peak S*": "0.93 [0.9, 0.95]", "train acc": "0.99 [0.98, 1]",
-         "test acc": "0.95 [0.94, 0.96]", "condensed": "3/3"} for i in range(2)]  # fmt: skip
+WIDE = [
+    {
+        "arm": f"arm{i}+batchnorm+momentum",
+        "runs": "3 ok",
+        "T1 (phase-1 end)": "1.23e+03 [1.1e+03, 1.4e+03] (1 stuck)",
+        "rise dS": "0.312 [0.25, 0.4]",
+        "peak S*": "0.93 [0.9, 0.95]",
+        "train acc": "0.99 [0.98, 1]",
+        "test acc": "0.95 [0.94, 0.96]",
+        "condensed": "3/3",
+    }
+    for i in range(2)
+]
 
 
 def test_a_wide_verdict_is_made_compact_then_wrapped_to_fit() -> None:
     full, shortened = fit_table(WIDE, None, render_text)
     assert not shortened and "[1.1e+03, 1.4e+03]" in full
     text, shortened = fit_table(WIDE, 100, render_text)
-    assert shortened and max(map(len, text.splitlines())) <= 100 and "T1 " in text and "[" not in text.split("\n", 2)[2]
+    assert (
+        shortened
+        and max(map(len, text.splitlines())) <= 100
+        and "T1 " in text
+        and "[" not in text.split("\n", 2)[2]
+    )
     text, shortened = fit_table(WIDE, 80, render_text)
     assert shortened and max(map(len, text.splitlines())) <= 80
     assert "arm0+batchnorm" in text.replace("\n", "") or "arm0+" in text  # wrapped, not cut
@@ -212,15 +279,24 @@ def test_a_wide_verdict_is_made_compact_then_wrapped_to_fit() -> None:
 
 
 def test_in_a_log_each_run_is_one_line(tmp_path: Path, write_recipe: Any, cli_run: Any) -> None:
-    code, out, err = cli_run("run", str(write_recipe()), "--out", str(tmp_path / "runs"), "--set", "train.steps=5")
+    code, out, err = cli_run(
+        "run", str(write_recipe()), "--out", str(tmp_path / "runs"), "--set", "train.steps=5"
+    )
     assert code == 0 and "condensed" in out
-    for run in ("tiny/mlp/base/seed=0", "tiny/mlp/base/seed=1", "tiny/resmlp/base/seed=0", "tiny/resmlp/base/seed=1"):
+    for run in (
+        "tiny/mlp/base/seed=0",
+        "tiny/mlp/base/seed=1",
+        "tiny/resmlp/base/seed=0",
+        "tiny/resmlp/base/seed=1",
+    ):
         assert err.count(run) == 1, err
     assert re.search(r"\[4/4\] ok +tiny/resmlp/base/seed=1 +T1=", err) and "\x1b" not in err
 
 
 def test_quiet_prints_the_verdict_and_nothing_else(tmp_path: Path, write_recipe: Any, cli_run: Any) -> None:
-    code, out, err = cli_run("run", str(write_recipe()), "--out", str(tmp_path / "runs"), "--set", "train.steps=5", "--quiet")
+    code, out, err = cli_run(
+        "run", str(write_recipe()), "--out", str(tmp_path / "runs"), "--set", "train.steps=5", "--quiet"
+    )
     assert code == 0 and "condensed" in out and "mlp" in out
     assert err == ""
 
@@ -238,7 +314,19 @@ def test_on_a_terminal_bars_move_and_the_verdict_fits_80_columns(tmp_path: Path,
     env = {**os.environ, "TERM": "xterm-256color"}
     env.pop("COLUMNS", None)
     env.pop("NO_COLOR", None)
-    command = [sys.executable, "-m", "condensekit", "run", str(write_recipe()), "--out", str(tmp_path / "runs"), "--set", "train.steps=2500", "--set", "seeds=[0]"]
+    command = [
+        sys.executable,
+        "-m",
+        "condensekit",
+        "run",
+        str(write_recipe()),
+        "--out",
+        str(tmp_path / "runs"),
+        "--set",
+        "train.steps=2500",
+        "--set",
+        "seeds=[0]",
+    ]
     process = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
     os.close(slave)
     chunks = []

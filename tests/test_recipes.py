@@ -24,7 +24,16 @@ def _id(path: Path) -> str:
 
 def test_recipes_are_shipped() -> None:
     names = {_id(p) for p in RECIPES}
-    mine = {"four_tricks", "depth_sweep", "init_scale", "activations", "vanishing_vs_condensation", "per_layer", "neural_collapse", "resmlp_vs_mlp"}
+    mine = {
+        "four_tricks",
+        "depth_sweep",
+        "init_scale",
+        "activations",
+        "vanishing_vs_condensation",
+        "per_layer",
+        "neural_collapse",
+        "resmlp_vs_mlp",
+    }
     assert {f"{n}.toml" for n in mine} <= names
 
 
@@ -39,8 +48,12 @@ def test_recipe_validates_and_has_a_header(path: Path) -> None:
         header.append(line)
     text = "\n".join(header)
     assert "?" in text, f"{path.name}: the header comment must state the question the recipe answers"
-    assert f"condensekit run recipes/{_id(path)}" in text, f"{path.name}: the header must give the exact command"
-    assert "cost" in text.lower() and "TBD" not in text, f"{path.name}: the header must state what the recipe costs to run"
+    assert f"condensekit run recipes/{_id(path)}" in text, (
+        f"{path.name}: the header must give the exact command"
+    )
+    assert "cost" in text.lower() and "TBD" not in text, (
+        f"{path.name}: the header must state what the recipe costs to run"
+    )
     names = [s.recipe_name for s in recipe.specs]
     assert len(set(names)) == 1
 
@@ -66,11 +79,16 @@ def test_recipe_runs_a_few_steps(path: Path, tmp_path: Path) -> None:
     missing = _data_available(path)
     if missing:
         pytest.skip(f"data not present offline: {missing}")
-    sets = ["seeds=[0]", "train.steps=2", "device=cpu", "probe.per_class=2"]  # a small probe: pair metrics are O(N^2)
+    # a small probe: pair metrics are O(N^2)
+    sets = ["seeds=[0]", "train.steps=2", "device=cpu", "probe.per_class=2"]
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     use = raw.get("data", {}).get("use", "digits")
-    if use not in OFFLINE and "subset" in get_plugin_manager().catalogue.get("datasets", use).params.model_fields:
-        sets.append("data.subset=200")  # the vision datasets take a fixed subset: no full-size tensors in a test
+    if (
+        use not in OFFLINE
+        and "subset" in get_plugin_manager().catalogue.get("datasets", use).params.model_fields
+    ):
+        # the vision datasets take a fixed subset: no full-size tensors in a test
+        sets.append("data.subset=200")
     loaded, pm = open_recipe(path, sets)
     specs = loaded.specs
     first = {}

@@ -62,11 +62,14 @@ def my_cell(values: list[float]) -> str:
     if not values:
         return "-"
     if all(float(v).is_integer() for v in values):  # steps are written out in full
+
         def f(x: float) -> str:
             return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
     else:
+
         def f(x: float) -> str:
             return f"{x:.3g}"
+
     med = f(my_median(values))
     return med if len(values) == 1 else f"{med} [{f(min(values))}, {f(max(values))}]"
 
@@ -78,7 +81,13 @@ def rise_from_metrics(run_dir: Path) -> float:
         row = json.loads(line)
         for tag, value in row.items():
             parts = tag.split("/")
-            if len(parts) == 3 and parts[0] == "condensation" and parts[2] == "feat_inter" and parts[1] != "logits" and value is not None:
+            if (
+                len(parts) == 3
+                and parts[0] == "condensation"
+                and parts[2] == "feat_inter"
+                and parts[1] != "logits"
+                and value is not None
+            ):
                 series.setdefault(parts[1], []).append((row["step"], value))
     return max(max(v for _, v in pts) - sorted(pts)[0][1] for pts in series.values())
 
@@ -88,7 +97,11 @@ def mean_series_from_metrics(run_dir: Path) -> list[tuple[int, float]]:
     out = []
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         row = json.loads(line)
-        values = [v for tag, v in row.items() if tag.startswith("condensation/layer") and tag.endswith("/feat_inter")]
+        values = [
+            v
+            for tag, v in row.items()
+            if tag.startswith("condensation/layer") and tag.endswith("/feat_inter")
+        ]
         if values:
             out.append((row["step"], sum(values) / len(values)))
     return out
@@ -146,7 +159,10 @@ def test_summary_csv_matches_run_json_and_metrics(finished: Path) -> None:
         assert row["peak_phase"] == ("phase1" if t1 is None or peak_step <= t1 else "phase2")
         assert row["collapsed_at_init"] in ("true", "false")
         assert float(row["final_test_acc"]) == pytest.approx(summary["final_test_acc"])
-        accuracies = [json.loads(line).get("test/accuracy") for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        accuracies = [
+            json.loads(line).get("test/accuracy")
+            for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+        ]
         assert float(row["final_test_acc"]) == pytest.approx([a for a in accuracies if a is not None][-1])
 
 
@@ -162,9 +178,15 @@ def test_report_md_verdict_is_recomputed_from_summary_csv(finished: Path) -> Non
         assert line["peak t*"] == my_cell([float(r["peak_step"]) for r in mine])
         assert line["test acc"] == my_cell([float(r["final_test_acc"]) for r in mine])
         # a seed whose T1 is within two smoothing windows had no first phase for its peak to fall in
-        phases = [r["peak_phase"] if not r["phase1_end"] or int(r["phase1_end"]) >= 2 * int(r["smoothing_window"]) else "no phase 1"
-                  for r in mine]  # fmt: skip
-        assert line["peak in"] == ", ".join(f"{p} {phases.count(p)}/2" for p in ("phase1", "phase2", "no phase 1") if p in phases)
+        phases = [
+            r["peak_phase"]
+            if not r["phase1_end"] or int(r["phase1_end"]) >= 2 * int(r["smoothing_window"])
+            else "no phase 1"
+            for r in mine
+        ]
+        assert line["peak in"] == ", ".join(
+            f"{p} {phases.count(p)}/2" for p in ("phase1", "phase2", "no phase 1") if p in phases
+        )
         assert line["collapsed"] == f"{sum(r['collapsed_at_init'] == 'true' for r in mine)}/2"
         t1 = [float(r["phase1_end"]) for r in mine if r["phase1_end"]]
         stuck = sum(1 for r in mine if not r["phase1_end"])
@@ -191,7 +213,9 @@ def test_report_md_sweep_is_recomputed_with_scipy(finished: Path) -> None:
             per_seed.append(spearmanr([scale[i] for i in pick], [values[i] for i in pick]).statistic)
         assert sweep[label]["per seed"] == " ".join("-" if math.isnan(v) else f"{v:+.2f}" for v in per_seed)
         agree = all(not math.isnan(v) and v != 0 and (v > 0) == (rho > 0) for v in per_seed)
-        assert sweep[label]["seeds agree"] == ("-" if math.isnan(rho) or rho == 0 else ("yes" if agree else "no"))
+        assert sweep[label]["seeds agree"] == (
+            "-" if math.isnan(rho) or rho == 0 else ("yes" if agree else "no")
+        )
 
 
 def test_figures_png_and_tensorboard(finished: Path) -> None:
@@ -209,11 +233,14 @@ def test_figures_png_and_tensorboard(finished: Path) -> None:
     acc.Reload()
     assert {"figure/curves", "figure/centered", "figure/per_layer"} <= set(acc.Tags()["images"])
     image = acc.Images("figure/curves")[0]
-    assert image.encoded_image_string == (finished / "figures" / "curves.png").read_bytes()  # stored as drawn, full size
+    # stored as drawn, full size
+    assert image.encoded_image_string == (finished / "figures" / "curves.png").read_bytes()
     assert "report.md" in acc.Tags()["tensors"]
     from tensorboard.plugins.custom_scalar import layout_pb2
 
-    run_acc = EventAccumulator(str(finished / "mlp" / "tricks.init.scale=0.5" / "seed=0"), size_guidance={"tensors": 0})
+    run_acc = EventAccumulator(
+        str(finished / "mlp" / "tricks.init.scale=0.5" / "seed=0"), size_guidance={"tensors": 0}
+    )
     run_acc.Reload()
     layout = layout_pb2.Layout()
     layout.ParseFromString(run_acc.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0])
@@ -235,7 +262,7 @@ def test_report_command_rebuilds_without_rerunning(finished: Path, cli_run) -> N
     assert len(list((finished / "figures").glob("events.out.tfevents.*"))) == 1  # replaced, not piled up
 
 
-BROKEN_PLUGIN = '''
+BROKEN_PLUGIN = """
 import condensekit
 from pydantic import BaseModel, ConfigDict
 
@@ -254,13 +281,18 @@ class Explode:
 @condensekit.hookimpl
 def register_tricks(register):
     register("explode", Explode, params=ExplodeParams, summary="fails on purpose")
-'''
+"""
 
 
 def test_report_lists_failed_diverged_interrupted_and_unreadable_runs(tmp_path: Path, cli_run) -> None:
     (tmp_path / "broken.py").write_text(BROKEN_PLUGIN)
-    recipe = GRID_RECIPE.replace('[grid]\n"tricks.init.scale" = [0.5, 1.0, 2.0]\n', "").replace("seeds = [0, 1]", "seeds = [0]")
-    recipe = 'plugins = ["broken.py"]\n' + recipe + textwrap.dedent("""
+    recipe = GRID_RECIPE.replace('[grid]\n"tricks.init.scale" = [0.5, 1.0, 2.0]\n', "").replace(
+        "seeds = [0, 1]", "seeds = [0]"
+    )
+    recipe = (
+        'plugins = ["broken.py"]\n'
+        + recipe
+        + textwrap.dedent("""
         [[arms]]
         name = "diverges"
         model = { use = "mlp", depth = 4, width = 8 }
@@ -271,6 +303,7 @@ def test_report_lists_failed_diverged_interrupted_and_unreadable_runs(tmp_path: 
         model = { use = "mlp", depth = 4, width = 8 }
         tricks = { explode = {} }
     """)
+    )
     path = tmp_path / "bad.toml"
     path.write_text(recipe)
     code, _, _ = cli_run("run", str(path), "--out", str(tmp_path / "runs"))
@@ -279,18 +312,29 @@ def test_report_lists_failed_diverged_interrupted_and_unreadable_runs(tmp_path: 
     # an interrupted run (killed while running) and one whose run.json is garbage
     interrupted = root / "mlp" / "base" / "seed=7"
     interrupted.mkdir(parents=True)
-    (interrupted / "run.json").write_text(json.dumps({"status": "running", "spec": {"arm": "mlp", "seed": 7, "grid": {}}}))
+    (interrupted / "run.json").write_text(
+        json.dumps({"status": "running", "spec": {"arm": "mlp", "seed": 7, "grid": {}}})
+    )
     garbage = root / "mlp" / "base" / "seed=8"
     garbage.mkdir(parents=True)
     (garbage / "run.json").write_text("{not json")
     code, out, _ = cli_run("report", str(root))
     assert code == 0
     statuses = {(r["arm"], r["seed"]): r["status"] for r in read_csv(root / "summary.csv")}
-    assert statuses[("mlp", "0")] == "ok" and statuses[("diverges", "0")] == "diverged" and statuses[("fails", "0")] == "failed"
+    assert (
+        statuses[("mlp", "0")] == "ok"
+        and statuses[("diverges", "0")] == "diverged"
+        and statuses[("fails", "0")] == "failed"
+    )
     assert statuses[("mlp", "7")] == "interrupted" and statuses[("mlp", "")] == "unreadable"
     text = (root / "report.md").read_text()
     problems = text[text.index("## Runs that did not finish ok") :]
-    assert "boom at step 2" in problems and "diverged" in problems and "interrupted" in problems and "unreadable" in problems
+    assert (
+        "boom at step 2" in problems
+        and "diverged" in problems
+        and "interrupted" in problems
+        and "unreadable" in problems
+    )
     verdict = {r["arm"]: r for r in markdown_table(text, "## Verdict")}
     assert verdict["fails"]["runs"] == "1 failed" and verdict["fails"]["condensed"] == "-"
     assert verdict["mlp"]["runs"] == "1 ok 1 interrupted 1 unreadable"
@@ -312,4 +356,6 @@ def test_median_range_format() -> None:
     assert median_range([0.5]) == "0.5"
     assert median_range([None, float("nan")]) == "-"
     assert median_range([1, 2]) == my_cell([1.0, 2.0]) == "1.5 [1, 2]"
-    assert median_range([1000, 1200, 960]) == "1000 [960, 1200]" and median_range([0.5, 1.0]) == "0.75 [0.5, 1]"
+    assert (
+        median_range([1000, 1200, 960]) == "1000 [960, 1200]" and median_range([0.5, 1.0]) == "0.75 [0.5, 1]"
+    )

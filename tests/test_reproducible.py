@@ -1,4 +1,5 @@
-"""Published numbers reproduce: one row of the main job, run twice at one torch thread, gives byte-identical logs.
+"""Published numbers reproduce: one row of the main job, run twice at one torch thread, gives byte-identical
+logs.
 
 The row is the main job's first arm with seed 0, exactly as ``recipes/resmlp_vs_mlp.toml`` and
 ``docs/findings.md`` run it (``[executor] threads = 1``); only the other arms and seeds are left out.

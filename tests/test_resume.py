@@ -62,16 +62,31 @@ def run_started(run):
 
 
 def _kill_mid_grid(cmd: list[str], grid_root: Path, cwd: Path) -> dict[str, tuple[int, int, str]]:
-    """Run the CLI until the killer plugin kills its process group after the first ok run; fingerprint the ok runs."""
+    """Run the CLI until the killer plugin kills its process group after the first ok run; fingerprint the ok
+    runs."""
     env = {**os.environ, "KILL_AFTER": "1"}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, timeout=600)
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        timeout=600,
+    )
     assert proc.returncode == -signal.SIGKILL, f"the grid was not killed: {proc.stderr.decode()[-2000:]}"
-    return {str(p.parent.relative_to(grid_root.parent)): _fingerprint(p.parent) for p in grid_root.rglob("run.json") if _status(p.parent) == "ok"}
+    return {
+        str(p.parent.relative_to(grid_root.parent)): _fingerprint(p.parent)
+        for p in grid_root.rglob("run.json")
+        if _status(p.parent) == "ok"
+    }
 
 
 def _resume(tmp_path: Path, jobs: int) -> None:
     (tmp_path / "killer.py").write_text(KILLER)
-    recipe = write_recipe(tmp_path, seeds=SEEDS, steps=STEPS, extra=EXECUTOR, plugins='plugins = ["killer.py"]')
+    recipe = write_recipe(
+        tmp_path, seeds=SEEDS, steps=STEPS, extra=EXECUTOR, plugins='plugins = ["killer.py"]'
+    )
     specs = load_specs(recipe)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "condensekit", "run", str(recipe), "--out", str(out), "--jobs", str(jobs)]
@@ -84,7 +99,10 @@ def _resume(tmp_path: Path, jobs: int) -> None:
     lines = re.findall(r"\[\d+/\d+\] (\w+) +(\S+)", again.stderr)
     assert sorted(rel for status, rel in lines if status == "skipped") == sorted(finished)
     assert sorted(rel for status, rel in lines if status == "ok") == sorted(all_runs - set(finished))
-    assert f"{len(all_runs)} runs: {len(all_runs) - len(finished)} ok, 0 diverged, 0 failed, {len(finished)} skipped" in again.stderr
+    assert (
+        f"{len(all_runs)} runs: {len(all_runs) - len(finished)} "
+        f"ok, 0 diverged, 0 failed, {len(finished)} skipped"
+    ) in again.stderr
     for rel, fingerprint in finished.items():
         assert _fingerprint(out / rel) == fingerprint, f"{rel} was rewritten"
 

@@ -32,8 +32,12 @@ def _close(a: object, b: object) -> bool:
 def test_metrics_match_the_recorded_values(recipe: str, tmp_path: Path) -> None:
     golden = json.loads((GOLDEN / f"{recipe}.json").read_text())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "condensekit", "run", str(GOLDEN / f"{recipe}.toml"), "--out", str(tmp_path)],
-                          env=env, capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "condensekit", "run", str(GOLDEN / f"{recipe}.toml"), "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (root,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert sorted(str(p.parent.relative_to(root)) for p in root.rglob("metrics.jsonl")) == sorted(golden)
@@ -52,5 +56,7 @@ def test_metrics_match_the_recorded_values(recipe: str, tmp_path: Path) -> None:
                 if key not in by_step_now[step]:
                     mismatches.append(f"{run} step {step}: {key} missing")
                 elif not _close(by_step_now[step][key], value):
-                    mismatches.append(f"{run} step {step}: {key} = {by_step_now[step][key]!r}, recorded {value!r}")
+                    mismatches.append(
+                        f"{run} step {step}: {key} = {by_step_now[step][key]!r}, recorded {value!r}"
+                    )
     assert not mismatches, f"{len(mismatches)} values differ, e.g.:\n" + "\n".join(mismatches[:20])

@@ -1,4 +1,5 @@
-"""Energy shares (docs/metrics.md) against an explicit per-sample loop, and the layer means of the condensation metric."""
+"""Energy shares (docs/metrics.md) against an explicit per-sample loop, and the layer means of the
+condensation metric."""
 
 from __future__ import annotations
 
@@ -63,13 +64,17 @@ def test_zero_features_are_dropped(batch):
     got = measures.energy_shares(with_zeros, labels)
     assert got == pytest.approx(measures.energy_shares(x, y), abs=1e-12)
     assert got == pytest.approx(loop_shares(with_zeros, labels.tolist()), abs=1e-12)
-    assert all(math.isnan(v) for v in measures.energy_shares(torch.zeros(4, 3), torch.tensor([0, 1, 0, 1])).values())
+    assert all(
+        math.isnan(v) for v in measures.energy_shares(torch.zeros(4, 3), torch.tensor([0, 1, 0, 1])).values()
+    )
 
 
 def test_shares_move_the_right_way_on_constructed_features():
     y = torch.tensor([0, 0, 1, 1, 2, 2])
     same = torch.ones(6, 5, dtype=torch.float64)  # every sample on one direction: all common
-    assert measures.energy_shares(same, y) == pytest.approx({"common": 1.0, "class": 0.0, "sample": 0.0}, abs=1e-12)
+    assert measures.energy_shares(same, y) == pytest.approx(
+        {"common": 1.0, "class": 0.0, "sample": 0.0}, abs=1e-12
+    )
     eye = torch.eye(3, dtype=torch.float64)[y]  # one orthogonal direction per class, nothing per sample
     shares = measures.energy_shares(eye, y)
     assert shares["sample"] == pytest.approx(0.0, abs=1e-12)
@@ -85,10 +90,25 @@ def tiny_resmlp() -> ResMLP:
 
 
 def test_layer_means_are_means_over_hidden_layers_only():
-    values = {"a/feat_inter": 0.2, "b/feat_inter": 0.4, "logits/feat_inter": 0.9, "a/wgrad_inter": 0.5,
-              "a@mean/feat_inter": 0.1, "b@mean/feat_inter": 0.3, "b@cls/feat_inter": 0.7, "grad_ratio": 3.0}  # fmt: skip
+    values = {
+        "a/feat_inter": 0.2,
+        "b/feat_inter": 0.4,
+        "logits/feat_inter": 0.9,
+        "a/wgrad_inter": 0.5,
+        "a@mean/feat_inter": 0.1,
+        "b@mean/feat_inter": 0.3,
+        "b@cls/feat_inter": 0.7,
+        "grad_ratio": 3.0,
+    }
     means = layer_means(values, ["a", "b"])
-    assert means == pytest.approx({"mean/feat_inter": 0.3, "mean/wgrad_inter": 0.5, "mean@mean/feat_inter": 0.2, "mean@cls/feat_inter": 0.7})
+    assert means == pytest.approx(
+        {
+            "mean/feat_inter": 0.3,
+            "mean/wgrad_inter": 0.5,
+            "mean@mean/feat_inter": 0.2,
+            "mean@cls/feat_inter": 0.7,
+        }
+    )
     assert math.isnan(layer_means({"a/x": math.nan, "b/x": 1.0}, ["a", "b"])["mean/x"])
 
 
@@ -109,5 +129,7 @@ def test_the_metric_logs_shares_and_their_layer_means(make):
     per_layer = {q for key in out if (q := key.rpartition("/")[2]) and key.split("/")[0] in hidden}
     assert {f"mean/{q}" for q in per_layer} <= set(out)
     for q in ("feat_inter", "share_common", "grad_inter"):
-        assert out[f"mean/{q}"] == pytest.approx(sum(out[f"{layer}/{q}"] for layer in hidden) / len(hidden), abs=1e-12)
+        assert out[f"mean/{q}"] == pytest.approx(
+            sum(out[f"{layer}/{q}"] for layer in hidden) / len(hidden), abs=1e-12
+        )
     assert out["mean/feat_inter"] != pytest.approx(out["logits/feat_inter"])  # the logits are left out

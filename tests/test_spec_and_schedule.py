@@ -1,4 +1,5 @@
-"""One typed resolved run: RunSpec survives JSON (as workers, clusters and run.json carry it); Schedule is lazy."""
+"""One typed resolved run: RunSpec survives JSON (as workers, clusters and run.json carry it); Schedule is
+lazy."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from condensekit.schedules import Schedule, schedule_steps
 from condensekit.spec import RunSpec, grid_label
 
 REPO = Path(__file__).resolve().parent.parent
-RECIPES = sorted([*REPO.joinpath("recipes").rglob("*.toml"), *REPO.joinpath("tests", "golden").glob("*.toml")])
+RECIPES = sorted(
+    [*REPO.joinpath("recipes").rglob("*.toml"), *REPO.joinpath("tests", "golden").glob("*.toml")]
+)
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(REPO)))
@@ -26,7 +29,9 @@ def test_every_spec_survives_a_json_round_trip(path: Path) -> None:
         again = RunSpec.from_dict(json.loads(text))
         assert again == spec
         assert again.rel_dir == spec.rel_dir
-        assert isinstance(again.train.eval_every, Schedule) and all(isinstance(m.every, Schedule) for m in again.metrics.values())
+        assert isinstance(again.train.eval_every, Schedule) and all(
+            isinstance(m.every, Schedule) for m in again.metrics.values()
+        )
 
 
 def test_a_spec_is_typed_once_validated() -> None:
@@ -78,5 +83,9 @@ def test_grid_labels_are_written_one_way(tmp_path: Path) -> None:
     recipe = (REPO / "tests" / "golden" / "flat.toml").read_text().replace("seeds = [0, 1]", "seeds = [0]")
     recipe += '\n[grid]\n"metrics.condensation.layers" = [["layer1", "layer2"]]\n"train.lr" = [0.05]\n'
     spec = open_recipe(recipe)[0].specs[0]
-    assert spec.grid_label == grid_label(spec.grid) == 'metrics.condensation.layers=[layer1,layer2],train.lr=0.05'
+    assert (
+        spec.grid_label
+        == grid_label(spec.grid)
+        == "metrics.condensation.layers=[layer1,layer2],train.lr=0.05"
+    )
     assert spec.rel_dir.parent.name == spec.grid_label

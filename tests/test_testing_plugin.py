@@ -1,4 +1,5 @@
-"""condensekit.testing: the pytest plugin's fixtures, recipe writing, and contract checks that catch broken plugins."""
+"""condensekit.testing: the pytest plugin's fixtures, recipe writing, and contract checks that catch broken
+plugins."""
 
 from __future__ import annotations
 
@@ -30,8 +31,13 @@ def test_the_entry_point_registers_this_module_as_a_pytest_plugin(request: pytes
 
 
 def test_importing_the_pytest_plugin_does_not_import_torch() -> None:
-    code = "import sys, condensekit.testing; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'condensekit_plugins'))))"
-    out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
+    code = (
+        "import sys, condensekit.testing; print(json.dumps(sorted(m for m in "
+        "sys.modules if m.split('.')[0] in ('torch', 'condensekit_plugins'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True
+    )
     assert json.loads(out.stdout) == []
 
 
@@ -67,7 +73,10 @@ def test_tiny_run_fixture_runs_a_recipe_dict_and_a_file(tiny_run: Any, tmp_path:
 
 def test_tiny_run_raises_with_the_traceback_when_a_run_fails(tiny_run: Any, tmp_path: Path) -> None:
     plugin = tmp_path / "boom.py"
-    plugin.write_text("import condensekit\n\n@condensekit.hookimpl\ndef model_built(run, model):\n    raise RuntimeError('boom in model_built')\n")
+    plugin.write_text(
+        "import condensekit\n\n@condensekit.hookimpl\ndef model_built(run, model):\n"
+        "    raise RuntimeError('boom in model_built')\n"
+    )
     with pytest.raises(AssertionError, match="boom in model_built"):
         tiny_run({**tiny_recipe(), "plugins": [str(plugin)]})
     assert tiny_run({**tiny_recipe(), "plugins": [str(plugin)]}, check=False).runs[0].status == "failed"
@@ -91,7 +100,9 @@ def _net(params: Width, info: Any, out: int | None = None, foreign: bool = False
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.body = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(info.input_shape), params.width), nn.ReLU())
+            self.body = nn.Sequential(
+                nn.Flatten(), nn.Linear(math.prod(info.input_shape), params.width), nn.ReLU()
+            )
             self.head = nn.Linear(params.width, out or info.num_classes)
 
         def forward(self, x: Any) -> Any:
@@ -113,8 +124,22 @@ def test_check_model_accepts_a_good_factory() -> None:
     [
         (lambda p, i: _net(p, i, out=7), Width, "expected \\(4, 3\\)"),
         (lambda p, i: _net(p, i, foreign=True), Width, "not part of the model"),
-        (_net, type("Loose", (BaseModel,), {"__annotations__": {"width": int}, "width": Field(8, description="w")}), "extra='forbid'"),
-        (_net, type("Bare", (BaseModel,), {"__annotations__": {"width": int}, "width": 8, "model_config": ConfigDict(extra="forbid")}), "description"),
+        (
+            _net,
+            type(
+                "Loose", (BaseModel,), {"__annotations__": {"width": int}, "width": Field(8, description="w")}
+            ),
+            "extra='forbid'",
+        ),
+        (
+            _net,
+            type(
+                "Bare",
+                (BaseModel,),
+                {"__annotations__": {"width": int}, "width": 8, "model_config": ConfigDict(extra="forbid")},
+            ),
+            "description",
+        ),
     ],
     ids=["wrong-logits", "foreign-probe-point", "params-not-forbid", "undocumented-param"],
 )
@@ -193,7 +218,11 @@ def _data(shape_lie: bool = False, global_rng: bool = False) -> Any:
         g = None if global_rng else torch.Generator().manual_seed(0)
         x = torch.randn(20, 6, generator=g)
         y = torch.arange(20) % 2
-        return DataBundle(train=(x, y), test=(x[:4], y[:4]), info=DataInfo(input_shape=(7,) if shape_lie else (6,), num_classes=2))
+        return DataBundle(
+            train=(x, y),
+            test=(x[:4], y[:4]),
+            info=DataInfo(input_shape=(7,) if shape_lie else (6,), num_classes=2),
+        )
 
     return factory
 

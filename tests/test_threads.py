@@ -1,4 +1,5 @@
-"""Default torch threads: one per FLOPS_PER_THREAD of a training step, capped by the run's share; overrides win."""
+"""Default torch threads: one per FLOPS_PER_THREAD of a training step, capped by the run's share; overrides
+win."""
 
 from __future__ import annotations
 
@@ -66,13 +67,20 @@ def test_step_flops_counts_forward_and_backward_of_the_model_at_the_batch_size()
     assert flops is not None and 4 * 50 * weights <= flops <= 6 * 50 * weights
     doubled = step_flops(catalogue, "mlp", {"depth": 2, "width": 64}, "synthetic", data, batch_size=100)
     assert doubled == pytest.approx(2 * flops)
-    assert step_flops(catalogue, "mlp", {"depth": 2, "width": 64, "pretrained": True}, "synthetic", data, 50) is None
+    assert (
+        step_flops(catalogue, "mlp", {"depth": 2, "width": 64, "pretrained": True}, "synthetic", data, 50)
+        is None
+    )
 
 
-def test_sequential_runs_get_threads_by_model_size_and_run_json_records_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sequential_runs_get_threads_by_model_size_and_run_json_records_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     specs = _specs(tmp_path)
     catalogue = get_plugin_manager().catalogue
-    wide_flops = step_flops(catalogue, "mlp", {"depth": 2, "width": 512}, "synthetic", {"num_classes": 3, "dim": 8}, 10)
+    wide_flops = step_flops(
+        catalogue, "mlp", {"depth": 2, "width": 512}, "synthetic", {"num_classes": 3, "dim": 8}, 10
+    )
     assert wide_flops is not None
     monkeypatch.setattr(threads_module, "FLOPS_PER_THREAD", wide_flops / 3)  # the wide MLP is worth 3 threads
     monkeypatch.setattr(local_executor, "available_cpus", lambda: 4)
@@ -88,7 +96,8 @@ def test_sequential_runs_get_threads_by_model_size_and_run_json_records_each(tmp
     LocalExecutor(LocalParams()).execute(specs, ExecContext(out_root=out, force=True))
     assert json.loads((out / specs[1].rel_dir / "run.json").read_text())["threads"] == 2
 
-    LocalExecutor(LocalParams(threads=3)).execute(specs, ExecContext(out_root=out, force=True))  # [executor] threads wins
+    # [executor] threads wins
+    LocalExecutor(LocalParams(threads=3)).execute(specs, ExecContext(out_root=out, force=True))
     assert [json.loads((out / s.rel_dir / "run.json").read_text())["threads"] for s in specs] == [3, 3]
 
 
@@ -96,7 +105,11 @@ def test_run_threads_is_the_fixed_count_when_given_and_the_same_for_the_same_spe
     spec = _specs(tmp_path)[1]
     pm = get_plugin_manager()
     assert run_threads(spec, 4, 2, pm) == 2
-    assert run_threads(spec, 4, None, pm) == threads_for_spec(spec, pm.catalogue, 4) == run_threads(spec, 4, None, pm)
+    assert (
+        run_threads(spec, 4, None, pm)
+        == threads_for_spec(spec, pm.catalogue, 4)
+        == run_threads(spec, 4, None, pm)
+    )
 
 
 def test_passive_waiting_is_a_default_a_user_setting_wins() -> None:

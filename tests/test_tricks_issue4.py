@@ -30,7 +30,12 @@ def _model_with_grads(scale: float = 10.0) -> torch.nn.Module:
 
 @pytest.mark.parametrize(
     ("name", "params"),
-    [("warmup", {"steps": 2}), ("grad_clip", {"max_norm": 0.5}), ("layer_normalized_updates", {}), ("dropout", {"p": 0.2})],
+    [
+        ("warmup", {"steps": 2}),
+        ("grad_clip", {"max_norm": 0.5}),
+        ("layer_normalized_updates", {}),
+        ("dropout", {"p": 0.2}),
+    ],
 )
 def test_contract(name: str, params: dict) -> None:
     hooks = check_trick(name, params)
@@ -67,7 +72,9 @@ def test_layer_normalized_updates_make_every_sgd_step_lr_long() -> None:
     model[0].weight.grad.mul_(1e-4)  # a "vanishing" layer moves as far as the others
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    LayerNormalizedUpdatesTrick(LayerNormalizedUpdatesParams()).before_step(run=None, model=model, optimizer=optimizer)
+    LayerNormalizedUpdatesTrick(LayerNormalizedUpdatesParams()).before_step(
+        run=None, model=model, optimizer=optimizer
+    )
     optimizer.step()
     steps = [float((p.detach() - b).norm()) for p, b in zip(model.parameters(), before, strict=True)]
     assert steps == pytest.approx([0.01] * len(steps), rel=1e-4)
@@ -76,7 +83,9 @@ def test_layer_normalized_updates_make_every_sgd_step_lr_long() -> None:
 def test_layer_normalized_updates_can_leave_biases_alone() -> None:
     model = _model_with_grads(10.0)
     bias_grad = model[0].bias.grad.clone()
-    LayerNormalizedUpdatesTrick(LayerNormalizedUpdatesParams(include_bias=False)).before_step(run=None, model=model, optimizer=None)
+    LayerNormalizedUpdatesTrick(LayerNormalizedUpdatesParams(include_bias=False)).before_step(
+        run=None, model=model, optimizer=None
+    )
     assert torch.equal(model[0].bias.grad, bias_grad)
     assert float(model[0].weight.grad.norm()) == pytest.approx(1.0, rel=1e-6)
 
@@ -84,7 +93,8 @@ def test_layer_normalized_updates_can_leave_biases_alone() -> None:
 def test_before_step_runs_between_backward_and_step(tmp_path) -> None:
     """The core calls before_step with .grad filled and the parameters not yet moved."""
     plugin = tmp_path / "spy.py"
-    plugin.write_text(textwrap.dedent('''
+    plugin.write_text(
+        textwrap.dedent("""
         import json, torch
         import condensekit
         STATE = {}
@@ -102,7 +112,8 @@ def test_before_step_runs_between_backward_and_step(tmp_path) -> None:
             moved = any(not torch.equal(p, s) for p, s in zip(model.parameters(), STATE["snapshot"]))
             with open(__file__ + ".log", "a") as f:
                 f.write(json.dumps({"step": run.step, "moved": moved}) + "\\n")
-    '''))
+    """)
+    )
     recipe = {**tiny_recipe(steps=3), "plugins": [str(plugin)]}
     run_recipe(recipe, tmp_path / "out", steps=3)
     log = [json.loads(line) for line in (tmp_path / "spy.py.log").read_text().splitlines()]
@@ -145,6 +156,8 @@ def test_dropout_reaches_mlp_and_resmlp_and_keeps_probe_points(plugin_manager) -
 
 
 def test_dropout_on_a_model_without_the_parameter_is_a_clear_error(tmp_path) -> None:
-    recipe = tiny_recipe(model="cnn", model_params={}, data="digits", data_params={"image": True}, tricks={"dropout": {}})
+    recipe = tiny_recipe(
+        model="cnn", model_params={}, data="digits", data_params={"image": True}, tricks={"dropout": {}}
+    )
     with pytest.raises(CondensekitError, match="dropout"):
         run_recipe(recipe, tmp_path, steps=1, check=False)

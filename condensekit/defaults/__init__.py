@@ -1,1 +1,2 @@
-"""Plugins every run needs, written as ordinary plugins: SGD, TensorBoard, console, metrics.jsonl, local executor."""
+"""Plugins every run needs, written as ordinary plugins: SGD, TensorBoard, console, metrics.jsonl, local
+executor."""

@@ -30,8 +30,6 @@ class _Live:
     last_sent: float = field(default=-math.inf)
 
 
-
-
 @condensekit.hookimpl
 def run_started(run: condensekit.Run) -> None:
     th = run.spec.thresholds
@@ -50,7 +48,16 @@ def after_step(run: condensekit.Run) -> None:
     now = time.monotonic()
     if now - live.last_sent >= progress.MIN_INTERVAL:
         live.last_sent = now
-        progress.emit({"kind": "step", "run": run.label, "step": run.step + 1, "total": run.total_steps, "loss": live.loss, "t1": live.watch.t1})
+        progress.emit(
+            {
+                "kind": "step",
+                "run": run.label,
+                "step": run.step + 1,
+                "total": run.total_steps,
+                "loss": live.loss,
+                "t1": live.watch.t1,
+            }
+        )
 
 
 @condensekit.hookimpl

@@ -1,4 +1,5 @@
-"""Writes every scalar to ``<run_dir>/metrics.jsonl``: one JSON object per line, ``{"step": n, tag: value, ...}``."""
+"""Writes every scalar to ``<run_dir>/metrics.jsonl``: one JSON object per line,
+``{"step": n, tag: value, ...}``."""
 
 from __future__ import annotations
 

@@ -31,10 +31,15 @@ class LocalParams(BaseModel):
     """Parameters of the local executor."""
 
     model_config = ConfigDict(extra="forbid")
-    jobs: int = Field(1, ge=1, description="worker processes (1 = run in this process); `condensekit run --jobs N` sets it")
+    jobs: int = Field(
+        1, ge=1, description="worker processes (1 = run in this process); `condensekit run --jobs N` sets it"
+    )
     threads: int | None = Field(
-        None, ge=1, description="torch CPU threads of every run (default: one per 2 GFLOP of a training step, at least 1, "
-        "at most the run's share of the CPU cores, available cores // jobs; 1 gives numbers that do not depend on the machine)",
+        None,
+        ge=1,
+        description="torch CPU threads of every run (default: one per 2 GFLOP of a training step, at least "
+        "1, at most the run's share of the CPU cores, available cores // jobs; 1 gives numbers that do not "
+        "depend on the machine)",
     )
 
 
@@ -52,10 +57,13 @@ class LocalExecutor:
         if jobs <= 1 or len(pending) <= 1:
             import torch
 
-            share = min(available_cpus(), torch.get_num_threads())  # a user's OMP_NUM_THREADS or set_num_threads caps it
+            # a user's OMP_NUM_THREADS or set_num_threads caps it
+            share = min(available_cpus(), torch.get_num_threads())
             for spec in pending:
                 with torch_threads(run_threads(spec, share, self.params.threads, context.plugin_manager)):
-                    context.report(spec, execute_spec(spec, context.out_root, context.force, context.plugin_manager))
+                    context.report(
+                        spec, execute_spec(spec, context.out_root, context.force, context.plugin_manager)
+                    )
         else:
             share = self.params.threads or max(1, available_cpus() // jobs)
             _execute_pool(pending, context, min(jobs, len(pending)), share, self.params.threads)
@@ -68,7 +76,8 @@ def run_threads(spec: Any, share: int, fixed: int | None, plugin_manager: Any = 
     Args:
         spec: the run (:class:`condensekit.spec.RunSpec`).
         share: the most threads the run may get (its share of the cores).
-        fixed: the executor's ``threads`` parameter; None chooses with :func:`condensekit.threads.threads_for_spec`.
+        fixed: the executor's ``threads`` parameter; None chooses with
+            :func:`condensekit.threads.threads_for_spec`.
         plugin_manager: the manager whose catalogue builds the model (default: this process's worker manager).
     """
     if fixed is not None:
@@ -134,7 +143,8 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(conn: Any) -> None:
-    """Loop of one worker process: receive a spec and its thread count, execute it, send the outcome back; None stops it.
+    """Loop of one worker process: receive a spec and its thread count, execute it, send the outcome back;
+    None stops it.
 
     The parent chooses each run's threads (:func:`run_threads`): it has sized the recipe's models already
     when it validated the recipe, and a worker that built a model on the meta device would first import
@@ -213,7 +223,8 @@ class _Worker:
         self.conn.send((spec.to_dict(), out_root, force, threads))
 
     def receive(self, on_progress: Any) -> Any:
-        """The outcome of the current run; PENDING when only progress events came; None when the worker died."""
+        """The outcome of the current run; PENDING when only progress events came; None when the worker
+        died."""
         from condensekit.executing import RunOutcome
 
         try:
@@ -256,15 +267,26 @@ def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int, fixed
     queue = deque(specs)
     out_root = str(context.out_root)
     plural = "" if threads == 1 else "s"
-    each = f"{threads} CPU thread{plural} each" if fixed else f"up to {threads} CPU thread{plural} each, by model size"
-    context.message(f"local: {jobs} worker processes, {each}" + (f", GPUs {','.join(gpus)} round-robin" if gpus else ""))
+    each = (
+        f"{threads} CPU thread{plural} each"
+        if fixed
+        else f"up to {threads} CPU thread{plural} each, by model size"
+    )
+    context.message(
+        f"local: {jobs} worker processes, {each}" + (f", GPUs {','.join(gpus)} round-robin" if gpus else "")
+    )
     workers = [_Worker(mp_context, gpus[i % len(gpus)] if gpus else None, threads) for i in range(jobs)]
     try:
         while queue or any(w.spec is not None for w in workers):
             for worker in workers:
                 if worker.spec is None and queue:
                     spec = queue.popleft()
-                    worker.send(spec, out_root, context.force, run_threads(spec, threads, fixed, context.plugin_manager))
+                    worker.send(
+                        spec,
+                        out_root,
+                        context.force,
+                        run_threads(spec, threads, fixed, context.plugin_manager),
+                    )
             busy = [w for w in workers if w.spec is not None]
             ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
             for worker in busy:
@@ -274,7 +296,9 @@ def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int, fixed
                 if outcome is PENDING:
                     continue
                 if outcome is None:
-                    error = f"worker process died (exit code {worker.process.exitcode}) while running this run"
+                    error = (
+                        f"worker process died (exit code {worker.process.exitcode}) while running this run"
+                    )
                     outcome = record_lost_run(spec, out_root, error)
                     worker.start()
                 worker.spec = None
@@ -285,7 +309,8 @@ def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int, fixed
 
 
 def available_cpus() -> int:
-    """CPU cores this process may use: its affinity mask (Slurm, taskset, cgroups), not the machine's count."""
+    """CPU cores this process may use: its affinity mask (Slurm, taskset, cgroups), not the machine's
+    count."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -306,4 +331,10 @@ def _visible_gpus() -> list[str]:
 
 @condensekit.hookimpl
 def register_executors(register: Register) -> None:
-    register("local", LocalExecutor, params=LocalParams, summary="run here: sequentially, or in --jobs N worker processes", default=True)
+    register(
+        "local",
+        LocalExecutor,
+        params=LocalParams,
+        summary="run here: sequentially, or in --jobs N worker processes",
+        default=True,
+    )

@@ -14,4 +14,6 @@ def make_optimizer(run: condensekit.Run, params: list[Any], options: dict[str, A
     try:
         return torch.optim.SGD(params, **options)
     except TypeError as exc:
-        raise condensekit.CondensekitError(f"SGD does not take the optimizer options {sorted(options)}: {exc}") from None
+        raise condensekit.CondensekitError(
+            f"SGD does not take the optimizer options {sorted(options)}: {exc}"
+        ) from None

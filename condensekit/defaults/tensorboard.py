@@ -1,4 +1,5 @@
-"""Writes a run's TensorBoard event file: its scalars, the dashboard's shared tags, layout and HParams session.
+"""Writes a run's TensorBoard event file: its scalars, the dashboard's shared tags, layout and HParams
+session.
 
 One event file in the run directory (no stray sub-runs). Besides every scalar under its own name, the run
 writes what makes runs comparable in TensorBoard (see :mod:`condensekit.report.tensorboard`):
@@ -42,7 +43,8 @@ def run_started(run: condensekit.Run) -> None:
 
 
 def _aliases(run: condensekit.Run) -> dict[str, list[str]]:
-    """tag -> shared tags: the headline copied under ``Compare/``, the series' layers under ``Compare_by_depth/``."""
+    """tag -> shared tags: the headline copied under ``Compare/``, the series' layers under
+    ``Compare_by_depth/``."""
     series = run.spec.thresholds.series
     out: dict[str, list[str]] = {}
     for _, tag, copy in dashboard.headline_tags(series, run.reports):
@@ -50,7 +52,9 @@ def _aliases(run: condensekit.Run) -> dict[str, list[str]]:
     if series:
         metric, _, quantity = series.partition("/")
         for index, name, layer in dashboard.depth_layers(run.hidden_layers):
-            out.setdefault(f"{metric}/{layer}/{quantity}", []).append(dashboard.depth_tag(quantity, index, name))
+            out.setdefault(f"{metric}/{layer}/{quantity}", []).append(
+                dashboard.depth_tag(quantity, index, name)
+            )
     return out
 
 
@@ -59,8 +63,13 @@ def log_scalars(run: condensekit.Run, step: int, scalars: dict[str, float]) -> N
     state = run.state.get(KEY)
     if state is None:
         return
-    if not state.layout_written and run.hidden_layers and any(tag.partition("/")[0] in run.spec.metrics for tag in scalars):
-        _write_layout(run, state, scalars)  # the first measurement: the hidden layers and the metrics' keys are known
+    if (
+        not state.layout_written
+        and run.hidden_layers
+        and any(tag.partition("/")[0] in run.spec.metrics for tag in scalars)
+    ):
+        # the first measurement: the hidden layers and the metrics' keys are known
+        _write_layout(run, state, scalars)
     # one event holding every scalar of the step (and its aliases), not one event per scalar (add_scalar): a
     # measurement logs hundreds of values at once, and TensorBoard reads a multi-value summary the same way
     from tensorboard.compat.proto.summary_pb2 import Summary
@@ -68,7 +77,9 @@ def log_scalars(run: condensekit.Run, step: int, scalars: dict[str, float]) -> N
     values = []
     for tag, value in scalars.items():
         values.append(Summary.Value(tag=tag, simple_value=float(value)))
-        values += [Summary.Value(tag=alias, simple_value=float(value)) for alias in state.aliases.get(tag, ())]
+        values += [
+            Summary.Value(tag=alias, simple_value=float(value)) for alias in state.aliases.get(tag, ())
+        ]
     state.writer.file_writer.add_summary(Summary(value=values), global_step=step)
 
 
@@ -98,15 +109,19 @@ def run_finished(run: condensekit.Run, status: str, summary: dict[str, Any]) -> 
 
 
 def _write_plateau_marker(writer: Any, summary: dict[str, Any]) -> None:
-    """``Compare/on_plateau``: 1 while the run is on its initial loss plateau, 0 from T1 on (all 1 when stuck).
+    """``Compare/on_plateau``: 1 while the run is on its initial loss plateau, 0 from T1 on (all 1 when
+    stuck).
 
-    A dense step curve (about 500 points and the two around T1), so TensorBoard's smoothing keeps the drop sharp.
+    A dense step curve (about 500 points and the two around T1), so TensorBoard's smoothing keeps the drop
+    sharp.
     """
     last = summary.get("steps_done")
     if not isinstance(last, int) or last <= 0 or "phase1_end" not in summary:
         return
     t1 = summary.get("phase1_end")
     every = max(1, last // PLATEAU_POINTS)
-    steps = sorted({*range(0, last + 1, every), last, *((t1 - 1, t1) if isinstance(t1, int) and t1 > 0 else ())})
+    steps = sorted(
+        {*range(0, last + 1, every), last, *((t1 - 1, t1) if isinstance(t1, int) and t1 > 0 else ())}
+    )
     for step in steps:
         writer.add_scalar(dashboard.ON_PLATEAU, 1.0 if t1 is None or step < t1 else 0.0, global_step=step)

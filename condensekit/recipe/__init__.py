@@ -58,7 +58,9 @@ class Recipe:
         return self.source.path
 
 
-def load_recipe(source: RecipeSource | str | Path, catalogue: Catalogue, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+def load_recipe(
+    source: RecipeSource | str | Path, catalogue: Catalogue, overrides: list[str] | tuple[str, ...] = ()
+) -> Recipe:
     """Validate and expand a recipe against a catalogue; raise RecipeError listing every problem found.
 
     Args:
@@ -76,6 +78,14 @@ def load_recipe(source: RecipeSource | str | Path, catalogue: Catalogue, overrid
     if problems:
         raise RecipeError(source.label, list(problems))
     if len(specs) > LARGE_GRID:
-        counts = " x ".join(str(n) for n in (len(top.arms), *(len(v) for v in top.grid.values()), len(top.seeds)))
-        warnings.warn(f"{source.label}: {len(specs)} runs ({counts} arms x grid values x seeds); check the grid is what you meant", stacklevel=2)
+        counts = " x ".join(
+            str(n) for n in (len(top.arms), *(len(v) for v in top.grid.values()), len(top.seeds))
+        )
+        warnings.warn(
+            (
+                f"{source.label}: {len(specs)} runs ({counts} arms x "
+                "grid values x seeds); check the grid is what you meant"
+            ),
+            stacklevel=2,
+        )
     return Recipe(name=top.name, source=source, specs=specs, executor=top.executor, plugins=top.plugins)

@@ -1,4 +1,5 @@
-"""Validate-time model checks: build each distinct model of a recipe once for its data and pass two samples through.
+"""Validate-time model checks: build each distinct model of a recipe once for its data and pass two samples
+through.
 
 A model that cannot take the data (a CNN on flat vectors, a ViT on 8x8 images with a 16-pixel patch) would
 otherwise pass ``validate`` and fail every run. The build happens on PyTorch's meta device (no memory, no
@@ -23,7 +24,8 @@ MAX_BUILDS = 8
 
 
 def check_model_builds(plans: Sequence[ArmPlan], catalogue: Catalogue, problems: Problems) -> None:
-    """Build each distinct model once for its data (up to :data:`MAX_BUILDS`); a failure is a problem at the arm's model."""
+    """Build each distinct model once for its data (up to :data:`MAX_BUILDS`); a failure is a problem at the
+    arm's model."""
     tried: set[tuple[str, str]] = set()
     for plan in plans:
         for model_sub in plan.section_values(("model",)):
@@ -36,14 +38,27 @@ def check_model_builds(plans: Sequence[ArmPlan], catalogue: Catalogue, problems:
                 if len(tried) >= MAX_BUILDS:
                     return
                 tried.add(key)
-                problem = _check_one(catalogue, model.use, {**model.params, **_overrides(catalogue, plan)}, data.use, data.params)
+                problem = _check_one(
+                    catalogue,
+                    model.use,
+                    {**model.params, **_overrides(catalogue, plan)},
+                    data.use,
+                    data.params,
+                )
                 if problem:
-                    problems.add(f"arms[{plan.arm.index}].model", f"model {model.use!r} cannot take the data {data.use!r}: {problem}",
-                                 "choose a model for inputs of that shape (`condensekit list models`), or change the data's params")  # fmt: skip
+                    problems.add(
+                        f"arms[{plan.arm.index}].model",
+                        f"model {model.use!r} cannot take the data {data.use!r}: {problem}",
+                        (
+                            "choose a model for inputs of that shape (`condensekit "
+                            "list models`), or change the data's params"
+                        ),
+                    )
 
 
 def _overrides(catalogue: Catalogue, plan: ArmPlan) -> dict[str, Any]:
-    """The model parameters the arm's tricks set (their first grid values), as far as they say without a run."""
+    """The model parameters the arm's tricks set (their first grid values), as far as they say without a
+    run."""
     out: dict[str, Any] = {}
     first = tuple(0 for _ in plan.keys)
     for section in (s for s in plan.sections if s[0] == "tricks"):
@@ -56,8 +71,11 @@ def _overrides(catalogue: Catalogue, plan: ArmPlan) -> dict[str, Any]:
     return out
 
 
-def _check_one(catalogue: Catalogue, model: str, params: dict[str, Any], data: str, data_params: dict[str, Any]) -> str:
-    """What goes wrong building ``model`` for ``data`` and passing two samples through it ("" when nothing does)."""
+def _check_one(
+    catalogue: Catalogue, model: str, params: dict[str, Any], data: str, data_params: dict[str, Any]
+) -> str:
+    """What goes wrong building ``model`` for ``data`` and passing two samples through it ("" when nothing
+    does)."""
     dataset = catalogue.get("datasets", data)
     if dataset.info is None or params.get("pretrained"):
         return ""  # no way to know the shape without loading; or the build would fetch weights
@@ -71,7 +89,8 @@ def _check_one(catalogue: Catalogue, model: str, params: dict[str, Any], data: s
     try:
         with torch.device("meta"):
             out = _forward(entry, params, info, torch)
-    except Exception:  # the meta device cannot run every operation: confirm on the CPU before blaming the recipe
+    except Exception:
+        # the meta device cannot run every operation: confirm on the CPU before blaming the recipe
         try:
             out = _forward(entry, params, info, torch)
         except CondensekitError as exc:  # the model's own explanation
@@ -81,7 +100,10 @@ def _check_one(catalogue: Catalogue, model: str, params: dict[str, Any], data: s
             return f"{type(exc).__name__}: {text[:300]} (inputs of shape {tuple(info.input_shape)})"
     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else None
     if shape != (2, info.num_classes):
-        return f"for 2 inputs of shape {tuple(info.input_shape)} it outputs {shape or type(out).__name__}, not logits of shape (2, {info.num_classes})"
+        return (
+            f"for 2 inputs of shape {tuple(info.input_shape)} it outputs "
+            f"{shape or type(out).__name__}, not logits of shape (2, {info.num_classes})"
+        )
     return ""
 
 

@@ -40,18 +40,23 @@ class Expander:
 
     def __init__(self, top: TopLevel, catalogue: Catalogue, problems: Problems, recipe_path: str):
         self.top, self.cat, self.problems, self.recipe_path = top, catalogue, problems, recipe_path
-        self.validated: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, name, params as TOML) -> params
-        self.overrides: dict[tuple[str, str], list[str] | None] = {}  # (trick, params as TOML) -> model keys it sets
+        # (kind, name, params as TOML) -> params
+        self.validated: dict[tuple[str, str, str], dict[str, Any]] = {}
+        # (trick, params as TOML) -> model keys it sets
+        self.overrides: dict[tuple[str, str], list[str] | None] = {}
 
     def specs(self) -> RunList:
-        """Every run of the recipe, arms in order, then grid points, then seeds; empty when there are problems."""
+        """Every run of the recipe, arms in order, then grid points, then seeds; empty when there are
+        problems."""
         plans = [plan for arm in self.top.arms if (plan := self.plan(arm)) is not None]
         check_grid_labels(self.top.grid, self.problems)
         if not self.problems:
             check_model_builds(plans, self.cat, self.problems)
         if self.problems:
             return RunList()
-        common = Common(self.top.name, self.recipe_path, self.top.device, self.top.probe, self.top.plugins, self.top.seeds)
+        common = Common(
+            self.top.name, self.recipe_path, self.top.device, self.top.probe, self.top.plugins, self.top.seeds
+        )
         return RunList(common, plans)
 
     def plan(self, arm: Arm) -> ArmPlan | None:
@@ -67,7 +72,8 @@ class Expander:
                 if len(key.split(".")) > 2:  # a value inside a trick or metric the arm does not have
                     self.no_match(key, 1, sorted(config[section[0]]))
                     continue
-                plan.sections[section] = []  # the grid sets the whole table: the section exists at every point
+                # the grid sets the whole table: the section exists at every point
+                plan.sections[section] = []
             plan.sections[section].append(i)
         ok = True
         for section, key_indices in plan.sections.items():
@@ -110,9 +116,12 @@ class Expander:
             for key in params:
                 origins.note(("tricks", name, key), f"{where}.tricks.{name}.{key}")
         config = {
-            "model": dict(arm.model), "tricks": tricks, "train": {**top.train, **arm.train},
-            "data": dict(top.data), "metrics": copy.deepcopy(top.metrics),
-        }  # fmt: skip
+            "model": dict(arm.model),
+            "tricks": tricks,
+            "train": {**top.train, **arm.train},
+            "data": dict(top.data),
+            "metrics": copy.deepcopy(top.metrics),
+        }
         return config, origins
 
     def no_match(self, key: str, i: int, have: list[str]) -> None:
@@ -120,8 +129,15 @@ class Expander:
         parts = key.split(".")
         fix = f"keys there: {', '.join(have) or '(none)'}"
         if parts[0] == "tricks" and i == 1:  # varying a trick's parameter needs the trick switched on
-            fix = f"add {parts[i]} = {{}} to [tricks] or to the arm's tricks, so the grid has a trick to vary; {fix}"
-        self.problems.add(f'grid."{key}"', f"matches nothing: no {'.'.join(parts[: i + 1])!r} in this arm{did_you_mean(parts[i], have)}", fix)
+            fix = (
+                f"add {parts[i]} = {{}} to [tricks] or to the arm's "
+                f"tricks, so the grid has a trick to vary; {fix}"
+            )
+        self.problems.add(
+            f'grid."{key}"',
+            f"matches nothing: no {'.'.join(parts[: i + 1])!r} in this arm{did_you_mean(parts[i], have)}",
+            fix,
+        )
 
     @staticmethod
     def section_origins(origins: Origins, plan: ArmPlan, key_indices: list[int]) -> Origins:
@@ -133,8 +149,16 @@ class Expander:
             out.note_grid(tuple(plan.keys[i].split(".")), plan.keys[i])
         return out
 
-    def section_table(self, config: dict[str, Any], plan: ArmPlan, section: Section, key_indices: list[int], sub: tuple[int, ...]) -> Any:
-        """The section's raw table with the grid values ``sub`` set in it; None (and a problem) when a key matches nothing."""
+    def section_table(
+        self,
+        config: dict[str, Any],
+        plan: ArmPlan,
+        section: Section,
+        key_indices: list[int],
+        sub: tuple[int, ...],
+    ) -> Any:
+        """The section's raw table with the grid values ``sub`` set in it; None (and a problem) when a key
+        matches nothing."""
         node: Any = config[section[0]] if len(section) == 1 else config[section[0]].get(section[1])
         table = copy.deepcopy(node) if key_indices else node
         for i, value_index in zip(key_indices, sub, strict=True):
@@ -146,7 +170,9 @@ class Expander:
             node = table
             for depth, part in enumerate(inner[:-1]):
                 if not isinstance(node, dict) or part not in node:
-                    self.no_match(plan.keys[i], len(section) + depth, sorted(node) if isinstance(node, dict) else [])
+                    self.no_match(
+                        plan.keys[i], len(section) + depth, sorted(node) if isinstance(node, dict) else []
+                    )
                     return None
                 node = node[part]
             if not isinstance(node, dict):
@@ -156,10 +182,13 @@ class Expander:
         return table
 
     def validate_section(self, section: Section, table: Any, origins: Origins) -> Any:
-        """One section validated: a Component, TrainSection, DataSection, trick params or MetricSpec; None when wrong."""
+        """One section validated: a Component, TrainSection, DataSection, trick params or MetricSpec; None
+        when wrong."""
 
         def at(path: Path_, per_arm: bool = False) -> Report:
-            return lambda loc, message, fix: origins.add(self.problems, (*path, *loc), message, fix, per_arm=per_arm)
+            return lambda loc, message, fix: origins.add(
+                self.problems, (*path, *loc), message, fix, per_arm=per_arm
+            )
 
         if len(section) == 2 and not isinstance(table, dict):
             at(section)((), f"must be a table of params, got {toml_text(table)}", f"e.g. {section[1]} = {{}}")
@@ -177,7 +206,9 @@ class Expander:
             return self.params("tricks", section[1], table, (), at(section))
         return self.metric(section[1], table, at)
 
-    def params(self, kind: str, name: Any, params: dict[str, Any], name_loc: Path_, report: Report) -> dict[str, Any] | None:
+    def params(
+        self, kind: str, name: Any, params: dict[str, Any], name_loc: Path_, report: Report
+    ) -> dict[str, Any] | None:
         """A component's params validated by its params model (defaults filled in, JSON values), or None.
 
         Args:
@@ -211,7 +242,13 @@ class Expander:
         report = at(("metrics", name))
 
         def with_every(loc: Path_, message: str, fix: str) -> None:  # `every` is a key of every metric too
-            report(loc, message, fix.replace("allowed keys: ", "allowed keys: every, ") if fix.startswith("allowed keys") else fix)
+            report(
+                loc,
+                message,
+                fix.replace("allowed keys: ", "allowed keys: every, ")
+                if fix.startswith("allowed keys")
+                else fix,
+            )
 
         params = self.params("metrics", name, table, (), with_every)
         try:
@@ -226,7 +263,11 @@ class Expander:
         th = self.top.thresholds
         arms = [arm.name for arm in self.top.arms]
         if th.reference is not None and th.reference not in arms:
-            self.problems.add("summary.reference", f"names no arm of this recipe: {th.reference!r}", f"arms: {', '.join(arms)}")
+            self.problems.add(
+                "summary.reference",
+                f"names no arm of this recipe: {th.reference!r}",
+                f"arms: {', '.join(arms)}",
+            )
             return None
         if th.series is None:
             for name in metrics:
@@ -237,12 +278,19 @@ class Expander:
         metric, _, quantity = th.series.partition("/")
         if not quantity or metric not in metrics:
             measured = ", ".join(metrics) or "none"
-            self.problems.add("summary.series", f"must be '<metric>/<quantity>' of a metric this recipe measures, got {th.series!r}",
-                              f"metrics measured: {measured}; e.g. series = \"<metric>/<quantity>\"")  # fmt: skip
+            self.problems.add(
+                "summary.series",
+                f"must be '<metric>/<quantity>' of a metric this recipe measures, got {th.series!r}",
+                f'metrics measured: {measured}; e.g. series = "<metric>/<quantity>"',
+            )
             return None
         declared = self.cat.get("metrics", metric).report
         if declared is not None and declared.series and quantity not in declared.series:
-            self.problems.add("summary.series", f"metric {metric!r} has no per-layer series {quantity!r}", f"available: {', '.join(declared.series)}")
+            self.problems.add(
+                "summary.series",
+                f"metric {metric!r} has no per-layer series {quantity!r}",
+                f"available: {', '.join(declared.series)}",
+            )
             return None
         return th
 
@@ -260,9 +308,16 @@ class Expander:
                     for model in sorted(models):
                         if key not in self.cat.get("models", model).params.model_fields:
                             self.problems.add(
-                                f"{where}.tricks.{name}", f"trick {name!r} sets model parameter {key!r}, which model {model!r} does not have",
-                                f"remove the trick from this arm or use a model with '{key}' (see `condensekit list models`)",
-                            )  # fmt: skip
+                                f"{where}.tricks.{name}",
+                                (
+                                    f"trick {name!r} sets model parameter "
+                                    f"{key!r}, which model {model!r} does not have"
+                                ),
+                                (
+                                    "remove the trick from this arm or use a model "
+                                    f"with '{key}' (see `condensekit list models`)"
+                                ),
+                            )
 
     def trick_overrides(self, name: str, params: dict[str, Any], where: str) -> list[str] | None:
         """The model parameters a trick with these params overrides (None when it needs a live run to say)."""
@@ -274,7 +329,11 @@ class Expander:
         try:
             trick = entry.build(params)
         except Exception as exc:  # a broken trick class is its plugin's fault: name it
-            self.problems.add(f"{where}.tricks.{name}", f"trick {name!r} of plugin {entry.plugin!r} failed to start: {type(exc).__name__}: {exc}", "fix or update that plugin")
+            self.problems.add(
+                f"{where}.tricks.{name}",
+                f"trick {name!r} of plugin {entry.plugin!r} failed to start: {type(exc).__name__}: {exc}",
+                "fix or update that plugin",
+            )
             return None
         hook = getattr(trick, "model_overrides", None)
         try:

@@ -55,27 +55,58 @@ def check_grid_labels(grid: dict[str, list[Any]], problems: Problems) -> None:
             if label in seen:
                 first = values[seen[label]]
                 if toml_text(first) == toml_text(values[i]) or first == values[i]:
-                    problems.add(where, f"lists the value {toml_text(values[i])} twice", "list each value once")
+                    problems.add(
+                        where, f"lists the value {toml_text(values[i])} twice", "list each value once"
+                    )
                 else:
-                    problems.add(where, f"values {toml_text(first)} and {toml_text(values[i])} are written to one folder name {label!r}, "
-                                 "so one would replace the other", "use values that differ after '/' and spaces become '_'")  # fmt: skip
+                    problems.add(
+                        where,
+                        f"values {toml_text(first)} and {toml_text(values[i])} are written to one folder "
+                        f"name {label!r}, so one would replace the other",
+                        "use values that differ after '/' and spaces become '_'",
+                    )
             seen.setdefault(label, i)
     longest = sum(max(len(label.encode()) for label in labels) for labels in parts) + max(0, len(parts) - 1)
     if longest > NAME_BYTES:
         widest = ",".join(max(labels, key=lambda t: len(t.encode())) for labels in parts)
-        problems.add("grid", f"a grid point's folder name is {longest} bytes long ({widest[:60]}...); a folder name takes at most {NAME_BYTES}",
-                     "vary fewer keys in one grid, or use shorter values")  # fmt: skip
-    if any("," in label.split("=", 1)[1] or "=" in label.split("=", 1)[1] for labels in parts for label in labels) and math.prod(map(len, parts)) <= AMBIGUITY_CHECK_LIMIT:
+        problems.add(
+            "grid",
+            (
+                f"a grid point's folder name is {longest} bytes long "
+                f"({widest[:60]}...); a folder name takes at most {NAME_BYTES}"
+            ),
+            "vary fewer keys in one grid, or use shorter values",
+        )
+    if (
+        any(
+            "," in label.split("=", 1)[1] or "=" in label.split("=", 1)[1]
+            for labels in parts
+            for label in labels
+        )
+        and math.prod(map(len, parts)) <= AMBIGUITY_CHECK_LIMIT
+    ):
         seen_points: dict[str, tuple[int, ...]] = {}
         for point in itertools.product(*(range(len(labels)) for labels in parts)):
             name = ",".join(parts[k][i] for k, i in enumerate(point))
             if name in seen_points:
                 other = seen_points[name]
-                problems.add("grid", f"grid points {_point(grid, other)} and {_point(grid, point)} are written to one folder name {name!r}",
-                             "use values without ',' and '=' in them")  # fmt: skip
+                problems.add(
+                    "grid",
+                    (
+                        f"grid points {_point(grid, other)} and {_point(grid, point)} "
+                        f"are written to one folder name {name!r}"
+                    ),
+                    "use values without ',' and '=' in them",
+                )
                 break
             seen_points[name] = point
 
 
 def _point(grid: dict[str, list[Any]], point: tuple[int, ...]) -> str:
-    return "{ " + ", ".join(f'"{key}" = {toml_text(values[i])}' for (key, values), i in zip(grid.items(), point, strict=True)) + " }"
+    return (
+        "{ "
+        + ", ".join(
+            f'"{key}" = {toml_text(values[i])}' for (key, values), i in zip(grid.items(), point, strict=True)
+        )
+        + " }"
+    )

@@ -1,4 +1,5 @@
-"""Problems in a recipe, in the recipe writer's words: pydantic errors become "what is wrong" and "how to fix it".
+"""Problems in a recipe, in the recipe writer's words: pydantic errors become "what is wrong" and "how to fix
+it".
 
 Validation code never raises on the first problem: it adds to a :class:`Problems` list and goes on, so
 every problem is reported at once. Where a value came from (the arm, ``[tricks]``, ``[grid]``, ``--set``)
@@ -80,7 +81,16 @@ class Origins:
     def is_grid(self, path: Path_) -> bool:
         return self.origin(path)[0] in self.from_grid
 
-    def add(self, problems: Problems, path: Path_, message: str, fix: str = "", *, per_arm: bool = False, point: str = "") -> None:
+    def add(
+        self,
+        problems: Problems,
+        path: Path_,
+        message: str,
+        fix: str = "",
+        *,
+        per_arm: bool = False,
+        point: str = "",
+    ) -> None:
         """Add a problem about the value at ``path``, keyed where the user wrote it.
 
         Args:
@@ -100,10 +110,16 @@ class Origins:
 
 # pydantic error type prefix -> what the value must be, in a recipe writer's words
 _TYPE_WORDS = (
-    ("int_from_float", "a whole number"), ("int", "a whole number"), ("float", "a number"),
-    ("bool", "true or false"), ("string", "a string in quotes"), ("list", "a list like [1, 2]"),
-    ("tuple", "a list like [1, 2]"), ("dict", "a table like { key = 1 }"), ("model", "a table like { key = 1 }"),
-)  # fmt: skip
+    ("int_from_float", "a whole number"),
+    ("int", "a whole number"),
+    ("float", "a number"),
+    ("bool", "true or false"),
+    ("string", "a string in quotes"),
+    ("list", "a list like [1, 2]"),
+    ("tuple", "a list like [1, 2]"),
+    ("dict", "a table like { key = 1 }"),
+    ("model", "a table like { key = 1 }"),
+)
 _BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
 
 
@@ -115,19 +131,37 @@ def explain(exc: ValidationError, model: type[BaseModel]) -> list[tuple[Path_, s
         loc, kind, got, ctx = tuple(err["loc"]), err["type"], err.get("input"), err.get("ctx") or {}
         if kind == "extra_forbidden":
             name = str(loc[-1])
-            out.append((loc, f"unknown key {name!r}{did_you_mean(name, fields)}", f"allowed keys: {', '.join(fields) or '(none)'}"))
+            out.append(
+                (
+                    loc,
+                    f"unknown key {name!r}{did_you_mean(name, fields)}",
+                    f"allowed keys: {', '.join(fields) or '(none)'}",
+                )
+            )
         elif kind == "missing":
             out.append((loc, "required key is missing", f"add {example(model, loc)}"))
         elif kind in _BOUNDS:
             limit = next(iter(ctx.values()))
-            out.append((loc, f"must be {_BOUNDS[kind]} {limit}, got {toml_text(got)}", f"use a value {_BOUNDS[kind]} {limit}"))
+            out.append(
+                (
+                    loc,
+                    f"must be {_BOUNDS[kind]} {limit}, got {toml_text(got)}",
+                    f"use a value {_BOUNDS[kind]} {limit}",
+                )
+            )
         elif kind in ("literal_error", "enum"):
-            out.append((loc, f"must be one of {ctx.get('expected')}, got {toml_text(got)}", "pick one of those"))
+            out.append(
+                (loc, f"must be one of {ctx.get('expected')}, got {toml_text(got)}", "pick one of those")
+            )
         elif kind == "schedule":  # condensekit.schedules.Schedule says what is wrong and how to write one
             out.append((loc, str(ctx.get("message")), str(ctx.get("fix"))))
         else:
             what = next((text for prefix, text in _TYPE_WORDS if kind.startswith(prefix)), None)
-            message = f"must be {what}, got {toml_text(got)}" if what else f"{err['msg'][:1].lower()}{err['msg'][1:]}, got {toml_text(got)}"
+            message = (
+                f"must be {what}, got {toml_text(got)}"
+                if what
+                else f"{err['msg'][:1].lower()}{err['msg'][1:]}, got {toml_text(got)}"
+            )
             out.append((loc, message, f"e.g. {example(model, loc)}"))
     return out
 
@@ -146,7 +180,8 @@ def example(model: type[BaseModel], loc: Path_) -> str:
 
 
 def validate(model: type[M], data: Any, report: Callable[[Path_, str, str], None], table: str) -> M | None:
-    """``model.model_validate(data)``; each problem goes to ``report(location, message, fix)``; None on failure.
+    """``model.model_validate(data)``; each problem goes to ``report(location, message, fix)``; None on
+    failure.
 
     Args:
         table: how to write the table in a fix when ``data`` is not a table at all.
@@ -154,7 +189,11 @@ def validate(model: type[M], data: Any, report: Callable[[Path_, str, str], None
     if not isinstance(data, dict):
         report((), f"must be a table, got {toml_text(data)}", f"write [{table}] with keys")
         return None
-    wrong = [(name, what) for name, value in data.items() if isinstance(value, bool) and (what := _number_field(model, name))]
+    wrong = [
+        (name, what)
+        for name, value in data.items()
+        if isinstance(value, bool) and (what := _number_field(model, name))
+    ]
     for name, what in wrong:  # pydantic would read true as 1: `steps = true` is a typo, not one step
         report((name,), f"must be {what}, got {toml_text(data[name])}", f"e.g. {example(model, (name,))}")
     try:

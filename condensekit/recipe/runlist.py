@@ -59,7 +59,10 @@ class ArmPlan:
 
     def label_parts(self) -> list[list[str]]:
         """Each key's ``key=value`` folder-name part, per value."""
-        return [[f"{key}={grid_value_label(v)}" for v in values] for key, values in zip(self.keys, self.values, strict=True)]
+        return [
+            [f"{key}={grid_value_label(v)}" for v in values]
+            for key, values in zip(self.keys, self.values, strict=True)
+        ]
 
 
 @dataclass(frozen=True)
@@ -144,14 +147,27 @@ class RunList(Sequence[RunSpec]):
         common = self.common
         assert common is not None
         tricks = {section[1]: plan.get(section, point) for section in plan.sections if section[0] == "tricks"}
-        metrics = {section[1]: plan.get(section, point) for section in plan.sections if section[0] == "metrics"}
+        metrics = {
+            section[1]: plan.get(section, point) for section in plan.sections if section[0] == "metrics"
+        }
         model: Component = plan.get(("model",), point)
         train: TrainSection = plan.get(("train",), point)
         data: DataSection = plan.get(("data",), point)
         grid = {key: plan.values[k][i] for k, (key, i) in enumerate(zip(plan.keys, point, strict=True))}
         # Every part was validated once, where it entered; constructing skips validating it all again per run.
         return RunSpec.model_construct(
-            recipe_name=common.recipe_name, recipe_path=common.recipe_path, arm=plan.arm.name, grid=grid, seed=seed,
-            device=common.device, data=data, model=model, train=train, tricks=tricks, metrics=metrics, probe=common.probe,
-            thresholds=plan.thresholds, plugins=common.plugins,
-        )  # fmt: skip
+            recipe_name=common.recipe_name,
+            recipe_path=common.recipe_path,
+            arm=plan.arm.name,
+            grid=grid,
+            seed=seed,
+            device=common.device,
+            data=data,
+            model=model,
+            train=train,
+            tricks=tricks,
+            metrics=metrics,
+            probe=common.probe,
+            thresholds=plan.thresholds,
+            plugins=common.plugins,
+        )

@@ -23,9 +23,20 @@ from condensekit.recipe.source import RecipeSource, key_path, toml_text
 from condensekit.spec import Component, ProbeSection
 
 TOP_KEYS = {
-    "name", "seeds", "device", "plugins", "data", "train", "metrics", "tricks", "arms", "grid",
-    "executor", "probe", "summary",
-}  # fmt: skip
+    "name",
+    "seeds",
+    "device",
+    "plugins",
+    "data",
+    "train",
+    "metrics",
+    "tricks",
+    "arms",
+    "grid",
+    "executor",
+    "probe",
+    "summary",
+}
 ARM_KEYS = {"name", "model", "tricks", "train"}
 GRID_SECTIONS = ("model", "tricks", "train", "data", "metrics")
 NAME = re.compile(r"^[A-Za-z0-9_.+=-]+$")
@@ -66,38 +77,63 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
     """Check the recipe's top level; problems go to ``problems`` and safe defaults stand in for bad values."""
     raw = source.data
     for key in sorted(set(raw) - TOP_KEYS):
-        problems.add(key, f"unknown key {key!r}{did_you_mean(key, sorted(TOP_KEYS))}", f"allowed top-level keys: {', '.join(sorted(TOP_KEYS))}")
+        problems.add(
+            key,
+            f"unknown key {key!r}{did_you_mean(key, sorted(TOP_KEYS))}",
+            f"allowed top-level keys: {', '.join(sorted(TOP_KEYS))}",
+        )
     stem = source.path.stem if source.path is not None else "my_recipe"
     name = raw.get("name")
     if not isinstance(name, str) or not NAME.match(name):
-        problems.add("name", f"must be a non-empty name of letters, digits, '_', '-', '.', got {name!r}", f'e.g. name = "{stem}"')
+        problems.add(
+            "name",
+            f"must be a non-empty name of letters, digits, '_', '-', '.', got {name!r}",
+            f'e.g. name = "{stem}"',
+        )
         name = stem
     elif wrong := name_problem(name):
         problems.add("name", f"{wrong}; it is the recipe's folder below --out", f'e.g. name = "{stem}"')
         name = stem
     device = raw.get("device", "auto")
     if not isinstance(device, str) or not DEVICE.match(device):
-        problems.add("device", f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}", 'e.g. device = "auto"')
+        problems.add(
+            "device", f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}", 'e.g. device = "auto"'
+        )
         device = "auto"
 
     def section(model: Any, key: str) -> Any:
-        return validate(model, raw.get(key, {}), lambda loc, msg, fix: problems.add(key_path([key, *loc]), msg, fix), key)
+        return validate(
+            model, raw.get(key, {}), lambda loc, msg, fix: problems.add(key_path([key, *loc]), msg, fix), key
+        )
 
     return TopLevel(
-        name=name, seeds=_seeds(raw.get("seeds", [0]), problems), device=device, plugins=_plugins(source, problems),
-        probe=section(ProbeSection, "probe") or ProbeSection(), thresholds=section(Thresholds, "summary") or Thresholds(),
+        name=name,
+        seeds=_seeds(raw.get("seeds", [0]), problems),
+        device=device,
+        plugins=_plugins(source, problems),
+        probe=section(ProbeSection, "probe") or ProbeSection(),
+        thresholds=section(Thresholds, "summary") or Thresholds(),
         executor=_executor(raw.get("executor", {}), catalogue, problems),
         data=_table(raw.get("data", {}), "data", 'write [data] with use = "digits"', problems),
         train=_table(raw.get("train", {}), "train", "write [train] with keys", problems),
         tricks=_tables(raw.get("tricks", {}), ["tricks"], problems),
-        metrics=_tables(raw.get("metrics", {name: {} for name in catalogue.defaults("metrics")}), ["metrics"], problems),
-        arms=_arms(raw.get("arms"), problems), grid=_grid(raw.get("grid", {}), problems),
-    )  # fmt: skip
+        metrics=_tables(
+            raw.get("metrics", {name: {} for name in catalogue.defaults("metrics")}), ["metrics"], problems
+        ),
+        arms=_arms(raw.get("arms"), problems),
+        grid=_grid(raw.get("grid", {}), problems),
+    )
 
 
 def _seeds(seeds: Any, problems: Problems) -> list[int]:
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        problems.add("seeds", f"must be a non-empty list of integers, got {seeds!r}", "e.g. seeds = [0, 1, 2]")
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
+        problems.add(
+            "seeds", f"must be a non-empty list of integers, got {seeds!r}", "e.g. seeds = [0, 1, 2]"
+        )
         return [0]
     if len(set(seeds)) != len(seeds):
         problems.add("seeds", f"has duplicates: {seeds}", "list each seed once")
@@ -105,7 +141,8 @@ def _seeds(seeds: Any, problems: Problems) -> list[int]:
 
 
 def plugin_paths(source: RecipeSource) -> list[Path]:
-    """The recipe's local plugin files that may be imported: resolved against its folder, inside it, not disabled.
+    """The recipe's local plugin files that may be imported: resolved against its folder, inside it, not
+    disabled.
 
     Empty when ``plugins`` is malformed. The policy (:func:`plugin_file_problem`) is applied here, before
     anything is imported, so ``validate`` never runs code the policy refuses.
@@ -113,36 +150,54 @@ def plugin_paths(source: RecipeSource) -> list[Path]:
     plugins = source.data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         return []
-    return [path for item in plugins if not plugin_file_problem(source, item)[0] and (path := (source.folder / item).resolve()).is_file()]
+    return [
+        path
+        for item in plugins
+        if not plugin_file_problem(source, item)[0] and (path := (source.folder / item).resolve()).is_file()
+    ]
 
 
 def plugin_file_problem(source: RecipeSource, item: str) -> tuple[str, str]:
-    """``(what is wrong, fix)`` with one ``plugins`` entry under the local plugin file policy (``("", "")`` when allowed).
+    """``(what is wrong, fix)`` with one ``plugins`` entry under the local plugin file policy (``("", "")``
+    when allowed).
 
     A recipe that names plugin files runs their code, on ``validate`` too. So a recipe *file* may name
     only files inside its own folder, given relative to it (links followed): it can run only code shipped
     beside it, never ``../../x.py`` or ``/tmp/x.py``. A recipe handed over by Python code (a dict or TOML
-    text, e.g. in a test) may name files anywhere: the code handing it over already runs. ``CONDENSEKIT_NO_PLUGIN_FILES=1`` refuses
-    every plugin file (for recipes from others); ``CONDENSEKIT_DISABLE_PLUGINS`` names a file by its file
-    name (``my_plugin.py``) as it names a package. (``CONDENSEKIT_LOAD_PLUGINS`` is the allow-list of
-    installed packages only.)
+    text, e.g. in a test) may name files anywhere: the code handing it over already runs.
+    ``CONDENSEKIT_NO_PLUGIN_FILES=1`` refuses every plugin file (for recipes from others);
+    ``CONDENSEKIT_DISABLE_PLUGINS`` names a file by its file name (``my_plugin.py``) as it names a package.
+    (``CONDENSEKIT_LOAD_PLUGINS`` is the allow-list of installed packages only.)
     """
     if os.environ.get("CONDENSEKIT_NO_PLUGIN_FILES"):
-        return "plugin files are refused here (CONDENSEKIT_NO_PLUGIN_FILES is set)", "install the plugin as a package, or unset CONDENSEKIT_NO_PLUGIN_FILES"
+        return (
+            "plugin files are refused here (CONDENSEKIT_NO_PLUGIN_FILES is set)",
+            "install the plugin as a package, or unset CONDENSEKIT_NO_PLUGIN_FILES",
+        )
     path = Path(item)
     folder = source.folder.resolve()
     if not source.from_code and (path.is_absolute() or not (folder / path).resolve().is_relative_to(folder)):
-        return (f"{item!r} is outside the recipe's folder {folder}; a recipe may only run plugin files inside its own folder",
-                "copy the file next to the recipe and name it ./<file>.py, or install it as a package")  # fmt: skip
+        return (
+            (
+                f"{item!r} is outside the recipe's folder {folder}; a "
+                "recipe may only run plugin files inside its own folder"
+            ),
+            "copy the file next to the recipe and name it ./<file>.py, or install it as a package",
+        )
     if path.name in set(env_list("CONDENSEKIT_DISABLE_PLUGINS") or []):
-        return f"{item!r} is not loaded: CONDENSEKIT_DISABLE_PLUGINS names it", "remove it from plugins, or from CONDENSEKIT_DISABLE_PLUGINS"
+        return (
+            f"{item!r} is not loaded: CONDENSEKIT_DISABLE_PLUGINS names it",
+            "remove it from plugins, or from CONDENSEKIT_DISABLE_PLUGINS",
+        )
     return "", ""
 
 
 def _plugins(source: RecipeSource, problems: Problems) -> list[str]:
     plugins = source.data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
-        problems.add("plugins", f"must be a list of file paths, got {plugins!r}", 'e.g. plugins = ["./my_plugin.py"]')
+        problems.add(
+            "plugins", f"must be a list of file paths, got {plugins!r}", 'e.g. plugins = ["./my_plugin.py"]'
+        )
         return []
     paths = []
     for i, item in enumerate(plugins):
@@ -152,7 +207,9 @@ def _plugins(source: RecipeSource, problems: Problems) -> list[str]:
             continue
         full = (source.folder / item).resolve()
         if not full.is_file():
-            problems.add(f"plugins[{i}]", f"plugin file not found: {full}", "paths are relative to the recipe's folder")
+            problems.add(
+                f"plugins[{i}]", f"plugin file not found: {full}", "paths are relative to the recipe's folder"
+            )
         paths.append(str(full))
     return paths
 
@@ -168,12 +225,20 @@ def _tables(value: Any, prefix: list[Any], problems: Problems) -> dict[str, dict
     """A table of name -> params table (``[tricks]``, ``[metrics]``, an arm's ``tricks``)."""
     what = "metric" if prefix == ["metrics"] else "trick"
     if not isinstance(value, dict):
-        problems.add(key_path(prefix), f"must be a table of {what} name -> params, got {toml_text(value)}", f"e.g. {prefix[-1]} = {{ <{what} name> = {{}} }}")
+        problems.add(
+            key_path(prefix),
+            f"must be a table of {what} name -> params, got {toml_text(value)}",
+            f"e.g. {prefix[-1]} = {{ <{what} name> = {{}} }}",
+        )
         return {}
     out = {}
     for name, params in value.items():
         if not isinstance(params, dict):
-            problems.add(key_path([*prefix, name]), f"must be a table of params, got {toml_text(params)}", f"e.g. {name} = {{}}")
+            problems.add(
+                key_path([*prefix, name]),
+                f"must be a table of params, got {toml_text(params)}",
+                f"e.g. {name} = {{}}",
+            )
             continue
         out[name] = dict(params)
     return out
@@ -186,13 +251,22 @@ def _executor(value: Any, catalogue: Catalogue, problems: Problems) -> Component
         msg, fix = catalogue.unknown_message("executors", str(use))
         problems.add("executor.use", msg, fix)
         return Component(use=str(use))
-    params = validate(catalogue.get("executors", use).params, table, lambda loc, msg, fix: problems.add(key_path(["executor", *loc]), msg, fix), "executor")
+    params = validate(
+        catalogue.get("executors", use).params,
+        table,
+        lambda loc, msg, fix: problems.add(key_path(["executor", *loc]), msg, fix),
+        "executor",
+    )
     return Component(use=use, params=params.model_dump(mode="json") if params is not None else {})
 
 
 def _arms(arms: Any, problems: Problems) -> list[Arm]:
     if not isinstance(arms, list) or not arms:
-        problems.add("arms", "no arms: a recipe compares at least one arm", 'add [[arms]] with name = "..." and model = { use = "mlp" }')
+        problems.add(
+            "arms",
+            "no arms: a recipe compares at least one arm",
+            'add [[arms]] with name = "..." and model = { use = "mlp" }',
+        )
         return []
     out, names = [], set()
     for i, arm in enumerate(arms):
@@ -201,10 +275,18 @@ def _arms(arms: Any, problems: Problems) -> list[Arm]:
             problems.add(where, "must be a table", "write it as [[arms]]")
             continue
         for key in sorted(set(arm) - ARM_KEYS):
-            problems.add(f"{where}.{key}", f"unknown key {key!r}{did_you_mean(key, sorted(ARM_KEYS))}", f"allowed keys: {', '.join(sorted(ARM_KEYS))}")
+            problems.add(
+                f"{where}.{key}",
+                f"unknown key {key!r}{did_you_mean(key, sorted(ARM_KEYS))}",
+                f"allowed keys: {', '.join(sorted(ARM_KEYS))}",
+            )
         name = arm.get("name")
         if not isinstance(name, str) or not NAME.match(name):
-            problems.add(f"{where}.name", f"must be a name of letters, digits, '_', '-', '.', '+', got {name!r}", 'e.g. name = "mlp"')
+            problems.add(
+                f"{where}.name",
+                f"must be a name of letters, digits, '_', '-', '.', '+', got {name!r}",
+                'e.g. name = "mlp"',
+            )
         elif wrong := name_problem(name):
             problems.add(f"{where}.name", f"{wrong}; it is the arm's folder", 'e.g. name = "mlp"')
         elif name in names:
@@ -212,11 +294,17 @@ def _arms(arms: Any, problems: Problems) -> list[Arm]:
         names.add(name)
         model = arm.get("model")
         if not isinstance(model, dict) or "use" not in model:
-            problems.add(f"{where}.model", f"must be a table with 'use', got {toml_text(model)}", 'e.g. model = { use = "mlp", depth = 10 }')
+            problems.add(
+                f"{where}.model",
+                f"must be a table with 'use', got {toml_text(model)}",
+                'e.g. model = { use = "mlp", depth = 10 }',
+            )
             continue
         train = arm.get("train", {})
         if not isinstance(train, dict):
-            problems.add(f"{where}.train", f"must be a table, got {toml_text(train)}", "e.g. train = { lr = 0.1 }")
+            problems.add(
+                f"{where}.train", f"must be a table, got {toml_text(train)}", "e.g. train = { lr = 0.1 }"
+            )
             train = {}
         tricks = _tables(arm.get("tricks", {}), [where, "tricks"], problems)
         out.append(Arm(i, str(name), dict(model), tricks, dict(train)))
@@ -225,16 +313,28 @@ def _arms(arms: Any, problems: Problems) -> list[Arm]:
 
 def _grid(grid: Any, problems: Problems) -> dict[str, list[Any]]:
     if not isinstance(grid, dict):
-        problems.add("grid", f"must be a table of dotted key -> list of values, got {toml_text(grid)}", 'e.g. [grid] then "tricks.init.scale" = [0.5, 1.0]')
+        problems.add(
+            "grid",
+            f"must be a table of dotted key -> list of values, got {toml_text(grid)}",
+            'e.g. [grid] then "tricks.init.scale" = [0.5, 1.0]',
+        )
         return {}
     out = {}
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
-            problems.add(f'grid."{key}"', f"must be a non-empty list of values, got {toml_text(values)}", f'e.g. "{key}" = [1, 2]')
+            problems.add(
+                f'grid."{key}"',
+                f"must be a non-empty list of values, got {toml_text(values)}",
+                f'e.g. "{key}" = [1, 2]',
+            )
             continue
         parts = key.split(".")
         if parts[0] not in GRID_SECTIONS or len(parts) < 2:
-            problems.add(f'grid."{key}"', "matches nothing", f"a grid key starts with one of {', '.join(GRID_SECTIONS)}, e.g. \"model.depth\"")
+            problems.add(
+                f'grid."{key}"',
+                "matches nothing",
+                f'a grid key starts with one of {", ".join(GRID_SECTIONS)}, e.g. "model.depth"',
+            )
             continue
         out[key] = values
     return out

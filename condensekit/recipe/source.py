@@ -53,14 +53,18 @@ class RecipeSource:
         return source
 
     @classmethod
-    def from_text(cls, text: str, overrides: list[str] | tuple[str, ...] = (), folder: str | Path = ".") -> RecipeSource:
+    def from_text(
+        cls, text: str, overrides: list[str] | tuple[str, ...] = (), folder: str | Path = "."
+    ) -> RecipeSource:
         """A recipe given as TOML text (a notebook cell)."""
         source = cls(parse_toml(text, TEXT_LABEL), TEXT_LABEL, Path(folder).resolve(), from_code=True)
         source.apply(overrides)
         return source
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], overrides: list[str] | tuple[str, ...] = (), folder: str | Path = ".") -> RecipeSource:
+    def from_dict(
+        cls, data: Mapping[str, Any], overrides: list[str] | tuple[str, ...] = (), folder: str | Path = "."
+    ) -> RecipeSource:
         """A recipe given as a dict shaped like parsed TOML."""
         check_depth(data, TEXT_LABEL)
         source = cls(copy.deepcopy(dict(data)), TEXT_LABEL, Path(folder).resolve(), from_code=True)
@@ -100,7 +104,16 @@ def nesting_depth(value: Any) -> int:
 
 def check_depth(data: Any, label: str) -> None:
     if nesting_depth(data) > MAX_DEPTH:
-        raise RecipeError(label, [Problem("", f"tables and lists nest more than {MAX_DEPTH} levels deep", "a recipe nests a few levels; flatten it")])
+        raise RecipeError(
+            label,
+            [
+                Problem(
+                    "",
+                    f"tables and lists nest more than {MAX_DEPTH} levels deep",
+                    "a recipe nests a few levels; flatten it",
+                )
+            ],
+        )
 
 
 def parse_toml(text: str, label: str) -> dict[str, Any]:
@@ -110,7 +123,16 @@ def parse_toml(text: str, label: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(label, [toml_problem(exc, text)]) from None
     except RecursionError:  # the parser recurses once per level: a few hundred levels exhaust the stack
-        raise RecipeError(label, [Problem("", f"tables and lists nest more than {MAX_DEPTH} levels deep", "a recipe nests a few levels; flatten it")]) from None
+        raise RecipeError(
+            label,
+            [
+                Problem(
+                    "",
+                    f"tables and lists nest more than {MAX_DEPTH} levels deep",
+                    "a recipe nests a few levels; flatten it",
+                )
+            ],
+        ) from None
     check_depth(data, label)
     return data
 
@@ -135,7 +157,8 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def toml_text(value: Any) -> str:
-    """A value as TOML would write it: ``true``, ``"text"``, ``[1, 2]``, ``{ key = 1 }`` (repr for the rest)."""
+    """A value as TOML would write it: ``true``, ``"text"``, ``[1, 2]``, ``{ key = 1 }`` (repr for the
+    rest)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -150,7 +173,11 @@ def toml_text(value: Any) -> str:
         return "[" + ", ".join(toml_text(v) for v in value) + "]"
     if isinstance(value, Mapping):
         keys = (k if _BARE_KEY.match(str(k)) else toml_text(str(k)) for k in value)
-        return "{ " + ", ".join(f"{k} = {toml_text(v)}" for k, v in zip(keys, value.values(), strict=True)) + " }"
+        return (
+            "{ "
+            + ", ".join(f"{k} = {toml_text(v)}" for k, v in zip(keys, value.values(), strict=True))
+            + " }"
+        )
     return repr(value)
 
 
@@ -164,16 +191,25 @@ def read_toml(path: Path) -> dict[str, Any]:
     source = str(path)
     if path.is_dir():
         found = sorted(str(f) for f in path.glob("*.toml"))
-        fix = f"give one of the recipes in it: {', '.join(found[:5])}" if found else "give the path of a .toml recipe file"
+        fix = (
+            f"give one of the recipes in it: {', '.join(found[:5])}"
+            if found
+            else "give the path of a .toml recipe file"
+        )
         raise RecipeError(source, [Problem("", "is a folder, not a recipe file", fix)])
     if not path.is_file():
         near = sorted(f.name for f in path.parent.glob("*.toml")) if path.parent.is_dir() else []
         hint = did_you_mean(path.name, near)
-        raise RecipeError(source, [Problem("", f"no such recipe file{hint}", "check the path (relative to the current folder)")])
+        raise RecipeError(
+            source,
+            [Problem("", f"no such recipe file{hint}", "check the path (relative to the current folder)")],
+        )
     try:
         return parse_toml(path.read_text(encoding="utf-8"), source)
     except UnicodeDecodeError as exc:
-        raise RecipeError(source, [Problem("", f"not UTF-8 text: {exc}", "save the recipe as UTF-8")]) from None
+        raise RecipeError(
+            source, [Problem("", f"not UTF-8 text: {exc}", "save the recipe as UTF-8")]
+        ) from None
 
 
 def toml_problem(exc: tomllib.TOMLDecodeError, text: str) -> Problem:
@@ -182,13 +218,19 @@ def toml_problem(exc: tomllib.TOMLDecodeError, text: str) -> Problem:
     if not match:
         if "(at end of document)" in str(exc):
             what = str(exc).replace("(at end of document)", "").strip()
-            return Problem("end of file", f"invalid TOML: {what}", "close the last [, { or quote that was opened")
+            return Problem(
+                "end of file", f"invalid TOML: {what}", "close the last [, { or quote that was opened"
+            )
         return Problem("", f"invalid TOML: {exc}", "fix the syntax (see https://toml.io)")
     lineno = int(match.group(1))
     lines = text.splitlines()
     quoted = f": {lines[lineno - 1].strip()!r}" if 0 < lineno <= len(lines) else ""
     what = str(exc)[: match.start()].strip()
-    return Problem(f"line {lineno}", f"invalid TOML: {what}{quoted}", "fix the syntax on that line (strings need quotes, tables are [name])")
+    return Problem(
+        f"line {lineno}",
+        f"invalid TOML: {what}{quoted}",
+        "fix the syntax on that line (strings need quotes, tables are [name])",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -244,17 +286,32 @@ def set_override(data: dict[str, Any], item: str) -> Problem | None:
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        return Problem(f"--set {item}", "expected KEY=VALUE", "e.g. --set train.steps=100 or --set 'arms[1].model.depth=4'")
+        return Problem(
+            f"--set {item}",
+            "expected KEY=VALUE",
+            "e.g. --set train.steps=100 or --set 'arms[1].model.depth=4'",
+        )
     parts = parse_key_path(key)
     if parts is None:
-        return Problem(f"--set {item}", f"{key!r} is not a key path", 'write dotted names and [indexes], e.g. arms[0].model.width or grid."model.depth"')
+        return Problem(
+            f"--set {item}",
+            f"{key!r} is not a key path",
+            'write dotted names and [indexes], e.g. arms[0].model.width or grid."model.depth"',
+        )
     try:
         value = tomllib.loads(f"v = {text}")["v"]
     except (tomllib.TOMLDecodeError, RecursionError):
         value = text
-    if isinstance(value, float) and not math.isfinite(value):  # a bare nan/inf on a command line is a word, not a number
+    # a bare nan/inf on a command line is a word, not a number
+    if isinstance(value, float) and not math.isfinite(value):
         value = text.strip()
     if nesting_depth(value) > MAX_DEPTH:
-        return Problem(f"--set {key}", f"the value nests more than {MAX_DEPTH} levels deep", "give a plain value")
+        return Problem(
+            f"--set {key}", f"the value nests more than {MAX_DEPTH} levels deep", "give a plain value"
+        )
     wrong = _put(data, parts, value)
-    return Problem(f"--set {key}", wrong, "check the table names and indexes against the recipe") if wrong else None
+    return (
+        Problem(f"--set {key}", wrong, "check the table names and indexes against the recipe")
+        if wrong
+        else None
+    )

@@ -9,7 +9,8 @@ listed, never fatal.
 * :mod:`~condensekit.report.answer`: one sentence per arm, from the numbers;
 * :mod:`~condensekit.report.compare`: each arm against the reference arm (superiority, permutation p);
 * :mod:`~condensekit.report.markdown`: ``report.md`` with its legend;
-* :mod:`~condensekit.report.figures` and :mod:`~condensekit.report.tensorboard`: PNGs and the TensorBoard dashboard.
+* :mod:`~condensekit.report.figures` and :mod:`~condensekit.report.tensorboard`: PNGs and the TensorBoard
+  dashboard.
 """
 
 from __future__ import annotations
@@ -43,14 +44,29 @@ from condensekit.report.tables import (
 )
 
 __all__ = [
-    "SUMMARY_COLUMNS", "answer", "collect", "comparison_table", "comparisons", "layer_table", "permutation_p", "reference_arm",
-    "superiority", "median_range", "ranks", "render_markdown", "render_text", "spearman",
-    "sweep_table", "verdict", "write_report",
-]  # fmt: skip
+    "SUMMARY_COLUMNS",
+    "answer",
+    "collect",
+    "comparison_table",
+    "comparisons",
+    "layer_table",
+    "permutation_p",
+    "reference_arm",
+    "superiority",
+    "median_range",
+    "ranks",
+    "render_markdown",
+    "render_text",
+    "spearman",
+    "sweep_table",
+    "verdict",
+    "write_report",
+]
 
 
 def write_report(root: Path, figures: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Write ``summary.csv``, ``report.md`` and the figures into a recipe's output folder; return rows and verdict.
+    """Write ``summary.csv``, ``report.md`` and the figures into a recipe's output folder; return rows and
+    verdict.
 
     Args:
         root: the recipe's output folder (``runs/<recipe name>``).
@@ -82,5 +98,7 @@ def write_report(root: Path, figures: bool = True) -> tuple[list[dict[str, Any]]
             layout = recipe_layout(root, rows, thresholds_in_force(rows)[0].series)
             write_dashboard_config(root, row_hparams(root, rows), pngs, text, layout)
         except Exception as exc:  # the report is written whatever TensorBoard's writer thinks
-            warnings.warn(f"{root}: TensorBoard dashboard not written: {type(exc).__name__}: {exc}", stacklevel=2)
+            warnings.warn(
+                f"{root}: TensorBoard dashboard not written: {type(exc).__name__}: {exc}", stacklevel=2
+            )
     return rows, table

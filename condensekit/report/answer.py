@@ -42,7 +42,8 @@ def phase_clause(ok: Sequence[dict[str, Any]]) -> str:
 
 
 def similarity_clause(ok: Sequence[dict[str, Any]], rise: float, series: str = "the similarity") -> str:
-    """What the layer-mean similarity did: alike from step 0, its rise and peak, where the peak fell, the verdict."""
+    """What the layer-mean similarity did: alike from step 0, its rise and peak, where the peak fell, the
+    verdict."""
     n = len(ok)
     collapsed = sum(1 for r in ok if r.get("collapsed_at_init"))
     risen = sum(1 for r in ok if isinstance(r.get("dS"), int | float) and r["dS"] >= rise)
@@ -56,22 +57,33 @@ def similarity_clause(ok: Sequence[dict[str, Any]], rise: float, series: str = "
     phased = [r for r in ok if _first_phase(r)]
     during = sum(1 for r in phased if r.get("peak_phase") == "phase1")
     after = sum(1 for r in phased if r.get("peak_phase") == "phase2")
-    where = " and ".join(w for w, k in (
-        (f"during phase 1 in {during}/{n}", during), (f"after T1 in {after}/{n}", after),
-        (f"no first phase to compare with in {n - len(phased)}/{n}", n - len(phased)),
-    ) if k)  # fmt: skip
+    where = " and ".join(
+        w
+        for w, k in (
+            (f"during phase 1 in {during}/{n}", during),
+            (f"after T1 in {after}/{n}", after),
+            (f"no first phase to compare with in {n - len(phased)}/{n}", n - len(phased)),
+        )
+        if k
+    )
     parts.append(
-        f"{series} goes from {median_range(r.get('S0') for r in ok)} to a peak of {median_range(r.get('peak') for r in ok)} "
-        f"at step {median_range(r.get('peak_step') for r in ok)} ({where or 'no peak'}), a rise of {median_range(r.get('dS') for r in ok)}"
+        f"{series} goes from {median_range(r.get('S0') for r in ok)} to a peak of "
+        f"{median_range(r.get('peak') for r in ok)} at step {median_range(r.get('peak_step') for r in ok)} "
+        f"({where or 'no peak'}), a rise of {median_range(r.get('dS') for r in ok)}"
     )
     if not risen:
         parts.append(f"no seed rises by {rise:g}, so none condensed")
     else:
-        parts.append(f"it rises by {rise:g} or more in {risen}/{n} and is condensed (rises, then falls back or stays stuck) in {condensed}/{n}")
+        parts.append(
+            f"it rises by {rise:g} or more in {risen}/{n} and is condensed "
+            f"(rises, then falls back or stays stuck) in {condensed}/{n}"
+        )
     return "; ".join(parts)
 
 
-def arm_sentence(arm: str, runs: Sequence[dict[str, Any]], rise: float, series: str = "the similarity") -> str:
+def arm_sentence(
+    arm: str, runs: Sequence[dict[str, Any]], rise: float, series: str = "the similarity"
+) -> str:
     """One sentence for one arm (one grid point): its phases, its similarity, and how thin the evidence is."""
     ok = [r for r in runs if r["status"] == RunStatus.OK]
     others = len(runs) - len(ok)

@@ -109,7 +109,18 @@ def comparisons(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for label, key in COMPARED:
             x = [v for v in (sweep_value(r, key) for r in runs) if v is not None]
             y = [v for v in (sweep_value(r, key) for r in groups[(ref, grid)]) if v is not None]
-            out.append({"arm": arm, "grid": grid, "reference": ref, "quantity": label, "key": key, "x": x, "y": y, **compare_values(x, y)})
+            out.append(
+                {
+                    "arm": arm,
+                    "grid": grid,
+                    "reference": ref,
+                    "quantity": label,
+                    "key": key,
+                    "x": x,
+                    "y": y,
+                    **compare_values(x, y),
+                }
+            )
     return out
 
 
@@ -124,7 +135,10 @@ def _verdict_text(entry: dict[str, Any]) -> str:
     if not entry["x"] or not entry["y"]:
         return "no values"
     if entry["too_few"]:
-        return f"too few seeds to conclude ({n}: the smallest possible p is {smallest_p(len(entry['x']), len(entry['y'])):.2g})"
+        return (
+            f"too few seeds to conclude ({n}: the smallest possible p "
+            f"is {smallest_p(len(entry['x']), len(entry['y'])):.2g})"
+        )
     if entry["p"] <= ALPHA:
         return f"{'higher' if entry['P'] > 0.5 else 'lower'} than {entry['reference']} (p <= {ALPHA:g})"
     return f"no difference shown at p <= {ALPHA:g}"
@@ -135,12 +149,19 @@ def comparison_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     table = []
     for e in comparisons(rows):
         med = lambda v: median_range([statistics.median(v)]) if v else "-"  # noqa: E731
-        table.append({
-            "arm": e["arm"], "grid": e["grid"], "vs": e["reference"], "quantity": e["quantity"],
-            "median arm": med(e["x"]), "median ref": med(e["y"]),
-            "P(arm > ref)": "-" if not math.isfinite(e["P"]) else f"{e['P']:.2f}",
-            "p (two-sided)": _p_text(e), "reading": _verdict_text(e),
-        })  # fmt: skip
+        table.append(
+            {
+                "arm": e["arm"],
+                "grid": e["grid"],
+                "vs": e["reference"],
+                "quantity": e["quantity"],
+                "median arm": med(e["x"]),
+                "median ref": med(e["y"]),
+                "P(arm > ref)": "-" if not math.isfinite(e["P"]) else f"{e['P']:.2f}",
+                "p (two-sided)": _p_text(e),
+                "reading": _verdict_text(e),
+            }
+        )
     if table and all(r["grid"] == "base" for r in table):
         for r in table:
             del r["grid"]

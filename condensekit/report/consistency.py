@@ -33,11 +33,20 @@ def mixed_spec_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
         if len(kinds) < 2:
             continue
         flat = [_flat(kind[0]["spec"]) for kind in kinds]
-        keys = sorted(k for k in set().union(*flat) if k != "seed" and len({toml_text(f.get(k)) for f in flat}) > 1)
+        keys = sorted(
+            k for k in set().union(*flat) if k != "seed" and len({toml_text(f.get(k)) for f in flat}) > 1
+        )
         seeds = [", ".join(str(r.get("seed")) for r in kind) for kind in kinds]
-        what = "; ".join(f"{key}: " + ", ".join(f"{toml_text(f.get(key))} (seed {s})" for f, s in zip(flat, seeds, strict=True)) for key in keys[:4])
-        notes.append(f"**{arm} / {grid} mixes runs of {len(kinds)} different specs** ({what or 'specs this version cannot read'}). "
-                     "Its numbers pool them; rerun the recipe (finished runs of an older spec are redone) or remove the stale run folders.")  # fmt: skip
+        what = "; ".join(
+            f"{key}: "
+            + ", ".join(f"{toml_text(f.get(key))} (seed {s})" for f, s in zip(flat, seeds, strict=True))
+            for key in keys[:4]
+        )
+        notes.append(
+            f"**{arm} / {grid} mixes runs of {len(kinds)} different specs** "
+            f"({what or 'specs this version cannot read'}). Its numbers pool them; rerun the recipe "
+            "(finished runs of an older spec are redone) or remove the stale run folders."
+        )
     return notes
 
 

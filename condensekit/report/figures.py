@@ -44,11 +44,28 @@ from condensekit.report.series import (
 )
 from condensekit.status import RunStatus
 
-__all__ = ["LOSS_TAG", "Group", "Series", "band", "build_groups", "declared_figures", "layer_mean", "load_series", "write_figures"]
+__all__ = [
+    "LOSS_TAG",
+    "Group",
+    "Series",
+    "band",
+    "build_groups",
+    "declared_figures",
+    "layer_mean",
+    "load_series",
+    "write_figures",
+]
 
 MAX_PANELS = 12  # heatmap.png / per_layer.png: more groups than this are left to TensorBoard
 DPI = 100
-STYLE: dict[str, Any] = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10}
+STYLE: dict[str, Any] = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+}
 
 
 def _plot_band(ax: Any, curves: Sequence[Series], label: str, color: Any, style: str = "-") -> None:
@@ -80,7 +97,8 @@ def _finish(ax: Any, ylabel: str) -> None:
 
 
 def _panels(n: int, width: float, height: float, **kwargs: Any) -> tuple[Any, list[Any]]:
-    """A figure with ``n`` panels, at most 3 per row, each ``width`` x ``height`` inches; unused panels hidden."""
+    """A figure with ``n`` panels, at most 3 per row, each ``width`` x ``height`` inches; unused panels
+    hidden."""
     import matplotlib.pyplot as plt
 
     cols = max(1, min(3, n))
@@ -92,10 +110,19 @@ def _panels(n: int, width: float, height: float, **kwargs: Any) -> tuple[Any, li
     return fig, flat
 
 
-def _margins(fig: Any, right: float = 0.98, top_inches: float = 0.6, bottom_inches: float = 0.65, wspace: float = 0.35) -> None:
+def _margins(
+    fig: Any, right: float = 0.98, top_inches: float = 0.6, bottom_inches: float = 0.65, wspace: float = 0.35
+) -> None:
     """Fixed margins for a grid of panels (constrained layout is slow: it measures every label)."""
     width, height = fig.get_figwidth(), fig.get_figheight()
-    fig.subplots_adjust(left=1.0 / width, right=right, bottom=bottom_inches / height, top=1 - top_inches / height, wspace=wspace, hspace=0.5)
+    fig.subplots_adjust(
+        left=1.0 / width,
+        right=right,
+        bottom=bottom_inches / height,
+        top=1 - top_inches / height,
+        wspace=wspace,
+        hspace=0.5,
+    )
 
 
 def figure_curves(groups: Sequence[Group], series: str) -> Any:
@@ -142,10 +169,22 @@ def figure_heatmap(groups: Sequence[Group], series: str) -> Any:
         return None
     finite = [v for *_, values in shown for row in values for v in row if math.isfinite(v)]
     norm = matplotlib.colors.Normalize(min(finite), max(finite))
-    fig, axes = _panels(len(shown), 5.4 if len(shown) == 1 else 4.6, 1.3 + 0.28 * max(len(layers) for _, layers, _, _ in shown), sharex=False)
+    fig, axes = _panels(
+        len(shown),
+        5.4 if len(shown) == 1 else 4.6,
+        1.3 + 0.28 * max(len(layers) for _, layers, _, _ in shown),
+        sharex=False,
+    )
     for ax, (group, layers, steps, values) in zip(axes, shown, strict=False):
         edges = _edges(steps)
-        mesh = ax.pcolormesh(edges, np.arange(len(layers) + 1), np.ma.masked_invalid(np.array(values)), norm=norm, cmap="viridis", shading="flat")
+        mesh = ax.pcolormesh(
+            edges,
+            np.arange(len(layers) + 1),
+            np.ma.masked_invalid(np.array(values)),
+            norm=norm,
+            cmap="viridis",
+            shading="flat",
+        )
         ax.set_yticks(np.arange(len(layers)) + 0.5, layers, fontsize=8 if len(layers) > 12 else 10)
         ax.invert_yaxis()  # the first hidden layer on top
         _step_axis(ax)
@@ -161,7 +200,8 @@ def figure_heatmap(groups: Sequence[Group], series: str) -> Any:
 
 
 def _edges(steps: Sequence[int]) -> list[float]:
-    """Cell edges around each measured step (midpoints), for a heatmap whose columns are unevenly spaced steps."""
+    """Cell edges around each measured step (midpoints), for a heatmap whose columns are unevenly spaced
+    steps."""
     if len(steps) == 1:
         return [steps[0] - 0.5, steps[0] + 0.5]
     mids = [(a + b) / 2 for a, b in zip(steps, steps[1:], strict=False)]
@@ -193,16 +233,26 @@ def figure_per_layer(groups: Sequence[Group], series: str) -> Any:
         ax.tick_params(labelleft=True)
         every = max(1, math.ceil(len(layers) / 20))
         bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.06, pad=0.02)
-        bar.set_ticks(range(0, len(layers), every), labels=layers[::every], fontsize=8 if len(layers) > 10 else 9)
+        bar.set_ticks(
+            range(0, len(layers), every), labels=layers[::every], fontsize=8 if len(layers) > 10 else 9
+        )
         bar.ax.invert_yaxis()  # the first hidden layer on top, as in heatmap.png
     _margins(fig, right=1 - 1.1 / fig.get_figwidth(), wspace=0.55)
-    fig.suptitle(f"{quantity} per hidden layer, coloured by depth (median over seeds); dashed: median T1", fontsize=11)
+    fig.suptitle(
+        f"{quantity} per hidden layer, coloured by depth (median over seeds); dashed: median T1", fontsize=11
+    )
     return fig
 
 
 def figure_panels(groups: Sequence[Group], metric: str, figure: Figure, series: str | None) -> Any:
     """A metric's declared figure: its panels over steps, one band per group; None when nothing was logged."""
-    present = [p for p in figure.panels if any(layer_mean(s, metric, p.key, h)[0] for g in groups for s, h in zip(g.runs, g.hidden, strict=True))]
+    present = [
+        p
+        for p in figure.panels
+        if any(
+            layer_mean(s, metric, p.key, h)[0] for g in groups for s, h in zip(g.runs, g.hidden, strict=True)
+        )
+    ]
     if not present:
         return None
     lead = figure.lead_with_summary and series is not None
@@ -211,7 +261,12 @@ def figure_panels(groups: Sequence[Group], metric: str, figure: Figure, series: 
         if lead:
             _plot_band(flat[0], summary_curves(group, series), group.label, color)  # type: ignore[arg-type]
         for ax, panel in zip(flat[lead:], present, strict=False):
-            _plot_band(ax, [layer_mean(s, metric, panel.key, h) for s, h in zip(group.runs, group.hidden, strict=True)], group.label, color)
+            _plot_band(
+                ax,
+                [layer_mean(s, metric, panel.key, h) for s, h in zip(group.runs, group.hidden, strict=True)],
+                group.label,
+                color,
+            )
     if lead:
         _finish(flat[0], f"{split_series(series)[1]}, layer mean")  # type: ignore[arg-type]
     for ax, panel in zip(flat[lead:], present, strict=False):
@@ -238,7 +293,9 @@ def declared_figures(rows: Sequence[dict[str, Any]]) -> list[tuple[str, Figure]]
     return list(out.values())
 
 
-def write_figures(root: Path, rows: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, str, str]], list[str], dict[str, bytes], list[Group]]:
+def write_figures(
+    root: Path, rows: Sequence[dict[str, Any]]
+) -> tuple[list[tuple[str, str, str]], list[str], dict[str, bytes], list[Group]]:
     """Draw every figure into ``root/figures/*.png``.
 
     Returns:
@@ -259,12 +316,34 @@ def write_figures(root: Path, rows: Sequence[dict[str, Any]]) -> tuple[list[tupl
     series = thresholds_in_force(finished)[0].series
     draw: list[tuple[str, str, Any]] = []
     if series is not None:
-        draw.append(("curves", f"Training loss (running median) and `{series}`, mean over hidden layers.", lambda: figure_curves(groups, series)))
-        draw.append(("heatmap", f"`{series}` of every hidden layer (rows, first on top) over the steps, median over seeds; dashed: median T1.",
-                     lambda: figure_heatmap(groups, series)))  # fmt: skip
-        draw.append(("per_layer", f"Each hidden layer's `{series}` (median over seeds), coloured by depth; dashed: median T1.", lambda: figure_per_layer(groups, series)))
+        draw.append(
+            (
+                "curves",
+                f"Training loss (running median) and `{series}`, mean over hidden layers.",
+                lambda: figure_curves(groups, series),
+            )
+        )
+        draw.append(
+            (
+                "heatmap",
+                (
+                    f"`{series}` of every hidden layer (rows, first on top) "
+                    "over the steps, median over seeds; dashed: median T1."
+                ),
+                lambda: figure_heatmap(groups, series),
+            )
+        )
+        draw.append(
+            (
+                "per_layer",
+                f"Each hidden layer's `{series}` (median over seeds), coloured by depth; dashed: median T1.",
+                lambda: figure_per_layer(groups, series),
+            )
+        )
     for metric, figure in declared_figures(finished):
-        draw.append((figure.name, figure.caption, lambda m=metric, f=figure: figure_panels(groups, m, f, series)))  # type: ignore[misc]
+        draw.append(
+            (figure.name, figure.caption, lambda m=metric, f=figure: figure_panels(groups, m, f, series))  # type: ignore[misc]
+        )
     (root / "figures").mkdir(exist_ok=True)
     written: list[tuple[str, str, str]] = []
     problems: list[str] = []

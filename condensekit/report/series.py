@@ -45,7 +45,9 @@ def layer_mean(series: dict[str, Series], metric: str, quantity: str, layers: Se
     for tag in (f"{metric}/{quantity}", f"{metric}/mean/{quantity}"):
         if tag in series:
             return series[tag]
-    logged = [t for t in series if t.startswith(f"{metric}/") and t.endswith(f"/{quantity}") and t.count("/") == 2]
+    logged = [
+        t for t in series if t.startswith(f"{metric}/") and t.endswith(f"/{quantity}") and t.count("/") == 2
+    ]
     chosen = [t for t in logged if t.split("/")[1] in (layers or ())] or logged
     if not chosen:
         return [], []
@@ -81,11 +83,17 @@ def band(curves: Sequence[Series]) -> tuple[list[int], list[float], list[float],
         for s, v in zip(steps, values, strict=True):
             by_step.setdefault(s, []).append(v)
     steps = sorted(by_step)
-    return (steps, [statistics.median(by_step[s]) for s in steps], [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps])
+    return (
+        steps,
+        [statistics.median(by_step[s]) for s in steps],
+        [min(by_step[s]) for s in steps],
+        [max(by_step[s]) for s in steps],
+    )
 
 
 def build_groups(root: Path, rows: Sequence[dict[str, Any]]) -> list[Group]:
-    """One :class:`Group` per (arm, grid point), in the order of ``rows``; runs without metrics are left out."""
+    """One :class:`Group` per (arm, grid point), in the order of ``rows``; runs without metrics are left
+    out."""
     groups: dict[str, Group] = {}
     for row in rows:
         label = row["arm"] if row["grid"] == "base" else f"{row['arm']} [{row['grid']}]"
@@ -113,7 +121,8 @@ def summary_curves(group: Group, series: str) -> list[Series]:
 
 
 def layer_grid(group: Group, series: str) -> tuple[list[str], list[int], list[list[float]]]:
-    """The summary series of every hidden layer (median over seeds) on one step grid: ``(layers, steps, values)``.
+    """The summary series of every hidden layer (median over seeds) on one step grid:
+    ``(layers, steps, values)``.
 
     ``values[i][j]`` is layer ``i`` at ``steps[j]``; NaN where no seed logged it.
     """

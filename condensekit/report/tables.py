@@ -15,15 +15,26 @@ from condensekit.phases import has_first_phase
 from condensekit.status import REPORT_ORDER, RunStatus
 
 # per-run quantities correlated with a swept grid value: (column label, row key)
-SWEEP_QUANTITIES = (("T1", "phase1_end"), ("rise dS", "dS"), ("peak S*", "peak"), ("test acc", "final_test_acc"), ("condensed", "condensed"))
+SWEEP_QUANTITIES = (
+    ("T1", "phase1_end"),
+    ("rise dS", "dS"),
+    ("peak S*", "peak"),
+    ("test acc", "final_test_acc"),
+    ("condensed", "condensed"),
+)
 
 
 def _finite(values: Iterable[Any]) -> list[float]:
-    return [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+    return [
+        float(v)
+        for v in values
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ]
 
 
 def median_range(values: Iterable[Any], digits: int = 3) -> str:
-    """``median [min, max]`` of the finite values, or ``-``; whole numbers (steps) are written out, not as 1e+03."""
+    """``median [min, max]`` of the finite values, or ``-``; whole numbers (steps) are written out, not as
+    1e+03."""
     vals = _finite(values)
     if not vals:
         return "-"
@@ -53,7 +64,9 @@ def grouped(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[s
         started = row.get("started")
         started = float(started) if isinstance(started, int | float) else math.inf
         first_start[row["arm"]] = min(first_start.get(row["arm"], math.inf), started)
-    order = sorted(rows, key=lambda r: (first_start[r["arm"]], r["arm"], _grid_key(r.get("grid_values") or {})))
+    order = sorted(
+        rows, key=lambda r: (first_start[r["arm"]], r["arm"], _grid_key(r.get("grid_values") or {}))
+    )
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in order:
         groups.setdefault((row["arm"], row["grid"]), []).append(row)
@@ -61,11 +74,13 @@ def grouped(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[s
 
 
 def verdict(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Per arm and grid point, across seeds: T1, the layer mean's rise, peak and when it peaks, accuracy, verdicts.
+    """Per arm and grid point, across seeds: T1, the layer mean's rise, peak and when it peaks, accuracy,
+    verdicts.
 
     Cells are median [min, max] over the runs that finished ``ok``; the ``runs`` column counts every status.
-    ``rise dS``, ``peak S*`` and ``peak t*`` are those of the mean over the hidden layers (``summary["mean"]``),
-    ``peak in`` says in how many seeds that peak came during phase 1 (at or before T1) or after it.
+    ``rise dS``, ``peak S*`` and ``peak t*`` are those of the mean over the hidden layers
+    (``summary["mean"]``), ``peak in`` says in how many seeds that peak came during phase 1 (at or before T1)
+    or after it.
     """
     table = []
     for (arm, grid), runs in grouped(rows).items():
@@ -74,20 +89,26 @@ def verdict(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
         t1 = median_range(r.get("phase1_end") for r in ok)
         if stuck:
             t1 = f"{t1} ({stuck} stuck)" if t1 != "-" else f"stuck ({stuck})"
-        statuses = {s: sum(1 for r in runs if r["status"] == s) for s in {*REPORT_ORDER, *(r["status"] for r in runs)}}
-        table.append({
-            "arm": arm,
-            "grid": grid,
-            "runs": " ".join(f"{statuses[s]} {s}" for s in sorted(statuses, key=_status_order) if statuses[s]),
-            "T1 (phase-1 end)": t1,
-            "rise dS": median_range(r.get("dS") for r in ok),
-            "peak S*": median_range(r.get("peak") for r in ok),
-            "peak t*": median_range(r.get("peak_step") for r in ok),
-            "peak in": phase_counts(ok),
-            "test acc": median_range(r.get("final_test_acc") for r in ok),
-            "condensed": _count(ok, "condensed"),
-            "collapsed": _count(ok, "collapsed_at_init"),
-        })  # fmt: skip
+        statuses = {
+            s: sum(1 for r in runs if r["status"] == s) for s in {*REPORT_ORDER, *(r["status"] for r in runs)}
+        }
+        table.append(
+            {
+                "arm": arm,
+                "grid": grid,
+                "runs": " ".join(
+                    f"{statuses[s]} {s}" for s in sorted(statuses, key=_status_order) if statuses[s]
+                ),
+                "T1 (phase-1 end)": t1,
+                "rise dS": median_range(r.get("dS") for r in ok),
+                "peak S*": median_range(r.get("peak") for r in ok),
+                "peak t*": median_range(r.get("peak_step") for r in ok),
+                "peak in": phase_counts(ok),
+                "test acc": median_range(r.get("final_test_acc") for r in ok),
+                "condensed": _count(ok, "condensed"),
+                "collapsed": _count(ok, "collapsed_at_init"),
+            }
+        )
     if all(r["grid"] == "base" for r in table):
         for r in table:
             del r["grid"]
@@ -99,20 +120,27 @@ def _count(ok: Sequence[dict[str, Any]], key: str) -> str:
 
 
 def phase_counts(runs: Sequence[dict[str, Any]], key: str = "peak_phase") -> str:
-    """``phase1 3/3`` or ``phase1 1/3, phase2 2/3``: where the peak fell against T1, over the runs that have one.
+    """``phase1 3/3`` or ``phase1 1/3, phase2 2/3``: where the peak fell against T1, over the runs that have
+    one.
 
     A run row (it has ``smoothing_window``) whose loss had no first phase counts as ``no phase 1``: a peak
     "before T1" means nothing when T1 only marks a loss that fell from the start.
     """
     phases = []
     for r in runs:
-        if "smoothing_window" in r and r.get("status") is not None and not has_first_phase(r.get("phase1_end"), int(r["smoothing_window"] or 20)):
+        if (
+            "smoothing_window" in r
+            and r.get("status") is not None
+            and not has_first_phase(r.get("phase1_end"), int(r["smoothing_window"] or 20))
+        ):
             phases.append("no phase 1")
         elif r.get(key) in ("phase1", "phase2"):
             phases.append(r[key])
     if not phases:
         return "-"
-    return ", ".join(f"{p} {phases.count(p)}/{len(runs)}" for p in ("phase1", "phase2", "no phase 1") if p in phases)
+    return ", ".join(
+        f"{p} {phases.count(p)}/{len(runs)}" for p in ("phase1", "phase2", "no phase 1") if p in phases
+    )
 
 
 def _status_order(status: str) -> int:
@@ -140,7 +168,8 @@ def ranks(values: Sequence[float]) -> list[float]:
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation (Pearson correlation of the tie-averaged ranks); NaN if either is constant."""
+    """Spearman's rank correlation (Pearson correlation of the tie-averaged ranks); NaN if either is
+    constant."""
     if len(x) < 2:
         return math.nan
     rx, ry = ranks(x), ranks(y)
@@ -151,7 +180,8 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def sweep_value(row: dict[str, Any], key: str) -> float | None:
-    """A run's value of a quantity for correlation: stuck runs rank T1 after every run that left the plateau."""
+    """A run's value of a quantity for correlation: stuck runs rank T1 after every run that left the
+    plateau."""
     value = row.get(key)
     if key == "phase1_end" and value is None and row.get("status") == RunStatus.OK:
         value = (row.get("steps_done") or 0) + 1  # censored: "not within the run"
@@ -187,9 +217,21 @@ def sweep_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
                     if key in r["grid_values"] and y is not None:
                         pairs.append((float(r["grid_values"][key]), y, r["seed"]))
                 rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
-                per_seed = [spearman([x for x, _, s in pairs if s == seed], [y for _, y, s in pairs if s == seed]) for seed in sorted({p[2] for p in pairs})]
-                table.append({"arm": arm, "swept": key, "quantity": label, "rho": _fmt(rho), "n": str(len(pairs)),
-                              "per seed": " ".join(_fmt(v) for v in per_seed), "seeds agree": _agree(rho, per_seed)})  # fmt: skip
+                per_seed = [
+                    spearman([x for x, _, s in pairs if s == seed], [y for _, y, s in pairs if s == seed])
+                    for seed in sorted({p[2] for p in pairs})
+                ]
+                table.append(
+                    {
+                        "arm": arm,
+                        "swept": key,
+                        "quantity": label,
+                        "rho": _fmt(rho),
+                        "n": str(len(pairs)),
+                        "per seed": " ".join(_fmt(v) for v in per_seed),
+                        "seeds agree": _agree(rho, per_seed),
+                    }
+                )
     return table
 
 
@@ -210,10 +252,20 @@ def layer_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
         layers = list(dict.fromkeys(name for r in runs for name in r.get("layers", {})))
         for name in layers:
             per = [r["layers"][name] for r in runs if name in r.get("layers", {})]
-            table.append({"arm": arm, "grid": grid, "layer": name, "peak step t*": median_range(p.get("peak_step") for p in per),
-                          "S0": median_range(p.get("S0") for p in per), "peak S*": median_range(p.get("peak") for p in per),
-                          "final": median_range(p.get("final") for p in per), "peak in": phase_counts(per),
-                          "condensed": _count(per, "condensed"), "collapsed": _count(per, "collapsed_at_init")})  # fmt: skip
+            table.append(
+                {
+                    "arm": arm,
+                    "grid": grid,
+                    "layer": name,
+                    "peak step t*": median_range(p.get("peak_step") for p in per),
+                    "S0": median_range(p.get("S0") for p in per),
+                    "peak S*": median_range(p.get("peak") for p in per),
+                    "final": median_range(p.get("final") for p in per),
+                    "peak in": phase_counts(per),
+                    "condensed": _count(per, "condensed"),
+                    "collapsed": _count(per, "collapsed_at_init"),
+                }
+            )
     return table
 
 

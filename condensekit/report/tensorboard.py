@@ -41,10 +41,18 @@ DEPTHS = (("first", 0.0), ("25%", 0.25), ("50%", 0.5), ("75%", 0.75), ("last", 1
 
 # (tag, name in the HParams table, what it is); the run writes each at its end (see verdict_scalars)
 VERDICT = (
-    ("verdict/T1", "T1", "phase-1 end: the first step where the smoothed loss left its plateau (empty: stuck)"),
+    (
+        "verdict/T1",
+        "T1",
+        "phase-1 end: the first step where the smoothed loss left its plateau (empty: stuck)",
+    ),
     ("verdict/dS", "dS", "rise of the summary series' mean over the hidden layers (the verdict's rise dS)"),
     ("verdict/condensed", "condensed", "1 when the run condensed (the recipe's [summary] rule), else 0"),
-    ("verdict/peak_in_phase1", "peak in phase 1", "1 when the summary series peaks by T1 (peak_phase = phase1), 0 after it"),
+    (
+        "verdict/peak_in_phase1",
+        "peak in phase 1",
+        "1 when the summary series peaks by T1 (peak_phase = phase1), 0 after it",
+    ),
     ("verdict/test_acc", "test acc", "final test accuracy"),
 )
 
@@ -61,39 +69,60 @@ def depth_layers(hidden: Sequence[str]) -> list[tuple[int, str, str]]:
 
 
 def depth_tag(quantity: str, index: int, name: str) -> str:
-    """``Compare_by_depth/feat_inter/2_50%``: one shared tag per relative depth (one summary series per run)."""
+    """``Compare_by_depth/feat_inter/2_50%``: one shared tag per relative depth (one summary series per
+    run)."""
     return f"{BY_DEPTH}/{quantity}/{index}_{name}"
 
 
 def compare_quantities(series: str | None, reports: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(metric, quantity)`` whose layer means the compare section overlays: the series first, then declared ones."""
+    """``(metric, quantity)`` whose layer means the compare section overlays: the series first, then declared
+    ones."""
     out: list[tuple[str, str]] = []
     if series:
         metric, _, quantity = series.partition("/")
         out.append((metric, quantity))
     for metric, report in reports.items():
-        declared = report.get("compare", ()) if isinstance(report, Mapping) else getattr(report, "compare", ())
+        declared = (
+            report.get("compare", ()) if isinstance(report, Mapping) else getattr(report, "compare", ())
+        )
         out += [(metric, q) for q in declared if (metric, q) not in out]
     return out
 
 
 def headline_tags(series: str | None, reports: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """``(chart title, tag, its copy under Compare/)`` of the compare section, in order (the T1 marker excluded).
+    """``(chart title, tag, its copy under Compare/)`` of the compare section, in order (the T1 marker
+    excluded).
 
     The copies are numbered (``Compare/1_train_loss``, ``Compare/3_feat_inter_mean``) so that TensorBoard,
     which sorts cards by name, shows them in this order.
     """
     quantities = compare_quantities(series, reports)
     repeated = {q for _, q in quantities if sum(1 for _, other in quantities if other == q) > 1}
-    items = [(title, tag, name) for title, tag, name in (
-        ("training loss", "train/loss", "train_loss"), ("test accuracy", "test/accuracy", "test_accuracy"),
-        *((f"{q}, mean over hidden layers ({m})", f"{m}/mean/{q}", f"{m}.{q}_mean" if q in repeated else f"{q}_mean") for m, q in quantities),
-    )]  # fmt: skip
+    items = [
+        (title, tag, name)
+        for title, tag, name in (
+            ("training loss", "train/loss", "train_loss"),
+            ("test accuracy", "test/accuracy", "test_accuracy"),
+            *(
+                (
+                    f"{q}, mean over hidden layers ({m})",
+                    f"{m}/mean/{q}",
+                    f"{m}.{q}_mean" if q in repeated else f"{q}_mean",
+                )
+                for m, q in quantities
+            ),
+        )
+    ]
     digits = len(str(len(items)))
-    return [(title, tag, f"{COMPARE}/{i:0{digits}d}_{name}") for i, (title, tag, name) in enumerate(items, start=1)]
+    return [
+        (title, tag, f"{COMPARE}/{i:0{digits}d}_{name}")
+        for i, (title, tag, name) in enumerate(items, start=1)
+    ]
 
 
-def dashboard_layout(series: str | None, reports: Mapping[str, Any], hidden: Sequence[str], tags: Iterable[str]) -> Any:
+def dashboard_layout(
+    series: str | None, reports: Mapping[str, Any], hidden: Sequence[str], tags: Iterable[str]
+) -> Any:
     """The custom-scalars layout of one run (TensorBoard merges the runs' layouts by section title).
 
     Args:
@@ -105,7 +134,9 @@ def dashboard_layout(series: str | None, reports: Mapping[str, Any], hidden: Seq
     from tensorboard.plugins.custom_scalar import layout_pb2
 
     def chart(title: str, tag: str) -> Any:
-        return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=[f"^{re.escape(tag)}$"]))
+        return layout_pb2.Chart(
+            title=title, multiline=layout_pb2.MultilineChartContent(tag=[f"^{re.escape(tag)}$"])
+        )
 
     headline = headline_tags(series, reports)
     compare = [chart(title, tag) for title, tag, _ in headline]
@@ -113,27 +144,55 @@ def dashboard_layout(series: str | None, reports: Mapping[str, Any], hidden: Seq
     categories = [layout_pb2.Category(title="Compare arms", chart=compare)]
     if series:
         metric, _, quantity = series.partition("/")
-        depth = [chart(f"{quantity}: {name} hidden layer" if name in ("first", "last") else f"{quantity}: {name} deep", depth_tag(quantity, i, name))
-                 for i, (name, _) in enumerate(DEPTHS)]  # fmt: skip
-        categories.append(layout_pb2.Category(title=f"{quantity} by relative depth (first, 25%, 50%, 75%, last hidden layer)", chart=depth))
+        depth = [
+            chart(
+                f"{quantity}: {name} hidden layer"
+                if name in ("first", "last")
+                else f"{quantity}: {name} deep",
+                depth_tag(quantity, i, name),
+            )
+            for i, (name, _) in enumerate(DEPTHS)
+        ]
+        categories.append(
+            layout_pb2.Category(
+                title=f"{quantity} by relative depth (first, 25%, 50%, 75%, last hidden layer)", chart=depth
+            )
+        )
         shown = {tag for _, tag, _ in headline}
         means = sorted(t for t in tags if t.count("/") == 2 and t.split("/")[1] == "mean" and t not in shown)
         if means:
-            categories.append(layout_pb2.Category(title="Layer means (mean over hidden layers)", chart=[chart(t, t) for t in means], closed=True))
+            categories.append(
+                layout_pb2.Category(
+                    title="Layer means (mean over hidden layers)",
+                    chart=[chart(t, t) for t in means],
+                    closed=True,
+                )
+            )
         per_layer = [chart(f"{layer}: {quantity}", f"{metric}/{layer}/{quantity}") for layer in hidden]
-        categories.append(layout_pb2.Category(title=f"{quantity} per layer (detail)", chart=per_layer, closed=True))
+        categories.append(
+            layout_pb2.Category(title=f"{quantity} per layer (detail)", chart=per_layer, closed=True)
+        )
     return layout_pb2.Layout(category=categories)
 
 
 def layout_summary(layout: Any) -> Any:
-    """The custom-scalars plugin's config summary: the serialized layout as a string tensor under its fixed tag.
+    """The custom-scalars plugin's config summary: the serialized layout as a string tensor under its fixed
+    tag.
 
     (``tensorboard.plugins.custom_scalar.summary.pb`` builds the same but imports TensorFlow.)
     """
     from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
 
     metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="custom_scalars"))
-    return Summary(value=[Summary.Value(tag="custom_scalars__config__", tensor=_string_tensor(layout.SerializeToString()), metadata=metadata)])
+    return Summary(
+        value=[
+            Summary.Value(
+                tag="custom_scalars__config__",
+                tensor=_string_tensor(layout.SerializeToString()),
+                metadata=metadata,
+            )
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -154,14 +213,22 @@ def _toml_like(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def run_hparams(arm: str, seed: int, grid: Mapping[str, Any], tricks: Mapping[str, Mapping[str, Any]], status: str) -> dict[str, Any]:
-    """The HParams of a run: arm, seed, status, tricks, and the grid (its value when one key is swept, else its label).
+def run_hparams(
+    arm: str, seed: int, grid: Mapping[str, Any], tricks: Mapping[str, Mapping[str, Any]], status: str
+) -> dict[str, Any]:
+    """The HParams of a run: arm, seed, status, tricks, and the grid (its value when one key is swept, else
+    its label).
 
     At most five, so that TensorBoard ticks every one of them.
     """
     from condensekit.spec import grid_label
 
-    out: dict[str, Any] = {"arm": arm, "seed": str(seed), "status": str(status), "tricks": tricks_text(tricks)}
+    out: dict[str, Any] = {
+        "arm": arm,
+        "seed": str(seed),
+        "status": str(status),
+        "tricks": tricks_text(tricks),
+    }
     if len(grid) == 1:
         key, value = next(iter(grid.items()))
         out[f"grid.{key}"] = value if isinstance(value, int | float | str | bool) else grid_label(dict(grid))
@@ -177,7 +244,9 @@ def verdict_scalars(summary: Mapping[str, Any]) -> dict[str, float]:
         "verdict/T1": summary.get("phase1_end"),
         "verdict/dS": mean.get("rise") if isinstance(mean := summary.get("mean"), dict) else None,
         "verdict/condensed": summary.get("condensed") if summary else None,
-        "verdict/peak_in_phase1": {"phase1": 1.0, "phase2": 0.0}.get(phase) if isinstance(phase, str) else None,
+        "verdict/peak_in_phase1": {"phase1": 1.0, "phase2": 0.0}.get(phase)
+        if isinstance(phase, str)
+        else None,
         "verdict/test_acc": summary.get("final_test_acc"),
     }
     return {k: float(v) for k, v in values.items() if isinstance(v, int | float) and math.isfinite(float(v))}
@@ -218,8 +287,15 @@ def experiment_summary(runs: Sequence[Mapping[str, Any]]) -> Any:
         if name == "status":  # every status a run may end with, so the filter works before the runs end
             values = sorted({*values, "ok", "diverged", "failed", "interrupted"})
         domain = struct_pb2.ListValue(values=[_value(v) for v in values])
-        infos.append(api_pb2.HParamInfo(name=name, type=api_pb2.DataType.Value(kind), domain_discrete=domain, differs=len(values) > 1))
-    metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=shown, description=text) for tag, shown, text in VERDICT]
+        infos.append(
+            api_pb2.HParamInfo(
+                name=name, type=api_pb2.DataType.Value(kind), domain_discrete=domain, differs=len(values) > 1
+            )
+        )
+    metrics = [
+        api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=shown, description=text)
+        for tag, shown, text in VERDICT
+    ]
     experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics)
     return _hparams_summary(metadata.EXPERIMENT_TAG, experiment=experiment)
 
@@ -231,9 +307,13 @@ def session_summaries(hparams: Mapping[str, Any], status: str, started: float) -
     start = plugin_data_pb2.SessionStartInfo(start_time_secs=started)
     for key, value in hparams.items():
         start.hparams[key].CopyFrom(_value(value))
-    end = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS" if status in ("ok", "diverged") else "STATUS_FAILURE"))
-    return [_hparams_summary(metadata.SESSION_START_INFO_TAG, session_start_info=start),
-            _hparams_summary(metadata.SESSION_END_INFO_TAG, session_end_info=end)]  # fmt: skip
+    end = plugin_data_pb2.SessionEndInfo(
+        status=api_pb2.Status.Value("STATUS_SUCCESS" if status in ("ok", "diverged") else "STATUS_FAILURE")
+    )
+    return [
+        _hparams_summary(metadata.SESSION_START_INFO_TAG, session_start_info=start),
+        _hparams_summary(metadata.SESSION_END_INFO_TAG, session_end_info=end),
+    ]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -242,7 +322,11 @@ def session_summaries(hparams: Mapping[str, Any], status: str, started: float) -
 
 
 def write_dashboard_config(
-    root: Path, runs: Sequence[Mapping[str, Any]], pngs: Mapping[str, bytes] | None = None, report: str | None = None, layout: Any = None
+    root: Path,
+    runs: Sequence[Mapping[str, Any]],
+    pngs: Mapping[str, bytes] | None = None,
+    report: str | None = None,
+    layout: Any = None,
 ) -> Path:
     """Write ``root/figures/``'s one event file: the HParams configuration, the figures, ``report.md``.
 
@@ -270,12 +354,23 @@ def write_dashboard_config(
         if layout is not None:
             writer.add_event(_event(layout_summary(layout)))
         for name, png in (pngs or {}).items():
-            width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the PNG's IHDR
+            # the PNG's IHDR
+            width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
             image = Summary.Image(encoded_image_string=png, height=height, width=width, colorspace=4)
             writer.add_event(_event(Summary(value=[Summary.Value(tag=f"figure/{name}", image=image)])))
         if report:
             metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="text"))
-            writer.add_event(_event(Summary(value=[Summary.Value(tag="report.md", tensor=_string_tensor(report.encode()), metadata=metadata)])))
+            writer.add_event(
+                _event(
+                    Summary(
+                        value=[
+                            Summary.Value(
+                                tag="report.md", tensor=_string_tensor(report.encode()), metadata=metadata
+                            )
+                        ]
+                    )
+                )
+            )
     finally:
         writer.close()
     return log_dir
@@ -288,7 +383,15 @@ def row_hparams(root: Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str,
     out = []
     for row in rows:
         spec = (read_run_json(root / row["run_dir"]) or {}).get("spec") or {}
-        out.append(run_hparams(row["arm"], row.get("seed") or 0, row.get("grid_values") or {}, spec.get("tricks") or {}, str(row["status"])))
+        out.append(
+            run_hparams(
+                row["arm"],
+                row.get("seed") or 0,
+                row.get("grid_values") or {},
+                spec.get("tricks") or {},
+                str(row["status"]),
+            )
+        )
     return out
 
 

@@ -20,7 +20,8 @@ SUBJECT = "contract_subject"  # the name a component passed as a class/factory i
 
 
 def _resolve(kind: str, component: Any, params: Any, params_model: Any, pm: Any) -> tuple[Any, str, Any, Any]:
-    """Return ``(plugin manager, name, factory, validated params)`` for a registered name or a raw component."""
+    """Return ``(plugin manager, name, factory, validated params)`` for a registered name or a raw
+    component."""
     from condensekit.catalogue import NoParams
     from condensekit.manager import get_plugin_manager
 
@@ -52,13 +53,19 @@ def _resolve(kind: str, component: Any, params: Any, params_model: Any, pm: Any)
 def _check_params_model(model_cls: Any, name: str) -> None:
     from pydantic import BaseModel
 
-    assert isinstance(model_cls, type) and issubclass(model_cls, BaseModel), f"{name}: params must be a pydantic BaseModel class"
+    assert isinstance(model_cls, type) and issubclass(model_cls, BaseModel), (
+        f"{name}: params must be a pydantic BaseModel class"
+    )
     # pydantic's default ("ignore") drops misspelled keys silently; "allow" is a deliberate pass-through
     assert model_cls.model_config.get("extra") in ("forbid", "allow"), (
-        f"{name}: params model {model_cls.__name__} must set model_config = ConfigDict(extra='forbid') so typos in recipes are errors"
+        f"{name}: params model {model_cls.__name__} must set model_config "
+        "= ConfigDict(extra='forbid') so typos in recipes are errors"
     )
     undocumented = [f for f, info in model_cls.model_fields.items() if not info.description]
-    assert not undocumented, f"{name}: give these params a Field(description=...) for `condensekit list`: {', '.join(undocumented)}"
+    assert not undocumented, (
+        f"{name}: give these params a Field(description=...) "
+        f"for `condensekit list`: {', '.join(undocumented)}"
+    )
 
 
 def _seeded(factory: Callable[[], Any], seed: int) -> Any:
@@ -100,17 +107,25 @@ def check_model(
     _, name, factory, validated = _resolve("models", model, params, params_model, pm)
     info = info or DataInfo(input_shape=(1, 8, 8), num_classes=3, name="contract")
     net = _seeded(lambda: factory(validated, info), 0)
-    assert isinstance(net, nn.Module), f"{name}: the factory must return an nn.Module, got {type(net).__name__}"
+    assert isinstance(net, nn.Module), (
+        f"{name}: the factory must return an nn.Module, got {type(net).__name__}"
+    )
     twin = _seeded(lambda: factory(validated, info), 0)
     for (key, a), b in zip(net.state_dict().items(), twin.state_dict().values(), strict=True):
-        assert torch.equal(a, b), f"{name}: two builds under the same torch seed differ at {key!r}; draw weights from torch's RNG only"
+        assert torch.equal(a, b), (
+            f"{name}: two builds under the same torch seed differ "
+            f"at {key!r}; draw weights from torch's RNG only"
+        )
     x = torch.randn(batch_size, *info.input_shape, generator=torch.Generator().manual_seed(0))
     y = torch.arange(batch_size) % info.num_classes
     net.train()
     logits = net(x)
-    assert isinstance(logits, torch.Tensor), f"{name}: forward must return a tensor of logits, got {type(logits).__name__}"
+    assert isinstance(logits, torch.Tensor), (
+        f"{name}: forward must return a tensor of logits, got {type(logits).__name__}"
+    )
     assert tuple(logits.shape) == (batch_size, info.num_classes), (
-        f"{name}: inputs {tuple(x.shape)} gave logits {tuple(logits.shape)}, expected {(batch_size, info.num_classes)}"
+        f"{name}: inputs {tuple(x.shape)} gave logits "
+        f"{tuple(logits.shape)}, expected {(batch_size, info.num_classes)}"
     )
     assert torch.isfinite(logits).all(), f"{name}: non-finite logits at initialisation"
     F.cross_entropy(logits, y).backward()
@@ -121,18 +136,24 @@ def check_model(
     net.zero_grad(set_to_none=True)
     net.eval()
     with torch.no_grad():
-        assert tuple(net(x[:1]).shape) == (1, info.num_classes), f"{name}: eval-mode forward of one sample has the wrong shape"
+        assert tuple(net(x[:1]).shape) == (1, info.num_classes), (
+            f"{name}: eval-mode forward of one sample has the wrong shape"
+        )
     net.train()
     points = probe_points(net)
     assert points, f"{name}: no probe points; define probe_points() or use nn.Linear / nn.Conv2d layers"
     own = {id(m) for m in net.modules()}
     strangers = [p for p, m in points.items() if id(m) not in own]
-    assert not strangers, f"{name}: probe_points() returned modules that are not part of the model: {strangers}"
+    assert not strangers, (
+        f"{name}: probe_points() returned modules that are not part of the model: {strangers}"
+    )
     probe = Probe(net, x, y, points, step=0)
     for point in points:
         for what, tensors in (("features", probe.features), ("feature gradients", probe.feature_grads)):
             t = tensors.get(point)
-            assert t is not None and t.shape[0] == batch_size, f"{name}: probe point {point!r}: {what} need a batch dimension of {batch_size}"
+            assert t is not None and t.shape[0] == batch_size, (
+                f"{name}: probe point {point!r}: {what} need a batch dimension of {batch_size}"
+            )
     return net
 
 
@@ -151,7 +172,9 @@ def _check_hookimpls(obj: Any, name: str, required: str | None = None) -> list[s
         raise AssertionError(f"{name}: {exc}") from None
     hooks = sorted(h.name for h in bare.get_hookcallers(obj) or [])
     catalogue_hooks = [h for h in hooks if h.startswith("register_")]
-    assert not catalogue_hooks, f"{name}: a per-run object must not implement catalogue hooks: {catalogue_hooks}"
+    assert not catalogue_hooks, (
+        f"{name}: a per-run object must not implement catalogue hooks: {catalogue_hooks}"
+    )
     assert hooks, f"{name}: implements no hook; mark its methods with @condensekit.hookimpl"
     if required is not None:
         assert required in hooks, f"{name}: must implement {required}(run, probe) with @condensekit.hookimpl"
@@ -213,7 +236,9 @@ def check_trick(
     """
     pm, name, cls, validated = _resolve("tricks", trick, params, params_model, pm)
     hooks = _check_hookimpls(cls(validated), name)
-    run_recipe_dict = tiny_recipe(**{**dict(recipe or {}), "tricks": {name: validated.model_dump(mode="json")}})
+    run_recipe_dict = tiny_recipe(
+        **{**dict(recipe or {}), "tricks": {name: validated.model_dump(mode="json")}}
+    )
     _run_in(pm, run_recipe_dict)
     return hooks
 
@@ -259,21 +284,33 @@ def _check_no_side_effects(pm: Any, name: str, obj: Any, spec: Any) -> None:
         bundle = cat.get("datasets", spec.data.use).build(spec.data.params, Path(tmp))
         net = _seeded(lambda: cat.get("models", spec.model.use).build(spec.model.params, bundle.info), 0)
         points = probe_points(net)
-        run = Run(spec=spec, name=spec.arm, seed=0, device=torch.device("cpu"), run_dir=Path(tmp), info=bundle.info,
-                  step=0, hidden_layers=hidden_layer_names(net, points))  # fmt: skip
+        run = Run(
+            spec=spec,
+            name=spec.arm,
+            seed=0,
+            device=torch.device("cpu"),
+            run_dir=Path(tmp),
+            info=bundle.info,
+            step=0,
+            hidden_layers=hidden_layer_names(net, points),
+        )
         x, y = make_probe_batch(bundle.train, 4, 64, 0, torch.device("cpu"))
         for p in net.parameters():
             p.grad = torch.full_like(p, 0.5)
         before = {k: v.clone() for k, v in net.state_dict().items()}
         result = obj.collect_metrics(run=run, probe=Probe(net, x, y, points, 0))
-    assert result is None or isinstance(result, Mapping), f"{name}: collect_metrics must return a dict or None"
+    assert result is None or isinstance(result, Mapping), (
+        f"{name}: collect_metrics must return a dict or None"
+    )
     for key, value in (result or {}).items():
         assert isinstance(key, str) and key and not key.startswith("/"), f"{name}: bad key {key!r}"
         float(value)  # raises for values that are not numbers
     changed = [k for k, v in net.state_dict().items() if not torch.equal(v, before[k])]
     assert not changed, f"{name}: collect_metrics changed the model's parameters/buffers: {changed}"
     touched = [n for n, p in net.named_parameters() if p.grad is None or not bool((p.grad == 0.5).all())]
-    assert not touched, f"{name}: collect_metrics changed the training gradients (.grad) of {touched}; use probe.weight_grads"
+    assert not touched, (
+        f"{name}: collect_metrics changed the training gradients (.grad) of {touched}; use probe.weight_grads"
+    )
 
 
 def check_dataset(
@@ -307,27 +344,42 @@ def check_dataset(
         where = Path(root) if root is not None else Path(tmp)
         bundle = _seeded(lambda: factory(validated, where), 1)
         again = _seeded(lambda: factory(validated, where), 2)
-    assert isinstance(bundle, DataBundle), f"{name}: the factory must return a condensekit.DataBundle, got {type(bundle).__name__}"
+    assert isinstance(bundle, DataBundle), (
+        f"{name}: the factory must return a condensekit.DataBundle, got {type(bundle).__name__}"
+    )
     info = bundle.info
     assert isinstance(info, DataInfo), f"{name}: bundle.info must be a condensekit.DataInfo"
-    assert isinstance(info.input_shape, tuple) and all(isinstance(d, int) and d > 0 for d in info.input_shape), (
-        f"{name}: info.input_shape must be a tuple of positive ints, got {info.input_shape!r}"
+    assert isinstance(info.input_shape, tuple) and all(
+        isinstance(d, int) and d > 0 for d in info.input_shape
+    ), f"{name}: info.input_shape must be a tuple of positive ints, got {info.input_shape!r}"
+    assert isinstance(info.num_classes, int) and info.num_classes >= 2, (
+        f"{name}: info.num_classes must be an int >= 2"
     )
-    assert isinstance(info.num_classes, int) and info.num_classes >= 2, f"{name}: info.num_classes must be an int >= 2"
     for split in ("train", "test"):
         data = getattr(bundle, split)
         assert len(data) > 0, f"{name}: the {split} split is empty"
         for i in range(min(samples, len(data))):
             x, y = data[i]
             x = torch.as_tensor(x)
-            assert tuple(x.shape) == info.input_shape, f"{name}: {split}[{i}] has shape {tuple(x.shape)}, info says {info.input_shape}"
-            assert x.is_floating_point(), f"{name}: {split}[{i}] has dtype {x.dtype}; inputs must be floating point"
-            assert 0 <= int(y) < info.num_classes and int(y) == y, f"{name}: {split}[{i}] has label {y!r}, outside [0, {info.num_classes})"
+            assert tuple(x.shape) == info.input_shape, (
+                f"{name}: {split}[{i}] has shape {tuple(x.shape)}, info says {info.input_shape}"
+            )
+            assert x.is_floating_point(), (
+                f"{name}: {split}[{i}] has dtype {x.dtype}; inputs must be floating point"
+            )
+            assert 0 <= int(y) < info.num_classes and int(y) == y, (
+                f"{name}: {split}[{i}] has label {y!r}, outside [0, {info.num_classes})"
+            )
     labels = labels_of(bundle.train)
-    assert labels.min() >= 0 and labels.max() < info.num_classes, f"{name}: train labels outside [0, {info.num_classes})"
+    assert labels.min() >= 0 and labels.max() < info.num_classes, (
+        f"{name}: train labels outside [0, {info.num_classes})"
+    )
     assert labels.unique().numel() >= 2, f"{name}: the train split has fewer than two classes"
     train: Any = bundle.train
-    assert len(again.train) == len(train) and torch.equal(torch.as_tensor(again.train[0][0]), torch.as_tensor(train[0][0])), (
-        f"{name}: the data changes with torch's global seed; seed your own torch.Generator so every run sees the same data"
+    assert len(again.train) == len(train) and torch.equal(
+        torch.as_tensor(again.train[0][0]), torch.as_tensor(train[0][0])
+    ), (
+        f"{name}: the data changes with torch's global seed; seed "
+        "your own torch.Generator so every run sees the same data"
     )
     return bundle

@@ -28,5 +28,3 @@ def tiny_run(tmp_path: Path) -> Callable[..., TinyRun]:
         return run_recipe(recipe, tmp_path / f"tiny_run{next(counter)}", **kwargs)
 
     return run
-
-

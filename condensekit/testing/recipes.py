@@ -1,5 +1,5 @@
-"""Recipes as dicts, and tiny runs of them, for tests: :func:`tiny_recipe` (a small shipped ``mlp`` on the shipped
-``synthetic`` data, by default), :func:`write_recipe`, :func:`run_recipe`."""
+"""Recipes as dicts, and tiny runs of them, for tests: :func:`tiny_recipe` (a small shipped ``mlp`` on the
+shipped ``synthetic`` data, by default), :func:`write_recipe`, :func:`run_recipe`."""
 
 from __future__ import annotations
 
@@ -21,12 +21,15 @@ def _without_none(value: Any) -> Any:
 
 
 def write_recipe(recipe: Mapping[str, Any], path: str | Path) -> Path:
-    """Write a recipe dict as a TOML file (local ``plugins`` paths are made absolute; None values are left out)."""
+    """Write a recipe dict as a TOML file (local ``plugins`` paths are made absolute; None values are left
+    out)."""
     path = Path(path)
     data = _without_none(dict(recipe))
     if "plugins" in data:
         data["plugins"] = [str(Path(p).resolve()) for p in data["plugins"]]
-    path.write_text("".join(f"{toml_text(str(k))} = {toml_text(v)}\n" for k, v in data.items()), encoding="utf-8")
+    path.write_text(
+        "".join(f"{toml_text(str(k))} = {toml_text(v)}\n" for k, v in data.items()), encoding="utf-8"
+    )
     return path
 
 
@@ -40,7 +43,8 @@ def tiny_recipe(
     metrics: Mapping[str, Any] | None = None,
     steps: int = 3,
 ) -> dict[str, Any]:
-    """A one-arm, one-seed recipe dict on tiny shapes, for tests. The defaults train in well under a second."""
+    """A one-arm, one-seed recipe dict on tiny shapes, for tests. The defaults train in well under a
+    second."""
     if data == "synthetic" and data_params is None:
         data_params = {"num_classes": 3, "dim": 8, "train_per_class": 16, "test_per_class": 4}
     if model == "mlp" and model_params is None:
@@ -53,7 +57,9 @@ def tiny_recipe(
         "train": {"steps": steps, "lr": 0.05, "eval_every": f"at:0,{steps}"},
         "probe": {"per_class": 4},
         "metrics": dict(metrics or {}),
-        "arms": [{"name": "tiny", "model": {"use": model, **(model_params or {})}, "tricks": dict(tricks or {})}],
+        "arms": [
+            {"name": "tiny", "model": {"use": model, **(model_params or {})}, "tricks": dict(tricks or {})}
+        ],
     }
 
 
@@ -124,7 +130,8 @@ def run_recipe(
     sets = ["device=cpu", *([f"train.steps={steps}"] if steps is not None else []), *overrides]
     # A dict comes from the test's own code: open it as such, so its plugin files may lie anywhere.
     source = RecipeSource.from_dict(recipe, folder=out_dir) if isinstance(recipe, Mapping) else path
-    loaded, pm = open_recipe(source, sets)  # a fresh plugin manager: a test may have installed or disabled plugins
+    # a fresh plugin manager: a test may have installed or disabled plugins
+    loaded, pm = open_recipe(source, sets)
     result = TinyRun(out_dir=out_dir, recipe_path=path)
     for spec in loaded.specs:
         outcome = execute_spec(spec, out_dir / "runs", force=True, plugin_manager=pm)

@@ -1,4 +1,5 @@
-"""Dataset ``digits``: scikit-learn's 8x8 handwritten digits (1797 samples, 10 classes). Offline; the default."""
+"""Dataset ``digits``: scikit-learn's 8x8 handwritten digits (1797 samples, 10 classes). Offline; the
+default."""
 
 from __future__ import annotations
 
@@ -17,10 +18,16 @@ class DigitsParams(BaseModel):
     """Parameters of the digits dataset."""
 
     model_config = ConfigDict(extra="forbid")
-    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of samples held out for the test split")
-    split_seed: int = Field(0, description="seed of the fixed, stratified train/test split (not the run's seed)")
+    test_fraction: float = Field(
+        0.2, gt=0.0, lt=1.0, description="share of samples held out for the test split"
+    )
+    split_seed: int = Field(
+        0, description="seed of the fixed, stratified train/test split (not the run's seed)"
+    )
     standardize: bool = Field(True, description="standardize each pixel with the train split's mean and std")
-    image: bool = Field(False, description="give inputs as 1x8x8 images (for CNNs/ViTs) instead of 64-vectors")
+    image: bool = Field(
+        False, description="give inputs as 1x8x8 images (for CNNs/ViTs) instead of 64-vectors"
+    )
 
 
 def load_digits(params: DigitsParams, root: Path) -> Any:
@@ -32,7 +39,11 @@ def load_digits(params: DigitsParams, root: Path) -> Any:
 
     data = sk_load_digits()
     x_train, x_test, y_train, y_test = train_test_split(
-        data.data, data.target, test_size=params.test_fraction, random_state=params.split_seed, stratify=data.target
+        data.data,
+        data.target,
+        test_size=params.test_fraction,
+        random_state=params.split_seed,
+        stratify=data.target,
     )
     xtr, xte = torch.tensor(x_train, dtype=torch.float32), torch.tensor(x_test, dtype=torch.float32)
     if params.standardize:
@@ -49,10 +60,18 @@ def load_digits(params: DigitsParams, root: Path) -> Any:
 
 def digits_info(params: DigitsParams) -> condensekit.DataInfo:
     """The shape and classes of the data, without loading it (for validate-time model checks)."""
-    return condensekit.DataInfo(input_shape=(1, 8, 8) if params.image else (64,), num_classes=10, name="digits")
+    return condensekit.DataInfo(
+        input_shape=(1, 8, 8) if params.image else (64,), num_classes=10, name="digits"
+    )
 
 
 @condensekit.hookimpl
 def register_datasets(register: Register) -> None:
-    register("digits", load_digits, params=DigitsParams, summary="scikit-learn 8x8 digits, offline (64 features or 1x8x8 images, 10 classes)",
-             default=True, info=digits_info)  # fmt: skip
+    register(
+        "digits",
+        load_digits,
+        params=DigitsParams,
+        summary="scikit-learn 8x8 digits, offline (64 features or 1x8x8 images, 10 classes)",
+        default=True,
+        info=digits_info,
+    )

@@ -51,4 +51,10 @@ def synthetic_info(params: SyntheticParams) -> condensekit.DataInfo:
 
 @condensekit.hookimpl
 def register_datasets(register: Register) -> None:
-    register("synthetic", make_synthetic, params=SyntheticParams, summary="seeded Gaussian classes (any dimension/classes)", info=synthetic_info)
+    register(
+        "synthetic",
+        make_synthetic,
+        params=SyntheticParams,
+        summary="seeded Gaussian classes (any dimension/classes)",
+        info=synthetic_info,
+    )

@@ -37,11 +37,17 @@ class TinyImageNetParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subset: int | None = Field(
-        None, ge=1, description="keep at most this many samples of each split (a fixed random choice), for quick runs"
+        None,
+        ge=1,
+        description="keep at most this many samples of each split (a fixed random choice), for quick runs",
     )
-    size: int | None = Field(None, ge=4, le=512, description="resize images to size x size (default: keep 64x64)")
+    size: int | None = Field(
+        None, ge=4, le=512, description="resize images to size x size (default: keep 64x64)"
+    )
     flatten: bool = Field(False, description="give inputs as vectors (for MLPs) instead of (3, H, W) images")
-    in_memory: bool = Field(False, description="decode every image once into tensors instead of streaming from disk")
+    in_memory: bool = Field(
+        False, description="decode every image once into tensors instead of streaming from disk"
+    )
 
 
 def find_folder(root: Path) -> Path:
@@ -51,12 +57,14 @@ def find_folder(root: Path) -> Path:
             return candidate
     raise CondensekitError(
         f"dataset 'tiny_imagenet': no {FOLDER}/wnids.txt under {root}; download {URL} and unzip it in {root} "
-        f"(it must hold {FOLDER}/wnids.txt, {FOLDER}/train/<wnid>/images/*.JPEG, {FOLDER}/val/images/*.JPEG and "
-        f"{FOLDER}/val/val_annotations.txt)"
+        f"(it must hold {FOLDER}/wnids.txt, {FOLDER}/train/<wnid>/images/*.JPEG, {FOLDER}/val/images/*.JPEG "
+        f"and {FOLDER}/val/val_annotations.txt)"
     )
 
 
-def read_split_files(folder: Path) -> tuple[list[str], tuple[list[str], list[int]], tuple[list[str], list[int]]]:
+def read_split_files(
+    folder: Path,
+) -> tuple[list[str], tuple[list[str], list[int]], tuple[list[str], list[int]]]:
     """Class ids, and (paths, labels) of the train and val splits, in a deterministic order."""
     wnids = [line.strip() for line in (folder / "wnids.txt").read_text().splitlines() if line.strip()]
     label_of = {wnid: i for i, wnid in enumerate(wnids)}
@@ -65,7 +73,10 @@ def read_split_files(folder: Path) -> tuple[list[str], tuple[list[str], list[int
     for wnid in wnids:
         images = sorted((folder / "train" / wnid / "images").glob("*.JPEG"))
         if not images:
-            raise CondensekitError(f"dataset 'tiny_imagenet': no images in {folder / 'train' / wnid / 'images'}; the download is incomplete")
+            raise CondensekitError(
+                "dataset 'tiny_imagenet': no images in "
+                f"{folder / 'train' / wnid / 'images'}; the download is incomplete"
+            )
         train_paths += [str(p) for p in images]
         train_labels += [label_of[wnid]] * len(images)
     annotations = folder / "val" / "val_annotations.txt"
@@ -78,14 +89,18 @@ def read_split_files(folder: Path) -> tuple[list[str], tuple[list[str], list[int
             continue
         fields = line.split("\t")
         if len(fields) < 2 or fields[1] not in label_of:
-            raise CondensekitError(f"dataset 'tiny_imagenet': {annotations}:{n}: expected '<file>\\t<wnid>...' with a wnid from wnids.txt, got {line!r}")
+            raise CondensekitError(
+                f"dataset 'tiny_imagenet': {annotations}:{n}: expected "
+                f"'<file>\\t<wnid>...' with a wnid from wnids.txt, got {line!r}"
+            )
         val_paths.append(str(folder / "val" / "images" / fields[0]))
         val_labels.append(label_of[fields[1]])
     return wnids, (train_paths, train_labels), (val_paths, val_labels)
 
 
 def take_subset(paths: list[str], labels: list[int], subset: int | None) -> tuple[list[str], list[int]]:
-    """At most ``subset`` samples by a fixed permutation (the folders are sorted by class, so never a prefix)."""
+    """At most ``subset`` samples by a fixed permutation (the folders are sorted by class, so never a
+    prefix)."""
     import torch
 
     if subset is None or subset >= len(paths):
@@ -103,7 +118,9 @@ def load_tiny_imagenet(params: TinyImageNetParams, root: Path) -> condensekit.Da
     wnids, train, val = read_split_files(folder)
     splits: list[Any] = []
     for paths, labels in (take_subset(*train, params.subset), take_subset(*val, params.subset)):
-        dataset = ImageFileDataset(paths, labels, IMAGENET_MEAN, IMAGENET_STD, size=params.size, flatten=params.flatten)
+        dataset = ImageFileDataset(
+            paths, labels, IMAGENET_MEAN, IMAGENET_STD, size=params.size, flatten=params.flatten
+        )
         splits.append(dataset.to_tensors() if params.in_memory else dataset)
     first = splits[0][0][0] if params.in_memory else splits[0][0][0]
     shape = tuple(first.shape)  # read from a decoded sample: images are 64x64 unless resized

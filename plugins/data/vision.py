@@ -27,7 +27,12 @@ if TYPE_CHECKING:
 
 # Where Debian's dataset-fashion-mnist package installs the four IDX files (gzipped).
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 CIFAR_FILES = "data_batch_1..5, test_batch, batches.meta"
 
 
@@ -44,13 +49,39 @@ class VisionSource:
 
 
 SOURCES: dict[str, VisionSource] = {
-    "mnist": VisionSource("MNIST", "MNIST/raw", ", ".join(IDX_FILES) + " (each may be .gz)", "the four files from the MNIST mirrors", 10, True),
-    "fashion_mnist": VisionSource(
-        "FashionMNIST", "FashionMNIST/raw", ", ".join(IDX_FILES) + " (each may be .gz)",
-        "the four files from github.com/zalandoresearch/fashion-mnist, or apt-get install dataset-fashion-mnist", 10, True,
+    "mnist": VisionSource(
+        "MNIST",
+        "MNIST/raw",
+        ", ".join(IDX_FILES) + " (each may be .gz)",
+        "the four files from the MNIST mirrors",
+        10,
+        True,
     ),
-    "cifar10": VisionSource("CIFAR10", "cifar-10-batches-py", CIFAR_FILES, "cifar-10-python.tar.gz, extracted in the data root", 10),
-    "cifar100": VisionSource("CIFAR100", "cifar-100-python", "train, test, meta", "cifar-100-python.tar.gz, extracted in the data root", 100),
+    "fashion_mnist": VisionSource(
+        "FashionMNIST",
+        "FashionMNIST/raw",
+        ", ".join(IDX_FILES) + " (each may be .gz)",
+        (
+            "the four files from github.com/zalandoresearch/fashion-mnist, "
+            "or apt-get install dataset-fashion-mnist"
+        ),
+        10,
+        True,
+    ),
+    "cifar10": VisionSource(
+        "CIFAR10",
+        "cifar-10-batches-py",
+        CIFAR_FILES,
+        "cifar-10-python.tar.gz, extracted in the data root",
+        10,
+    ),
+    "cifar100": VisionSource(
+        "CIFAR100",
+        "cifar-100-python",
+        "train, test, meta",
+        "cifar-100-python.tar.gz, extracted in the data root",
+        100,
+    ),
 }
 
 
@@ -62,9 +93,13 @@ class VisionParams(BaseModel):
     download: bool = Field(True, description="download into the data root when the files are missing")
     flatten: bool = Field(False, description="give inputs as vectors (for MLPs) instead of (C, H, W) images")
     subset: int | None = Field(
-        None, ge=1, description="keep at most this many samples of each split (a fixed random choice), for quick runs"
+        None,
+        ge=1,
+        description="keep at most this many samples of each split (a fixed random choice), for quick runs",
     )
-    normalize: bool = Field(True, description="normalize each channel with the train split's mean and std (else scale to [0, 1])")
+    normalize: bool = Field(
+        True, description="normalize each channel with the train split's mean and std (else scale to [0, 1])"
+    )
 
 
 def idx_sources(name: str) -> list[Path]:
@@ -97,26 +132,35 @@ def open_torchvision(name: str, params: VisionParams, root: Path) -> tuple[Any, 
     try:
         from torchvision import datasets
     except ImportError as exc:  # pragma: no cover - torchvision is a dependency
-        raise CondensekitError(f"dataset {name!r} needs torchvision ({exc}); pip install torchvision") from exc
+        raise CondensekitError(
+            f"dataset {name!r} needs torchvision ({exc}); pip install torchvision"
+        ) from exc
     source = SOURCES[name]
     if source.idx:
         try:
             prepare_idx_files(root / source.folder, idx_sources(name))
         except OSError as exc:
-            raise CondensekitError(f"dataset {name!r}: cannot write to {root / source.folder} ({exc}); choose a writable data root") from exc
+            raise CondensekitError(
+                f"dataset {name!r}: cannot write to {root / source.folder} "
+                f"({exc}); choose a writable data root"
+            ) from exc
     cls = getattr(datasets, source.torchvision_class)
     try:
-        return cls(str(root), train=True, download=params.download), cls(str(root), train=False, download=params.download)
+        return cls(str(root), train=True, download=params.download), cls(
+            str(root), train=False, download=params.download
+        )
     except Exception as exc:  # not found, corrupted, or the download failed (offline)
         how = "could not download them" if params.download else "download = false"
         raise CondensekitError(
-            f"dataset {name!r}: files not found or corrupted in {root / source.folder} ({how}: {type(exc).__name__}: {exc}); "
-            f"put {source.files} there (source: {source.archive}), or run once with network access and download = true"
+            f"dataset {name!r}: files not found or corrupted in {root / source.folder} ({how}: "
+            f"{type(exc).__name__}: {exc}); put {source.files} there (source: {source.archive}), or run once "
+            "with network access and download = true"
         ) from exc
 
 
 def subset_indices(n: int, subset: int | None) -> torch.Tensor | None:
-    """At most ``subset`` of ``n`` indices, chosen by a fixed permutation (the same for every run and seed)."""
+    """At most ``subset`` of ``n`` indices, chosen by a fixed permutation (the same for every run and
+    seed)."""
     import torch
 
     if subset is None or subset >= n:
@@ -149,7 +193,8 @@ def load_vision(name: str, params: VisionParams, root: Path) -> condensekit.Data
     x_train, x_test = train[0], test[0]
     mean = x_train.mean(dim=(0, 2, 3))
     std = x_train.std(dim=(0, 2, 3))
-    if params.normalize:  # per channel; a channel constant on the train split is only centred (see standardize)
+    # per channel; a channel constant on the train split is only centred (see standardize)
+    if params.normalize:
         x_train, x_test = standardize(x_train, x_test, dims=(0, 2, 3))
     shape: tuple[int, ...] = tuple(x_train.shape[1:])
     if params.flatten:
@@ -159,7 +204,11 @@ def load_vision(name: str, params: VisionParams, root: Path) -> condensekit.Data
         input_shape=shape,
         num_classes=SOURCES[name].num_classes,
         name=name,
-        extra={"mean": mean.flatten().tolist(), "std": std.flatten().tolist(), "classes": list(getattr(train_set, "classes", []))},
+        extra={
+            "mean": mean.flatten().tolist(),
+            "std": std.flatten().tolist(),
+            "classes": list(getattr(train_set, "classes", [])),
+        },
     )
     return DataBundle(train=(x_train, train[1]), test=(x_test, test[1]), info=info)
 
@@ -175,20 +224,31 @@ def _factory(name: str) -> Any:
 
 SUMMARIES = {
     "mnist": "MNIST handwritten digits via torchvision (1x28x28 or 784 features, 10 classes)",
-    "fashion_mnist": "Fashion-MNIST via torchvision or Debian's dataset-fashion-mnist (1x28x28 or 784, 10 classes)",
+    "fashion_mnist": (
+        "Fashion-MNIST via torchvision or Debian's dataset-fashion-mnist (1x28x28 or 784, 10 classes)"
+    ),
     "cifar10": "CIFAR-10 via torchvision (3x32x32 or 3072 features, 10 classes)",
     "cifar100": "CIFAR-100 via torchvision (3x32x32 or 3072 features, 100 fine classes)",
 }
 
 
-IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32)}
+IMAGE_SHAPES = {
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "cifar100": (3, 32, 32),
+}
 
 
 def _info(name: str) -> Any:
     def info(params: VisionParams) -> condensekit.DataInfo:
         """The shape and classes of the data, without loading it (for validate-time model checks)."""
         c, h, w = IMAGE_SHAPES[name]
-        return condensekit.DataInfo(input_shape=(c * h * w,) if params.flatten else (c, h, w), num_classes=SOURCES[name].num_classes, name=name)
+        return condensekit.DataInfo(
+            input_shape=(c * h * w,) if params.flatten else (c, h, w),
+            num_classes=SOURCES[name].num_classes,
+            name=name,
+        )
 
     return info
 

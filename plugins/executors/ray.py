@@ -25,20 +25,32 @@ class RayParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     address: str | None = Field(
-        None, description='cluster to join ("auto", "ray://head:10001"); unset: the Ray already initialised in this process, else start one here'
+        None,
+        description=(
+            'cluster to join ("auto", "ray://head:10001"); unset: the '
+            "Ray already initialised in this process, else start one here"
+        ),
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a Ray started here (default: all cores)")
-    cpus_per_run: float = Field(1.0, gt=0, description="CPUs reserved per run; also its torch threads (rounded down, at least 1)")
+    cpus_per_run: float = Field(
+        1.0, gt=0, description="CPUs reserved per run; also its torch threads (rounded down, at least 1)"
+    )
     gpus_per_run: float = Field(0.0, ge=0, description="GPUs per run; fractions share a GPU, e.g. 0.25")
-    max_retries: int = Field(1, ge=0, description="times Ray reruns a run whose worker process died (runs are idempotent)")
-    runtime_env: dict[str, Any] | None = Field(None, description='Ray runtime_env for the tasks, e.g. {env_vars = {"X" = "1"}}')
+    max_retries: int = Field(
+        1, ge=0, description="times Ray reruns a run whose worker process died (runs are idempotent)"
+    )
+    runtime_env: dict[str, Any] | None = Field(
+        None, description='Ray runtime_env for the tasks, e.g. {env_vars = {"X" = "1"}}'
+    )
 
 
 def _import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise condensekit.CondensekitError('the ray executor needs Ray: pip install "condensekit[ray]"') from exc
+        raise condensekit.CondensekitError(
+            'the ray executor needs Ray: pip install "condensekit[ray]"'
+        ) from exc
     return ray
 
 
@@ -57,10 +69,14 @@ class RayExecutor:
         try:
             ray.init(**options, runtime_env=p.runtime_env, log_to_driver=True)
         except ConnectionError as exc:
-            raise condensekit.CondensekitError(f"executor.address = {p.address!r}: cannot connect to Ray: {exc}") from exc
+            raise condensekit.CondensekitError(
+                f"executor.address = {p.address!r}: cannot connect to Ray: {exc}"
+            ) from exc
         resources = ray.cluster_resources()
-        context.message(f"ray: {'joined ' + p.address if p.address else 'started a local Ray'} "
-                        f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs)")  # fmt: skip
+        context.message(
+            f"ray: {'joined ' + p.address if p.address else 'started a local Ray'} "
+            f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs)"
+        )
         return True
 
     def execute(self, specs: list[Any], context: Any) -> list[Any]:
@@ -80,10 +96,15 @@ class RayExecutor:
         from condensekit.executing import RunOutcome, record_lost_run, run_specs_in_worker
 
         p = self.params
-        task = ray.remote(num_cpus=p.cpus_per_run, num_gpus=p.gpus_per_run, max_retries=p.max_retries)(run_specs_in_worker)
+        task = ray.remote(num_cpus=p.cpus_per_run, num_gpus=p.gpus_per_run, max_retries=p.max_retries)(
+            run_specs_in_worker
+        )
         out_root = str(Path(context.out_root).resolve())
         threads = max(1, int(p.cpus_per_run))
-        refs = {task.remote([spec.to_dict()], out_root, context.force, threads, os.getcwd()): spec for spec in pending}
+        refs = {
+            task.remote([spec.to_dict()], out_root, context.force, threads, os.getcwd()): spec
+            for spec in pending
+        }
         context.message(f"ray: {len(refs)} tasks ({p.cpus_per_run:g} CPU, {p.gpus_per_run:g} GPU each)")
         try:
             while refs:
@@ -94,7 +115,9 @@ class RayExecutor:
                         outcome = RunOutcome.from_dict(ray.get(ref)[0])
                     except ray.exceptions.RayError as exc:  # the task's worker died, retries exhausted
                         last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-                        outcome = record_lost_run(spec, out_root, f"Ray task failed: {type(exc).__name__}: {last}")
+                        outcome = record_lost_run(
+                            spec, out_root, f"Ray task failed: {type(exc).__name__}: {last}"
+                        )
                     context.report(spec, outcome)
         except KeyboardInterrupt:
             for ref in refs:
@@ -104,4 +127,6 @@ class RayExecutor:
 
 @condensekit.hookimpl
 def register_executors(register: Register) -> None:
-    register("ray", RayExecutor, params=RayParams, summary="one Ray task per run, on a Ray cluster or a local Ray")
+    register(
+        "ray", RayExecutor, params=RayParams, summary="one Ray task per run, on a Ray cluster or a local Ray"
+    )

@@ -27,17 +27,29 @@ class SubmititParams(BaseModel):
     """Parameters of the submitit executor (``[executor] use = "submitit"``)."""
 
     model_config = ConfigDict(extra="forbid")
-    cluster: Literal["slurm", "local"] = Field("slurm", description='"slurm", or "local": submitit\'s local executor (no Slurm needed)')
-    partition: str | None = Field(None, description="Slurm partition (default: the cluster's default partition)")
-    time_min: int = Field(60, ge=1, description="time limit of one job in minutes (all the runs packed into it)")
+    cluster: Literal["slurm", "local"] = Field(
+        "slurm", description='"slurm", or "local": submitit\'s local executor (no Slurm needed)'
+    )
+    partition: str | None = Field(
+        None, description="Slurm partition (default: the cluster's default partition)"
+    )
+    time_min: int = Field(
+        60, ge=1, description="time limit of one job in minutes (all the runs packed into it)"
+    )
     cpus_per_run: int = Field(1, ge=1, description="CPU cores per job; also the torch threads of its runs")
     gpus_per_run: int = Field(0, ge=0, description="GPUs per job (Slurm --gpus-per-node)")
-    mem_gb: float | None = Field(None, gt=0, description="memory per job in GB (default: the partition's default)")
+    mem_gb: float | None = Field(
+        None, gt=0, description="memory per job in GB (default: the partition's default)"
+    )
     runs_per_job: int = Field(1, ge=1, description="runs packed into one job, executed one after another")
     array_parallelism: int = Field(64, ge=1, description="jobs of the array running at the same time")
     setup: list[str] = Field([], description='shell lines run before each job, e.g. ["module load cuda"]')
-    slurm: dict[str, Any] = Field({}, description="more submitit Slurm parameters, e.g. {account = \"x\", qos = \"y\"}")
-    folder: str | None = Field(None, description="submitit's logs and pickles (default: <out>/<recipe>/submitit)")
+    slurm: dict[str, Any] = Field(
+        {}, description='more submitit Slurm parameters, e.g. {account = "x", qos = "y"}'
+    )
+    folder: str | None = Field(
+        None, description="submitit's logs and pickles (default: <out>/<recipe>/submitit)"
+    )
     wait: bool = Field(True, description="wait for the jobs and report them; false: submit and return")
     poll_s: float = Field(10.0, gt=0, description="seconds between checks of the jobs' state")
 
@@ -60,7 +72,13 @@ class SpecChunk:
     """
 
     def __init__(self, spec_dicts: list[dict[str, Any]], out_root: str, force: bool, threads: int, cwd: str):
-        self.spec_dicts, self.out_root, self.force, self.threads, self.cwd = spec_dicts, out_root, force, threads, cwd
+        self.spec_dicts, self.out_root, self.force, self.threads, self.cwd = (
+            spec_dicts,
+            out_root,
+            force,
+            threads,
+            cwd,
+        )
 
     def __call__(self) -> list[dict[str, Any]]:
         from condensekit.executing import run_specs_in_worker
@@ -85,16 +103,21 @@ class SubmititExecutor:
         p = self.params
         if p.cluster == "slurm" and shutil.which("sbatch") is None:
             raise condensekit.CondensekitError(
-                'executor.cluster = "slurm" but sbatch is not on PATH here; run from a Slurm login node, or set '
-                'executor.cluster = "local" to use submitit\'s local executor (see docs/scaling.md)'
+                'executor.cluster = "slurm" but sbatch is not on PATH here; run from a Slurm login node, or '
+                'set executor.cluster = "local" to use submitit\'s local executor (see docs/scaling.md)'
             )
         executor = submitit.AutoExecutor(folder=folder, cluster=p.cluster)
         options: dict[str, Any] = {
-            "name": name, "timeout_min": p.time_min, "cpus_per_task": p.cpus_per_run,
-            "gpus_per_node": p.gpus_per_run, "mem_gb": p.mem_gb,
-        }  # fmt: skip
+            "name": name,
+            "timeout_min": p.time_min,
+            "cpus_per_task": p.cpus_per_run,
+            "gpus_per_node": p.gpus_per_run,
+            "mem_gb": p.mem_gb,
+        }
         if p.cluster == "slurm":
-            options.update(slurm_partition=p.partition, slurm_array_parallelism=p.array_parallelism, slurm_setup=p.setup)
+            options.update(
+                slurm_partition=p.partition, slurm_array_parallelism=p.array_parallelism, slurm_setup=p.setup
+            )
             options.update({f"slurm_{key}": value for key, value in p.slurm.items()})
         else:
             options.update(local_setup=p.setup)
@@ -110,11 +133,26 @@ class SubmititExecutor:
         if not pending:
             return context.results(specs)
         out_root = Path(context.out_root).resolve()
-        folder = Path(self.params.folder).expanduser() if self.params.folder else out_root / pending[0].recipe_name / "submitit"
-        executor = self._make_executor(submitit, folder.resolve() / "%j", f"condensekit-{pending[0].recipe_name}")
+        folder = (
+            Path(self.params.folder).expanduser()
+            if self.params.folder
+            else out_root / pending[0].recipe_name / "submitit"
+        )
+        executor = self._make_executor(
+            submitit, folder.resolve() / "%j", f"condensekit-{pending[0].recipe_name}"
+        )
         size = self.params.runs_per_job
         chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
-        make = [SpecChunk([s.to_dict() for s in chunk], str(out_root), context.force, self.params.cpus_per_run, os.getcwd()) for chunk in chunks]
+        make = [
+            SpecChunk(
+                [s.to_dict() for s in chunk],
+                str(out_root),
+                context.force,
+                self.params.cpus_per_run,
+                os.getcwd(),
+            )
+            for chunk in chunks
+        ]
         if self.params.cluster == "slurm":
             with executor.batch():  # one sbatch --array; Slurm enforces array_parallelism
                 jobs = [executor.submit(job) for job in make]
@@ -122,15 +160,30 @@ class SubmititExecutor:
         else:  # the local executor starts every job at once: keep array_parallelism of them in flight
             first = self.params.array_parallelism if self.params.wait else len(make)
             jobs = [executor.submit(job) for job in make[:first]]
-            _wait(list(zip(jobs, chunks[:first], strict=True)), list(zip(make[first:], chunks[first:], strict=True)), context, self.params, executor)
+            _wait(
+                list(zip(jobs, chunks[:first], strict=True)),
+                list(zip(make[first:], chunks[first:], strict=True)),
+                context,
+                self.params,
+                executor,
+            )
         return context.results(specs)
 
 
-def _wait(active: list[tuple[Any, list[Any]]], queued: list[tuple[Any, list[Any]]], context: Any, params: SubmititParams, executor: Any) -> None:
+def _wait(
+    active: list[tuple[Any, list[Any]]],
+    queued: list[tuple[Any, list[Any]]],
+    context: Any,
+    params: SubmititParams,
+    executor: Any,
+) -> None:
     """Report each job's runs as it ends, submitting queued jobs as slots free up."""
     ids = sorted({str(job.job_id).split("_")[0] for job, _ in active})
-    context.message(f"submitit ({params.cluster}): {len(active) + len(queued)} jobs for {sum(len(c) for _, c in active + queued)} runs, "
-                    f"job {', '.join(ids)}; logs in {Path(str(executor.folder)).parent}")  # fmt: skip
+    context.message(
+        f"submitit ({params.cluster}): {len(active) + len(queued)} jobs for "
+        f"{sum(len(c) for _, c in active + queued)} runs, job {', '.join(ids)}; logs in "
+        f"{Path(str(executor.folder)).parent}"
+    )
     if not params.wait:
         for job, chunk in active:
             for spec in chunk:
@@ -160,7 +213,9 @@ def _wait(active: list[tuple[Any, list[Any]]], queued: list[tuple[Any, list[Any]
 def _submitted(spec: Any, job: Any) -> Any:
     from condensekit.executing import RunOutcome
 
-    return RunOutcome(str(spec.rel_dir), "submitted", error=f"job {job.job_id}; `condensekit report` once it ends")
+    return RunOutcome(
+        str(spec.rel_dir), "submitted", error=f"job {job.job_id}; `condensekit report` once it ends"
+    )
 
 
 def _report_job(job: Any, chunk: list[Any], context: Any) -> None:
@@ -180,4 +235,9 @@ def _report_job(job: Any, chunk: list[Any], context: Any) -> None:
 
 @condensekit.hookimpl
 def register_executors(register: Register) -> None:
-    register("submitit", SubmititExecutor, params=SubmititParams, summary="Slurm job arrays through submitit (or its local executor)")
+    register(
+        "submitit",
+        SubmititExecutor,
+        params=SubmititParams,
+        summary="Slurm job arrays through submitit (or its local executor)",
+    )

@@ -1,4 +1,5 @@
-"""Metric ``common_direction``: strength of the dominant direction of weights, updates, gradients and features.
+"""Metric ``common_direction``: strength of the dominant direction of weights, updates, gradients and
+features.
 
 Per probe point with a weight: ``rho1_W`` (of W_t), ``rho1_dW`` (of W_t - W_0), ``rho1_gradW`` (of the
 probe batch gradient); per probe point: ``rho1_H`` and ``erank_H`` of the uncentered feature matrix.
@@ -61,4 +62,9 @@ class CommonDirection:
 
 @condensekit.hookimpl
 def register_metrics(register: Register) -> None:
-    register("common_direction", CommonDirection, params=CommonDirectionParams, summary="rho1 of weights, updates, gradients and features; effective rank")
+    register(
+        "common_direction",
+        CommonDirection,
+        params=CommonDirectionParams,
+        summary="rho1 of weights, updates, gradients and features; effective rank",
+    )

@@ -1,4 +1,5 @@
-"""Metric ``condensation``: similarities of features, feature gradients and weight gradients (docs/metrics.md).
+"""Metric ``condensation``: similarities of features, feature gradients and weight gradients
+(docs/metrics.md).
 
 Per probe point ``<layer>`` it logs ``<layer>/feat_inter``, ``feat_intra``, ``feat_all``,
 ``feat_inter_centered``, ``feat_classmean``, the energy shares ``share_common``, ``share_class``,
@@ -54,7 +55,9 @@ def feature_variants(
         out.append((f"{name}@mean", x.mean(dim=dims), None if g is None else g.mean(dim=dims)))
     elif x.dim() == 3:  # (N, T, D): average over patch tokens
         start = prefix_tokens if x.shape[1] > prefix_tokens else 0
-        out.append((f"{name}@mean", x[:, start:].mean(dim=1), None if g is None else g[:, start:].mean(dim=1)))
+        out.append(
+            (f"{name}@mean", x[:, start:].mean(dim=1), None if g is None else g[:, start:].mean(dim=1))
+        )
         if cls_index is not None:
             out.append((f"{name}@cls", x[:, cls_index], None if g is None else g[:, cls_index]))
     return out
@@ -70,7 +73,8 @@ class Condensation:
     def __init__(self, params: CondensationParams):
         self.params = params
         self.warned: set[str] = set()  # layers whose wgrad_inter was skipped (warned once per run)
-        self.classes: tuple[Any, Any] | None = None  # (labels, their ClassIndex): the probe batch is fixed per run
+        # (labels, their ClassIndex): the probe batch is fixed per run
+        self.classes: tuple[Any, Any] | None = None
 
     @condensekit.hookimpl
     def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
@@ -92,7 +96,11 @@ class Condensation:
         for layer in names:
             x, g = features[layer], grads.get(layer)
             linear = isinstance(probe.points[layer], nn.Linear)
-            variants = feature_variants(layer, x, g, cls_index, prefix_tokens, linear) if self.params.variants else [(layer, x, g)]
+            variants = (
+                feature_variants(layer, x, g, cls_index, prefix_tokens, linear)
+                if self.params.variants
+                else [(layer, x, g)]
+            )
             rows += [Row(key, xv, gv) for key, xv, gv in variants]
             dead = dead_inputs.get(layer)
             if dead is not None and same_storage(dead, x):
@@ -108,7 +116,9 @@ class Condensation:
         out.update(layer_means(out, hidden))
         return out
 
-    def weight_grad_values(self, names: list[str], probe: Any, grads: dict[str, Any], classes: Any, found: Found) -> None:
+    def weight_grad_values(
+        self, names: list[str], probe: Any, grads: dict[str, Any], classes: Any, found: Found
+    ) -> None:
         """``<layer>/wgrad_inter`` of the Linear/Conv points (2-D linear layers of one shape together)."""
         from torch import nn
 
@@ -136,19 +146,27 @@ class Condensation:
         """Say once per run that a layer's wgrad_inter is not measured, and why."""
         if layer not in self.warned:
             self.warned.add(layer)
-            warnings.warn(f"metric 'condensation': no wgrad_inter for probe point {layer!r}: {reason}", stacklevel=2)
+            warnings.warn(
+                f"metric 'condensation': no wgrad_inter for probe point {layer!r}: {reason}", stacklevel=2
+            )
 
 
 def same_storage(a: Any, b: Any) -> bool:
     """Whether two tensors are views of the same numbers (same shape, same memory)."""
-    return bool(a.shape == b.shape and a.dtype == b.dtype and a.data_ptr() == b.data_ptr() and a.stride() == b.stride())
+    return bool(
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.data_ptr() == b.data_ptr()
+        and a.stride() == b.stride()
+    )
 
 
 @dataclass
 class Row:
     """One feature matrix to measure: ``key`` (a layer or a variant), features and their gradients (or None).
 
-    ``dead``: also its dead fraction; ``only_dead``: only that (``x`` is an activation's input, not a feature).
+    ``dead``: also its dead fraction; ``only_dead``: only that (``x`` is an activation's input, not a
+    feature).
     """
 
     key: str
@@ -177,9 +195,16 @@ class Found:
 
 
 STACK_BYTES = 2**26  # layers of one shape are stacked while the stack stays below this size
-FEATURE_KEYS = {"inter": "feat_inter", "intra": "feat_intra", "all": "feat_all", "inter_centered": "feat_inter_centered",
-                "classmean": "feat_classmean", "share_common": "share_common", "share_class": "share_class",
-                "share_sample": "share_sample"}  # fmt: skip
+FEATURE_KEYS = {
+    "inter": "feat_inter",
+    "intra": "feat_intra",
+    "all": "feat_all",
+    "inter_centered": "feat_inter_centered",
+    "classmean": "feat_classmean",
+    "share_common": "share_common",
+    "share_class": "share_class",
+    "share_sample": "share_sample",
+}
 GRAD_KEYS = {"inter": "grad_inter", "intra": "grad_intra", "mean_norm": "grad_norm"}
 
 
@@ -198,14 +223,19 @@ def measure_rows(rows: list[Row], classes: Any, found: Found) -> None:
     groups: dict[tuple[Any, ...], list[Row]] = {}
     for row in rows:
         flat = row.x.reshape(row.x.shape[0], -1)
-        groups.setdefault((flat.shape, flat.dtype, row.g is not None, row.dead, row.only_dead), []).append(row)
+        groups.setdefault((flat.shape, flat.dtype, row.g is not None, row.dead, row.only_dead), []).append(
+            row
+        )
     for (shape, _, with_grads, dead, only_dead), members in groups.items():
         per_stack = max(1, STACK_BYTES // max(1, shape[0] * shape[1] * 4))
         for start in range(0, len(members), per_stack):
             part = members[start : start + per_stack]
             x = stack([r.x.reshape(shape) for r in part])
             if only_dead:
-                found.add([f"{r.key}/dead_frac" for r in part], similarity_statistics(x, classes, dead=True)["dead_frac"])
+                found.add(
+                    [f"{r.key}/dead_frac" for r in part],
+                    similarity_statistics(x, classes, dead=True)["dead_frac"],
+                )
                 continue
             stats = similarity_statistics(x, classes, centered=True, class_means=True, shares=True, dead=dead)
             names = {**FEATURE_KEYS, "dead_frac": "dead_frac"} if dead else FEATURE_KEYS
@@ -217,7 +247,13 @@ def measure_rows(rows: list[Row], classes: Any, found: Found) -> None:
                     found.add([f"{r.key}/{key}" for r in part], gstats[name])
 
 
-def linear_wgrad_values(groups: dict[tuple[Any, ...], list[str]], inputs: dict[str, Any], grads: dict[str, Any], classes: Any, found: Found) -> None:
+def linear_wgrad_values(
+    groups: dict[tuple[Any, ...], list[str]],
+    inputs: dict[str, Any],
+    grads: dict[str, Any],
+    classes: Any,
+    found: Found,
+) -> None:
     """``wgrad_inter`` of 2-D linear layers, one stack per shape."""
 
     from condensekit.batched_measures import linear_wgrad_inter
@@ -248,7 +284,9 @@ def layer_means(values: dict[str, float], hidden: list[str]) -> dict[str, float]
 
 
 QUANTITIES = {
-    "feat_inter": "inter-class feature similarity (mean cosine between features of samples of different classes)",
+    "feat_inter": (
+        "inter-class feature similarity (mean cosine between features of samples of different classes)"
+    ),
     "feat_intra": "intra-class feature similarity",
     "feat_all": "feature similarity over all pairs",
     "feat_inter_centered": "inter-class similarity of centered features",
@@ -263,33 +301,47 @@ QUANTITIES = {
     "dead_frac": "share of units inactive on every probe sample",
 }
 REPORT = condensekit.MetricReport(
-    figures=[condensekit.Figure(
-        name="centered",
-        title="Uncentered vs centered inter-class similarity (mean over hidden layers)",
-        caption="Uncentered (left) beside centered (right) inter-class similarity: condensation is the rise that comes "
-        "with the stalled loss; a shared offset raises only the uncentered value.",
-        panels=[condensekit.Panel("feat_inter", "feat_inter (uncentered)"), condensekit.Panel("feat_inter_centered", "feat_inter_centered")],
-        lead_with_summary=False,
-    ), condensekit.Figure(
-        name="shares",
-        title="Energy shares of the unit features (mean over hidden layers)",
-        caption="Where the unit features' energy sits: common to all samples, in the class means, or left to each "
-        "sample (they sum to 1). Condensation is share_common rising while share_class falls; a shared offset that "
-        "leaves share_class intact is not a loss of class information.",
-        panels=[condensekit.Panel("share_common", "share_common"), condensekit.Panel("share_class", "share_class"),
-                condensekit.Panel("share_sample", "share_sample")],
-        lead_with_summary=False,
-    )],
+    figures=[
+        condensekit.Figure(
+            name="centered",
+            title="Uncentered vs centered inter-class similarity (mean over hidden layers)",
+            caption="Uncentered (left) beside centered (right) inter-class similarity: condensation is the "
+            "rise that comes with the stalled loss; a shared offset raises only the uncentered value.",
+            panels=[
+                condensekit.Panel("feat_inter", "feat_inter (uncentered)"),
+                condensekit.Panel("feat_inter_centered", "feat_inter_centered"),
+            ],
+            lead_with_summary=False,
+        ),
+        condensekit.Figure(
+            name="shares",
+            title="Energy shares of the unit features (mean over hidden layers)",
+            caption="Where the unit features' energy sits: common to all samples, in the class means, or "
+            "left to each sample (they sum to 1). Condensation is share_common rising while share_class "
+            "falls; a shared offset that leaves share_class intact is not a loss of class information.",
+            panels=[
+                condensekit.Panel("share_common", "share_common"),
+                condensekit.Panel("share_class", "share_class"),
+                condensekit.Panel("share_sample", "share_sample"),
+            ],
+            lead_with_summary=False,
+        ),
+    ],
     series=list(QUANTITIES),
     headline="feat_inter",
     describe=QUANTITIES,
-    compare=("share_common", "share_class", "share_sample"),  # the dashboard overlays their layer means across arms
-)  # fmt: skip
+    # the dashboard overlays their layer means across arms
+    compare=("share_common", "share_class", "share_sample"),
+)
 
 
 @condensekit.hookimpl
 def register_metrics(register: Register) -> None:
     register(
-        "condensation", Condensation, params=CondensationParams,
-        summary="feature / feature-gradient / weight-gradient similarity per layer", default=True, report=REPORT,
-    )  # fmt: skip
+        "condensation",
+        Condensation,
+        params=CondensationParams,
+        summary="feature / feature-gradient / weight-gradient similarity per layer",
+        default=True,
+        report=REPORT,
+    )

@@ -54,7 +54,11 @@ class GradientHealth:
         norms: list[str] = []  # the wgrad_norm keys, first layer to last
         for layer, module in probe.points.items():
             weight = getattr(module, "weight", None)
-            if (self.params.layers is not None and layer not in self.params.layers) or weight is None or weight.dim() < 2:
+            if (
+                (self.params.layers is not None and layer not in self.params.layers)
+                or weight is None
+                or weight.dim() < 2
+            ):
                 continue
             w = weight.detach()
             w0 = self.initial.of(layer, w)
@@ -67,7 +71,9 @@ class GradientHealth:
             out[f"{layer}/rel_change"] = (w - w0).double().norm() / (w0.double().norm() + measures.EPS)
             if layer in dead_inputs:
                 dead = (measures.flatten(dead_inputs[layer]) <= 0).all(dim=0).double().mean()
-                out[f"{layer}/dead_frac"] = torch.where(torch.isfinite(dead_inputs[layer]).all(), dead, math.nan)
+                out[f"{layer}/dead_frac"] = torch.where(
+                    torch.isfinite(dead_inputs[layer]).all(), dead, math.nan
+                )
         values = dict(zip(out, torch.stack(list(out.values())).tolist(), strict=True)) if out else {}
         if len(norms) >= 2:
             first, last = values[norms[0]], values[norms[-1]]
@@ -77,21 +83,32 @@ class GradientHealth:
 
 
 REPORT = condensekit.MetricReport(
-    figures=[condensekit.Figure(
-        name="gradient_health",
-        title="Gradient health: vanishing gradients, dead units, weight change",
-        caption="Condensation (first panel) beside gradient norms, dead units and weight change (metric `gradient_health`).",
-        panels=[
-            condensekit.Panel("grad_ratio_first_last", "|dL/dW| first / last layer", log=True),
-            condensekit.Panel("wgrad_norm", "|dL/dW| (mean over layers)", log=True),
-            condensekit.Panel("dead_frac", "dead units (mean over hidden layers)"),
-            condensekit.Panel("rel_change", "|W - W0| / |W0| (mean over layers)"),
-        ],
-    )],
+    figures=[
+        condensekit.Figure(
+            name="gradient_health",
+            title="Gradient health: vanishing gradients, dead units, weight change",
+            caption=(
+                "Condensation (first panel) beside gradient norms, dead "
+                "units and weight change (metric `gradient_health`)."
+            ),
+            panels=[
+                condensekit.Panel("grad_ratio_first_last", "|dL/dW| first / last layer", log=True),
+                condensekit.Panel("wgrad_norm", "|dL/dW| (mean over layers)", log=True),
+                condensekit.Panel("dead_frac", "dead units (mean over hidden layers)"),
+                condensekit.Panel("rel_change", "|W - W0| / |W0| (mean over layers)"),
+            ],
+        )
+    ],
     series=["wgrad_norm", "fgrad_norm", "rel_change", "dead_frac"],
-)  # fmt: skip
+)
 
 
 @condensekit.hookimpl
 def register_metrics(register: Register) -> None:
-    register("gradient_health", GradientHealth, params=GradientHealthParams, summary="per-layer gradient norms, dead units, relative weight change", report=REPORT)
+    register(
+        "gradient_health",
+        GradientHealth,
+        params=GradientHealthParams,
+        summary="per-layer gradient norms, dead units, relative weight change",
+        report=REPORT,
+    )

@@ -12,7 +12,8 @@ class InitialWeights:
         self.weights: dict[str, Any] = {}
 
     def of(self, layer: str, weight: Any) -> Any:
-        """``W_0`` of ``layer``: remembered now (a detached copy of ``weight``) if this is its first measurement."""
+        """``W_0`` of ``layer``: remembered now (a detached copy of ``weight``) if this is its first
+        measurement."""
         if layer not in self.weights:
             self.weights[layer] = weight.detach().clone()
         return self.weights[layer]

@@ -61,7 +61,12 @@ def nc_of_classifier(x: Any, labels: Any, weight: Any) -> dict[str, float]:
 
     means, mu_g, classes = measures.class_means(x, labels)
     flat = measures.flatten(x)
-    if weight is None or weight.dim() != 2 or weight.shape[1] != flat.shape[1] or int(classes.max()) >= weight.shape[0]:
+    if (
+        weight is None
+        or weight.dim() != 2
+        or weight.shape[1] != flat.shape[1]
+        or int(classes.max()) >= weight.shape[0]
+    ):
         return {}  # not a plain linear classifier over these features
     rows = weight.detach().double()[classes]
     out = {f"nc2w_{k}": v for k, v in measures.nc2_simplex(rows).items()}
@@ -92,29 +97,41 @@ class NeuralCollapse:
                 values = nc_of_features(probe.features[layer], labels, predictions)
             else:
                 raise condensekit.CondensekitError(
-                    f"metric 'neural_collapse': no probe point {layer!r}; available: {PENULTIMATE}, {', '.join(probe.points)}"
+                    f"metric 'neural_collapse': no probe point {layer!r}; "
+                    f"available: {PENULTIMATE}, {', '.join(probe.points)}"
                 )
             out.update({f"{layer}/{k}": v for k, v in values.items()})
         return out
 
 
 REPORT = condensekit.MetricReport(
-    figures=[condensekit.Figure(
-        name="neural_collapse",
-        title="Neural collapse on the penultimate features (all -> 0 under collapse)",
-        caption="Condensation (first panel) beside NC1-NC4 of the penultimate features (metric `neural_collapse`).",
-        panels=[
-            condensekit.Panel(f"{PENULTIMATE}/nc1", "nc1 (penultimate)", log=True),
-            condensekit.Panel(f"{PENULTIMATE}/nc2_equinorm", "nc2_equinorm (penultimate)"),
-            condensekit.Panel(f"{PENULTIMATE}/nc2_maxangle", "nc2_maxangle (penultimate)"),
-            condensekit.Panel(f"{PENULTIMATE}/nc3", "nc3 (penultimate)"),
-            condensekit.Panel(f"{PENULTIMATE}/nc4", "nc4 (penultimate)"),
-        ],
-    )],
+    figures=[
+        condensekit.Figure(
+            name="neural_collapse",
+            title="Neural collapse on the penultimate features (all -> 0 under collapse)",
+            caption=(
+                "Condensation (first panel) beside NC1-NC4 of the "
+                "penultimate features (metric `neural_collapse`)."
+            ),
+            panels=[
+                condensekit.Panel(f"{PENULTIMATE}/nc1", "nc1 (penultimate)", log=True),
+                condensekit.Panel(f"{PENULTIMATE}/nc2_equinorm", "nc2_equinorm (penultimate)"),
+                condensekit.Panel(f"{PENULTIMATE}/nc2_maxangle", "nc2_maxangle (penultimate)"),
+                condensekit.Panel(f"{PENULTIMATE}/nc3", "nc3 (penultimate)"),
+                condensekit.Panel(f"{PENULTIMATE}/nc4", "nc4 (penultimate)"),
+            ],
+        )
+    ],
     series=["nc1", "nc2_equinorm", "nc2_equiangular", "nc2_maxangle", "nc4"],
-)  # fmt: skip
+)
 
 
 @condensekit.hookimpl
 def register_metrics(register: Register) -> None:
-    register("neural_collapse", NeuralCollapse, params=NeuralCollapseParams, summary="NC1-NC4 (Papyan et al. 2020) on the penultimate features or chosen layers", report=REPORT)
+    register(
+        "neural_collapse",
+        NeuralCollapse,
+        params=NeuralCollapseParams,
+        summary="NC1-NC4 (Papyan et al. 2020) on the penultimate features or chosen layers",
+        report=REPORT,
+    )

@@ -21,28 +21,44 @@ if TYPE_CHECKING:
 
     from condensekit.hookspecs import Register
 
+
 class CNNParams(BaseModel):
     """Parameters of the ``cnn`` model."""
 
     model_config = ConfigDict(extra="forbid")
 
-    depth: int = Field(4, ge=1, le=200, description="number of conv layers (plain) or basic blocks of two convs (residual)")
-    channels: int = Field(32, ge=1, le=4096, description="channels of the first stage; doubled at each downsampling")
+    depth: int = Field(
+        4, ge=1, le=200, description="number of conv layers (plain) or basic blocks of two convs (residual)"
+    )
+    channels: int = Field(
+        32, ge=1, le=4096, description="channels of the first stage; doubled at each downsampling"
+    )
     max_channels: int = Field(256, ge=1, le=8192, description="cap on the channels after doubling")
-    kernel: int = Field(3, ge=1, le=11, description="square kernel size (odd; padding keeps the spatial size)")
-    activation: Activation = Field("relu", description="activation after each conv (and after each residual sum)")
+    kernel: int = Field(
+        3, ge=1, le=11, description="square kernel size (odd; padding keeps the spatial size)"
+    )
+    activation: Activation = Field(
+        "relu", description="activation after each conv (and after each residual sum)"
+    )
     norm: Literal["none", "batch", "layer", "group"] = Field(
-        "none", description="normalization after each conv: none, batch (BatchNorm2d), layer (GroupNorm with 1 group), group"
+        "none",
+        description=(
+            "normalization after each conv: none, batch (BatchNorm2d), layer (GroupNorm with 1 group), group"
+        ),
     )
     residual: bool = Field(False, description="ResNet-style basic blocks instead of a plain stack")
     pool_every: int = Field(
-        2, ge=0, le=200, description="downsample by 2 after every this many convs/blocks (0 = never); stops at 1x1"
+        2,
+        ge=0,
+        le=200,
+        description="downsample by 2 after every this many convs/blocks (0 = never); stops at 1x1",
     )
     pooling: Literal["max", "avg", "stride"] = Field(
         "max", description="plain net: how to downsample (residual nets always use stride-2 convs)"
     )
     head: Literal["avgpool", "flatten"] = Field(
-        "avgpool", description="global average pooling before the linear classifier, or flatten the feature map"
+        "avgpool",
+        description="global average pooling before the linear classifier, or flatten the feature map",
     )
     bias: bool = Field(True, description="biases in conv and linear layers")
 
@@ -74,5 +90,7 @@ def register_models(register: Register) -> None:
         "cnn",
         build_cnn,
         params=CNNParams,
-        summary="VGG-style CNN, or ResNet-style basic blocks with residual=true; probes each conv / block output",
+        summary=(
+            "VGG-style CNN, or ResNet-style basic blocks with residual=true; probes each conv / block output"
+        ),
     )

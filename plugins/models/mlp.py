@@ -13,6 +13,7 @@ from condensekit_plugins.models.shared import Activation
 if TYPE_CHECKING:
     from condensekit.hookspecs import Register
 
+
 class MLPParams(BaseModel):
     """Parameters of the plain MLP (also used by ``resmlp``)."""
 
@@ -20,17 +21,35 @@ class MLPParams(BaseModel):
     depth: int = Field(10, ge=2, le=200, description="number of linear layers, the classifier included")
     width: int = Field(256, ge=1, le=65536, description="units per hidden layer")
     activation: Activation = Field("relu", description="hidden activation")
-    norm: Literal["none", "batch", "layer"] = Field("none", description="normalisation after each hidden linear layer")
+    norm: Literal["none", "batch", "layer"] = Field(
+        "none", description="normalisation after each hidden linear layer"
+    )
     bias: bool = Field(True, description="linear layers have biases")
-    dropout: float = Field(0.0, ge=0, lt=1, description="dropout probability after each hidden activation (0: none)")
+    dropout: float = Field(
+        0.0, ge=0, lt=1, description="dropout probability after each hidden activation (0: none)"
+    )
 
 
 def build_mlp(params: MLPParams, info: Any) -> Any:
     from condensekit_plugins.models.nets.mlp import MLP
 
-    return MLP(math.prod(info.input_shape), info.num_classes, params.depth, params.width, params.activation, params.norm, params.bias, dropout=params.dropout)
+    return MLP(
+        math.prod(info.input_shape),
+        info.num_classes,
+        params.depth,
+        params.width,
+        params.activation,
+        params.norm,
+        params.bias,
+        dropout=params.dropout,
+    )
 
 
 @condensekit.hookimpl
 def register_models(register: Register) -> None:
-    register("mlp", build_mlp, params=MLPParams, summary="plain MLP; probe points: each hidden pre-activation and the logits")
+    register(
+        "mlp",
+        build_mlp,
+        params=MLPParams,
+        summary="plain MLP; probe points: each hidden pre-activation and the logits",
+    )

@@ -15,17 +15,37 @@ from condensekit_plugins.models.mlp import MLPParams
 
 
 class ResMLPParams(MLPParams):
-    """Parameters of the residual MLP: as ``mlp``; ``depth`` counts the stem, the blocks' layers and the head."""
+    """Parameters of the residual MLP: as ``mlp``; ``depth`` counts the stem, the blocks' layers and the
+    head."""
 
-    depth: int = Field(10, ge=3, le=200, description="number of linear layers: stem + (depth-2) one-linear blocks + head")
+    depth: int = Field(
+        10, ge=3, le=200, description="number of linear layers: stem + (depth-2) one-linear blocks + head"
+    )
 
 
 def build_resmlp(params: ResMLPParams, info: Any) -> Any:
     from condensekit_plugins.models.nets.mlp import ResMLP
 
-    return ResMLP(math.prod(info.input_shape), info.num_classes, params.depth, params.width, params.activation, params.norm, params.bias, dropout=params.dropout)
+    return ResMLP(
+        math.prod(info.input_shape),
+        info.num_classes,
+        params.depth,
+        params.width,
+        params.activation,
+        params.norm,
+        params.bias,
+        dropout=params.dropout,
+    )
 
 
 @condensekit.hookimpl
 def register_models(register: Register) -> None:
-    register("resmlp", build_resmlp, params=ResMLPParams, summary="residual MLP; probe points: residual stream after each block, each block's pre-activation, logits")
+    register(
+        "resmlp",
+        build_resmlp,
+        params=ResMLPParams,
+        summary=(
+            "residual MLP; probe points: residual stream after "
+            "each block, each block's pre-activation, logits"
+        ),
+    )

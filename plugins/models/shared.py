@@ -22,7 +22,7 @@ def image_shape(info: condensekit.DataInfo, model: str) -> tuple[int, int, int]:
     shape = tuple(info.input_shape)
     if len(shape) != 3:
         raise CondensekitError(
-            f"model {model!r} needs image inputs of shape (C, H, W), but dataset {info.name or '?'!r} gives {shape}; "
-            "load the data as images (digits: image = true; mnist/cifar: flatten = false)"
+            f"model {model!r} needs image inputs of shape (C, H, W), but dataset {info.name or '?'!r} gives "
+            f"{shape}; load the data as images (digits: image = true; mnist/cifar: flatten = false)"
         )
     return shape  # type: ignore[return-value]

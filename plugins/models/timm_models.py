@@ -1,9 +1,10 @@
 """The ``timm`` model: any timm model by name with its keyword arguments, plus small-ViT presets.
 
-A recipe line such as ``model = { use = "timm", name = "vit_tiny_patch16_224", img_size = 32, patch_size = 4 }``
-passes every key other than ``name``, ``pretrained`` and ``activation`` to ``timm.create_model``.
-``in_chans``, ``num_classes`` and (for models that take it) ``img_size`` come from the dataset.
-timm is imported only when a name is validated or a model is built.
+A recipe line such as
+``model = { use = "timm", name = "vit_tiny_patch16_224", img_size = 32, patch_size = 4 }`` passes every key
+other than ``name``, ``pretrained`` and ``activation`` to ``timm.create_model``. ``in_chans``, ``num_classes``
+and (for models that take it) ``img_size`` come from the dataset. timm is imported only when a name is
+validated or a model is built.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ NOT_FOR_TIMM = {
 }
 
 
-
 def import_timm() -> ModuleType:
     """Import timm, or say how to install it."""
     try:
@@ -60,7 +60,9 @@ class TimmParams(BaseModel):
     name: str = Field(
         description=f"a timm model name (timm.list_models()) or a small-ViT preset: {', '.join(PRESETS)}"
     )
-    pretrained: bool = Field(False, description="load timm's pretrained weights (needs network or a warm HF cache)")
+    pretrained: bool = Field(
+        False, description="load timm's pretrained weights (needs network or a warm HF cache)"
+    )
     activation: Activation | None = Field(
         None, description="activation of models that take act_layer (ViTs, ...); set by the activation trick"
     )
@@ -74,7 +76,10 @@ class TimmParams(BaseModel):
         if timm.is_model(name.split(".")[0]):
             return name
         choices = [*PRESETS, *timm.list_models()]
-        raise ValueError(f"unknown timm model {name!r}{did_you_mean(name, choices)} (see timm.list_models(); presets: {', '.join(PRESETS)})")
+        raise ValueError(
+            f"unknown timm model {name!r}{did_you_mean(name, choices)} "
+            f"(see timm.list_models(); presets: {', '.join(PRESETS)})"
+        )
 
     @model_validator(mode="after")
     def _no_reserved_keys(self) -> TimmParams:
@@ -120,7 +125,13 @@ def build_timm(params: TimmParams, info: condensekit.DataInfo) -> nn.Module:
     timm = import_timm()
     name, kwargs = timm_kwargs(params, info)
     try:
-        model = _create(timm, name, params.pretrained, kwargs, img_size_from_data="img_size" not in (params.model_extra or {}))
+        model = _create(
+            timm,
+            name,
+            params.pretrained,
+            kwargs,
+            img_size_from_data="img_size" not in (params.model_extra or {}),
+        )
     except CondensekitError:
         raise
     except TypeError as exc:
@@ -151,7 +162,9 @@ def _check_input_fits(model: nn.Module, name: str, shape: tuple[int, ...]) -> No
         model.train(was_training)
 
 
-def _create(timm: ModuleType, name: str, pretrained: bool, kwargs: dict[str, Any], img_size_from_data: bool) -> nn.Module:
+def _create(
+    timm: ModuleType, name: str, pretrained: bool, kwargs: dict[str, Any], img_size_from_data: bool
+) -> nn.Module:
     try:
         return timm.create_model(name, pretrained=pretrained, **kwargs)
     except TypeError as exc:
@@ -176,5 +189,8 @@ def register_models(register: Register) -> None:
         "timm",
         build_timm,
         params=TimmParams,
-        summary=f"any timm model by name with its kwargs, or a small ViT ({', '.join(PRESETS)}); probes each block",
+        summary=(
+            "any timm model by name with its kwargs, or a small "
+            f"ViT ({', '.join(PRESETS)}); probes each block"
+        ),
     )

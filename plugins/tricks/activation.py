@@ -22,9 +22,7 @@ class ActivationParams(BaseModel):
     """Which activation to use."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Activation = Field(
-        description="the hidden activation every model layer gets"
-    )
+    name: Activation = Field(description="the hidden activation every model layer gets")
 
 
 class ActivationTrick:
@@ -40,4 +38,9 @@ class ActivationTrick:
 
 @condensekit.hookimpl
 def register_tricks(register: Register) -> None:
-    register("activation", ActivationTrick, params=ActivationParams, summary="set the model's hidden activation (model param activation)")
+    register(
+        "activation",
+        ActivationTrick,
+        params=ActivationParams,
+        summary="set the model's hidden activation (model param activation)",
+    )

@@ -1,4 +1,5 @@
-"""Trick ``batchnorm``: batch normalisation after every hidden layer (the model must have a ``norm`` parameter)."""
+"""Trick ``batchnorm``: batch normalisation after every hidden layer (the model must have a ``norm``
+parameter)."""
 
 from __future__ import annotations
 
@@ -31,4 +32,9 @@ class BatchNormTrick:
 
 @condensekit.hookimpl
 def register_tricks(register: Register) -> None:
-    register("batchnorm", BatchNormTrick, params=BatchNormParams, summary="batch normalisation in every hidden layer (model param norm='batch')")
+    register(
+        "batchnorm",
+        BatchNormTrick,
+        params=BatchNormParams,
+        summary="batch normalisation in every hidden layer (model param norm='batch')",
+    )

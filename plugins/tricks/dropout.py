@@ -24,7 +24,8 @@ class DropoutParams(BaseModel):
 
 
 class DropoutTrick:
-    """Asks the model for ``dropout = p``; a model without that parameter fails validation with a clear message."""
+    """Asks the model for ``dropout = p``; a model without that parameter fails validation with a clear
+    message."""
 
     def __init__(self, params: DropoutParams):
         self.params = params
@@ -36,4 +37,9 @@ class DropoutTrick:
 
 @condensekit.hookimpl
 def register_tricks(register: Register) -> None:
-    register("dropout", DropoutTrick, params=DropoutParams, summary="dropout after each hidden activation (model param dropout)")
+    register(
+        "dropout",
+        DropoutTrick,
+        params=DropoutParams,
+        summary="dropout after each hidden activation (model param dropout)",
+    )

@@ -21,7 +21,9 @@ class GradClipParams(BaseModel):
     """Clipping threshold."""
 
     model_config = ConfigDict(extra="forbid")
-    max_norm: float = Field(1.0, gt=0.0, description="largest allowed L2 norm of all gradients taken together")
+    max_norm: float = Field(
+        1.0, gt=0.0, description="largest allowed L2 norm of all gradients taken together"
+    )
 
 
 class GradClipTrick:
@@ -43,4 +45,9 @@ class GradClipTrick:
 
 @condensekit.hookimpl
 def register_tricks(register: Register) -> None:
-    register("grad_clip", GradClipTrick, params=GradClipParams, summary="clip the total gradient norm to max_norm before each step")
+    register(
+        "grad_clip",
+        GradClipTrick,
+        params=GradClipParams,
+        summary="clip the total gradient norm to max_norm before each step",
+    )

@@ -20,10 +20,12 @@ class InitParams(BaseModel):
     """Initialisation scheme and scale."""
 
     model_config = ConfigDict(extra="forbid")
-    scheme: Literal["xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform", "orthogonal"] = Field(
-        "xavier_normal", description="weight initialisation scheme"
+    scheme: Literal["xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform", "orthogonal"] = (
+        Field("xavier_normal", description="weight initialisation scheme")
     )
-    scale: float = Field(1.0, gt=0.0, description="multiplies the initial weights (the std for normal schemes)")
+    scale: float = Field(
+        1.0, gt=0.0, description="multiplies the initial weights (the std for normal schemes)"
+    )
     zero_bias: bool = Field(True, description="set biases to zero")
 
 
@@ -60,9 +62,13 @@ class InitTrick:
     @condensekit.hookimpl
     def model_built(self, run: Any, model: Any) -> None:
         if reinitialise(model, self.params) == 0:
-            raise condensekit.CondensekitError(f"trick 'init': model {run.spec.model.use!r} has no Linear or Conv layer to initialise")
+            raise condensekit.CondensekitError(
+                f"trick 'init': model {run.spec.model.use!r} has no Linear or Conv layer to initialise"
+            )
 
 
 @condensekit.hookimpl
 def register_tricks(register: Register) -> None:
-    register("init", InitTrick, params=InitParams, summary="re-initialise Linear/Conv weights (scheme, scale)")
+    register(
+        "init", InitTrick, params=InitParams, summary="re-initialise Linear/Conv weights (scheme, scale)"
+    )

@@ -30,7 +30,9 @@ class LayerNormalizedUpdatesParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     eps: float = Field(1e-12, gt=0.0, description="added to each gradient norm (a zero gradient stays zero)")
-    include_bias: bool = Field(True, description="also normalise 1-d parameters (biases, norm scales); else leave them")
+    include_bias: bool = Field(
+        True, description="also normalise 1-d parameters (biases, norm scales); else leave them"
+    )
 
 
 class LayerNormalizedUpdatesTrick:

@@ -36,4 +36,9 @@ class LayerNormTrick:
 
 @condensekit.hookimpl
 def register_tricks(register: Register) -> None:
-    register("layernorm", LayerNormTrick, params=LayerNormParams, summary="layer normalisation in every hidden layer (model param norm='layer')")
+    register(
+        "layernorm",
+        LayerNormTrick,
+        params=LayerNormParams,
+        summary="layer normalisation in every hidden layer (model param norm='layer')",
+    )

@@ -48,4 +48,9 @@ class WarmupTrick:
 
 @condensekit.hookimpl
 def register_tricks(register: Register) -> None:
-    register("warmup", WarmupTrick, params=WarmupParams, summary="linear learning-rate warmup over the first N steps")
+    register(
+        "warmup",
+        WarmupTrick,
+        params=WarmupParams,
+        summary="linear learning-rate warmup over the first N steps",
+    )

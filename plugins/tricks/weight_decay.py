@@ -32,4 +32,9 @@ class WeightDecayTrick:
 
 @condensekit.hookimpl
 def register_tricks(register: Register) -> None:
-    register("weight_decay", WeightDecayTrick, params=WeightDecayParams, summary="L2 regularisation (SGD weight decay)")
+    register(
+        "weight_decay",
+        WeightDecayTrick,
+        params=WeightDecayParams,
+        summary="L2 regularisation (SGD weight decay)",
+    )

@@ -1,4 +1,5 @@
-"""A small local metric for the dashboard tests: per-layer similarity and energy shares, with their layer means.
+"""A small local metric for the dashboard tests: per-layer similarity and energy shares, with their layer
+means.
 
 It logs what the agreed ``condensation`` names look like (``<layer>/feat_inter``, ``<layer>/share_common``,
 ``share_class``, ``share_sample`` and ``mean/<quantity>`` over ``run.hidden_layers``) and declares the shares
@@ -44,6 +45,15 @@ class LayerMeans:
 
 @condensekit.hookimpl
 def register_metrics(register: Any) -> None:
-    report = condensekit.MetricReport(series=("feat_inter",), headline="feat_inter", compare=("share_common", "share_class", "share_sample"),
-                                      describe={"feat_inter": "inter-class feature similarity"})  # fmt: skip
-    register("layer_means", LayerMeans, summary="feature similarity and energy shares per layer, with layer means", report=report)
+    report = condensekit.MetricReport(
+        series=("feat_inter",),
+        headline="feat_inter",
+        compare=("share_common", "share_class", "share_sample"),
+        describe={"feat_inter": "inter-class feature similarity"},
+    )
+    register(
+        "layer_means",
+        LayerMeans,
+        summary="feature similarity and energy shares per layer, with layer means",
+        report=report,
+    )

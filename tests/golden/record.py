@@ -1,4 +1,5 @@
-"""Record the golden metrics.jsonl values of the recipes in this folder (run once, on the commit being pinned).
+"""Record the golden metrics.jsonl values of the recipes in this folder (run once, on the commit being
+pinned).
 
     python tests/golden/record.py      # writes tests/golden/<recipe>.json
 
@@ -21,7 +22,9 @@ HERE = Path(__file__).parent
 def record(recipe: Path) -> dict[str, list[dict[str, object]]]:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        subprocess.run([sys.executable, "-m", "condensekit", "run", str(recipe), "--out", tmp], check=True, env=env)
+        subprocess.run(
+            [sys.executable, "-m", "condensekit", "run", str(recipe), "--out", tmp], check=True, env=env
+        )
         out: dict[str, list[dict[str, object]]] = {}
         for path in sorted(Path(tmp).rglob("metrics.jsonl")):
             rel = path.parent.relative_to(Path(tmp) / path.parent.relative_to(tmp).parts[0])

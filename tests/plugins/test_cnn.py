@@ -1,4 +1,5 @@
-"""The ``cnn`` model: plain and residual variants build, train, and expose the probe points docs/metrics.md names."""
+"""The ``cnn`` model: plain and residual variants build, train, and expose the probe points docs/metrics.md
+names."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ def test_builds_forward_backward(residual: bool, norm: str, shape: tuple[int, in
 @pytest.mark.parametrize("pooling", ["max", "avg", "stride"])
 @pytest.mark.parametrize("head", ["avgpool", "flatten"])
 def test_plain_probe_points_are_the_convs(pooling: str, head: str) -> None:
-    model = build_cnn(CNNParams(depth=4, channels=4, pool_every=2, pooling=pooling, head=head), DataInfo((1, 8, 8), 3))
+    model = build_cnn(
+        CNNParams(depth=4, channels=4, pool_every=2, pooling=pooling, head=head), DataInfo((1, 8, 8), 3)
+    )
     points = model.probe_points()
     assert list(points) == ["conv1", "conv2", "conv3", "conv4", "logits"]
     assert all(isinstance(points[f"conv{i}"], nn.Conv2d) for i in range(1, 5))

@@ -64,7 +64,17 @@ def cases() -> list[Any]:
         for params in VARIANTS.get(model, [{}]):
             label = f"{model}:{params['name']}" if "name" in params else model
             for shape in SHAPES:
-                out.append(pytest.param(model, params, shape, id=f"{label}-{'-'.join(f'{k}={v}' for k, v in params.items() if k != 'name')}-{shape}"))
+                out.append(
+                    pytest.param(
+                        model,
+                        params,
+                        shape,
+                        id=(
+                            f"{label}-{'-'.join(f'{k}={v}' for k, v in params.items() if k != 'name')}"
+                            f"-{shape}"
+                        ),
+                    )
+                )
     return out
 
 
@@ -97,7 +107,9 @@ def test_every_registered_model_has_cases() -> None:
 
 
 @pytest.mark.parametrize(("model", "params", "shape"), cases())
-def test_model_contract_and_every_metric(model: str, params: dict[str, Any], shape: str, tmp_path: Path) -> None:
+def test_model_contract_and_every_metric(
+    model: str, params: dict[str, Any], shape: str, tmp_path: Path
+) -> None:
     info = DataInfo(input_shape=SHAPES[shape], num_classes=CLASSES, name=f"contract-{shape}")
     try:
         net = check_model(model, params, info=info, batch_size=BATCH, pm=PM)

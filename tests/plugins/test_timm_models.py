@@ -1,4 +1,5 @@
-"""The ``timm`` model: names and kwargs reach timm, presets fit small images, probe points follow docs/metrics.md."""
+"""The ``timm`` model: names and kwargs reach timm, presets fit small images, probe points follow
+docs/metrics.md."""
 
 from __future__ import annotations
 
@@ -35,14 +36,18 @@ def test_vit_presets_on_small_images(preset: str, shape: tuple[int, int, int], t
     depth = PRESETS[preset]["depth"]
     dim = PRESETS[preset]["embed_dim"]
     hidden = int(dim * PRESETS[preset]["mlp_ratio"])
-    assert set(outputs) == {f"block{i}" for i in range(1, depth + 1)} | {f"block{i}.fc1" for i in range(1, depth + 1)} | {"logits"}
+    assert set(outputs) == {f"block{i}" for i in range(1, depth + 1)} | {
+        f"block{i}.fc1" for i in range(1, depth + 1)
+    } | {"logits"}
     assert outputs["block1"].shape == (3, tokens + 1, dim)  # patch tokens plus the class token
     assert outputs[f"block{depth}.fc1"].shape == (3, tokens + 1, hidden)
     assert model.cls_token_index == 0 and model.num_prefix_tokens == 1
 
 
 def test_recipe_style_timm_name_with_kwargs() -> None:
-    params = TimmParams.model_validate({"name": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 4, "depth": 2})
+    params = TimmParams.model_validate(
+        {"name": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 4, "depth": 2}
+    )
     model = build_timm(params, DataInfo((3, 32, 32), 7))
     outputs = forward_backward(model, (3, 32, 32), 7)
     assert outputs["block2"].shape == (3, 65, 192)  # 8x8 patches + class token, timm's tiny width
@@ -50,7 +55,9 @@ def test_recipe_style_timm_name_with_kwargs() -> None:
 
 
 def test_preset_keys_can_be_overridden() -> None:
-    model = build_timm(TimmParams.model_validate({"name": "vit_micro", "depth": 2, "patch_size": 4}), DataInfo((1, 8, 8), 3))
+    model = build_timm(
+        TimmParams.model_validate({"name": "vit_micro", "depth": 2, "patch_size": 4}), DataInfo((1, 8, 8), 3)
+    )
     outputs = forward_backward(model, (1, 8, 8), 3)
     assert outputs["block2"].shape == (3, 5, 64) and "block3" not in outputs
 
@@ -90,7 +97,9 @@ def test_norm_override_says_the_trick_does_not_apply() -> None:
 
 def test_unknown_timm_kwarg_is_a_clear_error() -> None:
     with pytest.raises(CondensekitError, match=r"rejected its keyword arguments.*not_a_kwarg"):
-        build_timm(TimmParams.model_validate({"name": "test_resnet", "not_a_kwarg": 1}), DataInfo((3, 32, 32), 10))
+        build_timm(
+            TimmParams.model_validate({"name": "test_resnet", "not_a_kwarg": 1}), DataInfo((3, 32, 32), 10)
+        )
 
 
 def test_image_too_small_for_the_model_is_a_clear_error() -> None:
@@ -108,7 +117,9 @@ def test_pretrained_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tm
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
-    params = TimmParams.model_validate({"name": "vit_tiny_patch16_224", "pretrained": True, "img_size": 32, "patch_size": 4})
+    params = TimmParams.model_validate(
+        {"name": "vit_tiny_patch16_224", "pretrained": True, "img_size": 32, "patch_size": 4}
+    )
     with pytest.raises(CondensekitError, match=r"pretrained weights.*pretrained = false"):
         build_timm(params, DataInfo((3, 32, 32), 10))
 

@@ -19,7 +19,8 @@ OFFLINE = {"download": False}  # never touch the network in tests
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
-    """Write ``array`` (uint8) as an IDX file: magic (0, 0, type 0x08, ndim), big-endian dims, then the bytes."""
+    """Write ``array`` (uint8) as an IDX file: magic (0, 0, type 0x08, ndim), big-endian dims, then the
+    bytes."""
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     payload = header + array.astype(np.uint8).tobytes()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,7 +30,9 @@ def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
         path.write_bytes(payload)
 
 
-def write_mnist(folder: Path, n_train: int = 30, n_test: int = 10, compress: bool = False, seed: int = 0) -> dict[str, np.ndarray]:
+def write_mnist(
+    folder: Path, n_train: int = 30, n_test: int = 10, compress: bool = False, seed: int = 0
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     arrays = {
         "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
@@ -66,7 +69,8 @@ def test_flatten_subset_and_no_normalization(tmp_path: Path) -> None:
     bundle = load_vision("mnist", VisionParams(flatten=True, subset=12, normalize=False, **OFFLINE), tmp_path)
     x_train, y_train = bundle.train.tensors
     assert bundle.info.input_shape == (784,)
-    assert x_train.shape == (12, 784) and len(bundle.test) == 10  # subset larger than the test split: all of it
+    # subset larger than the test split: all of it
+    assert x_train.shape == (12, 784) and len(bundle.test) == 10
     assert 0 <= x_train.min() and x_train.max() <= 1
     # each kept sample is an original image with its own label, and the choice is fixed across loads
     images = torch.from_numpy(arrays["train-images-idx3-ubyte"]).float().flatten(1) / 255
@@ -85,7 +89,8 @@ def test_fashion_mnist_uses_the_debian_files(tmp_path: Path, monkeypatch: pytest
     bundle = load_vision("fashion_mnist", VisionParams(**OFFLINE), root)
     assert torch.equal(bundle.test.tensors[1], torch.from_numpy(arrays["t10k-labels-idx1-ubyte"]).long())
     assert bundle.info.extra["classes"][0] == "T-shirt/top"
-    assert (root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()  # unpacked where torchvision looks
+    # unpacked where torchvision looks
+    assert (root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
 
 
 def test_missing_files_say_where_to_put_them(tmp_path: Path) -> None:
@@ -97,12 +102,17 @@ def test_missing_files_say_where_to_put_them(tmp_path: Path) -> None:
         load_vision("cifar10", VisionParams(**OFFLINE), tmp_path)
 
 
-def write_cifar(folder: Path, files: dict[str, int], label_key: str, classes: int, meta: tuple[str, str]) -> dict[str, dict]:
+def write_cifar(
+    folder: Path, files: dict[str, int], label_key: str, classes: int, meta: tuple[str, str]
+) -> dict[str, dict]:
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True)
     written = {}
     for name, n in files.items():
-        entry = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), label_key: [int(v) for v in rng.integers(0, classes, n)]}
+        entry = {
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            label_key: [int(v) for v in rng.integers(0, classes, n)],
+        }
         (folder / name).write_bytes(pickle.dumps(entry))
         written[name] = entry
     (folder / meta[0]).write_bytes(pickle.dumps({meta[1]: [f"class{i}" for i in range(classes)]}))
@@ -122,13 +132,18 @@ def no_checksums(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cifar10_from_pickle_batches(tmp_path: Path, no_checksums: None) -> None:
     files = {f"data_batch_{i}": 4 for i in range(1, 6)} | {"test_batch": 6}
-    written = write_cifar(tmp_path / "cifar-10-batches-py", files, "labels", 10, ("batches.meta", "label_names"))
+    written = write_cifar(
+        tmp_path / "cifar-10-batches-py", files, "labels", 10, ("batches.meta", "label_names")
+    )
     bundle = load_vision("cifar10", VisionParams(**OFFLINE), tmp_path)
     x_train, y_train = bundle.train.tensors
     assert bundle.info.input_shape == (3, 32, 32) and x_train.shape == (20, 3, 32, 32)
     assert y_train.tolist() == sum((written[f"data_batch_{i}"]["labels"] for i in range(1, 6)), [])
     # the pickled rows are channel-major (R plane, G plane, B plane): our (C, H, W) must match them
-    raw = torch.from_numpy(np.concatenate([written[f"data_batch_{i}"]["data"] for i in range(1, 6)])).float() / 255
+    raw = (
+        torch.from_numpy(np.concatenate([written[f"data_batch_{i}"]["data"] for i in range(1, 6)])).float()
+        / 255
+    )
     raw = raw.view(20, 3, 32, 32)
     mean, std = raw.mean(dim=(0, 2, 3), keepdim=True), raw.std(dim=(0, 2, 3), keepdim=True)
     torch.testing.assert_close(x_train, (raw - mean) / std, rtol=1e-5, atol=1e-5)
@@ -137,7 +152,13 @@ def test_cifar10_from_pickle_batches(tmp_path: Path, no_checksums: None) -> None
 
 
 def test_cifar100_fine_labels(tmp_path: Path, no_checksums: None) -> None:
-    written = write_cifar(tmp_path / "cifar-100-python", {"train": 8, "test": 5}, "fine_labels", 100, ("meta", "fine_label_names"))
+    written = write_cifar(
+        tmp_path / "cifar-100-python",
+        {"train": 8, "test": 5},
+        "fine_labels",
+        100,
+        ("meta", "fine_label_names"),
+    )
     bundle = load_vision("cifar100", VisionParams(flatten=True, **OFFLINE), tmp_path)
     assert bundle.info.num_classes == 100 and bundle.info.input_shape == (3072,)
     assert bundle.train.tensors[1].tolist() == written["train"]["fine_labels"]

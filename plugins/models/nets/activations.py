@@ -1,4 +1,5 @@
-"""The activation modules behind the shared activation names (:data:`condensekit_plugins.models.shared.Activation`)."""
+"""The activation modules behind the shared activation names
+(:data:`condensekit_plugins.models.shared.Activation`)."""
 
 from __future__ import annotations
 
@@ -14,4 +15,11 @@ def make_activation(name: str, leaky_slope: float = 0.01) -> nn.Module:
     """
     if name == "leaky_relu":
         return nn.LeakyReLU(leaky_slope)
-    return {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "silu": nn.SiLU, "identity": nn.Identity}[name]()
+    return {
+        "relu": nn.ReLU,
+        "gelu": nn.GELU,
+        "tanh": nn.Tanh,
+        "sigmoid": nn.Sigmoid,
+        "silu": nn.SiLU,
+        "identity": nn.Identity,
+    }[name]()

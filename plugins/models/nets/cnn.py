@@ -111,7 +111,9 @@ class PlainCNN(nn.Module):
         for i in range(cfg.depth):
             c_out = _stage_channels(cfg, stage)
             stride = 1
-            downsample = cfg.pool_every > 0 and (i + 1) % cfg.pool_every == 0 and i + 1 < cfg.depth and min(h, w) >= 2
+            downsample = (
+                cfg.pool_every > 0 and (i + 1) % cfg.pool_every == 0 and i + 1 < cfg.depth and min(h, w) >= 2
+            )
             if downsample and cfg.pooling == "stride":
                 stride = 2  # this conv downsamples itself
             conv = nn.Conv2d(c_in, c_out, cfg.kernel, stride=stride, padding=cfg.kernel // 2, bias=cfg.bias)

@@ -45,7 +45,15 @@ class MLP(nn.Module):
     """
 
     def __init__(
-        self, in_features: int, num_classes: int, depth: int, width: int, activation_name: str, norm: str, bias: bool, dropout: float = 0.0
+        self,
+        in_features: int,
+        num_classes: int,
+        depth: int,
+        width: int,
+        activation_name: str,
+        norm: str,
+        bias: bool,
+        dropout: float = 0.0,
     ):
         super().__init__()
         self.hidden = nn.ModuleList()
@@ -101,11 +109,21 @@ class ResMLP(nn.Module):
     """
 
     def __init__(
-        self, in_features: int, num_classes: int, depth: int, width: int, activation_name: str, norm: str, bias: bool, dropout: float = 0.0
+        self,
+        in_features: int,
+        num_classes: int,
+        depth: int,
+        width: int,
+        activation_name: str,
+        norm: str,
+        bias: bool,
+        dropout: float = 0.0,
     ):
         super().__init__()
         self.stem = nn.Linear(in_features, width, bias=bias)
-        self.blocks = nn.ModuleList(ResidualBlock(width, activation_name, norm, bias, dropout) for _ in range(depth - 2))
+        self.blocks = nn.ModuleList(
+            ResidualBlock(width, activation_name, norm, bias, dropout) for _ in range(depth - 2)
+        )
         self.final_norm = norm_layer(norm, width)
         self.final_act = activation(activation_name)
         self.final_drop = dropout_layer(dropout)
@@ -130,5 +148,6 @@ class ResMLP(nn.Module):
         return points
 
     def probe_activations(self) -> dict[str, nn.Module]:
-        """None: each probe point is the residual stream or a branch added to it, not an activation's own input."""
+        """None: each probe point is the residual stream or a branch added to it, not an activation's own
+        input."""
         return {}

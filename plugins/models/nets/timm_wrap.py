@@ -22,7 +22,9 @@ class TimmModel(nn.Module):
         self.model = model
         self.timm_name = name
         prefix = getattr(model, "num_prefix_tokens", None)
-        tokens = isinstance(prefix, int) and isinstance(getattr(model, "blocks", None), nn.Sequential | nn.ModuleList)
+        tokens = isinstance(prefix, int) and isinstance(
+            getattr(model, "blocks", None), nn.Sequential | nn.ModuleList
+        )
         self.num_prefix_tokens: int = prefix if tokens else 0  # type: ignore[assignment]
         has_cls = tokens and getattr(model, "cls_token", None) is not None
         self.cls_token_index: int | None = 0 if has_cls else None

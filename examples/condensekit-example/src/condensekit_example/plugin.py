@@ -17,19 +17,39 @@ from condensekit_example.rings import RingsParams, make_rings
 
 @condensekit.hookimpl
 def register_models(register: Any) -> None:
-    register("funnel_mlp", build_funnel, params=FunnelParams, summary="MLP whose width shrinks linearly with depth (example plugin)")
+    register(
+        "funnel_mlp",
+        build_funnel,
+        params=FunnelParams,
+        summary="MLP whose width shrinks linearly with depth (example plugin)",
+    )
 
 
 @condensekit.hookimpl
 def register_tricks(register: Any) -> None:
-    register("orthogonality", Orthogonality, params=OrthogonalityParams, summary="penalty pulling hidden weight rows apart (example plugin)")
+    register(
+        "orthogonality",
+        Orthogonality,
+        params=OrthogonalityParams,
+        summary="penalty pulling hidden weight rows apart (example plugin)",
+    )
 
 
 @condensekit.hookimpl
 def register_metrics(register: Any) -> None:
-    register("feature_spread", FeatureSpread, params=FeatureSpreadParams, summary="effective rank, norm and class separation of features (example plugin)")
+    register(
+        "feature_spread",
+        FeatureSpread,
+        params=FeatureSpreadParams,
+        summary="effective rank, norm and class separation of features (example plugin)",
+    )
 
 
 @condensekit.hookimpl
 def register_datasets(register: Any) -> None:
-    register("rings", make_rings, params=RingsParams, summary="concentric noisy rings, one class per ring (example plugin)")
+    register(
+        "rings",
+        make_rings,
+        params=RingsParams,
+        summary="concentric noisy rings, one class per ring (example plugin)",
+    )

@@ -37,5 +37,9 @@ def make_rings(params: RingsParams, root: Path) -> Any:
         extra = torch.randn(len(labels), params.noise_dims, generator=g)
         return torch.cat([points, extra], dim=1), labels
 
-    info = condensekit.DataInfo(input_shape=(2 + params.noise_dims,), num_classes=params.num_classes, name="rings")
-    return condensekit.DataBundle(train=split(params.train_per_class), test=split(params.test_per_class), info=info)
+    info = condensekit.DataInfo(
+        input_shape=(2 + params.noise_dims,), num_classes=params.num_classes, name="rings"
+    )
+    return condensekit.DataBundle(
+        train=split(params.train_per_class), test=split(params.test_per_class), info=info
+    )

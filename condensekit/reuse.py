@@ -47,7 +47,7 @@ def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def _text(value: Any) -> str:
-    from condensekit.recipe.source import toml_text
+    from condensekit.text import toml_text
 
     return "(none)" if value is None else toml_text(value)
 

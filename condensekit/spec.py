@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from condensekit.phases import Thresholds
 from condensekit.schedules import Schedule
+from condensekit.text import grid_label
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,23 +114,3 @@ class RunSpec(BaseModel):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
         return cls.model_validate(data)
-
-
-def grid_value_label(value: Any) -> str:
-    """How one grid value is written in a folder name and in tables: TOML-like, no slashes or spaces."""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, list | tuple):
-        text = "[" + ",".join(grid_value_label(v) for v in value) + "]"
-    elif isinstance(value, dict):
-        text = "{" + ",".join(f"{k}={grid_value_label(v)}" for k, v in value.items()) + "}"
-    else:
-        text = str(value)
-    return text.replace("/", "_").replace(" ", "")
-
-
-def grid_label(grid: dict[str, Any]) -> str:
-    """``key=value,key=value`` of a grid point (``base`` for none): the folder name and the report's label."""
-    if not grid:
-        return "base"
-    return ",".join(f"{key}={grid_value_label(value)}" for key, value in grid.items())

@@ -63,7 +63,7 @@ def step_flops(
     pretrained model (building it would fetch weights), a model the meta device cannot run. Cached per
     (model, data, batch size) for the life of the process.
     """
-    from condensekit.recipe.source import toml_text
+    from condensekit.text import toml_text
 
     key = (model, toml_text(dict(model_params)), data, toml_text(dict(data_params)), batch_size)
     return _cached_flops(catalogue, key, dict(model_params), dict(data_params))

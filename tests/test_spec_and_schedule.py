@@ -13,7 +13,8 @@ import pytest
 from condensekit.api import open_recipe
 from condensekit.phases import Thresholds
 from condensekit.schedules import Schedule, schedule_steps
-from condensekit.spec import RunSpec, grid_label
+from condensekit.spec import RunSpec
+from condensekit.text import grid_label
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPES = sorted(

@@ -17,7 +17,7 @@ from condensekit.catalogue import Catalogue, Entry
 from condensekit.errors import CondensekitError
 from condensekit.recipe.problems import Problems
 from condensekit.recipe.runlist import ArmPlan
-from condensekit.recipe.source import toml_text
+from condensekit.text import toml_text
 
 MAX_BUILDS = 8
 """Distinct (model, data) pairs built per recipe; a sweep over widths does not build a hundred models."""

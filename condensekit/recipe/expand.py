@@ -22,9 +22,9 @@ from condensekit.recipe.names import check_grid_labels
 from condensekit.recipe.problems import Origins, Path_, Problems, validate
 from condensekit.recipe.runlist import ArmPlan, Common, RunList, Section
 from condensekit.recipe.schema import Arm, TopLevel
-from condensekit.recipe.source import toml_text
 from condensekit.schedules import DEFAULT_METRIC_SCHEDULE, HELP, Schedule
 from condensekit.spec import CORE_DATA_KEYS, Component, DataSection, MetricSpec, TrainSection
+from condensekit.text import toml_text
 
 Report = Callable[[Path_, str, str], None]
 

@@ -14,8 +14,7 @@ import unicodedata
 from typing import Any
 
 from condensekit.recipe.problems import Problems
-from condensekit.recipe.source import toml_text
-from condensekit.spec import grid_value_label
+from condensekit.text import toml_text, value_label
 
 NAME_BYTES = 255
 """The longest file name on common file systems (ext4, xfs, btrfs, APFS, NTFS), in bytes."""
@@ -44,7 +43,7 @@ def check_grid_labels(grid: dict[str, list[Any]], problems: Problems) -> None:
     if not grid:
         return
     keys, all_values = list(grid), list(grid.values())
-    parts = [[f"{key}={grid_value_label(v)}" for v in values] for key, values in grid.items()]
+    parts = [[f"{key}={value_label(v)}" for v in values] for key, values in grid.items()]
     for key, values, labels in zip(keys, all_values, parts, strict=True):
         where = f'grid."{key}"'
         seen: dict[str, int] = {}

@@ -19,8 +19,9 @@ from pydantic import BaseModel, ValidationError
 
 from condensekit.catalogue import did_you_mean
 from condensekit.errors import Problem
-from condensekit.recipe.source import key_path, toml_text
+from condensekit.recipe.source import key_path
 from condensekit.schedules import Schedule
+from condensekit.text import toml_text
 
 M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[Any, ...]

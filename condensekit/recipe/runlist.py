@@ -15,7 +15,8 @@ from typing import Any, overload
 
 from condensekit.phases import Thresholds
 from condensekit.recipe.schema import Arm
-from condensekit.spec import Component, DataSection, ProbeSection, RunSpec, TrainSection, grid_value_label
+from condensekit.spec import Component, DataSection, ProbeSection, RunSpec, TrainSection
+from condensekit.text import value_label
 
 Section = tuple[str, ...]
 """A part of an arm's configuration validated on its own: ``("model",)``, ``("train",)``, ``("data",)``,
@@ -60,7 +61,7 @@ class ArmPlan:
     def label_parts(self) -> list[list[str]]:
         """Each key's ``key=value`` folder-name part, per value."""
         return [
-            [f"{key}={grid_value_label(v)}" for v in values]
+            [f"{key}={value_label(v)}" for v in values]
             for key, values in zip(self.keys, self.values, strict=True)
         ]
 

@@ -19,8 +19,9 @@ from condensekit.manager import env_list
 from condensekit.phases import Thresholds
 from condensekit.recipe.names import name_problem
 from condensekit.recipe.problems import Problems, validate
-from condensekit.recipe.source import RecipeSource, key_path, toml_text
+from condensekit.recipe.source import RecipeSource, key_path
 from condensekit.spec import Component, ProbeSection
+from condensekit.text import toml_text
 
 TOP_KEYS = {
     "name",

@@ -18,6 +18,7 @@ from typing import Any
 
 from condensekit.catalogue import did_you_mean
 from condensekit.errors import Problem, RecipeError
+from condensekit.text import toml_text
 
 TEXT_LABEL = "<recipe>"
 
@@ -138,7 +139,7 @@ def parse_toml(text: str, label: str) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Values and key paths, written as a recipe writer reads them
+# Key paths, written as a recipe writer reads them
 # ----------------------------------------------------------------------------------------------
 
 
@@ -151,34 +152,6 @@ def key_path(parts: list[Any] | tuple[Any, ...]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
-
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def toml_text(value: Any) -> str:
-    """A value as TOML would write it: ``true``, ``"text"``, ``[1, 2]``, ``{ key = 1 }`` (repr for the
-    rest)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, str | Path):
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_text(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        keys = (k if _BARE_KEY.match(str(k)) else toml_text(str(k)) for k in value)
-        return (
-            "{ "
-            + ", ".join(f"{k} = {toml_text(v)}" for k, v in zip(keys, value.values(), strict=True))
-            + " }"
-        )
-    return repr(value)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from condensekit.recipe.source import toml_text
 from condensekit.reuse import comparable, same_spec
+from condensekit.text import toml_text
 
 
 def mixed_spec_notes(rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -16,8 +16,8 @@ from typing import Any
 from condensekit.output import find_runs, read_run_json
 from condensekit.phases import Thresholds
 from condensekit.reuse import damaged_outputs
-from condensekit.spec import grid_label
 from condensekit.status import RunStatus, as_status
+from condensekit.text import grid_label
 
 SUMMARY_COLUMNS = [
     "arm",

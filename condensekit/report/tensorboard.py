@@ -33,6 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from condensekit.text import grid_label, value_label
+
 COMPARE = "Compare"
 BY_DEPTH = "Compare_by_depth"
 ON_PLATEAU = f"{COMPARE}/on_plateau"
@@ -204,13 +206,9 @@ def tricks_text(tricks: Mapping[str, Mapping[str, Any]]) -> str:
     """``init(scale=1.0, scheme=xavier_normal) + momentum(beta=0.5)``; ``none`` without tricks."""
     parts = []
     for name in sorted(tricks):
-        params = ", ".join(f"{k}={_toml_like(v)}" for k, v in sorted(tricks[name].items()))
+        params = ", ".join(f"{k}={value_label(v)}" for k, v in sorted(tricks[name].items()))
         parts.append(f"{name}({params})" if params else name)
     return " + ".join(parts) or "none"
-
-
-def _toml_like(value: Any) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def run_hparams(
@@ -221,8 +219,6 @@ def run_hparams(
 
     At most five, so that TensorBoard ticks every one of them.
     """
-    from condensekit.spec import grid_label
-
     out: dict[str, Any] = {
         "arm": arm,
         "seed": str(seed),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from condensekit.recipe.source import toml_text
+from condensekit.text import toml_text
 
 
 def _without_none(value: Any) -> Any:

@@ -1,0 +1,36 @@
+"""condensekit.text: one way to write a value as TOML and one way to write it as a label."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from condensekit.text import grid_label, toml_text, value_label
+
+
+@pytest.mark.parametrize(
+    "value",
+    [True, 3, 0.1, -2.5e-8, 'a "quoted" \\ text\n', [1, "x", False], {"a": 1, "b c": [0.5]}, {"": 2}],
+)
+def test_toml_text_reads_back_as_the_same_value(value) -> None:
+    assert tomllib.loads(f"v = {toml_text(value)}")["v"] == value
+
+
+def test_toml_text_writes_non_finite_floats_and_paths_as_toml_does() -> None:
+    assert [toml_text(v) for v in (math.nan, math.inf, -math.inf)] == ["nan", "inf", "-inf"]
+    assert toml_text(Path("a/b")) == '"a/b"'
+
+
+def test_a_value_label_has_no_quotes_spaces_or_slashes() -> None:
+    assert value_label(True) == "true" and value_label(False) == "false"
+    assert value_label("xavier_normal") == "xavier_normal" and value_label(1.0) == "1.0"
+    assert value_label([1, "a b"]) == "[1,ab]"
+    assert value_label({"k": "x/y", "n": [False]}) == "{k=x_y,n=[false]}"
+
+
+def test_a_grid_label_names_each_key_once_and_base_without_a_grid() -> None:
+    assert grid_label({}) == "base"
+    assert grid_label({"tricks.init.scale": 0.5, "model.depth": 4}) == "tricks.init.scale=0.5,model.depth=4"

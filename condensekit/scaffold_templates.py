@@ -214,10 +214,12 @@ class ${Camel}Metric:
 
     @condensekit.hookimpl
     def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
+        from condensekit import measures  # the metrics' math, public API (imports torch: not at the top)
+
         out = {}
         for layer, h in probe.features.items():
             if self.params.layers is None or layer in self.params.layers:
-                out[f"{layer}/feat_norm"] = float(h.flatten(1).norm(dim=1).mean())
+                out[f"{layer}/feat_norm"] = measures.mean_norm(h)
         return out
 
 

@@ -50,11 +50,8 @@ class Mutant:
 
 
 M = Mutant
-MS, BM, CO, WG = (
-    "condensekit/measures.py",
-    "condensekit/batched_measures.py",
-    "condensekit/collapse.py",
-    "condensekit/weight_grads.py",
+PA, SI, SP, WG, CO = (
+    f"condensekit/measures/{n}.py" for n in ("pairs", "similarity", "spectrum", "weight_grads", "collapse")
 )
 PH, PR, OUT = "condensekit/phases.py", "condensekit/probe.py", "condensekit/output.py"
 ROWS, TAB, CMP, ANS, MD = (
@@ -63,150 +60,136 @@ ROWS, TAB, CMP, ANS, MD = (
 TR = "plugins/tricks/"
 
 MUTANTS: list[Mutant] = [
-    # --- measures (measures.py, batched_measures.py, collapse.py, weight_grads.py) --------------------------
+    # --- measures (the package condensekit/measures/) -------------------------------------------------------
     M(
         "measures",
-        MS,
-        "(norms[:, None] * norms[None, :] + EPS)",
-        "(norms[:, None] * norms[:, None] + EPS)",
-        "cosine_gram divides by |x_i|^2, not |x_i||x_j|",
+        WG,
+        "inner * inv[:, :, None] * inv[:, None, :]",
+        "inner * inv[:, :, None] * inv[:, :, None]",
+        "the cosine of two per-sample gradients divides by |G_i|^2, not |G_i||G_j|",
     ),
     M(
         "measures",
-        MS,
-        "triu(diagonal=1)",
-        "triu(diagonal=0)",
-        "pair_masks counts each sample paired with itself",
+        PA,
+        '"intra": (same - diag) / 2',
+        '"intra": same / 2',
+        "the intra-class pair mean counts each sample paired with itself",
     ),
     M(
         "measures",
-        MS,
-        '"intra": ((onehot.T @ gram @ onehot).trace() - gram.diagonal().sum()) / 2',
-        '"intra": (onehot.T @ gram @ onehot).trace() / 2',
-        "pair_means keeps the diagonal in the intra-class sum",
-    ),
-    M(
-        "measures",
-        MS,
-        "return x - x.mean(0, keepdim=True)",
-        "return x - x.mean(1, keepdim=True)",
-        "centered subtracts the mean over features, not samples",
-    ),
-    M(
-        "measures",
-        MS,
+        PA,
         "x = x if x.is_floating_point() else x.double()",
         "x = x.float()",
         "float64 features computed in float32",
     ),
     M(
         "measures",
-        BM,
+        PA,
         "intra = float((sizes * (sizes - 1) / 2).sum())",
         "intra = float((sizes * sizes / 2).sum())",
         "intra-class pair count includes self-pairs",
     ),
     M(
         "measures",
-        BM,
+        PA,
         "(1.0 - self.onehot @ self.onehot.T)",
         "(self.onehot @ self.onehot.T)",
         "inter-class mask selects the intra-class pairs",
     ),
     M(
         "measures",
-        BM,
+        SI,
         "return [slice(d, d + width) for d in",
         "return [slice(d, d + width - 1) for d in",
         "column blocks drop one column each",
     ),
     M(
         "measures",
-        BM,
+        PA,
         "torch.where(squares == 0, torch.zeros_like(squares), squares.rsqrt())",
         "squares.rsqrt()",
         "a zero feature gives inf, not a dropped row",
     ),
     M(
         "measures",
-        BM,
+        PA,
         'sums = {"all": (total - diag) / 2,',
         'sums = {"all": total / 2,',
         "batched pair means keep the diagonal in the total",
     ),
     M(
         "measures",
-        BM,
+        SI,
         "squares_centered = squares - 2 * dot_mean + mean_squared",
         "squares_centered = squares - dot_mean + mean_squared",
         "|x - m|^2 expanded with a wrong cross term",
     ),
     M(
         "measures",
-        BM,
+        SI,
         "dead_cols += (x[..., cols].amax(dim=1) <= 0)",
         "dead_cols += (x[..., cols].amax(dim=1) < 0)",
         "batched dead_frac: exactly 0 is alive",
     ),
     M(
         "measures",
-        BM,
+        SI,
         '"share_class": within - common',
         '"share_class": within',
         "share_class not net of the common share",
     ),
     M(
         "measures",
-        BM,
+        SI,
         "0.0).sum(1) / n\n",
         "0.0).mean(1)\n",
         "share weights: mean over classes instead of over samples",
     ),
     M(
         "measures",
-        BM,
+        SI,
         "/ (k * (k - 1))",
         "/ (k * k)",
         "classmean averages over k^2 pairs, self-pairs included",
     ),
     M(
         "measures",
-        BM,
+        WG,
         "    if bias:\n        gram_a = gram_a + 1.0",
         "    if False:\n        gram_a = gram_a + 1.0",
         "linear wgrad_inter ignores the bias",
     ),
     M(
         "measures",
-        BM,
+        WG,
         'torch.einsum("ln,lnm,lm->l", w, products, w).double() / 2',
         'torch.einsum("ln,lnm,lm->l", w, products, w).double()',
         "inter-class pairs counted twice (i<j and j<i)",
     ),
     M(
         "measures",
-        BM,
+        SP,
         "s[0].square() / energy",
         "s[-1].square() / energy",
         "rho1 from the smallest singular value",
     ),
     M(
         "measures",
-        BM,
+        SP,
         "p = s / s.sum()",
         "p = s.square() / energy",
         "effective rank from squared singular values",
     ),
     M(
         "measures",
-        BM,
+        SI,
         'out["mean_norm"] = squares.sqrt().mean(1)',
         'out["mean_norm"] = squares.mean(1).sqrt()',
         "mean_norm is the RMS norm",
     ),
     M(
         "measures",
-        BM,
+        PA,
         "torch.stack([torch.isfinite(t).all() for t in tensors]).all()",
         "torch.stack([torch.isfinite(t).any() for t in tensors]).all()",
         "a partly non-finite tensor passes as finite",
@@ -774,7 +757,7 @@ MUTANTS: list[Mutant] = [
     # aimed at ---
     M(
         "measures",
-        BM,
+        SI,
         "kept = (squares > 0).double()",
         "kept = torch.ones_like(squares)",
         "zero features counted in the energy shares",

@@ -20,7 +20,6 @@ from torch.func import functional_call, grad, vmap
 
 from condensekit import measures
 from condensekit.probe import Probe, probe_points
-from condensekit.weight_grads import module_weight_grad_inner
 from condensekit_plugins.metrics.condensation import Condensation, CondensationParams
 
 
@@ -110,8 +109,8 @@ def test_zero_padding_would_be_wrong_for_reflect() -> None:
     zeros = nn.Conv2d(2, 3, 3, padding=1).double()
     zeros.load_state_dict(layer.state_dict())
     probe = Probe(net, x, y, probe_points(net), step=0)
-    right = module_weight_grad_inner(layer, x, probe.feature_grads["layer"])
-    wrong = module_weight_grad_inner(zeros, x, probe.feature_grads["layer"])
+    right = measures.module_weight_grad_inner(layer, x, probe.feature_grads["layer"])
+    wrong = measures.module_weight_grad_inner(zeros, x, probe.feature_grads["layer"])
     assert isinstance(right, torch.Tensor) and isinstance(wrong, torch.Tensor)
     assert not torch.allclose(right, wrong)
 

@@ -12,6 +12,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from condensekit import measures
+from condensekit.measures import ClassIndex, similarity_statistics
 
 
 def loop_cos(u: torch.Tensor, v: torch.Tensor) -> float:
@@ -49,15 +50,27 @@ def test_pair_similarity_matches_loops(batch):
     assert got["inter"] > 0.05  # the shared component shows up
 
 
-def test_pair_means_of_gram_matches_masks_and_loops(batch):
-    x, y = batch
-    gram = measures.cosine_gram(x)
-    via_masks = {k: measures.masked_mean(gram, m) for k, m in measures.pair_masks(y).items()}
-    via_blocks = measures.pair_means(gram, y)
-    ref = loop_pair_means(list(x), y.tolist())
+def gram_pair_means(x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """A second reference, vectorised: the N x N cosine matrix averaged under masks of the pairs i < j."""
+    x = x.reshape(len(x), -1).double()
+    norms = x.norm(dim=1)
+    gram = (x @ x.T) / (norms[:, None] * norms[None, :])
+    upper = torch.ones(len(x), len(x), dtype=torch.bool).triu(diagonal=1)
+    same = labels[:, None] == labels[None, :]
+    masks = {"inter": upper & ~same, "intra": upper & same, "all": upper}
+    return {k: float(gram[m].mean()) for k, m in masks.items()}
+
+
+def test_pair_similarity_matches_the_masked_gram_matrix_on_a_large_batch():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(300, 40, generator=g).double().relu()  # too many pairs for the loops
+    y = torch.randint(0, 7, (300,), generator=g)
+    ref = gram_pair_means(x, y)
+    got = measures.pair_similarity(x, y)
     for k in ref:
-        assert via_blocks[k] == pytest.approx(ref[k], abs=1e-10)
-        assert via_masks[k] == pytest.approx(ref[k], abs=1e-10)
+        assert got[k] == pytest.approx(ref[k], abs=1e-10)
+    small = gram_pair_means(x[:23], y[:23])  # the two references agree where the loops can run
+    assert small == pytest.approx(loop_pair_means(list(x[:23]), y[:23].tolist()), abs=1e-10)
 
 
 def test_centered_and_classmean_match_loops(batch):
@@ -65,9 +78,8 @@ def test_centered_and_classmean_match_loops(batch):
     flat = x.reshape(len(x), -1).double()
     mean = sum(flat[i] for i in range(len(flat))) / len(flat)
     ref_centered = loop_pair_means([flat[i] - mean for i in range(len(flat))], y.tolist())["inter"]
-    assert measures.pair_similarity(measures.centered(x), y)["inter"] == pytest.approx(
-        ref_centered, abs=1e-10
-    )
+    stats = similarity_statistics(x.reshape(1, len(x), -1), ClassIndex.of(y), centered=True)
+    assert float(stats["inter_centered"][0]) == pytest.approx(ref_centered, abs=1e-10)
     classes = sorted(set(y.tolist()))
     mus = [
         sum(flat[i] for i in range(len(flat)) if y[i] == c) / sum(1 for v in y.tolist() if v == c)

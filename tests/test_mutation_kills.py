@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from condensekit.batched_measures import ClassIndex, similarity_statistics
-from condensekit.measures import dead_fraction
+from condensekit.measures import ClassIndex, dead_fraction, similarity_statistics
+from condensekit.measures.weight_grads import conv_columns, weight_grad_inner
 from condensekit.output import (
     LOCK_NAME,
     OutputError,
@@ -42,12 +42,11 @@ from condensekit.report.markdown import legend, recipe_question, report_markdown
 from condensekit.report.rows import run_row, summary_csv
 from condensekit.report.tables import verdict
 from condensekit.status import RunStatus
-from condensekit.weight_grads import conv_columns, weight_grad_inner
 
 # ---------------------------------------------------------------------------------------------- measures
 
 
-def test_a_unit_exactly_zero_on_every_sample_is_dead() -> None:  # measures-12
+def test_a_unit_exactly_zero_on_every_sample_is_dead() -> None:  # measures-10
     torch.manual_seed(0)
     x = torch.randn(6, 4).abs() + 0.1
     x[:, 1] = 0.0  # a unit whose weights and bias are zero: ReLU passes no gradient, it is dead
@@ -56,7 +55,7 @@ def test_a_unit_exactly_zero_on_every_sample_is_dead() -> None:  # measures-12
     assert float(stats["dead_frac"][0]) == 0.5 and dead_fraction(x) == 0.5
 
 
-def test_the_budgeted_blocks_route_gives_the_same_inner_products() -> None:  # measures-29
+def test_the_budgeted_blocks_route_gives_the_same_inner_products() -> None:  # measures-27
     torch.manual_seed(0)
     g, cols = torch.randn(7, 3, 5, dtype=torch.float64), torch.randn(7, 4, 5, dtype=torch.float64)
     whole = weight_grad_inner(g, cols, bias=True, method="blocks")
@@ -76,7 +75,7 @@ def test_the_budgeted_blocks_route_gives_the_same_inner_products() -> None:  # m
         (lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), (3, 2, 5, 5)),
     ],
 )
-def test_unfolded_columns_reproduce_the_convolution(make, shape) -> None:  # measures-30, measures-31
+def test_unfolded_columns_reproduce_the_convolution(make, shape) -> None:  # measures-28, measures-29
     torch.manual_seed(1)
     conv, a = make().double(), torch.randn(*shape, dtype=torch.float64)
     cols = conv_columns(conv, a)  # (N, groups, K, P)

@@ -37,7 +37,7 @@ class CommonDirection:
     def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
         import torch
 
-        from condensekit.batched_measures import spectrum
+        from condensekit.measures import spectrum
 
         out: dict[str, Any] = {}  # 0-d tensors, read back once at the end
         grads = probe.weight_grads

@@ -66,8 +66,8 @@ def feature_variants(
 class Condensation:
     """Computes the per-layer similarity measures on the probe.
 
-    All layers of one shape are measured together (:mod:`condensekit.batched_measures`) and every number is
-    read back from the device once, at the end.
+    All layers of one shape are measured together (:func:`condensekit.measures.similarity_statistics`) and
+    every number is read back from the device once, at the end.
     """
 
     def __init__(self, params: CondensationParams):
@@ -80,7 +80,7 @@ class Condensation:
     def collect_metrics(self, run: Any, probe: Any) -> dict[str, float]:
         from torch import nn
 
-        from condensekit.batched_measures import ClassIndex
+        from condensekit.measures import ClassIndex
         from condensekit.probe import hidden_layer_names
 
         if self.classes is None or self.classes[0] is not probe.labels:
@@ -122,8 +122,7 @@ class Condensation:
         """``<layer>/wgrad_inter`` of the Linear/Conv points (2-D linear layers of one shape together)."""
         from torch import nn
 
-        from condensekit.batched_measures import inter_mean_of_inner_products
-        from condensekit.weight_grads import module_weight_grad_inner
+        from condensekit.measures import inter_mean_of_inner_products, module_weight_grad_inner
 
         inputs = probe.layer_inputs
         plain: dict[tuple[Any, ...], list[str]] = {}
@@ -218,7 +217,7 @@ def stack(tensors: list[Any]) -> Any:
 def measure_rows(rows: list[Row], classes: Any, found: Found) -> None:
     """Every feature quantity of every row, computing same-shaped rows as one stack."""
 
-    from condensekit.batched_measures import similarity_statistics
+    from condensekit.measures import similarity_statistics
 
     groups: dict[tuple[Any, ...], list[Row]] = {}
     for row in rows:
@@ -256,7 +255,7 @@ def linear_wgrad_values(
 ) -> None:
     """``wgrad_inter`` of 2-D linear layers, one stack per shape."""
 
-    from condensekit.batched_measures import linear_wgrad_inter
+    from condensekit.measures import linear_wgrad_inter
 
     for (_, _, bias), layers in groups.items():
         per_stack = max(1, STACK_BYTES // max(1, 4 * grads[layers[0]].shape[0] ** 2))

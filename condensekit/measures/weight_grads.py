@@ -1,12 +1,14 @@
 """Similarity of per-sample weight gradients (``wgrad_inter``) without forming them where avoidable.
 
-* :func:`conv_weight_grad_similarity`: the tensor function, for convolutions and token-wise linear layers
-  (re-exported by :mod:`condensekit.measures`).
+* Linear layers on 2-D inputs: :func:`linear_wgrad_inter` (a stack of layers, as tensors) and
+  :func:`linear_weight_grad_similarity` (one layer, a float) never form a per-sample gradient.
+* Convolutions and token-wise linear layers: :func:`conv_weight_grad_similarity` (one layer, a float) and
+  :func:`weight_grad_inner`, the pair inner products ``<G_i, G_j>`` it averages.
 * :func:`module_weight_grad_inner`: from a probe point's module, its input and its output gradient, the
-  pair inner products ``<G_i, G_j>`` of the per-sample gradients of ``[weight, bias]``, for ``nn.Linear``
-  on inputs of any rank and ``nn.Conv1d``/``nn.Conv2d`` with any padding (numbers or ``"same"``/``"valid"``),
-  any ``padding_mode`` (the input is padded the way the convolution pads it before it is unfolded) and
-  any ``groups``. Anything else is reported as skipped, with the reason.
+  pair inner products of the per-sample gradients of ``[weight, bias]``, for ``nn.Linear`` on inputs of any
+  rank and ``nn.Conv1d``/``nn.Conv2d`` with any padding (numbers or ``"same"``/``"valid"``), any
+  ``padding_mode`` (the input is padded the way the convolution pads it before it is unfolded) and any
+  ``groups``. Anything else is reported as skipped, with the reason.
 
 Memory is bounded: per-sample gradients are held only while they fit in ``max_bytes`` and are otherwise
 recomputed block by block, with blocks sized to the budget.
@@ -21,10 +23,60 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from condensekit.batched_measures import ClassIndex, inter_mean_of_inner_products
+from condensekit.measures.pairs import ClassIndex, inter_mean, inverse_norms, one_layer_stack, work_dtype
 
-MAX_BYTES = 2**28
-"""Default memory budget of the per-sample gradients held at once (256 MiB)."""
+GRADIENT_BLOCK_BYTES = 2**28
+"""Memory budget of the per-sample gradients held at once (256 MiB). Larger than
+:data:`condensekit.measures.similarity.COLUMN_BLOCK_BYTES` because here a smaller budget costs work: when
+the gradients of every sample do not fit, they are recomputed once per pair of blocks."""
+
+
+def linear_wgrad_inter(g: torch.Tensor, a: torch.Tensor, classes: ClassIndex, bias: bool) -> torch.Tensor:
+    """Inter-class mean cosine of per-sample weight gradients of linear layers, (L,) float64.
+
+    ``g`` (L, N, out) are the output gradients and ``a`` (L, N, in) the inputs of L linear layers of one
+    shape. The per-sample gradient ``g_i [a_i, 1]^T`` has inner product ``(g_i . g_j)(a_i . a_j + 1)`` with
+    sample j's (the 1 is the bias) and norm ``|g_i| |a_i'|``, so with ``w_i = 1 / (|g_i| |a_i'|)`` the sum of
+    the cosines over inter-class pairs is ``w^T (M * (G_g * G_a')) w / 2`` (M: the inter-class mask): two
+    N x N Gram matrices per layer and no per-sample gradient.
+    """
+    dtype = work_dtype(g)
+    g, a = g.to(dtype), a.to(dtype)
+    gram_g, gram_a = g @ g.transpose(1, 2), a @ a.transpose(1, 2)
+    if bias:
+        gram_a = gram_a + 1.0
+    weights = inverse_norms(
+        gram_g.diagonal(dim1=1, dim2=2).double() * gram_a.diagonal(dim1=1, dim2=2).double().clamp_min(0)
+    )
+    products = gram_g.mul_(gram_a).mul_(classes.inter_mask(dtype))  # in place: no third N x N matrix
+    w = weights.to(dtype)
+    sums = torch.einsum("ln,lnm,lm->l", w, products, w).double() / 2
+    return sums / classes.pairs["inter"] if classes.pairs["inter"] else sums.fill_(math.nan)
+
+
+def linear_weight_grad_similarity(
+    g: torch.Tensor, a: torch.Tensor, labels: torch.Tensor, bias: bool = True
+) -> float:
+    """Inter-class mean cosine of per-sample weight gradients of a linear layer.
+
+    The per-sample gradient of ``[W, b]`` is ``g_i [a_i, 1]^T``; its cosine with sample j's is
+    ``cos(g_i, g_j) * cos(a_i', a_j')`` (``a'`` with the trailing 1 when ``bias``), so the per-sample
+    gradients are never formed.
+
+    Args:
+        g: feature gradients ``d loss_i / d h_i``, shape (N, out).
+        a: layer inputs, shape (N, in).
+        labels: (N,) class labels.
+        bias: whether the layer has a bias (it is part of the parameter vector).
+    """
+    return float(linear_wgrad_inter(one_layer_stack(g), one_layer_stack(a), ClassIndex.of(labels), bias)[0])
+
+
+def inter_mean_of_inner_products(inner: torch.Tensor, classes: ClassIndex) -> torch.Tensor:
+    """Inter-class mean cosine from inner products ``<G_i, G_j>`` (L, N, N), as (L,) float64."""
+    inner = inner.double()
+    inv = inverse_norms(inner.diagonal(dim1=1, dim2=2).clamp_min(0))
+    return inter_mean(inner * inv[:, :, None] * inv[:, None, :], classes)
 
 
 def conv_weight_grad_similarity(
@@ -34,7 +86,7 @@ def conv_weight_grad_similarity(
     bias: bool = True,
     chunk: int = 16,
     method: str = "auto",
-    max_bytes: int = MAX_BYTES,
+    max_bytes: int = GRADIENT_BLOCK_BYTES,
 ) -> float:
     """Inter-class mean cosine of per-sample weight gradients of a convolution (or a token-wise linear layer).
 
@@ -71,7 +123,7 @@ def weight_grad_inner(
     bias: bool,
     chunk: int = 16,
     method: str = "auto",
-    max_bytes: int = MAX_BYTES,
+    max_bytes: int = GRADIENT_BLOCK_BYTES,
 ) -> torch.Tensor:
     """The (N, N) float64 inner products ``<G_i, G_j>`` of per-sample gradients (see
     :func:`conv_weight_grad_similarity`).
@@ -183,7 +235,7 @@ def conv_columns(module: nn.Conv1d | nn.Conv2d, a: torch.Tensor) -> torch.Tensor
 
 
 def module_weight_grad_inner(
-    module: Any, a: torch.Tensor | None, g: torch.Tensor, max_bytes: int = MAX_BYTES
+    module: Any, a: torch.Tensor | None, g: torch.Tensor, max_bytes: int = GRADIENT_BLOCK_BYTES
 ) -> torch.Tensor | str:
     """``<G_i, G_j>`` (N, N) of the per-sample gradients of a probe point's ``[weight, bias]``, or why it is
     skipped.
@@ -191,7 +243,7 @@ def module_weight_grad_inner(
     ``a`` is the module's input and ``g`` the gradient at its output. A linear layer applied to inputs
     ``(N, ..., in)`` (tokens, or channels-last images) sums its per-sample gradient over the middle positions,
     like a convolution. A 2-D linear layer is better served by
-    :func:`condensekit.batched_measures.linear_wgrad_inter`.
+    :func:`linear_wgrad_inter`.
     """
     if a is None:
         return "its input was not captured"

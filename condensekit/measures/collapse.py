@@ -1,7 +1,7 @@
 """Neural-collapse measures (Papyan, Han & Donoho 2020, "Prevalence of neural collapse ...", PNAS).
 
-Re-exported by :mod:`condensekit.measures`, where third-party metrics find them. Each returns NaN, never
-raises, when its input is not finite or when it is undefined (fewer than two classes).
+Each returns NaN, never raises, when its input is not finite or when it is undefined (fewer than two
+classes).
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ import math
 
 import torch
 
-from condensekit.batched_measures import flatten, is_finite
-
-EPS = 1e-12
+from condensekit.measures.pairs import EPS, flatten, is_finite
 
 NC_SB_RTOL = 1e-10  # relative cut-off of Sb's pseudo-inverse (Sb has rank <= C - 1)
 

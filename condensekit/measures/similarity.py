@@ -1,8 +1,10 @@
-"""The similarity measures of METRICS.md for many layers at once, as tensors: no host sync, bounded memory.
+"""Similarity statistics of METRICS.md: mean cosines over pairs of samples, energy shares, class-mean cosines.
 
-:mod:`condensekit.measures` returns Python floats for one feature matrix at a time; the functions here
-take a stack of same-shaped layers ``(L, N, D)`` and return one ``(L,)`` float64 tensor per quantity,
-on the features' device, so a metric reads every number back with one ``.tolist()`` at the end.
+:func:`similarity_statistics` measures many layers at once: it takes a stack of same-shaped layers
+``(L, N, D)`` and returns one ``(L,)`` float64 tensor per quantity, on the features' device, so a metric
+reads every number back with one ``.tolist()`` at the end (no host sync per layer). The one-layer functions
+below it (:func:`pair_similarity`, :func:`energy_shares`, ...) take one feature matrix and return Python
+floats; they are the same computation on a stack of one.
 
 Numerics. Every quantity is a sum over feature columns of a column-local contribution, given the
 per-sample norms, so the columns are processed in blocks of at most ``max_bytes`` (two passes: norms,
@@ -19,83 +21,28 @@ Non-finite features give NaN, never an exception and never a silently dropped sa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 
-MAX_BYTES = 2**26
-"""Default memory budget of one block of columns (64 MiB)."""
+from condensekit.measures.pairs import (
+    ClassIndex,
+    flatten,
+    inverse_norms,
+    is_finite,
+    one_layer_stack,
+    pair_means_from_sums,
+)
 
-
-@dataclass(frozen=True)
-class ClassIndex:
-    """The class structure of a probe batch, computed once per measurement.
-
-    Attributes:
-        onehot: (N, K) float64 one-hot of the classes present.
-        sizes: (K,) float64 class sizes.
-        pairs: number of pairs i < j over ``all``, ``intra`` (same class) and ``inter`` (different classes).
-    """
-
-    onehot: torch.Tensor
-    sizes: torch.Tensor
-    pairs: dict[str, float]
-    cache: dict[object, torch.Tensor] = field(default_factory=dict, compare=False, repr=False)
-
-    @classmethod
-    def of(cls, labels: torch.Tensor) -> ClassIndex:
-        """The class index of ``labels`` (N,)."""
-        _, index = labels.unique(return_inverse=True)
-        onehot = torch.nn.functional.one_hot(index).double()
-        sizes = onehot.sum(0)
-        n = float(labels.shape[0])
-        intra = float((sizes * (sizes - 1) / 2).sum())  # one host read per measurement, not per layer
-        return cls(onehot, sizes, {"all": n * (n - 1) / 2, "intra": intra, "inter": n * (n - 1) / 2 - intra})
-
-    def inter_mask(self, dtype: torch.dtype) -> torch.Tensor:
-        """(N, N) 1 for pairs of different classes, 0 elsewhere, in ``dtype`` (computed once)."""
-        if ("inter", dtype) not in self.cache:
-            self.cache["inter", dtype] = (1.0 - self.onehot @ self.onehot.T).to(dtype)
-        return self.cache["inter", dtype]
-
-
-def flatten(x: torch.Tensor) -> torch.Tensor:
-    """(N, ...) -> (N, D) in float64."""
-    return x.reshape(x.shape[0], -1).double()
-
-
-def is_finite(*tensors: torch.Tensor) -> bool:
-    """Whether every entry of every tensor is finite (one host read)."""
-    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
-
-
-def work_dtype(x: torch.Tensor) -> torch.dtype:
-    """float64 for float64 input, float32 otherwise (half and bfloat16 features are widened)."""
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
+COLUMN_BLOCK_BYTES = 2**26
+"""Memory budget of one block of feature columns (64 MiB). Each column is read once per pass whatever the
+block size, so a larger budget saves no work; it only needs to be large enough for efficient matrix
+products (compare :data:`condensekit.measures.weight_grads.GRADIENT_BLOCK_BYTES`)."""
 
 
 def _column_blocks(x: torch.Tensor, max_bytes: int) -> list[slice]:
     per_column = x.shape[0] * x.shape[1] * 8  # a float64 copy of one column of every layer
     width = max(1, max_bytes // max(1, per_column))
     return [slice(d, d + width) for d in range(0, x.shape[2], width)]
-
-
-def _inverse_norms(squares: torch.Tensor) -> torch.Tensor:
-    """``1 / |x_i|``, 0 for a zero feature (dropped), NaN for a non-finite one (reported, not hidden)."""
-    return torch.where(squares == 0, torch.zeros_like(squares), squares.rsqrt())
-
-
-def _pair_means(
-    total: torch.Tensor, same: torch.Tensor, diag: torch.Tensor, classes: ClassIndex
-) -> dict[str, torch.Tensor]:
-    """Means over pairs i < j from the totals of a symmetric pair matrix (all entries, same-class blocks,
-    diagonal)."""
-    sums = {"all": (total - diag) / 2, "intra": (same - diag) / 2}
-    sums["inter"] = sums["all"] - sums["intra"]
-    return {
-        k: sums[k] / classes.pairs[k] if classes.pairs[k] else torch.full_like(total, math.nan)
-        for k in ("inter", "intra", "all")
-    }
 
 
 def similarity_statistics(
@@ -107,7 +54,7 @@ def similarity_statistics(
     shares: bool = False,
     dead: bool = False,
     norms: bool = False,
-    max_bytes: int = MAX_BYTES,
+    max_bytes: int = COLUMN_BLOCK_BYTES,
 ) -> dict[str, torch.Tensor]:
     """Pair-similarity statistics of each layer of a stack ``x`` (L, N, D), as (L,) float64 tensors.
 
@@ -118,7 +65,7 @@ def similarity_statistics(
     * ``centered``: ``inter_centered``, the inter-class mean after subtracting the mean over samples;
     * ``class_means``: ``classmean``, the mean over class pairs of the cosine of the class-mean features;
     * ``shares``: ``share_common``, ``share_class``, ``share_sample`` (see
-      :func:`condensekit.measures.energy_shares`);
+      :func:`energy_shares`);
     * ``dead``: ``dead_frac``, the share of columns that are <= 0 on every sample;
     * ``norms``: ``mean_norm``, the mean over samples of ``|x_i|``.
     """
@@ -151,7 +98,7 @@ def similarity_statistics(
     # below float64 rounding of the terms (features equal to their mean): a zero row, as subtracting would
     # give
     squares_centered = torch.where(squares_centered > 1e-14 * squares, squares_centered, 0.0)
-    inv, inv_centered = _inverse_norms(squares).to(dtype), _inverse_norms(squares_centered).to(dtype)
+    inv, inv_centered = inverse_norms(squares).to(dtype), inverse_norms(squares_centered).to(dtype)
     weights = [oh * inv[:, None, :]]  # class sums of the unit rows
     if centered:  # class sums of the centered unit rows, less their share of the mean (below)
         weights.append(oh * inv_centered[:, None, :])
@@ -176,11 +123,11 @@ def similarity_statistics(
             raw = sums[:, -k:]
             mean_gram += raw @ raw.transpose(1, 2)
     kept = (squares > 0).double()  # zero rows: unit vector 0, left out of the shares
-    out = _pair_means(total, class_squares.sum(1), kept.sum(1), classes)
+    out = pair_means_from_sums(total, class_squares.sum(1), kept.sum(1), classes)
     if centered:
-        out["inter_centered"] = _pair_means(total_c, same_c, (squares_centered > 0).double().sum(1), classes)[
-            "inter"
-        ]
+        out["inter_centered"] = pair_means_from_sums(
+            total_c, same_c, (squares_centered > 0).double().sum(1), classes
+        )["inter"]
     if class_means:
         out["classmean"] = _classmean_from_gram(mean_gram)
     if shares:
@@ -210,64 +157,55 @@ def _classmean_from_gram(gram: torch.Tensor) -> torch.Tensor:
     if k < 2:
         return gram.new_full(gram.shape[:1], math.nan)
     diag = gram.diagonal(dim1=1, dim2=2)
-    inv = _inverse_norms(diag)
+    inv = inverse_norms(diag)
     cos = gram * inv[:, :, None] * inv[:, None, :]
     return (cos.sum((1, 2)) - cos.diagonal(dim1=1, dim2=2).sum(1)) / (k * (k - 1))
 
 
-def linear_wgrad_inter(g: torch.Tensor, a: torch.Tensor, classes: ClassIndex, bias: bool) -> torch.Tensor:
-    """Inter-class mean cosine of per-sample weight gradients of linear layers, (L,) float64.
+# ----------------------------------------------------------------------------------------------
+# One layer at a time, as Python floats
+# ----------------------------------------------------------------------------------------------
 
-    ``g`` (L, N, out) are the output gradients and ``a`` (L, N, in) the inputs of L linear layers of one
-    shape. The per-sample gradient ``g_i [a_i, 1]^T`` has inner product ``(g_i . g_j)(a_i . a_j + 1)`` with
-    sample j's (the 1 is the bias) and norm ``|g_i| |a_i'|``, so with ``w_i = 1 / (|g_i| |a_i'|)`` the sum of
-    the cosines over inter-class pairs is ``w^T (M * (G_g * G_a')) w / 2`` (M: the inter-class mask): two
-    N x N Gram matrices per layer and no per-sample gradient.
+
+def pair_similarity(x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Mean ``cos(x_i, x_j)`` over inter-class, intra-class and all pairs i < j.
+
+    The Gram matrix of the unit rows is never formed: its total is ``|sum_i u_i|^2`` and its
+    same-class total ``sum_c |sum_{i in c} u_i|^2``, which costs O(N D) instead of O(N^2 D).
     """
-    dtype = work_dtype(g)
-    g, a = g.to(dtype), a.to(dtype)
-    gram_g, gram_a = g @ g.transpose(1, 2), a @ a.transpose(1, 2)
-    if bias:
-        gram_a = gram_a + 1.0
-    weights = _inverse_norms(
-        gram_g.diagonal(dim1=1, dim2=2).double() * gram_a.diagonal(dim1=1, dim2=2).double().clamp_min(0)
-    )
-    products = gram_g.mul_(gram_a).mul_(classes.inter_mask(dtype))  # in place: no third N x N matrix
-    w = weights.to(dtype)
-    sums = torch.einsum("ln,lnm,lm->l", w, products, w).double() / 2
-    return sums / classes.pairs["inter"] if classes.pairs["inter"] else sums.fill_(math.nan)
+    stats = similarity_statistics(one_layer_stack(x), ClassIndex.of(labels))
+    return {k: float(stats[k][0]) for k in ("inter", "intra", "all")}
 
 
-def inter_mean_of_inner_products(inner: torch.Tensor, classes: ClassIndex) -> torch.Tensor:
-    """Inter-class mean cosine from inner products ``<G_i, G_j>`` (L, N, N), as (L,) float64."""
-    inner = inner.double()
-    inv = _inverse_norms(inner.diagonal(dim1=1, dim2=2).clamp_min(0))
-    return _inter_mean(inner * inv[:, :, None] * inv[:, None, :], classes)
+def energy_shares(x: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Energy decomposition of the unit-normalised features ``u_i = h_i / |h_i|`` (zero features dropped).
 
-
-def _inter_mean(cos: torch.Tensor, classes: ClassIndex) -> torch.Tensor:
-    """Mean over inter-class pairs of a stack of symmetric pair matrices (L, N, N) float64."""
-    oh = classes.onehot
-    same = torch.einsum("nk,lnm,mk->l", oh, cos, oh)
-    return _pair_means(cos.sum((1, 2)), same, cos.diagonal(dim1=1, dim2=2).sum(1), classes)["inter"]
-
-
-def spectrum(m: torch.Tensor, rank: bool = True) -> dict[str, torch.Tensor]:
-    """From one set of singular values of ``m`` (rows, -1): ``rho1 = sigma_1^2 / ||M||_F^2`` and, with
-    ``rank``, ``erank = exp(-sum p_k log p_k)``, ``p_k = sigma_k / sum sigma`` (Roy & Vetterli 2007), as 0-d
-    float64 tensors.
-
-    No host sync, and no exception: a zero matrix gives NaN, and so does a non-finite one (its SVD is not
-    attempted; a zero matrix stands in for it).
+    With ``ubar`` the mean of the ``u_i`` and ``ubar_c`` the class means, ``1 = mean_i |u_i|^2`` splits into
+    ``share_common = |ubar|^2`` (a direction shared by all samples),
+    ``share_class = mean_i |ubar_{y_i} - ubar|^2`` (what tells the classes apart) and
+    ``share_sample = mean_i |u_i - ubar_{y_i}|^2`` (what is left to each sample). They sum to 1. With N
+    samples and no zero feature, ``feat_all = (N share_common - 1) / (N - 1)``. All three are NaN when every
+    feature is zero. Returned as ``{"common", "class", "sample"}``.
     """
-    m = m.reshape(m.shape[0], -1).double()
-    finite = torch.isfinite(m).all()
-    s = torch.linalg.svdvals(torch.where(finite, m, 0.0))
-    energy = s.square().sum()
-    nan = torch.tensor(math.nan, dtype=torch.float64, device=m.device)
-    out = {"rho1": torch.where(finite & (energy > 0), s[0].square() / energy, nan)}
-    if rank:
-        p = s / s.sum()
-        entropy = -torch.where(p > 0, p * p.log(), 0.0).sum()
-        out["erank"] = torch.where(finite & (energy > 0), entropy.exp(), nan)
-    return out
+    stats = similarity_statistics(one_layer_stack(x), ClassIndex.of(labels), shares=True)
+    return {k: float(stats[f"share_{k}"][0]) for k in ("common", "class", "sample")}
+
+
+def classmean_similarity(x: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean over class pairs c < c' of ``cos(mu_c, mu_c')`` of the class-mean features (NaN for one class)."""
+    stats = similarity_statistics(one_layer_stack(x), ClassIndex.of(labels), class_means=True)
+    return float(stats["classmean"][0])
+
+
+def mean_norm(x: torch.Tensor) -> float:
+    """Mean over samples of the per-sample Euclidean norm."""
+    return float(flatten(x).norm(dim=1).mean())
+
+
+def dead_fraction(pre_activation: torch.Tensor) -> float:
+    """Fraction of units (flattened features) that are <= 0 on every sample: dead for ReLU-like layers.
+
+    NaN when a feature is not finite.
+    """
+    x = flatten(pre_activation)
+    return float((x <= 0).all(dim=0).double().mean()) if is_finite(x) else math.nan

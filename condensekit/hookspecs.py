@@ -4,8 +4,11 @@ Catalogue hooks run once per process, when the plugin manager is built, and rece
 callback. Run hooks run inside one training run; ``run`` (a :class:`condensekit.Run`) is always their
 first argument, so new context is added to ``Run`` rather than to every signature.
 
-Run hooks are called on the plugins installed in the process *and* on the trick and metric objects
-active in the current run (they are registered for the duration of that run only).
+Run hooks are called on the trick and metric objects of the current run *and* on the plugins installed in
+the process. The run's objects come first, called directly (:mod:`condensekit.run_hooks`): the last one the
+recipe lists first, each method with the arguments it names. They may not ask for ``tryfirst``,
+``trylast`` or to wrap. The plugins come next, through pluggy and in its order (``tryfirst``, then the last
+registered first, then ``trylast``).
 """
 
 from __future__ import annotations
@@ -79,8 +82,9 @@ def register_tricks(register: Register) -> None:
 
     Args:
         register: call ``register(name, cls, params=ParamsModel, summary="...")``. For each run
-            that uses the trick, ``cls(params)`` is instantiated and registered as a plugin for the
-            duration of that run, so its ``@condensekit.hookimpl`` methods (any run hook) are called.
+            that uses the trick, ``cls(params)`` is instantiated when the run starts, and its
+            ``@condensekit.hookimpl`` methods (any run hook, with any subset of its arguments) are called
+            in that run.
     """
 
 
@@ -197,7 +201,9 @@ def optimizer_overrides(run: Run) -> dict[str, Any] | None:
 
     Called once per run, after :func:`model_built` and before :func:`make_optimizer`, on every plugin
     (each one's answer separately). The options start as ``{"lr": train.lr}``; the dicts returned are
-    merged in. Two plugins giving different values for the same key is an error naming both.
+    merged in. Two plugins giving different values for the same key is an error naming both; so is an
+    ``lr`` other than the recipe's ``train.lr`` (the learning rate is the recipe's: change it per step in
+    :func:`before_step`, as the ``warmup`` trick does).
 
     Args:
         run: the run context (``run.spec.train`` holds the recipe's training settings).
@@ -211,7 +217,8 @@ def optimizer_overrides(run: Run) -> dict[str, Any] | None:
 def make_optimizer(  # type: ignore[empty-body]
     run: Run, params: list[torch.nn.Parameter], options: dict[str, Any]
 ) -> torch.optim.Optimizer:
-    """Build the optimizer. The first non-None result wins; the built-in SGD is ``trylast``.
+    """Build the optimizer. The first non-None result wins: the run's tricks are asked first, then the
+    plugins; the built-in SGD is ``trylast``.
 
     Called once per run, after :func:`optimizer_overrides`, with the model already on ``run.device``.
 
@@ -249,8 +256,9 @@ def before_step(run: Run, model: nn.Module, optimizer: torch.optim.Optimizer) ->
     """Called every step between ``backward()`` and ``optimizer.step()``: the gradients are in ``.grad``.
 
     The place to clip or rescale gradients (``grad_clip``, ``layer_normalized_updates``) or to set the
-    learning rate of the step about to be taken (``warmup``). Implementations run in pluggy's order
-    (last registered first); two tricks that both rescale gradients compose in that order.
+    learning rate of the step about to be taken (``warmup``). The run's tricks run first, the last one the
+    recipe lists first, then the plugins in pluggy's order; two tricks that both rescale gradients compose in
+    that order.
 
     Args:
         run: the run context; ``run.step`` is the step about to be taken (0-based).
@@ -276,8 +284,8 @@ def collect_metrics(run: Run, probe: Probe) -> dict[str, float] | None:
 
     Called at the start of a step (before that step's update; ``run.step`` optimizer steps have been taken),
     when any metric is due. The core calls a metric's implementation only at the steps its ``every`` schedule
-    makes due (step 0 and the last step are always due). Plugins that are not catalogue metrics are called
-    whenever any metric is due and should return None when they have nothing to say. Keys are
+    makes due (step 0 and the last step are always due). Installed plugins are called whenever any metric is
+    due and should return None when they have nothing to say; a run's tricks are not asked. Keys are
     logged as ``<metric name>/<key>``; per-layer keys are written ``<layer>/<quantity>``.
 
     Args:

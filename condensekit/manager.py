@@ -86,6 +86,7 @@ class PluginManager(pluggy.PluginManager):
         self.load_errors: dict[str, str] = {}
         self.origins: dict[str, tuple[str, str]] = {}  # plugin name -> (kind of origin, version)
         self._catalogue: Catalogue | None = None
+        self.tracing = False  # CONDENSEKIT_TRACE_PLUGINS: a run's tricks and metrics trace their calls too
 
     @property
     def catalogue(self) -> Catalogue:
@@ -98,23 +99,20 @@ class PluginManager(pluggy.PluginManager):
         """Forget the catalogue, so the next use rebuilds it (after registering a plugin by hand)."""
         self._catalogue = None
 
-    def call_each(
-        self, hook_name: str, plugins: Iterable[object] | None = None, **kwargs: Any
-    ) -> list[tuple[str, Any]]:
+    def call_plugin(self, hook_name: str, plugin: object, **kwargs: Any) -> list[Any]:
+        """Call a hook on one plugin only, through pluggy (so tracing sees the call)."""
+        others = [i.plugin for i in getattr(self.hook, hook_name).get_hookimpls() if i.plugin is not plugin]
+        return self.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs)
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook on each implementing plugin separately, returning ``(plugin name, result)`` pairs.
 
-        Used where the caller must know who said what (clashing overrides, metric key prefixes). The
-        calls go through pluggy, so tracing sees them.
+        Used where the caller must know who said what (clashing overrides, metric key prefixes). Plugins are
+        called in pluggy's order; one that returns None is left out.
         """
-        hook = getattr(self.hook, hook_name)
-        impls = hook.get_hookimpls()
-        wanted = None if plugins is None else {id(p) for p in plugins}
         results = []
-        for impl in reversed(impls):  # pluggy calls the last registered first; keep that order
-            if wanted is not None and id(impl.plugin) not in wanted:
-                continue
-            others = [i.plugin for i in impls if i.plugin is not impl.plugin]
-            out = self.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs)
+        for impl in reversed(getattr(self.hook, hook_name).get_hookimpls()):  # pluggy calls the last first
+            out = self.call_plugin(hook_name, impl.plugin, **kwargs)
             if out:
                 results.append((impl.plugin_name, out[0]))
         return results
@@ -127,11 +125,8 @@ def build_catalogue(pm: PluginManager) -> Catalogue:
         hook_name = f"register_{kind}"
         for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
             register = catalogue.register_callback(kind, impl.plugin_name)
-            others = [
-                i.plugin for i in getattr(pm.hook, hook_name).get_hookimpls() if i.plugin is not impl.plugin
-            ]
             try:
-                pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+                pm.call_plugin(hook_name, impl.plugin, register=register)
             except PluginError:
                 raise
             except Exception as exc:  # a broken third-party plugin must not take down the others
@@ -373,6 +368,7 @@ def _enable_tracing(pm: PluginManager) -> None:
             )
 
     pm.add_hookcall_monitoring(before, after)
+    pm.tracing = True
 
 
 def hooks_of(pm: PluginManager, plugin: object) -> list[str]:

@@ -172,8 +172,8 @@ class ${Camel}Params(BaseModel):
 class ${Camel}Trick:
     """An L1 penalty on every weight matrix, added to the loss at each step.
 
-    One instance is created per run that uses the trick and registered for that run only, so any run
-    hook can be a method here (``model_overrides``, ``model_built``, ``optimizer_overrides``, ...).
+    One instance is created per run that uses the trick, and its marked methods are called in that run, so
+    any run hook can be a method here (``model_overrides``, ``model_built``, ``optimizer_overrides``, ...).
     """
 
     def __init__(self, params: ${Camel}Params):

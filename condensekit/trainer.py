@@ -22,6 +22,7 @@ from condensekit.manager import PluginManager
 from condensekit.phases import smoothing_window, summarize_run
 from condensekit.probe import Probe, hidden_layer_names, make_probe_batch, probe_points
 from condensekit.run import Run
+from condensekit.run_hooks import RunHooks
 from condensekit.schedules import BoundSchedule
 from condensekit.spec import RunSpec
 from condensekit.status import RunStatus
@@ -37,56 +38,40 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
     bundle: DataBundle = pm.catalogue.get("datasets", spec.data.use).build(
         spec.data.params, Path(spec.data.root).expanduser()
     )
-    run = Run(
-        spec=spec,
-        name=spec.arm,
-        seed=spec.seed,
-        device=device,
-        run_dir=run_dir,
-        info=bundle.info,
-        reports=metric_reports(pm, spec),
-    )
-    # this run's tricks and metrics, registered as plugins until it ends
-    active = _activate_components(pm, spec)
+    reports = metric_reports(pm, spec)
+    run = Run(spec, spec.arm, spec.seed, device, run_dir, info=bundle.info, reports=reports)
+    hooks = RunHooks.for_run(pm, spec)  # this run's tricks and metrics, called directly, then the plugins
     status, summary = RunStatus.FAILED, {}
     try:
-        pm.hook.run_started(run=run)
-        model = _build_model(pm, run)  # model_overrides, then the model's factory
-        pm.hook.model_built(run=run, model=model)
+        hooks.call("run_started", run=run)
+        model = _build_model(hooks, run)  # model_overrides, then the model's factory
+        hooks.call("model_built", run=run, model=model)
         model.to(device)
-        options = {"lr": spec.train.lr, **_merged(pm, "optimizer_overrides", run, "optimizer option")}
-        optimizer = pm.hook.make_optimizer(
-            run=run, params=[p for p in model.parameters() if p.requires_grad], options=options
+        optimizer = hooks.first_result(  # options: optimizer_overrides merged into train.lr
+            "make_optimizer", run=run, params=trainable(model), options=_optimizer_options(hooks, run)
         )
         points = probe_points(model)
         run.hidden_layers = hidden_layer_names(model, points)
         probe_x, probe_y = make_probe_batch(
             bundle.train, spec.probe.per_class, spec.probe.max_samples, spec.seed, device
         )
-        recorder, total = Recorder(pm, run), spec.train.steps
+        recorder, total = Recorder(hooks, run), spec.train.steps
         due = {name: metric.every.bind(total) for name, metric in spec.metrics.items()}
         eval_steps = spec.train.eval_every.bind(total)
         batches = batch_stream(bundle.train, spec.data.batch_size, device, spec.seed)
-        # the last steps' losses, on the device
-        losses = torch.full((LOSS_FLUSH_EVERY,), math.nan, device=device)
+        losses = torch.full((LOSS_FLUSH_EVERY,), math.nan, device=device)  # the last steps' losses
         diverged, started, modules = False, time.perf_counter(), list(model.modules())
-        metrics = active["metrics"]
         for step in range(total + 1):
             run.step = step
-            # collect_metrics of the metrics due, on one shared probe
-            if any(step in steps for steps in due.values()):
-                # no stale loss check
-                measured = recorder.flush_losses(losses, upto=step, max_loss=spec.train.max_loss)
-                if not measured or not _measure(
-                    pm, run, model, Probe(model, probe_x, probe_y, points, step), metrics, due, recorder
-                ):
+            if any(step in steps for steps in due.values()):  # collect_metrics of those due, one shared probe
+                probe = Probe(model, probe_x, probe_y, points, step)  # losses first: no stale loss check
+                if not recorder.flush_losses(losses, upto=step) or not _measure(hooks, probe, due, recorder):
                     diverged = True  # a non-finite loss, weight, feature or gradient: diverged at this step
                     break
             if step in eval_steps:
                 recorder.emit(step, evaluate(model, bundle, device))  # log_scalars
             if step % LOSS_FLUSH_EVERY == 0 or step == total:  # log_scalars of train/loss, a chunk at a time
-                if not recorder.flush_losses(losses, upto=step, max_loss=spec.train.max_loss):
-                    diverged = True
+                if diverged := not recorder.flush_losses(losses, upto=step):
                     break
             if step == total:
                 break
@@ -95,13 +80,12 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
                 model.train()
             outputs = model(x)
             loss = F.cross_entropy(outputs, y)
-            extra = pm.hook.extra_loss(run=run, model=model, batch=(x, y), outputs=outputs)
-            extra = [t for t in extra if t is not None]
+            extra = hooks.call("extra_loss", run=run, model=model, batch=(x, y), outputs=outputs)
             optimizer.zero_grad(set_to_none=True)
             (loss + sum(extra) if extra else loss).backward()
-            pm.hook.before_step(run=run, model=model, optimizer=optimizer)
+            hooks.call("before_step", run=run, model=model, optimizer=optimizer)
             optimizer.step()
-            pm.hook.after_step(run=run, model=model, optimizer=optimizer)
+            hooks.call("after_step", run=run, model=model, optimizer=optimizer)
             losses[step % LOSS_FLUSH_EVERY] = loss.detach()
         summary = _summarize(recorder, run, bundle, spec)
         summary.update(seconds=time.perf_counter() - started, steps_done=run.step)
@@ -113,18 +97,15 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
         status = RunStatus.FAILED if isinstance(exc, Exception) else RunStatus.INTERRUPTED
         raise
     finally:
-        try:
-            pm.hook.run_finished(run=run, status=status, summary=summary)
-        finally:
-            for obj in [*active["tricks"].values(), *active["metrics"].values()]:
-                pm.unregister(obj)
+        hooks.call("run_finished", run=run, status=status, summary=summary)
 
 
 class Recorder:
     """Passes scalars to the ``log_scalars`` hook and keeps them in memory for the run's summary."""
 
-    def __init__(self, pm: PluginManager, run: Run):
-        self.pm, self.run = pm, run
+    def __init__(self, hooks: RunHooks, run: Run):
+        self.hooks, self.run = hooks, run
+        self.max_loss = run.spec.train.max_loss
         self.history: dict[str, tuple[list[int], list[float]]] = {}
         self.losses: list[float] = []
 
@@ -135,11 +116,11 @@ class Recorder:
             steps, values = self.history.setdefault(tag, ([], []))
             steps.append(step)
             values.append(float(value))
-        self.pm.hook.log_scalars(run=self.run, step=step, scalars=scalars)
+        self.hooks.call("log_scalars", run=self.run, step=step, scalars=scalars)
 
-    def flush_losses(self, losses: torch.Tensor, upto: int, max_loss: float) -> bool:
+    def flush_losses(self, losses: torch.Tensor, upto: int) -> bool:
         """Log the losses of the steps before ``upto`` not yet logged; False when one is not finite or above
-        ``max_loss``.
+        ``train.max_loss``.
 
         ``losses`` is a ring buffer of ``LOSS_FLUSH_EVERY`` entries indexed by ``step % LOSS_FLUSH_EVERY``:
         the loop flushes it every ``LOSS_FLUSH_EVERY`` steps, so it holds exactly the steps not yet logged.
@@ -149,7 +130,7 @@ class Recorder:
             value = values[step % len(values)]
             self.losses.append(value)
             self.emit(step, {"train/loss": value})
-            if not math.isfinite(value) or value > max_loss:
+            if not math.isfinite(value) or value > self.max_loss:
                 return False
         return True
 
@@ -163,40 +144,15 @@ def metric_reports(pm: PluginManager, spec: RunSpec) -> dict[str, Any]:
     }
 
 
-def _activate_components(pm: PluginManager, spec: RunSpec) -> dict[str, dict[str, Any]]:
-    """Instantiate this run's tricks and metrics and register them as plugins for the run."""
-    active: dict[str, dict[str, Any]] = {"tricks": {}, "metrics": {}}
-    tables = {
-        "tricks": spec.tricks,
-        "metrics": {name: metric.params for name, metric in spec.metrics.items()},
-    }
-    for kind, table in tables.items():
-        for name, params in table.items():
-            obj = pm.catalogue.get(kind, name).build(params)
-            pm.register(obj, name=f"{kind[:-1]}:{name}")
-            active[kind][name] = obj
-    return active
+def trainable(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters the optimizer updates."""
+    return [p for p in model.parameters() if p.requires_grad]
 
 
-def _merged(pm: PluginManager, hook_name: str, run: Run, what: str) -> dict[str, Any]:
-    """Merge dicts returned by a hook; two plugins disagreeing on one key is an error naming both."""
-    merged: dict[str, Any] = {}
-    owner: dict[str, str] = {}
-    for plugin, result in pm.call_each(hook_name, run=run):
-        for key, value in (result or {}).items():
-            if key in merged and merged[key] != value:
-                raise PluginError(
-                    f"{what} {key!r} is set to {merged[key]!r} by {owner[key]} "
-                    f"and to {value!r} by {plugin}; remove one of them"
-                )
-            merged[key], owner[key] = value, plugin
-    return merged
-
-
-def _build_model(pm: PluginManager, run: Run) -> nn.Module:
-    """Call ``model_overrides`` on every plugin, then build the model with the merged parameters."""
-    entry = pm.catalogue.get("models", run.spec.model.use)
-    overrides = _merged(pm, "model_overrides", run, "model parameter")
+def _build_model(hooks: RunHooks, run: Run) -> nn.Module:
+    """Call ``model_overrides`` on every trick and plugin, then build the model with the merged parameters."""
+    entry = hooks.pm.catalogue.get("models", run.spec.model.use)
+    overrides, _ = hooks.merged("model_overrides", "model parameter", run=run)
     unknown = sorted(set(overrides) - set(entry.params.model_fields))
     if unknown:
         raise CondensekitError(
@@ -207,15 +163,24 @@ def _build_model(pm: PluginManager, run: Run) -> nn.Module:
     return entry.build({**run.spec.model.params, **overrides}, run.info)
 
 
-def _measure(
-    pm: PluginManager,
-    run: Run,
-    model: nn.Module,
-    probe: Probe,
-    metrics: dict[str, Any],
-    due: dict[str, BoundSchedule],
-    recorder: Recorder,
-) -> bool:
+def _optimizer_options(hooks: RunHooks, run: Run) -> dict[str, Any]:
+    """``{"lr": train.lr}`` with every trick's and plugin's ``optimizer_overrides`` merged in.
+
+    The learning rate is the recipe's: a trick or plugin that asks for another one is a conflict, not a
+    silent replacement (the run.json, the report and the TensorBoard HParams would show ``train.lr``).
+    """
+    lr = run.spec.train.lr
+    options, owner = hooks.merged("optimizer_overrides", "optimizer option", run=run)
+    if "lr" in options and options["lr"] != lr:
+        raise PluginError(
+            f"optimizer option 'lr' is set to {options['lr']!r} by {owner['lr']} but to {lr!r} by the "
+            f"recipe's train.lr; to train with lr = {options['lr']!r}, set train.lr = {options['lr']!r} and "
+            f"drop lr from {owner['lr']}; to keep train.lr, remove {owner['lr']} or its lr setting"
+        )
+    return {"lr": lr} | {key: value for key, value in options.items() if key != "lr"}
+
+
+def _measure(hooks: RunHooks, probe: Probe, due: dict[str, BoundSchedule], recorder: Recorder) -> bool:
     """Call ``collect_metrics`` on the metrics due now (and on plugins that are not catalogue metrics).
 
     Returns False, without calling a metric, when the weights or the probe's features or logits are not
@@ -223,21 +188,15 @@ def _measure(
     the run has diverged at this step. A metric that returns something other than numbers fails the run
     with an error naming the metric and the key.
     """
-    if _not_finite([p.detach() for p in model.parameters()], list(probe.features.values()), [probe.logits]):
+    weights = [p.detach() for p in probe.model.parameters()]
+    if _not_finite(weights, list(probe.features.values()), [probe.logits]):
         return False
-    others = [
-        p
-        for p in pm.get_plugins()
-        if p not in metrics.values() and not (pm.get_name(p) or "").startswith("trick:")
-    ]
-    callers = [(name, obj) for name, obj in metrics.items() if run.step in due[name]]
+    run = recorder.run
     scalars: dict[str, float] = {}
     try:
-        for name, obj in callers:
-            for _, result in pm.call_each("collect_metrics", [obj], run=run, probe=probe):
-                scalars.update(_numbers(f"metric {name!r}", name, result))
-        for plugin_name, result in pm.call_each("collect_metrics", others, run=run, probe=probe):
-            scalars.update(_numbers(f"plugin {plugin_name!r}", plugin_name, result))
+        now = [name for name, steps in due.items() if run.step in steps]
+        for source, prefix, result in hooks.collect_metrics(now, run=run, probe=probe):
+            scalars.update(_numbers(source, prefix, result))
     except Exception:
         if _not_finite(list(probe.feature_grads.values())):  # the metric met non-finite gradients: divergence
             return False

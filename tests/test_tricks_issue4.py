@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from condensekit.errors import CondensekitError
-from condensekit.testing import check_trick, run_recipe, tiny_recipe
+from condensekit.testing import check_trick, run_tiny, tiny_recipe
 from condensekit_plugins.tricks.dropout import DropoutParams, DropoutTrick
 from condensekit_plugins.tricks.grad_clip import GradClipParams, GradClipTrick
 from condensekit_plugins.tricks.layer_normalized_updates import (
@@ -115,7 +115,7 @@ def test_before_step_runs_between_backward_and_step(tmp_path) -> None:
     """)
     )
     recipe = {**tiny_recipe(steps=3), "plugins": [str(plugin)]}
-    run_recipe(recipe, tmp_path / "out", steps=3)
+    run_tiny(recipe, tmp_path / "out", steps=3)
     log = [json.loads(line) for line in (tmp_path / "spy.py.log").read_text().splitlines()]
     assert [r["step"] for r in log] == [0, 0, 1, 1, 2, 2]
     assert all(r["grads"] for r in log[0::2]) and all(r["moved"] for r in log[1::2])
@@ -124,7 +124,7 @@ def test_before_step_runs_between_backward_and_step(tmp_path) -> None:
 def _final_weights(tmp_path, tricks: dict) -> list[torch.Tensor]:
     """Train a tiny run and rebuild its final weights' change from the gradient_health metric."""
     recipe = tiny_recipe(steps=4, tricks=tricks, metrics={"gradient_health": {"every": "at:0,4"}})
-    result = run_recipe(recipe, tmp_path, steps=4)
+    result = run_tiny(recipe, tmp_path, steps=4)
     last = result.runs[0].scalars
     return [v for row in last if row["step"] == 4 for k, v in row.items() if k.endswith("/rel_change")]
 
@@ -160,4 +160,4 @@ def test_dropout_on_a_model_without_the_parameter_is_a_clear_error(tmp_path) -> 
         model="cnn", model_params={}, data="digits", data_params={"image": True}, tricks={"dropout": {}}
     )
     with pytest.raises(CondensekitError, match="dropout"):
-        run_recipe(recipe, tmp_path, steps=1, check=False)
+        run_tiny(recipe, tmp_path, steps=1, check=False)

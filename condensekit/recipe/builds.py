@@ -17,6 +17,7 @@ from condensekit.catalogue import Catalogue, Entry
 from condensekit.errors import CondensekitError
 from condensekit.recipe.problems import Problems
 from condensekit.recipe.runlist import ArmPlan
+from condensekit.run_hooks import hook_methods, invoke
 from condensekit.text import toml_text
 
 MAX_BUILDS = 8
@@ -64,8 +65,8 @@ def _overrides(catalogue: Catalogue, plan: ArmPlan) -> dict[str, Any]:
     for section in (s for s in plan.sections if s[0] == "tricks"):
         try:
             trick = catalogue.get("tricks", section[1]).build(plan.get(section, first))
-            hook = getattr(trick, "model_overrides", None)
-            out.update((hook(run=None) or {}) if hook is not None else {})
+            hook = hook_methods(trick, f"trick {section[1]!r}").get("model_overrides")
+            out.update((invoke(hook, {"run": None}) or {}) if hook is not None else {})
         except Exception:  # needs the live run: the run itself will say
             continue
     return out

@@ -22,6 +22,7 @@ from condensekit.recipe.names import check_grid_labels
 from condensekit.recipe.problems import Origins, Path_, Problems, validate
 from condensekit.recipe.runlist import ArmPlan, Common, RunList, Section
 from condensekit.recipe.schema import Arm, TopLevel
+from condensekit.run_hooks import hook_methods, invoke
 from condensekit.schedules import DEFAULT_METRIC_SCHEDULE, HELP, Schedule
 from condensekit.spec import CORE_DATA_KEYS, Component, DataSection, MetricSpec, TrainSection
 from condensekit.text import toml_text
@@ -327,7 +328,7 @@ class Expander:
         entry = self.cat.get("tricks", name)
         keys: list[str] | None = None
         try:
-            trick = entry.build(params)
+            hook = hook_methods(entry.build(params), f"trick {name!r}").get("model_overrides")
         except Exception as exc:  # a broken trick class is its plugin's fault: name it
             self.problems.add(
                 f"{where}.tricks.{name}",
@@ -335,9 +336,8 @@ class Expander:
                 "fix or update that plugin",
             )
             return None
-        hook = getattr(trick, "model_overrides", None)
         try:
-            keys = list(hook(run=None) or {}) if hook is not None else []
+            keys = list(invoke(hook, {"run": None}) or {}) if hook is not None else []
         except Exception:  # needs the live run: checked again when the run starts
             keys = None
         self.overrides[cache_key] = keys

@@ -16,16 +16,18 @@ from :mod:`condensekit.testing.contracts`::
         check_model("my_model")          # a registered name, or the factory itself
         check_trick(MyTrick, params_model=MyTrickParams)
 
-Recipes as dicts and tiny runs (:func:`tiny_recipe`, :func:`write_recipe`, :func:`run_recipe`) are in
-:mod:`condensekit.testing.recipes`. This package is imported by every pytest session in an environment where
-condensekit is installed, so it imports nothing heavy at module level: torch is imported inside functions.
+Recipes as dicts and tiny runs (:func:`tiny_recipe`, :func:`write_recipe`, :func:`run_tiny`) are in
+:mod:`condensekit.testing.recipes` (``run_tiny`` was called ``run_recipe``; that name still works, with a
+deprecation warning, until the next release). This package is imported by every pytest session in an
+environment where condensekit is installed, so it imports nothing heavy at module level: torch is imported
+inside functions.
 """
 
 from __future__ import annotations
 
 from condensekit.testing.contracts import check_dataset, check_metric, check_model, check_trick
 from condensekit.testing.fixtures import plugin_manager, tiny_run
-from condensekit.testing.recipes import RunResult, TinyRun, run_recipe, tiny_recipe, write_recipe
+from condensekit.testing.recipes import RunResult, TinyRun, run_recipe, run_tiny, tiny_recipe, write_recipe
 
 __all__ = [
     "RunResult",
@@ -36,6 +38,7 @@ __all__ = [
     "check_trick",
     "plugin_manager",
     "run_recipe",
+    "run_tiny",
     "tiny_recipe",
     "tiny_run",
     "write_recipe",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from condensekit.testing.recipes import TinyRun, run_recipe
+from condensekit.testing.recipes import TinyRun, run_tiny
 
 
 @pytest.fixture
@@ -21,10 +21,10 @@ def plugin_manager() -> Any:
 
 @pytest.fixture
 def tiny_run(tmp_path: Path) -> Callable[..., TinyRun]:
-    """``tiny_run(recipe, steps=3, overrides=(), check=True)``: :func:`run_recipe` into ``tmp_path``."""
+    """``tiny_run(recipe, steps=3, overrides=(), check=True)``: :func:`run_tiny` into ``tmp_path``."""
     counter = iter(range(1_000_000))
 
     def run(recipe: Mapping[str, Any] | str | Path, **kwargs: Any) -> TinyRun:
-        return run_recipe(recipe, tmp_path / f"tiny_run{next(counter)}", **kwargs)
+        return run_tiny(recipe, tmp_path / f"tiny_run{next(counter)}", **kwargs)
 
     return run

@@ -1,8 +1,9 @@
 """Recipes as dicts, and tiny runs of them, for tests: :func:`tiny_recipe` (a small shipped ``mlp`` on the
-shipped ``synthetic`` data, by default), :func:`write_recipe`, :func:`run_recipe`."""
+shipped ``synthetic`` data, by default), :func:`write_recipe`, :func:`run_tiny`."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,7 @@ class RunResult:
 
 @dataclass
 class TinyRun:
-    """What :func:`run_recipe` (and the ``tiny_run`` fixture) returns."""
+    """What :func:`run_tiny` (and the ``tiny_run`` fixture) returns."""
 
     out_dir: Path
     recipe_path: Path
@@ -102,7 +103,7 @@ class TinyRun:
         return [r.run_dir for r in self.runs]
 
 
-def run_recipe(
+def run_tiny(
     recipe: Mapping[str, Any] | str | Path,
     out_dir: str | Path,
     *,
@@ -110,7 +111,10 @@ def run_recipe(
     overrides: list[str] | tuple[str, ...] = (),
     check: bool = True,
 ) -> TinyRun:
-    """Run every run of a recipe in this process, the way ``condensekit run`` does, into ``out_dir``.
+    """Run every run of a recipe in this process, on the CPU, for a few steps, into ``out_dir``: for tests.
+
+    Unlike :func:`condensekit.run_recipe` (``condensekit run`` as a function), it reruns finished runs, writes
+    no report, and fails the test with the run's traceback when a run does not end ``ok``.
 
     Args:
         recipe: a recipe dict (written to ``out_dir/recipe.toml``) or the path of a TOML recipe.
@@ -141,3 +145,14 @@ def run_recipe(
         if check and outcome.status != "ok":
             raise AssertionError(f"run {spec.rel_dir} ended {outcome.status!r}:\n{error}")
     return result
+
+
+def run_recipe(*args: Any, **kwargs: Any) -> TinyRun:
+    """Deprecated: the old name of :func:`run_tiny`, easily mistaken for :func:`condensekit.run_recipe`."""
+    warnings.warn(
+        "condensekit.testing.run_recipe is now condensekit.testing.run_tiny (condensekit.run_recipe is "
+        "`condensekit run` as a function); the old name will be removed in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return run_tiny(*args, **kwargs)

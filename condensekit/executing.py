@@ -19,16 +19,12 @@ and reports what became of them, so a ``skipped`` run is always one that finishe
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-import platform
 import sys
 import time
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +37,8 @@ from condensekit.output import (
     refuse_links,
     write_json_atomic,
 )
-from condensekit.reuse import kept_run, record_outputs, spec_changes
+from condensekit.reuse import kept_run, spec_changes
+from condensekit.run_record import RunOutcome, train_into, unusable_run
 from condensekit.spec import RunSpec
 from condensekit.status import RunStatus, as_status
 
@@ -61,27 +58,6 @@ __all__ = [
 DONE = frozenset({RunStatus.OK, RunStatus.DIVERGED, RunStatus.SKIPPED, RunStatus.SUBMITTED})
 """Outcomes that leave a run done with the spec asked for (or handed to a cluster); any other makes ``run``
 exit 1."""
-
-
-@dataclass
-class RunOutcome:
-    """What became of one run: its directory (relative to the output root), status, time, error, summary."""
-
-    rel_dir: str
-    status: RunStatus
-    seconds: float = 0.0
-    error: str = ""
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.status = as_status(self.status)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "status": str(self.status)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunOutcome:
-        return cls(**data)
 
 
 def _print_message(text: str) -> None:
@@ -240,101 +216,17 @@ def execute_spec(
         if not lock.acquire():
             return _held(spec, lock)
     except (OSError, CondensekitError) as exc:
-        return _unusable(spec, run_dir, exc)
+        return unusable_run(spec, run_dir, exc)
     try:
         # finished by another process meanwhile
         if not force and (info := kept_run(run_dir, spec)[0]) is not None:
             return _skipped(spec, info)
         clear_run_dir(run_dir, Path(out_root))
-        return _train_into(spec, run_dir, plugin_manager)
+        return train_into(spec, run_dir, lambda: plugin_manager or worker_plugin_manager(spec.plugins))
     except (OSError, CondensekitError) as exc:
-        return _unusable(spec, run_dir, exc)
+        return unusable_run(spec, run_dir, exc)
     finally:
         lock.release()
-
-
-def _unusable(spec: RunSpec, run_dir: Path, exc: BaseException) -> RunOutcome:
-    """A run whose directory could not be prepared or written: ``failed``, on disk too when possible."""
-    error = f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        error = f"no space left on the output device ({exc.filename or run_dir})"
-    print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
-    if not run_dir.is_symlink():
-        try:
-            write_json_atomic(
-                run_dir / "run.json",
-                {"status": RunStatus.FAILED, "spec": spec.to_dict(), "finished": time.time(), "error": error},
-            )
-        except OSError:
-            pass  # the disk is full or read-only: the next invocation finds no finished run and redoes it
-    return RunOutcome(str(spec.rel_dir), RunStatus.FAILED, error=error)
-
-
-def _train_into(spec: RunSpec, run_dir: Path, pm: PluginManager | None) -> RunOutcome:
-    started = time.time()
-    record: dict[str, Any] = {
-        "status": RunStatus.RUNNING,
-        "spec": spec.to_dict(),
-        "started": started,
-        "host": platform.node(),
-        "pid": os.getpid(),
-    }
-    write_json_atomic(run_dir / "run.json", record)
-    error = ""
-    try:
-        import torch
-
-        from condensekit.trainer import resolve_device, train
-
-        pm = pm if pm is not None else worker_plugin_manager(spec.plugins)
-        record["plugins"] = {
-            name: {"origin": origin, "version": version} for name, (origin, version) in pm.origins.items()
-        }
-        record["versions"] = _versions()
-        record["device"] = str(resolve_device(spec.device))
-        record["threads"] = torch.get_num_threads()
-        record["reports"] = {
-            name: report.model_dump(mode="json")
-            for name in spec.metrics
-            if (report := pm.catalogue.get("metrics", name).report)
-        }
-        status, summary = train(spec, run_dir, pm)
-    except Exception as exc:  # one failing run is recorded; the grid goes on
-        status, summary = RunStatus.FAILED, {}
-        error = "".join(traceback.format_exception(exc))
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            error += f"no space left on the output device while writing {exc.filename or run_dir}\n"
-        print(f"condensekit: run {spec.rel_dir} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-    except BaseException:  # Ctrl-C, SystemExit: say so on disk, then let it stop the process
-        record.update(status=RunStatus.INTERRUPTED, finished=time.time())
-        with contextlib.suppress(OSError):
-            write_json_atomic(run_dir / "run.json", record)
-        raise
-    finished = time.time()
-    record.update(status=status, finished=finished, seconds=finished - started, summary=summary, error=error)
-    try:
-        record["outputs"] = record_outputs(run_dir)
-        write_json_atomic(run_dir / "run.json", record)
-    except OSError as exc:  # a full disk at the very end: the results are not on record, so the run failed
-        status, error = (
-            RunStatus.FAILED,
-            f"could not write run.json ({exc.strerror or exc}); the run is redone next time",
-        )
-        try:  # a small record may still fit where the full one did not
-            write_json_atomic(
-                run_dir / "run.json",
-                {"status": status, "spec": spec.to_dict(), "finished": finished, "error": error},
-            )
-        except OSError:
-            pass  # run.json still says "running": the next invocation redoes the run
-        print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
-    return RunOutcome(
-        str(spec.rel_dir),
-        status,
-        finished - started,
-        error.strip().splitlines()[-1] if error else "",
-        summary,
-    )
 
 
 def record_lost_run(spec: RunSpec, out_root: str | Path, error: str) -> RunOutcome:
@@ -426,11 +318,3 @@ def run_specs_in_worker(
 
         torch.set_num_threads(max(1, threads))
     return [execute_spec(spec, out_root, force).to_dict() for spec in spec_dicts]
-
-
-def _versions() -> dict[str, str]:
-    import torch
-
-    from condensekit import __version__
-
-    return {"condensekit": __version__, "torch": torch.__version__, "python": platform.python_version()}

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from condensekit.errors import CondensekitError
-from condensekit.status import RunStatus, as_status
 
 LOCK_NAME = ".condensekit.lock"
 """The lock file in a run directory while a process executes the run."""
@@ -122,21 +121,6 @@ def read_run_json(run_dir: Path) -> dict[str, Any] | None:
     if any(key in info and not isinstance(info[key], kind) for key, kind in _RUN_JSON_TYPES.items()):
         return None
     return info
-
-
-def run_status(run_dir: Path) -> RunStatus | None:
-    """The status ``run.json`` records, None without one (``unreadable`` when it is garbled)."""
-    info = read_run_json(run_dir)
-    if info is None:
-        return RunStatus.UNREADABLE if (run_dir / "run.json").exists() else None
-    return as_status(info.get("status"))
-
-
-def is_finished(run_dir: Path) -> bool:
-    """Whether the run finished (``ok`` or ``diverged``); whether it is kept is
-    :func:`condensekit.reuse.kept_run`."""
-    status = run_status(run_dir)
-    return status is not None and status.finished
 
 
 def refuse_links(root: Path, path: Path) -> None:

@@ -27,7 +27,7 @@ _PATTERN = re.compile(r"^(every|log|at):(.+)$")
 
 @dataclass(frozen=True)
 class Schedule:
-    """A parsed schedule. ``Schedule.parse("log:100")``; ``schedule.due(step, total)``; ``str(schedule)``
+    """A parsed schedule. ``Schedule.parse("log:100")``; ``step in schedule.bind(total)``; ``str(schedule)``
     gives the text back.
 
     Also a pydantic field type: a recipe value is parsed once, where it enters, and serialises as its text.
@@ -67,10 +67,6 @@ class Schedule:
         if self.kind == "at":
             return BoundSchedule(total, steps=frozenset(n for n in self.numbers if n <= total))
         return BoundSchedule(total, steps=frozenset(_log_steps(self.numbers[0], total)))
-
-    def due(self, step: int, total: int) -> bool:
-        """Whether ``step`` of a ``total``-step run is due (for repeated queries, :meth:`bind` once)."""
-        return step in self.bind(total)
 
     @classmethod
     def __get_pydantic_core_schema__(
@@ -117,11 +113,6 @@ def _log_steps(count: int, total: int) -> set[int]:
     if total < 1:
         return set()
     return {round(math.exp(k / max(1, count - 1) * math.log(total))) for k in range(count)}
-
-
-def parse_schedule(text: Any) -> Schedule:
-    """Parse a schedule (see :meth:`Schedule.parse`)."""
-    return Schedule.parse(text)
 
 
 def schedule_steps(text: str | Schedule, total_steps: int) -> set[int]:

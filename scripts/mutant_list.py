@@ -558,13 +558,6 @@ MUTANTS: list[Mutant] = [
     M(
         "output",
         OUT,
-        'RunStatus.UNREADABLE if (run_dir / "run.json").exists() else None',
-        "None",
-        "a garbled run.json reads as no run",
-    ),
-    M(
-        "output",
-        OUT,
         "        if child.name == LOCK_NAME:\n            continue",
         "        if False:\n            continue",
         "clearing deletes the lock file",

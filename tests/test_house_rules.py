@@ -123,8 +123,7 @@ def test_the_training_loop_fits_on_one_screen_with_its_hook_calls() -> None:
     assert loop.end_lineno is not None and loop.end_lineno - loop.lineno + 1 <= 40, (
         "the step loop is longer than a screen"
     )
-    # 90 lines as ruff format lays train() out (80 when its calls were packed by hand up to 110 columns)
-    assert train.end_lineno is not None and train.end_lineno - train.lineno + 1 <= 90, (
+    assert train.end_lineno is not None and train.end_lineno - train.lineno + 1 <= 80, (
         "train() is longer than a screen and a half"
     )
     lines = source.splitlines()[train.lineno - 1 : train.end_lineno]

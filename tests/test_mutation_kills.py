@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from condensekit.api import open_recipe
 from condensekit.measures import ClassIndex, dead_fraction, similarity_statistics
 from condensekit.measures.weight_grads import conv_columns, weight_grad_inner
 from condensekit.output import (
@@ -22,8 +23,8 @@ from condensekit.output import (
     check_output_root,
     clear_run_dir,
     read_metrics,
+    read_run_json,
     refuse_links,
-    run_status,
     write_json_atomic,
 )
 from condensekit.phases import (
@@ -41,6 +42,7 @@ from condensekit.report.compare import comparison_table, permutation_p
 from condensekit.report.markdown import legend, recipe_question, report_markdown
 from condensekit.report.rows import run_row, summary_csv
 from condensekit.report.tables import verdict
+from condensekit.reuse import kept_run
 from condensekit.status import RunStatus
 
 # ---------------------------------------------------------------------------------------------- measures
@@ -180,13 +182,21 @@ def test_non_finite_numbers_are_written_as_null_in_strict_json(tmp_path: Path) -
     }
 
 
-def test_a_garbled_run_json_is_unreadable_and_a_missing_one_is_no_run(tmp_path: Path) -> None:  # output-07
-    assert run_status(tmp_path) is None
-    (tmp_path / "run.json").write_text('{"status": "ok", ')
-    assert run_status(tmp_path) == RunStatus.UNREADABLE
+def test_a_garbled_run_json_is_an_unreadable_run_that_is_redone(tmp_path: Path) -> None:
+    # was output.run_status (dead code, removed): read_run_json, kept_run and the report's row say it now
+    run_dir = tmp_path / "golden_flat" / "mlp" / "base" / "seed=0"
+    run_dir.mkdir(parents=True)
+    spec = open_recipe(Path(__file__).parent / "golden" / "flat.toml")[0].specs[0]
+    assert read_run_json(run_dir) is None and kept_run(run_dir, spec) == (None, "")  # no run.json: no run
+    (run_dir / "run.json").write_text('{"status": "ok", ')
+    assert read_run_json(run_dir) is None and kept_run(run_dir, spec) == (
+        None,
+        "",
+    )  # redone, nothing to explain
+    assert run_row(tmp_path / "golden_flat", run_dir)["status"] == RunStatus.UNREADABLE
 
 
-def test_clearing_a_run_directory_keeps_its_lock(tmp_path: Path) -> None:  # output-08
+def test_clearing_a_run_directory_keeps_its_lock(tmp_path: Path) -> None:  # output-07
     run_dir = tmp_path / "r"
     (run_dir / "sub").mkdir(parents=True)
     for name in (LOCK_NAME, "metrics.jsonl", "sub/x"):
@@ -195,7 +205,7 @@ def test_clearing_a_run_directory_keeps_its_lock(tmp_path: Path) -> None:  # out
     assert [p.name for p in run_dir.iterdir()] == [LOCK_NAME]
 
 
-def test_a_link_anywhere_between_the_root_and_a_run_is_refused(tmp_path: Path) -> None:  # output-10
+def test_a_link_anywhere_between_the_root_and_a_run_is_refused(tmp_path: Path) -> None:  # output-09
     root, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
     (elsewhere / "base" / "seed=0").mkdir(parents=True)
     (elsewhere / "base" / "seed=0" / "keep.txt").write_text("mine")
@@ -208,12 +218,12 @@ def test_a_link_anywhere_between_the_root_and_a_run_is_refused(tmp_path: Path) -
     assert (elsewhere / "base" / "seed=0" / "keep.txt").read_text() == "mine"
 
 
-def test_a_garbled_metrics_line_loses_only_that_line(tmp_path: Path) -> None:  # output-11
+def test_a_garbled_metrics_line_loses_only_that_line(tmp_path: Path) -> None:  # output-10
     (tmp_path / "metrics.jsonl").write_text('{"step": 0}\n{"step": 1, "lo\n{"step": 2}\n{"step": 3')
     assert read_metrics(tmp_path) == [{"step": 0}, {"step": 2}]
 
 
-def test_a_folder_name_of_exactly_name_max_bytes_is_accepted(tmp_path: Path) -> None:  # output-12
+def test_a_folder_name_of_exactly_name_max_bytes_is_accepted(tmp_path: Path) -> None:  # output-11
     import os
 
     name_max = os.pathconf(tmp_path, "PC_NAME_MAX")

@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 from condensekit.phases import phase1_end, running_median
-from condensekit.schedules import parse_schedule, schedule_steps
+from condensekit.schedules import Schedule, schedule_steps
 
 
 def test_running_median_against_explicit_windows():
@@ -51,4 +51,4 @@ def test_log_schedule_is_dense_early():
 @pytest.mark.parametrize("bad", ["log:0", "every:x", "sometimes", "at:-1", "every:1,2", 5])
 def test_bad_schedules_are_rejected(bad):
     with pytest.raises(ValueError):
-        parse_schedule(bad)
+        Schedule.parse(bad)

@@ -40,7 +40,8 @@ def test_a_spec_is_typed_once_validated() -> None:
     spec = recipe.specs[0]
     assert spec.train.steps == 20 and spec.train.lr == 0.1
     assert str(spec.metrics["condensation"].every) == "every:5"
-    assert spec.metrics["condensation"].every.due(5, 20) and not spec.metrics["condensation"].every.due(6, 20)
+    due = spec.metrics["condensation"].every.bind(20)
+    assert 5 in due and 6 not in due
     assert spec.data.use == "synthetic" and spec.data.batch_size == 20 and spec.data.params["dim"] == 12
     assert spec.model.use == "mlp" and spec.model.params["width"] == 10
     assert isinstance(spec.thresholds, Thresholds) and spec.thresholds.series == "condensation/feat_inter"

@@ -277,12 +277,7 @@ def get_plugin_manager(
         try:
             module = importlib.import_module(name)
         except Exception as exc:
-            pm.load_errors[name] = f"{type(exc).__name__}: {exc}"
-            warnings.warn(
-                f"condensekit built-in plugin {name!r} failed to import: {exc}",
-                PluginLoadWarning,
-                stacklevel=2,
-            )
+            _skip(pm, name, exc, f"condensekit built-in plugin {name!r} failed to import")
             continue
         pm.register(module, name=name)
         pm.origins[name] = ("builtin", _version_of(name))
@@ -321,22 +316,13 @@ def _load_entry_points(pm: PluginManager, disabled: set[str]) -> None:
         try:
             plugin = ep.load()
         except Exception as exc:  # one broken package must not take down the others
-            pm.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-            warnings.warn(
-                f"condensekit plugin {ep.name!r} ({ep.value}) failed to load and is skipped: {exc}",
-                PluginLoadWarning,
-                stacklevel=2,
-            )
+            what = f"condensekit plugin {ep.name!r} ({ep.value}) failed to load and is skipped"
+            _skip(pm, ep.name, exc, what)
             continue
         try:
             pm.register(plugin, name=ep.name)
         except Exception as exc:
-            pm.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
-            warnings.warn(
-                f"condensekit plugin {ep.name!r} could not be registered: {exc}",
-                PluginLoadWarning,
-                stacklevel=2,
-            )
+            _skip(pm, ep.name, exc, f"condensekit plugin {ep.name!r} could not be registered")
             continue
         pm.origins[ep.name] = (f"package {ep.dist.name if ep.dist else '?'}", version)
     for name in sorted(set(allowed or []) - set(pm.origins) - set(pm.load_errors) - disabled):
@@ -350,6 +336,12 @@ def _load_entry_points(pm: PluginManager, disabled: set[str]) -> None:
             PluginLoadWarning,
             stacklevel=2,
         )
+
+
+def _skip(pm: PluginManager, name: str, exc: Exception, what: str) -> None:
+    """Record a plugin that could not be loaded, and warn ``what: exc``: the others go on without it."""
+    pm.load_errors[name] = f"{type(exc).__name__}: {exc}"
+    warnings.warn(f"{what}: {exc}", PluginLoadWarning, stacklevel=3)
 
 
 def _enable_tracing(pm: PluginManager) -> None:

@@ -69,16 +69,17 @@ def hooks_of(*components: tuple[str, str, Any], plugin: Any = None) -> RunHooks:
     return RunHooks(pm, [Component(k, n, o, hook_methods(o, f"{k} {n!r}")) for k, n, o in components])
 
 
+def two_tricks_two_metrics_and_a_plugin(log: list[Any]) -> RunHooks:
+    """Tricks a, b and metrics m1, m2, in the order a run lists them, and a process plugin."""
+    runs = [("trick", "a"), ("trick", "b"), ("metric", "m1"), ("metric", "m2")]
+    return hooks_of(*((kind, name, Step(log, name)) for kind, name in runs), plugin=Plugin(log))
+
+
 def test_components_get_only_their_arguments_the_last_listed_first_then_the_plugins() -> None:
     log: list[Any] = []
-    hooks = hooks_of(
-        ("trick", "a", Step(log, "a")),
-        ("trick", "b", Step(log, "b")),
-        ("metric", "m", Step(log, "m")),
-        plugin=Plugin(log),
-    )
+    hooks = two_tricks_two_metrics_and_a_plugin(log)
     assert hooks.call("before_step", run=None, model=None, optimizer="opt") == []
-    assert log == [("m", "opt"), ("b", "opt"), ("a", "opt"), ("plugin", "opt")]
+    assert log == [("m2", "opt"), ("m1", "opt"), ("b", "opt"), ("a", "opt"), ("plugin", "opt")]
 
 
 def test_make_optimizer_takes_the_first_answer_components_before_plugins() -> None:
@@ -109,12 +110,7 @@ def test_overrides_that_clash_name_both_the_trick_and_the_plugin() -> None:
 
 def test_collect_metrics_asks_the_due_metrics_in_the_run_order_never_a_trick_then_the_plugins() -> None:
     log: list[Any] = []
-    hooks = hooks_of(
-        ("trick", "t", Step(log, "t")),
-        ("metric", "m1", Step(log, "m1")),
-        ("metric", "m2", Step(log, "m2")),
-        plugin=Plugin(log),
-    )
+    hooks = two_tricks_two_metrics_and_a_plugin(log)
     got = hooks.collect_metrics(["m1", "m2"], run=None, probe=None)
     assert got == [
         ("metric 'm1'", "m1", {"x": 1.0}),

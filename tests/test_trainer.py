@@ -10,34 +10,35 @@ import pytest
 from condensekit.testing import run_tiny, tiny_recipe
 
 TRICK = """
-import condensekit
+import json
+
+import pydantic
 import torch
-from pydantic import BaseModel, ConfigDict
 
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    lr: float = 0.5
+import condensekit
 
 
 class FastTrick:
+    # asks for its lr and for momentum; its make_optimizer writes down the options it was given
+
     def __init__(self, params):
-        self.params = params
+        self.lr = params.lr
 
     @condensekit.hookimpl
     def optimizer_overrides(self, run):
-        return {"lr": self.params.lr, "momentum": 0.5}
+        return {"lr": self.lr, "momentum": 0.5}
 
     @condensekit.hookimpl
     def make_optimizer(self, params, options):
         with open(__file__ + ".options", "w") as f:
-            f.write(__import__("json").dumps(options))
+            json.dump(options, f)
         return torch.optim.SGD(params, **options)
 
 
 @condensekit.hookimpl
 def register_tricks(register):
-    register("fast", FastTrick, params=Params)
+    forbid = pydantic.ConfigDict(extra="forbid")
+    register("fast", FastTrick, params=pydantic.create_model("Fast", __config__=forbid, lr=(float, 0.5)))
 """
 
 

@@ -105,16 +105,17 @@ def nesting_depth(value: Any) -> int:
 
 def check_depth(data: Any, label: str) -> None:
     if nesting_depth(data) > MAX_DEPTH:
-        raise RecipeError(
-            label,
-            [
-                Problem(
-                    "",
-                    f"tables and lists nest more than {MAX_DEPTH} levels deep",
-                    "a recipe nests a few levels; flatten it",
-                )
-            ],
-        )
+        raise too_deep(label)
+
+
+def too_deep(label: str) -> RecipeError:
+    """The error of a recipe whose tables and lists nest deeper than ``MAX_DEPTH``."""
+    problem = Problem(
+        "",
+        f"tables and lists nest more than {MAX_DEPTH} levels deep",
+        "a recipe nests a few levels; flatten it",
+    )
+    return RecipeError(label, [problem])
 
 
 def parse_toml(text: str, label: str) -> dict[str, Any]:
@@ -124,16 +125,7 @@ def parse_toml(text: str, label: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(label, [toml_problem(exc, text)]) from None
     except RecursionError:  # the parser recurses once per level: a few hundred levels exhaust the stack
-        raise RecipeError(
-            label,
-            [
-                Problem(
-                    "",
-                    f"tables and lists nest more than {MAX_DEPTH} levels deep",
-                    "a recipe nests a few levels; flatten it",
-                )
-            ],
-        ) from None
+        raise too_deep(label) from None
     check_depth(data, label)
     return data
 

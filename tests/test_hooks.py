@@ -212,3 +212,94 @@ def test_plugin_failing_in_register_hook_is_named_and_skipped(tmp_path):
     assert "mlp" in cat.names("models")
     assert "boom" in pm.load_errors[str(broken)]
     assert "boom" in cat.unknown_message("models", "mine")[1]
+
+
+EVERY_HOOK_TRICK = """
+import json
+import condensekit
+
+
+def _log(name, **extra):
+    with open(__file__ + ".log", "a") as f:
+        f.write(json.dumps({"hook": name, **extra}) + "\\n")
+
+
+class Everything:
+    # every run hook, each taking only some of its arguments (any subset is allowed)
+    def __init__(self, params):
+        pass
+
+    @condensekit.hookimpl
+    def run_started(self, run):
+        _log("run_started")
+
+    @condensekit.hookimpl
+    def model_overrides(self):
+        _log("model_overrides")
+
+    @condensekit.hookimpl
+    def model_built(self, model):
+        _log("model_built")
+
+    @condensekit.hookimpl
+    def optimizer_overrides(self, run):
+        _log("optimizer_overrides")
+
+    @condensekit.hookimpl
+    def make_optimizer(self, options):
+        _log("make_optimizer", options=options)  # None: the built-in SGD builds it
+
+    @condensekit.hookimpl
+    def extra_loss(self, run, outputs):
+        _log("extra_loss", step=run.step)
+
+    @condensekit.hookimpl
+    def before_step(self, run):
+        _log("before_step", step=run.step)
+
+    @condensekit.hookimpl
+    def after_step(self, run, optimizer):
+        _log("after_step", step=run.step)
+
+    @condensekit.hookimpl
+    def collect_metrics(self, probe):
+        _log("collect_metrics")
+
+    @condensekit.hookimpl
+    def log_scalars(self, step, scalars):
+        _log("log_scalars", step=step, tags=sorted(scalars))
+
+    @condensekit.hookimpl
+    def run_finished(self, status, summary):
+        _log("run_finished", status=status)
+
+
+@condensekit.hookimpl
+def register_tricks(register):
+    register("everything", Everything)
+"""
+
+
+def test_a_trick_receives_every_run_hook_in_order_with_the_arguments_it_takes(tmp_path):
+    (tmp_path / "everything.py").write_text(EVERY_HOOK_TRICK)
+    recipe_path = tmp_path / "r.toml"
+    recipe_path.write_text(recipe_text("tricks = { everything = {} }", plugins='["everything.py"]'))
+    outcome = execute_spec(open_recipe(recipe_path)[0].specs[0], tmp_path / "out")
+    assert outcome.status == "ok", outcome.error
+    log = [json.loads(line) for line in (tmp_path / "everything.py.log").read_text().splitlines()]
+    log = log[[e["hook"] for e in log].index("run_started") :]  # model_overrides ran once more at validation
+    hooks = [e["hook"] for e in log]
+    assert hooks[:5] == [
+        "run_started",
+        "model_overrides",
+        "model_built",
+        "optimizer_overrides",
+        "make_optimizer",
+    ]
+    assert log[4]["options"] == {"lr": 0.1}
+    for hook in ("extra_loss", "before_step", "after_step"):
+        assert [e["step"] for e in log if e["hook"] == hook] == [0, 1, 2, 3], hook
+    assert "collect_metrics" not in hooks  # a trick measures nothing: only metrics and plugins are asked
+    tags = {t for e in log if e["hook"] == "log_scalars" for t in e["tags"]}
+    assert {"train/loss", "test/accuracy", "condensation/layer1/feat_inter"} <= tags
+    assert hooks[-1] == "run_finished" and log[-1]["status"] == "ok"

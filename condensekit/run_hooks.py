@@ -126,15 +126,18 @@ class RunHooks:
     def __init__(self, pm: PluginManager, components: list[Component]):
         self.pm = pm
         trace = getattr(pm, "tracing", False)
-        self._calls: dict[str, list[tuple[Component, Method]]] = {}
-        for c in reversed(components):  # the last listed first: see the module docstring
+        # hook -> (component, a function of all the hook's arguments), the last listed component first
+        self._calls: dict[str, list[tuple[Component, Callable[..., Any]]]] = {}
+        for c in reversed(components):
             for hook, method in c.methods.items():
-                self._calls.setdefault(hook, []).append((c, _traced(c, hook, method) if trace else method))
+                call = _traced(c, hook, _caller(hook, method)) if trace else _caller(hook, method)
+                self._calls.setdefault(hook, []).append((c, call))
         self._metric_calls = {
-            c.name: method for c, method in self._calls.get("collect_metrics", ()) if c.kind == "metric"
+            c.name: f for c, f in self._calls.get("collect_metrics", ()) if c.kind == "metric"
         }
-        # which hooks a process plugin implements, looked up once: most run hooks have none per step
-        self._plugins = {hook: bool(getattr(pm.hook, hook).get_hookimpls()) for hook in RUN_HOOKS}
+        # the hooks some process plugin implements, looked up once: most run hooks have none
+        hooks = (getattr(pm.hook, hook) for hook in RUN_HOOKS)
+        self._plugins = {caller.name: caller for caller in hooks if caller.get_hookimpls()}
 
     @classmethod
     def for_run(cls, pm: PluginManager, spec: RunSpec) -> RunHooks:
@@ -152,23 +155,23 @@ class RunHooks:
 
     def call(self, hook: str, **kwargs: Any) -> list[Any]:
         """Call ``hook`` on every component and plugin; the results that are not None, in calling order."""
-        results = [r for _, method in self._calls.get(hook, ()) if (r := invoke(method, kwargs)) is not None]
-        if self._plugins[hook]:
-            results += getattr(self.pm.hook, hook)(**kwargs)
-        return results
+        results = [r for _, call in self._calls.get(hook, ()) if (r := call(**kwargs)) is not None]
+        plugins = self._plugins.get(hook)
+        return results + plugins(**kwargs) if plugins is not None else results
 
     def first_result(self, hook: str, **kwargs: Any) -> Any:
         """The first result that is not None (a ``firstresult`` hook: ``make_optimizer``), or None."""
-        for _, method in self._calls.get(hook, ()):
-            if (result := invoke(method, kwargs)) is not None:
+        for _, call in self._calls.get(hook, ()):
+            if (result := call(**kwargs)) is not None:
                 return result
-        return getattr(self.pm.hook, hook)(**kwargs) if self._plugins[hook] else None
+        plugins = self._plugins.get(hook)
+        return plugins(**kwargs) if plugins is not None else None
 
     def each(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """``(label, result)`` of each component and each plugin separately, in calling order: for callers
         that must know who said what (clashing overrides)."""
-        out = [(c.label, invoke(method, kwargs)) for c, method in self._calls.get(hook, ())]
-        if self._plugins[hook]:
+        out = [(c.label, call(**kwargs)) for c, call in self._calls.get(hook, ())]
+        if hook in self._plugins:
             out += [(f"plugin {name!r}", result) for name, result in self.pm.call_each(hook, **kwargs)]
         return out
 
@@ -179,8 +182,8 @@ class RunHooks:
         A metric's keys are prefixed with its name, a plugin's with its plugin name.
         """
         calls = self._metric_calls
-        out = [(f"metric {n!r}", n, invoke(calls[n], kwargs)) for n in due if n in calls]
-        if self._plugins["collect_metrics"]:
+        out = [(f"metric {n!r}", n, calls[n](**kwargs)) for n in due if n in calls]
+        if "collect_metrics" in self._plugins:
             plugins = self.pm.call_each("collect_metrics", **kwargs)
             out += [(f"plugin {name!r}", name, result) for name, result in plugins]
         return out
@@ -211,15 +214,24 @@ def invoke(method: Method, kwargs: dict[str, Any]) -> Any:
     return function(**{name: kwargs[name] for name in wanted})
 
 
-def _traced(component: Component, hook: str, method: Method) -> Method:
-    """``method`` printing each call and its result to stderr, as ``CONDENSEKIT_TRACE_PLUGINS`` asks."""
+def _caller(hook: str, method: Method) -> Callable[..., Any]:
+    """A hook method as a function of all the hook's arguments: the method itself when it takes them all
+    (nothing to pick per call, on the training step's path), else a function passing on those it takes."""
     function, wanted = method
+    if set(wanted) == set(HOOK_ARGUMENTS[hook]):
+        return function
+    return lambda **kwargs: function(**{name: kwargs[name] for name in wanted})
+
+
+def _traced(component: Component, hook: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` printing each call and its result to stderr, as ``CONDENSEKIT_TRACE_PLUGINS`` asks."""
+    wanted = component.methods[hook][1]
 
     def traced(**kwargs: Any) -> Any:
-        print(f"[condensekit trace] {hook}({', '.join(kwargs)}) -> {component.label}", file=sys.stderr)
-        result = function(**kwargs)
+        print(f"[condensekit trace] {hook}({', '.join(wanted)}) -> {component.label}", file=sys.stderr)
+        result = call(**kwargs)
         if result is not None:
             print(f"[condensekit trace] {hook} returned {reprlib.repr(result)}", file=sys.stderr)
         return result
 
-    return traced, wanted
+    return traced

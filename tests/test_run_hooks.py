@@ -3,14 +3,18 @@ run's order and before the process's plugins; their hook methods are checked whe
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import condensekit
-from condensekit.errors import PluginError
+from condensekit.api import open_recipe
+from condensekit.errors import PluginError, RecipeError
 from condensekit.manager import PluginManager
+from condensekit.recipe import RecipeSource
 from condensekit.run_hooks import Component, RunHooks, hook_methods
+from condensekit.testing import tiny_recipe
 
 
 class Step:
@@ -190,3 +194,29 @@ def test_tracing_prints_each_call_of_a_component(capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert "[condensekit trace] make_optimizer(options) -> trick 'a'" in err
     assert "[condensekit trace] make_optimizer returned 'adam'" in err
+
+
+TYPO_TRICK = """
+import condensekit
+
+
+class Typo:
+    def __init__(self, params):
+        pass
+
+    @condensekit.hookimpl
+    def befor_step(self, optimizer):
+        pass
+
+
+@condensekit.hookimpl
+def register_tricks(register):
+    register("typo", Typo)
+"""
+
+
+def test_a_tricks_broken_hook_method_fails_the_recipe_before_any_run(tmp_path: Path) -> None:
+    (tmp_path / "typo.py").write_text(TYPO_TRICK)
+    recipe = {**tiny_recipe(tricks={"typo": {}}), "plugins": [str(tmp_path / "typo.py")]}
+    with pytest.raises(RecipeError, match="befor_step .*did you mean 'before_step'"):
+        open_recipe(RecipeSource.from_dict(recipe, folder=tmp_path))

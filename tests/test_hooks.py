@@ -214,70 +214,35 @@ def test_plugin_failing_in_register_hook_is_named_and_skipped(tmp_path):
     assert "boom" in cat.unknown_message("models", "mine")[1]
 
 
-EVERY_HOOK_TRICK = """
-import json
-import condensekit
-
-
-def _log(name, **extra):
-    with open(__file__ + ".log", "a") as f:
-        f.write(json.dumps({"hook": name, **extra}) + "\\n")
-
-
-class Everything:
-    # every run hook, each taking only some of its arguments (any subset is allowed)
-    def __init__(self, params):
-        pass
-
-    @condensekit.hookimpl
-    def run_started(self, run):
-        _log("run_started")
-
-    @condensekit.hookimpl
-    def model_overrides(self):
-        _log("model_overrides")
-
-    @condensekit.hookimpl
-    def model_built(self, model):
-        _log("model_built")
-
-    @condensekit.hookimpl
-    def optimizer_overrides(self, run):
-        _log("optimizer_overrides")
-
-    @condensekit.hookimpl
-    def make_optimizer(self, options):
-        _log("make_optimizer", options=options)  # None: the built-in SGD builds it
-
-    @condensekit.hookimpl
-    def extra_loss(self, run, outputs):
-        _log("extra_loss", step=run.step)
-
-    @condensekit.hookimpl
-    def before_step(self, run):
-        _log("before_step", step=run.step)
-
-    @condensekit.hookimpl
-    def after_step(self, run, optimizer):
-        _log("after_step", step=run.step)
-
-    @condensekit.hookimpl
-    def collect_metrics(self, probe):
-        _log("collect_metrics")
-
-    @condensekit.hookimpl
-    def log_scalars(self, step, scalars):
-        _log("log_scalars", step=step, tags=sorted(scalars))
-
-    @condensekit.hookimpl
-    def run_finished(self, status, summary):
-        _log("run_finished", status=status)
-
-
-@condensekit.hookimpl
-def register_tricks(register):
-    register("everything", Everything)
-"""
+# Every run hook as a method of a trick, each taking only some of the hook's arguments (any subset may be):
+# hook -> (the arguments the method takes, what it writes to the log besides the hook's name).
+TRICK_METHODS = {
+    "run_started": ("run", ""),
+    "model_overrides": ("", ""),
+    "model_built": ("model", ""),
+    "optimizer_overrides": ("run", ""),
+    "make_optimizer": ("options", "options=options"),  # returns None: the built-in SGD builds it
+    "extra_loss": ("run, outputs", "step=run.step"),
+    "before_step": ("run", "step=run.step"),
+    "after_step": ("run, optimizer", "step=run.step"),
+    "collect_metrics": ("probe", ""),
+    "log_scalars": ("step, scalars", "step=step, tags=sorted(scalars)"),
+    "run_finished": ("status, summary", "status=status"),
+}
+EVERY_HOOK_TRICK = (
+    "import json\nimport condensekit\n\n"
+    "def _log(name, **extra):\n"
+    "    with open(__file__ + '.log', 'a') as f:\n"
+    "        f.write(json.dumps({'hook': name, **extra}) + '\\n')\n\n"
+    "class Everything:\n"
+    "    def __init__(self, params):\n"
+    "        pass\n"
+    + "".join(
+        f"    @condensekit.hookimpl\n    def {hook}(self, {args}):\n        _log({hook!r}, {extra})\n"
+        for hook, (args, extra) in TRICK_METHODS.items()
+    )
+    + "\n@condensekit.hookimpl\ndef register_tricks(register):\n    register('everything', Everything)\n"
+)
 
 
 def test_a_trick_receives_every_run_hook_in_order_with_the_arguments_it_takes(tmp_path):
@@ -289,13 +254,7 @@ def test_a_trick_receives_every_run_hook_in_order_with_the_arguments_it_takes(tm
     log = [json.loads(line) for line in (tmp_path / "everything.py.log").read_text().splitlines()]
     log = log[[e["hook"] for e in log].index("run_started") :]  # model_overrides ran once more at validation
     hooks = [e["hook"] for e in log]
-    assert hooks[:5] == [
-        "run_started",
-        "model_overrides",
-        "model_built",
-        "optimizer_overrides",
-        "make_optimizer",
-    ]
+    assert hooks[:5] == list(TRICK_METHODS)[:5]  # run_started ... make_optimizer, in the order of the specs
     assert log[4]["options"] == {"lr": 0.1}
     for hook in ("extra_loss", "before_step", "after_step"):
         assert [e["step"] for e in log if e["hook"] == hook] == [0, 1, 2, 3], hook

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from condensekit.report import SUMMARY_COLUMNS, median_range, ranks, spearman
+from condensekit.quantities import csv_columns
+from condensekit.report import median_range, ranks, spearman
 
 GRID_RECIPE = """
 name = "rep"
@@ -142,7 +143,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_summary_csv_matches_run_json_and_metrics(finished: Path) -> None:
     rows = read_csv(finished / "summary.csv")
-    assert list(rows[0]) == SUMMARY_COLUMNS and len(rows) == 6
+    assert list(rows[0]) == csv_columns() and len(rows) == 6
     for row in rows:
         run_dir = finished / row["run_dir"]
         info = json.loads((run_dir / "run.json").read_text())
@@ -204,6 +205,7 @@ def test_report_md_sweep_is_recomputed_with_scipy(finished: Path) -> None:
     sweep = {r["quantity"]: r for r in markdown_table((finished / "report.md").read_text(), "## Sweep")}
     scale = [float(r["grid"].split("=")[1]) for r in rows]
     for label, column in (("rise dS", "dS"), ("peak S*", "peak"), ("test acc", "final_test_acc")):
+        assert "T1 (phase-1 end)" in sweep and "condensed" in sweep
         values = [float(r[column]) for r in rows]
         rho = spearmanr(scale, values).statistic
         assert sweep[label]["rho"] == ("-" if math.isnan(rho) else f"{rho:+.2f}")
@@ -312,9 +314,8 @@ def test_report_lists_failed_diverged_interrupted_and_unreadable_runs(tmp_path: 
     # an interrupted run (killed while running) and one whose run.json is garbage
     interrupted = root / "mlp" / "base" / "seed=7"
     interrupted.mkdir(parents=True)
-    (interrupted / "run.json").write_text(
-        json.dumps({"status": "running", "spec": {"arm": "mlp", "seed": 7, "grid": {}}})
-    )
+    spec = json.loads((root / "mlp" / "base" / "seed=0" / "run.json").read_text())["spec"]
+    (interrupted / "run.json").write_text(json.dumps({"status": "running", "spec": {**spec, "seed": 7}}))
     garbage = root / "mlp" / "base" / "seed=8"
     garbage.mkdir(parents=True)
     (garbage / "run.json").write_text("{not json")

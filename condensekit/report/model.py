@@ -8,7 +8,7 @@ and one :class:`Group` per arm and grid point, whose curves are read from ``metr
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -34,14 +34,22 @@ class RunCurves:
     series: dict[str, Series]
 
 
+SeriesReader = Callable[[RunRow], dict[str, Series]]
+"""Reads what a run logged (normally :func:`condensekit.report.series.load_series` of its folder)."""
+
+
 @dataclass(frozen=True)
 class Group:
-    """The runs of one arm at one grid point (every status), in the order of the report's rows."""
+    """The runs of one arm at one grid point (every status), in the order of the report's rows.
+
+    ``read_series`` reads a run's curves (None: no curves, tables only); :attr:`curves` calls it once per
+    finished run, the first time the curves are needed.
+    """
 
     arm: str
     grid: str
     rows: tuple[RunRow, ...]
-    root: Path | None = field(default=None, compare=False)
+    read_series: SeriesReader | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
@@ -55,10 +63,10 @@ class Group:
     @cached_property
     def curves(self) -> list[RunCurves]:
         """The finished (ok or diverged) runs that logged anything, with what they logged; read once."""
-        if self.root is None:
+        if self.read_series is None:
             return []
         finished = [r for r in self.rows if r.status in (RunStatus.OK, RunStatus.DIVERGED)]
-        loaded = [RunCurves(r, load_series(self.root / r.run_dir)) for r in finished]
+        loaded = [RunCurves(r, self.read_series(r)) for r in finished]
         return [c for c in loaded if c.series]
 
     @property
@@ -93,12 +101,12 @@ def report_order(rows: Iterable[RunRow]) -> list[RunRow]:
     return sorted(rows, key=lambda r: (first_start[r.arm], r.arm, _grid_key(dict(r.grid_values))))
 
 
-def grouped(rows: Iterable[RunRow], root: Path | None = None) -> list[Group]:
+def grouped(rows: Iterable[RunRow], read_series: SeriesReader | None = None) -> list[Group]:
     """One :class:`Group` per (arm, grid point), in the order of ``rows``."""
     members: dict[tuple[str, str], list[RunRow]] = {}
     for row in rows:
         members.setdefault((row.arm, row.grid), []).append(row)
-    return [Group(arm, grid, tuple(runs), root) for (arm, grid), runs in members.items()]
+    return [Group(arm, grid, tuple(runs), read_series) for (arm, grid), runs in members.items()]
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,7 @@ class ReportInput:
     @classmethod
     def of(cls, rows: Iterable[RunRow], root: Path | None = None) -> ReportInput:
         ordered = report_order(rows)
-        groups = grouped(ordered, root)
+        groups = grouped(ordered, None if root is None else lambda row: load_series(root / row.run_dir))
         specs = [r.spec for r in ordered if r.spec is not None]
         sets = list(dict.fromkeys(s.thresholds for s in specs)) or [Thresholds()]
         options = specs[0].summary_options if specs else SummaryOptions()
@@ -161,8 +169,3 @@ class ReportInput:
     def windows(self) -> list[int]:
         """The distinct smoothing windows of the runs' losses."""
         return sorted({r.summary.smoothing_window for r in self.rows if r.summary is not None})
-
-
-def ok_rows(groups: Sequence[Group]) -> list[RunRow]:
-    """The rows of the groups that finished ok, in order."""
-    return [r for g in groups for r in g.ok]

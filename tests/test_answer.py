@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from report_rows import report
+from report_rows import row as make_row
+
 from condensekit.report.answer import answer
 from condensekit.report.rows import RunRow
 from condensekit.status import RunStatus
-from report_rows import report
-from report_rows import row as make_row
 
 
 def row(

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from hostile import write
+from report_rows import report, row
 from torch import nn
 
 from condensekit.api import open_recipe
@@ -25,7 +26,6 @@ from condensekit.probe import Probe, probe_points
 from condensekit.quantities import median_range
 from condensekit.report.rows import RunRow
 from condensekit.report.tables import verdict
-from report_rows import report, row
 
 # Writes, after the first step, what the optimizer was built with, and the first layer's weight at the start.
 RECORDER = """

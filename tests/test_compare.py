@@ -8,13 +8,13 @@ import random
 from dataclasses import replace
 
 import pytest
+from report_rows import report
+from report_rows import row as make_row
 
 from condensekit.report.compare import comparison_table, comparisons, permutation_p, smallest_p, superiority
 from condensekit.report.rows import RunRow
 from condensekit.spec import SummaryOptions
 from condensekit.status import RunStatus
-from report_rows import report
-from report_rows import row as make_row
 
 
 def brute_p(x: list[float], y: list[float]) -> float:

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_rows import summary as run_summary
 
 from condensekit import dashboard, quantities
-from report_rows import summary as run_summary
 
 HERE = Path(__file__).resolve().parent
 RECIPE = """

@@ -14,10 +14,11 @@ import pytest
 
 matplotlib.use("Agg", force=True)
 
+from report_rows import row  # noqa: E402
+
 from condensekit.report.figures import figure_curves, figure_heatmap, figure_per_layer  # noqa: E402
 from condensekit.report.model import Group  # noqa: E402
 from condensekit.report.series import layer_grid  # noqa: E402
-from report_rows import row  # noqa: E402
 
 
 def group(arm: str, layers: list[str], seeds: int, t1: list[float]) -> Group:

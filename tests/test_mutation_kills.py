@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from report_rows import report, row
 from torch import nn
 
 from condensekit.batched_measures import ClassIndex, similarity_statistics
@@ -37,7 +38,6 @@ from condensekit.report.sweeps import sweep_table
 from condensekit.report.tables import verdict
 from condensekit.status import RunStatus
 from condensekit.weight_grads import conv_columns, weight_grad_inner
-from report_rows import report, row, summary
 
 # ---------------------------------------------------------------------------------------------- measures
 

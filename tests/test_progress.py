@@ -15,12 +15,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from report_rows import summary as run_summary
 
 from condensekit import progress
 from condensekit.display import GridProgress, LiveDisplay, PlainDisplay, make_display
 from condensekit.phases import Thresholds, phase1_end
 from condensekit.report import fit_table, render_text
-from report_rows import summary as run_summary
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 COLOR = re.compile(r"\x1b\[[0-9;]*(3[0-9]|9[0-7]|38;)[0-9;]*m")  # SGR with a foreground colour

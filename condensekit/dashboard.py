@@ -28,6 +28,7 @@ tensorboard's own protos, without torch or TensorFlow.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from condensekit import quantities
-from condensekit.phases import LOSS_TAG
+from condensekit.phases import LOSS_TAG, RunSummary
 
 COMPARE = "Compare"
 BY_DEPTH = "Compare_by_depth"
@@ -224,6 +225,42 @@ def run_hparams(
     return out
 
 
+def as_float(quantity: quantities.Quantity, value: Any) -> float | None:
+    """One value as a number (TensorBoard): a flag as 1/0, a phase as 1 for ``phase1`` and 0 for ``phase2``;
+    None when missing or not finite."""
+    if quantity.kind == "phase":
+        return {"phase1": 1.0, "phase2": 0.0}.get(value) if isinstance(value, str) else None
+    if isinstance(value, bool):
+        return float(value)
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def hparams_metrics(context: quantities.Context) -> list[tuple[str, str, str]]:
+    """``(tag, display name, description)`` of every HParams metric, in table order."""
+    out = []
+    for q in quantities.QUANTITIES:
+        if q.hparams is not None:
+            encoded = (
+                " (1: phase1, 0: phase2)"
+                if q.kind == "phase"
+                else " (1: yes, 0: no)"
+                if q.kind == "flag"
+                else ""
+            )
+            out.append((q.hparams, q.header, q.describe(context) + encoded))
+    return out
+
+
+def hparams_values(summary: RunSummary) -> dict[str, float]:
+    """A finished run's HParams metrics, tag -> value (missing ones are left out: TensorBoard shows them
+    empty)."""
+    out = {}
+    for q in quantities.QUANTITIES:
+        if q.hparams is not None and (value := as_float(q, q.of(summary))) is not None:
+            out[q.hparams] = value
+    return out
+
+
 def _value(value: Any) -> Any:
     from google.protobuf import struct_pb2
 
@@ -267,7 +304,7 @@ def experiment_summary(runs: Sequence[Mapping[str, Any]], context: quantities.Co
         )
     metrics = [
         api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=shown, description=text)
-        for tag, shown, text in quantities.hparams_metrics(context)
+        for tag, shown, text in hparams_metrics(context)
     ]
     experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics)
     return _hparams_summary(metadata.EXPERIMENT_TAG, experiment=experiment)

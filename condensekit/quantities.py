@@ -237,32 +237,10 @@ QUANTITIES: tuple[Quantity, ...] = (
 ROW_COLUMNS = ("arm", "grid", "seed", "status", "seconds", "run_dir", "error")
 """Columns of ``summary.csv`` that say which run a row is (attributes of the report's run row)."""
 
-CSV_ORDER = (
-    "arm",
-    "grid",
-    "seed",
-    "status",
-    "phase1_end",
-    "dS_max",
-    "peak_max",
-    "condensed",
-    "final_train_acc",
-    "final_test_acc",
-    "final_loss",
-    "plateau_loss",
-    "seconds",
-    "run_dir",
-    "stuck",
-    "steps_done",
-    "error",
-    "collapsed_at_init",
-    "peak_phase",
-    "peak_step",
-    "S0",
-    "dS",
-    "peak",
-    "S_final",
-    "smoothing_window",
+CSV_ORDER = tuple(
+    "arm grid seed status phase1_end dS_max peak_max condensed final_train_acc final_test_acc final_loss "
+    "plateau_loss seconds run_dir stuck steps_done error collapsed_at_init peak_phase peak_step S0 dS peak "
+    "S_final smoothing_window".split()
 )
 """The order of ``summary.csv``'s columns as published; later quantities follow in table order, so a column
 never moves."""
@@ -379,16 +357,6 @@ def value_text(quantity: Quantity, value: Any) -> str:
     return quantity.missing if value is None and quantity.missing else number(value)
 
 
-def as_float(quantity: Quantity, value: Any) -> float | None:
-    """One value as a number (TensorBoard): a flag as 1/0, a phase as 1 for ``phase1`` and 0 for ``phase2``;
-    None when missing or not finite."""
-    if quantity.kind == "phase":
-        return {"phase1": 1.0, "phase2": 0.0}.get(value) if isinstance(value, str) else None
-    if isinstance(value, bool):
-        return float(value)
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
-
-
 def csv_text(value: Any) -> Any:
     """One value as ``summary.csv`` writes it: empty when missing or not finite, ``true``/``false``."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -396,29 +364,3 @@ def csv_text(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value if isinstance(value, int | float) else str(value)
-
-
-def hparams_metrics(context: Context) -> list[tuple[str, str, str]]:
-    """``(tag, display name, description)`` of every HParams metric, in table order."""
-    out = []
-    for q in QUANTITIES:
-        if q.hparams is not None:
-            encoded = (
-                " (1: phase1, 0: phase2)"
-                if q.kind == "phase"
-                else " (1: yes, 0: no)"
-                if q.kind == "flag"
-                else ""
-            )
-            out.append((q.hparams, q.header, q.describe(context) + encoded))
-    return out
-
-
-def hparams_values(summary: RunSummary) -> dict[str, float]:
-    """A finished run's HParams metrics, tag -> value (missing ones are left out: TensorBoard shows them
-    empty)."""
-    out = {}
-    for q in QUANTITIES:
-        if q.hparams is not None and (value := as_float(q, q.of(summary))) is not None:
-            out[q.hparams] = value
-    return out

@@ -206,7 +206,7 @@ def test_hparams_are_few_enough_to_be_ticked_with_domains_and_the_verdict_as_met
     assert "ok" in infos["status"]["domainDiscrete"] and "failed" in infos["status"]["domainDiscrete"]
     assert any("momentum(beta=0.5" in t for t in infos["tricks"]["domainDiscrete"])
     metrics = [m["name"]["tag"] for m in experiment["metricInfos"]]
-    assert metrics == [tag for tag, _, _ in quantities.hparams_metrics(quantities.Context())]
+    assert metrics == [tag for tag, _, _ in dashboard.hparams_metrics(quantities.Context())]
     assert len(metrics) <= 5
     groups = get(
         server,
@@ -273,13 +273,13 @@ def test_hparams_stay_at_five_with_any_grid() -> None:
 
 def test_hparams_values_leave_out_what_is_unknown() -> None:
     summary = run_summary(phase1_end=None, dS_max=0.2, dS=0.05, condensed=True, peak_phase="phase1")
-    assert quantities.hparams_values(summary) == {  # dS: the layer mean's rise, as in the verdict table
+    assert dashboard.hparams_values(summary) == {  # dS: the layer mean's rise, as in the verdict table
         "verdict/dS": 0.05,
         "verdict/condensed": 1.0,
         "verdict/peak_in_phase1": 1.0,
     }
     after = run_summary(phase1_end=30, peak_phase="phase2", condensed=False, final_test_acc=0.5)
-    assert quantities.hparams_values(after) == {
+    assert dashboard.hparams_values(after) == {
         "verdict/T1": 30.0,
         "verdict/peak_in_phase1": 0.0,
         "verdict/test_acc": 0.5,

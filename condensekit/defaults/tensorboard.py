@@ -11,7 +11,7 @@ writes what makes runs comparable in TensorBoard (see :mod:`condensekit.dashboar
 * the custom-scalars layout (TensorBoard merges the runs' layouts), once the first measurement shows which
   keys the run logs;
 * at the end: ``Compare/on_plateau`` (1 until the run's T1, then 0: the T1 marker), the verdict metrics (the
-  quantities with an HParams tag, :func:`condensekit.quantities.hparams_values`) and the HParams session
+  quantities with an HParams tag, :func:`condensekit.dashboard.hparams_values`) and the HParams session
   (arm, seed, status, tricks with their parameters, grid values).
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import condensekit
-from condensekit import dashboard, quantities
+from condensekit import dashboard
 from condensekit.phases import RunSummary
 
 KEY = "condensekit.tensorboard"
@@ -103,7 +103,7 @@ def run_finished(run: condensekit.Run, status: str, summary: dict[str, Any]) -> 
         if summary:  # a failed run has none
             typed = RunSummary.from_dict(summary)
             _write_plateau_marker(state.writer, typed)
-            for tag, value in quantities.hparams_values(typed).items():
+            for tag, value in dashboard.hparams_values(typed).items():
                 state.writer.add_scalar(tag, value, global_step=run.step)
         hparams = dashboard.run_hparams(run.spec.arm, run.seed, run.spec.grid, run.spec.tricks, str(status))
         for item in dashboard.session_summaries(hparams, str(status), state.started):

@@ -54,12 +54,7 @@ STYLE: dict[str, Any] = {
 
 def summary_curves(group: Group, series: str) -> list[Curve]:
     """The summary series' mean over each run's hidden layers (see :func:`.series.summary_curve`)."""
-    return [summary_curve(c.series, c.row.hidden_layers, series) for c in group.curves]
-
-
-def _window(row: Any) -> int:
-    """The run's own smoothing window (the one its T1 was found with)."""
-    return row.summary.smoothing_window if row.summary is not None else 20
+    return [summary_curve(c.series, c.summary.hidden_layers, series) for c in group.curves]
 
 
 def _plot_band(ax: Any, curves: Sequence[Curve], label: str, color: Any, style: str = "-") -> None:
@@ -126,7 +121,7 @@ def figure_curves(groups: Sequence[Group], series: str) -> Any:
     fig, (ax_loss, ax_sim) = plt.subplots(1, 2, figsize=(13, 4.8))
     peaks = []  # each group's highest median loss
     for group, color in zip(groups, _colors(len(groups)), strict=True):
-        losses = [loss_curve(c.series, _window(c.row)) for c in group.curves]
+        losses = [loss_curve(c.series, c.summary.smoothing_window) for c in group.curves]
         _plot_band(ax_loss, losses, group.label, color)
         peaks += [max(med)] if (med := band([c for c in losses if c[0]])[1]) else []
         _plot_band(ax_sim, summary_curves(group, series), group.label, color)
@@ -245,7 +240,7 @@ def figure_panels(groups: Sequence[Group], metric: str, figure: Figure, series: 
     """A metric's declared figure: its panels over steps, one band per group; None when nothing was logged."""
 
     def curves(group: Group, key: str) -> list[Curve]:
-        return [panel_curve(c.series, c.row.hidden_layers, metric, key) for c in group.curves]
+        return [panel_curve(c.series, c.summary.hidden_layers, metric, key) for c in group.curves]
 
     present = [p for p in figure.panels if any(c[0] for g in groups for c in curves(g, p.key))]
     if not present:

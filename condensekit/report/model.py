@@ -14,11 +14,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from condensekit.phases import Series, Thresholds
+from condensekit.phases import RunSummary, Series, Thresholds
 from condensekit.report.rows import RunRow
 from condensekit.report.series import load_series
 from condensekit.spec import SummaryOptions
-from condensekit.status import RunStatus
 
 
 def group_label(arm: str, grid: str) -> str:
@@ -28,9 +27,11 @@ def group_label(arm: str, grid: str) -> str:
 
 @dataclass(frozen=True)
 class RunCurves:
-    """One finished run and everything it logged: tag -> (steps, values), non-finite values kept as NaN."""
+    """One finished run, its summary, and everything it logged: tag -> (steps, values), non-finite values
+    kept as NaN."""
 
     row: RunRow
+    summary: RunSummary
     series: dict[str, Series]
 
 
@@ -65,14 +66,17 @@ class Group:
         """The finished (ok or diverged) runs that logged anything, with what they logged; read once."""
         if self.read_series is None:
             return []
-        finished = [r for r in self.rows if r.status in (RunStatus.OK, RunStatus.DIVERGED)]
-        loaded = [RunCurves(r, self.read_series(r)) for r in finished]
+        loaded = [
+            RunCurves(r, r.summary, self.read_series(r))
+            for r in self.rows
+            if r.status.finished and r.summary is not None
+        ]
         return [c for c in loaded if c.series]
 
     @property
     def layers(self) -> tuple[str, ...]:
         """The hidden layers of the deepest run with curves (all seeds of a group normally share them)."""
-        return max((c.row.hidden_layers for c in self.curves), key=len, default=())
+        return max((c.summary.hidden_layers for c in self.curves), key=len, default=())
 
     @property
     def t1(self) -> list[float]:

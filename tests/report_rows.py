@@ -86,6 +86,19 @@ def row(
     )
 
 
+def markdown_table(text: str, heading: str) -> list[dict[str, str]]:
+    """The first Markdown table after ``heading`` in ``text``, one dict per line (header -> cell)."""
+    lines = text[text.index(heading) :].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        block.append([c.strip() for c in line.strip("|").split(" | ")])
+    header, body = block[0], block[2:]
+    return [dict(zip(header, row, strict=True)) for row in body]
+
+
 def report(*rows: RunRow) -> ReportInput:
     """The report input of these rows (tables only: no folder to read curves from)."""
     return ReportInput.of(rows)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_rows import report, row
+from report_rows import markdown_table, report, row
 
 from condensekit import quantities
 from condensekit.quantities import Quantity
@@ -38,46 +38,6 @@ FALL = Quantity(
     progress=True,
 )
 
-RECIPE = """
-name = "tiny"
-seeds = [0, 1]
-device = "cpu"
-
-[data]
-use = "synthetic"
-num_classes = 3
-dim = 8
-train_per_class = 40
-test_per_class = 10
-batch_size = 30
-
-[train]
-steps = 30
-lr = 0.1
-eval_every = "every:10"
-
-[probe]
-per_class = 6
-
-[metrics]
-condensation = { every = "every:5", weight_gradients = false }
-
-[[arms]]
-name = "mlp"
-model = { use = "mlp", depth = 3, width = 8, activation = "tanh" }
-"""
-
-
-def _table(text: str, heading: str) -> list[dict[str, str]]:
-    lines = text[text.index(heading) :].splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
-    block = []
-    for line in lines[start:]:
-        if not line.startswith("|"):
-            break
-        block.append([c.strip() for c in line.strip("|").split(" | ")])
-    return [dict(zip(block[0], r, strict=True)) for r in block[2:]]
-
 
 def _hparams_metric_infos(folder: Path) -> dict[str, Any]:
     """The HParams metric infos of the recipe's ``figures/`` run, read with TensorBoard's own reader."""
@@ -99,34 +59,36 @@ def test_a_quantity_added_by_one_entry_reaches_every_surface(
     import condensekit
 
     monkeypatch.setattr(quantities, "QUANTITIES", (*quantities.QUANTITIES, FALL))
-    code, out, err = cli_run("run", str(write_recipe(RECIPE)), "--out", str(tmp_path / "runs"))
+    every = "metrics.condensation.every=every:5"
+    code, out, err = cli_run("run", str(write_recipe()), "--out", str(tmp_path / "runs"), "--set", every)
     assert code == 0, err
     root = tmp_path / "runs" / "tiny"
     summaries = {
         p.parent.name: json.loads(p.read_text())["summary"] for p in (root / "mlp" / "base").rglob("run.json")
     }
     expected = {seed: s["mean"]["peak"] - s["mean"]["S_final"] for seed, s in summaries.items()}
+    assert len(expected) == 2 and all(value > 0 for value in expected.values())
     # summary.csv: a new column after the published ones, computed from each run's summary
     with (root / "summary.csv").open() as f:
-        rows = list(csv.DictReader(f))
+        rows = [line for line in csv.DictReader(f) if line["arm"] == "mlp"]
     assert list(rows[0]) == [*quantities.CSV_ORDER, "fall"]
     for line in rows:
         assert float(line["fall"]) == pytest.approx(expected[f"seed={line['seed']}"], abs=1e-12)
     # report.md: a verdict column under its header, a legend line from its description, the per-layer table
     text = (root / "report.md").read_text()
-    (cells,) = _table(text, "## Verdict")
-    assert cells["fall from S*"] == quantities.median_range(expected.values())
+    cells = markdown_table(text, "## Verdict")[0]
+    assert cells["arm"] == "mlp" and cells["fall from S*"] == quantities.median_range(expected.values())
     assert (
         "- fall from S*: how far the similarity came down from its peak by the end (S* - S_final); " in text
     )
     assert "condensed needs 0.5 dS of it." in text  # the threshold in force, filled in
-    assert all("fall from S*" in r for r in _table(text, "## Per-layer peaks"))
+    assert all("fall from S*" in r for r in markdown_table(text, "## Per-layer peaks"))
     # the terminal: the full verdict and the compact one, the line of each finished run
     assert "fall from S*" in out.splitlines()[0]
     table = condensekit.load_runs(root).verdict_table
-    compact, shortened = fit_table(table, 70)
+    compact, shortened = fit_table(table, 100)
     assert shortened and "fall" in compact.splitlines()[0].split()
-    assert err.count("fall=") == 2
+    assert err.count("fall=") == 4
     # HParams: a metric of the experiment, with its description, and each run's value
     infos = _hparams_metric_infos(root / "figures")
     assert infos["verdict/fall"].display_name == "fall from S*"
@@ -137,7 +99,7 @@ def test_a_quantity_added_by_one_entry_reaches_every_surface(
         assert acc.Scalars("verdict/fall")[-1].value == pytest.approx(value, abs=1e-6)
     # the Python API
     result = condensekit.load_runs(root)
-    assert {r["seed"]: r["fall"] for r in result.rows} == pytest.approx(
+    assert {r["seed"]: r["fall"] for r in result.rows if r["arm"] == "mlp"} == pytest.approx(
         {int(k.split("=")[1]): v for k, v in expected.items()}
     )
     assert result.verdict["mlp"]["fall"] == cells["fall from S*"]

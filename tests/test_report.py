@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from report_rows import markdown_table
 
 from condensekit.quantities import csv_columns
 from condensekit.report import median_range, ranks, spearman
@@ -106,19 +107,6 @@ def mean_series_from_metrics(run_dir: Path) -> list[tuple[int, float]]:
         if values:
             out.append((row["step"], sum(values) / len(values)))
     return out
-
-
-def markdown_table(text: str, heading: str) -> list[dict[str, str]]:
-    """The first Markdown table after ``heading`` in ``text``."""
-    lines = text[text.index(heading) :].splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
-    block = []
-    for line in lines[start:]:
-        if not line.startswith("|"):
-            break
-        block.append([c.strip() for c in line.strip("|").split(" | ")])
-    header, body = block[0], block[2:]
-    return [dict(zip(header, row, strict=True)) for row in body]
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from condensekit import quantities
+from condensekit.metric_report import MetricReport
 from condensekit.phases import LOSS_TAG, RunSummary
 
 COMPARE = "Compare"
@@ -62,7 +63,7 @@ def depth_tag(quantity: str, index: int, name: str) -> str:
     return f"{BY_DEPTH}/{quantity}/{index}_{name}"
 
 
-def compare_quantities(series: str | None, reports: Mapping[str, Any]) -> list[tuple[str, str]]:
+def compare_quantities(series: str | None, reports: Mapping[str, MetricReport]) -> list[tuple[str, str]]:
     """``(metric, quantity)`` whose layer means the compare section overlays: the series first, then declared
     ones."""
     out: list[tuple[str, str]] = []
@@ -70,14 +71,11 @@ def compare_quantities(series: str | None, reports: Mapping[str, Any]) -> list[t
         metric, _, quantity = series.partition("/")
         out.append((metric, quantity))
     for metric, report in reports.items():
-        declared = (
-            report.get("compare", ()) if isinstance(report, Mapping) else getattr(report, "compare", ())
-        )
-        out += [(metric, q) for q in declared if (metric, q) not in out]
+        out += [(metric, q) for q in report.compare if (metric, q) not in out]
     return out
 
 
-def headline_tags(series: str | None, reports: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+def headline_tags(series: str | None, reports: Mapping[str, MetricReport]) -> list[tuple[str, str, str]]:
     """``(chart title, tag, its copy under Compare/)`` of the compare section, in order (the T1 marker
     excluded).
 
@@ -109,13 +107,13 @@ def headline_tags(series: str | None, reports: Mapping[str, Any]) -> list[tuple[
 
 
 def dashboard_layout(
-    series: str | None, reports: Mapping[str, Any], hidden: Sequence[str], tags: Iterable[str]
+    series: str | None, reports: Mapping[str, MetricReport], hidden: Sequence[str], tags: Iterable[str]
 ) -> Any:
     """The custom-scalars layout of one run (TensorBoard merges the runs' layouts by section title).
 
     Args:
         series: the summary series ``<metric>/<quantity>`` (None: no similarity series).
-        reports: metric name -> its MetricReport (or its JSON), for the declared ``compare`` quantities.
+        reports: metric name -> its MetricReport, for the declared ``compare`` quantities.
         hidden: the run's hidden layers, in order.
         tags: scalar tags the run logs (for the layer-means section).
     """

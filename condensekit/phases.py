@@ -223,15 +223,15 @@ def series_summary(
         return SeriesSummary()
     s0 = pairs[0][1]
     peak_step, peak = max(pairs, key=lambda p: p[1])  # max() keeps the first of equal values
-    final, rise = pairs[-1][1], peak - s0
+    final, dS = pairs[-1][1], peak - s0
     return SeriesSummary(
         S0=s0,
         peak=peak,
         peak_step=peak_step,
-        dS=rise,
+        dS=dS,
         S_final=final,
-        condensed=is_condensed(rise, peak, final, t1 is None, th),
-        collapsed_at_init=is_collapsed_at_init(s0, rise, th),
+        condensed=is_condensed(dS, peak, final, t1 is None, th),
+        collapsed_at_init=is_collapsed_at_init(s0, dS, th),
         peak_phase=peak_phase(peak_step, t1),
     )
 

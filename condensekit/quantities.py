@@ -31,8 +31,9 @@ Kind = Literal["number", "step", "flag", "phase"]
 ``median [min, max]``, ``flag`` (true/false) as a count ``k/n``, ``phase`` (``phase1`` / ``phase2``) as phase
 counts."""
 
-PHASES = ("phase1", "phase2", "no phase 1")
 NO_FIRST_PHASE = "no phase 1"
+PHASES = ("phase1", "phase2", NO_FIRST_PHASE)
+"""What a phase count counts: where the peak fell against T1, or a loss without a first phase."""
 
 
 @dataclass(frozen=True)

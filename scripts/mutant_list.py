@@ -318,8 +318,8 @@ MUTANTS: list[Mutant] = [
     M(
         "phases",
         PH,
-        "final, rise = pairs[-1][1], peak - s0",
-        "final, rise = values[-1], peak - s0",
+        "final, dS = pairs[-1][1], peak - s0",
+        "final, dS = values[-1], peak - s0",
         "final value may be a trailing NaN",
     ),
     M(

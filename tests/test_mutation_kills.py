@@ -35,7 +35,7 @@ from condensekit.report.compare import comparison_table, permutation_p
 from condensekit.report.markdown import legend, recipe_question, report_markdown
 from condensekit.report.rows import RunRow, read_row, summary_csv
 from condensekit.report.sweeps import sweep_table
-from condensekit.report.tables import verdict
+from condensekit.report.tables import layer_table, verdict
 from condensekit.status import RunStatus
 from condensekit.weight_grads import conv_columns, weight_grad_inner
 
@@ -274,6 +274,22 @@ def test_runs_that_did_not_finish_ok_stay_out_of_the_verdict_cells() -> None:  #
     (cell,) = verdict(report(*rows))
     assert cell["phase1_end"] == "310 [300, 320]" and cell["dS"] == "0.25 [0.2, 0.3]"
     assert cell["runs"] == "2 ok 1 diverged"
+
+
+def test_runs_that_did_not_finish_ok_stay_out_of_the_per_layer_table() -> None:  # report-07
+    layers = {"layer1": {"S0": 0.1, "peak": 0.5, "peak_step": 10, "S_final": 0.2, "condensed": True}}
+    diverged = {"layer1": {"S0": 0.1, "peak": 0.9, "peak_step": 500, "S_final": 0.9}}
+    rows = [
+        row("mlp", 0, phase1_end=300, layers=layers),
+        row("mlp", 1, status=RunStatus.DIVERGED, phase1_end=None, layers=diverged),
+    ]
+    (cells,) = layer_table(report(*rows))
+    assert (cells["layer"], cells["peak_step"], cells["peak"], cells["condensed"]) == (
+        "layer1",
+        "10",
+        "0.5",
+        "1/1",
+    )
 
 
 def test_numeric_grid_points_are_ordered_by_value() -> None:  # report-11

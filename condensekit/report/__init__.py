@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
+from condensekit.metric_report import MetricReport
 from condensekit.output import write_text_atomic
 from condensekit.quantities import median_range
 from condensekit.report.answer import answer
@@ -109,7 +109,7 @@ def _write_dashboard(root: Path, report: ReportInput, pngs: dict[str, bytes], te
         tricks = row.spec.tricks if row.spec is not None else {}
         hparams.append(run_hparams(row.arm, row.seed or 0, row.grid_values, tricks, str(row.status)))
     hidden = list(dict.fromkeys(layer for row in report.rows for layer in row.hidden_layers))
-    declared: dict[str, Any] = {}
+    declared: dict[str, MetricReport] = {}
     tags: set[str] = set()
     for group in report.groups:
         for row in group.rows[:1]:

@@ -137,6 +137,7 @@ class ReportInput:
 
     @classmethod
     def of(cls, rows: Iterable[RunRow], root: Path | None = None) -> ReportInput:
+        """The input of a report on ``rows`` (any order); their curves are read below ``root`` when needed."""
         ordered = report_order(rows)
         groups = grouped(ordered, None if root is None else lambda row: load_series(root / row.run_dir))
         specs = [r.spec for r in ordered if r.spec is not None]

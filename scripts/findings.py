@@ -58,6 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the prose (findings_
 from findings_stats import Stats, shares_table  # noqa: E402
 from findings_text import INTRO, PARTS_TEXT, READINGS, README_CLAIMS, corrections, side_by_side  # noqa: E402
 
+# the per-run numbers published beside each section (summary.csv without timings and paths), by the
+# quantities' stable keys (condensekit.quantities); a key the table does not know stops the script
 CSV_COLUMNS = [
     "arm",
     "grid",
@@ -77,6 +79,8 @@ CSV_COLUMNS = [
     "final_test_acc",
     "final_loss",
 ]
+if unknown := set(CSV_COLUMNS) - {*quantities.ROW_COLUMNS, *quantities.by_key()}:
+    raise SystemExit(f"findings.py: CSV_COLUMNS names no quantity: {sorted(unknown)}")
 
 
 @dataclass

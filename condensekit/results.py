@@ -13,11 +13,14 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from condensekit import quantities
 from condensekit.errors import CondensekitError
 from condensekit.status import RunStatus
+
+if TYPE_CHECKING:
+    from condensekit.report import ReportInput
 
 __all__ = ["GridResult", "VerdictCells", "load_runs"]
 
@@ -123,8 +126,9 @@ class GridResult:
         )
 
 
-def grid_result(report: Any, outcomes: list[Any] | None = None) -> GridResult:
-    """The :class:`GridResult` of a report's input (:class:`condensekit.report.ReportInput`)."""
+def grid_result(report: ReportInput, outcomes: list[Any] | None = None) -> GridResult:
+    """The :class:`GridResult` of a report's input: its rows with the ``summary.csv`` columns, its verdict
+    and answer."""
     from condensekit.report import answer, verdict
 
     def plain(value: Any) -> Any:
@@ -133,6 +137,7 @@ def grid_result(report: Any, outcomes: list[Any] | None = None) -> GridResult:
         return str(value) if isinstance(value, RunStatus) else value
 
     rows = [{k: plain(v) for k, v in row.values().items()} for row in report.rows]
+    assert report.root is not None
     return GridResult(report.root, rows, verdict(report), outcomes or [], answer(report))
 
 

@@ -21,7 +21,7 @@ from condensekit.executing import ExecContext, RunOutcome, settle_held_runs
 from condensekit.manager import PluginManager, recipe_plugin_manager
 from condensekit.output import ReportNotWritten, check_output_root
 from condensekit.recipe import Recipe, RecipeSource, load_recipe, plugin_paths
-from condensekit.results import GridResult, summary_rows
+from condensekit.results import GridResult, grid_result
 from condensekit.spec import RunSpec
 
 RecipeInput = str | Path | Mapping[str, Any] | RecipeSource
@@ -132,10 +132,14 @@ def execute(
 def _start_dashboard(root: Path, specs: Sequence[RunSpec]) -> None:
     """Write the TensorBoard HParams configuration before the first run, so the dashboard is right while it
     trains."""
-    from condensekit.report.tensorboard import write_dashboard_config
+    from condensekit.dashboard import write_dashboard_config
+    from condensekit.quantities import Context
 
+    first = specs[0] if len(specs) else None
+    series = first.summary_options.series if first is not None else None
+    context = Context(first.thresholds, f"`{series}`" if series else "no series") if first else Context()
     try:
-        write_dashboard_config(root, [spec_hparams(s) for s in specs])
+        write_dashboard_config(root, [spec_hparams(s) for s in specs], context)
     except Exception as exc:  # the dashboard never stops a grid
         warnings.warn(
             f"{root}: TensorBoard HParams configuration not written: {type(exc).__name__}: {exc}",
@@ -145,7 +149,7 @@ def _start_dashboard(root: Path, specs: Sequence[RunSpec]) -> None:
 
 def spec_hparams(spec: RunSpec) -> dict[str, Any]:
     """The HParams of a run before it ran (its status is not known yet)."""
-    from condensekit.report.tensorboard import run_hparams
+    from condensekit.dashboard import run_hparams
 
     return run_hparams(spec.arm, spec.seed, spec.grid, spec.tricks, "running")
 
@@ -189,7 +193,7 @@ def run_recipe(
 
         import condensekit
         result = condensekit.run_recipe("recipes/resmlp_vs_mlp.toml", overrides=["train.steps=300"])
-        result.verdict["mlp"]["T1 (phase-1 end)"]   # '212 [180, 230]'
+        result.verdict["mlp"]["phase1_end"]   # '212 [180, 230]' (the verdict's T1 column)
         result.to_pandas()                         # one row per run (needs pandas)
 
     Args:
@@ -205,8 +209,9 @@ def run_recipe(
 
     Returns:
         A :class:`condensekit.GridResult` of the runs this recipe (with its overrides) asked for: ``.rows``
-        (one dict per run, the ``summary.csv`` columns), ``.verdict`` (per arm), ``.outcomes``,
-        ``.to_pandas()``; ``.report_path`` is ``report.md``, which covers every run in the folder.
+        (one dict per run, the ``summary.csv`` columns), ``.verdict`` (per arm, keyed by the quantities'
+        keys), ``.answer``, ``.outcomes``, ``.to_pandas()``; ``.report_path`` is ``report.md``, which covers
+        every run in the folder.
 
     Raises:
         RecipeError: the recipe is invalid; ``.problems`` lists every problem (where, what, how to fix).
@@ -215,7 +220,7 @@ def run_recipe(
         CondensekitError: any other user error (an unknown executor, a broken plugin the recipe needs).
     """
     from condensekit.display import GridProgress, make_display
-    from condensekit.report import verdict, write_report
+    from condensekit.report import write_report
 
     out = Path(out)
     loaded, pm = open_recipe(recipe, tuple(overrides), plugin_manager=plugin_manager)
@@ -236,13 +241,12 @@ def run_recipe(
             on_progress=display.progress,
         )
     try:
-        rows, _ = write_report(out / loaded.name)  # report.md covers every run in the folder
+        report = write_report(out / loaded.name)  # report.md covers every run in the folder
     except OSError as exc:
         # a full or read-only disk at the very end: the runs are on disk, the report is not
         raise ReportNotWritten(
             f"the runs are done, but the report could not be written in {out / loaded.name} ({exc}); "
             f"free space, then: condensekit report {out / loaded.name}"
         ) from None
-    asked = {str(Path(*spec.rel_dir.parts[1:])) for spec in loaded.specs}
-    mine = [row for row in rows if row["run_dir"] in asked]  # the result covers the runs asked for
-    return GridResult(out / loaded.name, summary_rows(mine), verdict(mine), outcomes)
+    # the result covers the runs asked for
+    return grid_result(report.only(spec.label for spec in loaded.specs), outcomes)

@@ -90,7 +90,7 @@ def run(
         plugin_manager=pm,
     )
     _echo_verdict(result.verdict_table, result.report_path)
-    _echo_answer(result.root, {row["run_dir"] for row in result.rows})
+    _echo_answer(result.answer)
     counts = Counter(o.status for o in result.outcomes)
     if not quiet:
         shown = [
@@ -125,11 +125,10 @@ def _echo_verdict(table: list[dict[str, str]], report_path: Path) -> None:
     import shutil
     import textwrap
 
-    from condensekit.display import fit_table
-    from condensekit.report import render_text
+    from condensekit.report import fit_table
 
     width = shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else None
-    text, shortened = fit_table(table, width, render_text)
+    text, shortened = fit_table(table, width)
     click.echo(text)
     if shortened:
         note = (
@@ -232,32 +231,29 @@ def new_plugin(name: str, kind: str, parent: Path) -> None:
 @click.argument("runs_dir", type=click.Path(path_type=Path))
 def report(runs_dir: Path) -> None:
     """Rebuild summary.csv and report.md of a recipe's output folder (e.g. runs/resmlp_vs_mlp)."""
-    from condensekit.report import write_report
+    from condensekit.report import answer, verdict, write_report
 
     if not runs_dir.is_dir():
         raise CondensekitError(
             f"{runs_dir}: no such folder; give a recipe's output folder, e.g. runs/resmlp_vs_mlp"
         )
     try:
-        rows, table = write_report(runs_dir)
+        written = write_report(runs_dir)
     except OSError as exc:
         raise CondensekitError(f"{runs_dir}: could not write the report: {exc}") from None
-    if not rows:
+    if not written.rows:
         raise CondensekitError(
             f"{runs_dir}: no runs found (no run.json below it); give a recipe's output folder"
         )
-    _echo_verdict(table, runs_dir / "report.md")
-    _echo_answer(runs_dir, {row["run_dir"] for row in rows})
+    _echo_verdict(verdict(written), runs_dir / "report.md")
+    _echo_answer(answer(written))
     click.echo(f"\nwrote {runs_dir / 'summary.csv'} and {runs_dir / 'report.md'}", err=True)
 
 
-def _echo_answer(root: Path, run_dirs: set[str]) -> None:
-    """One sentence per arm, generated from the numbers of these runs (the answer of report.md)."""
-    from condensekit.report import answer, collect
-
-    rows = [row for row in collect(root) if row["run_dir"] in run_dirs]
-    if rows:
-        click.echo("\n" + "\n".join(_fill(sentence) for sentence in answer(rows)))
+def _echo_answer(sentences: list[str]) -> None:
+    """One sentence per arm, generated from the numbers of the runs (the answer of report.md)."""
+    if sentences:
+        click.echo("\n" + "\n".join(_fill(sentence) for sentence in sentences))
 
 
 def _fill(text: str) -> str:

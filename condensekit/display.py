@@ -9,20 +9,19 @@
   and a status line per running run every ``interval`` seconds.
 * :class:`QuietDisplay` (``--quiet``): nothing.
 
-``rich`` honours ``NO_COLOR``; :func:`make_display` picks the display. The verdict table is fitted to the
-terminal by :func:`fit_table`.
+``rich`` honours ``NO_COLOR``; :func:`make_display` picks the display.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import IO, Any
 
-from condensekit.progress import Event, number, phase_text, result_text
+from condensekit.progress import Event, phase_text, result_text
+from condensekit.quantities import number
 from condensekit.status import RunStatus
 
 _STYLE = {"ok": "green", "diverged": "yellow", "failed": "bold red", "interrupted": "red", "skipped": "dim"}
@@ -145,7 +144,7 @@ class Display:
     def outcome(self, spec: Any, outcome: Any) -> None:
         if outcome.status != RunStatus.RUNNING:  # a run another process holds is counted when it is settled
             self.grid.outcome(
-                _label(spec), outcome.status, spec.train.steps, outcome.status == RunStatus.SKIPPED
+                spec.label, outcome.status, spec.train.steps, outcome.status == RunStatus.SKIPPED
             )
 
     def close(self) -> None:
@@ -153,10 +152,6 @@ class Display:
 
 
 QuietDisplay = Display
-
-
-def _label(spec: Any) -> str:
-    return f"{spec.arm}/{spec.grid_label}/seed={spec.seed}"
 
 
 class PlainDisplay(Display):
@@ -218,7 +213,7 @@ class LiveDisplay(Display):
         line = Text()
         line.append(f"[{self.grid.done}/{self.grid.total_runs}] ", style="dim")
         line.append(f"{outcome.status} ", style=_STYLE.get(str(outcome.status), ""))
-        line.append(f"{_label(spec)}  ", style="bold")
+        line.append(f"{spec.label}  ", style="bold")
         line.append(outcome_text(spec, outcome, sep=" "))  # one 80-column line for a typical run
         self.console.print(line)
 
@@ -301,58 +296,3 @@ def _is_terminal(stream: IO[str]) -> bool:
         return stream.isatty() and os.environ.get("TERM", "") != "dumb"
     except (AttributeError, ValueError):
         return False
-
-
-# ----------------------------------------------------------------------------------------------
-# The verdict table, fitted to the terminal
-# ----------------------------------------------------------------------------------------------
-
-_RANGE = re.compile(r" \[[^\]]*\]")
-SHORT_HEADERS = {
-    "T1 (phase-1 end)": "T1",
-    "rise dS": "dS",
-    "peak S*": "S*",
-    "peak t*": "t*",
-    "peak in": "in",
-    "test acc": "acc",
-    "train acc": "tr.acc",
-    "condensed": "cond",
-    "collapsed": "coll",
-}
-SHORT_WORDS = (("no phase 1", "none"), ("phase1", "p1"), ("phase2", "p2"))  # the ``peak in`` cells
-
-
-def _compact(value: str) -> str:
-    value = _RANGE.sub("", value)
-    for long, short in SHORT_WORDS:
-        value = value.replace(long, short)
-    return value
-
-
-def fit_table(table: list[dict[str, str]], width: int | None, render: Any) -> tuple[str, bool]:
-    """The verdict as text no wider than ``width`` (None: no limit); True when it was shortened.
-
-    Full when it fits. Otherwise the compact table: medians only (the ``[min, max]`` across seeds stay in
-    ``report.md``) and short headers; when even that is too wide, rich wraps the cells at spaces.
-    """
-    full = render(table)
-    if width is None or not table or max(len(line) for line in full.splitlines()) <= width:
-        return full, False
-    compact = [{SHORT_HEADERS.get(k, k): _compact(v) for k, v in row.items()} for row in table]
-    text = render(compact)
-    if max(len(line) for line in text.splitlines()) <= width:
-        return text, True
-    import io
-
-    from rich.box import SIMPLE_HEAD
-    from rich.console import Console
-    from rich.table import Table
-
-    wrapped = Table(box=SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for column in compact[0]:
-        wrapped.add_column(column, overflow="fold")
-    for row in compact:
-        wrapped.add_row(*row.values())
-    buffer = io.StringIO()
-    Console(file=buffer, width=width, no_color=True, force_terminal=False).print(wrapped)
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()), True

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from condensekit import quantities
+from condensekit.phases import RunSummary
 
 MIN_INTERVAL = 0.2
 """Seconds between two step events of one run (the display refreshes a few times a second)."""
@@ -92,32 +95,15 @@ class PlateauWatch:
         return self.t1
 
 
-def number(value: Any) -> str:
-    """A summary number for a progress line: 3 significant digits, ``-`` when missing."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return "nan" if not math.isfinite(value) else f"{value:.3g}"
-    return str(value)
+def result_text(summary: Mapping[str, Any], sep: str = "  ") -> str:
+    """``T1=420  dS=0.31  loss=0.12  acc=0.91``: a finished run's headline numbers (``T1=stuck``), the
+    quantities the table marks ``progress`` (:mod:`condensekit.quantities`), under their short names.
 
-
-def result_text(summary: dict[str, Any], sep: str = "  ") -> str:
-    """``T1=420  dS=0.31  loss=0.12  acc=0.91``: a finished run's headline numbers (``T1=stuck``).
-
-    ``dS`` is the rise of the summary series' mean over the hidden layers, the verdict's ``rise dS`` (a
-    summary without a layer mean, as a third-party summary may be, shows its largest single-layer rise).
+    ``summary`` is the run's summary as ``run.json`` stores it (empty for a run that has none).
     """
-    t1 = summary.get("phase1_end")
-    mean = summary.get("mean")
-    rise = mean.get("rise") if isinstance(mean, dict) else summary.get("dS_max")
-    return sep.join(
-        [
-            f"T1={'stuck' if t1 is None and summary else number(t1)}",
-            f"dS={number(rise)}",
-            f"loss={number(summary.get('final_loss'))}",
-            f"acc={number(summary.get('final_test_acc'))}",
-        ]
-    )
+    typed = RunSummary.from_dict(summary) if summary else None
+    shown = [q for q in quantities.QUANTITIES if q.progress]
+    return sep.join(f"{q.short}={quantities.value_text(q, q.of(typed))}" for q in shown)
 
 
 def phase_text(t1: int | None, short: bool = False) -> str:

@@ -52,4 +52,4 @@ class Run:
     @property
     def label(self) -> str:
         """``arm/grid point/seed=n``, for messages."""
-        return f"{self.name}/{self.spec.grid_label}/seed={self.seed}"
+        return self.spec.label

@@ -88,7 +88,7 @@ def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], Plugin
     try:
         import torch
 
-        from condensekit.trainer import resolve_device, train
+        from condensekit.trainer import metric_reports, resolve_device, train
 
         pm = plugin_manager()
         record["plugins"] = {
@@ -97,11 +97,7 @@ def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], Plugin
         record["versions"] = versions()
         record["device"] = str(resolve_device(spec.device))
         record["threads"] = torch.get_num_threads()
-        record["reports"] = {
-            name: report.model_dump(mode="json")
-            for name in spec.metrics
-            if (report := pm.catalogue.get("metrics", name).report)
-        }
+        record["reports"] = {name: r.model_dump(mode="json") for name, r in metric_reports(pm, spec).items()}
         status, summary = train(spec, run_dir, pm)
     except Exception as exc:  # one failing run is recorded; the grid goes on
         status, summary = RunStatus.FAILED, {}

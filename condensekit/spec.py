@@ -58,6 +58,23 @@ class DataSection(BaseModel):
 CORE_DATA_KEYS = ("use", "batch_size", "root")
 
 
+class SummaryOptions(BaseModel):
+    """What the per-run summary reads and what the report compares against (from the recipe's ``[summary]``
+    table, beside the :class:`~condensekit.phases.Thresholds`)."""
+
+    model_config = _FROZEN
+    series: str | None = Field(
+        None,
+        description=(
+            "the per-layer series the summary reads, '<metric>/<quantity>' "
+            "(default: the headline series of the first metric that declares one)"
+        ),
+    )
+    reference: str | None = Field(
+        None, description="the arm the report compares every other arm against (default: the first arm)"
+    )
+
+
 class Component(BaseModel):
     """A named plugin component with its validated parameters (a model, an executor)."""
 
@@ -95,6 +112,7 @@ class RunSpec(BaseModel):
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     probe: ProbeSection = Field(default_factory=ProbeSection)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    summary_options: SummaryOptions = Field(default_factory=SummaryOptions)
     plugins: list[str] = Field(default_factory=list, description="local plugin files the run needs")
 
     @property
@@ -103,9 +121,15 @@ class RunSpec(BaseModel):
         return grid_label(self.grid)
 
     @property
+    def label(self) -> str:
+        """``<arm>/<grid point>/seed=<n>``: the run's folder below the recipe's output folder, and its name in
+        messages."""
+        return f"{self.arm}/{self.grid_label}/seed={self.seed}"
+
+    @property
     def rel_dir(self) -> Path:
         """Where the run lives below the output root: ``<recipe>/<arm>/<grid point>/seed=<n>``."""
-        return Path(self.recipe_name) / self.arm / self.grid_label / f"seed={self.seed}"
+        return Path(self.recipe_name) / self.label
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (schedules as their text); :meth:`from_dict` reads it back."""

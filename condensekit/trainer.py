@@ -7,7 +7,7 @@ import numbers
 import random
 import reprlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from condensekit.data import DataBundle
 from condensekit.errors import CondensekitError, PluginError
 from condensekit.manager import PluginManager
-from condensekit.phases import smoothing_window, summarize_run
+from condensekit.phases import LOSS_TAG, smoothing_window, summarize_run
 from condensekit.probe import Probe, hidden_layer_names, make_probe_batch, probe_points
 from condensekit.run import Run
 from condensekit.run_hooks import RunHooks
@@ -87,10 +87,7 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
             optimizer.step()
             hooks.call("after_step", run=run, model=model, optimizer=optimizer)
             losses[step % LOSS_FLUSH_EVERY] = loss.detach()
-        summary = _summarize(recorder, run, bundle, spec)
-        summary.update(seconds=time.perf_counter() - started, steps_done=run.step)
-        if not diverged:
-            summary.update(_final_accuracy(recorder))
+        summary = _summarize(recorder, run, bundle, spec, time.perf_counter() - started, diverged)
         status = RunStatus.DIVERGED if diverged else RunStatus.OK
         return status, summary
     except BaseException as exc:
@@ -129,7 +126,7 @@ class Recorder:
         for step in range(len(self.losses), upto):
             value = values[step % len(values)]
             self.losses.append(value)
-            self.emit(step, {"train/loss": value})
+            self.emit(step, {LOSS_TAG: value})
             if not math.isfinite(value) or value > self.max_loss:
                 return False
         return True
@@ -302,29 +299,31 @@ def batch_stream(
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True).long()
 
 
-def _summarize(recorder: Recorder, run: Run, bundle: DataBundle, spec: RunSpec) -> dict[str, Any]:
-    """The per-run summary: the loss phases and the hidden layers' ``[summary] series`` (see
-    :mod:`condensekit.phases`)."""
-    th = spec.thresholds
-    series: dict[str, tuple[Sequence[int], Sequence[float]]] = {}
-    if th.series is not None:
-        metric, _, quantity = th.series.partition("/")
-        for layer in run.hidden_layers:
-            if f"{metric}/{layer}/{quantity}" in recorder.history:
-                series[layer] = recorder.history[f"{metric}/{layer}/{quantity}"]
+def _summarize(
+    recorder: Recorder, run: Run, bundle: DataBundle, spec: RunSpec, seconds: float, diverged: bool
+) -> dict[str, Any]:
+    """The per-run summary (:class:`condensekit.phases.RunSummary`) as ``run.json`` stores it: the loss
+    phases, the hidden layers' ``[summary] series``, and how the run ended."""
     per_epoch = math.ceil(len(bundle.train) / spec.data.batch_size)  # type: ignore[arg-type]
-    summary = summarize_run(recorder.losses, series, smoothing_window(per_epoch), th)
-    summary["final_loss"] = recorder.losses[-1] if recorder.losses else math.nan
-    summary["hidden_layers"] = list(run.hidden_layers)
-    return summary
-
-
-def _final_accuracy(recorder: Recorder) -> dict[str, float]:
-    out = {}
-    for key, tag in (("final_train_acc", "train/accuracy"), ("final_test_acc", "test/accuracy")):
-        values = recorder.history.get(tag, ([], []))[1]
-        out[key] = values[-1] if values else math.nan
-    return out
+    summary = summarize_run(
+        recorder.losses,
+        recorder.history,
+        run.hidden_layers,
+        spec.summary_options.series,
+        smoothing_window(per_epoch),
+        spec.thresholds,
+    )
+    last_loss = recorder.losses[-1] if recorder.losses else math.nan
+    end: dict[str, Any] = {
+        "final_loss": last_loss if math.isfinite(last_loss) else None,
+        "steps_done": run.step,
+        "seconds": seconds,
+    }
+    if not diverged:
+        for key, tag in (("final_train_acc", "train/accuracy"), ("final_test_acc", "test/accuracy")):
+            values = recorder.history.get(tag, ([], []))[1]
+            end[key] = values[-1] if values else None
+    return summary.model_copy(update=end).to_dict()
 
 
 def resolve_device(device: str) -> torch.device:

@@ -30,10 +30,14 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from condensekit import quantities
 from condensekit.report import (
+    ReportInput,
+    RunRow,
     answer,
     collect,
     comparison_table,
@@ -54,6 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the prose (findings_
 from findings_stats import Stats, shares_table  # noqa: E402
 from findings_text import INTRO, PARTS_TEXT, READINGS, README_CLAIMS, corrections, side_by_side  # noqa: E402
 
+# the per-run numbers published beside each section (summary.csv without timings and paths), by the
+# quantities' stable keys (condensekit.quantities); a key the table does not know stops the script
 CSV_COLUMNS = [
     "arm",
     "grid",
@@ -73,6 +79,8 @@ CSV_COLUMNS = [
     "final_test_acc",
     "final_loss",
 ]
+if unknown := set(CSV_COLUMNS) - {*quantities.ROW_COLUMNS, *quantities.by_key()}:
+    raise SystemExit(f"findings.py: CSV_COLUMNS names no quantity: {sorted(unknown)}")
 
 
 @dataclass
@@ -185,33 +193,28 @@ def recipe_question(recipe: Path) -> str:
     return ""
 
 
-def runs_csv(rows: list[dict]) -> str:
+def runs_csv(rows: Sequence[RunRow]) -> str:
     """The per-run numbers behind a section's tables (summary.csv without timings and paths)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in sorted(
-        rows, key=lambda r: (r["arm"], r["grid"], r["seed"] if isinstance(r["seed"], int) else -1)
-    ):
+    for row in sorted(rows, key=lambda r: (r.arm, r.grid, r.seed if isinstance(r.seed, int) else -1)):
+        values = row.values()
         writer.writerow(
             {
                 k: ""
-                if row.get(k) is None
-                else (f"{row[k]:.6g}" if isinstance(row[k], float) else str(row[k]))
+                if values[k] is None
+                else (f"{values[k]:.6g}" if isinstance(values[k], float) else str(values[k]))
                 for k in CSV_COLUMNS
             }
         )
     return buffer.getvalue()
 
 
-def _span(rows: list[dict]) -> float:
+def _span(rows: Sequence[RunRow]) -> float:
     """From the first run's start to the last run's end, by the times in their run.json."""
-    starts = [r["started"] for r in rows if isinstance(r.get("started"), int | float)]
-    ends = [
-        r["started"] + r["seconds"]
-        for r in rows
-        if isinstance(r.get("started"), int | float) and isinstance(r.get("seconds"), int | float)
-    ]
+    starts = [r.started for r in rows if r.started is not None]
+    ends = [r.started + r.seconds for r in rows if r.started is not None and r.seconds is not None]
     return max(ends) - min(starts) if starts and ends else 0.0
 
 
@@ -248,7 +251,7 @@ def run_section(
                 "jobs": jobs,
                 "runs": len(finished),
                 "cpu_s": round(cpu),
-                "run_s": round(sum(r.get("seconds") or 0 for r in finished)),
+                "run_s": round(sum(r.seconds or 0 for r in finished)),
             }
     rows = collect(root)
     if rows and section.key not in costs:  # measured by an earlier call: the span of the runs' own clocks
@@ -256,26 +259,28 @@ def run_section(
             "wall_s": round(_span(rows)),
             "jobs": jobs,
             "runs": len(rows),
-            "run_s": round(sum(r.get("seconds") or 0 for r in rows)),
+            "run_s": round(sum(r.seconds or 0 for r in rows)),
         }
-    write_report(root)  # what `condensekit report` writes; the tables below come from the same rows
-    stats = Stats(rows, root)
+    report = write_report(root)  # what `condensekit report` writes; the tables below come from the same rows
+    rows = list(report.rows)
+    stats = Stats(report)
     if all_stats is not None:
         all_stats[section.key] = stats
-    table, compared, sweep = verdict(rows), comparison_table(rows), sweep_table(rows)
-    print(render_text(table) + "\n\n" + "\n".join(answer(rows)))
+    table, compared, sweep = verdict(report), comparison_table(report), sweep_table(report)
+    headers = quantities.headers()
+    print(render_text(table, headers) + "\n\n" + "\n".join(answer(report)))
     reading = READINGS.get(section.key)
     lines = [f"### {section.title}", "", f"*{recipe_question(ROOT / section.recipe)}*", ""]
     lines += [" ".join(reading(stats)) if reading else "_(no reading written yet)_", ""]
     if section.key == MAIN_JOB:
-        update_readme(rows, stats)
+        update_readme(report, stats)
     failures += [f"{section.key}: {text}" for text in stats.failures]
     lines += [
         "Generated from the numbers (one sentence per arm):",
         "",
-        *[f"- {s}" for s in answer(rows)],
+        *[f"- {s}" for s in answer(report)],
         "",
-        render_markdown(table),
+        render_markdown(table, headers),
     ]
     if compared:
         lines += [
@@ -287,9 +292,9 @@ def run_section(
             render_markdown(compared),
         ]
     shares = (
-        shares_table(root, rows)
+        shares_table(report)
         if any(
-            "share_class" in (r.get("reports") or {}).get("condensation", {}).get("series", ()) for r in rows
+            "condensation" in r.reports and "share_class" in r.reports["condensation"].series for r in rows
         )
         else []
     )
@@ -304,7 +309,7 @@ def run_section(
         lines += [
             section.extra_table[0],
             "",
-            render_markdown(shares_table(root, rows, section.extra_table[1], digits=3)),
+            render_markdown(shares_table(report, section.extra_table[1], digits=3)),
         ]
     if sweep:
         lines += [
@@ -316,7 +321,11 @@ def run_section(
             render_markdown(sweep),
         ]
     if section.layers:
-        lines += ["Per layer (median [min, max] over seeds):", "", render_markdown(layer_table(rows))]
+        lines += [
+            "Per layer (median [min, max] over seeds):",
+            "",
+            render_markdown(layer_table(report), headers),
+        ]
     target_dir = DOCS / "findings" / section.part
     target_dir.mkdir(parents=True, exist_ok=True)
     (target_dir / f"{section.name}.csv").write_text(runs_csv(rows), encoding="utf-8")
@@ -350,7 +359,7 @@ def run_section(
     return lines
 
 
-def update_readme(rows: list[dict], stats: Stats) -> None:
+def update_readme(report: ReportInput, stats: Stats) -> None:
     """Put the main job's printed table and answer between the README's main-job markers, and check its
     prose."""
     readme = ROOT / "README.md"
@@ -361,7 +370,7 @@ def update_readme(rows: list[dict], stats: Stats) -> None:
         return
     block = text[start:end]
     fence = block.index("```\n") + 4
-    printed = render_text(verdict(rows)) + "\n\n" + "\n".join(answer(rows)) + "\n"
+    printed = render_text(verdict(report), quantities.headers()) + "\n\n" + "\n".join(answer(report)) + "\n"
     block = block[:fence] + printed + block[block.index("```", fence) :]
     readme.write_text(text[:start] + block + text[end:], encoding="utf-8")
     for check in README_CLAIMS:

@@ -1,6 +1,7 @@
 """Numbers for the prose of docs/findings.md, and claims that are checked against them.
 
-Every sentence of a reading is built from these numbers (``arm.cell("T1")`` is the verdict table's cell)
+Every sentence of a reading is built from these numbers (``arm.cell("phase1_end")`` is the verdict table's
+T1 cell; quantities are named by their stable keys)
 and states a claim that the script checks on the runs it just read: a sentence whose claim no longer holds
 is written with a visible marker and makes ``scripts/findings.py`` exit with status 1, so the prose cannot
 silently drift from the tables.
@@ -8,78 +9,60 @@ silently drift from the tables.
 
 from __future__ import annotations
 
-import json
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from condensekit.phases import has_first_phase
-from condensekit.report import comparisons, median_range
-from condensekit.report.tables import grouped, sweep_table
-from condensekit.status import RunStatus
-
-KEYS = {
-    "T1": "phase1_end",
-    "dS": "dS",
-    "peak": "peak",
-    "t*": "peak_step",
-    "acc": "final_test_acc",
-    "S0": "S0",
-    "final": "S_final",
-    "dS_max": "dS_max",
-    "peak_max": "peak_max",
-    "train acc": "final_train_acc",
-}
+from condensekit import quantities
+from condensekit.phases import SeriesSummary, layer_mean
+from condensekit.report import RunRow, comparisons, median_range
+from condensekit.report.model import ReportInput
+from condensekit.report.sweeps import sweep_table
 
 
 @dataclass
 class Arm:
-    """The ok runs of one arm at one grid point."""
+    """The ok runs of one arm at one grid point; quantities are named by their stable keys
+    (:mod:`condensekit.quantities`: ``phase1_end``, ``dS``, ``peak_step``, ``final_test_acc``, ...)."""
 
     name: str
-    runs: list[dict[str, Any]]
+    runs: list[RunRow]
     total: int = 0
 
     @property
     def n(self) -> int:
         return len(self.runs)
 
-    def values(self, quantity: str) -> list[float]:
-        key = KEYS.get(quantity, quantity)
-        return [
-            float(r[key])
-            for r in self.runs
-            if isinstance(r.get(key), int | float) and not isinstance(r.get(key), bool)
-        ]
+    def values(self, key: str) -> list[float]:
+        return quantities.finite(r.value(key) for r in self.runs)
 
-    def cell(self, quantity: str, digits: int = 3) -> str:
+    def cell(self, key: str, digits: int = 3) -> str:
         """``median [min, max]`` over the seeds, as in the verdict table (T1 of stuck seeds is left out)."""
-        return median_range(self.values(quantity), digits)
+        return median_range(self.values(key), digits)
 
-    def median(self, quantity: str) -> float:
-        values = self.values(quantity)
+    def median(self, key: str) -> float:
+        values = self.values(key)
         return statistics.median(values) if values else float("nan")
 
-    def lo(self, quantity: str) -> float:
-        return min(self.values(quantity), default=float("nan"))
+    def lo(self, key: str) -> float:
+        return min(self.values(key), default=float("nan"))
 
-    def hi(self, quantity: str) -> float:
-        return max(self.values(quantity), default=float("nan"))
+    def hi(self, key: str) -> float:
+        return max(self.values(key), default=float("nan"))
 
     def count(self, key: str, value: Any = True) -> int:
-        return sum(1 for r in self.runs if r.get(key) == value)
+        return sum(1 for r in self.runs if r.value(key) == value)
 
     @property
     def stuck(self) -> int:
-        return sum(1 for r in self.runs if r.get("phase1_end") is None)
+        return sum(1 for r in self.runs if r.value("phase1_end") is None)
 
     @property
     def first_phase(self) -> int:
-        return sum(
-            1 for r in self.runs if has_first_phase(r.get("phase1_end"), int(r.get("smoothing_window") or 20))
-        )
+        return sum(1 for r in self.runs if r.summary is not None and r.summary.first_phase)
 
     @property
     def condensed(self) -> int:
@@ -95,8 +78,7 @@ class Arm:
         return sum(
             1
             for r in self.runs
-            if r.get("peak_phase") == phase
-            and has_first_phase(r.get("phase1_end"), int(r.get("smoothing_window") or 20))
+            if r.summary is not None and r.summary.peak_phase == phase and r.summary.first_phase
         )
 
     def of(self, k: int) -> str:
@@ -106,30 +88,42 @@ class Arm:
     def failed(self) -> int:
         return self.total - self.n
 
-    def top_layers(self) -> list[tuple[str, dict[str, Any]]]:
+    def top_layers(self) -> list[tuple[str, SeriesSummary]]:
         """Per seed, the hidden layer with the largest rise of the summary series, and its summary."""
         out = []
         for r in self.runs:
-            layers = r.get("layers") or {}
+            layers = r.summary.layers if r.summary is not None else {}
             if layers:
-                name = max(
-                    layers,
-                    key=lambda k: layers[k].get("rise") if isinstance(layers[k].get("rise"), float) else -1.0,
-                )
+                name = max(layers, key=lambda k: layers[k].dS if layers[k].dS is not None else -1.0)
                 out.append((name, layers[name]))
         return out
 
+    def layer_values(self, layer: str, key: str) -> list[Any]:
+        """One hidden layer's value of a quantity (``peak_step``, ``dS``, ``S0`` ...) in each seed."""
+        return [
+            getattr(r.summary.layers[layer], key)
+            for r in self.runs
+            if r.summary is not None and layer in r.summary.layers
+        ]
+
     def layer_cell(self, layer: str, key: str) -> str:
-        return median_range([r["layers"][layer][key] for r in self.runs if layer in (r.get("layers") or {})])
+        return median_range(self.layer_values(layer, key))
 
 
 @dataclass
 class Stats:
     """One section's runs, by arm (and grid point), with its comparisons and sweeps."""
 
-    rows: list[dict[str, Any]]
-    root: Path | None = None
+    report: ReportInput
     failures: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> tuple[RunRow, ...]:
+        return self.report.rows
+
+    @property
+    def root(self) -> Path | None:
+        return self.report.root
 
     def share(self, arm: str, share: str, at: str, grid: str = "base") -> float:
         """Median over seeds of a layer-mean energy share ``at`` "0", "T1" or "end"."""
@@ -143,30 +137,32 @@ class Stats:
         return statistics.median(at_t1(self.root, r, tag)[index] for r in runs)
 
     def arm(self, name: str, grid: str = "base") -> Arm:
-        groups = grouped(self.rows)
-        runs = groups.get((name, grid), [])
-        return Arm(name, [r for r in runs if r["status"] == RunStatus.OK], total=len(runs))
+        group = self.report.group(name, grid)
+        runs = group.rows if group is not None else ()
+        return Arm(name, [r for r in runs if r.ok], total=len(runs))
 
     def arms(self) -> list[tuple[str, str]]:
-        return list(grouped(self.rows))
+        return [(g.arm, g.grid) for g in self.report.groups]
 
-    def compared(self, arm: str, quantity: str, grid: str = "base") -> dict[str, Any]:
-        for c in comparisons(self.rows):
-            if c["arm"] == arm and c["quantity"] == quantity and c["grid"] == grid:
+    def compared(self, arm: str, key: str, grid: str = "base") -> dict[str, Any]:
+        """The comparison of one quantity (by key: ``phase1_end``, ``dS``, ``final_test_acc``)."""
+        for c in comparisons(self.report):
+            if c["arm"] == arm and c["key"] == key and c["grid"] == grid:
                 return c
-        raise KeyError(f"no comparison of {arm} {quantity} at {grid}")
+        raise KeyError(f"no comparison of {arm} {key} at {grid}")
 
-    def p(self, arm: str, quantity: str, grid: str = "base") -> str:
+    def p(self, arm: str, key: str, grid: str = "base") -> str:
         """``P(arm > ref) = 0.00, p = 0.008`` for a sentence."""
-        c = self.compared(arm, quantity, grid)
+        c = self.compared(arm, key, grid)
         return f"P(arm > {c['reference']}) = {c['P']:.2f}, p = {c['p']:.2g}"
 
-    def rho(self, arm: str, swept: str, quantity: str) -> tuple[str, str]:
-        """The sweep table's rho and its 'seeds agree' cell."""
-        for r in sweep_table(self.rows):
-            if r["arm"] == arm and r["swept"] == swept and r["quantity"] == quantity:
+    def rho(self, arm: str, swept: str, key: str) -> tuple[str, str]:
+        """The sweep table's rho and its 'seeds agree' cell for one quantity (by key)."""
+        header = quantities.by_key()[key].header
+        for r in sweep_table(self.report):
+            if r["arm"] == arm and r["swept"] == swept and r["quantity"] == header:
                 return r["rho"], r["seeds agree"]
-        raise KeyError(f"no sweep of {quantity} over {swept} for {arm}")
+        raise KeyError(f"no sweep of {key} over {swept} for {arm}")
 
     def claim(self, holds: bool, text: str) -> str:
         """``text`` when ``holds``; else the text with a marker, recorded as a failure."""
@@ -179,42 +175,31 @@ class Stats:
 SHARES = ("share_common", "share_class", "share_sample")
 
 
-def _value(values: dict[str, Any], tag: str) -> float | None:
-    """``values[tag]``; a tag ``metric/*/quantity`` is the mean over the layers that logged the quantity."""
-    if "/*/" not in tag:
-        value = values.get(tag)
-        return None if value is None else float(value)
-    head, _, quantity = tag.partition("/*/")
-    found = [
-        float(v)
-        for k, v in values.items()
-        if k.startswith(head + "/")
-        and k.endswith("/" + quantity)
-        and v is not None
-        and k.count("/") == 2
-        and not k.split("/")[1].startswith(("mean", "logits"))
-    ]
-    return sum(found) / len(found) if found else None
+def logged_series(root: Path, row: RunRow, tag: str) -> tuple[list[int], list[float]]:
+    """A logged scalar of one run over its steps; a tag ``metric/*/quantity`` is the mean over the run's
+    hidden layers (:func:`condensekit.phases.layer_mean`, the verdict's rule)."""
+    from condensekit.report.series import finite_points, load_series
+
+    series = load_series(root / row.run_dir)
+    if "/*/" in tag:
+        head, _, quantity = tag.partition("/*/")
+        return finite_points(layer_mean(series, row.hidden_layers, head, quantity))
+    return finite_points(series.get(tag, ([], [])))
 
 
-def at_t1(root: Path, row: dict[str, Any], tag: str) -> tuple[float, float, float]:
+def at_t1(root: Path, row: RunRow, tag: str) -> tuple[float, float, float]:
     """A logged scalar of one run at step 0, at T1 (the last value logged at or before it; the end if stuck),
     at the end."""
-    points = []
-    for line in (root / row["run_dir"] / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-        values = json.loads(line)
-        value = _value(values, tag)
-        if value is not None:
-            points.append((values["step"], value))
-    if not points:
-        return (float("nan"),) * 3
-    t1 = row.get("phase1_end")
-    before = [v for step, v in points if t1 is None or step <= t1]
-    return points[0][1], before[-1], points[-1][1]
+    steps, values = logged_series(root, row, tag)
+    if not steps:
+        return (math.nan,) * 3
+    t1 = row.value("phase1_end")
+    before = [v for step, v in zip(steps, values, strict=True) if t1 is None or step <= t1]
+    return values[0], before[-1], values[-1]
 
 
 def shares_table(
-    root: Path, rows: list[dict[str, Any]], tags: dict[str, str] | None = None, digits: int = 2
+    report: ReportInput, tags: dict[str, str] | None = None, digits: int = 2
 ) -> list[dict[str, str]]:
     """Per arm: logged scalars at step 0, at T1 and at the end (medians over seeds); by default the layer-mean
     energy shares.
@@ -222,10 +207,15 @@ def shares_table(
     Args:
         tags: column label -> tag (``metric/*/quantity`` averages over the hidden layers).
     """
+    assert report.root is not None
+    root = report.root
     tags = tags or {share: f"condensation/mean/{share}" for share in SHARES}
     table = []
-    for (arm, grid), runs in grouped(r for r in rows if r["status"] == RunStatus.OK).items():
-        line = {"arm": arm, "grid": grid}
+    for group in report.groups:
+        runs = group.ok
+        if not runs:
+            continue
+        line = {"arm": group.arm, "grid": group.grid}
         for label, tag in tags.items():
             points = [at_t1(root, r, tag) for r in runs]
             line[f"{label}: 0 / T1 / end"] = " / ".join(

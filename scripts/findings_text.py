@@ -120,23 +120,24 @@ Reading = Callable[[Stats], list[str]]
 
 def main_job(s: Stats) -> list[str]:
     mlp, res = s.arm("mlp"), s.arm("resmlp")
-    t1 = s.compared("resmlp", "T1")
+    t1 = s.compared("resmlp", "phase1_end")
     return [
         s.claim(
             mlp.first_phase == mlp.n and res.first_phase == 0 and t1["p"] <= 0.05,
             "**Does a residual MLP condense like a plain MLP?** It has no first phase at all. The plain "
-            f"12-layer MLP stalls in every seed ({mlp.of(mlp.first_phase)}; T1 {mlp.cell('T1')}), the "
-            f"residual MLP in none (T1 {res.cell('T1')}); {s.p('resmlp', 'T1')}.",
+            f"12-layer MLP stalls in every seed ({mlp.of(mlp.first_phase)}; T1 {mlp.cell('phase1_end')}), "
+            "the "
+            f"residual MLP in none (T1 {res.cell('phase1_end')}); {s.p('resmlp', 'phase1_end')}.",
         ),
         s.claim(
             mlp.hi("dS") < 0.1 and mlp.peaks_in("phase2") == mlp.n,
             "But during the plain MLP's first phase its features do not condense in the sense of the rule: "
             f"the layer-mean `feat_inter` starts high ({mlp.cell('S0')}), rises by only {mlp.cell('dS')} and "
-            f"peaks *after* T1 in {mlp.of(mlp.peaks_in('phase2'))} seeds (t* {mlp.cell('t*')}), so "
+            f"peaks *after* T1 in {mlp.of(mlp.peaks_in('phase2'))} seeds (t* {mlp.cell('peak_step')}), so "
             f"{mlp.of(mlp.condensed)} seeds are `condensed`.",
         ),
         s.claim(
-            mlp.hi("dS_max") >= 0.1 and all(top["peak_phase"] == "phase2" for _, top in mlp.top_layers()),
+            mlp.hi("dS_max") >= 0.1 and all(top.peak_phase == "phase2" for _, top in mlp.top_layers()),
             f"Single layers rise more: the largest single-layer rise per seed is {mlp.cell('dS_max')}, in "
             f"{' or '.join(sorted({n for n, _ in mlp.top_layers()}))} depending on the seed, and that layer "
             "too peaks after T1 in every seed; the top hidden layer barely moves (layer11: "
@@ -168,32 +169,35 @@ def four_tricks(s: Stats) -> list[str]:
     removed = [
         a
         for a in ("batchnorm", "init_x1.5", "all_four")
-        if s.arm(a).first_phase == 0 and s.compared(a, "T1")["p"] <= 0.05
+        if s.arm(a).first_phase == 0 and s.compared(a, "phase1_end")["p"] <= 0.05
     ]
     mom, l2 = s.arm("momentum"), s.arm("l2")
-    separated = all(s.compared(a, "T1")["P"] == 0.0 for a in removed)
+    separated = all(s.compared(a, "phase1_end")["P"] == 0.0 for a in removed)
     return [
         s.claim(
             plain.first_phase == plain.n and len(removed) == 3 and separated,
             "**Which tricks remove the first phase?** Batch normalization, a 1.5x larger initialization and "
-            f"all four together remove it in every seed (T1 {s.arm('batchnorm').cell('T1')}, "
-            f"{s.arm('init_x1.5').cell('T1')} and {s.arm('all_four').cell('T1')} against {plain.cell('T1')} "
+            f"all four together remove it in every seed (T1 {s.arm('batchnorm').cell('phase1_end')}, "
+            f"{s.arm('init_x1.5').cell('phase1_end')} and {s.arm('all_four').cell('phase1_end')} against "
+            f"{plain.cell('phase1_end')} "
             "for plain SGD): each of the three has a shorter T1 than plain SGD in all "
             f"{plain.n * s.arm('batchnorm').n} seed pairs, P(arm > plain) = 0.00 and p = "
-            f"{s.compared('batchnorm', 'T1')['p']:.2g}, the smallest p 5 seeds against 5 allow.",
+            f"{s.compared('batchnorm', 'phase1_end')['p']:.2g}, the smallest p 5 seeds against 5 allow.",
         ),
         s.claim(
             mom.first_phase == mom.n
-            and s.compared("momentum", "T1")["p"] <= 0.05
-            and mom.hi("T1") < plain.lo("T1")
-            and s.compared("momentum", "rise dS")["p"] > 0.05,
-            f"Momentum (0.9) shortens it from {plain.cell('T1')} to {mom.cell('T1')} steps "
-            f"({s.p('momentum', 'T1')}) without a measurable change in the small rise of the similarity "
-            f"({mom.cell('dS')} against {plain.cell('dS')}; {s.p('momentum', 'rise dS')}).",
+            and s.compared("momentum", "phase1_end")["p"] <= 0.05
+            and mom.hi("phase1_end") < plain.lo("phase1_end")
+            and s.compared("momentum", "dS")["p"] > 0.05,
+            f"Momentum (0.9) shortens it from {plain.cell('phase1_end')} to {mom.cell('phase1_end')} steps "
+            f"({s.p('momentum', 'phase1_end')}) without a measurable change in the small rise of the "
+            "similarity "
+            f"({mom.cell('dS')} against {plain.cell('dS')}; {s.p('momentum', 'dS')}).",
         ),
         s.claim(
-            s.compared("l2", "T1")["p"] > 0.05,
-            f"L2 (0.005) shows no effect on T1 ({l2.cell('T1')}; {s.p('l2', 'T1')}). **Where this disagrees "
+            s.compared("l2", "phase1_end")["p"] > 0.05,
+            f"L2 (0.005) shows no effect on T1 ({l2.cell('phase1_end')}; {s.p('l2', 'phase1_end')}). "
+            "**Where this disagrees "
             "with the papers:** they report that L2 regularization acts on the first phase; at this strength "
             "we measure no change.",
         ),
@@ -209,25 +213,25 @@ def four_tricks(s: Stats) -> list[str]:
 
 
 def depth_sweep(s: Stats) -> list[str]:
-    depths = sorted({r["grid_values"]["model.depth"] for r in s.rows})
+    depths = sorted({r.grid_values["model.depth"] for r in s.rows})
     mlp = {d: s.arm("mlp", f"model.depth={d}") for d in depths}
     res = {d: s.arm("resmlp", f"model.depth={d}") for d in depths}
-    t1_rho, t1_agree = s.rho("mlp", "model.depth", "T1")
-    peak_rho, peak_agree = s.rho("mlp", "model.depth", "peak S*")
-    res_peak_rho, res_peak_agree = s.rho("resmlp", "model.depth", "peak S*")
+    t1_rho, t1_agree = s.rho("mlp", "model.depth", "phase1_end")
+    peak_rho, peak_agree = s.rho("mlp", "model.depth", "peak")
+    res_peak_rho, res_peak_agree = s.rho("resmlp", "model.depth", "peak")
     deepest = depths[-1]
     return [
         s.claim(
             t1_agree == "yes" and float(t1_rho) > 0.9,
             "**Does the first phase grow with depth?** For plain MLPs, yes, in every seed: T1 goes from "
-            + ", ".join(f"{mlp[d].cell('T1')} (depth {d})" for d in depths)
+            + ", ".join(f"{mlp[d].cell('phase1_end')} (depth {d})" for d in depths)
             + f"; Spearman rho {t1_rho}, and within each seed alone +1. The test accuracy falls with depth "
-            f"(rho {s.rho('mlp', 'model.depth', 'test acc')[0]}).",
+            f"(rho {s.rho('mlp', 'model.depth', 'final_test_acc')[0]}).",
         ),
         s.claim(
             all(r.first_phase == 0 for r in res.values()),
             "Residual MLPs have no first phase at any depth (T1 "
-            + ", ".join(res[d].cell("T1") for d in depths)
+            + ", ".join(res[d].cell("phase1_end") for d in depths)
             + ").",
         ),
         s.claim(
@@ -243,7 +247,8 @@ def depth_sweep(s: Stats) -> list[str]:
             res[deepest].condensed > 0 and res[deepest].first_phase == 0,
             f"At depth {deepest} the residual MLP meets the `condensed` rule in "
             f"{res[deepest].of(res[deepest].condensed)} seeds (rise {res[deepest].cell('dS')}, peak at step "
-            f"{res[deepest].cell('t*')}) although its loss falls from the start: a shared component of the "
+            f"{res[deepest].cell('peak_step')}) although its loss falls from the start: a shared component "
+            "of the "
             "residual stream that rises and falls within the first steps. The rule alone would call that "
             "condensation; T1 and the peak step say it is not the papers' first phase.",
         ),
@@ -260,15 +265,17 @@ def init_scale(s: Stats) -> list[str]:
             all(a.stuck == a.n and a.n > 0 for a in small.values()),
             "**How does the initialization act?** Smaller weights make the first phase longer than the run: "
             "at half their scheme's scale every seed of every scheme is still on its plateau after "
-            f"{max(r.get('steps_done') or 0 for r in s.rows if r['status'] == 'ok')} steps (test accuracy "
-            f"{small['xavier'].cell('acc')} for Xavier).",
+            f"{max(r.value('steps_done') or 0 for r in s.rows if r.ok)} steps (test accuracy "
+            f"{small['xavier'].cell('final_test_acc')} for Xavier).",
         ),
         s.claim(
             one["he"].first_phase == 0
             and one["xavier"].first_phase == one["xavier"].n
-            and one["orthogonal"].median("T1") > one["xavier"].median("T1"),
-            f"At scale 1, He's initialization has no first phase (T1 {one['he'].cell('T1')}), Xavier stalls "
-            f"until {one['xavier'].cell('T1')} and orthogonal longest, until {one['orthogonal'].cell('T1')}.",
+            and one["orthogonal"].median("phase1_end") > one["xavier"].median("phase1_end"),
+            f"At scale 1, He's initialization has no first phase (T1 {one['he'].cell('phase1_end')}), "
+            "Xavier stalls "
+            f"until {one['xavier'].cell('phase1_end')} and orthogonal longest, until "
+            f"{one['orthogonal'].cell('phase1_end')}.",
         ),
         s.claim(
             all(a.n == 0 and a.total > 0 for a in big.values()),
@@ -276,9 +283,9 @@ def init_scale(s: Stats) -> list[str]:
             f"({sum(a.total for a in big.values())} runs, reported as diverged, not hidden).",
         ),
         s.claim(
-            all(s.rho(k, "tricks.init.scale", "T1")[1] == "yes" for k in schemes),
+            all(s.rho(k, "tricks.init.scale", "phase1_end")[1] == "yes" for k in schemes),
             "Within each scheme T1 falls with the scale in every seed (Spearman "
-            + ", ".join(f"{s.rho(k, 'tricks.init.scale', 'T1')[0]} {k}" for k in schemes)
+            + ", ".join(f"{s.rho(k, 'tricks.init.scale', 'phase1_end')[0]} {k}" for k in schemes)
             + (
                 ", over the two scales that train); the rise of the "
                 "similarity does not follow one direction across schemes "
@@ -286,8 +293,8 @@ def init_scale(s: Stats) -> list[str]:
             + "("
             + ", ".join(
                 (
-                    f"{s.rho(k, 'tricks.init.scale', 'rise dS')[0]} {k}, seeds "
-                    f"agree: {s.rho(k, 'tricks.init.scale', 'rise dS')[1]}"
+                    f"{s.rho(k, 'tricks.init.scale', 'dS')[0]} {k}, seeds "
+                    f"agree: {s.rho(k, 'tricks.init.scale', 'dS')[1]}"
                 )
                 for k in schemes
             )
@@ -304,20 +311,22 @@ def activations(s: Stats) -> list[str]:
         s.claim(
             relu.first_phase == relu.n
             and leaky.first_phase == leaky.n
-            and s.compared("leaky_relu", "T1")["p"] > 0.05,
-            f"**Is it a ReLU effect?** ReLU and LeakyReLU both stall (T1 {relu.cell('T1')} and "
-            f"{leaky.cell('T1')}; the difference is not shown at p <= 0.05: {s.p('leaky_relu', 'T1')}).",
+            and s.compared("leaky_relu", "phase1_end")["p"] > 0.05,
+            f"**Is it a ReLU effect?** ReLU and LeakyReLU both stall (T1 {relu.cell('phase1_end')} and "
+            f"{leaky.cell('phase1_end')}; the difference is not shown at p <= 0.05: "
+            f"{s.p('leaky_relu', 'phase1_end')}).",
         ),
         s.claim(
             gelu.stuck == gelu.n,
             f"GELU never leaves its plateau in {gelu.of(gelu.stuck)} seeds within the run (test accuracy "
-            f"{gelu.cell('acc')}); its similarity rises {gelu.cell('dS')}, so the rule counts "
+            f"{gelu.cell('final_test_acc')}); its similarity rises {gelu.cell('dS')}, so the rule counts "
             f"{gelu.of(gelu.condensed)} seeds as condensed (a real rise in a run still stuck).",
         ),
         s.claim(
             tanh.first_phase == 0 and ident.first_phase == 0 and tanh.hi("peak") < 0 and ident.hi("peak") < 0,
             "tanh and no activation at all (a deep linear network) have no first phase (T1 "
-            f"{tanh.cell('T1')} and {ident.cell('T1')}) and their inter-class similarity stays slightly "
+            f"{tanh.cell('phase1_end')} and {ident.cell('phase1_end')}) and their inter-class similarity "
+            "stays slightly "
             f"negative (peak {tanh.cell('peak')} and {ident.cell('peak')}).",
         ),
         s.claim(
@@ -369,53 +378,50 @@ def vanishing(s: Stats) -> list[str]:
         s.claim(
             he.first_phase == 0
             and ln.first_phase == 0
-            and s.compared("layer_normalized", "T1")["p"] <= 0.05
-            and s.compared("layer_normalized", "rise dS")["p"] > 0.05,
-            f"Both controls remove the first phase: He's initialization (T1 {he.cell('T1')}) and "
+            and s.compared("layer_normalized", "phase1_end")["p"] <= 0.05
+            and s.compared("layer_normalized", "dS")["p"] > 0.05,
+            f"Both controls remove the first phase: He's initialization (T1 {he.cell('phase1_end')}) and "
             "layer-normalized updates, where every parameter tensor moves by exactly lr per step at the "
-            f"same lr as the other arms (T1 {ln.cell('T1')}; {s.p('layer_normalized', 'T1')}). With "
+            f"same lr as the other arms (T1 {ln.cell('phase1_end')}; "
+            f"{s.p('layer_normalized', 'phase1_end')}). With "
             f"layer-normalized updates the small rise of the similarity stays ({ln.cell('dS')} against "
-            f"{xav.cell('dS')}; {s.p('layer_normalized', 'rise dS')}), with He's it does not "
-            f"({he.cell('dS')}; {s.p('he', 'rise dS')}).",
+            f"{xav.cell('dS')}; {s.p('layer_normalized', 'dS')}), with He's it does not "
+            f"({he.cell('dS')}; {s.p('he', 'dS')}).",
         ),
     ]
 
 
 def _layer_median(arm: Any, layer: str, key: str) -> float:
-    values = [
-        r["layers"][layer][key]
-        for r in arm.runs
-        if layer in (r.get("layers") or {}) and r["layers"][layer][key] is not None
-    ]
+    values = [v for v in arm.layer_values(layer, key) if v is not None]
     return statistics.median(values) if values else float("nan")
 
 
 def per_layer(s: Stats) -> list[str]:
     mlp, res = s.arm("mlp"), s.arm("resmlp")
     # the first hidden layer is a linear map of the input: it never moves
-    hidden = mlp.runs[0]["hidden_layers"][1:]
+    hidden = mlp.runs[0].hidden_layers[1:]
     steps = [_layer_median(mlp, name, "peak_step") for name in hidden]
     top_down = all(a >= b for a, b in zip(steps, steps[1:], strict=False))
-    late = [name for name in res.runs[0]["hidden_layers"] if _layer_median(res, name, "peak_step") > 10]
+    late = [name for name in res.runs[0].hidden_layers if _layer_median(res, name, "peak_step") > 10]
     return [
         s.claim(
-            top_down and steps[-1] <= mlp.median("T1") < steps[0],
+            top_down and steps[-1] <= mlp.median("phase1_end") < steps[0],
             "**When does each layer peak?** Top down. In the plain 12-layer MLP the median peak step of "
             f"`feat_inter` goes from {steps[-1]:g} in the last hidden layer ({hidden[-1]}) to {steps[0]:g} "
             f"in {hidden[0]}, never later in a higher layer; the top layers peak during the first phase, the "
-            f"lower ones after it (T1 {mlp.cell('T1')}).",
+            f"lower ones after it (T1 {mlp.cell('phase1_end')}).",
         ),
         s.claim(
-            max(_layer_median(mlp, hidden[0], "rise"), _layer_median(mlp, hidden[-1], "rise"))
-            < _layer_median(mlp, hidden[len(hidden) // 2], "rise"),
+            max(_layer_median(mlp, hidden[0], "dS"), _layer_median(mlp, hidden[-1], "dS"))
+            < _layer_median(mlp, hidden[len(hidden) // 2], "dS"),
             f"The middle layers rise most ({hidden[len(hidden) // 2]}: "
-            f"{mlp.layer_cell(hidden[len(hidden) // 2], 'rise')}; {hidden[0]}: "
-            f"{mlp.layer_cell(hidden[0], 'rise')}; {hidden[-1]}: {mlp.layer_cell(hidden[-1], 'rise')}).",
+            f"{mlp.layer_cell(hidden[len(hidden) // 2], 'dS')}; {hidden[0]}: "
+            f"{mlp.layer_cell(hidden[0], 'dS')}; {hidden[-1]}: {mlp.layer_cell(hidden[-1], 'dS')}).",
         ),
         s.claim(
             bool(late),
             "In the residual MLP the peaks are not all within the first steps: the median peak step is "
-            f"above 10 in {', '.join(late)} (see the table), with T1 {res.cell('T1')}.",
+            f"above 10 in {', '.join(late)} (see the table), with T1 {res.cell('phase1_end')}.",
         ),
     ]
 
@@ -432,7 +438,8 @@ def neural_collapse(s: Stats) -> list[str]:
             and nc("mlp", "nc2_equinorm", "T1") > nc("mlp", "nc2_equinorm", "0")
             and nc("mlp", "nc2_maxangle", "T1") > nc("mlp", "nc2_maxangle", "0"),
             "**How does it relate to neural collapse?** During the plain MLP's first phase (T1 "
-            f"{mlp.cell('T1')}) the class means of the penultimate features move *away* from a simplex: NC2 "
+            f"{mlp.cell('phase1_end')}) the class means of the penultimate features move *away* from a "
+            "simplex: NC2 "
             f"equinorm goes from {nc('mlp', 'nc2_equinorm', '0'):.2f} at step 0 to "
             f"{nc('mlp', 'nc2_equinorm', 'T1'):.2f} at T1 and the max-angle measure from "
             f"{nc('mlp', 'nc2_maxangle', '0'):.2f} to {nc('mlp', 'nc2_maxangle', 'T1'):.2f}, while NC1 falls "
@@ -442,9 +449,10 @@ def neural_collapse(s: Stats) -> list[str]:
             nc("mlp", "nc1", "end") < nc("mlp", "nc1", "T1")
             and nc("mlp+bn", "nc1", "end") < nc("mlp", "nc1", "end"),
             "The collapse comes after T1 and stays partial in "
-            f"{max(r.get('steps_done') or 0 for r in mlp.runs)} steps (NC1 {nc('mlp', 'nc1', 'end'):.2f}, "
+            f"{max(r.value('steps_done') or 0 for r in mlp.runs)} steps (NC1 {nc('mlp', 'nc1', 'end'):.2f}, "
             f"NC3 {nc('mlp', 'nc3', 'end'):.2f}, NC4 {nc('mlp', 'nc4', 'end'):.2f} at the end); with batch "
-            f"normalization, which has no first phase (T1 {bn.cell('T1')}), it goes much further (NC1 "
+            f"normalization, which has no first phase (T1 {bn.cell('phase1_end')}), it goes much further "
+            "(NC1 "
             f"{nc('mlp+bn', 'nc1', 'end'):.3f}, NC2 equinorm {nc('mlp+bn', 'nc2_equinorm', 'end'):.2f}, NC4 "
             f"{nc('mlp+bn', 'nc4', 'end'):.2f}). The first phase is not an early form of neural collapse.",
         ),
@@ -452,12 +460,12 @@ def neural_collapse(s: Stats) -> list[str]:
 
 
 def fm_resmlp(s: Stats) -> list[str]:
-    depths = sorted({r["grid_values"]["model.depth"] for r in s.rows})
+    depths = sorted({r.grid_values["model.depth"] for r in s.rows})
     mlp = {d: s.arm("mlp", f"model.depth={d}") for d in depths}
     res = {d: s.arm("resmlp", f"model.depth={d}") for d in depths}
     deep = depths[-1]
     g = f"model.depth={deep}"
-    t1_rho, t1_agree = s.rho("mlp", "model.depth", "T1")
+    t1_rho, t1_agree = s.rho("mlp", "model.depth", "phase1_end")
     return [
         s.claim(
             t1_agree == "yes"
@@ -465,9 +473,9 @@ def fm_resmlp(s: Stats) -> list[str]:
             and all(r.first_phase == 0 for r in res.values()),
             "**Does a residual MLP condense like a plain MLP, on real images?** As on digits, the plain "
             "MLP's first phase grows with depth in every seed (T1 "
-            + ", ".join(f"{mlp[d].cell('T1')} at depth {d}" for d in depths)
+            + ", ".join(f"{mlp[d].cell('phase1_end')} at depth {d}" for d in depths)
             + f"; Spearman {t1_rho}) and the residual MLP has none at any depth (T1 "
-            + ", ".join(res[d].cell("T1") for d in depths)
+            + ", ".join(res[d].cell("phase1_end") for d in depths)
             + ").",
         ),
         s.claim(
@@ -475,7 +483,7 @@ def fm_resmlp(s: Stats) -> list[str]:
             "Also as on digits, the plain MLP's layer-mean `feat_inter` barely rises (median rise "
             + ", ".join(f"{mlp[d].cell('dS')} at depth {d}" for d in depths)
             + f"); at depth {deep} it starts at {mlp[deep].cell('S0')} and peaks after T1 in "
-            f"{mlp[deep].of(mlp[deep].peaks_in('phase2'))} seeds (t* {mlp[deep].cell('t*')}).",
+            f"{mlp[deep].of(mlp[deep].peaks_in('phase2'))} seeds (t* {mlp[deep].cell('peak_step')}).",
         ),
         s.claim(
             s.share("mlp", "share_sample", "T1", g) < s.share("mlp", "share_sample", "0", g)
@@ -487,16 +495,20 @@ def fm_resmlp(s: Stats) -> list[str]:
             f"{s.share('mlp', 'share_common', '0', g):.2f} to {s.share('mlp', 'share_common', 'T1', g):.2f}.",
         ),
         s.claim(
-            res[deep].condensed > 0 and res[deep].first_phase == 0 and res[deep].hi("t*") <= 5,
+            res[deep].condensed > 0 and res[deep].first_phase == 0 and res[deep].hi("peak_step") <= 5,
             f"The rule fires on the depth-{deep} residual MLP ({res[deep].of(res[deep].condensed)} seeds "
-            f"`condensed`: rise {res[deep].cell('dS')}, peak at step {res[deep].cell('t*')}) without any "
+            f"`condensed`: rise {res[deep].cell('dS')}, peak at step {res[deep].cell('peak_step')}) without "
+            "any "
             "first phase: a transient of the residual stream in the first steps, as for the depth-16 "
             "residual MLP on digits; read it with T1.",
         ),
         s.claim(
-            all(s.compared("resmlp", "test acc", f"model.depth={d}")["P"] == 1.0 for d in depths),
+            all(s.compared("resmlp", "final_test_acc", f"model.depth={d}")["P"] == 1.0 for d in depths),
             "The residual MLP ends with the higher test accuracy at every depth, in every seed pair ("
-            + ", ".join(f"{res[d].cell('acc')} against {mlp[d].cell('acc')} at depth {d}" for d in depths)
+            + ", ".join(
+                f"{res[d].cell('final_test_acc')} against {mlp[d].cell('final_test_acc')} at depth {d}"
+                for d in depths
+            )
             + ").",
         ),
     ]
@@ -507,30 +519,34 @@ def fm_four_tricks(s: Stats) -> list[str]:
     removed = [
         a
         for a in ("batchnorm", "init_x1.5", "all_four")
-        if s.arm(a).first_phase == 0 and s.compared(a, "T1")["P"] == 0.0
+        if s.arm(a).first_phase == 0 and s.compared(a, "phase1_end")["P"] == 0.0
     ]
-    l2_p = s.compared("l2", "T1")["p"]
+    l2_p = s.compared("l2", "phase1_end")["p"]
     return [
         s.claim(
             plain.first_phase == plain.n and len(removed) == 3,
             "**Which tricks remove the first phase, on real images?** The same three as on digits: batch "
-            f"normalization (T1 {s.arm('batchnorm').cell('T1')}), a 1.5x larger initialization "
-            f"({s.arm('init_x1.5').cell('T1')}) and all four together ({s.arm('all_four').cell('T1')}), "
-            f"against {plain.cell('T1')} for plain SGD; each is shorter in every seed pair "
-            f"({s.p('batchnorm', 'T1')} for batch normalization).",
+            f"normalization (T1 {s.arm('batchnorm').cell('phase1_end')}), a 1.5x larger initialization "
+            f"({s.arm('init_x1.5').cell('phase1_end')}) and all four together "
+            f"({s.arm('all_four').cell('phase1_end')}), "
+            f"against {plain.cell('phase1_end')} for plain SGD; each is shorter in every seed pair "
+            f"({s.p('batchnorm', 'phase1_end')} for batch normalization).",
         ),
         s.claim(
-            mom.hi("T1") < plain.lo("T1") and s.compared("momentum", "T1")["p"] <= 0.05,
-            f"Momentum (0.9) shortens it from {plain.cell('T1')} to {mom.cell('T1')} steps "
-            f"({s.p('momentum', 'T1')}), as on digits; here that is short enough that "
+            mom.hi("phase1_end") < plain.lo("phase1_end")
+            and s.compared("momentum", "phase1_end")["p"] <= 0.05,
+            f"Momentum (0.9) shortens it from {plain.cell('phase1_end')} to {mom.cell('phase1_end')} steps "
+            f"({s.p('momentum', 'phase1_end')}), as on digits; here that is short enough that "
             f"{mom.of(mom.n - mom.first_phase)} seeds no longer count as having a first phase (T1 under two "
-            f"smoothing windows, {2 * int(plain.runs[0]['smoothing_window'])} steps).",
+            f"smoothing windows, {2 * int(plain.runs[0].value('smoothing_window'))} steps).",
         ),
         s.claim(
             l2x.stuck == l2x.n,
             f"L2 at 0.005 {'changes T1 by no measurable amount' if l2_p > 0.05 else 'changes T1'} "
-            f"({l2.cell('T1')}; {s.p('l2', 'T1')}); ten times stronger (0.05) it keeps every seed on the "
-            f"plateau for the whole run ({l2x.of(l2x.stuck)} stuck, test accuracy {l2x.cell('acc')}). So L2 "
+            f"({l2.cell('phase1_end')}; {s.p('l2', 'phase1_end')}); ten times stronger (0.05) it keeps "
+            "every seed on the "
+            f"plateau for the whole run ({l2x.of(l2x.stuck)} stuck, test accuracy "
+            f"{l2x.cell('final_test_acc')}). So L2 "
             "does act on the first phase, as the papers say, but by lengthening it, not by removing it.",
         ),
         s.claim(
@@ -549,14 +565,15 @@ def cnn_vs_mlp(s: Stats) -> list[str]:
     mlp, cnn, bn, res = s.arm("mlp"), s.arm("cnn"), s.arm("cnn+bn"), s.arm("resnet")
     return [
         s.claim(
-            cnn.first_phase == cnn.n and s.compared("cnn", "T1")["P"] == 1.0,
+            cnn.first_phase == cnn.n and s.compared("cnn", "phase1_end")["P"] == 1.0,
             "**Do CNNs have a first phase?** Yes, a longer one than the MLP of the same depth: the plain "
-            f"8-layer CNN stalls until T1 {cnn.cell('T1')} in every seed, the 8-layer MLP until "
-            f"{mlp.cell('T1')} ({s.p('cnn', 'T1')}).",
+            f"8-layer CNN stalls until T1 {cnn.cell('phase1_end')} in every seed, the 8-layer MLP until "
+            f"{mlp.cell('phase1_end')} ({s.p('cnn', 'phase1_end')}).",
         ),
         s.claim(
             cnn.peaks_in("phase2") + cnn.peaks_in("phase1") == cnn.n,
-            f"Its layer-mean `feat_inter` rises {cnn.cell('dS')} to a peak at step {cnn.cell('t*')} (during "
+            f"Its layer-mean `feat_inter` rises {cnn.cell('dS')} to a peak at step {cnn.cell('peak_step')} "
+            "(during "
             f"phase 1 in {cnn.of(cnn.peaks_in('phase1'))} seeds, after T1 in "
             f"{cnn.of(cnn.peaks_in('phase2'))}) and is `condensed` in {cnn.of(cnn.condensed)}; share_class "
             f"goes from {s.share('cnn', 'share_class', '0'):.2f} at step 0 to "
@@ -565,11 +582,12 @@ def cnn_vs_mlp(s: Stats) -> list[str]:
         ),
         s.claim(
             bn.first_phase == 0,
-            f"Batch normalization removes the first phase (T1 {bn.cell('T1')}); the residual CNN (4 blocks) "
+            f"Batch normalization removes the first phase (T1 {bn.cell('phase1_end')}); the residual CNN (4 "
+            "blocks) "
             + (
-                f"keeps one (T1 {res.cell('T1')})."
+                f"keeps one (T1 {res.cell('phase1_end')})."
                 if res.first_phase == res.n
-                else f"has one in {res.of(res.first_phase)} seeds (T1 {res.cell('T1')})."
+                else f"has one in {res.of(res.first_phase)} seeds (T1 {res.cell('phase1_end')})."
             ),
         ),
     ]
@@ -584,14 +602,17 @@ def vit_vs_mlp(s: Stats) -> list[str]:
             and min(vit.lo("dS"), deep.lo("dS")) > mlp.hi("dS"),
             "**Do ViTs condense?** By the rule, yes, in every seed, and far more than the MLP of this "
             f"recipe: the layer-mean `feat_inter` of the 4-block ViT rises {vit.cell('dS')} to "
-            f"{vit.cell('peak')} at step {vit.cell('t*')}, the 8-block one {deep.cell('dS')} to "
-            f"{deep.cell('peak')} at step {deep.cell('t*')}, and both fall back (the 8-layer MLP of this "
+            f"{vit.cell('peak')} at step {vit.cell('peak_step')}, the 8-block one {deep.cell('dS')} to "
+            f"{deep.cell('peak')} at step {deep.cell('peak_step')}, and both fall back (the 8-layer MLP of "
+            "this "
             f"recipe rises {mlp.cell('dS')}).",
         ),
         s.claim(
-            all(r["peak_step"] <= (r["phase1_end"] or 10**9) for r in vit.runs + deep.runs),
-            f"The rise comes within the first steps, before the loss falls: T1 is {vit.cell('T1')} for the "
-            f"4-block ViT ({vit.of(vit.first_phase)} seeds with a first phase) and {deep.cell('T1')} for the "
+            all(r.value("peak_step") <= (r.value("phase1_end") or 10**9) for r in vit.runs + deep.runs),
+            f"The rise comes within the first steps, before the loss falls: T1 is {vit.cell('phase1_end')} "
+            "for the "
+            f"4-block ViT ({vit.of(vit.first_phase)} seeds with a first phase) and "
+            f"{deep.cell('phase1_end')} for the "
             f"8-block one ({deep.of(deep.first_phase)}), and the peak is during phase 1 in "
             f"{deep.of(deep.peaks_in('phase1'))} seeds of the deeper one.",
         ),
@@ -615,15 +636,16 @@ def fm_cnn(s: Stats) -> list[str]:
     mlp, cnn = s.arm("mlp"), s.arm("cnn")
     return [
         s.claim(
-            cnn.first_phase == cnn.n and s.compared("cnn", "T1")["P"] == 1.0,
+            cnn.first_phase == cnn.n and s.compared("cnn", "phase1_end")["P"] == 1.0,
             "**Does a CNN have a first phase on real images?** Yes, as on digits, and longer than the MLP "
-            f"of the same depth: the plain 6-layer CNN stalls until T1 {cnn.cell('T1')}, the 6-layer MLP "
-            f"until {mlp.cell('T1')} ({s.p('cnn', 'T1')}).",
+            f"of the same depth: the plain 6-layer CNN stalls until T1 {cnn.cell('phase1_end')}, the "
+            "6-layer MLP "
+            f"until {mlp.cell('phase1_end')} ({s.p('cnn', 'phase1_end')}).",
         ),
         s.claim(
             True,
             f"The CNN's layer-mean `feat_inter` goes from {cnn.cell('S0')} to {cnn.cell('peak')} at step "
-            f"{cnn.cell('t*')} (during phase 1 in {cnn.of(cnn.peaks_in('phase1'))} seeds, after T1 in "
+            f"{cnn.cell('peak_step')} (during phase 1 in {cnn.of(cnn.peaks_in('phase1'))} seeds, after T1 in "
             f"{cnn.of(cnn.peaks_in('phase2'))}), a rise of {cnn.cell('dS')}; it is `condensed` in "
             f"{cnn.of(cnn.condensed)}. share_class: {s.share('cnn', 'share_class', '0'):.2f} at step 0, "
             f"{s.share('cnn', 'share_class', 'T1'):.2f} at T1, {s.share('cnn', 'share_class', 'end'):.2f} at "
@@ -653,10 +675,10 @@ READINGS: dict[str, Reading] = {
 def _readme_first_phase(s: Stats) -> str:
     mlp = s.arm("mlp")
     return s.claim(
-        200 <= mlp.lo("T1")
-        and mlp.hi("T1") <= 300
+        200 <= mlp.lo("phase1_end")
+        and mlp.hi("phase1_end") <= 300
         and s.arm("resmlp").first_phase == 0
-        and round(s.compared("resmlp", "T1")["p"], 3) == 0.008,
+        and round(s.compared("resmlp", "phase1_end")["p"], 3) == 0.008,
         (
             "README: the plain MLP's loss stays on the plateau for "
             "200-300 steps, the residual MLP's falls at once, p = 0.008"
@@ -703,7 +725,7 @@ def corrections(stats: dict[str, Stats]) -> list[str]:
         st = stats["digits/per_layer"]
         res = st.arm("resmlp")
         late = (
-            [n for n in res.runs[0]["hidden_layers"] if _layer_median(res, n, "peak_step") > 10]
+            [n for n in res.runs[0].hidden_layers if _layer_median(res, n, "peak_step") > 10]
             if res.runs
             else []
         )
@@ -723,14 +745,15 @@ def corrections(stats: dict[str, Stats]) -> list[str]:
                 '- *"The plain 10-layer CNN never leaves the plateau in 400 steps ... the strongest '
                 "condensation of all "
                 "recipes\"*: the recipe's CNN has 8 layers and ran 300 steps. It now runs 1000 steps and "
-                f"leaves the plateau (T1 {cnn.cell('T1')}); its layer-mean rise ({cnn.cell('dS')}) is far "
+                f"leaves the plateau (T1 {cnn.cell('phase1_end')}); its layer-mean rise ({cnn.cell('dS')}) "
+                "is far "
                 f"from the strongest: the ViTs rise {vit.arm('vit').cell('dS')} and "
                 f"{vit.arm('vit_deep').cell('dS')}.",
             )
         )
     if "digits/init_scale" in stats:
         st = stats["digits/init_scale"]
-        rho, agree = st.rho("orthogonal", "tricks.init.scale", "rise dS")
+        rho, agree = st.rho("orthogonal", "tricks.init.scale", "dS")
         out.append(
             '- *"Every seed agreeing"* was claimed for the initialization sweep where, for orthogonal '
             "weights, "
@@ -748,7 +771,8 @@ def corrections(stats: dict[str, Stats]) -> list[str]:
     if "digits/activations" in stats:
         ident = stats["digits/activations"].arm("identity")
         out.append(
-            f"- The identity network's T1 was misquoted; it is {ident.cell('T1')} (Activation functions)."
+            f"- The identity network's T1 was misquoted; it is {ident.cell('phase1_end')} (Activation "
+            "functions)."
         )
     return out
 
@@ -778,17 +802,17 @@ def side_by_side(stats: dict[str, Stats]) -> list[str]:
             f"Fashion-MNIST depth 14 {fm.arm('mlp', g14).cell('dS')}).",
         ),
         dg.claim(
-            dg.compared("resmlp", "test acc")["p"] > 0.05
-            and fm.compared("resmlp", "test acc", g14)["p"] <= 0.05,
+            dg.compared("resmlp", "final_test_acc")["p"] > 0.05
+            and fm.compared("resmlp", "final_test_acc", g14)["p"] <= 0.05,
             "- **Disagree, test accuracy:** on Fashion-MNIST the residual MLP ends more accurate than the "
-            f"plain one at every depth ({fm.p('resmlp', 'test acc', g14)} at depth 14); on digits no "
-            f"difference is shown ({dg.p('resmlp', 'test acc')}).",
+            f"plain one at every depth ({fm.p('resmlp', 'final_test_acc', g14)} at depth 14); on digits no "
+            f"difference is shown ({dg.p('resmlp', 'final_test_acc')}).",
         ),
         ft.claim(
             ft.arm("l2_x10").stuck == ft.arm("l2_x10").n,
             "- **Only on Fashion-MNIST, because only there it was tried:** a strong L2 (0.05) keeps the "
             "plain MLP on its plateau for the whole run; at 0.005 neither dataset shows an effect on T1 "
-            f"({dt.p('l2', 'T1')} on digits, {ft.p('l2', 'T1')} on Fashion-MNIST).",
+            f"({dt.p('l2', 'phase1_end')} on digits, {ft.p('l2', 'phase1_end')} on Fashion-MNIST).",
         ),
         fm.claim(
             fm.arm("resmlp", g14).condensed > 0,

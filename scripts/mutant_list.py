@@ -34,7 +34,14 @@ TESTS: dict[str, list[str]] = {
         "test_hostile_fs.py",
         "test_hostile_stale.py",
     ],
-    "report": ["test_behaviour_pins.py", "test_answer.py", "test_compare.py", "test_report.py"],
+    "report": [
+        "test_behaviour_pins.py",
+        "test_answer.py",
+        "test_compare.py",
+        "test_quantities.py",
+        "test_report.py",
+        "test_report_series.py",
+    ],
 }
 EXTRA_TESTS = ["test_mutation_kills.py"]  # run first in every group when present
 
@@ -54,8 +61,10 @@ PA, SI, SP, WG, CO = (
     f"condensekit/measures/{n}.py" for n in ("pairs", "similarity", "spectrum", "weight_grads", "collapse")
 )
 PH, PR, OUT = "condensekit/phases.py", "condensekit/probe.py", "condensekit/output.py"
-ROWS, TAB, CMP, ANS, MD = (
-    f"condensekit/report/{n}.py" for n in ("rows", "tables", "compare", "answer", "markdown")
+QT = "condensekit/quantities.py"
+ROWS, TAB, CMP, ANS, MD, MOD, SW = (
+    f"condensekit/report/{n}.py"
+    for n in ("rows", "tables", "compare", "answer", "markdown", "model", "sweeps")
 )
 TR = "plugins/tricks/"
 
@@ -289,19 +298,25 @@ MUTANTS: list[Mutant] = [
         "peak_step, peak = max(reversed(pairs), key=lambda p: p[1])",
         "tied peak takes the last step",
     ),
-    M("phases", PH, '"final": pairs[-1][1]}', '"final": values[-1]}', "final value may be a trailing NaN"),
     M(
         "phases",
         PH,
-        "    if rise < th.rise:\n        return False",
-        "    if rise <= th.rise:\n        return False",
+        "final, dS = pairs[-1][1], peak - s0",
+        "final, dS = values[-1], peak - s0",
+        "final value may be a trailing NaN",
+    ),
+    M(
+        "phases",
+        PH,
+        "    if dS < th.rise:\n        return False",
+        "    if dS <= th.rise:\n        return False",
         "a rise of exactly `rise` is not enough",
     ),
     M(
         "phases",
         PH,
-        "final <= peak - th.fall_fraction * rise",
-        "final < peak - th.fall_fraction * rise",
+        "final <= peak - th.fall_fraction * dS",
+        "final < peak - th.fall_fraction * dS",
         "a fall of exactly fall_fraction dS is not a fall",
     ),
     M(
@@ -335,7 +350,7 @@ MUTANTS: list[Mutant] = [
     M(
         "phases",
         PH,
-        "/ len(by_layer) for step in common]",
+        "/ len(points) for step in common]",
         "/ len(common) for step in common]",
         "layer mean divides by the number of steps",
     ),
@@ -349,8 +364,8 @@ MUTANTS: list[Mutant] = [
     M(
         "phases",
         PH,
-        '"condensed": mean["condensed"],',
-        '"condensed": any(s["condensed"] for s in layers.values()),',
+        "condensed=mean.condensed,",
+        "condensed=any(s.condensed for s in layers.values()),",
         "run condensed when any layer is",
     ),
     M(
@@ -594,34 +609,34 @@ MUTANTS: list[Mutant] = [
     M(
         "report",
         ROWS,
-        '"status": RunStatus.INTERRUPTED if status == RunStatus.RUNNING else status,',
-        '"status": status,',
+        "status=RunStatus.INTERRUPTED if status == RunStatus.RUNNING else status,",
+        "status=status,",
         "a run left `running` by a dead process is reported running",
     ),
     M(
         "report",
         ROWS,
-        'damage = damaged_outputs(run_dir, info) if status.finished else ""',
-        'damage = ""',
+        'damaged_outputs(run_dir, info) if status.finished else ""',
+        '""',
         "deleted outputs of a finished run go unnoticed",
     ),
     M(
         "report",
-        ROWS,
-        '{"S0": "S0", "rise": "dS", "peak": "peak",',
-        '{"S0": "S0", "rise": "peak", "peak": "dS",',
-        "dS and peak columns swapped",
+        QT,
+        "run=lambda s: s.mean.dS,",
+        "run=lambda s: s.mean.peak,",
+        "the dS column holds the peak",
     ),
     M(
         "report",
-        ROWS,
+        QT,
         "if value is None or (isinstance(value, float) and not math.isfinite(value)):",
         "if value is None:",
         "NaN written into summary.csv",
     ),
     M(
         "report",
-        TAB,
+        QT,
         "med = fmt(statistics.median(vals))",
         "med = fmt(statistics.mean(vals))",
         "the report gives the mean across seeds",
@@ -629,22 +644,22 @@ MUTANTS: list[Mutant] = [
     M(
         "report",
         TAB,
-        'stuck = sum(1 for r in ok if r.get("phase1_end") is None)',
-        'stuck = sum(1 for r in runs if r.get("phase1_end") is None)',
-        "failed runs counted as stuck",
+        "summaries = [r.summary for r in group.ok if r.summary is not None]\n        row = ",
+        "summaries = [r.summary for r in group.rows if r.summary is not None]\n        row = ",
+        "diverged runs enter the verdict's cells (their T1, their rise)",
     ),
     M(
         "report",
         TAB,
-        '"rise dS": median_range(r.get("dS") for r in ok),',
-        '"rise dS": median_range(r.get("dS") for r in runs),',
-        "failed and diverged runs enter the median rise",
+        "summaries = [r.summary for r in group.ok if r.summary is not None]\n        for name",
+        "summaries = [r.summary for r in group.rows if r.summary is not None]\n        for name",
+        "diverged runs enter the per-layer table",
     ),
-    M("report", TAB, "out[order[k]] = (i + j) / 2 + 1", "out[order[k]] = i + 1", "tied ranks not averaged"),
-    M("report", TAB, 'value = (row.get("steps_done") or 0) + 1', "value = 0", "stuck runs rank T1 first"),
+    M("report", SW, "out[order[k]] = (i + j) / 2 + 1", "out[order[k]] = i + 1", "tied ranks not averaged"),
+    M("report", SW, "value = row.summary.steps_done + 1", "value = 0", "stuck runs rank T1 first"),
     M(
         "report",
-        TAB,
+        SW,
         "(v > 0) == (rho > 0)",
         "(v >= 0) == (rho > 0)",
         "zero rho per seed counted positive",
@@ -652,7 +667,7 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "report",
-        TAB,
+        MOD,
         'key.append((0, float(v), "") if numeric',
         "key.append((0, 0.0, str(v)) if numeric",
         "grid points sorted as text (10 before 4)",
@@ -686,12 +701,18 @@ MUTANTS: list[Mutant] = [
         "return hits / RESAMPLES, False",
         "random p-value can be 0",
     ),
-    M("report", CMP, "if named is not None and named in arms:", "if False:", "[summary] reference ignored"),
+    M(
+        "report",
+        MOD,
+        "options.reference if options.reference in arms else (arms[0] if arms else None)",
+        "arms[0] if arms else None",
+        "[summary] reference ignored",
+    ),
     M(
         "report",
         CMP,
-        "for r in groups[(ref, grid)]) if v is not None]",
-        "for r in runs) if v is not None]",
+        "for r in against.ok) if v is not None]",
+        "for r in group.ok) if v is not None]",
         "arm compared with itself",
     ),
     M(
@@ -709,7 +730,7 @@ MUTANTS: list[Mutant] = [
         "higher and lower swapped",
     ),
     M("report", ANS, "    if stuck == n:\n", "    if stuck:\n", "one stuck seed reads as all stuck"),
-    M("report", ANS, 'r["dS"] >= rise)', 'r["dS"] > rise)', "a rise of exactly `rise` not counted"),
+    M("report", ANS, "s.mean.dS >= rise)", "s.mean.dS > rise)", "a rise of exactly `rise` not counted"),
     M(
         "report",
         ANS,
@@ -720,18 +741,18 @@ MUTANTS: list[Mutant] = [
     M(
         "report",
         ANS,
-        "lines.append(arm_sentence(label, runs, th.rise, series))",
-        "lines.append(arm_sentence(label, runs, 0.1, series))",
+        "arm_sentence(group, report.thresholds.rise, words)",
+        "arm_sentence(group, 0.1, words)",
         "answer ignores the recipe's rise threshold",
     ),
     M(
         "report",
-        MD,
+        QT,
         "max({th.plateau_drop_rel:g} L0, {th.plateau_drop_abs:g})",
         "max({th.plateau_drop_abs:g} L0, {th.plateau_drop_rel:g})",
         "legend swaps the plateau thresholds",
     ),
-    M("report", MD, "    if len(sets) > 1:\n", "    if len(sets) > 2:\n", "two threshold sets not flagged"),
+    M("report", MOD, "tuple(sets[1:])", "tuple(sets[2:])", "two threshold sets not flagged"),
     M(
         "report",
         MD,
@@ -742,8 +763,8 @@ MUTANTS: list[Mutant] = [
     M(
         "report",
         MD,
-        'problems = [r for r in rows if r["status"] != RunStatus.OK]',
-        'problems = [r for r in rows if r["status"] == RunStatus.FAILED]',
+        "problems = [r for r in report.rows if r.status != RunStatus.OK]",
+        "problems = [r for r in report.rows if r.status == RunStatus.FAILED]",
         "diverged and unreadable runs not listed",
     ),
     # --- held out: written after tests/test_mutation_kills.py, to measure the suite on mutants no test was
@@ -773,8 +794,8 @@ MUTANTS: list[Mutant] = [
     M(
         "phases",
         PH,
-        '"dS_max": max(rises) if rises else math.nan,',
-        '"dS_max": rises[-1] if rises else math.nan,',
+        "dS_max=max(rises) if rises else None,",
+        "dS_max=rises[-1] if rises else None,",
         "dS_max is the last layer's rise",
     ),
     M(
@@ -818,15 +839,15 @@ MUTANTS: list[Mutant] = [
     M(
         "report",
         ROWS,
-        '"error": error[-1] if error else "",',
-        '"error": error[0] if error else "",',
+        'error=error[-1] if error else "",',
+        'error=error[0] if error else "",',
         "the report shows a traceback's first line, not the error",
     ),
     M(
         "report",
-        TAB,
-        'f"{p} {phases.count(p)}/{len(runs)}" for p in',
-        'f"{p} {phases.count(p)}/{len(phases)}" for p in',
+        QT,
+        'f"{p} {phases.count(p)}/{len(phases)}" for p in PHASES',
+        'f"{p} {phases.count(p)}/{sum(x in PHASES for x in phases)}" for p in PHASES',
         "peak-in counts out of the runs with a phase, not all runs",
     ),
     M(
@@ -838,9 +859,9 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "report",
-        TAB,
-        'return [k for k in keys if len({r["grid_values"].get(k) for r in rows}) >= 2]',
-        'return [k for k in keys if len({r["grid_values"].get(k) for r in rows}) >= 1]',
+        SW,
+        "return [k for k in keys if len({r.grid_values.get(k) for r in rows}) >= 2]",
+        "return [k for k in keys if len({r.grid_values.get(k) for r in rows}) >= 1]",
         "a grid key with one value gets a sweep",
     ),
 ]

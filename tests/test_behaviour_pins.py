@@ -16,14 +16,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 from hostile import write
+from report_rows import report, row
 from torch import nn
 
 from condensekit.api import open_recipe
 from condensekit.executing import execute_spec
 from condensekit.phases import Thresholds, phase1_end, summarize_run
 from condensekit.probe import Probe, probe_points
-from condensekit.report.tables import median_range, verdict
-from condensekit.status import RunStatus
+from condensekit.quantities import median_range
+from condensekit.report.rows import RunRow
+from condensekit.report.tables import verdict
 
 # Writes, after the first step, what the optimizer was built with, and the first layer's weight at the start.
 RECORDER = """
@@ -97,7 +99,7 @@ def test_thresholds_default_to_the_documented_values(tmp_path: Path) -> None:
     th = Thresholds()
     assert (th.plateau_drop_rel, th.plateau_drop_abs, th.rise, th.fall_fraction) == (0.05, 0.02, 0.1, 0.5)
     spec = open_recipe(write(tmp_path))[0].specs[0]  # a recipe without [summary] gets exactly those
-    assert spec.thresholds.model_dump(exclude={"series"}) == th.model_dump(exclude={"series"})
+    assert spec.thresholds == th
 
 
 def test_l0_is_the_median_of_the_first_window_not_the_first_loss() -> None:  # mutant: L0 = losses[0]
@@ -105,8 +107,8 @@ def test_l0_is_the_median_of_the_first_window_not_the_first_loss() -> None:  # m
     level, t1 = phase1_end(losses, window=20)
     assert level == pytest.approx(2.3, abs=0.02)
     assert t1 is not None and 70 <= t1 <= 80  # leaves the plateau where the drop is, not at once
-    stuck = summarize_run([2.3] * 100, {}, window=20)
-    assert stuck["stuck"] is True and stuck["phase1_end"] is None
+    stuck = summarize_run([2.3] * 100, {}, [], None, window=20)
+    assert stuck.stuck is True and stuck.phase1_end is None
 
 
 def test_t1_needs_the_larger_of_the_relative_and_absolute_drop() -> None:  # mutant: max -> min
@@ -200,29 +202,19 @@ def test_run_json_is_always_replaced_atomically(tmp_path: Path, monkeypatch: pyt
     assert replaced.count("run.json") == 2  # "running" at the start, "ok" at the end: each by rename
 
 
-def _row(arm: str, seed: int, ds: float, t1: int | None) -> dict:
-    return {
-        "arm": arm,
-        "grid": "base",
-        "seed": seed,
-        "status": RunStatus.OK,
-        "dS_max": ds,
-        "dS": ds,
-        "peak_max": 0.5,
-        "phase1_end": t1,
-        "final_train_acc": 1.0,
-        "final_test_acc": 0.9,
-        "condensed": ds > 0.5,
-    }
+def _row(arm: str, seed: int, ds: float, t1: int | None) -> RunRow:
+    return row(
+        arm, seed, dS_max=ds, dS=ds, peak_max=0.5, phase1_end=t1, final_test_acc=0.9, condensed=ds > 0.5
+    )
 
 
 def test_the_report_gives_the_median_across_seeds_not_the_mean() -> None:  # mutant: median -> mean
     assert median_range([0.1, 0.2, 0.9]) == "0.2 [0.1, 0.9]"
-    (row,) = verdict([_row("mlp", 0, 0.1, 10), _row("mlp", 1, 0.2, 20), _row("mlp", 2, 0.9, 300)])
+    (cells,) = verdict(report(_row("mlp", 0, 0.1, 10), _row("mlp", 1, 0.2, 20), _row("mlp", 2, 0.9, 300)))
     assert (
-        row["rise dS"] == "0.2 [0.1, 0.9]"
-        and row["T1 (phase-1 end)"] == "20 [10, 300]"
-        and row["condensed"] == "1/3"
+        cells["dS"] == "0.2 [0.1, 0.9]"
+        and cells["phase1_end"] == "20 [10, 300]"
+        and cells["condensed"] == "1/3"
     )
 
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from dataclasses import replace
 
 import pytest
+from report_rows import report
+from report_rows import row as make_row
 
-from condensekit.report.compare import (
-    comparison_table,
-    comparisons,
-    permutation_p,
-    reference_arm,
-    smallest_p,
-    superiority,
-)
+from condensekit.report.compare import comparison_table, comparisons, permutation_p, smallest_p, superiority
+from condensekit.report.rows import RunRow
+from condensekit.spec import SummaryOptions
 from condensekit.status import RunStatus
 
 
@@ -97,44 +95,45 @@ def row(
     acc: float,
     status: RunStatus = RunStatus.OK,
     reference: str | None = None,
-) -> dict:
-    return {
-        "arm": arm,
-        "grid": "base",
-        "grid_values": {},
-        "seed": seed,
-        "status": status,
-        "phase1_end": t1,
-        "dS": ds,
-        "final_test_acc": acc,
-        "steps_done": 500,
-        "started": {"mlp": 0.0, "resmlp": 1.0, "bn": 2.0}[arm],
-        "thresholds": {"reference": reference} if reference else {},
-    }
+) -> RunRow:
+    return make_row(
+        arm,
+        seed,
+        status=status,
+        started={"mlp": 0.0, "resmlp": 1.0, "bn": 2.0}[arm],
+        reference=reference,
+        phase1_end=t1,
+        dS=ds,
+        final_test_acc=acc,
+        steps_done=500,
+    )
+
+
+RESMLP = SummaryOptions(series="condensation/feat_inter", reference="resmlp")
 
 
 def test_comparisons_against_the_first_or_named_reference_arm() -> None:
     rows = [row("mlp", s, t, 0.2, 0.9) for s, t in enumerate([300, 320, None])]  # one stuck seed
     rows += [row("resmlp", s, t, 0.05, 0.95) for s, t in enumerate([11, 12, 10])]
     rows += [row("bn", 0, 11, 0.0, 0.97), row("bn", 1, None, 0.0, 0.1, status=RunStatus.FAILED)]
-    assert reference_arm(rows) == "mlp"
-    got = {(c["arm"], c["quantity"]): c for c in comparisons(rows)}
-    t1 = got[("resmlp", "T1")]
+    assert report(*rows).reference == "mlp"
+    got = {(c["arm"], c["key"]): c for c in comparisons(report(*rows))}
+    t1 = got[("resmlp", "phase1_end")]
     assert t1["y"] == [300.0, 320.0, 501.0]  # stuck: later than any observed T1 (steps + 1)
     assert t1["P"] == 0.0 and t1["p"] == pytest.approx(0.1) and t1["too_few"]
-    assert got[("bn", "T1")]["x"] == [11.0]  # the failed run is left out
-    table = comparison_table(rows)
+    assert got[("bn", "phase1_end")]["x"] == [11.0]  # the failed run is left out
+    table = comparison_table(report(*rows))
     assert all("too few seeds to conclude" in r["reading"] for r in table)
-    named = [{**r, "thresholds": {"reference": "resmlp"}} for r in rows]
-    assert reference_arm(named) == "resmlp" and {c["arm"] for c in comparisons(named)} == {"mlp", "bn"}
+    named = report(*(replace(r, spec=r.spec.model_copy(update={"summary_options": RESMLP})) for r in rows))
+    assert named.reference == "resmlp" and {c["arm"] for c in comparisons(named)} == {"mlp", "bn"}
 
 
 def test_enough_seeds_give_a_reading() -> None:
     rows = [row("mlp", s, 300 + s, 0.2 + s / 100, 0.9) for s in range(5)]
     rows += [row("resmlp", s, 10 + s, 0.01 * s, 0.9) for s in range(5)]
-    by_quantity = {r["quantity"]: r for r in comparison_table(rows)}
+    by_quantity = {r["quantity"]: r for r in comparison_table(report(*rows))}
     assert (
-        by_quantity["T1"]["reading"] == "lower than mlp (p <= 0.05)"
-        and by_quantity["T1"]["p (two-sided)"] == f"{2 / 252:.3g}"
+        by_quantity["T1 (phase-1 end)"]["reading"] == "lower than mlp (p <= 0.05)"
+        and by_quantity["T1 (phase-1 end)"]["p (two-sided)"] == f"{2 / 252:.3g}"
     )
     assert by_quantity["test acc"]["reading"] == "no difference shown at p <= 0.05"  # all tied: p = 1

@@ -13,11 +13,9 @@ import pytest
 
 from condensekit.phases import (
     DEFAULT_THRESHOLDS,
+    RunSummary,
     Thresholds,
-    is_collapsed_at_init,
-    is_condensed,
     layer_mean,
-    peak_phase,
     series_summary,
     summarize_run,
 )
@@ -58,18 +56,14 @@ def ref_verdicts(
         "S0": first,
         "peak": best,
         "peak_step": best_step,
-        "rise": rise,
-        "final": last,
+        "dS": rise,
+        "S_final": last,
     }
 
 
 def verdicts(values: list[float], t1: int | None, th: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, object]:
-    s = series_summary(STEPS, values)
-    return {
-        "condensed": is_condensed(s, t1 is None, th),
-        "collapsed_at_init": is_collapsed_at_init(s, th),
-        "peak_phase": peak_phase(s["peak_step"], t1),
-    }
+    s = series_summary(STEPS, values, t1, th)
+    return {"condensed": s.condensed, "collapsed_at_init": s.collapsed_at_init, "peak_phase": s.peak_phase}
 
 
 # ---------------------------------------------------------------- the cases the issue names
@@ -148,27 +142,26 @@ def test_random_series_match_the_reference() -> None:
         values = random_series(rng)
         t1 = rng.choice([None, 0, 5, 15, 25, 45, 60])
         ref = ref_verdicts(values, STEPS, t1)
-        s = series_summary(STEPS, values)
-        got = {
-            "condensed": is_condensed(s, t1 is None, th),
-            "collapsed_at_init": is_collapsed_at_init(s, th),
-            "peak_phase": peak_phase(s["peak_step"], t1),
-        }
+        s = series_summary(STEPS, values, t1, th)
+        got = {"condensed": s.condensed, "collapsed_at_init": s.collapsed_at_init, "peak_phase": s.peak_phase}
         assert got == {k: ref[k] for k in got}, (values, t1)
         if ref["peak_phase"] is not None:
             assert (
-                s["peak_step"] == ref["peak_step"]
-                and s["rise"] == pytest.approx(ref["rise"])
-                and s["final"] == ref["final"]
+                s.peak_step == ref["peak_step"]
+                and s.dS == pytest.approx(ref["dS"])
+                and s.S_final == ref["S_final"]
             )
+        else:
+            assert s.S0 is None and s.dS is None and s.peak_step is None  # nothing finite: nothing measured
         assert not (got["condensed"] and got["collapsed_at_init"])  # two different outcomes, never both
 
 
 def test_layer_mean_and_the_run_verdict() -> None:
     rng = random.Random(3)
-    layers = {f"layer{i}": (STEPS, [rng.uniform(-0.2, 1) for _ in STEPS]) for i in range(4)}
-    layers["layer2"][1][3] = math.nan
-    steps, means = layer_mean(layers)
+    hidden = [f"layer{i}" for i in range(4)]
+    layers = {f"m/{name}/q": (STEPS, [rng.uniform(-0.2, 1) for _ in STEPS]) for name in hidden}
+    layers["m/layer2/q"][1][3] = math.nan
+    steps, means = layer_mean(layers, hidden, "m", "q")
     assert steps == STEPS
     for k in range(len(STEPS)):
         vals = [v[k] for _, v in layers.values()]
@@ -176,31 +169,38 @@ def test_layer_mean_and_the_run_verdict() -> None:
             assert math.isnan(means[k])  # a NaN layer is not hidden by the mean
         else:
             assert means[k] == pytest.approx(sum(vals) / len(vals))
-    # a layer that missed a step: that step is left out of the mean
-    partial = {**layers, "layer9": ([0, 10, 30, 40, 50], [0.1] * 5)}
-    assert layer_mean(partial)[0] == [0, 10, 30, 40, 50]
+    # a hidden layer that missed a step: that step is left out of the mean, never averaged over fewer layers
+    partial = {**layers, "m/layer9/q": ([0, 10, 30, 40, 50], [0.1] * 5)}
+    assert layer_mean(partial, [*hidden, "layer9"], "m", "q")[0] == [0, 10, 30, 40, 50]
+    # a layer that is not hidden (the logits) is none of the mean's points
+    assert str(layer_mean(partial, hidden, "m", "q")) == str((steps, means))  # (NaN != NaN)
+    assert layer_mean(layers, hidden, "other", "q") == ([], [])
 
     losses = [2.3] * 60 + [1.0] * 60
-    summary = summarize_run(losses, layers, window=20)
-    assert summary["mean"]["S0"] == pytest.approx(means[0]) and summary["mean"]["final"] == pytest.approx(
-        means[-1]
-    )
-    assert summary["mean"]["peak"] == max(m for m in means if not math.isnan(m))
-    ref = ref_verdicts(means, steps, summary["phase1_end"])
-    assert summary["condensed"] == ref["condensed"] and summary["peak_phase"] == ref["peak_phase"]
-    assert summary["dS_max"] == pytest.approx(max(s["rise"] for s in summary["layers"].values()))
+    summary = summarize_run(losses, layers, hidden, "m/q", window=20)
+    assert summary.mean.S0 == pytest.approx(means[0]) and summary.mean.S_final == pytest.approx(means[-1])
+    assert summary.mean.peak == max(m for m in means if not math.isnan(m))
+    ref = ref_verdicts(means, steps, summary.phase1_end)
+    assert summary.condensed == ref["condensed"] and summary.peak_phase == ref["peak_phase"]
+    assert summary.dS_max == pytest.approx(max(s.dS for s in summary.layers.values() if s.dS is not None))
+    assert RunSummary.from_dict(summary.to_dict()) == summary  # run.json reads back equal
 
 
 def test_run_collapsed_at_init_needs_most_layers() -> None:
     losses = [2.3] * 120  # stuck
     alike = [1.0] * 6
     first = [-0.04] * 6  # the first hidden layer: a linear map of the inputs, never alike
-    most = {"layer1": (STEPS, first), **{f"layer{i}": (STEPS, alike) for i in range(2, 6)}}
-    summary = summarize_run(losses, most, window=20)
-    assert summary["mean"]["S0"] < 0.9  # the layer mean alone would miss it
-    assert summary["collapsed_at_init"] is True and summary["condensed"] is False
-    half = {"a": (STEPS, first), "b": (STEPS, first), "c": (STEPS, alike), "d": (STEPS, alike)}
-    assert summarize_run(losses, half, window=20)["collapsed_at_init"] is False
+    most = {"m/layer1/q": (STEPS, first), **{f"m/layer{i}/q": (STEPS, alike) for i in range(2, 6)}}
+    summary = summarize_run(losses, most, [f"layer{i}" for i in range(1, 6)], "m/q", window=20)
+    assert summary.mean.S0 is not None and summary.mean.S0 < 0.9  # the layer mean alone would miss it
+    assert summary.collapsed_at_init is True and summary.condensed is False
+    half = {
+        "m/a/q": (STEPS, first),
+        "m/b/q": (STEPS, first),
+        "m/c/q": (STEPS, alike),
+        "m/d/q": (STEPS, alike),
+    }
+    assert summarize_run(losses, half, list("abcd"), "m/q", window=20).collapsed_at_init is False
 
 
 # ---------------------------------------------------------------- real runs
@@ -268,15 +268,13 @@ def test_the_summary_mean_is_the_layer_mean_of_the_logged_series(cli_run, write_
     }
     first, last = min(mine), max(mine)
     assert summary["mean"]["S0"] == pytest.approx(mine[first], abs=1e-12)
-    assert summary["mean"]["final"] == pytest.approx(mine[last], abs=1e-12)
+    assert summary["mean"]["S_final"] == pytest.approx(mine[last], abs=1e-12)
     assert summary["mean"]["peak"] == pytest.approx(max(mine.values()), abs=1e-12)
     logged = {
         step: r["condensation/mean/feat_inter"]
         for step, r in by_step.items()
         if "condensation/mean/feat_inter" in r
     }
-    if not logged:
-        pytest.skip("the condensation metric does not log its layer means (condensation/mean/<quantity>) yet")
     assert logged.keys() == mine.keys()
     for step, value in logged.items():
         assert value == pytest.approx(mine[step], abs=1e-9), step

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_rows import summary as run_summary
 
-from condensekit.report import tensorboard as dashboard
+from condensekit import dashboard, quantities
 
 HERE = Path(__file__).resolve().parent
 RECIPE = """
@@ -205,7 +206,8 @@ def test_hparams_are_few_enough_to_be_ticked_with_domains_and_the_verdict_as_met
     assert "ok" in infos["status"]["domainDiscrete"] and "failed" in infos["status"]["domainDiscrete"]
     assert any("momentum(beta=0.5" in t for t in infos["tricks"]["domainDiscrete"])
     metrics = [m["name"]["tag"] for m in experiment["metricInfos"]]
-    assert metrics == [tag for tag, _, _ in dashboard.VERDICT] and len(metrics) <= 5
+    assert metrics == [tag for tag, _, _ in dashboard.hparams_metrics(quantities.Context())]
+    assert len(metrics) <= 5
     groups = get(
         server,
         "data/plugin/hparams/session_groups",
@@ -269,25 +271,20 @@ def test_hparams_stay_at_five_with_any_grid() -> None:
     assert len(two) == 5 and two["grid"] == "a=1,b=x" and two["tricks"] == "none"
 
 
-def test_verdict_scalars_leave_out_what_is_unknown() -> None:
-    summary = {
-        "phase1_end": None,
-        "dS_max": 0.2,
-        "mean": {"rise": 0.05},
-        "condensed": True,
-        "peak_phase": "phase1",
-        "final_test_acc": float("nan"),
-    }
-    assert dashboard.verdict_scalars(summary) == {  # dS: the layer mean's rise, as in the verdict table
+def test_hparams_values_leave_out_what_is_unknown() -> None:
+    summary = run_summary(phase1_end=None, dS_max=0.2, dS=0.05, condensed=True, peak_phase="phase1")
+    assert dashboard.hparams_values(summary) == {  # dS: the layer mean's rise, as in the verdict table
         "verdict/dS": 0.05,
         "verdict/condensed": 1.0,
         "verdict/peak_in_phase1": 1.0,
     }
-    assert (
-        dashboard.verdict_scalars({"peak_phase": "phase2", "condensed": False})["verdict/peak_in_phase1"]
-        == 0.0
-    )
-    assert dashboard.verdict_scalars({}) == {}
+    after = run_summary(phase1_end=30, peak_phase="phase2", condensed=False, final_test_acc=0.5)
+    assert dashboard.hparams_values(after) == {
+        "verdict/T1": 30.0,
+        "verdict/peak_in_phase1": 0.0,
+        "verdict/test_acc": 0.5,
+        "verdict/condensed": 0.0,
+    }
 
 
 def test_the_screenshot_script_runs_against_the_grid(grid: Any, tmp_path: Path) -> None:

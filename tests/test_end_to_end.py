@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from condensekit.report import SUMMARY_COLUMNS
+from condensekit.quantities import csv_columns
 
 
 def load_events(run_dir: Path) -> EventAccumulator:
@@ -79,7 +79,7 @@ def test_run_writes_everything_and_tensorboard_reads_it(tmp_path, write_recipe, 
     assert "_hparams_/experiment" in load_events(root / "figures").summary_metadata
     with (root / "summary.csv").open() as f:
         table = list(csv.DictReader(f))
-    assert list(table[0]) == SUMMARY_COLUMNS
+    assert list(table[0]) == csv_columns()
     assert len(table) == 4 and {r["status"] for r in table} == {"ok"}
     assert {r["condensed"] for r in table} <= {"true", "false"}
     assert "mlp" in stdout and "resmlp" in stdout and "condensed" in stdout

@@ -14,29 +14,35 @@ import pytest
 
 matplotlib.use("Agg", force=True)
 
+from report_rows import row  # noqa: E402
+
 from condensekit.report.figures import figure_curves, figure_heatmap, figure_per_layer  # noqa: E402
-from condensekit.report.series import Group, layer_grid  # noqa: E402
+from condensekit.report.model import Group  # noqa: E402
+from condensekit.report.series import layer_grid  # noqa: E402
 
 
-def group(label: str, layers: list[str], seeds: int, t1: list[float]) -> Group:
+def group(arm: str, layers: list[str], seeds: int, t1: list[float]) -> Group:
     """Layer i of seed k logs ``i + k/10`` at steps 0, 10, 100, 1000 (layer 0 skips step 1000); loss 2.3 ->
-    0."""
-    g = Group(label)
+    0; seed k left its plateau at ``t1[k]`` (stuck when there is none)."""
+    logged = {}
     for k in range(seeds):
         series = {"train/loss": (list(range(1001)), [2.3 * (1 - s / 1000) for s in range(1001)])}
         for i, layer in enumerate(layers):
             steps = [0, 10, 100] if i == 0 else [0, 10, 100, 1000]
             series[f"m/{layer}/q"] = (steps, [i + k / 10] * len(steps))
-            series["m/mean/q"] = ([0, 10, 100, 1000], [1.0, 1.0, 1.0, 1.0])
-        g.runs.append(series)
-        g.hidden.append(list(layers))
-    g.t1 = t1
-    return g
+        series["m/mean/q"] = ([0, 10, 100, 1000], [1.0, 1.0, 1.0, 1.0])  # a mean by another rule: not drawn
+        logged[k] = series
+    rows = tuple(
+        row(arm, k, phase1_end=int(t1[k]) if k < len(t1) else None, hidden_layers=tuple(layers))
+        for k in range(seeds)
+    )
+    return Group(arm, "base", rows, lambda r: logged[r.seed])
 
 
 def test_layer_grid_is_the_median_over_seeds_on_one_step_grid() -> None:
-    layers, steps, values = layer_grid(group("a", ["l1", "l2", "l3"], seeds=3, t1=[]), "m/q")
-    assert layers == ["l1", "l2", "l3"] and steps == [0, 10, 100, 1000]
+    a = group("a", ["l1", "l2", "l3"], seeds=3, t1=[])
+    steps, values = layer_grid([c.series for c in a.curves], a.layers, "m/q")
+    assert a.layers == ("l1", "l2", "l3") and steps == [0, 10, 100, 1000]
     assert values[1] == pytest.approx([1.1] * 4) and values[2] == pytest.approx([2.1] * 4)
     # not logged: blank, not zero
     assert values[0][:3] == pytest.approx([0.1] * 3) and math.isnan(values[0][3])
@@ -80,15 +86,17 @@ def test_curves_mark_each_arms_t1_on_the_loss() -> None:
         "training loss"
     )
     assert [line.get_xdata()[0] for line in loss.get_lines() if line.get_linestyle() == ":"] == [300.0]
-    # the logged layer mean is used as is
-    assert fig.axes[1].get_lines()[0].get_ydata() == pytest.approx([1.0] * 4)
+    # the layer mean by the verdict's rule: the steps every hidden layer logged (a: 0 + k/10, b: 1 + k/10),
+    # median over the two seeds; the logged m/mean/q (a mean by another rule) is not drawn
+    assert list(fig.axes[1].get_lines()[0].get_xdata()) == [0, 10, 100]
+    assert fig.axes[1].get_lines()[0].get_ydata() == pytest.approx([0.55] * 3)
 
 
 def test_a_diverging_arm_does_not_flatten_the_other_loss_curves() -> None:
     blown = group("x2", ["a"], 2, [])
-    for series in blown.runs:
-        steps, values = series["train/loss"]
-        series["train/loss"] = (steps, [v + 1e4 * s for s, v in enumerate(values)])  # up to 10^7
+    for curves in blown.curves:
+        steps, values = curves.series["train/loss"]
+        curves.series["train/loss"] = (steps, [v + 1e4 * s for s, v in enumerate(values)])  # up to 10^7
     calm = [group("mlp", ["a"], 2, [300.0]), group("res", ["a"], 2, [])]
     top = figure_curves([*calm, blown], "m/q").axes[0].get_ylim()[1]
     assert 2.3 <= top <= 1.2 * 2.3 + 1e-9  # 1.2 x the median of the arms' highest median losses

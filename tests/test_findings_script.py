@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from report_rows import report, row
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -24,7 +25,7 @@ def stats_module():
 
 
 def test_a_claim_that_does_not_hold_is_marked_and_recorded(stats_module) -> None:
-    stats = stats_module.Stats([])
+    stats = stats_module.Stats(report())
     assert stats.claim(True, "T1 is 260.") == "T1 is 260."
     marked = stats.claim(False, "T1 is 100.")
     assert marked.startswith("**[This statement no longer holds") and marked.endswith("T1 is 100.")
@@ -47,12 +48,11 @@ def test_logged_values_at_step_0_at_t1_and_at_the_end(stats_module, tmp_path: Pa
         {"step": 40, "condensation/mean/share_class": 0.4, "g/layer1/q": 5.0, "g/layer2/q": 5.0},
     ]
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
-    row = {"run_dir": "mlp/base/seed=0", "phase1_end": 30}
+    made = row("mlp", 0, phase1_end=30, hidden_layers=("layer1", "layer2"))
     # last value at or before T1
-    assert stats_module.at_t1(tmp_path, row, "condensation/mean/share_class") == (0.1, 0.2, 0.4)
+    assert stats_module.at_t1(tmp_path, made, "condensation/mean/share_class") == (0.1, 0.2, 0.4)
     # stuck: the end
-    assert (
-        stats_module.at_t1(tmp_path, {**row, "phase1_end": None}, "condensation/mean/share_class")[1] == 0.4
-    )
-    # mean over the hidden layers, logits left out
-    assert stats_module.at_t1(tmp_path, row, "g/*/q") == (2.0, 2.0, 5.0)
+    stuck = row("mlp", 0, phase1_end=None, hidden_layers=("layer1", "layer2"))
+    assert stats_module.at_t1(tmp_path, stuck, "condensation/mean/share_class")[1] == 0.4
+    # mean over the hidden layers (the verdict's rule), logits left out
+    assert stats_module.at_t1(tmp_path, made, "g/*/q") == (2.0, 2.0, 5.0)

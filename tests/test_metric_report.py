@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from condensekit.report.figures import load_series
+from condensekit.report.series import load_series
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 

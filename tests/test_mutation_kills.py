@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from report_rows import report, row
 from torch import nn
 
 from condensekit.api import open_recipe
@@ -27,21 +29,14 @@ from condensekit.output import (
     refuse_links,
     write_json_atomic,
 )
-from condensekit.phases import (
-    Thresholds,
-    has_first_phase,
-    is_collapsed_at_init,
-    is_condensed,
-    phase1_end,
-    series_summary,
-    summarize_run,
-)
+from condensekit.phases import Thresholds, has_first_phase, phase1_end, series_summary, summarize_run
 from condensekit.probe import Probe
 from condensekit.report.answer import answer
 from condensekit.report.compare import comparison_table, permutation_p
 from condensekit.report.markdown import legend, recipe_question, report_markdown
-from condensekit.report.rows import run_row, summary_csv
-from condensekit.report.tables import verdict
+from condensekit.report.rows import RunRow, read_row, summary_csv
+from condensekit.report.sweeps import sweep_table
+from condensekit.report.tables import layer_table, verdict
 from condensekit.reuse import kept_run
 from condensekit.status import RunStatus
 
@@ -100,14 +95,14 @@ def test_t1_needs_the_loss_below_the_threshold_not_at_it() -> None:  # phases-02
 
 
 def test_a_rise_of_exactly_the_threshold_counts() -> None:  # phases-05
-    s = series_summary([0, 10, 20], [0.25, 0.5, 0.25])  # dS = 0.25 exactly
-    assert is_condensed(s, stuck=False, th=Thresholds(rise=0.25))
-    assert not is_condensed(s, stuck=False, th=Thresholds(rise=0.26))
+    steps, values = [0, 10, 20], [0.25, 0.5, 0.25]  # dS = 0.25 exactly
+    assert series_summary(steps, values, 15, Thresholds(rise=0.25)).condensed
+    assert not series_summary(steps, values, 15, Thresholds(rise=0.26)).condensed
 
 
 def test_a_series_starting_exactly_at_collapsed_is_collapsed_at_init() -> None:  # phases-08
-    assert is_collapsed_at_init(series_summary([0, 10, 20], [0.9, 0.9, 0.9]))
-    assert not is_collapsed_at_init(series_summary([0, 10, 20], [0.875, 0.9, 0.9]))
+    assert series_summary([0, 10, 20], [0.9, 0.9, 0.9]).collapsed_at_init
+    assert not series_summary([0, 10, 20], [0.875, 0.9, 0.9]).collapsed_at_init
 
 
 def test_a_first_phase_needs_t1_at_least_two_windows() -> None:  # phases-10
@@ -116,11 +111,11 @@ def test_a_first_phase_needs_t1_at_least_two_windows() -> None:  # phases-10
 
 def test_the_run_verdict_is_the_layer_means_not_any_layers() -> None:  # phases-13
     losses = [2.3] * 60 + [1.0] * 60  # leaves its plateau near step 60
-    series = {"a": ([0, 10, 20], [0.2, 0.35, 0.2]), "b": ([0, 10, 20], [0.2, 0.2, 0.2])}
-    summary = summarize_run(losses, series, window=20)
-    assert summary["phase1_end"] is not None
-    assert summary["layers"]["a"]["condensed"] and not summary["layers"]["b"]["condensed"]
-    assert summary["mean"]["rise"] == pytest.approx(0.075) and summary["condensed"] is False
+    series = {"m/a/q": ([0, 10, 20], [0.2, 0.35, 0.2]), "m/b/q": ([0, 10, 20], [0.2, 0.2, 0.2])}
+    run = summarize_run(losses, series, ["a", "b"], "m/q", window=20)
+    assert run.phase1_end is not None
+    assert run.layers["a"].condensed and not run.layers["b"].condensed
+    assert run.mean.dS == pytest.approx(0.075) and run.condensed is False
 
 
 # ---------------------------------------------------------------------------------------------- probe
@@ -189,11 +184,9 @@ def test_a_garbled_run_json_is_an_unreadable_run_that_is_redone(tmp_path: Path) 
     spec = open_recipe(Path(__file__).parent / "golden" / "flat.toml")[0].specs[0]
     assert read_run_json(run_dir) is None and kept_run(run_dir, spec) == (None, "")  # no run.json: no run
     (run_dir / "run.json").write_text('{"status": "ok", ')
-    assert read_run_json(run_dir) is None and kept_run(run_dir, spec) == (
-        None,
-        "",
-    )  # redone, nothing to explain
-    assert run_row(tmp_path / "golden_flat", run_dir)["status"] == RunStatus.UNREADABLE
+    # redone, nothing to explain
+    assert read_run_json(run_dir) is None and kept_run(run_dir, spec) == (None, "")
+    assert read_row(tmp_path / "golden_flat", run_dir).status == RunStatus.UNREADABLE
 
 
 def test_clearing_a_run_directory_keeps_its_lock(tmp_path: Path) -> None:  # output-07
@@ -237,60 +230,45 @@ def test_a_folder_name_of_exactly_name_max_bytes_is_accepted(tmp_path: Path) -> 
 
 def _row(
     arm: str, seed: int, t1: int | None, ds: float, status: RunStatus = RunStatus.OK, grid: dict | None = None
-) -> dict:
-    grid = grid or {}
-    return {
-        "arm": arm,
-        "grid": ",".join(f"{k}={v}" for k, v in grid.items()) or "base",
-        "grid_values": grid,
-        "seed": seed,
-        "status": status,
-        "phase1_end": t1,
-        "dS": ds,
-        "final_test_acc": 0.5 + ds,
-        "steps_done": 500,
-        "started": 0.0,
-        "thresholds": {},
-    }
+) -> RunRow:
+    return row(
+        arm, seed, status=status, grid=grid, phase1_end=t1, dS=ds, final_test_acc=0.5 + ds, steps_done=500
+    )
 
 
 def test_outputs_deleted_after_a_run_finished_make_its_row_unreadable(tmp_path: Path) -> None:  # report-02
     run_dir = tmp_path / "mlp" / "base" / "seed=0"
     run_dir.mkdir(parents=True)
+    made = _row("mlp", 0, 300, 0.2)
+    assert made.spec is not None and made.summary is not None
     info = {
         "status": "ok",
-        "spec": {"arm": "mlp", "seed": 0, "grid": {}},
-        "summary": {"condensed": True},
+        "spec": made.spec.to_dict(),
+        "summary": made.summary.to_dict(),
         "outputs": {"metrics.jsonl": {"bytes": 3}},
+        "started": 0.0,
     }
     (run_dir / "run.json").write_text(json.dumps(info))
     (run_dir / "metrics.jsonl").write_text("{}\n")
-    assert run_row(tmp_path, run_dir)["status"] == RunStatus.OK
+    assert read_row(tmp_path, run_dir) == made  # read back equal: spec and summary
     (run_dir / "metrics.jsonl").unlink()
-    row = run_row(tmp_path, run_dir)
-    assert row["status"] == RunStatus.UNREADABLE and "metrics.jsonl is missing" in row["error"]
+    read = read_row(tmp_path, run_dir)
+    assert read.status == RunStatus.UNREADABLE and "metrics.jsonl is missing" in read.error
 
 
 def test_summary_csv_leaves_non_finite_numbers_empty() -> None:  # report-04
-    text = summary_csv(
-        [
-            {
-                "arm": "mlp",
-                "seed": 0,
-                "status": RunStatus.OK,
-                "dS_max": math.nan,
-                "peak_max": math.inf,
-                "dS": 0.25,
-            }
-        ]
-    )
-    header, line = text.splitlines()
+    made = _row("mlp", 0, None, 0.25)
+    assert made.summary is not None
+    odd = made.summary.model_copy(update={"dS_max": math.nan, "peak_max": math.inf})
+    header, line = summary_csv([replace(made, summary=odd)]).splitlines()
     cells = dict(zip(header.split(","), line.split(","), strict=True))
     assert (
         cells["dS_max"] == ""
         and cells["peak_max"] == ""
+        and cells["phase1_end"] == ""
         and cells["dS"] == "0.25"
         and cells["status"] == "ok"
+        and cells["stuck"] == "true"
     )
 
 
@@ -298,16 +276,36 @@ def test_runs_that_did_not_finish_ok_stay_out_of_the_verdict_cells() -> None:  #
     rows = [
         _row("mlp", 0, 300, 0.2),
         _row("mlp", 1, 320, 0.3),
-        _row("mlp", 2, None, 0.9, status=RunStatus.FAILED),
+        _row("mlp", 2, None, 0.9, status=RunStatus.DIVERGED),
     ]
-    (cell,) = verdict(rows)
-    assert cell["T1 (phase-1 end)"] == "310 [300, 320]" and cell["rise dS"] == "0.25 [0.2, 0.3]"
-    assert cell["runs"] == "2 ok 1 failed"
+    (cell,) = verdict(report(*rows))
+    assert cell["phase1_end"] == "310 [300, 320]" and cell["dS"] == "0.25 [0.2, 0.3]"
+    assert cell["runs"] == "2 ok 1 diverged"
+
+
+def test_runs_that_did_not_finish_ok_stay_out_of_the_per_layer_table() -> None:  # report-07
+    layers = {"layer1": {"S0": 0.1, "peak": 0.5, "peak_step": 10, "S_final": 0.2, "condensed": True}}
+    diverged = {"layer1": {"S0": 0.1, "peak": 0.9, "peak_step": 500, "S_final": 0.9}}
+    rows = [
+        row("mlp", 0, phase1_end=300, layers=layers),
+        row("mlp", 1, status=RunStatus.DIVERGED, phase1_end=None, layers=diverged),
+    ]
+    (cells,) = layer_table(report(*rows))
+    assert (cells["layer"], cells["peak_step"], cells["peak"], cells["condensed"]) == (
+        "layer1",
+        "10",
+        "0.5",
+        "1/1",
+    )
 
 
 def test_numeric_grid_points_are_ordered_by_value() -> None:  # report-11
     rows = [_row("mlp", 0, 300, 0.2, grid={"model.depth": d}) for d in (10, 4, 20)]
-    assert [r["grid"] for r in verdict(rows)] == ["model.depth=4", "model.depth=10", "model.depth=20"]
+    assert [r["grid"] for r in verdict(report(*rows))] == [
+        "model.depth=4",
+        "model.depth=10",
+        "model.depth=20",
+    ]
 
 
 def test_a_random_relabeling_p_value_is_never_zero() -> None:  # report-15
@@ -318,30 +316,31 @@ def test_a_random_relabeling_p_value_is_never_zero() -> None:  # report-15
 
 def test_a_p_value_of_exactly_alpha_is_significant() -> None:  # report-18
     rows = [_row("ref", s, 100 + s, 0.01 * s) for s in range(39)] + [
-        {**_row("arm", 0, 50, 0.9), "started": 1.0}
+        replace(_row("arm", 0, 50, 0.9), started=1.0)
     ]
-    by_quantity = {r["quantity"]: r for r in comparison_table(rows)}
+    by_quantity = {r["quantity"]: r for r in comparison_table(report(*rows))}
     # 2 of the 40 ways to pick one seed are as extreme
     assert by_quantity["rise dS"]["p (two-sided)"] == "0.05"
     assert by_quantity["rise dS"]["reading"] == "higher than ref (p <= 0.05)"
 
 
-def _seed(seed: int, t1: int | None, s0: float, peak: float, rise: float = 0.1) -> dict:
-    return {
-        **_row("mlp", seed, t1, peak - s0),
-        "S0": s0,
-        "peak": peak,
-        "peak_step": 100,
-        "peak_phase": "phase1",
-        "condensed": False,
-        "collapsed_at_init": False,
-        "smoothing_window": 20,
-        "thresholds": {"rise": rise},
-    }
+def _seed(seed: int, t1: int | None, s0: float, peak: float, rise: float = 0.1) -> RunRow:
+    return row(
+        "mlp",
+        seed,
+        thresholds={"rise": rise},
+        phase1_end=t1,
+        S0=s0,
+        peak=peak,
+        dS=peak - s0,
+        peak_step=100,
+        peak_phase="phase1",
+        steps_done=500,
+    )
 
 
 def test_one_stuck_seed_is_not_all_seeds_stuck() -> None:  # report-20
-    (sentence,) = answer([_seed(0, 300, 0.5, 0.5), _seed(1, 320, 0.5, 0.5), _seed(2, None, 0.5, 0.5)])
+    (sentence,) = answer(report(_seed(0, 300, 0.5, 0.5), _seed(1, 320, 0.5, 0.5), _seed(2, None, 0.5, 0.5)))
     assert (
         "a first phase in 3/3 seeds (T1 310 [300, 320], 1 never left it)" in sentence
         and "never leaves its plateau" not in sentence
@@ -350,25 +349,25 @@ def test_one_stuck_seed_is_not_all_seeds_stuck() -> None:  # report-20
 
 # report-21, report-23
 def test_the_answer_counts_a_rise_of_exactly_the_threshold_and_uses_the_recipes_threshold() -> None:
-    (sentence,) = answer([_seed(0, 300, 0.25, 0.5, rise=0.25)])  # dS = 0.25 exactly
+    (sentence,) = answer(report(_seed(0, 300, 0.25, 0.5, rise=0.25)))  # dS = 0.25 exactly
     assert "it rises by 0.25 or more in 1/1" in sentence
     # dS = 0.2: more than the default 0.1, less than the recipe's
-    (sentence,) = answer([_seed(0, 300, 0.25, 0.45, rise=0.25)])
+    (sentence,) = answer(report(_seed(0, 300, 0.25, 0.45, rise=0.25)))
     assert "no seed rises by 0.25, so none condensed" in sentence
 
 
 def test_the_legend_prints_each_threshold_in_force_and_flags_a_second_set() -> None:  # report-24, report-25
     th = {"plateau_drop_rel": 0.25, "plateau_drop_abs": 0.5, "rise": 0.2}
-    text = "\n".join(legend([{**_row("mlp", 0, 300, 0.2), "thresholds": th}]))
+    text = "\n".join(legend(report(row("mlp", 0, thresholds=th, phase1_end=300))))
     assert (
         "L0 - max(0.25 L0, 0.5)" in text
         and "a rise dS >= 0.2," in text
         and "different thresholds" not in text
     )
-    two = [
-        {**_row("mlp", 0, 300, 0.2), "thresholds": th},
-        {**_row("mlp", 1, 300, 0.2), "thresholds": {**th, "rise": 0.3}},
-    ]
+    two = report(
+        row("mlp", 0, thresholds=th, phase1_end=300),
+        row("mlp", 1, thresholds={**th, "rise": 0.3}, phase1_end=300),
+    )
     assert "**Note: the runs used different thresholds**" in "\n".join(legend(two))
 
 
@@ -376,16 +375,17 @@ def test_the_question_is_read_only_from_the_reports_own_recipe(tmp_path: Path) -
     own, other = tmp_path / "mine.toml", tmp_path / "other.toml"
     own.write_text('# Does it condense?\nname = "mine"\n')
     other.write_text('# a secret\nname = "other"\n')
-    assert recipe_question([{"recipe_path": str(own)}], "mine") == ["> Does it condense?", ""]
-    assert recipe_question([{"recipe_path": str(other)}], "mine") == []
+    assert recipe_question([row("a", 0, recipe_path=str(own))], "mine") == ["> Does it condense?", ""]
+    assert recipe_question([row("a", 0, recipe_path=str(other))], "mine") == []
 
 
 def test_the_report_lists_every_run_that_did_not_finish_ok(tmp_path: Path) -> None:  # report-27
     rows = [_row("mlp", 0, 300, 0.2)] + [
-        {**_row("mlp", s, None, 0.0, status=st), "run_dir": f"mlp/base/seed={s}", "error": "why"}
+        row("mlp", s, status=st, error="why")
         for s, st in enumerate((RunStatus.DIVERGED, RunStatus.UNREADABLE, RunStatus.FAILED), start=1)
     ]
-    text = report_markdown(tmp_path, rows, verdict(rows), [], [])
+    made = report(*rows)
+    text = report_markdown(tmp_path, made, verdict(made), [], [])
     listed = text.split("## Runs that did not finish ok")[1]
     assert all(
         f"`mlp/base/seed={s}`: {st}: why" in listed
@@ -429,19 +429,16 @@ def test_init_applies_the_scheme_asked_for() -> None:  # tricks-14
 
 def test_peak_in_counts_out_of_every_ok_run() -> None:  # report-29
     rows = [
-        {**_row("mlp", s, 300, 0.2), "peak_phase": phase}
-        for s, phase in enumerate(("phase1", "phase1", None))
+        row("mlp", s, phase1_end=300, peak_phase=phase) for s, phase in enumerate(("phase1", "phase1", None))
     ]
-    (cell,) = verdict(rows)
-    assert cell["peak in"] == "phase1 2/3"
+    (cell,) = verdict(report(*rows))
+    assert cell["peak_phase"] == "phase1 2/3"
 
 
 def test_a_grid_key_with_one_value_is_not_a_sweep() -> None:  # report-31
-    from condensekit.report.tables import sweep_table
-
     rows = [
         _row("mlp", 0, 300 + 10 * d, 0.1 * d, grid={"train.lr": 0.1, "model.depth": d}) for d in (2, 3, 4)
     ]
-    table = sweep_table(rows)
+    table = sweep_table(report(*rows))
     assert {r["swept"] for r in table} == {"model.depth"}
-    assert {r["quantity"]: r["rho"] for r in table}["T1"] == "+1.00"
+    assert {r["quantity"]: r["rho"] for r in table}["T1 (phase-1 end)"] == "+1.00"

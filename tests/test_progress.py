@@ -15,11 +15,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from report_rows import summary as run_summary
 
 from condensekit import progress
-from condensekit.display import GridProgress, LiveDisplay, PlainDisplay, fit_table, make_display
+from condensekit.display import GridProgress, LiveDisplay, PlainDisplay, make_display
 from condensekit.phases import Thresholds, phase1_end
-from condensekit.report import render_text
+from condensekit.report import fit_table, render_text
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 COLOR = re.compile(r"\x1b\[[0-9;]*(3[0-9]|9[0-7]|38;)[0-9;]*m")  # SGR with a foreground colour
@@ -117,6 +118,7 @@ def spec(arm: str, seed: int, steps: int = 100) -> Any:
         arm=arm,
         grid_label="base",
         seed=seed,
+        label=f"{arm}/base/seed={seed}",
         train=SimpleNamespace(steps=steps),
         rel_dir=f"r/{arm}/base/seed={seed}",
     )
@@ -128,13 +130,7 @@ def outcome(status: str = "ok", **summary: Any) -> Any:
         error="boom" if status == "failed" else "",
         seconds=1.5,
         summary=summary
-        or {
-            "phase1_end": 40,
-            "dS_max": 0.5,
-            "mean": {"rise": 0.31},
-            "final_loss": 0.1,
-            "final_test_acc": 0.9,
-        },
+        or run_summary(phase1_end=40, dS_max=0.5, dS=0.31, final_loss=0.1, final_test_acc=0.9).to_dict(),
     )
 
 
@@ -247,11 +243,11 @@ WIDE = [
     {
         "arm": f"arm{i}+batchnorm+momentum",
         "runs": "3 ok",
-        "T1 (phase-1 end)": "1.23e+03 [1.1e+03, 1.4e+03] (1 stuck)",
-        "rise dS": "0.312 [0.25, 0.4]",
-        "peak S*": "0.93 [0.9, 0.95]",
-        "train acc": "0.99 [0.98, 1]",
-        "test acc": "0.95 [0.94, 0.96]",
+        "phase1_end": "1.23e+03 [1.1e+03, 1.4e+03] (1 stuck)",
+        "dS": "0.312 [0.25, 0.4]",
+        "peak": "0.93 [0.9, 0.95]",
+        "peak_phase": "phase1 2/3, no phase 1 1/3",
+        "final_test_acc": "0.95 [0.94, 0.96]",
         "condensed": "3/3",
     }
     for i in range(2)
@@ -259,20 +255,22 @@ WIDE = [
 
 
 def test_a_wide_verdict_is_made_compact_then_wrapped_to_fit() -> None:
-    full, shortened = fit_table(WIDE, None, render_text)
-    assert not shortened and "[1.1e+03, 1.4e+03]" in full
-    text, shortened = fit_table(WIDE, 100, render_text)
+    full, shortened = fit_table(WIDE, None)
+    assert not shortened and "[1.1e+03, 1.4e+03]" in full and "T1 (phase-1 end)" in full  # the full headers
+    text, shortened = fit_table(WIDE, 100)
+    header = text.splitlines()[0].split()
     assert (
         shortened
         and max(map(len, text.splitlines())) <= 100
-        and "T1 " in text
+        and header == ["arm", "runs", "T1", "dS", "S*", "in", "acc", "cond"]  # the short headers
         and "[" not in text.split("\n", 2)[2]
+        and "p1 2/3, none 1/3" in text
     )
-    text, shortened = fit_table(WIDE, 80, render_text)
+    text, shortened = fit_table(WIDE, 80)
     assert shortened and max(map(len, text.splitlines())) <= 80
     assert "arm0+batchnorm" in text.replace("\n", "") or "arm0+" in text  # wrapped, not cut
     small = [{"arm": "mlp", "condensed": "1/1"}]
-    assert fit_table(small, 80, render_text) == (render_text(small), False)
+    assert fit_table(small, 80) == (render_text(small), False)
 
 
 # ---------------------------------------------------------------- the command, in a log and on a terminal

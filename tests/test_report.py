@@ -9,8 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from report_rows import markdown_table
 
-from condensekit.report import SUMMARY_COLUMNS, median_range, ranks, spearman
+from condensekit.quantities import csv_columns
+from condensekit.report import median_range, ranks, spearman
 
 GRID_RECIPE = """
 name = "rep"
@@ -107,19 +109,6 @@ def mean_series_from_metrics(run_dir: Path) -> list[tuple[int, float]]:
     return out
 
 
-def markdown_table(text: str, heading: str) -> list[dict[str, str]]:
-    """The first Markdown table after ``heading`` in ``text``."""
-    lines = text[text.index(heading) :].splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
-    block = []
-    for line in lines[start:]:
-        if not line.startswith("|"):
-            break
-        block.append([c.strip() for c in line.strip("|").split(" | ")])
-    header, body = block[0], block[2:]
-    return [dict(zip(header, row, strict=True)) for row in body]
-
-
 def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open() as f:
         return list(csv.DictReader(f))
@@ -142,7 +131,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_summary_csv_matches_run_json_and_metrics(finished: Path) -> None:
     rows = read_csv(finished / "summary.csv")
-    assert list(rows[0]) == SUMMARY_COLUMNS and len(rows) == 6
+    assert list(rows[0]) == csv_columns() and len(rows) == 6
     for row in rows:
         run_dir = finished / row["run_dir"]
         info = json.loads((run_dir / "run.json").read_text())
@@ -204,6 +193,7 @@ def test_report_md_sweep_is_recomputed_with_scipy(finished: Path) -> None:
     sweep = {r["quantity"]: r for r in markdown_table((finished / "report.md").read_text(), "## Sweep")}
     scale = [float(r["grid"].split("=")[1]) for r in rows]
     for label, column in (("rise dS", "dS"), ("peak S*", "peak"), ("test acc", "final_test_acc")):
+        assert "T1 (phase-1 end)" in sweep and "condensed" in sweep
         values = [float(r[column]) for r in rows]
         rho = spearmanr(scale, values).statistic
         assert sweep[label]["rho"] == ("-" if math.isnan(rho) else f"{rho:+.2f}")
@@ -312,9 +302,8 @@ def test_report_lists_failed_diverged_interrupted_and_unreadable_runs(tmp_path: 
     # an interrupted run (killed while running) and one whose run.json is garbage
     interrupted = root / "mlp" / "base" / "seed=7"
     interrupted.mkdir(parents=True)
-    (interrupted / "run.json").write_text(
-        json.dumps({"status": "running", "spec": {"arm": "mlp", "seed": 7, "grid": {}}})
-    )
+    spec = json.loads((root / "mlp" / "base" / "seed=0" / "run.json").read_text())["spec"]
+    (interrupted / "run.json").write_text(json.dumps({"status": "running", "spec": {**spec, "seed": 7}}))
     garbage = root / "mlp" / "base" / "seed=8"
     garbage.mkdir(parents=True)
     (garbage / "run.json").write_text("{not json")

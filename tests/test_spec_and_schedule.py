@@ -44,7 +44,9 @@ def test_a_spec_is_typed_once_validated() -> None:
     assert 5 in due and 6 not in due
     assert spec.data.use == "synthetic" and spec.data.batch_size == 20 and spec.data.params["dim"] == 12
     assert spec.model.use == "mlp" and spec.model.params["width"] == 10
-    assert isinstance(spec.thresholds, Thresholds) and spec.thresholds.series == "condensation/feat_inter"
+    assert (
+        isinstance(spec.thresholds, Thresholds) and spec.summary_options.series == "condensation/feat_inter"
+    )
     with pytest.raises(ValueError):  # frozen: a spec is not edited after validation
         spec.train.steps = 3  # type: ignore[misc]
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import condensekit
 from condensekit import progress
+from condensekit.phases import LOSS_TAG
 
 KEY = "condensekit.console"
-LOSS_TAG = "train/loss"
 
 
 @dataclass

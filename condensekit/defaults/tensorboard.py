@@ -2,7 +2,7 @@
 session.
 
 One event file in the run directory (no stray sub-runs). Besides every scalar under its own name, the run
-writes what makes runs comparable in TensorBoard (see :mod:`condensekit.report.tensorboard`):
+writes what makes runs comparable in TensorBoard (see :mod:`condensekit.dashboard`):
 
 * copies of the headline (loss, test accuracy, the summary series' layer mean and the layer means its
   metric declares in ``MetricReport.compare``) under ``Compare/``, a group that sorts first;
@@ -10,8 +10,9 @@ writes what makes runs comparable in TensorBoard (see :mod:`condensekit.report.t
   ``Compare_by_depth/<quantity>/<k>_<position>``, so arms of different depths overlay;
 * the custom-scalars layout (TensorBoard merges the runs' layouts), once the first measurement shows which
   keys the run logs;
-* at the end: ``Compare/on_plateau`` (1 until the run's T1, then 0: the T1 marker), the verdict metrics and
-  the HParams session (arm, seed, status, tricks with their parameters, grid values).
+* at the end: ``Compare/on_plateau`` (1 until the run's T1, then 0: the T1 marker), the verdict metrics (the
+  quantities with an HParams tag, :func:`condensekit.dashboard.hparams_values`) and the HParams session
+  (arm, seed, status, tricks with their parameters, grid values).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import condensekit
-from condensekit.report import tensorboard as dashboard
+from condensekit import dashboard
+from condensekit.phases import RunSummary
 
 KEY = "condensekit.tensorboard"
 PLATEAU_POINTS = 500  # points of the on_plateau step curve (plus the two at T1)
@@ -45,7 +47,7 @@ def run_started(run: condensekit.Run) -> None:
 def _aliases(run: condensekit.Run) -> dict[str, list[str]]:
     """tag -> shared tags: the headline copied under ``Compare/``, the series' layers under
     ``Compare_by_depth/``."""
-    series = run.spec.thresholds.series
+    series = run.spec.summary_options.series
     out: dict[str, list[str]] = {}
     for _, tag, copy in dashboard.headline_tags(series, run.reports):
         out.setdefault(tag, []).append(copy)
@@ -85,7 +87,7 @@ def log_scalars(run: condensekit.Run, step: int, scalars: dict[str, float]) -> N
 
 def _write_layout(run: condensekit.Run, state: _Writer, tags: Any) -> None:
     state.aliases = _aliases(run)
-    layout = dashboard.dashboard_layout(run.spec.thresholds.series, run.reports, run.hidden_layers, tags)
+    layout = dashboard.dashboard_layout(run.spec.summary_options.series, run.reports, run.hidden_layers, tags)
     state.writer.file_writer.add_summary(dashboard.layout_summary(layout))
     state.layout_written = True
 
@@ -98,9 +100,11 @@ def run_finished(run: condensekit.Run, status: str, summary: dict[str, Any]) -> 
     try:
         if not state.layout_written:
             _write_layout(run, state, ())
-        _write_plateau_marker(state.writer, summary)
-        for tag, value in dashboard.verdict_scalars(summary).items():
-            state.writer.add_scalar(tag, value, global_step=run.step)
+        if summary:  # a failed run has none
+            typed = RunSummary.from_dict(summary)
+            _write_plateau_marker(state.writer, typed)
+            for tag, value in dashboard.hparams_values(typed).items():
+                state.writer.add_scalar(tag, value, global_step=run.step)
         hparams = dashboard.run_hparams(run.spec.arm, run.seed, run.spec.grid, run.spec.tricks, str(status))
         for item in dashboard.session_summaries(hparams, str(status), state.started):
             state.writer.file_writer.add_summary(item)
@@ -108,17 +112,16 @@ def run_finished(run: condensekit.Run, status: str, summary: dict[str, Any]) -> 
         state.writer.close()
 
 
-def _write_plateau_marker(writer: Any, summary: dict[str, Any]) -> None:
+def _write_plateau_marker(writer: Any, summary: RunSummary) -> None:
     """``Compare/on_plateau``: 1 while the run is on its initial loss plateau, 0 from T1 on (all 1 when
     stuck).
 
     A dense step curve (about 500 points and the two around T1), so TensorBoard's smoothing keeps the drop
     sharp.
     """
-    last = summary.get("steps_done")
-    if not isinstance(last, int) or last <= 0 or "phase1_end" not in summary:
+    last, t1 = summary.steps_done, summary.phase1_end
+    if last <= 0:
         return
-    t1 = summary.get("phase1_end")
     every = max(1, last // PLATEAU_POINTS)
     steps = sorted(
         {*range(0, last + 1, every), last, *((t1 - 1, t1) if isinstance(t1, int) and t1 > 0 else ())}

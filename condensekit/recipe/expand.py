@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 from condensekit.catalogue import Catalogue, did_you_mean
-from condensekit.phases import Thresholds
 from condensekit.recipe.builds import check_model_builds
 from condensekit.recipe.names import check_grid_labels
 from condensekit.recipe.problems import Origins, Path_, Problems, validate
@@ -24,7 +23,7 @@ from condensekit.recipe.runlist import ArmPlan, Common, RunList, Section
 from condensekit.recipe.schema import Arm, TopLevel
 from condensekit.run_hooks import hook_methods, invoke
 from condensekit.schedules import DEFAULT_METRIC_SCHEDULE, HELP, Schedule
-from condensekit.spec import CORE_DATA_KEYS, Component, DataSection, MetricSpec, TrainSection
+from condensekit.spec import CORE_DATA_KEYS, Component, DataSection, MetricSpec, SummaryOptions, TrainSection
 from condensekit.text import toml_text
 
 Report = Callable[[Path_, str, str], None]
@@ -86,10 +85,10 @@ class Expander:
                 ok = ok and value is not None
         if not ok:
             return None
-        thresholds = self.thresholds([s[1] for s in plan.sections if s[0] == "metrics"])
-        if thresholds is None:
+        options = self.summary_options([s[1] for s in plan.sections if s[0] == "metrics"])
+        if options is None:
             return None
-        plan.thresholds = thresholds
+        plan.thresholds, plan.summary_options = self.top.thresholds, options
         self.check_model_overrides(plan)
         return plan
 
@@ -259,29 +258,30 @@ class Expander:
             return None
         return MetricSpec(every=schedule, params=params) if params is not None else None
 
-    def thresholds(self, metrics: list[str]) -> Thresholds | None:
-        """The recipe's thresholds with the summary series resolved: named, or the first declared headline."""
-        th = self.top.thresholds
+    def summary_options(self, metrics: list[str]) -> SummaryOptions | None:
+        """The recipe's summary options with the summary series resolved: named, or the first declared
+        headline."""
+        options = self.top.summary_options
         arms = [arm.name for arm in self.top.arms]
-        if th.reference is not None and th.reference not in arms:
+        if options.reference is not None and options.reference not in arms:
             self.problems.add(
                 "summary.reference",
-                f"names no arm of this recipe: {th.reference!r}",
+                f"names no arm of this recipe: {options.reference!r}",
                 f"arms: {', '.join(arms)}",
             )
             return None
-        if th.series is None:
+        if options.series is None:
             for name in metrics:
                 report = self.cat.get("metrics", name).report
                 if report is not None and report.headline:
-                    return th.model_copy(update={"series": f"{name}/{report.headline}"})
-            return th
-        metric, _, quantity = th.series.partition("/")
+                    return options.model_copy(update={"series": f"{name}/{report.headline}"})
+            return options
+        metric, _, quantity = options.series.partition("/")
         if not quantity or metric not in metrics:
             measured = ", ".join(metrics) or "none"
             self.problems.add(
                 "summary.series",
-                f"must be '<metric>/<quantity>' of a metric this recipe measures, got {th.series!r}",
+                f"must be '<metric>/<quantity>' of a metric this recipe measures, got {options.series!r}",
                 f'metrics measured: {measured}; e.g. series = "<metric>/<quantity>"',
             )
             return None
@@ -293,7 +293,7 @@ class Expander:
                 f"available: {', '.join(declared.series)}",
             )
             return None
-        return th
+        return options
 
     def check_model_overrides(self, plan: ArmPlan) -> None:
         """Ask each trick for its model overrides now, so a trick the model cannot take fails validation.

@@ -15,7 +15,7 @@ from typing import Any, overload
 
 from condensekit.phases import Thresholds
 from condensekit.recipe.schema import Arm
-from condensekit.spec import Component, DataSection, ProbeSection, RunSpec, TrainSection
+from condensekit.spec import Component, DataSection, ProbeSection, RunSpec, SummaryOptions, TrainSection
 from condensekit.text import value_label
 
 Section = tuple[str, ...]
@@ -34,6 +34,7 @@ class ArmPlan:
         validated: ``(section, indices of its keys' values)`` -> the validated section (a Component, a
             TrainSection, a DataSection, trick params or a MetricSpec).
         thresholds: the arm's summary thresholds.
+        summary_options: the arm's summary options (its summary series resolved).
     """
 
     arm: Arm
@@ -42,6 +43,7 @@ class ArmPlan:
     sections: dict[Section, list[int]] = field(default_factory=dict)
     validated: dict[tuple[Section, tuple[int, ...]], Any] = field(default_factory=dict)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    summary_options: SummaryOptions = field(default_factory=SummaryOptions)
 
     @property
     def points(self) -> int:
@@ -170,5 +172,6 @@ class RunList(Sequence[RunSpec]):
             metrics=metrics,
             probe=common.probe,
             thresholds=plan.thresholds,
+            summary_options=plan.summary_options,
             plugins=common.plugins,
         )

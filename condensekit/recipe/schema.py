@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict
+
 from condensekit.catalogue import Catalogue, did_you_mean
 from condensekit.manager import env_list
 from condensekit.phases import Thresholds
 from condensekit.recipe.names import name_problem
 from condensekit.recipe.problems import Problems, validate
 from condensekit.recipe.source import RecipeSource, key_path
-from condensekit.spec import Component, ProbeSection
+from condensekit.spec import Component, ProbeSection, SummaryOptions
 from condensekit.text import toml_text
 
 TOP_KEYS = {
@@ -44,6 +46,21 @@ NAME = re.compile(r"^[A-Za-z0-9_.+=-]+$")
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
+class SummaryTable(Thresholds, SummaryOptions):
+    """The recipe's ``[summary]`` table as users write it: the thresholds and the summary options in one flat
+    table (problems are named ``summary.<key>``), split into the two sections of a run's spec."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def sections(self) -> tuple[Thresholds, SummaryOptions]:
+        """``(thresholds, summary options)``."""
+        values = self.model_dump()
+        return (
+            Thresholds(**{k: values[k] for k in Thresholds.model_fields}),
+            SummaryOptions(**{k: values[k] for k in SummaryOptions.model_fields}),
+        )
+
+
 @dataclass
 class Arm:
     """One ``[[arms]]`` entry, shape-checked: its model table, its own tricks and train overrides."""
@@ -65,6 +82,7 @@ class TopLevel:
     plugins: list[str]
     probe: ProbeSection
     thresholds: Thresholds
+    summary_options: SummaryOptions
     executor: Component
     data: dict[str, Any]
     train: dict[str, Any]
@@ -107,13 +125,15 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
             model, raw.get(key, {}), lambda loc, msg, fix: problems.add(key_path([key, *loc]), msg, fix), key
         )
 
+    thresholds, summary_options = (section(SummaryTable, "summary") or SummaryTable()).sections()
     return TopLevel(
         name=name,
         seeds=_seeds(raw.get("seeds", [0]), problems),
         device=device,
         plugins=_plugins(source, problems),
         probe=section(ProbeSection, "probe") or ProbeSection(),
-        thresholds=section(Thresholds, "summary") or Thresholds(),
+        thresholds=thresholds,
+        summary_options=summary_options,
         executor=_executor(raw.get("executor", {}), catalogue, problems),
         data=_table(raw.get("data", {}), "data", 'write [data] with use = "digits"', problems),
         train=_table(raw.get("train", {}), "train", "write [train] with keys", problems),

@@ -9,12 +9,10 @@ ok; where the seeds disagree or are fewer than :data:`FEW_SEEDS`, the sentence s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from condensekit.phases import has_first_phase
-from condensekit.report.rows import thresholds_in_force
-from condensekit.report.tables import grouped, median_range
-from condensekit.status import RunStatus
+from condensekit.phases import RunSummary
+from condensekit.quantities import median_range
+from condensekit.report.model import Group, ReportInput
 
 FEW_SEEDS = 3  # fewer ok seeds than this: a range, not evidence
 
@@ -23,16 +21,12 @@ def _of(k: int, n: int) -> str:
     return f"{k}/{n} seeds" if n != 1 else ("1 seed" if k else "0/1 seeds")
 
 
-def _first_phase(row: dict[str, Any]) -> bool:
-    return has_first_phase(row.get("phase1_end"), int(row.get("smoothing_window") or 20))
-
-
-def phase_clause(ok: Sequence[dict[str, Any]]) -> str:
+def phase_clause(ok: Sequence[RunSummary]) -> str:
     """Whether the loss had a first phase: how many seeds, with T1 (stuck seeds counted apart)."""
     n = len(ok)
-    with_phase = [r for r in ok if _first_phase(r)]
-    stuck = sum(1 for r in ok if r.get("phase1_end") is None)
-    t1 = median_range([r.get("phase1_end") for r in ok])
+    with_phase = [s for s in ok if s.first_phase]
+    stuck = sum(1 for s in ok if s.phase1_end is None)
+    t1 = median_range([s.phase1_end for s in ok])
     if stuck == n:
         return f"the loss never leaves its plateau ({_of(n, n)} stuck)"
     stuck_text = f", {stuck} never left it" if stuck else ""
@@ -41,22 +35,22 @@ def phase_clause(ok: Sequence[dict[str, Any]]) -> str:
     return f"a first phase in {_of(len(with_phase), n)} (T1 {t1}{stuck_text})"
 
 
-def similarity_clause(ok: Sequence[dict[str, Any]], rise: float, series: str = "the similarity") -> str:
+def similarity_clause(ok: Sequence[RunSummary], rise: float, series: str = "the similarity") -> str:
     """What the layer-mean similarity did: alike from step 0, its rise and peak, where the peak fell, the
     verdict."""
     n = len(ok)
-    collapsed = sum(1 for r in ok if r.get("collapsed_at_init"))
-    risen = sum(1 for r in ok if isinstance(r.get("dS"), int | float) and r["dS"] >= rise)
-    condensed = sum(1 for r in ok if r.get("condensed"))
+    collapsed = sum(1 for s in ok if s.collapsed_at_init)
+    risen = sum(1 for s in ok if s.mean.dS is not None and s.mean.dS >= rise)
+    condensed = sum(1 for s in ok if s.condensed)
     parts = []
     if collapsed:
         parts.append(f"the features are alike from step 0 (collapsed at init) in {_of(collapsed, n)}")
     if collapsed == n:
         return "; ".join(parts)
     # where the peak fell against T1 means something only in the seeds that had a first phase
-    phased = [r for r in ok if _first_phase(r)]
-    during = sum(1 for r in phased if r.get("peak_phase") == "phase1")
-    after = sum(1 for r in phased if r.get("peak_phase") == "phase2")
+    phased = [s for s in ok if s.first_phase]
+    during = sum(1 for s in phased if s.peak_phase == "phase1")
+    after = sum(1 for s in phased if s.peak_phase == "phase2")
     where = " and ".join(
         w
         for w, k in (
@@ -67,9 +61,9 @@ def similarity_clause(ok: Sequence[dict[str, Any]], rise: float, series: str = "
         if k
     )
     parts.append(
-        f"{series} goes from {median_range(r.get('S0') for r in ok)} to a peak of "
-        f"{median_range(r.get('peak') for r in ok)} at step {median_range(r.get('peak_step') for r in ok)} "
-        f"({where or 'no peak'}), a rise of {median_range(r.get('dS') for r in ok)}"
+        f"{series} goes from {median_range(s.mean.S0 for s in ok)} to a peak of "
+        f"{median_range(s.mean.peak for s in ok)} at step {median_range(s.mean.peak_step for s in ok)} "
+        f"({where or 'no peak'}), a rise of {median_range(s.mean.dS for s in ok)}"
     )
     if not risen:
         parts.append(f"no seed rises by {rise:g}, so none condensed")
@@ -81,18 +75,16 @@ def similarity_clause(ok: Sequence[dict[str, Any]], rise: float, series: str = "
     return "; ".join(parts)
 
 
-def arm_sentence(
-    arm: str, runs: Sequence[dict[str, Any]], rise: float, series: str = "the similarity"
-) -> str:
+def arm_sentence(group: Group, rise: float, series: str = "the similarity") -> str:
     """One sentence for one arm (one grid point): its phases, its similarity, and how thin the evidence is."""
-    ok = [r for r in runs if r["status"] == RunStatus.OK]
-    others = len(runs) - len(ok)
+    ok = [r.summary for r in group.ok if r.summary is not None]
+    others = len(group.rows) - len(ok)
     if not ok:
-        return f"{arm}: no run finished ok ({len(runs)} runs), nothing to say."
-    sentence = f"{arm}: {phase_clause(ok)}; {similarity_clause(ok, rise, series)}."
+        return f"{group.label}: no run finished ok ({len(group.rows)} runs), nothing to say."
+    sentence = f"{group.label}: {phase_clause(ok)}; {similarity_clause(ok, rise, series)}."
     notes = []
     if others:
-        notes.append(f"{others} of {len(runs)} runs did not finish ok and are left out")
+        notes.append(f"{others} of {len(group.rows)} runs did not finish ok and are left out")
     if len(ok) < FEW_SEEDS:
         notes.append(f"only {len(ok)} seed{'s' if len(ok) != 1 else ''}: too few to conclude")
     elif _disagree(ok):
@@ -100,18 +92,14 @@ def arm_sentence(
     return sentence + (f" ({'; '.join(notes)}.)" if notes else "")
 
 
-def _disagree(ok: Sequence[dict[str, Any]]) -> bool:
-    verdicts = {bool(r.get("condensed")) for r in ok}
-    phases = {_first_phase(r) for r in ok}
+def _disagree(ok: Sequence[RunSummary]) -> bool:
+    verdicts = {s.condensed for s in ok}
+    phases = {s.first_phase for s in ok}
     return len(verdicts) > 1 or len(phases) > 1
 
 
-def answer(rows: Sequence[dict[str, Any]]) -> list[str]:
+def answer(report: ReportInput) -> list[str]:
     """One sentence per arm and grid point, in the verdict table's order."""
-    th = thresholds_in_force(rows)[0]
-    series = f"{th.series.rpartition('/')[2]} (mean over hidden layers)" if th.series else "the similarity"
-    lines = []
-    for (arm, grid), runs in grouped(rows).items():
-        label = arm if grid == "base" else f"{arm} ({grid})"
-        lines.append(arm_sentence(label, runs, th.rise, series))
-    return lines
+    series = report.series
+    words = f"{series.rpartition('/')[2]} (mean over hidden layers)" if series else "the similarity"
+    return [arm_sentence(group, report.thresholds.rise, words) for group in report.groups]

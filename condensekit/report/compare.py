@@ -1,7 +1,8 @@
 """Each arm against the recipe's reference arm: probability of superiority and an exact permutation p-value.
 
-For a quantity (T1, the rise dS of the layer-mean similarity, the test accuracy) with values ``x`` of an
-arm's seeds and ``y`` of the reference arm's seeds (the same grid point):
+For each quantity the table of quantities marks ``compared`` (T1, the rise dS of the layer-mean
+similarity, the test accuracy) with values ``x`` of an arm's seeds and ``y`` of the reference arm's seeds
+(the same grid point):
 
 * ``P(arm > ref)``, the probability of superiority: over all ``len(x) * len(y)`` seed pairs, the share in
   which the arm's value is larger, ties counting one half (the Mann-Whitney U divided by the pairs);
@@ -26,12 +27,10 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from condensekit.report.rows import thresholds_in_force
-from condensekit.report.tables import grouped, median_range, ranks, sweep_value
-from condensekit.status import RunStatus
+from condensekit import quantities
+from condensekit.report.model import ReportInput
+from condensekit.report.sweeps import ranks, sweep_value
 
-# (label in the table, row key)
-COMPARED = (("T1", "phase1_end"), ("rise dS", "dS"), ("test acc", "final_test_acc"))
 EXACT_LIMIT = 200_000  # C(20, 10) = 184,756: up to 10 against 10 seeds the p-value is exact
 RESAMPLES = 100_000
 ALPHA = 0.05
@@ -75,15 +74,6 @@ def smallest_p(n_x: int, n_y: int) -> float:
     return min(1.0, 2 / math.comb(n_x + n_y, n_x))
 
 
-def reference_arm(rows: Sequence[dict[str, Any]]) -> str | None:
-    """The arm named by ``[summary] reference``, else the first arm run; None without rows."""
-    named = thresholds_in_force(rows)[0].reference
-    arms = [arm for arm, _ in grouped(rows)]
-    if named is not None and named in arms:
-        return named
-    return arms[0] if arms else None
-
-
 def compare_values(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
     """Superiority, p-value, exactness and whether these sample sizes can conclude anything at ``ALPHA``."""
     if not x or not y:
@@ -92,30 +82,31 @@ def compare_values(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
     return {"P": superiority(x, y), "p": p, "exact": exact, "too_few": smallest_p(len(x), len(y)) > ALPHA}
 
 
-def comparisons(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def comparisons(report: ReportInput) -> list[dict[str, Any]]:
     """Each non-reference arm against the reference arm at the same grid point, per compared quantity.
 
-    Only runs that finished ok enter. Each entry holds ``arm``, ``grid``, ``reference``, ``quantity``,
-    ``x`` / ``y`` (the values), ``P``, ``p``, ``exact`` and ``too_few``.
+    Only runs that finished ok enter. Each entry holds ``arm``, ``grid``, ``reference``, ``key`` and
+    ``quantity`` (the quantity's key and header), ``x`` / ``y`` (the values), ``P``, ``p``, ``exact`` and
+    ``too_few``.
     """
-    ref = reference_arm(rows)
-    groups = grouped(r for r in rows if r["status"] == RunStatus.OK)
+    ref = report.reference
     out: list[dict[str, Any]] = []
     if ref is None:
         return out
-    for (arm, grid), runs in groups.items():
-        if arm == ref or (ref, grid) not in groups:
+    for group in report.groups:
+        against = report.group(ref, group.grid)
+        if group.arm == ref or against is None or not group.ok or not against.ok:
             continue
-        for label, key in COMPARED:
-            x = [v for v in (sweep_value(r, key) for r in runs) if v is not None]
-            y = [v for v in (sweep_value(r, key) for r in groups[(ref, grid)]) if v is not None]
+        for quantity in (q for q in quantities.QUANTITIES if q.compared):
+            x = [v for v in (sweep_value(r, quantity.key) for r in group.ok) if v is not None]
+            y = [v for v in (sweep_value(r, quantity.key) for r in against.ok) if v is not None]
             out.append(
                 {
-                    "arm": arm,
-                    "grid": grid,
+                    "arm": group.arm,
+                    "grid": group.grid,
                     "reference": ref,
-                    "quantity": label,
-                    "key": key,
+                    "quantity": quantity.header,
+                    "key": quantity.key,
                     "x": x,
                     "y": y,
                     **compare_values(x, y),
@@ -144,11 +135,11 @@ def _verdict_text(entry: dict[str, Any]) -> str:
     return f"no difference shown at p <= {ALPHA:g}"
 
 
-def comparison_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+def comparison_table(report: ReportInput) -> list[dict[str, str]]:
     """The comparisons as table rows: medians, ``P(arm > ref)``, the p-value and what it allows to say."""
     table = []
-    for e in comparisons(rows):
-        med = lambda v: median_range([statistics.median(v)]) if v else "-"  # noqa: E731
+    for e in comparisons(report):
+        med = lambda v: quantities.median_range([statistics.median(v)]) if v else "-"  # noqa: E731
         table.append(
             {
                 "arm": e["arm"],

@@ -1,9 +1,10 @@
 """Figures of the cross-run report: PNG files for ``report.md`` and the same figures in TensorBoard.
 
 Everything is read back from the run directories (``metrics.jsonl``, and the figure declarations each
-metric wrote into ``run.json``; see :mod:`condensekit.report.series`), so a report can be redrawn without
-re-running anything and without the plugins installed. matplotlib (Agg backend) is imported only when
-figures are drawn.
+metric wrote into ``run.json``), through the report's input (:mod:`condensekit.report.model`), so a report
+can be redrawn without re-running anything and without the plugins installed. matplotlib (Agg backend) is
+imported only when figures are drawn. Every layer mean drawn is :func:`condensekit.phases.layer_mean`, the
+rule the verdict uses.
 
 One line (or panel) per group = arm at one grid point, median over seeds with a min-max band. The core
 draws three figures from the recipe's summary series (``[summary] series``, e.g. ``condensation/feat_inter``):
@@ -23,38 +24,21 @@ from __future__ import annotations
 import io
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from condensekit.metric_report import Figure, MetricReport
-from condensekit.report.rows import thresholds_in_force
+from condensekit.metric_report import Figure
+from condensekit.report.model import Group, ReportInput
 from condensekit.report.series import (
-    LOSS_TAG,
-    Group,
-    Series,
+    Curve,
     band,
-    build_groups,
     layer_grid,
-    layer_mean,
-    load_series,
-    smoothed_loss,
+    loss_curve,
+    panel_curve,
     split_series,
-    summary_curves,
+    summary_curve,
 )
-from condensekit.status import RunStatus
-
-__all__ = [
-    "LOSS_TAG",
-    "Group",
-    "Series",
-    "band",
-    "build_groups",
-    "declared_figures",
-    "layer_mean",
-    "load_series",
-    "write_figures",
-]
 
 MAX_PANELS = 12  # heatmap.png / per_layer.png: more groups than this are left to TensorBoard
 DPI = 100
@@ -68,7 +52,12 @@ STYLE: dict[str, Any] = {
 }
 
 
-def _plot_band(ax: Any, curves: Sequence[Series], label: str, color: Any, style: str = "-") -> None:
+def summary_curves(group: Group, series: str) -> list[Curve]:
+    """The summary series' mean over each run's hidden layers (see :func:`.series.summary_curve`)."""
+    return [summary_curve(c.series, c.summary.hidden_layers, series) for c in group.curves]
+
+
+def _plot_band(ax: Any, curves: Sequence[Curve], label: str, color: Any, style: str = "-") -> None:
     steps, med, lo, hi = band([c for c in curves if c[0]])
     if not steps:
         return
@@ -132,7 +121,7 @@ def figure_curves(groups: Sequence[Group], series: str) -> Any:
     fig, (ax_loss, ax_sim) = plt.subplots(1, 2, figsize=(13, 4.8))
     peaks = []  # each group's highest median loss
     for group, color in zip(groups, _colors(len(groups)), strict=True):
-        losses = [smoothed_loss(s) for s in group.runs]
+        losses = [loss_curve(c.series, c.summary.smoothing_window) for c in group.curves]
         _plot_band(ax_loss, losses, group.label, color)
         peaks += [max(med)] if (med := band([c for c in losses if c[0]])[1]) else []
         _plot_band(ax_sim, summary_curves(group, series), group.label, color)
@@ -163,7 +152,10 @@ def figure_heatmap(groups: Sequence[Group], series: str) -> Any:
     import numpy as np
 
     quantity = split_series(series)[1]
-    shown = [(g, *layer_grid(g, series)) for g in list(groups)[:MAX_PANELS]]
+    shown = [
+        (g, g.layers, *layer_grid([c.series for c in g.curves], g.layers, series))
+        for g in groups[:MAX_PANELS]
+    ]
     shown = [item for item in shown if item[2]]
     if not shown:
         return None
@@ -225,7 +217,7 @@ def figure_per_layer(groups: Sequence[Group], series: str) -> Any:
         norm = matplotlib.colors.Normalize(0, max(1, len(layers) - 1))
         for i, layer in enumerate(layers):
             tag = f"{metric}/{layer}/{quantity}"
-            steps, med, _, _ = band([s[tag] for s in group.runs if tag in s])
+            steps, med, _, _ = band([c.series[tag] for c in group.curves if tag in c.series])
             ax.plot(steps, med, color=cmap(norm(i)), lw=1.5)
         _mark_t1(ax, group)
         ax.set_title(group.label)
@@ -234,7 +226,7 @@ def figure_per_layer(groups: Sequence[Group], series: str) -> Any:
         every = max(1, math.ceil(len(layers) / 20))
         bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.06, pad=0.02)
         bar.set_ticks(
-            range(0, len(layers), every), labels=layers[::every], fontsize=8 if len(layers) > 10 else 9
+            range(0, len(layers), every), labels=list(layers[::every]), fontsize=8 if len(layers) > 10 else 9
         )
         bar.ax.invert_yaxis()  # the first hidden layer on top, as in heatmap.png
     _margins(fig, right=1 - 1.1 / fig.get_figwidth(), wspace=0.55)
@@ -246,13 +238,11 @@ def figure_per_layer(groups: Sequence[Group], series: str) -> Any:
 
 def figure_panels(groups: Sequence[Group], metric: str, figure: Figure, series: str | None) -> Any:
     """A metric's declared figure: its panels over steps, one band per group; None when nothing was logged."""
-    present = [
-        p
-        for p in figure.panels
-        if any(
-            layer_mean(s, metric, p.key, h)[0] for g in groups for s, h in zip(g.runs, g.hidden, strict=True)
-        )
-    ]
+
+    def curves(group: Group, key: str) -> list[Curve]:
+        return [panel_curve(c.series, c.summary.hidden_layers, metric, key) for c in group.curves]
+
+    present = [p for p in figure.panels if any(c[0] for g in groups for c in curves(g, p.key))]
     if not present:
         return None
     lead = figure.lead_with_summary and series is not None
@@ -261,12 +251,7 @@ def figure_panels(groups: Sequence[Group], metric: str, figure: Figure, series: 
         if lead:
             _plot_band(flat[0], summary_curves(group, series), group.label, color)  # type: ignore[arg-type]
         for ax, panel in zip(flat[lead:], present, strict=False):
-            _plot_band(
-                ax,
-                [layer_mean(s, metric, panel.key, h) for s, h in zip(group.runs, group.hidden, strict=True)],
-                group.label,
-                color,
-            )
+            _plot_band(ax, curves(group, panel.key), group.label, color)
     if lead:
         _finish(flat[0], f"{split_series(series)[1]}, layer mean")  # type: ignore[arg-type]
     for ax, panel in zip(flat[lead:], present, strict=False):
@@ -279,28 +264,54 @@ def figure_panels(groups: Sequence[Group], metric: str, figure: Figure, series: 
     return fig
 
 
-def declared_figures(rows: Sequence[dict[str, Any]]) -> list[tuple[str, Figure]]:
+def declared_figures(report: ReportInput) -> list[tuple[str, Figure]]:
     """``(metric, figure)`` for every figure the runs' metrics declared (first declaration of a name wins)."""
     out: dict[str, tuple[str, Figure]] = {}
-    for row in rows:
-        for metric, report in (row.get("reports") or {}).items():
-            try:
-                declared = MetricReport.model_validate(report)
-            except ValueError:  # written by a plugin version this one cannot read: skip its figures
-                continue
+    for row in report.rows:
+        for metric, declared in row.reports.items():
             for figure in declared.figures:
                 out.setdefault(figure.name, (metric, figure))
     return list(out.values())
 
 
+def figures_to_draw(report: ReportInput, groups: Sequence[Group]) -> list[tuple[str, str, Callable[[], Any]]]:
+    """``(name, caption, draw)`` of every figure: the three of the summary series, then the metrics' own."""
+    series = report.series
+    draw: list[tuple[str, str, Callable[[], Any]]] = []
+    if series is not None:
+        draw += [
+            (
+                "curves",
+                f"Training loss (running median) and `{series}`, mean over hidden layers.",
+                lambda: figure_curves(groups, series),
+            ),
+            (
+                "heatmap",
+                f"`{series}` of every hidden layer (rows, first on top) over the steps, median over seeds; "
+                "dashed: median T1.",
+                lambda: figure_heatmap(groups, series),
+            ),
+            (
+                "per_layer",
+                f"Each hidden layer's `{series}` (median over seeds), coloured by depth; dashed: median T1.",
+                lambda: figure_per_layer(groups, series),
+            ),
+        ]
+    for metric, figure in declared_figures(report):
+        draw.append(
+            (figure.name, figure.caption, lambda m=metric, f=figure: figure_panels(groups, m, f, series))  # type: ignore[misc]
+        )
+    return draw
+
+
 def write_figures(
-    root: Path, rows: Sequence[dict[str, Any]]
-) -> tuple[list[tuple[str, str, str]], list[str], dict[str, bytes], list[Group]]:
+    root: Path, report: ReportInput
+) -> tuple[list[tuple[str, str, str]], list[str], dict[str, bytes]]:
     """Draw every figure into ``root/figures/*.png``.
 
     Returns:
-        ``([(name, path relative to root, caption)], problems, name -> PNG bytes, groups)``; a figure that
-        cannot be drawn is a problem line, never an exception, so a report is always written.
+        ``([(name, path relative to root, caption)], problems, name -> PNG bytes)``; a figure that cannot be
+        drawn is a problem line, never an exception, so a report is always written.
     """
     try:
         import matplotlib
@@ -308,47 +319,15 @@ def write_figures(
         matplotlib.use("Agg", force=True)
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        return [], [f"figures not drawn: matplotlib is missing ({exc}); pip install matplotlib"], {}, []
-    finished = [r for r in rows if r["status"] in (RunStatus.OK, RunStatus.DIVERGED)]
-    groups = build_groups(root, finished)
+        return [], [f"figures not drawn: matplotlib is missing ({exc}); pip install matplotlib"], {}
+    groups = [g for g in report.groups if g.curves]
     if not groups:
-        return [], ["figures not drawn: no finished run has metrics.jsonl"], {}, []
-    series = thresholds_in_force(finished)[0].series
-    draw: list[tuple[str, str, Any]] = []
-    if series is not None:
-        draw.append(
-            (
-                "curves",
-                f"Training loss (running median) and `{series}`, mean over hidden layers.",
-                lambda: figure_curves(groups, series),
-            )
-        )
-        draw.append(
-            (
-                "heatmap",
-                (
-                    f"`{series}` of every hidden layer (rows, first on top) "
-                    "over the steps, median over seeds; dashed: median T1."
-                ),
-                lambda: figure_heatmap(groups, series),
-            )
-        )
-        draw.append(
-            (
-                "per_layer",
-                f"Each hidden layer's `{series}` (median over seeds), coloured by depth; dashed: median T1.",
-                lambda: figure_per_layer(groups, series),
-            )
-        )
-    for metric, figure in declared_figures(finished):
-        draw.append(
-            (figure.name, figure.caption, lambda m=metric, f=figure: figure_panels(groups, m, f, series))  # type: ignore[misc]
-        )
+        return [], ["figures not drawn: no finished run has metrics.jsonl"], {}
     (root / "figures").mkdir(exist_ok=True)
     written: list[tuple[str, str, str]] = []
     problems: list[str] = []
     pngs: dict[str, bytes] = {}
-    for name, caption, make in draw:
+    for name, caption, make in figures_to_draw(report, groups):
         try:
             with plt.rc_context(STYLE):  # type: ignore[arg-type]
                 fig = make()
@@ -363,4 +342,4 @@ def write_figures(
         except Exception as exc:  # one bad figure must not cost the report
             plt.close("all")
             problems.append(f"figure {name} not drawn: {type(exc).__name__}: {exc}")
-    return written, problems, pngs, groups
+    return written, problems, pngs

@@ -7,12 +7,14 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from condensekit import quantities
 from condensekit.report.answer import answer
-from condensekit.report.compare import comparison_table, reference_arm
-from condensekit.report.rows import thresholds_in_force
-from condensekit.report.tables import layer_table, render_markdown, sweep_table
+from condensekit.report.compare import comparison_table
+from condensekit.report.model import ReportInput
+from condensekit.report.rows import RunRow
+from condensekit.report.sweeps import sweep_table
+from condensekit.report.tables import layer_table, render_markdown
 from condensekit.status import RunStatus
 
 COMPARISON_NOTE = (
@@ -23,13 +25,13 @@ COMPARISON_NOTE = (
 )
 
 
-def recipe_question(rows: Sequence[dict[str, Any]], name: str = "") -> list[str]:
+def recipe_question(rows: Sequence[RunRow], name: str = "") -> list[str]:
     """The leading comment block of the recipe file (its question and commands), when the file is still there.
 
     Only a ``.toml`` file that parses as a recipe named ``name`` (the report folder's) is read, so a planted
     ``run.json`` cannot copy another file's comments into the report.
     """
-    path = next((Path(r["recipe_path"]) for r in rows if r.get("recipe_path")), None)
+    path = next((Path(r.spec.recipe_path) for r in rows if r.spec is not None and r.spec.recipe_path), None)
     if path is None or path.suffix != ".toml" or not path.is_file():
         return []
     try:
@@ -46,45 +48,27 @@ def recipe_question(rows: Sequence[dict[str, Any]], name: str = "") -> list[str]
     return ["> " + line if line else ">" for line in lines] + [""] if lines else []
 
 
-def series_description(rows: Sequence[dict[str, Any]], series: str | None) -> str:
-    """What the summary series is, in the words its metric declared (``feat_inter``: "inter-class ...")."""
-    if series is None:
-        return "no similarity series (no metric declares one; see `[summary] series`)"
-    metric, _, quantity = series.partition("/")
-    for row in rows:
-        words = ((row.get("reports") or {}).get(metric) or {}).get("describe", {}).get(quantity)
-        if words:
-            return f"`{series}`, the {words}"
-    return f"`{series}`"
+def description_context(report: ReportInput) -> quantities.Context:
+    """What the quantities' descriptions refer to in this report: its thresholds, series and windows."""
+    windows = report.windows()
+    window = f"{'/'.join(map(str, windows))} steps" if windows else quantities.Context.window
+    return quantities.Context(report.thresholds, report.series_words(), window)
 
 
-def legend(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """How to read the verdict, with the thresholds the runs actually used (definitions: docs/metrics.md)."""
-    sets = thresholds_in_force(rows)
-    th = sets[0]
-    windows = sorted({int(r["smoothing_window"]) for r in rows if isinstance(r.get("smoothing_window"), int)})
-    window = f"{'/'.join(map(str, windows))} steps" if windows else "max(20, steps per epoch / 20) steps"
-    lines = [
-        f"- T1: first step where the training loss, smoothed by a running median over {window}, falls below "
-        f"L0 - max({th.plateau_drop_rel:g} L0, {th.plateau_drop_abs:g}), L0 being the median of its first "
-        "window (`stuck`: never within the run). The answer calls it a first phase when the run is stuck or "
-        "T1 >= 2 windows.",
-        "- rise dS, peak S*, peak t*: of the mean over the hidden layers of "
-        f"{series_description(rows, th.series)}: its peak minus its first value, its peak, and the step of "
-        "the peak. `peak in`: the peak came during phase 1 (at or before T1, or the run is stuck) or after "
-        "T1.",
-        f"- condensed: a rise dS >= {th.rise:g}, then a final value at most S* - {th.fall_fraction:g} dS "
-        "(the similarity came back down; a dip that recovers does not count), or a run still stuck at its "
-        "end.",
-        "- collapsed: collapsed at init, alike from step 0: more than half of the hidden layers start at or "
-        f"above {th.collapsed:g} and never rise by {th.rise:g}, and their mean does not rise by {th.rise:g}. "
-        "Never counted as condensed.",
+def legend(report: ReportInput) -> list[str]:
+    """How to read the verdict: one line per quantity in it, from its description, with the thresholds the
+    runs actually used (definitions: docs/metrics.md)."""
+    context = description_context(report)
+    lines = [f"- {q.header}: {q.describe(context)}." for q in quantities.in_verdict()]
+    lines.append(
         "- Values are median [min, max] across the seeds that finished ok. Per-run numbers (with `dS_max` / "
         "`peak_max`, the largest single-layer rise and peak) are in `summary.csv`; the definitions with "
-        "their formulas are in condensekit's `docs/metrics.md`.",
-    ]
-    if len(sets) > 1:
-        other = "; ".join(", ".join(f"{k}={v}" for k, v in s.model_dump().items()) for s in sets[1:])
+        "their formulas are in condensekit's `docs/metrics.md`."
+    )
+    if report.other_thresholds:
+        other = "; ".join(
+            ", ".join(f"{k}={v}" for k, v in s.model_dump().items()) for s in report.other_thresholds
+        )
         lines.append(
             "**Note: the runs used different thresholds**; besides "
             f"the ones above: {other}. Compare arms with care."
@@ -94,7 +78,7 @@ def legend(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def report_markdown(
     root: Path,
-    rows: list[dict[str, Any]],
+    report: ReportInput,
     table: list[dict[str, str]],
     figures: Sequence[tuple[str, str, str]],
     notes: list[str],
@@ -102,28 +86,33 @@ def report_markdown(
     """The text of ``report.md``.
 
     Args:
+        root: the report's folder.
+        report: the report's input.
+        table: the verdict (:func:`condensekit.report.tables.verdict`).
         figures: ``(name, path relative to root, caption)`` of each drawn figure.
+        notes: lines for the closing notes (mixed specs, figures not drawn).
     """
+    headers = quantities.headers()
     lines = [
         f"# condensekit report: {root.name}",
         "",
-        *recipe_question(rows, root.name),
+        *recipe_question(report.rows, root.name),
         "## Answer",
         "",
-        *[f"- {s}" for s in answer(rows)],
+        *[f"- {s}" for s in answer(report)],
         "",
     ]
-    lines += ["## Verdict", "", render_markdown(table), *legend(rows), ""]
-    compared = comparison_table(rows)
+    lines += ["## Verdict", "", render_markdown(table, headers), *legend(report), ""]
+    compared = comparison_table(report)
     if compared:
         lines += [
-            f"## Each arm against {reference_arm(rows)}",
+            f"## Each arm against {report.reference}",
             "",
             render_markdown(compared),
             COMPARISON_NOTE,
             "",
         ]
-    sweep = sweep_table(rows)
+    sweep = sweep_table(report)
     if sweep:
         lines += [
             "## Sweep: Spearman correlation with the swept value",
@@ -142,24 +131,21 @@ def report_markdown(
             ),
             "",
         ]
-    layers = layer_table(rows)
+    layers = layer_table(report)
     if layers:
         lines += [
             "## Per-layer peaks",
             "",
             "<details><summary>when each hidden layer peaks</summary>",
             "",
-            render_markdown(layers),
+            render_markdown(layers, headers),
             "</details>",
             "",
         ]
-    problems = [r for r in rows if r["status"] != RunStatus.OK]
+    problems = [r for r in report.rows if r.status != RunStatus.OK]
     if problems:
         lines += ["## Runs that did not finish ok", ""]
-        lines += [
-            f"- `{r['run_dir']}`: {r['status']}{': ' + r['error'] if r.get('error') else ''}"
-            for r in problems
-        ]
+        lines += [f"- `{r.run_dir}`: {r.status}{': ' + r.error if r.error else ''}" for r in problems]
         lines.append("")
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]

@@ -1,154 +1,149 @@
-"""One row per run directory, read from its ``run.json``: the numbers every table and figure starts from.
+"""One typed row per run directory, read once from its ``run.json``; ``summary.csv``.
 
-Nothing is re-run: a row holds the run's spec (arm, grid point, seed, the thresholds it used), its status
-and its summary. Failed, diverged, interrupted and unreadable runs are rows too.
+Nothing is re-run: a row holds the run's status, where it lives, its spec (arm, grid point, seed, the
+thresholds it used), its typed summary and the report declarations of its metrics. Failed, diverged,
+interrupted and unreadable runs are rows too.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from condensekit import quantities
+from condensekit.metric_report import MetricReport
 from condensekit.output import find_runs, read_run_json
-from condensekit.phases import Thresholds
+from condensekit.phases import RunSummary
 from condensekit.reuse import damaged_outputs
+from condensekit.spec import RunSpec
 from condensekit.status import RunStatus, as_status
-from condensekit.text import grid_label
 
-SUMMARY_COLUMNS = [
-    "arm",
-    "grid",
-    "seed",
-    "status",
-    "phase1_end",
-    "dS_max",
-    "peak_max",
-    "condensed",
-    "final_train_acc",
-    "final_test_acc",
-    "final_loss",
-    "plateau_loss",
-    "seconds",
-    "run_dir",
-    "stuck",
-    "steps_done",
-    "error",
-    "collapsed_at_init",
-    "peak_phase",
-    "peak_step",
-    "S0",
-    "dS",
-    "peak",
-    "S_final",
-    "smoothing_window",
-]
-SUMMARY_KEYS = (
-    "phase1_end",
-    "dS_max",
-    "peak_max",
-    "condensed",
-    "final_train_acc",
-    "final_test_acc",
-    "final_loss",
-    "plateau_loss",
-    "stuck",
-    "steps_done",
-    "collapsed_at_init",
-    "peak_phase",
-    "smoothing_window",
-)
-# the layer mean's summary (summary["mean"]) -> its column: the series the run's verdict is read from
-MEAN_COLUMNS = {"S0": "S0", "rise": "dS", "peak": "peak", "peak_step": "peak_step", "final": "S_final"}
+OTHER_VERSION = "run.json was written by another version of condensekit; rerunning the recipe redoes this run"
 
 
-def run_row(root: Path, run_dir: Path) -> dict[str, Any]:
-    """The row of one run directory (below the recipe's output folder ``root``)."""
+@dataclass(frozen=True)
+class RunRow:
+    """One run of a report, as its ``run.json`` says.
+
+    Attributes:
+        run_dir: the run's folder relative to the report's folder (``mlp/base/seed=0``).
+        status: what became of it (``running`` on disk reads as ``interrupted``: its process is gone).
+        arm, grid, seed: the arm, the grid point's label (``base`` without a grid) and the seed.
+        grid_values: the grid point, dotted key -> value.
+        error: the last line of the error, or why the row is ``unreadable``.
+        seconds, started: how long the run took and when it started (seconds since the epoch).
+        spec: the run's spec (None when unreadable).
+        summary: its summary (None unless it finished).
+        reports: metric name -> the report declaration it wrote (figures, described series).
+    """
+
+    run_dir: str
+    status: RunStatus
+    arm: str
+    grid: str
+    seed: int | None = None
+    grid_values: Mapping[str, Any] = field(default_factory=dict)
+    error: str = ""
+    seconds: float | None = None
+    started: float | None = None
+    spec: RunSpec | None = None
+    summary: RunSummary | None = None
+    reports: Mapping[str, MetricReport] = field(default_factory=dict)
+
+    @property
+    def hidden_layers(self) -> tuple[str, ...]:
+        """The run's hidden layers, as its summary recorded them (none without a summary)."""
+        return self.summary.hidden_layers if self.summary is not None else ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == RunStatus.OK
+
+    def value(self, key: str) -> Any:
+        """A ``summary.csv`` column: which run it is (:data:`~condensekit.quantities.ROW_COLUMNS`) or one of
+        its quantities."""
+        if key in quantities.ROW_COLUMNS:
+            return getattr(self, key)
+        return quantities.by_key()[key].of(self.summary)
+
+    def values(self) -> dict[str, Any]:
+        """Every ``summary.csv`` column of this run, numbers as numbers and a missing value as None."""
+        return {key: self.value(key) for key in quantities.csv_columns()}
+
+
+def read_row(root: Path, run_dir: Path) -> RunRow:
+    """The row of one run directory (below the report's folder ``root``)."""
+    where = str(run_dir.relative_to(root))
+    unreadable = RunRow(where, RunStatus.UNREADABLE, run_dir.parent.parent.name, run_dir.parent.name)
     info = read_run_json(run_dir)
-    if not isinstance(info, dict):
-        return {
-            "arm": run_dir.parent.parent.name,
-            "grid": run_dir.parent.name,
-            "seed": None,
-            "status": RunStatus.UNREADABLE,
-            "run_dir": str(run_dir.relative_to(root)),
-            "grid_values": {},
-            "error": "run.json could not be read",
-        }
-    spec, summary = info.get("spec") or {}, info.get("summary") or {}
-    grid = spec.get("grid") or {}
+    if info is None:
+        return _with_error(unreadable, "run.json could not be read")
     status = as_status(info.get("status"))
-    error = (info.get("error") or "").strip().splitlines()
-    damage = damaged_outputs(run_dir, info) if status.finished else ""
-    # metrics.jsonl or the event file deleted or altered after the run finished: not a result to trust
-    if damage:
-        status, error = RunStatus.UNREADABLE, [f"{damage}; rerunning the recipe redoes this run"]
-    row = {k: summary.get(k) for k in SUMMARY_KEYS}
-    mean = summary.get("mean") or {}
-    row.update({column: mean.get(key) for key, column in MEAN_COLUMNS.items()})
-    row.update(
-        {
-            "arm": spec.get("arm", run_dir.parent.parent.name),
-            "grid": grid_label(grid),
-            "seed": spec.get("seed"),
-            "status": RunStatus.INTERRUPTED if status == RunStatus.RUNNING else status,
-            "seconds": info.get("seconds"),
-            "started": info.get("started"),
-            "run_dir": str(run_dir.relative_to(root)),
-            "grid_values": grid,
-            "layers": summary.get("layers") or {},
-            "hidden_layers": summary.get("hidden_layers") or list(summary.get("layers") or {}),
-            "thresholds": spec.get("thresholds") or {},
-            "reports": info.get("reports") or {},
-            "recipe_path": spec.get("recipe_path"),
-            "spec": spec,
-            "error": error[-1] if error else "",
-        }
-    )
-    return row
-
-
-def collect(root: Path) -> list[dict[str, Any]]:
-    """One row per run directory below ``root`` (a recipe's output folder), from its ``run.json``."""
-    return [run_row(root, run_dir) for run_dir in find_runs(root)]
-
-
-def thresholds_in_force(rows: Sequence[dict[str, Any]]) -> list[Thresholds]:
-    """The distinct thresholds the runs used (normally one set), in the order met."""
-    seen: list[Thresholds] = []
-    for row in rows:
-        if not row.get("thresholds"):
-            continue
-        # runs of an older condensekit may hold keys that no longer exist (the rule's former `peak`)
-        th = Thresholds.model_validate(
-            {k: v for k, v in row["thresholds"].items() if k in Thresholds.model_fields}
+    try:
+        spec = RunSpec.from_dict(info["spec"]) if "spec" in info else None
+        summary = RunSummary.from_dict(info["summary"]) if info.get("summary") else None
+    except ValidationError:
+        return _with_error(unreadable, OTHER_VERSION)
+    if spec is None or (status.finished and summary is None):
+        return _with_error(
+            unreadable, "run.json holds no spec or no summary; rerunning the recipe redoes this run"
         )
-        if th not in seen:
-            seen.append(th)
-    return seen or [Thresholds()]
+    error = (info.get("error") or "").strip().splitlines()
+    # metrics.jsonl or the event file deleted or altered after the run finished: not a result to trust
+    if damage := damaged_outputs(run_dir, info) if status.finished else "":
+        status, error = RunStatus.UNREADABLE, [f"{damage}; rerunning the recipe redoes this run"]
+    started = info.get("started")
+    return RunRow(
+        run_dir=where,
+        status=RunStatus.INTERRUPTED if status == RunStatus.RUNNING else status,
+        arm=spec.arm,
+        grid=spec.grid_label,
+        seed=spec.seed,
+        grid_values=spec.grid,
+        error=error[-1] if error else "",
+        seconds=info.get("seconds"),
+        started=float(started) if isinstance(started, int | float) else None,
+        spec=spec,
+        summary=summary,
+        reports=_reports(info.get("reports") or {}),
+    )
 
 
-def _csv_value(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value) if isinstance(value, RunStatus) else value
+def _with_error(row: RunRow, error: str) -> RunRow:
+    return RunRow(row.run_dir, row.status, row.arm, row.grid, error=error)
 
 
-def summary_csv(rows: Iterable[dict[str, Any]]) -> str:
-    """The text of ``summary.csv``: one row per run; ``phase1_end`` is empty for a stuck run.
+def _reports(declared: Mapping[str, Any]) -> dict[str, MetricReport]:
+    """The metrics' report declarations; one written by a plugin version this one cannot read is left out."""
+    out = {}
+    for metric, report in declared.items():
+        try:
+            out[metric] = MetricReport.model_validate(report)
+        except ValidationError:
+            continue
+    return out
 
-    ``dS_max`` / ``peak_max`` are the largest rise and peak of a single hidden layer; ``S0``, ``dS``,
-    ``peak``, ``peak_step`` and ``S_final`` are those of the mean over the hidden layers, from which the run's
-    ``condensed``, ``collapsed_at_init`` and ``peak_phase`` are judged (docs/metrics.md).
+
+def collect(root: Path) -> list[RunRow]:
+    """One row per run directory below ``root`` (a recipe's output folder), sorted by folder."""
+    return [read_row(root, run_dir) for run_dir in find_runs(root)]
+
+
+def summary_csv(rows: Iterable[RunRow]) -> str:
+    """The text of ``summary.csv``: one line per run, the columns of ``quantities.csv_columns()``.
+
+    A missing or non-finite number is empty (``phase1_end`` of a stuck run); flags are ``true``/``false``.
     """
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+    columns = quantities.csv_columns()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _csv_value(row.get(k)) for k in SUMMARY_COLUMNS})
+        writer.writerow({key: quantities.csv_text(row.value(key)) for key in columns})
     return buffer.getvalue()

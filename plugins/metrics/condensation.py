@@ -267,19 +267,24 @@ def linear_wgrad_values(
 
 
 def layer_means(values: dict[str, float], hidden: list[str]) -> dict[str, float]:
-    """``mean/<quantity>``: the mean of ``<layer>/<quantity>`` over the hidden layers that logged it.
+    """``mean/<quantity>``: the mean of ``<layer>/<quantity>`` over the hidden layers
+    (:func:`condensekit.phases.layer_mean`, the rule of the verdict and the figures).
 
     Likewise ``mean@mean/<quantity>`` and ``mean@cls/<quantity>`` over the hidden layers' ``@mean`` and
     ``@cls`` variants. A NaN in one layer makes the mean NaN: it is not hidden.
     """
-    layers = set(hidden)
-    groups: dict[str, list[float]] = {}
-    for key, value in values.items():
-        point, _, quantity = key.rpartition("/")
-        layer, at, variant = point.rpartition("@") if point.endswith(("@mean", "@cls")) else (point, "", "")
-        if layer in layers:
-            groups.setdefault(f"mean{at}{variant}/{quantity}", []).append(value)
-    return {key: sum(vals) / len(vals) for key, vals in groups.items()}
+    from condensekit.phases import layer_mean
+
+    series = {key: ([0], [value]) for key, value in values.items()}  # this step's values
+    out = {}
+    for variant in ("", "@mean", "@cls"):
+        points = [f"{layer}{variant}" for layer in hidden]
+        known = set(points)
+        logged = dict.fromkeys(key.rpartition("/")[2] for key in values if key.rpartition("/")[0] in known)
+        for quantity in logged:
+            _, mean = layer_mean(series, points, None, quantity)
+            out[f"mean{variant}/{quantity}"] = mean[0]
+    return out
 
 
 QUANTITIES = {

@@ -1,8 +1,9 @@
-"""The TensorBoard dashboard of a recipe, built for comparing arms.
+"""The TensorBoard dashboard of a recipe, built for comparing arms: its layout, tags and HParams protos.
 
-``tensorboard --logdir runs/<recipe>`` shows every run of the recipe. What it shows is decided here (the
-TensorBoard writer plugin, :mod:`condensekit.defaults.tensorboard`, writes it into each run; the report
-and the API write the recipe-wide parts into ``runs/<recipe>/figures/``):
+``tensorboard --logdir runs/<recipe>`` shows every run of the recipe. What it shows is decided here; who
+writes it is elsewhere: the TensorBoard writer plugin (:mod:`condensekit.defaults.tensorboard`) writes the
+per-run parts into each run's event file, and the API (before the runs) and the report (after them) write
+the recipe-wide parts into ``runs/<recipe>/figures/`` with :func:`write_dashboard_config`:
 
 * **Custom Scalars** opens with a *Compare arms* section whose charts overlay every run: training loss,
   test accuracy, the summary series' mean over hidden layers (``condensation/mean/feat_inter``), the layer
@@ -14,9 +15,10 @@ and the API write the recipe-wide parts into ``runs/<recipe>/figures/``):
   headline copied into the groups ``Compare`` and ``Compare_by_depth``, whose names sort before every
   metric's group, so the headline comes first and opens first.
 * **HParams**: arm, seed, status, the tricks with their parameters and the grid values as hyperparameters
-  (five or fewer, so TensorBoard ticks them all), with discrete domains; the per-run verdict (``T1``,
-  ``dS``, ``condensed``, ``peak in phase 1``, ``test acc``) as metrics, all ticked. The configuration is
-  written once for the recipe (``figures/``) before the first run trains, and again by the report.
+  (five or fewer, so TensorBoard ticks them all), with discrete domains; the per-run verdict (the quantities
+  with an HParams tag in :mod:`condensekit.quantities`: T1, dS, peak in phase 1, test acc, condensed) as
+  metrics, all ticked. The configuration is written once for the recipe (``figures/``) before the first run
+  trains, and again by the report.
 * **Images and Text**, run ``figures``: the report's figures at their full size, and ``report.md``.
 
 The per-depth copies are written by the runs themselves, while they train, because only a run knows its
@@ -33,6 +35,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from condensekit import quantities
+from condensekit.metric_report import MetricReport
+from condensekit.phases import LOSS_TAG, RunSummary
 from condensekit.text import grid_label, value_label
 
 COMPARE = "Compare"
@@ -40,23 +45,6 @@ BY_DEPTH = "Compare_by_depth"
 ON_PLATEAU = f"{COMPARE}/on_plateau"
 FIGURES = "figures"
 DEPTHS = (("first", 0.0), ("25%", 0.25), ("50%", 0.5), ("75%", 0.75), ("last", 1.0))
-
-# (tag, name in the HParams table, what it is); the run writes each at its end (see verdict_scalars)
-VERDICT = (
-    (
-        "verdict/T1",
-        "T1",
-        "phase-1 end: the first step where the smoothed loss left its plateau (empty: stuck)",
-    ),
-    ("verdict/dS", "dS", "rise of the summary series' mean over the hidden layers (the verdict's rise dS)"),
-    ("verdict/condensed", "condensed", "1 when the run condensed (the recipe's [summary] rule), else 0"),
-    (
-        "verdict/peak_in_phase1",
-        "peak in phase 1",
-        "1 when the summary series peaks by T1 (peak_phase = phase1), 0 after it",
-    ),
-    ("verdict/test_acc", "test acc", "final test accuracy"),
-)
 
 
 def depth_layers(hidden: Sequence[str]) -> list[tuple[int, str, str]]:
@@ -76,7 +64,7 @@ def depth_tag(quantity: str, index: int, name: str) -> str:
     return f"{BY_DEPTH}/{quantity}/{index}_{name}"
 
 
-def compare_quantities(series: str | None, reports: Mapping[str, Any]) -> list[tuple[str, str]]:
+def compare_quantities(series: str | None, reports: Mapping[str, MetricReport]) -> list[tuple[str, str]]:
     """``(metric, quantity)`` whose layer means the compare section overlays: the series first, then declared
     ones."""
     out: list[tuple[str, str]] = []
@@ -84,14 +72,11 @@ def compare_quantities(series: str | None, reports: Mapping[str, Any]) -> list[t
         metric, _, quantity = series.partition("/")
         out.append((metric, quantity))
     for metric, report in reports.items():
-        declared = (
-            report.get("compare", ()) if isinstance(report, Mapping) else getattr(report, "compare", ())
-        )
-        out += [(metric, q) for q in declared if (metric, q) not in out]
+        out += [(metric, q) for q in report.compare if (metric, q) not in out]
     return out
 
 
-def headline_tags(series: str | None, reports: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+def headline_tags(series: str | None, reports: Mapping[str, MetricReport]) -> list[tuple[str, str, str]]:
     """``(chart title, tag, its copy under Compare/)`` of the compare section, in order (the T1 marker
     excluded).
 
@@ -103,7 +88,7 @@ def headline_tags(series: str | None, reports: Mapping[str, Any]) -> list[tuple[
     items = [
         (title, tag, name)
         for title, tag, name in (
-            ("training loss", "train/loss", "train_loss"),
+            ("training loss", LOSS_TAG, "train_loss"),
             ("test accuracy", "test/accuracy", "test_accuracy"),
             *(
                 (
@@ -123,13 +108,13 @@ def headline_tags(series: str | None, reports: Mapping[str, Any]) -> list[tuple[
 
 
 def dashboard_layout(
-    series: str | None, reports: Mapping[str, Any], hidden: Sequence[str], tags: Iterable[str]
+    series: str | None, reports: Mapping[str, MetricReport], hidden: Sequence[str], tags: Iterable[str]
 ) -> Any:
     """The custom-scalars layout of one run (TensorBoard merges the runs' layouts by section title).
 
     Args:
         series: the summary series ``<metric>/<quantity>`` (None: no similarity series).
-        reports: metric name -> its MetricReport (or its JSON), for the declared ``compare`` quantities.
+        reports: metric name -> its MetricReport, for the declared ``compare`` quantities.
         hidden: the run's hidden layers, in order.
         tags: scalar tags the run logs (for the layer-means section).
     """
@@ -233,19 +218,40 @@ def run_hparams(
     return out
 
 
-def verdict_scalars(summary: Mapping[str, Any]) -> dict[str, float]:
-    """The HParams metrics of a finished run (missing ones are left out: TensorBoard shows them empty)."""
-    phase = summary.get("peak_phase")
-    values = {
-        "verdict/T1": summary.get("phase1_end"),
-        "verdict/dS": mean.get("rise") if isinstance(mean := summary.get("mean"), dict) else None,
-        "verdict/condensed": summary.get("condensed") if summary else None,
-        "verdict/peak_in_phase1": {"phase1": 1.0, "phase2": 0.0}.get(phase)
-        if isinstance(phase, str)
-        else None,
-        "verdict/test_acc": summary.get("final_test_acc"),
-    }
-    return {k: float(v) for k, v in values.items() if isinstance(v, int | float) and math.isfinite(float(v))}
+def as_float(quantity: quantities.Quantity, value: Any) -> float | None:
+    """One value as a number (TensorBoard): a flag as 1/0, a phase as 1 for ``phase1`` and 0 for ``phase2``;
+    None when missing or not finite."""
+    if quantity.kind == "phase":
+        return {"phase1": 1.0, "phase2": 0.0}.get(value) if isinstance(value, str) else None
+    if isinstance(value, bool):
+        return float(value)
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def hparams_metrics(context: quantities.Context) -> list[tuple[str, str, str]]:
+    """``(tag, display name, description)`` of every HParams metric, in table order."""
+    out = []
+    for q in quantities.QUANTITIES:
+        if q.hparams is not None:
+            encoded = (
+                " (1: phase1, 0: phase2)"
+                if q.kind == "phase"
+                else " (1: yes, 0: no)"
+                if q.kind == "flag"
+                else ""
+            )
+            out.append((q.hparams, q.header, q.describe(context) + encoded))
+    return out
+
+
+def hparams_values(summary: RunSummary) -> dict[str, float]:
+    """A finished run's HParams metrics, tag -> value (missing ones are left out: TensorBoard shows them
+    empty)."""
+    out = {}
+    for q in quantities.QUANTITIES:
+        if q.hparams is not None and (value := as_float(q, q.of(summary))) is not None:
+            out[q.hparams] = value
+    return out
 
 
 def _value(value: Any) -> Any:
@@ -266,8 +272,9 @@ def _hparams_summary(tag: str, **data: Any) -> Any:
     return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(content))])
 
 
-def experiment_summary(runs: Sequence[Mapping[str, Any]]) -> Any:
-    """The recipe's HParams configuration: every hparam with its discrete domain, and the verdict metrics."""
+def experiment_summary(runs: Sequence[Mapping[str, Any]], context: quantities.Context) -> Any:
+    """The recipe's HParams configuration: every hparam with its discrete domain, and the verdict metrics
+    (described in the words of ``context``: the thresholds in force, the summary series)."""
     from google.protobuf import struct_pb2
     from tensorboard.plugins.hparams import api_pb2, metadata
 
@@ -290,7 +297,7 @@ def experiment_summary(runs: Sequence[Mapping[str, Any]]) -> Any:
         )
     metrics = [
         api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=shown, description=text)
-        for tag, shown, text in VERDICT
+        for tag, shown, text in hparams_metrics(context)
     ]
     experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics)
     return _hparams_summary(metadata.EXPERIMENT_TAG, experiment=experiment)
@@ -320,6 +327,7 @@ def session_summaries(hparams: Mapping[str, Any], status: str, started: float) -
 def write_dashboard_config(
     root: Path,
     runs: Sequence[Mapping[str, Any]],
+    context: quantities.Context,
     pngs: Mapping[str, bytes] | None = None,
     report: str | None = None,
     layout: Any = None,
@@ -329,6 +337,7 @@ def write_dashboard_config(
     Args:
         root: the recipe's output folder.
         runs: the HParams of every run (:func:`run_hparams`).
+        context: what the HParams metrics' descriptions refer to (thresholds, the summary series).
         pngs: figure name -> PNG bytes, shown in TensorBoard's Images at full size.
         report: the text of ``report.md``, shown in TensorBoard's Text tab.
         layout: a custom-scalars layout for the whole recipe (TensorBoard merges it with the runs' own, so
@@ -339,14 +348,12 @@ def write_dashboard_config(
 
     log_dir = root / FIGURES
     log_dir.mkdir(parents=True, exist_ok=True)
-    for old in [*log_dir.glob("events.out.tfevents.*"), *(root / "report").glob("events.out.tfevents.*")]:
-        old.unlink()  # a rebuilt dashboard replaces the previous one (report/ held it before figures/ did)
-    if (root / "report").is_dir() and not any((root / "report").iterdir()):
-        (root / "report").rmdir()
+    for old in log_dir.glob("events.out.tfevents.*"):
+        old.unlink()  # a rebuilt dashboard replaces the previous one
     writer = EventFileWriter(str(log_dir))
     try:
         if runs:
-            writer.add_event(_event(experiment_summary(runs)))
+            writer.add_event(_event(experiment_summary(runs, context)))
         if layout is not None:
             writer.add_event(_event(layout_summary(layout)))
         for name, png in (pngs or {}).items():
@@ -370,46 +377,6 @@ def write_dashboard_config(
     finally:
         writer.close()
     return log_dir
-
-
-def row_hparams(root: Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The HParams of runs read back from disk (the report's rows, and each run's spec for its tricks)."""
-    from condensekit.output import read_run_json
-
-    out = []
-    for row in rows:
-        spec = (read_run_json(root / row["run_dir"]) or {}).get("spec") or {}
-        out.append(
-            run_hparams(
-                row["arm"],
-                row.get("seed") or 0,
-                row.get("grid_values") or {},
-                spec.get("tricks") or {},
-                str(row["status"]),
-            )
-        )
-    return out
-
-
-def recipe_layout(root: Path, rows: Sequence[Mapping[str, Any]], series: str | None) -> Any:
-    """The custom-scalars layout of a whole recipe, from the report's rows (every run's hidden layers) and the
-    keys each arm's first run logged in its first lines of ``metrics.jsonl``."""
-    import itertools
-    import json
-
-    hidden = list(dict.fromkeys(layer for row in rows for layer in row.get("hidden_layers") or ()))
-    reports: dict[str, Any] = {}
-    tags: set[str] = set()
-    for _, arm_rows in itertools.groupby(rows, key=lambda r: r["arm"]):
-        first = next(arm_rows)
-        reports.update({m: r for m, r in (first.get("reports") or {}).items() if m not in reports})
-        try:
-            with (root / first["run_dir"] / "metrics.jsonl").open(encoding="utf-8") as lines:
-                for line in itertools.islice(lines, 20):  # step 0 holds every metric's keys
-                    tags.update(json.loads(line))
-        except (OSError, ValueError):
-            continue
-    return dashboard_layout(series, reports, hidden, sorted(tags))
 
 
 def _string_tensor(data: bytes) -> Any:

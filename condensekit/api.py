@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from condensekit import progress
-from condensekit.errors import CondensekitError
+from condensekit.errors import CondensekitError, RunsFailed
 from condensekit.executing import ExecContext, RunOutcome, settle_held_runs
 from condensekit.manager import PluginManager, recipe_plugin_manager
 from condensekit.output import ReportNotWritten, check_output_root
@@ -181,9 +181,17 @@ def run_recipe(
     quiet: bool = False,
     stream: IO[str] | None = None,
     plugin_manager: PluginManager | None = None,
+    check: bool = True,
 ) -> GridResult:
     """Train every run of a recipe, write its report, and return the results: ``condensekit run`` as a
     function.
+
+    Works in a plain script without an ``if __name__ == "__main__":`` guard: worker processes
+    (``jobs > 1``) never import the calling script. When a run does not finish (it failed, was
+    interrupted, or another process that held it did not finish it), every other run still goes on, the
+    report is written, and then :class:`condensekit.RunsFailed` is raised naming each such run, so a
+    script does not end as if it had succeeded; ``check=False`` returns the result instead (look at
+    ``result.failed``). The command line's exit code 1 is the same rule.
 
     Example::
 
@@ -202,6 +210,8 @@ def run_recipe(
         quiet: print nothing while it runs (default: progress on ``stream``).
         stream: where progress goes (default: stderr; live bars when it is a terminal, lines otherwise).
         plugin_manager: the process's plugin manager (default: a new one, with the recipe's local plugins).
+        check: raise :class:`condensekit.RunsFailed` when a run did not finish (default); False returns
+            the result whatever became of the runs.
 
     Returns:
         A :class:`condensekit.GridResult` of the runs this recipe (with its overrides) asked for: ``.rows``
@@ -211,6 +221,7 @@ def run_recipe(
     Raises:
         RecipeError: the recipe is invalid; ``.problems`` lists every problem (where, what, how to fix).
         OutputError: ``out`` cannot hold the runs (checked before any run starts).
+        RunsFailed: ``check`` is true and a run did not finish; ``.result`` holds the GridResult.
         ReportNotWritten: the runs ran, but the disk refused the report (exit code 1 on the command line).
         CondensekitError: any other user error (an unknown executor, a broken plugin the recipe needs).
     """
@@ -245,4 +256,26 @@ def run_recipe(
         ) from None
     asked = {str(Path(*spec.rel_dir.parts[1:])) for spec in loaded.specs}
     mine = [row for row in rows if row["run_dir"] in asked]  # the result covers the runs asked for
-    return GridResult(out / loaded.name, summary_rows(mine), verdict(mine), outcomes)
+    result = GridResult(out / loaded.name, summary_rows(mine), verdict(mine), outcomes)
+    if check:
+        raise_unless_done(result)
+    return result
+
+
+def raise_unless_done(result: GridResult) -> None:
+    """Raise :class:`RunsFailed` when a run of ``result`` did not finish, naming each with its error."""
+    from condensekit.executing import DONE
+
+    missed = [o for o in result.outcomes if o.status not in DONE]
+    if not missed:
+        return
+    lines = [f"  {o.status}: {o.rel_dir}: {o.error or 'not done'}" for o in missed[:10]]
+    if len(missed) > 10:
+        lines.append(f"  ... and {len(missed) - 10} more")
+    raise RunsFailed(
+        f"{result.root.name}: {len(missed)} of {len(result.outcomes)} runs did not finish:\n"
+        + "\n".join(lines)
+        + f"\ntracebacks in each run's run.json below {result.root}; the report covers the others. Run "
+        "again to redo these runs (finished ones are skipped), or pass check=False to get the result",
+        result,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class CondensekitError(Exception):
@@ -38,6 +39,23 @@ class RecipeError(CondensekitError):
 
 class PluginError(CondensekitError):
     """A plugin is broken, clashes with another, or is needed but failed to load."""
+
+
+class RunsFailed(CondensekitError):
+    """Some runs of a grid did not finish (``failed``, ``interrupted``, or left to another process that did
+    not finish them).
+
+    Raised by :func:`condensekit.run_recipe` after every run was tried and the report was written, so that
+    a script whose runs failed does not end as if it had succeeded. ``.result`` is the
+    :class:`condensekit.GridResult` it would have returned; ``run_recipe(..., check=False)`` returns it
+    instead of raising.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, result: Any):
+        self.result = result
+        super().__init__(message)
 
 
 class PluginLoadWarning(UserWarning):

@@ -305,7 +305,7 @@ def _train_into(spec: RunSpec, run_dir: Path, pm: PluginManager | None) -> RunOu
         error = "".join(traceback.format_exception(exc))
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             error += f"no space left on the output device while writing {exc.filename or run_dir}\n"
-        print(f"condensekit: run {spec.rel_dir} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"condensekit: run {spec.rel_dir} failed: {error_line(exc)}", file=sys.stderr)
     except BaseException:  # Ctrl-C, SystemExit: say so on disk, then let it stop the process
         record.update(status=RunStatus.INTERRUPTED, finished=time.time())
         with contextlib.suppress(OSError):
@@ -329,13 +329,27 @@ def _train_into(spec: RunSpec, run_dir: Path, pm: PluginManager | None) -> RunOu
         except OSError:
             pass  # run.json still says "running": the next invocation redoes the run
         print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
-    return RunOutcome(
-        str(spec.rel_dir),
-        status,
-        finished - started,
-        error.strip().splitlines()[-1] if error else "",
-        summary,
-    )
+    return RunOutcome(str(spec.rel_dir), status, finished - started, traceback_line(error), summary)
+
+
+def error_line(exc: BaseException) -> str:
+    """``TypeError: what went wrong`` on one line (a message of several lines joined)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def traceback_line(text: str) -> str:
+    """The useful line of a formatted traceback: the final exception with its whole message on one line.
+
+    A traceback ends with its last frame (``  File "...", line N``, then its source lines indented by four)
+    and the exception's type and message; a message of several lines (CUDA's "no driver" error, a pydantic
+    error) is joined, not cut to its last line. Text that is no traceback is joined as it is.
+    """
+    lines = text.strip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith('  File "')]
+    start = frames[-1] + 1 if frames else 0
+    while frames and start < len(lines) and lines[start].startswith("    "):
+        start += 1
+    return " ".join(" ".join(line.split()) for line in lines[start:])
 
 
 def record_lost_run(
@@ -356,9 +370,12 @@ def record_lost_run(
         as_status(info.get("status")).finished
         or info.get("status") in (RunStatus.FAILED, RunStatus.INTERRUPTED)
     ):
-        last = (info.get("error") or "").strip().splitlines()[-1:] or [""]
         return RunOutcome(
-            str(spec.rel_dir), info["status"], info.get("seconds") or 0.0, last[0], info.get("summary") or {}
+            str(spec.rel_dir),
+            info["status"],
+            info.get("seconds") or 0.0,
+            traceback_line(info.get("error") or ""),
+            info.get("summary") or {},
         )
     lock = RunLock(run_dir)
     try:

@@ -18,6 +18,7 @@ from typing import Any
 from condensekit.catalogue import Catalogue, did_you_mean
 from condensekit.phases import Thresholds
 from condensekit.recipe.builds import check_model_builds
+from condensekit.recipe.machine import RUNS_HERE, check_data, check_device
 from condensekit.recipe.names import check_grid_labels
 from condensekit.recipe.problems import Origins, Path_, Problems, validate
 from condensekit.recipe.runlist import ArmPlan, Common, RunList, Section
@@ -50,8 +51,13 @@ class Expander:
         problems."""
         plans = [plan for arm in self.top.arms if (plan := self.plan(arm)) is not None]
         check_grid_labels(self.top.grid, self.problems)
+        runs_here = self.top.executor.use == RUNS_HERE
+        if runs_here:
+            check_device(self.top.device, self.problems)
         if not self.problems:
             check_model_builds(plans, self.cat, self.problems)
+        if not self.problems and runs_here:
+            check_data(plans, self.cat, self.problems)
         if self.problems:
             return RunList()
         common = Common(

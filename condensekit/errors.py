@@ -60,3 +60,23 @@ class RunsFailed(CondensekitError):
 
 class PluginLoadWarning(UserWarning):
     """A plugin failed to import or register and was skipped."""
+
+
+def error_line(exc: BaseException) -> str:
+    """``TypeError: what went wrong`` on one line (a message of several lines joined)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def traceback_line(text: str) -> str:
+    """The useful line of a formatted traceback: the final exception with its whole message on one line.
+
+    A traceback ends with its last frame (``  File "...", line N``, then its source lines indented by four)
+    and the exception's type and message; a message of several lines (CUDA's "no driver" error, a pydantic
+    error) is joined, not cut to its last line. Text that is no traceback is joined as it is.
+    """
+    lines = text.strip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith('  File "')]
+    start = frames[-1] + 1 if frames else 0
+    while frames and start < len(lines) and lines[start].startswith("    "):
+        start += 1
+    return " ".join(" ".join(line.split()) for line in lines[start:])

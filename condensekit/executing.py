@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from condensekit.errors import CondensekitError
+from condensekit.errors import CondensekitError, error_line, traceback_line
 from condensekit.output import (
     LOCK_NAME,
     RunLock,
@@ -330,26 +330,6 @@ def _train_into(spec: RunSpec, run_dir: Path, pm: PluginManager | None) -> RunOu
             pass  # run.json still says "running": the next invocation redoes the run
         print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
     return RunOutcome(str(spec.rel_dir), status, finished - started, traceback_line(error), summary)
-
-
-def error_line(exc: BaseException) -> str:
-    """``TypeError: what went wrong`` on one line (a message of several lines joined)."""
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
-def traceback_line(text: str) -> str:
-    """The useful line of a formatted traceback: the final exception with its whole message on one line.
-
-    A traceback ends with its last frame (``  File "...", line N``, then its source lines indented by four)
-    and the exception's type and message; a message of several lines (CUDA's "no driver" error, a pydantic
-    error) is joined, not cut to its last line. Text that is no traceback is joined as it is.
-    """
-    lines = text.strip().splitlines()
-    frames = [i for i, line in enumerate(lines) if line.startswith('  File "')]
-    start = frames[-1] + 1 if frames else 0
-    while frames and start < len(lines) and lines[start].startswith("    "):
-        start += 1
-    return " ".join(" ".join(line.split()) for line in lines[start:])
 
 
 def record_lost_run(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from condensekit.errors import traceback_line
 from condensekit.output import find_runs, read_run_json
 from condensekit.phases import Thresholds
 from condensekit.reuse import damaged_outputs
@@ -105,7 +106,7 @@ def run_row(root: Path, run_dir: Path) -> dict[str, Any]:
             "reports": info.get("reports") or {},
             "recipe_path": spec.get("recipe_path"),
             "spec": spec,
-            "error": error[-1] if error else "",
+            "error": traceback_line("\n".join(error)),  # the final error, its message on one line
         }
     )
     return row

@@ -72,6 +72,12 @@ class GridResult:
 
         return pd.DataFrame(self.rows, columns=SUMMARY_COLUMNS)
 
+    def _repr_html_(self) -> str:
+        """What a notebook shows: run counts, the verdict table, unfinished runs and the figures inline."""
+        from condensekit.notebook import grid_html
+
+        return grid_html(self)
+
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
         for row in self.rows:

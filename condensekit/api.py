@@ -44,6 +44,8 @@ def open_recipe(
     recipe: RecipeInput,
     overrides: list[str] | tuple[str, ...] = (),
     plugin_manager: PluginManager | None = None,
+    *,
+    check_machine: bool = True,
 ) -> tuple[Recipe, PluginManager]:
     """Read and validate a recipe; return it with the plugin manager it was validated against.
 
@@ -52,6 +54,8 @@ def open_recipe(
         overrides: ``--set`` items.
         plugin_manager: the process's manager, to which the recipe's local plugin files are added (the
             command line passes its own); a new one when None.
+        check_machine: also check, when the runs execute here, that this machine has the recipe's device
+            and its data (downloading it once when allowed); False checks the recipe alone.
 
     Raises:
         RecipeError: every problem of the recipe (and of its local plugin files), at once.
@@ -59,7 +63,7 @@ def open_recipe(
     source = recipe_source(recipe, overrides)
     pm, problems = recipe_plugin_manager(plugin_paths(source), plugin_manager)
     source.problems.extend(problems)
-    return load_recipe(source, pm.catalogue), pm
+    return load_recipe(source, pm.catalogue, check_machine=check_machine), pm
 
 
 def make_executor(

@@ -224,7 +224,7 @@ class ${Camel}Metric:
         return out
 
 
-# Its part of the report: a figure in report.md and TensorBoard; a series for [summary] series = "$name/$name".
+# Its part of the report: a figure (report.md, TensorBoard); a series for [summary] series = "$name/$name".
 REPORT = condensekit.MetricReport(
     figures=[
         condensekit.Figure(

@@ -155,7 +155,14 @@ def test_ctrl_c_with_workers_records_interrupted_says_how_to_resume_and_the_reru
     assert f"condensekit run {recipe}" in err  # the command to rerun, as typed
     statuses = [run_json(out / f"h/mlp/base/seed={s}")["status"] for s in (0, 1)]
     assert statuses == ["interrupted", "interrupted"], statuses
-    again = cli_process(*args[:-2], "--set", "train.steps=4", "--set", "tricks.note.seconds=0.0")
+    again = cli_process(
+        *args[:-2],
+        "--set",
+        "train.steps=4",
+        "--set",
+        "tricks.note.seconds=0.0",
+        env={"STARTS_FILE": str(starts)},
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "rerunning 2 runs: not finished last time (interrupted)" in again.stderr
     assert all(

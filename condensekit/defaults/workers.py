@@ -95,8 +95,8 @@ def worker_main(conn: Any) -> None:
 def _worker_environment(gpu: str | None, threads: int) -> Iterator[None]:
     """The environment a worker starts with (spawned processes inherit it), restored afterwards here.
 
-    Set before the worker imports torch (its ``__main__`` may import torch before the worker's own code
-    runs): CUDA and OpenMP read these once, when they are loaded.
+    Set before the worker starts, so before it imports torch: CUDA and OpenMP read these once, when they
+    are loaded.
     """
     from condensekit.threads import prefer_passive_waiting
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from hostile import cli_process, run_json, write
+from hostile import cli_process, ctrl_c_when_ready, run_json, write
 
 # The README's Python example, pasted at the top level of a script: no main guard, two workers.
 SCRIPT = """\
@@ -129,28 +127,13 @@ def test_ctrl_c_with_workers_records_interrupted_says_how_to_resume_and_the_reru
         rest="tricks = { note = { seconds = 0.05 } }\n",
     )
     out, starts = tmp_path / "runs", tmp_path / "starts.txt"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "STARTS_FILE": str(starts)}
     args = ["run", str(recipe), "--out", str(out), "--jobs", "2"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "condensekit", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
+    code, err = ctrl_c_when_ready(
+        args,
+        lambda: starts.exists() and starts.read_text().count("start") >= 2,  # both workers are training
+        env={"STARTS_FILE": str(starts)},
     )
-    try:
-        deadline = time.monotonic() + 180
-        while not starts.exists() or starts.read_text().count("start") < 2:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "the workers never started their runs"
-            time.sleep(0.1)
-        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 130, err[-3000:]
+    assert code == 130, err[-3000:]
     assert "run the same command again" in err and "finished runs are skipped" in err
     assert f"condensekit run {recipe}" in err  # the command to rerun, as typed
     statuses = [run_json(out / f"h/mlp/base/seed={s}")["status"] for s in (0, 1)]

@@ -96,34 +96,28 @@ def test_a_local_plugin_imports_its_sibling_modules_at_import_and_inside_a_facto
         assert (tmp_path / model / "runs" / "h" / model / "base" / "seed=0" / "run.json").is_file()
 
 
+RAISE_LINE = PLUGIN_WITH_SIBLINGS.splitlines().index(
+    '    raise ValueError("width 8 is not supported by this factory")'
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "raised"),
+    [
+        ("raising", f"ValueError: width 8 is not supported by this factory (line {RAISE_LINE + 1} of "),
+        ("missing_import", "ModuleNotFoundError: No module named 'no_such_module_anywhere' (line "),
+    ],
+)
 def test_a_factory_that_raises_is_reported_as_what_it_raised_not_as_a_shape_problem(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    model: str, raised: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    recipe = _recipe_with_plugin(tmp_path, "raising")
+    recipe = _recipe_with_plugin(tmp_path, model)
     code, _, err = cli(capsys, "validate", recipe)
-    assert code == 2
     plugin = str((tmp_path / "plugins" / "models.py").resolve())
-    line = PLUGIN_WITH_SIBLINGS.splitlines().index(
-        '    raise ValueError("width 8 is not supported by this factory")'
-    )
-    assert (
-        f"arms[1].model: building model 'raising' (plugin {plugin}) raised ValueError: width 8 is not "
-        f"supported by this factory (line {line + 1} of {plugin}); fix the model's factory" in err
-    )
-    assert "cannot take the data" not in err and "shape" not in err
-
-
-def test_a_missing_import_inside_a_factory_is_reported_as_the_import_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    recipe = _recipe_with_plugin(tmp_path, "missing_import")
-    code, _, err = cli(capsys, "validate", recipe)
     assert code == 2
-    assert (
-        "building model 'missing_import' (plugin " in err
-        and "raised ModuleNotFoundError: No module named 'no_such_module_anywhere'" in err
-    )
-    assert "cannot take the data" not in err
+    assert f"arms[1].model: building model '{model}' (plugin {plugin}) raised {raised}" in err
+    assert f"of {plugin}); fix the model's factory or what it imports" in err  # the line of the user's code
+    assert "cannot take the data" not in err and "shape" not in err
 
 
 def test_a_model_that_cannot_take_the_data_is_still_a_shape_problem(

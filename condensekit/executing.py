@@ -19,20 +19,16 @@ and reports what became of them, so a ``skipped`` run is always one that finishe
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-import platform
 import sys
 import time
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from condensekit.errors import CondensekitError, error_line, traceback_line
+from condensekit.errors import CondensekitError, traceback_line
 from condensekit.output import (
     LOCK_NAME,
     RunLock,
@@ -41,7 +37,7 @@ from condensekit.output import (
     refuse_links,
     write_json_atomic,
 )
-from condensekit.reuse import NOT_FINISHED, kept_run, record_outputs, spec_changes
+from condensekit.reuse import NOT_FINISHED, kept_run, spec_changes
 from condensekit.spec import RunSpec
 from condensekit.status import RunStatus, as_status
 
@@ -230,6 +226,8 @@ def execute_spec(
         plugin_manager: the manager to run with; default: this process's worker manager for the spec's
             plugins.
     """
+    from condensekit.run_record import train_into, unusable  # (it imports RunOutcome from here)
+
     if isinstance(spec, dict):
         spec = RunSpec.from_dict(spec)
     run_dir = Path(out_root) / spec.rel_dir
@@ -241,95 +239,17 @@ def execute_spec(
         if not lock.acquire():
             return _held(spec, lock)
     except (OSError, CondensekitError) as exc:
-        return _unusable(spec, run_dir, exc)
+        return unusable(spec, run_dir, exc)
     try:
         # finished by another process meanwhile
         if not force and (info := kept_run(run_dir, spec)[0]) is not None:
             return _skipped(spec, info)
         clear_run_dir(run_dir, Path(out_root))
-        return _train_into(spec, run_dir, plugin_manager)
+        return train_into(spec, run_dir, plugin_manager)
     except (OSError, CondensekitError) as exc:
-        return _unusable(spec, run_dir, exc)
+        return unusable(spec, run_dir, exc)
     finally:
         lock.release()
-
-
-def _unusable(spec: RunSpec, run_dir: Path, exc: BaseException) -> RunOutcome:
-    """A run whose directory could not be prepared or written: ``failed``, on disk too when possible."""
-    error = f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        error = f"no space left on the output device ({exc.filename or run_dir})"
-    print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
-    if not run_dir.is_symlink():
-        try:
-            write_json_atomic(
-                run_dir / "run.json",
-                {"status": RunStatus.FAILED, "spec": spec.to_dict(), "finished": time.time(), "error": error},
-            )
-        except OSError:
-            pass  # the disk is full or read-only: the next invocation finds no finished run and redoes it
-    return RunOutcome(str(spec.rel_dir), RunStatus.FAILED, error=error)
-
-
-def _train_into(spec: RunSpec, run_dir: Path, pm: PluginManager | None) -> RunOutcome:
-    started = time.time()
-    record: dict[str, Any] = {
-        "status": RunStatus.RUNNING,
-        "spec": spec.to_dict(),
-        "started": started,
-        "host": platform.node(),
-        "pid": os.getpid(),
-    }
-    write_json_atomic(run_dir / "run.json", record)
-    error = ""
-    try:
-        import torch
-
-        from condensekit.trainer import resolve_device, train
-
-        pm = pm if pm is not None else worker_plugin_manager(spec.plugins)
-        record["plugins"] = {
-            name: {"origin": origin, "version": version} for name, (origin, version) in pm.origins.items()
-        }
-        record["versions"] = _versions()
-        record["device"] = str(resolve_device(spec.device))
-        record["threads"] = torch.get_num_threads()
-        record["reports"] = {
-            name: report.model_dump(mode="json")
-            for name in spec.metrics
-            if (report := pm.catalogue.get("metrics", name).report)
-        }
-        status, summary = train(spec, run_dir, pm)
-    except Exception as exc:  # one failing run is recorded; the grid goes on
-        status, summary = RunStatus.FAILED, {}
-        error = "".join(traceback.format_exception(exc))
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            error += f"no space left on the output device while writing {exc.filename or run_dir}\n"
-        print(f"condensekit: run {spec.rel_dir} failed: {error_line(exc)}", file=sys.stderr)
-    except BaseException:  # Ctrl-C, SystemExit: say so on disk, then let it stop the process
-        record.update(status=RunStatus.INTERRUPTED, finished=time.time())
-        with contextlib.suppress(OSError):
-            write_json_atomic(run_dir / "run.json", record)
-        raise
-    finished = time.time()
-    record.update(status=status, finished=finished, seconds=finished - started, summary=summary, error=error)
-    try:
-        record["outputs"] = record_outputs(run_dir)
-        write_json_atomic(run_dir / "run.json", record)
-    except OSError as exc:  # a full disk at the very end: the results are not on record, so the run failed
-        status, error = (
-            RunStatus.FAILED,
-            f"could not write run.json ({exc.strerror or exc}); the run is redone next time",
-        )
-        try:  # a small record may still fit where the full one did not
-            write_json_atomic(
-                run_dir / "run.json",
-                {"status": status, "spec": spec.to_dict(), "finished": finished, "error": error},
-            )
-        except OSError:
-            pass  # run.json still says "running": the next invocation redoes the run
-        print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
-    return RunOutcome(str(spec.rel_dir), status, finished - started, traceback_line(error), summary)
 
 
 def record_lost_run(
@@ -428,11 +348,3 @@ def run_specs_in_worker(
 
         torch.set_num_threads(max(1, threads))
     return [execute_spec(spec, out_root, force).to_dict() for spec in spec_dicts]
-
-
-def _versions() -> dict[str, str]:
-    import torch
-
-    from condensekit import __version__
-
-    return {"condensekit": __version__, "torch": torch.__version__, "python": platform.python_version()}

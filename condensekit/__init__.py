@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from condensekit.errors import CondensekitError, PluginError, RecipeError
+from condensekit.errors import CondensekitError, PluginError, RecipeError, RunsFailed
 from condensekit.metric_report import Figure, MetricReport, Panel
 from condensekit.status import RunStatus
 
@@ -34,6 +34,7 @@ __all__ = [
     "RecipeError",
     "Run",
     "RunSpec",
+    "RunsFailed",
     "RunStatus",
     "__version__",
     "hookimpl",
@@ -59,6 +60,11 @@ if TYPE_CHECKING:
     from condensekit.results import GridResult, load_runs
     from condensekit.run import Run
     from condensekit.spec import RunSpec
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazy ones included (``run_recipe``, ``Probe``, ...), for tab completion."""
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from condensekit import progress
-from condensekit.errors import CondensekitError
+from condensekit.errors import CondensekitError, RunsFailed
 from condensekit.executing import ExecContext, RunOutcome, settle_held_runs
 from condensekit.manager import PluginManager, recipe_plugin_manager
 from condensekit.output import ReportNotWritten, check_output_root
@@ -44,6 +44,8 @@ def open_recipe(
     recipe: RecipeInput,
     overrides: list[str] | tuple[str, ...] = (),
     plugin_manager: PluginManager | None = None,
+    *,
+    check_machine: bool = True,
 ) -> tuple[Recipe, PluginManager]:
     """Read and validate a recipe; return it with the plugin manager it was validated against.
 
@@ -52,6 +54,8 @@ def open_recipe(
         overrides: ``--set`` items.
         plugin_manager: the process's manager, to which the recipe's local plugin files are added (the
             command line passes its own); a new one when None.
+        check_machine: also check, when the runs execute here, that this machine has the recipe's device
+            and its data (downloading it once when allowed); False checks the recipe alone.
 
     Raises:
         RecipeError: every problem of the recipe (and of its local plugin files), at once.
@@ -59,7 +63,7 @@ def open_recipe(
     source = recipe_source(recipe, overrides)
     pm, problems = recipe_plugin_manager(plugin_paths(source), plugin_manager)
     source.problems.extend(problems)
-    return load_recipe(source, pm.catalogue), pm
+    return load_recipe(source, pm.catalogue, check_machine=check_machine), pm
 
 
 def make_executor(
@@ -185,9 +189,17 @@ def run_recipe(
     quiet: bool = False,
     stream: IO[str] | None = None,
     plugin_manager: PluginManager | None = None,
+    check: bool = True,
 ) -> GridResult:
     """Train every run of a recipe, write its report, and return the results: ``condensekit run`` as a
     function.
+
+    Works in a plain script without an ``if __name__ == "__main__":`` guard: worker processes
+    (``jobs > 1``) never import the calling script. When a run does not finish (it failed, was
+    interrupted, or another process that held it did not finish it), every other run still goes on, the
+    report is written, and then :class:`condensekit.RunsFailed` is raised naming each such run, so a
+    script does not end as if it had succeeded; ``check=False`` returns the result instead (look at
+    ``result.failed``). The command line's exit code 1 is the same rule.
 
     Example::
 
@@ -206,6 +218,8 @@ def run_recipe(
         quiet: print nothing while it runs (default: progress on ``stream``).
         stream: where progress goes (default: stderr; live bars when it is a terminal, lines otherwise).
         plugin_manager: the process's plugin manager (default: a new one, with the recipe's local plugins).
+        check: raise :class:`condensekit.RunsFailed` when a run did not finish (default); False returns
+            the result whatever became of the runs.
 
     Returns:
         A :class:`condensekit.GridResult` of the runs this recipe (with its overrides) asked for: ``.rows``
@@ -216,6 +230,7 @@ def run_recipe(
     Raises:
         RecipeError: the recipe is invalid; ``.problems`` lists every problem (where, what, how to fix).
         OutputError: ``out`` cannot hold the runs (checked before any run starts).
+        RunsFailed: ``check`` is true and a run did not finish; ``.result`` holds the GridResult.
         ReportNotWritten: the runs ran, but the disk refused the report (exit code 1 on the command line).
         CondensekitError: any other user error (an unknown executor, a broken plugin the recipe needs).
     """
@@ -249,4 +264,26 @@ def run_recipe(
             f"free space, then: condensekit report {out / loaded.name}"
         ) from None
     # the result covers the runs asked for
-    return grid_result(report.only(spec.label for spec in loaded.specs), outcomes)
+    result = grid_result(report.only(spec.label for spec in loaded.specs), outcomes)
+    if check:
+        raise_unless_done(result)
+    return result
+
+
+def raise_unless_done(result: GridResult) -> None:
+    """Raise :class:`RunsFailed` when a run of ``result`` did not finish, naming each with its error."""
+    from condensekit.executing import DONE
+
+    missed = [o for o in result.outcomes if o.status not in DONE]
+    if not missed:
+        return
+    lines = [f"  {o.status}: {o.rel_dir}: {o.error or 'not done'}" for o in missed[:10]]
+    if len(missed) > 10:
+        lines.append(f"  ... and {len(missed) - 10} more")
+    raise RunsFailed(
+        f"{result.root.name}: {len(missed)} of {len(result.outcomes)} runs did not finish:\n"
+        + "\n".join(lines)
+        + f"\ntracebacks in each run's run.json below {result.root}; the report covers the others. Run "
+        "again to redo these runs (finished ones are skipped), or pass check=False to get the result",
+        result,
+    )

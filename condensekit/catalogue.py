@@ -48,6 +48,10 @@ class Entry:
         report: a metric's :class:`condensekit.MetricReport` (figures, summary series), else None.
         info: a dataset's ``info(params) -> DataInfo``, saying the input shape and classes without loading
             the data, so ``validate`` can build each model once and catch a shape mismatch; else None.
+        prepare: a dataset's ``prepare(params, root) -> None``, which makes its files available on this
+            machine (downloading them once when allowed) or raises saying what is missing and how to get
+            it; ``validate`` calls it once, so a missing download fails there and not in every run; else
+            None.
     """
 
     kind: str
@@ -59,6 +63,7 @@ class Entry:
     default: bool = False
     report: MetricReport | None = None
     info: Callable[[Any], Any] | None = None
+    prepare: Callable[[Any, Any], None] | None = None
 
     def build(self, params: BaseModel | Mapping[str, Any], *args: Any) -> Any:
         """``factory(validated params, *args)``: the component, from raw or validated params."""
@@ -91,6 +96,7 @@ class Catalogue:
             default: bool = False,
             report: MetricReport | None = None,
             info: Callable[[Any], Any] | None = None,
+            prepare: Callable[[Any, Any], None] | None = None,
         ) -> None:
             if not isinstance(name, str) or not name:
                 raise PluginError(
@@ -110,6 +116,11 @@ class Catalogue:
                     f"plugin {plugin!r}: {singular(kind)} {name!r}: info= takes "
                     "a function params -> DataInfo and only datasets have one"
                 )
+            if prepare is not None and (kind != "datasets" or not callable(prepare)):
+                raise PluginError(
+                    f"plugin {plugin!r}: {singular(kind)} {name!r}: prepare= takes "
+                    "a function (params, root) -> None and only datasets have one"
+                )
             if default and kind in SINGLE_DEFAULT and self.defaults(kind):
                 other = self.entries[kind][self.defaults(kind)[0]]
                 raise PluginError(
@@ -125,7 +136,7 @@ class Catalogue:
             doc = summary or (factory.__doc__ or "").strip().splitlines()[0:1]
             text = summary if summary else (doc[0] if doc else "")
             self.entries[kind][name] = Entry(
-                kind, name, factory, params or NoParams, text, plugin, default, report, info
+                kind, name, factory, params or NoParams, text, plugin, default, report, info, prepare
             )
 
         return register

@@ -88,6 +88,7 @@ def run(
         executor=executor_name,
         quiet=quiet,
         plugin_manager=pm,
+        check=False,  # the failed runs are listed below and make the exit code 1
     )
     _echo_verdict(result.verdict_table, result.report_path)
     _echo_answer(result.answer)
@@ -309,9 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     :func:`console_main`, which exits with this code.
     """
     warnings.showwarning = _one_line_warnings
+    args = list(sys.argv[1:] if argv is None else argv)
     pm = _plugin_manager_with_commands()
     try:
-        code = cli.main(args=argv, prog_name="condensekit", standalone_mode=False, obj=pm)
+        code = cli.main(args=args, prog_name="condensekit", standalone_mode=False, obj=pm)
     except CondensekitError as exc:
         click.echo(
             f"condensekit: error: {exc}" if "\n" not in str(exc) else f"condensekit: error:\n{exc}", err=True
@@ -319,11 +321,23 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
+        if next((a for a in args if not a.startswith("-")), None) == "run":
+            click.echo(_resume_hint(args), err=True)
         return 130
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     return code if isinstance(code, int) else 0
+
+
+def _resume_hint(args: list[str]) -> str:
+    """What to do after Ctrl-C stopped ``condensekit run``: the same command resumes."""
+    import shlex
+
+    return (
+        "The runs that were training are recorded as interrupted. To resume, run the same command again "
+        f"(finished runs are skipped, the rest are redone):\n  condensekit {shlex.join(args)}"
+    )
 
 
 def console_main() -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from condensekit.errors import CondensekitError
+from condensekit.errors import CondensekitError, traceback_line
 from condensekit.output import (
     LOCK_NAME,
     RunLock,
@@ -37,7 +37,7 @@ from condensekit.output import (
     refuse_links,
     write_json_atomic,
 )
-from condensekit.reuse import kept_run, spec_changes
+from condensekit.reuse import NOT_FINISHED, kept_run, spec_changes
 from condensekit.run_record import RunOutcome, train_into, unusable_run
 from condensekit.spec import RunSpec
 from condensekit.status import RunStatus, as_status
@@ -126,7 +126,8 @@ class ExecContext:
             if i == 5:
                 self.message(f"  ... and {len(redone) - 5} more reasons")
                 break
-            self.message(f"rerunning {count} finished run{'s' if count > 1 else ''}: {why}")
+            noun = "run" if why.startswith(NOT_FINISHED) else "finished run"
+            self.message(f"rerunning {count} {noun}{'s' if count > 1 else ''}: {why}")
         return todo
 
     def results(self, specs: Iterable[RunSpec]) -> list[RunOutcome]:
@@ -229,23 +230,30 @@ def execute_spec(
         lock.release()
 
 
-def record_lost_run(spec: RunSpec, out_root: str | Path, error: str) -> RunOutcome:
-    """The outcome of a run whose worker, job or task died without answering.
+def record_lost_run(
+    spec: RunSpec, out_root: str | Path, error: str, status: RunStatus = RunStatus.FAILED
+) -> RunOutcome:
+    """The outcome of a run whose worker, job or task died without answering (or was stopped: Ctrl-C).
 
-    What is on disk wins: a run that finished with this spec (or recorded its own failure) before its
-    worker died keeps that status. Otherwise ``run.json`` is marked ``failed`` with ``error`` (keeping what
-    the run wrote), so the summary shows it and the next invocation reruns it.
+    What is on disk wins: a run that finished with this spec (or recorded its own failure or interruption)
+    before its worker died keeps that status. Otherwise ``run.json`` is marked ``status`` (``failed``, or
+    ``interrupted`` for a worker the user stopped) with ``error``, keeping what the run wrote, so the
+    summary shows it and the next invocation reruns it.
     """
     run_dir = Path(out_root) / spec.rel_dir
     info = read_run_json(run_dir)
     if info is not None and spec_changes(info.get("spec") or {}, spec):
         info = None  # what is there belongs to another spec: not this run's record
     if info is not None and (
-        as_status(info.get("status")).finished or info.get("status") == RunStatus.FAILED
+        as_status(info.get("status")).finished
+        or info.get("status") in (RunStatus.FAILED, RunStatus.INTERRUPTED)
     ):
-        last = (info.get("error") or "").strip().splitlines()[-1:] or [""]
         return RunOutcome(
-            str(spec.rel_dir), info["status"], info.get("seconds") or 0.0, last[0], info.get("summary") or {}
+            str(spec.rel_dir),
+            info["status"],
+            info.get("seconds") or 0.0,
+            traceback_line(info.get("error") or ""),
+            info.get("summary") or {},
         )
     lock = RunLock(run_dir)
     try:
@@ -253,13 +261,13 @@ def record_lost_run(spec: RunSpec, out_root: str | Path, error: str) -> RunOutco
         if not lock.acquire():
             return _held(spec, lock)
         record = info or {"spec": spec.to_dict()}
-        record.update(status=RunStatus.FAILED, finished=time.time(), error=error)
+        record.update(status=status, finished=time.time(), error=error)
         write_json_atomic(run_dir / "run.json", record)
     except (OSError, CondensekitError) as exc:
         error = f"{error}; could not record it: {exc}"
     finally:
         lock.release()
-    return RunOutcome(str(spec.rel_dir), RunStatus.FAILED, error=error)
+    return RunOutcome(str(spec.rel_dir), status, error=error)
 
 
 def settle_held_runs(context: ExecContext, specs: Iterable[RunSpec]) -> None:

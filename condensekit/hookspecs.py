@@ -117,6 +117,11 @@ def register_datasets(register: Register) -> None:
             ``info=function``: ``info(params) -> DataInfo`` says the input shape and the number of classes
             without loading anything, so that ``condensekit validate`` builds each model of a recipe once
             (on PyTorch's meta device) and reports a model that cannot take the data before any run starts.
+            Optionally ``prepare=function``: ``prepare(params, root) -> None`` makes the files available on
+            this machine (a download, done once) or raises an error saying what is missing and how to get
+            it; ``validate`` and ``run`` call it once per distinct data table before any run starts, when
+            the runs execute on this machine (the ``local`` executor), so data that cannot be had fails
+            there, once, and not in every run.
     """
 
 

@@ -13,18 +13,15 @@ Environment variables:
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
 import os
 import reprlib
 import sys
-import traceback
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -32,6 +29,7 @@ import pluggy
 from condensekit import hookspecs
 from condensekit.catalogue import KINDS, Catalogue
 from condensekit.errors import PluginError, PluginLoadWarning, Problem
+from condensekit.plugin_files import import_failure, load_plugin_file
 
 ENTRY_POINT_GROUP = "condensekit"
 
@@ -139,25 +137,6 @@ def build_catalogue(pm: PluginManager) -> Catalogue:
     return catalogue
 
 
-def load_plugin_file(path: Path) -> ModuleType:
-    """Import a local plugin file (named by a recipe's ``plugins`` list) under a unique module name."""
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-    module_name = f"condensekit_local_{path.stem}_{digest}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise PluginError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[module_name]
-        raise PluginError(f"{path}: local plugin failed to import: {type(exc).__name__}: {exc}") from exc
-    return module
-
-
 def recipe_plugin_manager(
     local_plugins: Sequence[Path], pm: PluginManager | None = None
 ) -> tuple[PluginManager, list[Problem]]:
@@ -179,7 +158,7 @@ def recipe_plugin_manager(
         try:
             load_plugin_file(path)
         except Exception as exc:  # the user's code: report where it failed, keep validating the rest
-            broken[str(path)] = _import_failure(path, exc)
+            broken[str(path)] = import_failure(path, exc)
             problems.append(
                 Problem(
                     f"plugins[{i}]",
@@ -233,19 +212,6 @@ def check_essentials(pm: PluginManager) -> None:
             PluginLoadWarning,
             stacklevel=2,
         )
-
-
-def _import_failure(path: Path, exc: BaseException) -> str:
-    """``RuntimeError: boom (line 3)``: the error and the last line of the plugin file it passed through."""
-    cause = exc.__cause__ or exc
-    if isinstance(cause, SyntaxError):  # its message already names the file and line
-        return f"SyntaxError: {cause}"
-    line = None
-    for frame in traceback.extract_tb(cause.__traceback__):
-        if Path(frame.filename).resolve() == path.resolve():
-            line = frame.lineno
-    text = f"{type(cause).__name__}: {cause}"
-    return f"{text} (line {line})" if line else text
 
 
 def _version_of(module_name: str) -> str:

@@ -115,6 +115,12 @@ class GridResult:
             raise CondensekitError('to_pandas() needs pandas: pip install "condensekit[pandas]"') from None
         return pd.DataFrame(self.rows, columns=quantities.csv_columns())
 
+    def _repr_html_(self) -> str:
+        """What a notebook shows: run counts, the verdict table, unfinished runs and the figures inline."""
+        from condensekit.notebook import grid_html
+
+        return grid_html(self)
+
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
         for row in self.rows:

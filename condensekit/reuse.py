@@ -120,19 +120,25 @@ def damaged_outputs(run_dir: Path, info: Mapping[str, Any]) -> str:
     return ""
 
 
+NOT_FINISHED = "not finished last time"
+"""How :func:`kept_run` starts the reason to redo a run that failed, was interrupted or left ``running``."""
+
+
 def kept_run(run_dir: Path, spec: RunSpec) -> tuple[dict[str, Any] | None, str]:
     """``(run.json, "")`` when the run finished with this spec and its outputs are intact: it is kept.
 
-    Otherwise ``(None, why it is redone)``; ``why`` is empty when there is nothing finished to keep (no
-    run, or a run that failed, was interrupted or is unreadable: redoing those needs no explanation).
+    Otherwise ``(None, why it is redone)``: why a finished run is not kept (``changed since it finished:
+    ...``, ``metrics.jsonl is missing``), or, for a run that did not finish, :data:`NOT_FINISHED` and its
+    status (``not finished last time (interrupted)``); empty when there is no run yet.
     """
     info = read_run_json(run_dir)
     if info is None:
         return None, ""
     from condensekit.status import as_status
 
-    if not as_status(info.get("status")).finished:
-        return None, ""
+    status = as_status(info.get("status"))
+    if not status.finished:
+        return None, f"{NOT_FINISHED} ({status})"
     changes = spec_changes(info.get("spec") or {}, spec)
     if changes:
         return None, "changed since it finished: " + ", ".join(changes)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from condensekit.errors import error_line, traceback_line
 from condensekit.output import write_json_atomic
 from condensekit.reuse import record_outputs
 from condensekit.spec import RunSpec
@@ -104,7 +105,7 @@ def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], Plugin
         error = "".join(traceback.format_exception(exc))
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             error += f"no space left on the output device while writing {exc.filename or run_dir}\n"
-        print(f"condensekit: run {spec.rel_dir} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"condensekit: run {spec.rel_dir} failed: {error_line(exc)}", file=sys.stderr)
     except BaseException:  # Ctrl-C, SystemExit: say so on disk, then let it stop the process
         record.update(status=RunStatus.INTERRUPTED, finished=time.time())
         with contextlib.suppress(OSError):
@@ -128,13 +129,7 @@ def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], Plugin
         except OSError:
             pass  # run.json still says "running": the next invocation redoes the run
         print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
-    return RunOutcome(
-        str(spec.rel_dir),
-        status,
-        finished - started,
-        error.strip().splitlines()[-1] if error else "",
-        summary,
-    )
+    return RunOutcome(str(spec.rel_dir), status, finished - started, traceback_line(error), summary)
 
 
 def versions() -> dict[str, str]:

@@ -202,11 +202,13 @@ class ${Camel}Params(BaseModel):
 
 
 class ${Camel}Metric:
-    """Mean L2 norm of each probe point's features on the probe batch.
+    """``$name`` at each probe point, on the probe batch: write what it measures in ``collect_metrics``.
 
-    ``collect_metrics`` is called at the steps of the metric's ``every`` schedule; keys are logged as
-    ``$name/<layer>/feat_norm``. Read features from the shared ``probe`` (computed once per step for
-    every metric) and never call ``backward()`` yourself: training's gradients must stay untouched.
+    As generated, the measure is a placeholder that runs: the mean L2 norm of the features. Replace that
+    line, keep the keys: each is ``<layer>/$name`` and is logged as ``$name/<layer>/$name``.
+    ``collect_metrics`` is called at the steps of the metric's ``every`` schedule. Read features from the
+    shared ``probe`` (computed once per step for every metric; its attributes are listed in the plugin
+    guide) and never call ``backward()`` yourself: training's gradients must stay untouched.
     """
 
     def __init__(self, params: ${Camel}Params):
@@ -217,15 +219,36 @@ class ${Camel}Metric:
         from condensekit import measures  # the metrics' math, public API (imports torch: not at the top)
 
         out = {}
-        for layer, h in probe.features.items():
+        for layer, h in probe.features.items():  # layer name -> features, a (N, ...) tensor
             if self.params.layers is None or layer in self.params.layers:
-                out[f"{layer}/feat_norm"] = measures.mean_norm(h)
+                value = measures.mean_norm(h)  # what $name measures: replace this line
+                out[f"{layer}/$name"] = float(value)
         return out
+
+
+# Its part of the report: a figure (report.md, TensorBoard); a series for [summary] series = "$name/$name".
+REPORT = condensekit.MetricReport(
+    figures=[
+        condensekit.Figure(
+            name="$name",
+            title="$name over training",
+            caption="$name at each measured step, mean over the hidden layers.",
+            panels=[condensekit.Panel("$name", "$name (mean over hidden layers)")],
+        )
+    ],
+    series=["$name"],
+)
 
 
 @condensekit.hookimpl
 def register_metrics(register: Any) -> None:
-    register("$name", ${Camel}Metric, params=${Camel}Params, summary="mean feature norm per probe point")
+    register(
+        "$name",
+        ${Camel}Metric,
+        params=${Camel}Params,
+        summary="$name per probe point (as generated: the mean feature norm)",
+        report=REPORT,
+    )
 ''',
     "dataset": _HEADER
     + '''
@@ -353,13 +376,13 @@ def test_tiny_run(tiny_run: Any) -> None:
 
 def test_contract() -> None:
     scalars = check_$kind("$name")
-    assert "$name/layer1/feat_norm" in scalars
+    assert "$name/layer1/$name" in scalars
 
 
 def test_tiny_run(tiny_run: Any) -> None:
     result = tiny_run(tiny_recipe(metrics={"$name": {"every": "every:1", "layers": ["layer1"]}}))
     tags = result.runs[0].tags()
-    assert "$name/layer1/feat_norm" in tags and "$name/layer2/feat_norm" not in tags
+    assert "$name/layer1/$name" in tags and "$name/layer2/$name" not in tags
 """,
     "dataset": _TEST_HEADER
     + """

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,34 @@ def cli_process(
         text=True,
         timeout=timeout,
     )
+
+
+def ctrl_c_when_ready(
+    args: list[str], ready: Callable[[], bool], env: dict[str, str] | None = None, wait: float = 180
+) -> tuple[int, str]:
+    """Start ``condensekit ARGS`` in its own process group, press Ctrl-C (SIGINT to the group, as a
+    terminal does) once ``ready()``; return (exit code, stderr)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "condensekit", *args],
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        deadline = time.monotonic() + wait
+        while not ready():
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "the process never got ready to be interrupted"
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode, err
 
 
 def run_json(run_dir: Path) -> dict[str, Any]:

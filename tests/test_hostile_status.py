@@ -9,15 +9,10 @@ process), ``diverged`` when the weights, features or gradients stop being finite
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from hostile import metrics_rows, run_json, write
+from hostile import ctrl_c_when_ready, metrics_rows, run_json, write
 
 from condensekit.api import open_recipe
 from condensekit.executing import execute_spec
@@ -162,27 +157,8 @@ def test_ctrl_c_inside_a_run_is_interrupted_for_every_consumer(
 
 def test_sigint_to_a_real_process_records_interrupted_and_exits_130(tmp_path: Path) -> None:
     recipe, out = _recipe(tmp_path, 'break_at = { at = 2, how = "sigint" }'), tmp_path / "out"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "condensekit", "run", str(recipe), "--out", str(out)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not (out / "ready").exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "the run never reached its step"
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 130 and "Aborted." in err
+    code, err = ctrl_c_when_ready(["run", str(recipe), "--out", str(out)], (out / "ready").exists, wait=120)
+    assert code == 130 and "Aborted." in err
     run_dir = out / "h/mlp/base/seed=0"
     assert run_json(run_dir)["status"] == "interrupted" and "  interrupted mlp/base/seed=0" in err
     assert _hparams_status(run_dir) == "interrupted" and _told(out)[0]["status"] == "interrupted"

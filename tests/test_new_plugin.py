@@ -166,4 +166,5 @@ def test_generated_plugins_install_pass_their_own_tests_and_run_in_a_recipe(tmp_
     )
     assert run.returncode == 0, run.stderr[-3000:]
     metrics = (tmp_path / "out/generated/gen/base/seed=0/metrics.jsonl").read_text()
-    assert '"e2e_metric/layer1/feat_norm"' in metrics
+    assert '"e2e_metric/layer1/e2e_metric"' in metrics  # the metric's quantity carries its name
+    assert (tmp_path / "out/generated/figures/e2e_metric.png").is_file()  # the template's report= figure

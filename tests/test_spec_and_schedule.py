@@ -24,7 +24,7 @@ RECIPES = sorted(
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_spec_survives_a_json_round_trip(path: Path) -> None:
-    recipe, _ = open_recipe(path)
+    recipe, _ = open_recipe(path, check_machine=False)  # the recipe's specs; its data may not be here
     for spec in recipe.specs:
         text = json.dumps(spec.to_dict())
         again = RunSpec.from_dict(json.loads(text))

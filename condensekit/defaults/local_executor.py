@@ -7,13 +7,14 @@ from the size of its model (:mod:`condensekit.threads`), at most its share of th
 rather than spin: see :func:`condensekit.threads.prefer_passive_waiting`). When CUDA devices are
 visible, each worker sees one of them (round-robin) through ``CUDA_VISIBLE_DEVICES``, so inside a worker
 the run's ``cuda`` device is that GPU. A worker that dies (out of memory, a segfault in an extension) takes
-only its current run with it: that run is recorded as failed and a fresh worker takes its place.
+only its current run with it: that run is recorded as failed and a fresh worker takes its place. Workers
+never import the caller's ``__main__`` (a script without a main guard works); on Ctrl-C their runs are
+recorded as ``interrupted`` (:mod:`condensekit.defaults.workers`).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,157 +109,11 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _die_with_parent() -> None:
-    """End this worker when the process that started it dies, even by ``kill -9`` (which no cleanup sees).
-
-    On Linux the kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``); elsewhere a daemon
-    thread checks every second that the parent is still there. Either way no orphan keeps training, and
-    a rerun right after finds the runs unlocked.
-    """
-    import multiprocessing
-    import sys
-    import threading
-    import time
-
-    parent = multiprocessing.parent_process()
-    parent_pid = parent.pid if parent is not None else os.getppid()
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # 1 = PR_SET_PDEATHSIG
-                if os.getppid() != parent_pid:  # the parent died before we asked
-                    os._exit(1)
-                return
-        except (OSError, AttributeError):
-            pass  # no prctl (an unusual libc): fall back to watching
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="condensekit-parent-watch", daemon=True).start()
-
-
-def _worker_main(conn: Any) -> None:
-    """Loop of one worker process: receive a spec and its thread count, execute it, send the outcome back;
-    None stops it.
-
-    The parent chooses each run's threads (:func:`run_threads`): it has sized the recipe's models already
-    when it validated the recipe, and a worker that built a model on the meta device would first import
-    much of torch's compiler stack (seconds).
-    """
-    _die_with_parent()
-    # Ctrl-C reaches the whole process group; the parent alone handles it and ends the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import torch
-
-    from condensekit import progress
-    from condensekit.executing import execute_spec
-    from condensekit.spec import RunSpec
-
-    progress.set_sink(lambda event: conn.send(("progress", event)))  # live progress goes to the parent
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):  # the parent is gone
-            return
-        if message is None:
-            return
-        spec_dict, out_root, force, threads = message
-        torch.set_num_threads(threads)  # per run: recorded in run.json as "threads"
-        conn.send(execute_spec(RunSpec.from_dict(spec_dict), out_root, force).to_dict())
-
-
-@contextmanager
-def _worker_environment(gpu: str | None, threads: int) -> Iterator[None]:
-    """The environment a worker starts with (spawned processes inherit it), restored afterwards here.
-
-    Set before the worker imports torch (its ``__main__`` may import torch before the worker's own code
-    runs): CUDA and OpenMP read these once, when they are loaded.
-    """
-    from condensekit.threads import prefer_passive_waiting
-
-    saved = dict(os.environ)
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    prefer_passive_waiting()
-    try:
-        yield
-    finally:
-        for key in ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "OMP_WAIT_POLICY"):
-            if key in saved:
-                os.environ[key] = saved[key]
-            else:
-                os.environ.pop(key, None)
-
-
-PENDING = object()
-"""What :meth:`_Worker.receive` returns when the worker sent progress but not yet its outcome."""
-
-
-class _Worker:
-    """One spawned worker process, the GPU it owns and the run it is executing."""
-
-    def __init__(self, mp_context: Any, gpu: str | None, threads: int):
-        self.mp_context, self.gpu, self.threads = mp_context, gpu, threads
-        self.spec: Any = None
-        self.conn: Any = None
-        self.start()
-
-    def start(self) -> None:
-        if self.conn is not None:  # replacing a dead worker
-            self.conn.close()
-        self.conn, child_conn = self.mp_context.Pipe()
-        self.process = self.mp_context.Process(target=_worker_main, args=(child_conn,), daemon=True)
-        with _worker_environment(self.gpu, self.threads):
-            self.process.start()
-        child_conn.close()
-
-    def send(self, spec: Any, out_root: str, force: bool, threads: int) -> None:
-        self.spec = spec
-        self.conn.send((spec.to_dict(), out_root, force, threads))
-
-    def receive(self, on_progress: Any) -> Any:
-        """The outcome of the current run; PENDING when only progress events came; None when the worker
-        died."""
-        from condensekit.executing import RunOutcome
-
-        try:
-            while self.conn.poll():
-                message = self.conn.recv()
-                if isinstance(message, tuple) and message[0] == "progress":
-                    on_progress(message[1])
-                    continue
-                return RunOutcome.from_dict(message)
-            if self.process.is_alive():
-                return PENDING
-        except (EOFError, OSError):
-            pass
-        self.process.join(timeout=10)
-        return None
-
-    def stop(self) -> None:
-        """End the worker: politely when idle; at once when busy (Ctrl-C, an error in the parent)."""
-        if self.spec is None:
-            try:
-                self.conn.send(None)
-            except (OSError, ValueError):
-                pass
-            self.process.join(timeout=5)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout=5)
-        self.conn.close()
-
-
 def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int, fixed: int | None = None) -> None:
     import multiprocessing as mp
     from multiprocessing.connection import wait
 
+    from condensekit.defaults.workers import PENDING, Worker
     from condensekit.executing import record_lost_run
 
     # spawn, not fork: a forked child of a process that already used torch (threads, CUDA) can deadlock.
@@ -275,7 +130,7 @@ def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int, fixed
     context.message(
         f"local: {jobs} worker processes, {each}" + (f", GPUs {','.join(gpus)} round-robin" if gpus else "")
     )
-    workers = [_Worker(mp_context, gpus[i % len(gpus)] if gpus else None, threads) for i in range(jobs)]
+    workers = [Worker(mp_context, gpus[i % len(gpus)] if gpus else None, threads) for i in range(jobs)]
     try:
         while queue or any(w.spec is not None for w in workers):
             for worker in workers:
@@ -305,7 +160,7 @@ def _execute_pool(specs: list[Any], context: Any, jobs: int, threads: int, fixed
                 context.report(spec, outcome)
     finally:
         for worker in workers:
-            worker.stop()
+            worker.stop(out_root)
 
 
 def available_cpus() -> int:

@@ -59,7 +59,11 @@ class Recipe:
 
 
 def load_recipe(
-    source: RecipeSource | str | Path, catalogue: Catalogue, overrides: list[str] | tuple[str, ...] = ()
+    source: RecipeSource | str | Path,
+    catalogue: Catalogue,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    check_machine: bool = True,
 ) -> Recipe:
     """Validate and expand a recipe against a catalogue; raise RecipeError listing every problem found.
 
@@ -68,13 +72,16 @@ def load_recipe(
         catalogue: the components to validate against (``plugin_manager.catalogue``); it must already hold
             the recipe's local plugins (see :func:`condensekit.api.open_recipe`, which does both).
         overrides: ``--set`` items, when ``source`` is a path.
+        check_machine: also check that this machine can run it, when its runs execute here (the device
+            exists, the data is here or downloads: :mod:`condensekit.recipe.machine`); False checks the
+            recipe alone (a recipe written for another machine).
     """
     if not isinstance(source, RecipeSource):
         source = RecipeSource.from_file(source, overrides)
     problems = Problems(source.problems)
     top = read_top_level(source, catalogue, problems)
     recipe_path = str(source.path.resolve()) if source.path is not None else ""
-    specs = Expander(top, catalogue, problems, recipe_path).specs()
+    specs = Expander(top, catalogue, problems, recipe_path, check_machine).specs()
     if problems:
         raise RecipeError(source.label, list(problems))
     if len(specs) > LARGE_GRID:

@@ -26,7 +26,8 @@ MAX_BUILDS = 8
 
 def check_model_builds(plans: Sequence[ArmPlan], catalogue: Catalogue, problems: Problems) -> None:
     """Build each distinct model once for its data (up to :data:`MAX_BUILDS`); a failure is a problem at the
-    arm's model."""
+    arm's model: a factory that raised is reported as such, a model that cannot take the data's shape as
+    that."""
     tried: set[tuple[str, str]] = set()
     for plan in plans:
         for model_sub in plan.section_values(("model",)):
@@ -39,22 +40,30 @@ def check_model_builds(plans: Sequence[ArmPlan], catalogue: Catalogue, problems:
                 if len(tried) >= MAX_BUILDS:
                     return
                 tried.add(key)
-                problem = _check_one(
-                    catalogue,
-                    model.use,
-                    {**model.params, **_overrides(catalogue, plan)},
-                    data.use,
-                    data.params,
-                )
-                if problem:
+                params = {**model.params, **_overrides(catalogue, plan)}
+                problem = _check_one(catalogue, model.use, params, data.use, data.params)
+                where = f"arms[{plan.arm.index}].model"
+                if isinstance(problem, BuildFailed):
+                    plugin = catalogue.get("models", model.use).plugin
                     problems.add(
-                        f"arms[{plan.arm.index}].model",
+                        where,
+                        f"building model {model.use!r} (plugin {plugin}) raised {problem}",
+                        "fix the model's factory or what it imports",
+                    )
+                elif problem:
+                    problems.add(
+                        where,
                         f"model {model.use!r} cannot take the data {data.use!r}: {problem}",
                         (
                             "choose a model for inputs of that shape (`condensekit "
                             "list models`), or change the data's params"
                         ),
                     )
+
+
+class BuildFailed(str):
+    """What a model's factory raised (``TypeError: ... (line 12 of my_plugin.py)``), as opposed to a model
+    that was built but cannot take the data."""
 
 
 def _overrides(catalogue: Catalogue, plan: ArmPlan) -> dict[str, Any]:
@@ -93,8 +102,15 @@ def _check_one(
     except Exception:
         # the meta device cannot run every operation: confirm on the CPU before blaming the recipe
         try:
-            out = _forward(entry, params, info, torch)
-        except CondensekitError as exc:  # the model's own explanation
+            built = entry.build(params, info)
+        except CondensekitError as exc:  # the model's own explanation (e.g. of the shapes it takes)
+            return str(exc)
+        except Exception as exc:
+            return BuildFailed(_raised(exc))
+        try:
+            with torch.no_grad():
+                out = built(torch.zeros((2, *info.input_shape)))
+        except CondensekitError as exc:
             return str(exc)
         except Exception as exc:
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -106,6 +122,27 @@ def _check_one(
             f"{shape or type(out).__name__}, not logits of shape (2, {info.num_classes})"
         )
     return ""
+
+
+def _raised(exc: BaseException) -> str:
+    """``ModuleNotFoundError: No module named 'nets' (line 12 of /r/my_plugin.py)``: the error and the last
+    frame it passed through outside condensekit and torch (the user's code)."""
+    import traceback
+    from pathlib import Path
+
+    import torch
+
+    import condensekit
+
+    ours = [Path(module.__file__ or "").parent for module in (condensekit, torch)]
+    text = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    own = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith("<")
+        and not any(Path(frame.filename).is_relative_to(root) for root in ours)
+    ]
+    return f"{text} (line {own[-1].lineno} of {own[-1].filename})" if own else text
 
 
 def _forward(entry: Entry, params: dict[str, Any], info: Any, torch: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 
 from condensekit.catalogue import Catalogue, did_you_mean
 from condensekit.recipe.builds import check_model_builds
+from condensekit.recipe.machine import RUNS_HERE, check_data, check_device
 from condensekit.recipe.names import check_grid_labels
 from condensekit.recipe.problems import Origins, Path_, Problems, validate
 from condensekit.recipe.runlist import ArmPlan, Common, RunList, Section
@@ -38,8 +39,16 @@ def section_of(key: str) -> Section:
 class Expander:
     """Builds the RunSpecs of a recipe whose top level has been read."""
 
-    def __init__(self, top: TopLevel, catalogue: Catalogue, problems: Problems, recipe_path: str):
+    def __init__(
+        self,
+        top: TopLevel,
+        catalogue: Catalogue,
+        problems: Problems,
+        recipe_path: str,
+        check_machine: bool = True,
+    ):
         self.top, self.cat, self.problems, self.recipe_path = top, catalogue, problems, recipe_path
+        self.check_machine = check_machine
         # (kind, name, params as TOML) -> params
         self.validated: dict[tuple[str, str, str], dict[str, Any]] = {}
         # (trick, params as TOML) -> model keys it sets
@@ -50,8 +59,13 @@ class Expander:
         problems."""
         plans = [plan for arm in self.top.arms if (plan := self.plan(arm)) is not None]
         check_grid_labels(self.top.grid, self.problems)
+        runs_here = self.check_machine and self.top.executor.use == RUNS_HERE
+        if runs_here:
+            check_device(self.top.device, self.problems)
         if not self.problems:
             check_model_builds(plans, self.cat, self.problems)
+        if not self.problems and runs_here:
+            check_data(plans, self.cat, self.problems)
         if self.problems:
             return RunList()
         common = Common(

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from condensekit import quantities
+from condensekit.errors import traceback_line
 from condensekit.metric_report import MetricReport
 from condensekit.output import find_runs, read_run_json
 from condensekit.phases import RunSummary
@@ -36,7 +37,7 @@ class RunRow:
         status: what became of it (``running`` on disk reads as ``interrupted``: its process is gone).
         arm, grid, seed: the arm, the grid point's label (``base`` without a grid) and the seed.
         grid_values: the grid point, dotted key -> value.
-        error: the last line of the error, or why the row is ``unreadable``.
+        error: the final error (its message on one line), or why the row is ``unreadable``.
         seconds, started: how long the run took and when it started (seconds since the epoch).
         spec: the run's spec (None when unreadable).
         summary: its summary (None unless it finished).
@@ -106,7 +107,7 @@ def read_row(root: Path, run_dir: Path) -> RunRow:
         grid=spec.grid_label,
         seed=spec.seed,
         grid_values=spec.grid,
-        error=error[-1] if error else "",
+        error=traceback_line("\n".join(error)),  # the final error, its message on one line
         seconds=info.get("seconds"),
         started=float(started) if isinstance(started, int | float) else None,
         spec=spec,

@@ -140,4 +140,5 @@ def register_datasets(register: Register) -> None:
         load_tiny_imagenet,
         params=TinyImageNetParams,
         summary="Tiny-ImageNet-200 from its folder layout (3x64x64, 200 classes), streamed from disk",
+        prepare=lambda params, root: find_folder(Path(root)),  # at validation: the folder is there
     )

@@ -158,6 +158,28 @@ def open_torchvision(name: str, params: VisionParams, root: Path) -> tuple[Any, 
         ) from exc
 
 
+NEEDED_FILES = {
+    "mnist": IDX_FILES,
+    "fashion_mnist": IDX_FILES,
+    "cifar10": (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"),
+    "cifar100": ("train", "test", "meta"),
+}
+"""The files each dataset's folder holds once it is downloaded and unpacked."""
+
+
+def prepare_vision(name: str, params: VisionParams, root: Path) -> None:
+    """Make a dataset's files available under ``root`` (download them when allowed), once, at validation.
+
+    Nothing is read when the files are there; otherwise torchvision finds, unpacks or downloads them, and
+    a dataset that cannot be had raises the :func:`open_torchvision` error (where the files go, where to
+    get them).
+    """
+    folder = Path(root) / SOURCES[name].folder
+    if all((folder / file).is_file() for file in NEEDED_FILES[name]):
+        return
+    open_torchvision(name, params, Path(root))
+
+
 def subset_indices(n: int, subset: int | None) -> torch.Tensor | None:
     """At most ``subset`` of ``n`` indices, chosen by a fixed permutation (the same for every run and
     seed)."""
@@ -240,6 +262,13 @@ IMAGE_SHAPES = {
 }
 
 
+def _prepare(name: str) -> Any:
+    def prepare(params: VisionParams, root: Path) -> None:
+        prepare_vision(name, params, root)
+
+    return prepare
+
+
 def _info(name: str) -> Any:
     def info(params: VisionParams) -> condensekit.DataInfo:
         """The shape and classes of the data, without loading it (for validate-time model checks)."""
@@ -256,4 +285,11 @@ def _info(name: str) -> Any:
 @condensekit.hookimpl
 def register_datasets(register: Register) -> None:
     for name, summary in SUMMARIES.items():
-        register(name, _factory(name), params=VisionParams, summary=summary, info=_info(name))
+        register(
+            name,
+            _factory(name),
+            params=VisionParams,
+            summary=summary,
+            info=_info(name),
+            prepare=_prepare(name),
+        )

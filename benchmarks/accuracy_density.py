@@ -4,7 +4,7 @@ The main job's plain MLP (``recipes/resmlp_vs_mlp.toml``: 12 x 128, digits, 1000
 with its metrics off, twice per seed, interleaved:
 
 * default:   ``[train] test_every`` left at its default (the test split alone at evenly spaced steps, as
-             many as cost at most 5% of training's sample passes), besides ``eval_every = "log:20"``;
+             many as cost at most 2.5% of training's sample passes), besides ``eval_every = "log:20"``;
 * log:20:    ``test_every = "at:0"``: test accuracy only at the 20 log-spaced evaluations (as before).
 
 Printed per variant: the median time of a run (``--cpu-time``: the process's CPU time, which other jobs

@@ -4,10 +4,12 @@ TensorBoard colours lines by run, so with one run per seed two arms are told apa
 curves sit. The report (which has every seed) therefore writes one TensorBoard run per arm at each grid
 point, ``figures/arms/<arm>/<grid point>/``, holding for every headline chart of the dashboard (training
 loss, test accuracy, the summary series' layer mean, the layer means a metric declares in
-``MetricReport.compare``, the T1 marker) three tags: ``Arms/<n>_<name>/median``, ``.../min`` and
-``.../max``. Custom Scalars shows them first, as *margin charts* (a line for the median, a band from the
-min to the max), one colour per arm. TensorBoard's smoothing slider does not apply to margin charts: the
-line is the median of the values the seeds measured, at the steps they were measured.
+``MetricReport.compare``, the T1 marker) the median over seeds as ``Arms/<n>_<name>`` and its band as
+``arm_band/<n>_<name>/min`` and ``.../max``. Custom Scalars shows them first, as *margin charts* (a line
+for the median, a band from the min to the max), one colour per arm. In Time Series the group ``Arms``
+(the medians, one line per arm) sorts before every other; ``arm_band`` sorts after the per-run copies.
+TensorBoard's smoothing slider does not apply to margin charts: the line is the median of the values the
+seeds measured, at the steps they were measured.
 
 Every value is measured or read off a measured curve, never interpolated: the loss is the running median
 the phase detector reads (as in ``curves.png``), the layer means follow the one layer-mean rule
@@ -41,7 +43,8 @@ ARMS = "Arms"
 ARMS_FOLDER = Path("figures") / "arms"
 """Where the arm runs live, relative to the recipe's output folder."""
 SECTION = "Arms: median over seeds, band from min to max (one colour per arm)"
-STATISTICS = ("median", "min", "max")
+BAND = "arm_band"
+"""The tag group of the arm summaries' min and max (lower case: it sorts after ``Arms`` and ``Compare``)."""
 PLATEAU = "on_plateau"
 """The ``source`` of the T1 marker's chart (a run's own marker is ``Compare/on_plateau``)."""
 PLATEAU_POINTS = 500
@@ -62,12 +65,18 @@ class ArmChart:
         title: the chart's title.
         source: what it summarises: a run's tag (``train/loss``, ``test/accuracy``, ``<metric>/mean/<q>``
             for the layer mean of ``q``), or :data:`PLATEAU` for the T1 marker.
-        tag: ``Arms/<n>_<name>``; its series are ``<tag>/median``, ``<tag>/min`` and ``<tag>/max``.
+        tag: ``Arms/<n>_<name>``, the median's tag.
     """
 
     title: str
     source: str
     tag: str
+
+    @property
+    def series(self) -> tuple[str, str, str]:
+        """The tags of the median, the min and the max."""
+        name = self.tag.partition("/")[2]
+        return self.tag, f"{BAND}/{name}/min", f"{BAND}/{name}/max"
 
 
 def arm_charts(headline: Sequence[tuple[str, str, str]]) -> list[ArmChart]:
@@ -91,12 +100,12 @@ def arms_category(headline: Sequence[tuple[str, str, str]]) -> Any:
     """The custom-scalars category of the arm summaries (margin charts), the dashboard's first section."""
     from tensorboard.plugins.custom_scalar import layout_pb2
 
-    def margin(tag: str) -> Any:
-        median, low, high = (f"{tag}/{name}" for name in STATISTICS)
+    def margin(chart: ArmChart) -> Any:
+        median, low, high = chart.series
         series = layout_pb2.MarginChartContent.Series(value=median, lower=low, upper=high)
         return layout_pb2.MarginChartContent(series=[series])
 
-    charts = [layout_pb2.Chart(title=c.title, margin=margin(c.tag)) for c in arm_charts(headline)]
+    charts = [layout_pb2.Chart(title=c.title, margin=margin(c)) for c in arm_charts(headline)]
     return layout_pb2.Category(title=SECTION, chart=charts)
 
 
@@ -128,11 +137,11 @@ def thinned(band: Band, limit: int = MAX_POINTS) -> Band:
     return [int(s) for s in steps], med, low, high
 
 
-def arm_event_file(bands: Mapping[str, Band], wall_time: float) -> bytes:
-    """The bytes of one arm run's event file: ``<tag>/median``, ``/min`` and ``/max`` of every chart's band.
+def arm_event_file(bands: Mapping[ArmChart, Band], wall_time: float) -> bytes:
+    """The bytes of one arm run's event file: the median, min and max of every chart's band.
 
     Args:
-        bands: an :class:`ArmChart`'s ``tag`` -> its band.
+        bands: a chart -> its band.
         wall_time: the time stamped on every event (when the report was written).
     """
     from tensorboard.compat.proto.event_pb2 import Event, SessionLog
@@ -140,11 +149,11 @@ def arm_event_file(bands: Mapping[str, Band], wall_time: float) -> bytes:
     from tensorboard.summary.writer.record_writer import RecordWriter
 
     by_step: dict[int, list[Any]] = {}
-    for tag, (steps, *values) in bands.items():
+    for chart, (steps, *values) in bands.items():
         for step, *stats in zip(steps, *values, strict=True):
             by_step.setdefault(step, []).extend(
-                Summary.Value(tag=f"{tag}/{name}", simple_value=value)
-                for name, value in zip(STATISTICS, stats, strict=True)
+                Summary.Value(tag=tag, simple_value=value)
+                for tag, value in zip(chart.series, stats, strict=True)
             )
     buffer = io.BytesIO()
     records = RecordWriter(buffer)
@@ -158,7 +167,7 @@ def arm_event_file(bands: Mapping[str, Band], wall_time: float) -> bytes:
     return buffer.getvalue()
 
 
-def write_arm_runs(root: Path, arms: Mapping[str, Mapping[str, Band]]) -> list[Path]:
+def write_arm_runs(root: Path, arms: Mapping[str, Mapping[ArmChart, Band]]) -> list[Path]:
     """Replace the arm runs below ``root/figures/arms/``; remove those of arms no longer in the report.
 
     Args:

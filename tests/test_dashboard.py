@@ -147,13 +147,11 @@ def test_the_arms_section_comes_first_one_margin_chart_per_headline_series(serve
     assert titles[-1] == "on the loss plateau (1) until T1 (0)"
     for chart in first["chart"]:
         (series,) = chart["margin"]["series"]
-        tag = series["value"].rpartition("/")[0]
-        assert tag.startswith("Arms/") and series == {
-            "value": f"{tag}/median",
-            "lower": f"{tag}/min",
-            "upper": f"{tag}/max",
-        }
-        regex = "^" + re.escape(tag) + "/(median|min|max)$"
+        tag = series["value"]
+        name = tag.partition("/")[2]
+        assert tag.startswith("Arms/") and series["lower"] == f"arm_band/{name}/min"
+        assert series["upper"] == f"arm_band/{name}/max"
+        regex = "^(" + "|".join(re.escape(t) for t in series.values()) + ")$"
         for run in ARM_RUNS.values():  # each arm has its median and band, measured at the same steps
             found = matching(server, run, regex)
             assert len(found) == 3, (chart["title"], run)
@@ -218,7 +216,9 @@ def as_series(points: dict[int, float]) -> tuple[list[int], list[float]]:
 
 def arm_band(base: str, arm: str, tag: str) -> dict[int, tuple[float, float, float]]:
     """step -> (median, min, max) of an arm summary, read back from the arm's TensorBoard run."""
-    median, low, high = (scalars(base, ARM_RUNS[arm], f"{tag}/{name}") for name in ("median", "min", "max"))
+    name = tag.partition("/")[2]
+    tags = (tag, f"arm_band/{name}/min", f"arm_band/{name}/max")
+    median, low, high = (scalars(base, ARM_RUNS[arm], t) for t in tags)
     assert sorted(median) == sorted(low) == sorted(high)
     return {step: (median[step], low[step], high[step]) for step in median}
 
@@ -263,7 +263,7 @@ def test_the_headline_groups_sort_first_in_the_scalars_tabs(server: str) -> None
     tags = get(server, "data/plugin/scalars/tags")
     # TensorBoard orders groups by name: the arm summaries first, then every run's copies
     groups = sorted({tag.split("/")[0] for run in [*RUNS, *ARM_RUNS.values()] for tag in tags[run]})
-    assert groups[:3] == ["Arms", "Compare", "Compare_by_depth"]
+    assert groups[:4] == ["Arms", "Compare", "Compare_by_depth", "arm_band"]
     groups = sorted({tag.split("/")[0] for run in RUNS for tag in tags[run]})
     assert groups[:2] == ["Compare", "Compare_by_depth"]
     compare = sorted(tag for tag in tags["mlp/base/seed=0"] if tag.startswith("Compare/"))

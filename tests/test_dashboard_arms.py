@@ -22,7 +22,8 @@ from condensekit.report.arm_series import group_bands, write_arm_summaries
 from condensekit.report.model import Group, ReportInput
 
 CHARTS = dashboard_arms.arm_charts(dashboard.headline_tags("m/q", {}))
-LOSS, ACCURACY, MEAN, T1 = (c.tag for c in CHARTS)
+LOSS, ACCURACY, MEAN, T1 = CHARTS
+MEDIAN, LOW, HIGH = ACCURACY.series
 
 
 def seeds_group(arm: str, accuracy: list[list[float]], t1: list[int | None], done: list[int]) -> Group:
@@ -88,9 +89,12 @@ def test_the_arms_section_is_first_in_every_layout_with_margin_charts() -> None:
     layout = dashboard.dashboard_layout("m/q", {}, ["a", "b"], ["m/mean/q"])
     first = layout.category[0]
     assert first.title == dashboard_arms.SECTION
-    assert [c.margin.series[0].value for c in first.chart] == [f"{c.tag}/median" for c in CHARTS]
-    assert [c.margin.series[0].upper for c in first.chart] == [f"{c.tag}/max" for c in CHARTS]
-    assert len({c.tag for c in CHARTS}) == len(CHARTS) and all(c.tag.startswith("Arms/") for c in CHARTS)
+    assert [c.margin.series[0].value for c in first.chart] == [c.tag for c in CHARTS]
+    assert [c.margin.series[0].lower for c in first.chart] == [c.series[1] for c in CHARTS]
+    assert [c.margin.series[0].upper for c in first.chart] == [c.series[2] for c in CHARTS]
+    tags = [tag for c in CHARTS for tag in c.series]
+    assert len(set(tags)) == len(tags) and all(c.tag.startswith("Arms/") for c in CHARTS)
+    assert {t.split("/")[0] for t in tags} == {"Arms", "arm_band"}
     assert layout.category[1].title == dashboard.EVERY_RUN
 
 
@@ -116,23 +120,23 @@ def test_a_new_report_replaces_the_arm_runs_and_an_open_reader_drops_the_old_poi
     assert first.parent == folder and "tfevents" in first.name
     live = EventAccumulator(str(folder), size_guidance={"scalars": 0})  # a TensorBoard already open
     live.Reload()
-    assert [e.value for e in live.Scalars(f"{ACCURACY}/median")] == pytest.approx([0.3, 0.4])
+    assert [e.value for e in live.Scalars(MEDIAN)] == pytest.approx([0.3, 0.4])
     fewer = seeds_group("mlp", [[0.1, 0.2], [0.3, 0.4]], [None] * 2, [30] * 2)  # seed 2 removed
     write_arm_summaries(tmp_path, report_of(fewer, root=tmp_path), CHARTS)
     live.Reload()
-    assert [(e.step, e.value) for e in live.Scalars(f"{ACCURACY}/median")] == [
+    assert [(e.step, e.value) for e in live.Scalars(MEDIAN)] == [
         (0, pytest.approx(0.2)),
         (10, pytest.approx(0.3)),
     ]  # the new median of two seeds, without the old points
-    assert read_back(folder)[f"{ACCURACY}/median"] == [(0, pytest.approx(0.2)), (10, pytest.approx(0.3))]
+    assert read_back(folder)[MEDIAN] == [(0, pytest.approx(0.2)), (10, pytest.approx(0.3))]
     write_arm_summaries(tmp_path, report_of(fewer, root=tmp_path), CHARTS)
     live.Reload()  # a third report: the first version is removed, the reader goes on
-    assert [e.value for e in live.Scalars(f"{ACCURACY}/median")] == pytest.approx([0.2, 0.3])
+    assert [e.value for e in live.Scalars(MEDIAN)] == pytest.approx([0.2, 0.3])
     assert len([p for p in folder.iterdir() if "tfevents" in p.name]) == 2  # this version and the last
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary file left
     gone = tmp_path / "figures" / "arms" / "resmlp" / "base"
     assert not [p for p in gone.iterdir() if "tfevents" in p.name]  # an arm no longer reported: no run
-    assert read_back(folder)[f"{ACCURACY}/max"] == [(0, pytest.approx(0.3)), (10, pytest.approx(0.4))]
+    assert read_back(folder)[HIGH] == [(0, pytest.approx(0.3)), (10, pytest.approx(0.4))]
     assert first.exists() is False
 
 

@@ -44,8 +44,8 @@ def plateau_curves(runs: Sequence[RunCurves]) -> list[Curve]:
     ]
 
 
-def group_bands(group: Group, charts: Sequence[ArmChart]) -> dict[str, Band]:
-    """A chart's tag -> the group's band (median, min, max over its finished seeds); charts no seed has
+def group_bands(group: Group, charts: Sequence[ArmChart]) -> dict[ArmChart, Band]:
+    """A chart -> the group's band (median, min, max over its finished seeds); charts no seed has
     a point for are left out."""
     out = {}
     for chart in charts:
@@ -55,7 +55,7 @@ def group_bands(group: Group, charts: Sequence[ArmChart]) -> dict[str, Band]:
             curves = [run_curve(run, chart.source) for run in group.curves]
         reduced = band([c for c in curves if c[0]])
         if reduced[0]:
-            out[chart.tag] = thinned(reduced)
+            out[chart] = thinned(reduced)
     return out
 
 

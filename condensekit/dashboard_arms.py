@@ -106,7 +106,9 @@ def arms_category(headline: Sequence[tuple[str, str, str]]) -> Any:
         return layout_pb2.MarginChartContent(series=[series])
 
     charts = [layout_pb2.Chart(title=c.title, margin=margin(c)) for c in arm_charts(headline)]
-    return layout_pb2.Category(title=SECTION, chart=charts)
+    # Custom Scalars (TensorBoard 2.21, seen in headless Chromium) draws a section of margin charts last
+    # to first: listed in reverse, the loss comes first on the page, as in the other sections
+    return layout_pb2.Category(title=SECTION, chart=charts[::-1])
 
 
 def plateau_marker(
@@ -180,6 +182,7 @@ def write_arm_runs(root: Path, arms: Mapping[str, Mapping[ArmChart, Band]]) -> l
     """
     now = time.time()
     name = f"events.out.tfevents.{time.time_ns():020d}.condensekit-arms"
+    refuse_links(root, root / ARMS_FOLDER)  # also before removing the runs of arms that are gone
     written = []
     for folder, bands in arms.items():
         target = root / ARMS_FOLDER / folder

@@ -89,6 +89,7 @@ def test_the_arms_section_is_first_in_every_layout_with_margin_charts() -> None:
     layout = dashboard.dashboard_layout("m/q", {}, ["a", "b"], ["m/mean/q"])
     first = layout.category[0]
     assert first.title == dashboard_arms.SECTION
+    first.chart.reverse()  # listed last to first: TensorBoard draws margin charts in reverse
     assert [c.margin.series[0].value for c in first.chart] == [c.tag for c in CHARTS]
     assert [c.margin.series[0].lower for c in first.chart] == [c.series[1] for c in CHARTS]
     assert [c.margin.series[0].upper for c in first.chart] == [c.series[2] for c in CHARTS]

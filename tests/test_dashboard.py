@@ -133,19 +133,22 @@ def matching(base: str, run: str, regex: str) -> dict[str, list[Any]]:
     return {tag: events for tag, events in answer["tag_to_events"].items() if events}
 
 
+def assert_headline(titles: list[str], loss: str) -> None:
+    """The headline charts in order: loss, test accuracy, the series' layer mean, the declared compare
+    quantities, the T1 marker."""
+    assert titles[:3] == [loss, "test accuracy", "feat_inter, mean over hidden layers (layer_means)"]
+    assert [t.split(",")[0] for t in titles[3:6]] == ["share_common", "share_class", "share_sample"]
+    assert titles[-1] == "on the loss plateau (1) until T1 (0)"
+
+
 def test_the_arms_section_comes_first_one_margin_chart_per_headline_series(server: str) -> None:
     layout = get(server, "data/plugin/custom_scalars/layout")
     first = layout["category"][0]
     assert first["title"].startswith("Arms: median over seeds") and not first.get("closed")
     # listed last to first: Custom Scalars draws a section of margin charts in reverse (screenshot)
-    titles = [chart["title"] for chart in first["chart"]][::-1]
-    assert titles[:3] == [
-        "training loss (running median, as T1 is read)",
-        "test accuracy",
-        "feat_inter, mean over hidden layers (layer_means)",
-    ]
-    assert [t.split(",")[0] for t in titles[3:6]] == ["share_common", "share_class", "share_sample"]
-    assert titles[-1] == "on the loss plateau (1) until T1 (0)"
+    assert_headline(
+        [chart["title"] for chart in first["chart"]][::-1], "training loss (running median, as T1 is read)"
+    )
     for chart in first["chart"]:
         (series,) = chart["margin"]["series"]
         tag = series["value"]
@@ -166,15 +169,7 @@ def test_the_every_run_section_follows_and_overlays_every_run_of_every_arm(serve
     layout = get(server, "data/plugin/custom_scalars/layout")
     first = layout["category"][1]
     assert first["title"] == dashboard.EVERY_RUN and not first.get("closed")
-    titles = [chart["title"] for chart in first["chart"]]
-    assert titles[:3] == [
-        "training loss",
-        "test accuracy",
-        "feat_inter, mean over hidden layers (layer_means)",
-    ]
-    # declared compare
-    assert [t.split(",")[0] for t in titles[3:6]] == ["share_common", "share_class", "share_sample"]
-    assert titles[-1] == "on the loss plateau (1) until T1 (0)"
+    assert_headline([chart["title"] for chart in first["chart"]], "training loss")
     for chart in first["chart"]:
         (regex,) = chart["multiline"]["tag"]
         for run in RUNS:  # every arm's every run has a line in every chart of the section

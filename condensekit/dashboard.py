@@ -5,7 +5,8 @@ writes it is elsewhere: the TensorBoard writer plugin (:mod:`condensekit.default
 per-run parts into each run's event file, and the API (before the runs) and the report (after them) write
 the recipe-wide parts into ``runs/<recipe>/figures/`` with :func:`write_dashboard_config`:
 
-* **Custom Scalars** opens with a *Compare arms* section whose charts overlay every run: training loss,
+* **Custom Scalars** opens with the arms (:mod:`condensekit.dashboard_arms`, written by the report): per
+  arm the median over seeds with its min-max band, one colour per arm. Then every run overlaid: loss,
   test accuracy, the summary series' mean over hidden layers (``condensation/mean/feat_inter``), the layer
   means a metric declares in ``MetricReport.compare`` (e.g. the energy shares), and ``on the loss plateau``
   (1 until the run's T1, then 0: the T1 marker). Then the summary series *by relative depth*: the first,
@@ -36,11 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from condensekit import quantities
+from condensekit.dashboard_arms import arms_category
 from condensekit.metric_report import MetricReport
 from condensekit.phases import LOSS_TAG, RunSummary
 from condensekit.text import grid_label, value_label
 
 COMPARE = "Compare"
+EVERY_RUN = "Compare runs: every seed of every arm (one colour per run)"
 BY_DEPTH = "Compare_by_depth"
 ON_PLATEAU = f"{COMPARE}/on_plateau"
 FIGURES = "figures"
@@ -128,7 +131,7 @@ def dashboard_layout(
     headline = headline_tags(series, reports)
     compare = [chart(title, tag) for title, tag, _ in headline]
     compare.append(chart("on the loss plateau (1) until T1 (0)", ON_PLATEAU))
-    categories = [layout_pb2.Category(title="Compare arms", chart=compare)]
+    categories = [arms_category(headline), layout_pb2.Category(title=EVERY_RUN, chart=compare)]
     if series:
         metric, _, quantity = series.partition("/")
         depth = [

@@ -64,8 +64,8 @@ class MetricReport(BaseModel):
         describe: quantity -> a few words, used by the report's legend (``feat_inter``: "inter-class feature
             similarity").
         compare: per-layer quantities whose layer means (``<metric>/mean/<quantity>``, logged by the metric)
-            the dashboard's "Compare arms" section overlays across runs, after the summary series (e.g. the
-            energy shares ``share_common``, ``share_class``, ``share_sample``).
+            the dashboard's first sections show after the summary series, per arm and for every run (e.g.
+            the energy shares ``share_common``, ``share_class``, ``share_sample``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

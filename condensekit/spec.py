@@ -19,6 +19,14 @@ from condensekit.text import grid_label
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
+TEST_BUDGET = 0.025
+"""The extra test evaluations' default share of training's sample passes (``TrainSection.test_schedule``)."""
+TEST_POINTS = 25
+"""The most evenly spaced extra test evaluations by default. TensorBoard's smoothing (0.6, a moving average
+over points) lags by about 1.5 points; with 20 extra points (the main job) it shows the final test accuracy
+within 0.01 of the measured one, against 0.15 below it with the 20 log-spaced evaluations alone
+(``benchmarks/accuracy_density.py``)."""
+
 MAX_STEPS = 10_000_000
 """The most steps a run may take. A run keeps its loss history in memory (about 100 bytes a step), so
 10^7 steps is about a gigabyte; a typo like ``steps = 1e12`` is a validation error, not an out-of-memory."""
@@ -34,6 +42,23 @@ class TrainSection(BaseModel):
         Schedule.parse("log:20"), description="schedule of train/test accuracy evaluation"
     )
     max_loss: float = Field(1e6, gt=0, description="a loss above this (or not finite) marks the run diverged")
+    test_every: Schedule | None = Field(
+        None,
+        description=(
+            "schedule of extra test-accuracy evaluations (the test split alone), so that the curve survives "
+            "TensorBoard's smoothing; default: evenly spaced, as many as cost at most 2.5% of the training "
+            'samples\' passes and at most 25 (none when the test split is too large); "at:0": none'
+        ),
+    )
+
+    def test_schedule(self, test_samples: int, batch_size: int) -> Schedule:
+        """The steps of the extra test-accuracy evaluations: ``test_every``, or its default for a test split
+        of ``test_samples`` (a training step passes ``batch_size`` samples forward and back, about three
+        forward passes; a test evaluation one forward pass of each test sample)."""
+        if self.test_every is not None:
+            return self.test_every
+        points = min(TEST_POINTS, int(TEST_BUDGET * self.steps * batch_size * 3 / max(1, test_samples)))
+        return Schedule("every", (-(-self.steps // points),)) if points >= 2 else Schedule("at", (0,))
 
 
 class ProbeSection(BaseModel):

@@ -58,6 +58,8 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
         recorder, total = Recorder(hooks, run), spec.train.steps
         due = {name: metric.every.bind(total) for name, metric in spec.metrics.items()}
         eval_steps = spec.train.eval_every.bind(total)
+        test_only = spec.train.test_schedule(len(bundle.test), spec.data.batch_size)  # type: ignore[arg-type]
+        test_steps = test_only.bind(total)  # more test accuracy between evaluations: smoothing-proof curves
         batches = batch_stream(bundle.train, spec.data.batch_size, device, spec.seed)
         losses = torch.full((LOSS_FLUSH_EVERY,), math.nan, device=device)  # the last steps' losses
         diverged, started, modules = False, time.perf_counter(), list(model.modules())
@@ -68,8 +70,8 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
                 if not recorder.flush_losses(losses, upto=step) or not _measure(hooks, probe, due, recorder):
                     diverged = True  # a non-finite loss, weight, feature or gradient: diverged at this step
                     break
-            if step in eval_steps:
-                recorder.emit(step, evaluate(model, bundle, device))  # log_scalars
+            if step in eval_steps or step in test_steps:  # train accuracy at eval_every only
+                recorder.emit(step, evaluate(model, bundle, device, train=step in eval_steps))  # log_scalars
             if step % LOSS_FLUSH_EVERY == 0 or step == total:  # log_scalars of train/loss, a chunk at a time
                 if diverged := not recorder.flush_losses(losses, upto=step):
                     break
@@ -250,11 +252,12 @@ def accuracy(
     return correct / max(1, seen)
 
 
-def evaluate(model: nn.Module, bundle: DataBundle, device: torch.device) -> dict[str, float]:
-    return {
-        "train/accuracy": accuracy(model, bundle.train, device),
-        "test/accuracy": accuracy(model, bundle.test, device),
-    }
+def evaluate(
+    model: nn.Module, bundle: DataBundle, device: torch.device, train: bool = True
+) -> dict[str, float]:
+    """Test accuracy, and train accuracy unless ``train`` is False (the test split alone is cheap)."""
+    out = {"train/accuracy": accuracy(model, bundle.train, device)} if train else {}
+    return {**out, "test/accuracy": accuracy(model, bundle.test, device)}
 
 
 def _eval_batches(

@@ -3,10 +3,10 @@
     python scripts/screenshots.py runs/resmlp_vs_mlp docs/images
 
 starts ``tensorboard --logdir runs/resmlp_vs_mlp`` on a free local port, waits until it has read the runs,
-and saves one PNG per tab into ``docs/images/`` (``dashboard_compare.png``: Custom Scalars, the
-"Compare arms" section; ``dashboard_time_series.png``; ``dashboard_hparams.png``; ``dashboard_figures.png``:
-Images, the report's figures), then stops TensorBoard. Needs Debian's ``chromium`` (or ``--chromium PATH``);
-nothing is fetched from the network.
+and saves one PNG per tab into ``docs/images/`` (``dashboard_compare.png``: Custom Scalars, whose first
+section is the arms' medians over seeds with their min-max bands; ``dashboard_time_series.png``;
+``dashboard_hparams.png``; ``dashboard_figures.png``: Images, the report's figures), then stops
+TensorBoard. Needs Debian's ``chromium`` (or ``--chromium PATH``); nothing is fetched from the network.
 """
 
 from __future__ import annotations

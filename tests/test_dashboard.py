@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -23,6 +24,8 @@ import pytest
 from report_rows import summary as run_summary
 
 from condensekit import dashboard, quantities
+from condensekit.phases import layer_mean, smoothed_loss
+from condensekit.report import read_report
 
 HERE = Path(__file__).resolve().parent
 RECIPE = """
@@ -102,7 +105,7 @@ def server(grid: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
             found = re.search(r"http://127\.0\.0\.1:\d+/", log.read_text(errors="replace"))
             base = found.group(0) if found else time.sleep(0.2)
         assert base, f"tensorboard did not start: {log.read_text(errors='replace')[-2000:]}"
-        expected = {"figures", *(f"{arm}/base/seed={s}" for arm in ("mlp", "resmlp") for s in (0, 1))}
+        expected = {"figures", *RUNS, *ARM_RUNS.values()}
         while set(get(base, "data/runs")) != expected and time.monotonic() < deadline:
             time.sleep(0.3)
         assert set(get(base, "data/runs")) == expected
@@ -120,6 +123,7 @@ def get(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
 
 
 RUNS = [f"{arm}/base/seed={s}" for arm in ("mlp", "resmlp") for s in (0, 1)]
+ARM_RUNS = {arm: f"figures/arms/{arm}/base" for arm in ("mlp", "resmlp")}  # one summary run per arm
 
 
 def matching(base: str, run: str, regex: str) -> dict[str, list[Any]]:
@@ -129,24 +133,48 @@ def matching(base: str, run: str, regex: str) -> dict[str, list[Any]]:
     return {tag: events for tag, events in answer["tag_to_events"].items() if events}
 
 
-def test_the_compare_section_comes_first_and_overlays_every_run_of_every_arm(server: str) -> None:
-    layout = get(server, "data/plugin/custom_scalars/layout")
-    first = layout["category"][0]
-    assert first["title"] == "Compare arms" and not first.get("closed")
-    titles = [chart["title"] for chart in first["chart"]]
-    assert titles[:3] == [
-        "training loss",
-        "test accuracy",
-        "feat_inter, mean over hidden layers (layer_means)",
-    ]
-    # declared compare
+def assert_headline(titles: list[str], loss: str) -> None:
+    """The headline charts in order: loss, test accuracy, the series' layer mean, the declared compare
+    quantities, the T1 marker."""
+    assert titles[:3] == [loss, "test accuracy", "feat_inter, mean over hidden layers (layer_means)"]
     assert [t.split(",")[0] for t in titles[3:6]] == ["share_common", "share_class", "share_sample"]
     assert titles[-1] == "on the loss plateau (1) until T1 (0)"
+
+
+def test_the_arms_section_comes_first_one_margin_chart_per_headline_series(server: str) -> None:
+    layout = get(server, "data/plugin/custom_scalars/layout")
+    first = layout["category"][0]
+    assert first["title"].startswith("Arms: median over seeds") and not first.get("closed")
+    # listed last to first: Custom Scalars draws a section of margin charts in reverse (screenshot)
+    assert_headline(
+        [chart["title"] for chart in first["chart"]][::-1], "training loss (running median, as T1 is read)"
+    )
+    for chart in first["chart"]:
+        (series,) = chart["margin"]["series"]
+        tag = series["value"]
+        name = tag.partition("/")[2]
+        assert tag.startswith("Arms/") and series["lower"] == f"arm_band/{name}/min"
+        assert series["upper"] == f"arm_band/{name}/max"
+        regex = "^(" + "|".join(re.escape(t) for t in series.values()) + ")$"
+        for run in ARM_RUNS.values():  # each arm has its median and band, measured at the same steps
+            found = matching(server, run, regex)
+            assert len(found) == 3, (chart["title"], run)
+            steps = [[e[1] for e in events] for events in found.values()]
+            assert steps[0] and steps[0] == steps[1] == steps[2], (chart["title"], run)
+        for run in RUNS:  # a seed's run has none of them: only the arms are drawn, one colour each
+            assert not matching(server, run, regex)
+
+
+def test_the_every_run_section_follows_and_overlays_every_run_of_every_arm(server: str) -> None:
+    layout = get(server, "data/plugin/custom_scalars/layout")
+    first = layout["category"][1]
+    assert first["title"] == dashboard.EVERY_RUN and not first.get("closed")
+    assert_headline([chart["title"] for chart in first["chart"]], "training loss")
     for chart in first["chart"]:
         (regex,) = chart["multiline"]["tag"]
         for run in RUNS:  # every arm's every run has a line in every chart of the section
             assert len(matching(server, run, regex)) == 1, (chart["title"], run)
-    depth = layout["category"][1]
+    depth = layout["category"][2]
     assert depth["title"].startswith("feat_inter by relative depth")
     assert len(depth["chart"]) == 5
     for chart in depth["chart"]:
@@ -155,7 +183,7 @@ def test_the_compare_section_comes_first_and_overlays_every_run_of_every_arm(ser
             assert matching(server, run, regex), (chart["title"], run)
     titles = [c["title"] for c in layout["category"]]
     detail = next(c for c in layout["category"] if c["title"] == "feat_inter per layer (detail)")
-    assert detail["closed"] and titles.index("feat_inter per layer (detail)") > 1
+    assert detail["closed"] and titles.index("feat_inter per layer (detail)") > 2
     assert {"layer1: feat_inter", "layer4: feat_inter", "stem: feat_inter", "block1.fc: feat_inter"} <= {
         c["title"] for c in detail["chart"]
     }
@@ -173,9 +201,65 @@ def test_the_by_depth_tags_hold_the_layer_at_that_relative_depth(server: str, gr
     ]
 
 
+def scalars(base: str, run: str, tag: str) -> dict[int, float]:
+    """step -> value of one tag of one run, as TensorBoard's data provider serves it."""
+    return {step: value for _, step, value in matching(base, run, f"^{re.escape(tag)}$")[tag]}
+
+
+def as_series(points: dict[int, float]) -> tuple[list[int], list[float]]:
+    return sorted(points), [points[step] for step in sorted(points)]
+
+
+def arm_band(base: str, arm: str, tag: str) -> dict[int, tuple[float, float, float]]:
+    """step -> (median, min, max) of an arm summary, read back from the arm's TensorBoard run."""
+    name = tag.partition("/")[2]
+    tags = (tag, f"arm_band/{name}/min", f"arm_band/{name}/max")
+    median, low, high = (scalars(base, ARM_RUNS[arm], t) for t in tags)
+    assert sorted(median) == sorted(low) == sorted(high)
+    return {step: (median[step], low[step], high[step]) for step in median}
+
+
+def assert_band_of(band: dict[int, tuple[float, float, float]], seeds: list[dict[int, float]]) -> None:
+    """The band is the median, min and max of the seeds' own values at every step (float32 in the file)."""
+    assert sorted(band) == sorted(set().union(*seeds)) and band
+    for step, (median, low, high) in band.items():
+        values = [seed[step] for seed in seeds if step in seed]
+        assert median == pytest.approx(statistics.median(values), rel=1e-5, abs=1e-6), step
+        assert (low, high) == (pytest.approx(min(values), rel=1e-5), pytest.approx(max(values), rel=1e-5))
+
+
+def test_each_arm_summary_is_the_median_min_and_max_of_its_seeds_own_values(server: str, grid: Any) -> None:
+    rows = {row.run_dir: row.summary for row in read_report(grid.root).rows}
+    for arm in ("mlp", "resmlp"):
+        runs = [run for run in RUNS if run.startswith(f"{arm}/")]
+        accuracy = [scalars(server, run, "test/accuracy") for run in runs]  # as each seed logged it
+        assert_band_of(arm_band(server, arm, "Arms/2_test_accuracy"), accuracy)
+        means, losses, markers = [], [], []
+        for run in runs:
+            summary = rows[run]
+            # the layer mean by the one rule, over the seed's own per-layer values
+            tags = {f"layer_means/{layer}/feat_inter" for layer in summary.hidden_layers}
+            own = {tag: as_series(scalars(server, run, tag)) for tag in tags}
+            means.append(
+                dict(zip(*layer_mean(own, summary.hidden_layers, "layer_means", "feat_inter"), strict=True))
+            )
+            # the loss as the phase detector reads it: the running median of the seed's own losses
+            loss = smoothed_loss(as_series(scalars(server, run, "train/loss")), summary.smoothing_window)
+            losses.append(dict(zip(*loss, strict=True)))
+            t1 = summary.phase1_end
+            markers.append({s: float(t1 is None or s < t1) for s in range(summary.steps_done + 1)})
+        assert_band_of(arm_band(server, arm, "Arms/3_feat_inter_mean"), means)
+        assert_band_of(arm_band(server, arm, "Arms/1_train_loss"), losses)
+        marker = arm_band(server, arm, "Arms/7_T1")
+        assert_band_of(marker, [{s: m[s] for s in marker} for m in markers])
+        assert {t - 1 for r in runs if (t := rows[r].phase1_end)} <= set(marker)  # each seed's drop is drawn
+
+
 def test_the_headline_groups_sort_first_in_the_scalars_tabs(server: str) -> None:
     tags = get(server, "data/plugin/scalars/tags")
-    # TensorBoard orders groups by name
+    # TensorBoard orders groups by name: the arm summaries first, then every run's copies
+    groups = sorted({tag.split("/")[0] for run in [*RUNS, *ARM_RUNS.values()] for tag in tags[run]})
+    assert groups[:4] == ["Arms", "Compare", "Compare_by_depth", "arm_band"]
     groups = sorted({tag.split("/")[0] for run in RUNS for tag in tags[run]})
     assert groups[:2] == ["Compare", "Compare_by_depth"]
     compare = sorted(tag for tag in tags["mlp/base/seed=0"] if tag.startswith("Compare/"))

@@ -72,7 +72,9 @@ def test_run_writes_everything_and_tensorboard_reads_it(tmp_path, write_recipe, 
         for quantity in ("rho1_W", "rho1_gradW", "rho1_H", "erank_H"):
             assert [e.step for e in acc.Scalars(f"common_direction/{layer}/{quantity}")] == [0, 15, 30]
         assert [e.step for e in acc.Scalars(f"common_direction/{layer}/rho1_dW")] == [15, 30]
-        assert [e.step for e in acc.Scalars("test/accuracy")] == [0, 10, 20, 30]
+        assert [e.step for e in acc.Scalars("train/accuracy")] == [0, 10, 20, 30]  # eval_every
+        # and the test split alone between them (test_every's default: 2 passes here, every 15 steps)
+        assert [e.step for e in acc.Scalars("test/accuracy")] == [0, 10, 15, 20, 30]
         # the run's hparams in its own event file
         assert "_hparams_/session_start_info" in acc.summary_metadata
     # the recipe's HParams configuration (domains, verdict metrics) lives in TensorBoard's run `figures`

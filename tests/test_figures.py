@@ -7,8 +7,10 @@ shows, its labels and T1 marker), not only on file sizes.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import matplotlib
+import matplotlib.pyplot
 import numpy as np
 import pytest
 
@@ -16,7 +18,14 @@ matplotlib.use("Agg", force=True)
 
 from report_rows import row  # noqa: E402
 
-from condensekit.report.figures import figure_curves, figure_heatmap, figure_per_layer  # noqa: E402
+from condensekit.metric_report import Figure, Panel  # noqa: E402
+from condensekit.report.figures import (  # noqa: E402
+    STYLE,
+    figure_curves,
+    figure_heatmap,
+    figure_panels,
+    figure_per_layer,
+)
 from condensekit.report.model import Group  # noqa: E402
 from condensekit.report.series import layer_grid  # noqa: E402
 
@@ -102,3 +111,100 @@ def test_a_diverging_arm_does_not_flatten_the_other_loss_curves() -> None:
     assert 2.3 <= top <= 1.2 * 2.3 + 1e-9  # 1.2 x the median of the arms' highest median losses
     loss = figure_curves(calm, "m/q").axes[0]
     assert "cut" not in loss.get_title() and loss.get_ylim()[1] < 3  # nothing cut when no arm diverges
+
+
+def relabelled(g: Group, arm: str, grid: str) -> Group:
+    return Group(arm, grid, g.rows, g.read_series)
+
+
+LONG = [
+    relabelled(
+        group("mlp", [f"layer{i}" for i in range(1, 8)], 2, [90.0, 110.0]),
+        "mlp_with_a_rather_long_descriptive_name",
+        "model.width=128,tricks.init.scale=0.5,train.lr=0.02",
+    ),
+    relabelled(
+        group("resmlp", ["stem", "block1", "block1.fc"], 2, []),
+        "resmlp_with_batchnorm_and_momentum",
+        "model.width=128,tricks.init.scale=2.0,train.lr=0.02",
+    ),
+]
+LONG_PANELS = Figure(
+    name="long",
+    title="A metric's own figure whose title is long enough to need more than the room it is given",
+    caption="",
+    panels=(Panel("q", label="inter-class cosine similarity of the centred features, mean over layers"),),
+)
+
+
+def drawn_texts(fig: Any) -> tuple[Any, list[Any]]:
+    """The figure's title and every panel title, axis label and legend box, as drawn (pixels)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = []
+    for ax in fig.axes:
+        texts = [ax.title, ax.xaxis.label, ax.yaxis.label]
+        legend = ax.get_legend()
+        boxes += [t.get_window_extent(renderer) for t in texts if t.get_text()]
+        boxes += [legend.get_window_extent(renderer)] if legend is not None else []
+    return fig._suptitle.get_window_extent(renderer), boxes
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: figure_heatmap(LONG, "m/q"),
+        lambda: figure_heatmap(LONG, "m/q", change=True),
+        lambda: figure_per_layer(LONG, "m/q"),
+        lambda: figure_curves(LONG, "m/q"),
+        lambda: figure_panels(LONG, "m", LONG_PANELS, "m/q"),
+    ],
+    ids=["heatmap", "heatmap_change", "per_layer", "curves", "declared"],
+)
+def test_long_labels_overlap_neither_the_title_nor_each_other_and_stay_in_the_figure(draw: Any) -> None:
+    with matplotlib.pyplot.rc_context(STYLE):
+        fig = draw()
+    title, boxes = drawn_texts(fig)
+    page = fig.bbox
+    for box in [title, *boxes]:  # inside the figure
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, box
+    assert not any(box.overlaps(title) for box in boxes)
+    for i, box in enumerate(boxes):
+        assert not any(box.overlaps(other) for other in boxes[i + 1 :]), box
+    shown = [ax.get_title() for ax in fig.axes]
+    shown += [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    joined = "".join(shown).replace("\n", "").replace(" ", "")
+    for g in LONG:  # each arm's label is shown whole, wrapped onto lines, not cut
+        assert g.label.replace(" ", "") in joined
+
+
+def test_short_labels_are_left_as_they_are() -> None:
+    fig = figure_heatmap([group("mlp", ["a", "b"], 2, [100.0])], "m/q")
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["mlp  (T1 100)"]
+    assert fig.get_figheight() == pytest.approx(1.3 + 0.28 * 2)  # no room added where none is needed
+
+
+def rising(arm: str, seeds: int) -> Group:
+    """Layer i starts at ``10 * i`` (layers far apart) and seed k's layer i rises by ``(k + 1) * i / 100``
+    by step 1000 (a small rise, growing with depth)."""
+    logged = {}
+    for k in range(seeds):
+        steps = [0, 10, 100, 1000]
+        logged[k] = {
+            f"m/l{i}/q": (steps, [10.0 * i + (k + 1) * i / 100 * s / 1000 for s in steps]) for i in range(3)
+        }
+        logged[k]["train/loss"] = (list(range(1001)), [1.0] * 1001)
+    rows = tuple(row(arm, k, phase1_end=None, hidden_layers=("l0", "l1", "l2")) for k in range(seeds))
+    return Group(arm, "base", rows, lambda r: logged[r.seed])
+
+
+def test_the_change_heatmap_shows_each_layers_rise_since_step_0_centred_on_0() -> None:
+    absolute = figure_heatmap([rising("mlp", 3)], "m/q").axes[0].collections[0]
+    change = figure_heatmap([rising("mlp", 3)], "m/q", change=True).axes[0].collections[0]
+    values = np.ma.getdata(change.get_array()).reshape(3, 4)
+    # the median over seeds of each seed's change: seed 1's rise, (k + 1) = 2
+    assert values[:, 0] == pytest.approx([0, 0, 0]) and values[:, -1] == pytest.approx([0, 0.02, 0.04])
+    assert change.norm.vmin == pytest.approx(-change.norm.vmax) and change.norm.vmax == pytest.approx(0.04)
+    assert change.get_cmap().name == "RdBu_r"
+    # the absolute map's range is set by the layers' distance (0 to 20), which hides a rise of 0.04
+    assert absolute.norm.vmax - absolute.norm.vmin > 400 * values[2, -1]

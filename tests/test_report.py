@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from report_rows import markdown_table
 
+from condensekit import dashboard, dashboard_arms
 from condensekit.quantities import csv_columns
-from condensekit.report import median_range, ranks, spearman
+from condensekit.report import median_range, ranks, read_report, spearman
 
 GRID_RECIPE = """
 name = "rep"
@@ -235,7 +236,13 @@ def test_figures_png_and_tensorboard(finished: Path) -> None:
     layout = layout_pb2.Layout()
     layout.ParseFromString(run_acc.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0])
     charts = {chart.title: list(chart.multiline.tag) for cat in layout.category for chart in cat.chart}
-    assert layout.category[0].title == "Compare arms" and charts["training loss"] == ["^train/loss$"]
+    assert layout.category[0].title == dashboard_arms.SECTION  # the arms first, then every run
+    assert layout.category[1].title == dashboard.EVERY_RUN and charts["training loss"] == ["^train/loss$"]
+    groups = {f"{row.arm}/{Path(row.run_dir).parent.name}" for row in read_report(finished).rows}
+    for group in groups:  # one TensorBoard run per arm at each grid point: its median and band
+        arm_run = EventAccumulator(str(finished / "figures" / "arms" / group))
+        arm_run.Reload()
+        assert "Arms/2_test_accuracy" in arm_run.Tags()["scalars"], group
     assert any("condensation/layer1/feat_inter" in tag for tags in charts.values() for tag in tags)
 
 

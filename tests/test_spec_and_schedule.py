@@ -93,3 +93,16 @@ def test_grid_labels_are_written_one_way(tmp_path: Path) -> None:
         == "metrics.condensation.layers=[layer1,layer2],train.lr=0.05"
     )
     assert spec.rel_dir.parent.name == spec.grid_label
+
+
+def test_extra_test_evaluations_default_to_evenly_spaced_steps_within_their_budget() -> None:
+    from condensekit.spec import TrainSection
+
+    # the main job: 1000 steps of 100 samples, 360 test samples: 2.5% buys 20 test passes, every 50 steps
+    assert TrainSection(steps=1000).test_schedule(360, 100) == Schedule.parse("every:50")
+    assert TrainSection(steps=100_000).test_schedule(360, 100) == Schedule.parse("every:4000")  # 25 at most
+    assert TrainSection(steps=1000).test_schedule(10_000, 128) == Schedule.parse("at:0")  # too dear: none
+    chosen = TrainSection(steps=1000, test_every="log:30")
+    assert chosen.test_schedule(10_000, 128) == Schedule.parse("log:30")
+    again = TrainSection.model_validate(TrainSection(steps=10).model_dump())
+    assert again.test_every is None and TrainSection.model_validate(chosen.model_dump()) == chosen

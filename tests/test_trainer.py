@@ -1,9 +1,11 @@
-"""condensekit.trainer: the recipe's learning rate is not replaced silently by a trick's optimizer options."""
+"""condensekit.trainer: the recipe's learning rate is not replaced silently by a trick's optimizer options;
+test accuracy is measured between the evaluations without touching training."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +75,32 @@ def test_a_trick_asking_for_the_recipes_own_lr_trains_with_its_other_options(
     assert result.runs[0].status == "ok"
     options = json.loads(fast_trick.with_suffix(".py.options").read_text())
     assert options == {"lr": 0.05, "momentum": 0.5}
+
+
+def logged_steps(run: Any, tag: str) -> list[int]:
+    return [row["step"] for row in run.scalars if tag in row]
+
+
+def test_test_accuracy_alone_is_measured_at_evenly_spaced_steps_between_the_evaluations(
+    tmp_path: Path,
+) -> None:
+    # 40 steps of 16 samples (3 passes each), 12 test samples: 2.5% of that is 4 test passes, every 10 steps
+    dense = run_tiny(tiny_recipe(steps=40), tmp_path / "dense", steps=40).runs[0]
+    assert logged_steps(dense, "train/accuracy") == [0, 40]  # eval_every = "at:0,40": train accuracy
+    assert logged_steps(dense, "test/accuracy") == [0, 10, 20, 30, 40]
+    test = [row["test/accuracy"] for row in dense.scalars if "test/accuracy" in row]
+    assert dense.summary["final_test_acc"] == test[-1] and all(0 <= v <= 1 for v in test)
+    sparse = run_tiny(
+        tiny_recipe(steps=40), tmp_path / "sparse", steps=40, overrides=["train.test_every=at:0"]
+    )
+    assert logged_steps(sparse.runs[0], "test/accuracy") == [0, 40]
+    # measuring test accuracy does not touch training: the same losses step by step
+    losses = [
+        {r["step"]: r["train/loss"] for r in run.scalars if "train/loss" in r}
+        for run in (dense, sparse.runs[0])
+    ]
+    assert losses[0] == losses[1] and len(losses[0]) == 40
+    chosen = run_tiny(
+        tiny_recipe(steps=40), tmp_path / "chosen", steps=40, overrides=["train.test_every=every:20"]
+    )
+    assert logged_steps(chosen.runs[0], "test/accuracy") == [0, 20, 40]

@@ -23,10 +23,10 @@ from typing import Any
 
 import condensekit
 from condensekit import dashboard
+from condensekit.dashboard_arms import plateau_marker
 from condensekit.phases import RunSummary
 
 KEY = "condensekit.tensorboard"
-PLATEAU_POINTS = 500  # points of the on_plateau step curve (plus the two at T1)
 
 
 @dataclass
@@ -114,17 +114,7 @@ def run_finished(run: condensekit.Run, status: str, summary: dict[str, Any]) -> 
 
 def _write_plateau_marker(writer: Any, summary: RunSummary) -> None:
     """``Compare/on_plateau``: 1 while the run is on its initial loss plateau, 0 from T1 on (all 1 when
-    stuck).
-
-    A dense step curve (about 500 points and the two around T1), so TensorBoard's smoothing keeps the drop
-    sharp.
-    """
-    last, t1 = summary.steps_done, summary.phase1_end
-    if last <= 0:
-        return
-    every = max(1, last // PLATEAU_POINTS)
-    steps = sorted(
-        {*range(0, last + 1, every), last, *((t1 - 1, t1) if isinstance(t1, int) and t1 > 0 else ())}
-    )
-    for step in steps:
-        writer.add_scalar(dashboard.ON_PLATEAU, 1.0 if t1 is None or step < t1 else 0.0, global_step=step)
+    stuck), as a dense step curve (:func:`condensekit.dashboard_arms.plateau_marker`), so that TensorBoard's
+    smoothing keeps the drop sharp."""
+    for step, value in zip(*plateau_marker(summary.steps_done, summary.phase1_end), strict=True):
+        writer.add_scalar(dashboard.ON_PLATEAU, value, global_step=step)

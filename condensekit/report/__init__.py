@@ -101,8 +101,11 @@ def write_report(root: Path, figures: bool = True) -> ReportInput:
 
 def _write_dashboard(root: Path, report: ReportInput, pngs: dict[str, bytes], text: str) -> None:
     """The recipe's TensorBoard run ``figures/``: every run's HParams (from its spec), a layout of the whole
-    recipe (every run's hidden layers, the keys each arm's runs logged), the figures and ``report.md``."""
-    from condensekit.dashboard import dashboard_layout, run_hparams, write_dashboard_config
+    recipe (every run's hidden layers, the keys each arm's runs logged), the figures and ``report.md``; and
+    one run per arm below ``figures/arms/``: its median over seeds with the min-max band."""
+    from condensekit.dashboard import dashboard_layout, headline_tags, run_hparams, write_dashboard_config
+    from condensekit.dashboard_arms import arm_charts
+    from condensekit.report.arm_series import write_arm_summaries
 
     hparams = []
     for row in report.rows:
@@ -117,3 +120,4 @@ def _write_dashboard(root: Path, report: ReportInput, pngs: dict[str, bytes], te
         tags.update(tag for curves in group.curves[:1] for tag in curves.series)
     layout = dashboard_layout(report.series, declared, hidden, sorted(tags))
     write_dashboard_config(root, hparams, description_context(report), pngs, text, layout)
+    write_arm_summaries(root, report, arm_charts(headline_tags(report.series, declared)))

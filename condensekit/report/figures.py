@@ -24,11 +24,13 @@ from __future__ import annotations
 import io
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from condensekit.metric_report import Figure
+from condensekit.phases import Series
+from condensekit.report.figure_text import fit_text
 from condensekit.report.model import Group, ReportInput
 from condensekit.report.series import (
     Curve,
@@ -138,7 +140,7 @@ def figure_curves(groups: Sequence[Group], series: str) -> Any:
     ax_sim.legend(loc="best")
     fig.suptitle("median over seeds; band: min to max", fontsize=10, color="0.35")
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.86, wspace=0.25)
-    return fig
+    return fit_text(fig)
 
 
 def _mark_t1(ax: Any, group: Group, color: str = "k") -> None:
@@ -146,21 +148,25 @@ def _mark_t1(ax: Any, group: Group, color: str = "k") -> None:
         ax.axvline(statistics.median(group.t1), color=color, ls="--", lw=1.2)
 
 
-def figure_heatmap(groups: Sequence[Group], series: str) -> Any:
-    """Per group, a layer x step heatmap of the summary series (median over seeds); dashed: the median T1."""
+def figure_heatmap(groups: Sequence[Group], series: str, change: bool = False) -> Any:
+    """Per group, a layer x step heatmap of the summary series (median over seeds); dashed: the median T1.
+
+    With ``change``, each cell is the change since the layer's first measurement (step 0), the median over
+    seeds of each seed's own change, on a diverging colour map centred on 0 (red: higher than at step 0,
+    blue: lower): a rise over time shows even where the layers differ far more from each other than in
+    time, which the absolute map's colour range is set by.
+    """
     import matplotlib
     import numpy as np
 
     quantity = split_series(series)[1]
-    shown = [
-        (g, g.layers, *layer_grid([c.series for c in g.curves], g.layers, series))
-        for g in groups[:MAX_PANELS]
-    ]
-    shown = [item for item in shown if item[2]]
+    shown = _heatmap_grids(groups, series, change)
     if not shown:
         return None
     finite = [v for *_, values in shown for row in values for v in row if math.isfinite(v)]
-    norm = matplotlib.colors.Normalize(min(finite), max(finite))
+    reach = max((abs(v) for v in finite), default=0.0) or 1.0  # the change map: centred on 0
+    low, high = (-reach, reach) if change else (min(finite), max(finite))
+    norm = matplotlib.colors.Normalize(low, high)
     fig, axes = _panels(
         len(shown),
         5.4 if len(shown) == 1 else 4.6,
@@ -174,21 +180,45 @@ def figure_heatmap(groups: Sequence[Group], series: str) -> Any:
             np.arange(len(layers) + 1),
             np.ma.masked_invalid(np.array(values)),
             norm=norm,
-            cmap="viridis",
+            cmap="RdBu_r" if change else "viridis",
             shading="flat",
         )
         ax.set_yticks(np.arange(len(layers)) + 0.5, layers, fontsize=8 if len(layers) > 12 else 10)
         ax.invert_yaxis()  # the first hidden layer on top
         _step_axis(ax)
         ax.set_xlim(edges[0], edges[-1])
-        _mark_t1(ax, group, "white")
+        _mark_t1(ax, group, "k" if change else "white")  # white vanishes in the diverging map's middle
         ax.set_title(group.label + (f"  (T1 {statistics.median(group.t1):g})" if group.t1 else "  (stuck)"))
     width = fig.get_figwidth()  # the colour bar and its label get a fixed 1.3 inches on the right
     _margins(fig, right=1 - 1.3 / width, bottom_inches=0.75)
     bar = fig.colorbar(mesh, cax=fig.add_axes((1 - 1.05 / width, 0.15, 0.15 / width, 0.7)))
-    bar.set_label(quantity)
-    fig.suptitle(f"{quantity} per hidden layer (median over seeds); dashed: median T1", fontsize=11)
-    return fig
+    bar.set_label(f"{quantity} minus its value at step 0" if change else quantity)
+    what = f"change of {quantity} since step 0" if change else quantity
+    fig.suptitle(f"{what} per hidden layer (median over seeds); dashed: median T1", fontsize=11)
+    return fit_text(fig)
+
+
+def _heatmap_grids(
+    groups: Sequence[Group], series: str, change: bool
+) -> list[tuple[Group, tuple[str, ...], list[int], list[list[float]]]]:
+    """``(group, its layers, steps, values[layer][step])`` of each group drawn (those with any value)."""
+    shown = []
+    for group in groups[:MAX_PANELS]:
+        runs = [_since_start(c.series, series) if change else c.series for c in group.curves]
+        steps, values = layer_grid(runs, group.layers, series)
+        if steps:
+            shown.append((group, group.layers, steps, values))
+    return shown
+
+
+def _since_start(series: Mapping[str, Series], summary_series: str) -> dict[str, Series]:
+    """A run's per-layer tags of the summary series as changes since each layer's first measurement."""
+    metric, quantity = split_series(summary_series)
+    out: dict[str, Series] = {}
+    for tag, (steps, values) in series.items():
+        if values and tag.startswith(f"{metric}/") and tag.endswith(f"/{quantity}"):
+            out[tag] = (steps, [v - values[0] for v in values])
+    return out
 
 
 def _edges(steps: Sequence[int]) -> list[float]:
@@ -233,7 +263,7 @@ def figure_per_layer(groups: Sequence[Group], series: str) -> Any:
     fig.suptitle(
         f"{quantity} per hidden layer, coloured by depth (median over seeds); dashed: median T1", fontsize=11
     )
-    return fig
+    return fit_text(fig)
 
 
 def figure_panels(groups: Sequence[Group], metric: str, figure: Figure, series: str | None) -> Any:
@@ -261,7 +291,7 @@ def figure_panels(groups: Sequence[Group], metric: str, figure: Figure, series: 
     flat[0].legend(loc="best", fontsize=9)
     fig.suptitle(figure.title or f"metric {metric}", fontsize=12)
     _margins(fig)
-    return fig
+    return fit_text(fig)
 
 
 def declared_figures(report: ReportInput) -> list[tuple[str, Figure]]:
@@ -290,6 +320,13 @@ def figures_to_draw(report: ReportInput, groups: Sequence[Group]) -> list[tuple[
                 f"`{series}` of every hidden layer (rows, first on top) over the steps, median over seeds; "
                 "dashed: median T1.",
                 lambda: figure_heatmap(groups, series),
+            ),
+            (
+                "heatmap_change",
+                f"Change of `{series}` since step 0 in every hidden layer (rows, first on top), the median "
+                "over seeds of each seed's change; red: above its value at step 0, blue: below; dashed: "
+                "median T1.",
+                lambda: figure_heatmap(groups, series, change=True),
             ),
             (
                 "per_layer",

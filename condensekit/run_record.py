@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from condensekit.errors import error_line, traceback_line
-from condensekit.output import json_safe, write_json_atomic
+from condensekit.output import OutputError, json_safe, refuse_links, write_json_atomic
 from condensekit.reuse import record_outputs
 from condensekit.safe_files import overwrite_in_place
 from condensekit.spec import RunSpec
@@ -61,28 +61,31 @@ def unusable_run(spec: RunSpec, run_dir: Path, exc: BaseException) -> RunOutcome
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         error = f"no space left on the output device ({exc.filename or run_dir})"
     print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
-    if not run_dir.is_symlink():
-        record_failure(
-            run_dir,
-            {"status": RunStatus.FAILED, "spec": spec.to_dict(), "finished": time.time(), "error": error},
-        )
+    record_failure(
+        spec,
+        run_dir,
+        {"status": RunStatus.FAILED, "spec": spec.to_dict(), "finished": time.time(), "error": error},
+    )
     return RunOutcome(str(spec.rel_dir), RunStatus.FAILED, error=error)
 
 
-def record_failure(run_dir: Path, record: dict[str, Any]) -> None:
-    """Put a failed run on record in its ``run.json`` as well as the disk allows.
+def record_failure(spec: RunSpec, run_dir: Path, record: dict[str, Any]) -> None:
+    """Put a failed run on record in its ``run.json`` as well as the disk allows, never through a link.
 
     Atomically when the folder takes a new file; else in place, when the folder refuses new files (its
     permissions were taken away while the run trained) but ``run.json`` itself can still be written, so
     the run is not left marked ``running``; else not at all (a full or read-only disk: the next invocation
-    finds no finished run and redoes it).
+    finds no finished run and redoes it). Not at all either when the run folder, or a folder above it
+    below the output root, is a link: a failure record is never written into a link's target.
     """
-    text = json.dumps(json_safe(record), indent=2)
     try:
+        refuse_links(run_dir.parents[len(spec.rel_dir.parts) - 1], run_dir)
         write_json_atomic(run_dir / "run.json", record)
+    except OutputError:
+        return
     except OSError:
         with contextlib.suppress(OSError):
-            overwrite_in_place(run_dir / "run.json", text)
+            overwrite_in_place(run_dir / "run.json", json.dumps(json_safe(record), indent=2))
 
 
 def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], PluginManager]) -> RunOutcome:
@@ -138,7 +141,7 @@ def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], Plugin
         )
         # a small record may still fit where the full one did not
         record_failure(
-            run_dir, {"status": status, "spec": spec.to_dict(), "finished": finished, "error": error}
+            spec, run_dir, {"status": status, "spec": spec.to_dict(), "finished": finished, "error": error}
         )
         print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
     return RunOutcome(str(spec.rel_dir), status, finished - started, traceback_line(error), summary)

@@ -91,6 +91,19 @@ def test_waiting_for_a_run_whose_folder_became_unusable_is_one_failed_run(
     assert outcome.status == RunStatus.FAILED and "Read-only file system" in outcome.error
 
 
+def test_a_failure_record_is_never_written_into_a_linked_folders_target(tmp_path: Path) -> None:
+    from condensekit.executing import execute_spec
+
+    spec = open_recipe(write(tmp_path))[0].specs[0]  # h/mlp/base/seed=0
+    out, victim = tmp_path / "out", tmp_path / "victim"
+    victim.mkdir()
+    (out / "h").mkdir(parents=True)
+    (out / "h/mlp").symlink_to(victim)  # an executor without the preflight, or a link made since
+    outcome = execute_spec(spec, out)
+    assert outcome.status == RunStatus.FAILED and "symbolic link" in outcome.error
+    assert list(victim.iterdir()) == []
+
+
 def test_two_runs_of_one_recipe_at_once_do_each_run_once_and_leave_a_whole_report(tmp_path: Path) -> None:
     recipe, out = write(tmp_path, seeds=(0, 1, 2)), tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -1,10 +1,9 @@
 """A finished output tree for the tests of writing and reading it, and ways to take powers away.
 
 :func:`finished` runs the tiny recipe of :mod:`hostile` once (two seeds); each test works on a copy
-(:func:`copy_of`). A test module that says ``pytest_plugins = ["output_tree"]`` gets both as fixtures:
-``grid`` (run once per module) and ``root`` (a copy per test). :func:`snapshot` is every file below a
-folder, to show that nothing changed; :func:`unprivileged` is the command prefix that makes permissions
-bite for root too.
+(:func:`copy_of`); ``pytest_plugins = ["grid_fixtures"]`` gives a test module both as fixtures.
+:func:`snapshot` is every file below a folder, to show that nothing changed; :func:`unprivileged` is the
+command prefix that makes permissions bite for root too.
 """
 
 from __future__ import annotations
@@ -29,18 +28,6 @@ def finished(folder: Path, seeds: tuple[int, ...] = (0, 1)) -> Path:
     out = folder / "out"
     assert main(["run", str(write(folder / "recipe", seeds=seeds)), "--out", str(out), "--quiet"]) == 0
     return out
-
-
-@pytest.fixture(scope="module")
-def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished output root, run once per test module (import the fixtures ``grid`` and ``root``)."""
-    return finished(tmp_path_factory.mktemp("grid"))
-
-
-@pytest.fixture
-def root(grid: Path, tmp_path: Path) -> Path:
-    """A finished recipe folder (two seeds, report written), this test's own copy."""
-    return copy_of(grid, tmp_path / "out")
 
 
 def copy_of(out: Path, dest: Path) -> Path:

@@ -27,7 +27,7 @@ from hostile import cli
 from output_tree import condensekit, snapshot, temporaries, unprivileged
 
 pytestmark = pytest.mark.hostile
-pytest_plugins = ["output_tree"]  # the fixtures grid (run once) and root (a copy per test)
+pytest_plugins = ["grid_fixtures"]  # the fixtures grid (run once) and root (a copy per test)
 
 SEED1 = Path("mlp/base/seed=1")
 

@@ -20,7 +20,7 @@ from condensekit.api import open_recipe
 from condensekit.reuse import kept_run
 
 pytestmark = pytest.mark.hostile
-pytest_plugins = ["output_tree"]  # the fixtures grid (run once) and root (a copy per test)
+pytest_plugins = ["grid_fixtures"]  # the fixtures grid (run once) and root (a copy per test)
 
 SEED1 = Path("mlp/base/seed=1")
 

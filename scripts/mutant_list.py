@@ -865,8 +865,8 @@ MUTANTS: list[Mutant] = [
     M(
         "output",
         OUT,
-        "    except (ValueError, RecursionError):\n        return None, \"run.json is not valid JSON",
-        "    except RecursionError:\n        return None, \"run.json is not valid JSON",
+        '    except (ValueError, RecursionError):\n        return None, "run.json is not valid JSON',
+        '    except RecursionError:\n        return None, "run.json is not valid JSON',
         "a garbled run.json crashes the reader",
     ),
     M(

@@ -247,18 +247,7 @@ def write_files(
         for folder, named in by_folder.items():
             for name in named:
                 _refuse_entry(fds[folder], name, root.joinpath(*folder, name), want_folder=False)
-        staged: list[tuple[int, str, str]] = []
-        try:
-            for folder, named in by_folder.items():
-                for name, data in named.items():
-                    try:
-                        staged.append((fds[folder], _stage(fds[folder], data), name))
-                    except OSError as exc:
-                        raise OSError(exc.errno, exc.strerror, str(root.joinpath(*folder, name))) from None
-        except BaseException:
-            for fd, temporary, _ in staged:
-                os.unlink(temporary, dir_fd=fd)
-            raise
+        staged = _stage_all(root, fds, by_folder)
         for fd, temporary, name in staged:
             os.replace(temporary, name, src_dir_fd=fd, dst_dir_fd=fd)
         for folder, prefix in stale.items():
@@ -271,6 +260,26 @@ def write_files(
         for fd in fds.values():
             with _ignore_missing(errno.EINVAL, errno.EROFS, errno.EBADF):
                 os.fsync(fd)  # the renames themselves reach the disk
+
+
+def _stage_all(
+    root: Path, fds: Mapping[tuple[str, ...], int], by_folder: Mapping[tuple[str, ...], Mapping[str, bytes]]
+) -> list[tuple[int, str, str]]:
+    """Every file written aside in its folder: ``(folder descriptor, temporary name, name)``; when one
+    cannot be written, none is left (and the error names the file)."""
+    staged: list[tuple[int, str, str]] = []
+    try:
+        for folder, named in by_folder.items():
+            for name, data in named.items():
+                try:
+                    staged.append((fds[folder], _stage(fds[folder], data), name))
+                except OSError as exc:
+                    raise OSError(exc.errno, exc.strerror, str(root.joinpath(*folder, name))) from None
+    except BaseException:
+        for fd, temporary, _ in staged:
+            os.unlink(temporary, dir_fd=fd)
+        raise
+    return staged
 
 
 def disk_error_words(exc: OSError) -> str:

@@ -560,8 +560,8 @@ MUTANTS: list[Mutant] = [
     M(
         "output",
         SAFE,
-        "            for fd, temporary, _ in staged:\n                os.unlink(temporary, dir_fd=fd)",
-        "            for fd, temporary, _ in staged:\n                pass",
+        "        for fd, temporary, _ in staged:\n            os.unlink(temporary, dir_fd=fd)",
+        "        for fd, temporary, _ in staged:\n            pass",
         "the files written aside before the one that failed are left behind",
     ),
     M(

@@ -101,17 +101,11 @@ def write_report(root: Path, figures: bool = True) -> ReportInput:
     text = report_markdown(root, report, verdict(report), drawn, [*mixed, *notes])
     files = {"summary.csv": _utf8(summary_csv(report.rows)), "report.md": _utf8(text)}
     files.update({path: pngs[name] for name, path, _ in drawn})
-    stale = None
-    if figures:
-        try:  # TensorBoard's run `figures`: the HParams configuration, a layout, the figures, report.md
-            name, data = _dashboard_file(report, pngs, text)
-            files[name], stale = data, DASHBOARD_STALE
-        except Exception as exc:  # the report is written whatever TensorBoard's protos think
-            warnings.warn(
-                f"{root}: TensorBoard dashboard not written: {type(exc).__name__}: {exc}", stacklevel=2
-            )
+    dashboard = _dashboard_file(root, report, pngs, text) if figures else None
+    if dashboard is not None:
+        files[dashboard[0]] = dashboard[1]
     try:
-        write_files(root, files, stale)
+        write_files(root, files, DASHBOARD_STALE if dashboard is not None else None)
     except OSError as exc:
         raise ReportNotWritten(
             f"{root}: the report could not be written ({disk_error_words(exc)}); the previous report files "
@@ -125,9 +119,20 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
-def _dashboard_file(report: ReportInput, pngs: dict[str, bytes], text: str) -> tuple[str, bytes]:
-    """The recipe's TensorBoard run ``figures/``: every run's HParams (from its spec), a layout of the whole
-    recipe (every run's hidden layers, the keys each arm's runs logged), the figures and ``report.md``."""
+def _dashboard_file(
+    root: Path, report: ReportInput, pngs: dict[str, bytes], text: str
+) -> tuple[str, bytes] | None:
+    """The recipe's TensorBoard run ``figures/`` (path, bytes), or None (with a warning) when it cannot be
+    made: every run's HParams (from its spec), a layout of the whole recipe (every run's hidden layers, the
+    keys each arm's runs logged), the figures and ``report.md``."""
+    try:
+        return _dashboard(report, pngs, text)
+    except Exception as exc:  # the report is written whatever TensorBoard's protos think
+        warnings.warn(f"{root}: TensorBoard dashboard not written: {type(exc).__name__}: {exc}", stacklevel=3)
+        return None
+
+
+def _dashboard(report: ReportInput, pngs: dict[str, bytes], text: str) -> tuple[str, bytes]:
     from condensekit.dashboard import dashboard_file, dashboard_layout, run_hparams
 
     hparams = []

@@ -191,6 +191,10 @@ def check_output_root(out: Path, recipe_name: str, rel_dirs: Iterable[str | Path
     # the report's own files, checked now rather than after the training: figures/curves.png, report.md
     if report_link := next((link for link in sorted(links) if link.parts[0] in REPORT_NAMES), None):
         refuse_links(out, folder / report_link)
+    for name in REPORT_NAMES:
+        if (folder / name).exists() and (folder / name).is_dir() != (name == "figures"):
+            kind = "a file, not a folder" if name == "figures" else "a folder, not a file"
+            raise OutputError(f"{folder / name} is {kind}; the report writes its {name} there: move it away")
     name_max, path_max = _limits(folder)
     base = len(os.fsencode(str(folder.resolve())))
     for rel in rel_dirs:

@@ -3,8 +3,10 @@
 A run directory whose ``run.json`` says ``ok`` or ``diverged`` holds results. They are the answer to the
 question asked now only when the spec stored with them equals the spec asked for now, key by key, except
 for keys that say *where or how* a run executes rather than *what* it computes (:data:`EXECUTION_KEYS`).
-A finished run whose spec changed, or whose ``metrics.jsonl`` / event file was deleted or altered after it
-finished, is redone, and the reason is printed (``train.lr 0.02 -> 0.05``).
+A finished run whose spec changed, whose outputs (``metrics.jsonl``, the event file, ...) no longer match
+the SHA-256 its ``run.json`` records, or whose ``run.json`` holds no summary, is redone, and the reason is
+printed (``train.lr 0.02 -> 0.05``). Finished runs of another recipe file of the same name are not replaced
+without asking (:func:`refuse_other_recipe_runs`).
 
 What is not compared: code. A new condensekit, torch or plugin version (recorded in ``run.json``) or an
 edited local plugin file does not make a finished run stale; ``--force`` reruns it.

@@ -75,17 +75,23 @@ def test_no_report_file_is_written_or_removed_through_a_link(
     assert snapshot(victim) == kept and snapshot(root) == before  # nothing written, nothing removed
 
 
-def test_run_refuses_a_link_among_the_report_files_before_training(
-    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("odd", ["figures/curves.png is a link", "report.md is a folder"])
+def test_run_refuses_a_link_or_an_odd_file_where_the_report_goes_before_training(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], odd: str
 ) -> None:
     victim = tmp_path / "paper_figure.png"
     victim.write_text("the figure in my paper")
-    (root / "figures/curves.png").unlink()
-    (root / "figures/curves.png").symlink_to(victim)
+    if odd == "report.md is a folder":
+        (root / "report.md").unlink()
+        (root / "report.md").mkdir()
+    else:
+        (root / "figures/curves.png").unlink()
+        (root / "figures/curves.png").symlink_to(victim)
     recipe = json.loads((root / SEED1 / "run.json").read_text())["spec"]["recipe_path"]
     before = snapshot(root)
     code, _, err = cli(capsys, "run", recipe, "--out", root.parent, "--force")
-    assert code == 2 and "curves.png is a symbolic link" in err and "Traceback" not in err
+    said = "report.md is a folder, not a file" if odd == "report.md is a folder" else "is a symbolic link"
+    assert code == 2 and said in err and "Traceback" not in err
     assert victim.read_text() == "the figure in my paper" and snapshot(root) == before  # nothing was rerun
 
 

@@ -116,7 +116,7 @@ def execute(
     """
     check_output_root(Path(out), recipe.name, recipe.specs.rel_dirs())
     if not force:  # finished runs of another recipe file of this name are not replaced without asking
-        refuse_other_recipe_runs(Path(out), recipe.specs)
+        refuse_other_recipe_runs(Path(out), recipe.specs, recipe.specs.rel_dirs())
     executor = executor if executor is not None else make_executor(recipe, pm)[0]
     context = ExecContext(
         out_root=out, force=force, plugin_manager=pm, on_outcome=on_outcome, on_progress=on_progress

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,15 +185,21 @@ def kept_run(run_dir: Path, spec: RunSpec) -> tuple[dict[str, Any] | None, str]:
     return info, ""
 
 
-def refuse_other_recipe_runs(out: Path, specs: Iterable[RunSpec], shown: int = 3) -> None:
+def refuse_other_recipe_runs(
+    out: Path, specs: Sequence[RunSpec], rel_dirs: Iterable[str | Path], shown: int = 3
+) -> None:
     """Raise :class:`~condensekit.safe_files.OutputError` when finished runs below ``out`` came from another
     recipe file of the same ``name`` (their stored ``recipe_path``, a file that is still there) and running
     ``specs`` would replace them (their spec differs): say which file, which runs, and how to keep both.
 
+    ``rel_dirs`` are the specs' folders, in their order: a spec is only built where its folder holds a run.
     A recipe that was moved, copied or edited in place is the same recipe: its runs are rerun as usual.
     """
     replaced, files, name = [], [], ""
-    for spec in specs:
+    for index, rel_dir in enumerate(rel_dirs):
+        if not os.path.lexists(out / rel_dir / "run.json"):
+            continue
+        spec = specs[index]
         info = read_run_json(out / spec.rel_dir) or {}
         stored = info.get("spec")
         if not isinstance(stored, dict) or not as_status(info.get("status")).finished:

@@ -23,6 +23,8 @@ from condensekit.api import open_recipe
 from condensekit.executing import execute_spec
 from condensekit.output import LOCK_NAME, write_json_atomic, write_text_atomic
 
+pytestmark = pytest.mark.hostile
+
 # A trick that fills the output disk when one run starts, and frees it again when that run ends
 # (free = "finish") or never (free = "never"): a disk that fills up mid-grid. Armed by a file "armed" in
 # --out.

@@ -22,6 +22,7 @@ from condensekit.manager import PluginManager, recipe_plugin_manager
 from condensekit.output import ReportNotWritten, check_output_root
 from condensekit.recipe import Recipe, RecipeSource, load_recipe, plugin_paths
 from condensekit.results import GridResult, grid_result
+from condensekit.reuse import refuse_other_recipe_runs
 from condensekit.spec import RunSpec
 
 RecipeInput = str | Path | Mapping[str, Any] | RecipeSource
@@ -110,9 +111,12 @@ def execute(
 
     Raises:
         OutputError: ``out`` cannot hold the runs (a file, read-only, full, a link on the way, names too
-            long); checked before any run starts.
+            long), or holds finished runs of another recipe file of this name that this one would replace
+            (without ``force``); checked before any run starts.
     """
     check_output_root(Path(out), recipe.name, recipe.specs.rel_dirs())
+    if not force:  # finished runs of another recipe file of this name are not replaced without asking
+        refuse_other_recipe_runs(Path(out), recipe.specs, recipe.specs.rel_dirs())
     executor = executor if executor is not None else make_executor(recipe, pm)[0]
     context = ExecContext(
         out_root=out, force=force, plugin_manager=pm, on_outcome=on_outcome, on_progress=on_progress
@@ -257,11 +261,12 @@ def run_recipe(
         )
     try:
         report = write_report(out / loaded.name)  # report.md covers every run in the folder
-    except OSError as exc:
-        # a full or read-only disk at the very end: the runs are on disk, the report is not
+    except ReportNotWritten as exc:  # a full or read-only disk at the very end: the runs are on disk
+        raise ReportNotWritten(f"the runs are done, but {exc}") from None
+    except OSError as exc:  # the runs could not be read back
         raise ReportNotWritten(
-            f"the runs are done, but the report could not be written in {out / loaded.name} ({exc}); "
-            f"free space, then: condensekit report {out / loaded.name}"
+            f"the runs are done, but the report could not be made in {out / loaded.name} ({exc}); "
+            f"then: condensekit report {out / loaded.name}"
         ) from None
     # the result covers the runs asked for
     result = grid_result(report.only(spec.label for spec in loaded.specs), outcomes)

@@ -231,7 +231,11 @@ def new_plugin(name: str, kind: str, parent: Path) -> None:
 @cli.command()
 @click.argument("runs_dir", type=click.Path(path_type=Path))
 def report(runs_dir: Path) -> None:
-    """Rebuild summary.csv and report.md of a recipe's output folder (e.g. runs/resmlp_vs_mlp)."""
+    """Rebuild summary.csv, report.md and the figures of a recipe's output folder (e.g. runs/resmlp_vs_mlp).
+
+    Exit codes: 0 written; 1 the disk refused (full, read-only, a file-size limit: the previous report is
+    left as it was); 2 no such folder, no runs in it (nothing is written), or a link where a file goes.
+    """
     from condensekit.report import answer, verdict, write_report
 
     if not runs_dir.is_dir():
@@ -239,12 +243,13 @@ def report(runs_dir: Path) -> None:
             f"{runs_dir}: no such folder; give a recipe's output folder, e.g. runs/resmlp_vs_mlp"
         )
     try:
-        written = write_report(runs_dir)
-    except OSError as exc:
-        raise CondensekitError(f"{runs_dir}: could not write the report: {exc}") from None
+        written = write_report(runs_dir)  # writes nothing when there is no run
+    except OSError as exc:  # reading (writing errors are ReportNotWritten, exit 1)
+        raise CondensekitError(f"{runs_dir}: could not read the runs: {exc}") from None
     if not written.rows:
         raise CondensekitError(
-            f"{runs_dir}: no runs found (no run.json below it); give a recipe's output folder"
+            f"{runs_dir}: no runs found (no run folder below it), so nothing was written; give a recipe's "
+            "output folder, e.g. runs/resmlp_vs_mlp"
         )
     _echo_verdict(verdict(written), runs_dir / "report.md")
     _echo_answer(answer(written))

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from condensekit import quantities
 from condensekit.dashboard_arms import arms_category
+from condensekit.event_files import PREFIX as EVENT_FILE_PREFIX
 from condensekit.metric_report import MetricReport
 from condensekit.phases import LOSS_TAG, RunSummary
 from condensekit.text import grid_label, value_label
@@ -47,6 +47,8 @@ EVERY_RUN = "Compare runs: every seed of every arm (one colour per run)"
 BY_DEPTH = "Compare_by_depth"
 ON_PLATEAU = f"{COMPARE}/on_plateau"
 FIGURES = "figures"
+DASHBOARD_STALE = {FIGURES: EVENT_FILE_PREFIX}
+"""Written with the dashboard's file: the previous event files of ``figures/`` are removed."""
 DEPTHS = (("first", 0.0), ("25%", 0.25), ("50%", 0.5), ("75%", 0.75), ("last", 1.0))
 
 
@@ -335,51 +337,52 @@ def write_dashboard_config(
     report: str | None = None,
     layout: Any = None,
 ) -> Path:
-    """Write ``root/figures/``'s one event file: the HParams configuration, the figures, ``report.md``.
+    """Write ``root/figures/``'s one event file (see :func:`dashboard_file`), replacing the previous one.
+
+    The file is written aside and renamed: complete or not at all, never through a link below ``root``.
+    """
+    from condensekit.safe_files import write_files
+
+    write_files(root, dict([dashboard_file(runs, context, pngs, report, layout)]), DASHBOARD_STALE)
+    return root / FIGURES
+
+
+def dashboard_file(
+    runs: Sequence[Mapping[str, Any]],
+    context: quantities.Context,
+    pngs: Mapping[str, bytes] | None = None,
+    report: str | None = None,
+    layout: Any = None,
+) -> tuple[str, bytes]:
+    """The recipe's TensorBoard run ``figures``: one event file holding the HParams configuration, a layout,
+    the figures, ``report.md``; as ``(path relative to the recipe's folder, bytes)``.
 
     Args:
-        root: the recipe's output folder.
         runs: the HParams of every run (:func:`run_hparams`).
         context: what the HParams metrics' descriptions refer to (thresholds, the summary series).
         pngs: figure name -> PNG bytes, shown in TensorBoard's Images at full size.
         report: the text of ``report.md``, shown in TensorBoard's Text tab.
         layout: a custom-scalars layout for the whole recipe (TensorBoard merges it with the runs' own, so
             runs written before the dashboard existed get one too).
+
+    Write it with :data:`DASHBOARD_STALE` as the files to remove, so that it replaces the previous one.
     """
     from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-    log_dir = root / FIGURES
-    log_dir.mkdir(parents=True, exist_ok=True)
-    for old in log_dir.glob("events.out.tfevents.*"):
-        old.unlink()  # a rebuilt dashboard replaces the previous one
-    writer = EventFileWriter(str(log_dir))
-    try:
-        if runs:
-            writer.add_event(_event(experiment_summary(runs, context)))
-        if layout is not None:
-            writer.add_event(_event(layout_summary(layout)))
-        for name, png in (pngs or {}).items():
-            # the PNG's IHDR
-            width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-            image = Summary.Image(encoded_image_string=png, height=height, width=width, colorspace=4)
-            writer.add_event(_event(Summary(value=[Summary.Value(tag=f"figure/{name}", image=image)])))
-        if report:
-            metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="text"))
-            writer.add_event(
-                _event(
-                    Summary(
-                        value=[
-                            Summary.Value(
-                                tag="report.md", tensor=_string_tensor(report.encode()), metadata=metadata
-                            )
-                        ]
-                    )
-                )
-            )
-    finally:
-        writer.close()
-    return log_dir
+    from condensekit.event_files import event_file_bytes, event_file_name
+
+    summaries = [experiment_summary(runs, context)] if runs else []
+    if layout is not None:
+        summaries.append(layout_summary(layout))
+    for name, png in (pngs or {}).items():
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the PNG's IHDR
+        image = Summary.Image(encoded_image_string=png, height=height, width=width, colorspace=4)
+        summaries.append(Summary(value=[Summary.Value(tag=f"figure/{name}", image=image)]))
+    if report:
+        metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="text"))
+        text = _string_tensor(report.encode("utf-8", "backslashreplace"))
+        summaries.append(Summary(value=[Summary.Value(tag="report.md", tensor=text, metadata=metadata)]))
+    return f"{FIGURES}/{event_file_name()}", event_file_bytes(summaries)
 
 
 def _string_tensor(data: bytes) -> Any:
@@ -387,9 +390,3 @@ def _string_tensor(data: bytes) -> Any:
     from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 
     return TensorProto(dtype="DT_STRING", string_val=[data], tensor_shape=TensorShapeProto())
-
-
-def _event(summary: Any) -> Any:
-    from tensorboard.compat.proto.event_pb2 import Event
-
-    return Event(wall_time=time.time(), step=0, summary=summary)

@@ -286,7 +286,12 @@ def settle_held_runs(context: ExecContext, specs: Iterable[RunSpec]) -> None:
         context.message(f"waiting for {spec.rel_dir}: {outcome.error}")
         lock = RunLock(run_dir)
         try:
+            refuse_links(Path(context.out_root), run_dir)
             lock.acquire(wait=True)
+        except (OSError, CondensekitError) as exc:  # the folder became unwritable, or a link
+            error = f"could not wait for the other process that ran it: {traceback_line(str(exc))}"
+            context.report(spec, RunOutcome(str(spec.rel_dir), RunStatus.FAILED, error=error))
+            continue
         finally:
             lock.release()
         info, _ = kept_run(run_dir, spec)

@@ -1,14 +1,17 @@
-"""Run directories: ``run.json``, ``metrics.jsonl``, the lock, clearing, and which runs are finished.
+"""Run directories: ``run.json``, ``metrics.jsonl``, clearing, finding them, and checking ``--out``.
 
-Everything that touches a run directory lives here. ``run.json`` is always written atomically (temporary
-file + rename), so a crash never leaves a half-written one. A run directory whose ``run.json`` says ``ok``
-or ``diverged`` is finished; it is kept on a rerun (unless ``--force``) when it was run with the spec now
-asked for and its outputs are intact (:mod:`condensekit.reuse`); any other (``running`` left by a killed
-process, ``failed``, ``interrupted``, none) is cleared and run again. While a process executes a run it
-holds the run's lock (:class:`RunLock`), so two processes never execute one run at once.
+Everything that touches a run directory lives here. ``run.json`` is always written atomically
+(:mod:`condensekit.safe_files`: temporary file + rename), so a crash never leaves a half-written one, and
+read without following a link or opening a FIFO. A run directory whose ``run.json`` says ``ok`` or
+``diverged`` is finished; it is kept on a rerun (unless ``--force``) when it was run with the spec now asked
+for and its outputs are intact (:mod:`condensekit.reuse`); any other (``running`` left by a killed process,
+``failed``, ``interrupted``, none) is cleared and run again. While a process executes a run it holds the
+run's lock (:class:`~condensekit.run_lock.RunLock`), so two processes never execute one run at once.
+:func:`run_folders` finds every run folder of a report, readable or not.
 
 Nothing here follows a symbolic link below the output root: a run directory (or a folder above it, below
-``--out``) that is a link is refused with :class:`OutputError`, never cleared or written through.
+``--out``, or a file the report writes) that is a link is refused with :class:`OutputError`, never cleared
+or written through.
 """
 
 from __future__ import annotations
@@ -17,46 +20,45 @@ import errno
 import json
 import math
 import os
-import platform
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from condensekit.errors import CondensekitError
+from condensekit.run_lock import LOCK_NAME, RunLock
+from condensekit.safe_files import (
+    FILE_MODE,
+    NotAFile,
+    OutputError,
+    link_refusal,
+    read_bytes,
+    write_text_atomic,
+)
 
-LOCK_NAME = ".condensekit.lock"
-"""The lock file in a run directory while a process executes the run."""
-
-
-class OutputError(CondensekitError):
-    """The output folder cannot be used as asked (a file, read-only, a symbolic link, a name too long)."""
+__all__ = [
+    "FILE_MODE",
+    "LOCK_NAME",
+    "OutputError",
+    "ReportNotWritten",
+    "RunLock",
+    "check_output_root",
+    "clear_run_dir",
+    "json_safe",
+    "load_run_json",
+    "read_metrics",
+    "read_run_json",
+    "refuse_links",
+    "run_folders",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
 
 class ReportNotWritten(OutputError):
     """The runs ran, but ``summary.csv`` / ``report.md`` could not be written (a full or read-only disk)."""
 
     exit_code = 1
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux tells it (``/proc/self/status``)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()
-"""The permissions of every file condensekit writes: what ``open()`` gives other outputs (0644 under umask
-022)."""
 
 
 def json_safe(value: Any) -> Any:
@@ -70,26 +72,6 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename.
-
-    A crash or a full disk leaves the previous file (or none), never a half-written one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        if hasattr(os, "fchmod"):  # mkstemp makes 0600; the result must read like the other outputs
-            os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -112,15 +94,27 @@ _RUN_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 def read_run_json(run_dir: Path) -> dict[str, Any] | None:
     """The run's ``run.json``, or None when absent, unreadable, or not shaped like one (valid JSON that is
     not an object, or a key of the wrong type): such a run is unreadable and is redone, never a crash."""
-    try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
+    return load_run_json(run_dir)[0]
+
+
+def load_run_json(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
+    """``(run.json, "")``, or ``(None, why it cannot be used)``: missing, a link or a FIFO (never followed or
+    opened), not JSON, not a run record."""
+    try:  # never through a link, never waiting on a FIFO
+        info = json.loads(read_bytes(run_dir / "run.json").decode("utf-8"))
+    except FileNotFoundError:
+        return None, "no run.json"
+    except NotAFile as exc:
+        return None, f"run.json {exc.strerror}"
+    except OSError as exc:
+        return None, f"run.json cannot be read ({exc.strerror or exc})"
+    except (ValueError, RecursionError):
+        return None, "run.json is not valid JSON (cut short, or edited)"
     if not isinstance(info, dict):
-        return None
+        return None, "run.json is not a run record (not a JSON object)"
     if any(key in info and not isinstance(info[key], kind) for key, kind in _RUN_JSON_TYPES.items()):
-        return None
-    return info
+        return None, "run.json is not a run record (a key of the wrong type)"
+    return info, ""
 
 
 def refuse_links(root: Path, path: Path) -> None:
@@ -138,10 +132,7 @@ def refuse_links(root: Path, path: Path) -> None:
     for part in rel.parts:
         here = here / part
         if here.is_symlink():
-            raise OutputError(
-                f"{here} is a symbolic link (to {os.readlink(here)}); condensekit never writes or deletes "
-                "through links below --out; remove the link, or give its target as --out"
-            )
+            raise link_refusal(here, os.readlink(here))
 
 
 def clear_run_dir(run_dir: Path, root: Path | None = None) -> None:
@@ -197,6 +188,13 @@ def check_output_root(out: Path, recipe_name: str, rel_dirs: Iterable[str | Path
             f"--out {out}: cannot write in {folder} ({why}); choose another output folder with --out"
         ) from None
     links = _links_below(folder, depth=3)  # <arm>/<grid point>/seed=<n>
+    # the report's own files, checked now rather than after the training: figures/curves.png, report.md
+    if report_link := next((link for link in sorted(links) if link.parts[0] in REPORT_NAMES), None):
+        refuse_links(out, folder / report_link)
+    for name in REPORT_NAMES:
+        if (folder / name).exists() and (folder / name).is_dir() != (name == "figures"):
+            kind = "a file, not a folder" if name == "figures" else "a folder, not a file"
+            raise OutputError(f"{folder / name} is {kind}; the report writes its {name} there: move it away")
     name_max, path_max = _limits(folder)
     base = len(os.fsencode(str(folder.resolve())))
     for rel in rel_dirs:
@@ -248,12 +246,14 @@ def _limits(folder: Path) -> tuple[int, int]:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """All rows of ``metrics.jsonl`` (a truncated last line from a crash is ignored)."""
+    """All rows of ``metrics.jsonl`` (a truncated last line from a crash is ignored); none when it is
+    missing, or is a link or a FIFO (never followed: the run's row says why, see :mod:`condensekit.reuse`)."""
     rows: list[dict[str, Any]] = []
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
+    try:
+        text = read_bytes(run_dir / "metrics.jsonl").decode("utf-8", "replace")
+    except OSError:
         return rows
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         try:
             rows.append(json.loads(line))
         except ValueError:
@@ -261,80 +261,45 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def find_runs(root: Path) -> list[Path]:
-    """Every run directory (one holding a ``run.json``) below ``root``, sorted."""
-    return sorted(p.parent for p in root.rglob("run.json"))
+RUN_DEPTH = 3
+"""How far below a recipe's output folder its runs are: ``<arm>/<grid point>/seed=<n>``."""
+REPORT_NAMES = frozenset({"figures", "summary.csv", "report.md"})
+"""What the report writes in a recipe's output folder (never a run)."""
 
 
-class RunLock:
-    """An exclusive lock on a run directory, held while a process executes the run.
+def run_folders(root: Path) -> list[tuple[Path, str]]:
+    """Every run folder below ``root`` (a recipe's output folder), sorted, with why it cannot be read ("").
 
-    A POSIX record lock (``fcntl.lockf``) on ``<run_dir>/.condensekit.lock``: the kernel drops it when the
-    holder exits, also on ``kill -9``, so a crash never leaves a stale lock, and network filesystems that
-    support POSIX locks (NFSv4, Lustre mounted with ``flock``, GPFS) extend it across nodes. Where locking
-    is not supported the run goes ahead unlocked, with a warning. The lock file is removed on release.
+    A run folder is one holding a ``run.json`` (of any kind), one named ``seed=<n>`` without one, one that
+    cannot be listed, or a symbolic link where a run or a folder above one belongs: each is a row of the
+    report, so nothing that exists is silently left out. Links are never followed.
     """
-
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / LOCK_NAME
-        self.fd: int | None = None
-
-    def acquire(self, wait: bool = False) -> bool:
-        """Take the lock; False when another live process holds it (with ``wait``: block until it is free)."""
-        try:
-            import fcntl
-        except ImportError:  # no POSIX locks (Windows): one process per run is up to the user
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            try:  # O_NOFOLLOW: a planted link named like the lock must not make us truncate its target
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    raise OutputError(
-                        f"{self.path} is a symbolic link; remove it (condensekit never writes through links)"
-                    ) from None
-                raise
+    found: dict[Path, str] = {}
+    level = [root]
+    depth = 0
+    while level:
+        depth += 1
+        below = []
+        for folder in level:
             try:
-                fcntl.lockf(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                with os.scandir(folder) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
             except OSError as exc:
-                os.close(fd)
-                if exc.errno in (errno.EAGAIN, errno.EACCES):  # held by another process
-                    return False
-                warnings.warn(
-                    f"{self.path}: file locking not supported here ({exc}); running unlocked", stacklevel=2
-                )
-                return True
-            # The previous holder may have unlinked the file between our open and our lock: retry on a new
-            # one.
-            try:
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                try:
-                    os.ftruncate(fd, 0)
-                    os.write(fd, f"{platform.node()} pid {os.getpid()}\n".encode())
-                except OSError:  # a full disk: give the lock back rather than leak it, and say why
-                    self.path.unlink(missing_ok=True)
-                    os.close(fd)
+                if folder == root:
                     raise
-                self.fd = fd
-                return True
-            os.close(fd)
-
-    def holder(self) -> str:
-        """Who holds the lock (``host pid N``), as written by the holder."""
-        try:
-            return self.path.read_text(encoding="utf-8").strip() or "unknown process"
-        except OSError:
-            return "unknown process"
-
-    def release(self) -> None:
-        if self.fd is None:
-            return
-        # Unlink before closing (closing drops the lock), so a waiter never locks a file that is about to
-        # vanish.
-        self.path.unlink(missing_ok=True)
-        os.close(self.fd)
-        self.fd = None
+                found[folder] = f"the folder cannot be read ({exc.strerror or exc})"
+                continue
+            if any(e.name == "run.json" for e in entries):
+                found[folder] = ""
+            elif folder.name.startswith("seed=") and folder != root:
+                found[folder] = "no run.json (the run never started, or its folder could not be written)"
+            for entry in entries:
+                if depth == 1 and entry.name in REPORT_NAMES:
+                    continue
+                if entry.is_symlink():
+                    if depth <= RUN_DEPTH and entry.name != "run.json":
+                        found[Path(entry.path)] = "a symbolic link, not followed below the output folder"
+                elif entry.is_dir(follow_symlinks=False):
+                    below.append(Path(entry.path))
+        level = below
+    return sorted(found.items())

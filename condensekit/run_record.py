@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import platform
 import sys
@@ -23,8 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from condensekit.errors import error_line, traceback_line
-from condensekit.output import write_json_atomic
+from condensekit.output import OutputError, json_safe, refuse_links, write_json_atomic
 from condensekit.reuse import record_outputs
+from condensekit.safe_files import overwrite_in_place
 from condensekit.spec import RunSpec
 from condensekit.status import RunStatus, as_status
 
@@ -59,15 +61,31 @@ def unusable_run(spec: RunSpec, run_dir: Path, exc: BaseException) -> RunOutcome
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         error = f"no space left on the output device ({exc.filename or run_dir})"
     print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
-    if not run_dir.is_symlink():
-        try:
-            write_json_atomic(
-                run_dir / "run.json",
-                {"status": RunStatus.FAILED, "spec": spec.to_dict(), "finished": time.time(), "error": error},
-            )
-        except OSError:
-            pass  # the disk is full or read-only: the next invocation finds no finished run and redoes it
+    record_failure(
+        spec,
+        run_dir,
+        {"status": RunStatus.FAILED, "spec": spec.to_dict(), "finished": time.time(), "error": error},
+    )
     return RunOutcome(str(spec.rel_dir), RunStatus.FAILED, error=error)
+
+
+def record_failure(spec: RunSpec, run_dir: Path, record: dict[str, Any]) -> None:
+    """Put a failed run on record in its ``run.json`` as well as the disk allows, never through a link.
+
+    Atomically when the folder takes a new file; else in place, when the folder refuses new files (its
+    permissions were taken away while the run trained) but ``run.json`` itself can still be written, so
+    the run is not left marked ``running``; else not at all (a full or read-only disk: the next invocation
+    finds no finished run and redoes it). Not at all either when the run folder, or a folder above it
+    below the output root, is a link: a failure record is never written into a link's target.
+    """
+    try:
+        refuse_links(run_dir.parents[len(spec.rel_dir.parts) - 1], run_dir)
+        write_json_atomic(run_dir / "run.json", record)
+    except OutputError:
+        return
+    except OSError:
+        with contextlib.suppress(OSError):
+            overwrite_in_place(run_dir / "run.json", json.dumps(json_safe(record), indent=2))
 
 
 def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], PluginManager]) -> RunOutcome:
@@ -121,13 +139,10 @@ def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], Plugin
             RunStatus.FAILED,
             f"could not write run.json ({exc.strerror or exc}); the run is redone next time",
         )
-        try:  # a small record may still fit where the full one did not
-            write_json_atomic(
-                run_dir / "run.json",
-                {"status": status, "spec": spec.to_dict(), "finished": finished, "error": error},
-            )
-        except OSError:
-            pass  # run.json still says "running": the next invocation redoes the run
+        # a small record may still fit where the full one did not
+        record_failure(
+            spec, run_dir, {"status": status, "spec": spec.to_dict(), "finished": finished, "error": error}
+        )
         print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
     return RunOutcome(str(spec.rel_dir), status, finished - started, traceback_line(error), summary)
 

@@ -30,9 +30,11 @@ TESTS: dict[str, list[str]] = {
     "tricks": ["test_behaviour_pins.py", "test_tricks_issue4.py"],
     "output": [
         "test_behaviour_pins.py",
+        "test_safe_files.py",
         "test_hostile_links.py",
         "test_hostile_fs.py",
         "test_hostile_stale.py",
+        "test_report_writing.py",
     ],
     "report": [
         "test_behaviour_pins.py",
@@ -61,6 +63,7 @@ PA, SI, SP, WG, CO = (
     f"condensekit/measures/{n}.py" for n in ("pairs", "similarity", "spectrum", "weight_grads", "collapse")
 )
 PH, PR, OUT = "condensekit/phases.py", "condensekit/probe.py", "condensekit/output.py"
+SAFE = "condensekit/safe_files.py"
 QT = "condensekit/quantities.py"
 ROWS, TAB, CMP, ANS, MD, MOD, SW = (
     f"condensekit/report/{n}.py"
@@ -537,24 +540,57 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "output",
-        OUT,
-        "        os.replace(tmp, path)\n",
-        "        shutil.copyfile(tmp, path)\n        os.unlink(tmp)\n",
-        "run.json written in place (copy, no rename)",
+        SAFE,
+        "            os.replace(temporary, name, src_dir_fd=fd, dst_dir_fd=fd)\n",
+        (
+            "            with open(temporary, 'rb', opener=lambda p, f: os.open(p, f, dir_fd=fd)) as new:\n"
+            "                with open(name, 'wb', opener=lambda p, f: os.open(p, f, dir_fd=fd)) as old:\n"
+            "                    old.write(new.read())\n"
+            "            os.unlink(temporary, dir_fd=fd)\n"
+        ),
+        "outputs written in place (copied over the old file, no rename): a hard link's other name changes",
     ),
     M(
         "output",
-        OUT,
-        "    except BaseException:\n        Path(tmp).unlink(missing_ok=True)",
-        "    except BaseException:\n        pass",
+        SAFE,
+        "        os.close(fd)\n        os.unlink(name, dir_fd=folder_fd)\n        raise",
+        "        os.close(fd)\n        raise",
         "a failed write leaves its temporary file",
     ),
     M(
         "output",
-        OUT,
+        SAFE,
+        "        for fd, temporary, _ in staged:\n            os.unlink(temporary, dir_fd=fd)",
+        "        for fd, temporary, _ in staged:\n            pass",
+        "the files written aside before the one that failed are left behind",
+    ),
+    M(
+        "output",
+        SAFE,
         "            os.fchmod(fd, FILE_MODE)",
         "            pass",
-        "run.json keeps mkstemp's 0600",
+        "outputs keep the temporary file's 0600",
+    ),
+    M(
+        "output",
+        SAFE,
+        "                _refuse_entry(fds[folder], name, root.joinpath(*folder, name), want_folder=False)",
+        "                pass",
+        "a link where a report file goes is silently replaced, not refused",
+    ),
+    M(
+        "output",
+        SAFE,
+        "fd = os.open(path, os.O_RDONLY | NOFOLLOW | ",
+        "fd = os.open(path, os.O_RDONLY | ",
+        "a link in a run folder is followed when read",
+    ),
+    M(
+        "output",
+        SAFE,
+        "if e.name.startswith(prefix) and e.name not in written]",
+        "if False]",
+        "the previous dashboard event file is kept beside the new one",
     ),
     M(
         "output",
@@ -609,14 +645,14 @@ MUTANTS: list[Mutant] = [
     M(
         "report",
         ROWS,
-        "status=RunStatus.INTERRUPTED if status == RunStatus.RUNNING else status,",
-        "status=status,",
+        "        else:\n            status = RunStatus.INTERRUPTED\n",
+        "        else:\n            pass\n",
         "a run left `running` by a dead process is reported running",
     ),
     M(
         "report",
         ROWS,
-        'damaged_outputs(run_dir, info) if status.finished else ""',
+        '(summary_problem(info) or damaged_outputs(run_dir, info)) if status.finished else ""',
         '""',
         "deleted outputs of a finished run go unnoticed",
     ),
@@ -829,17 +865,14 @@ MUTANTS: list[Mutant] = [
     M(
         "output",
         OUT,
-        (
-            "    except (OSError, ValueError, RecursionError):\n"
-            "        return None\n    if not isinstance(info, dict):"
-        ),
-        "    except OSError:\n        return None\n    if not isinstance(info, dict):",
+        '    except (ValueError, RecursionError):\n        return None, "run.json is not valid JSON',
+        '    except RecursionError:\n        return None, "run.json is not valid JSON',
         "a garbled run.json crashes the reader",
     ),
     M(
         "report",
         ROWS,
-        'error=error[-1] if error else "",',
+        'error=traceback_line("\\n".join(error)),',
         'error=error[0] if error else "",',
         "the report shows a traceback's first line, not the error",
     ),

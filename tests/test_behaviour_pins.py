@@ -192,9 +192,9 @@ def test_run_json_is_always_replaced_atomically(tmp_path: Path, monkeypatch: pyt
     replaced: list[str] = []
     real = os.replace
 
-    def spy(src: str, dst: str) -> None:
+    def spy(src: str, dst: str, **folders: int) -> None:  # folders: renamed within a folder's descriptor
         replaced.append(Path(dst).name)
-        real(src, dst)
+        real(src, dst, **folders)
 
     monkeypatch.setattr(os, "replace", spy)
     outcome = execute_spec(open_recipe(write(tmp_path))[0].specs[0], tmp_path / "out")

@@ -16,6 +16,8 @@ from condensekit.errors import CondensekitError
 from condensekit.executing import execute_spec
 from condensekit.output import LOCK_NAME, OutputError, RunLock, clear_run_dir
 
+pytestmark = pytest.mark.hostile
+
 
 def _victim(tmp_path: Path) -> Path:
     victim = tmp_path / "precious"

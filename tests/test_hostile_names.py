@@ -17,6 +17,8 @@ from condensekit.api import open_recipe
 from condensekit.errors import RecipeError
 from condensekit.recipe import RunList
 
+pytestmark = pytest.mark.hostile
+
 
 def _problems(recipe: Path, *overrides: str) -> str:
     with pytest.raises(RecipeError) as info:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from hostile import cli, write
 
+pytestmark = pytest.mark.hostile
+
 MARKER_PLUGIN = "from pathlib import Path\nPath(__file__).with_suffix('.ran').write_text('code ran')\n"
 
 

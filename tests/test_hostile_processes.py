@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from hostile import cli_process, run_json, write
 
+pytestmark = pytest.mark.hostile
+
 # A trick that makes each step take a while (so processes overlap) and notes each run start: pid and run.
 SLOW = """
 import json, os, time

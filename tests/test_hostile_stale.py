@@ -17,6 +17,8 @@ from hostile import cli, metrics_rows, run_json, write
 from condensekit.api import open_recipe
 from condensekit.reuse import EXECUTION_KEYS, kept_run, spec_changes
 
+pytestmark = pytest.mark.hostile
+
 RUN = Path("h/mlp/base/seed=0")
 
 

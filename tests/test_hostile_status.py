@@ -17,6 +17,8 @@ from hostile import ctrl_c_when_ready, metrics_rows, run_json, write
 from condensekit.api import open_recipe
 from condensekit.executing import execute_spec
 
+pytestmark = pytest.mark.hostile
+
 # A trick that breaks the run at a chosen step (raise, Ctrl-C, NaN or huge weights), and a plugin that
 # writes down what run_finished was told, like any third-party plugin would.
 PLUGIN = '''

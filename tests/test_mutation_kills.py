@@ -6,6 +6,7 @@ what a user would see (a number, a verdict, a file), never the text of the code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import replace
@@ -245,7 +246,7 @@ def test_outputs_deleted_after_a_run_finished_make_its_row_unreadable(tmp_path: 
         "status": "ok",
         "spec": made.spec.to_dict(),
         "summary": made.summary.to_dict(),
-        "outputs": {"metrics.jsonl": {"bytes": 3}},
+        "outputs": {"metrics.jsonl": {"bytes": 3, "sha256": hashlib.sha256(b"{}\n").hexdigest()}},
         "started": 0.0,
     }
     (run_dir / "run.json").write_text(json.dumps(info))

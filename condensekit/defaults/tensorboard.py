@@ -1,7 +1,9 @@
 """Writes a run's TensorBoard event file: its scalars, the dashboard's shared tags, layout and HParams
 session.
 
-One event file in the run directory (no stray sub-runs). Besides every scalar under its own name, the run
+One event file in the run directory (no stray sub-runs), written in the run's own thread
+(:class:`condensekit.event_files.EventFile`), so a full disk fails the run with one line, not a traceback
+from a writer thread. Besides every scalar under its own name, the run
 writes what makes runs comparable in TensorBoard (see :mod:`condensekit.dashboard`):
 
 * copies of the headline (loss, test accuracy, the summary series' layer mean and the layer means its
@@ -24,6 +26,7 @@ from typing import Any
 import condensekit
 from condensekit import dashboard
 from condensekit.dashboard_arms import plateau_marker
+from condensekit.event_files import EventFile
 from condensekit.phases import RunSummary
 
 KEY = "condensekit.tensorboard"
@@ -31,7 +34,7 @@ KEY = "condensekit.tensorboard"
 
 @dataclass
 class _Writer:
-    writer: Any
+    writer: EventFile
     started: float
     aliases: dict[str, list[str]] = field(default_factory=dict)  # tag -> the shared tags it is copied to
     layout_written: bool = False
@@ -39,9 +42,8 @@ class _Writer:
 
 @condensekit.hookimpl
 def run_started(run: condensekit.Run) -> None:
-    from torch.utils.tensorboard import SummaryWriter
-
-    run.state[KEY] = _Writer(SummaryWriter(log_dir=str(run.run_dir), flush_secs=10), time.time())
+    # written in this thread (not TensorBoard's writer thread): a full disk fails the run with one line
+    run.state[KEY] = _Writer(EventFile(run.run_dir, flush_secs=10), time.time())
 
 
 def _aliases(run: condensekit.Run) -> dict[str, list[str]]:
@@ -82,13 +84,13 @@ def log_scalars(run: condensekit.Run, step: int, scalars: dict[str, float]) -> N
         values += [
             Summary.Value(tag=alias, simple_value=float(value)) for alias in state.aliases.get(tag, ())
         ]
-    state.writer.file_writer.add_summary(Summary(value=values), global_step=step)
+    state.writer.add_summary(Summary(value=values), step)
 
 
 def _write_layout(run: condensekit.Run, state: _Writer, tags: Any) -> None:
     state.aliases = _aliases(run)
     layout = dashboard.dashboard_layout(run.spec.summary_options.series, run.reports, run.hidden_layers, tags)
-    state.writer.file_writer.add_summary(dashboard.layout_summary(layout))
+    state.writer.add_summary(dashboard.layout_summary(layout))
     state.layout_written = True
 
 
@@ -104,17 +106,17 @@ def run_finished(run: condensekit.Run, status: str, summary: dict[str, Any]) -> 
             typed = RunSummary.from_dict(summary)
             _write_plateau_marker(state.writer, typed)
             for tag, value in dashboard.hparams_values(typed).items():
-                state.writer.add_scalar(tag, value, global_step=run.step)
+                state.writer.add_scalar(tag, value, run.step)
         hparams = dashboard.run_hparams(run.spec.arm, run.seed, run.spec.grid, run.spec.tricks, str(status))
         for item in dashboard.session_summaries(hparams, str(status), state.started):
-            state.writer.file_writer.add_summary(item)
+            state.writer.add_summary(item)
     finally:
         state.writer.close()
 
 
-def _write_plateau_marker(writer: Any, summary: RunSummary) -> None:
+def _write_plateau_marker(writer: EventFile, summary: RunSummary) -> None:
     """``Compare/on_plateau``: 1 while the run is on its initial loss plateau, 0 from T1 on (all 1 when
     stuck), as a dense step curve (:func:`condensekit.dashboard_arms.plateau_marker`), so that TensorBoard's
     smoothing keeps the drop sharp."""
     for step, value in zip(*plateau_marker(summary.steps_done, summary.phase1_end), strict=True):
-        writer.add_scalar(dashboard.ON_PLATEAU, value, global_step=step)
+        writer.add_scalar(dashboard.ON_PLATEAU, value, step)

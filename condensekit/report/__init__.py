@@ -23,8 +23,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from condensekit.dashboard import DASHBOARD_STALE
 from condensekit.metric_report import MetricReport
-from condensekit.output import write_text_atomic
+from condensekit.output import ReportNotWritten
 from condensekit.quantities import median_range
 from condensekit.report.answer import answer
 from condensekit.report.compare import comparison_table, comparisons, permutation_p, superiority
@@ -34,6 +35,7 @@ from condensekit.report.model import Group, ReportInput, group_label
 from condensekit.report.rows import RunRow, collect, summary_csv
 from condensekit.report.sweeps import ranks, spearman, sweep_table
 from condensekit.report.tables import fit_table, layer_table, render_markdown, render_text, verdict
+from condensekit.safe_files import disk_error_fix, disk_error_words, write_files
 
 __all__ = [
     "Group",
@@ -66,58 +68,104 @@ def read_report(root: Path) -> ReportInput:
 
 
 def write_report(root: Path, figures: bool = True) -> ReportInput:
-    """Write ``summary.csv``, ``report.md`` and the figures into a recipe's output folder; return the input
-    they were made from.
+    """Write ``summary.csv``, ``report.md``, the figures and the dashboard's event file into a recipe's
+    output folder; return the input they were made from.
+
+    Nothing is written when the folder holds no run (the caller says so). All files are written in one go
+    (:func:`condensekit.safe_files.write_files`): each complete, never through a link below ``root``, and
+    when the disk refuses one, every file of the previous report is left as it was.
 
     Args:
         root: the recipe's output folder (``runs/<recipe name>``).
         figures: draw the PNG and TensorBoard figures (off: tables only).
+
+    Raises:
+        OutputError: a link or a folder where an output goes (nothing is written).
+        ReportNotWritten: the disk refused (full, read-only, a file-size limit); nothing is replaced.
     """
     report = read_report(root)
-    write_text_atomic(root / "summary.csv", summary_csv(report.rows))
+    if not report.rows:
+        return report
     drawn: list[tuple[str, str, str]] = []
     notes: list[str] = []
     pngs: dict[str, bytes] = {}
     mixed = mixed_spec_notes(report)  # never pool runs of different specs without saying so
     for note in mixed:
         warnings.warn(f"{root}: {note.replace('**', '')}", stacklevel=2)
-    if figures and report.rows:
-        from condensekit.report.figures import write_figures
+    if figures:
+        from condensekit.report.figures import draw_figures
 
-        drawn, notes, pngs = write_figures(root, report)
+        drawn, notes, pngs = draw_figures(report)
         for note in notes:
             warnings.warn(f"{root}: {note}", stacklevel=2)
     text = report_markdown(root, report, verdict(report), drawn, [*mixed, *notes])
-    write_text_atomic(root / "report.md", text)
-    if figures and report.rows:
-        try:  # TensorBoard's run `figures`: the HParams configuration, a layout, the figures, report.md
-            _write_dashboard(root, report, pngs, text)
-        except Exception as exc:  # the report is written whatever TensorBoard's writer thinks
-            warnings.warn(
-                f"{root}: TensorBoard dashboard not written: {type(exc).__name__}: {exc}", stacklevel=2
-            )
+    files = {"summary.csv": _utf8(summary_csv(report.rows)), "report.md": _utf8(text)}
+    files.update({path: pngs[name] for name, path, _ in drawn})
+    dashboard = _dashboard_file(root, report, pngs, text) if figures else None
+    if dashboard is not None:
+        files[dashboard[0]] = dashboard[1]
+    try:
+        write_files(root, files, DASHBOARD_STALE if dashboard is not None else None)
+    except OSError as exc:
+        raise ReportNotWritten(
+            f"{root}: the report could not be written ({disk_error_words(exc)}); the previous report files "
+            f"are left as they were; {disk_error_fix(exc)}, then: condensekit report {root}"
+        ) from None
+    if dashboard is not None:
+        _write_arms(root, report)
     return report
 
 
-def _write_dashboard(root: Path, report: ReportInput, pngs: dict[str, bytes], text: str) -> None:
-    """The recipe's TensorBoard run ``figures/``: every run's HParams (from its spec), a layout of the whole
-    recipe (every run's hidden layers, the keys each arm's runs logged), the figures and ``report.md``; and
-    one run per arm below ``figures/arms/``: its median over seeds with the min-max band."""
-    from condensekit.dashboard import dashboard_layout, headline_tags, run_hparams, write_dashboard_config
+def _write_arms(root: Path, report: ReportInput) -> None:
+    """One TensorBoard run per arm below ``figures/arms/``: its median over seeds with the min-max band
+    (each file written aside and renamed, never through a link); a failure is a warning."""
+    from condensekit.dashboard import headline_tags
     from condensekit.dashboard_arms import arm_charts
     from condensekit.report.arm_series import write_arm_summaries
+
+    try:
+        write_arm_summaries(root, report, arm_charts(headline_tags(report.series, _declared(report))))
+    except Exception as exc:  # the report is written whatever happens to the arm summaries
+        warnings.warn(
+            f"{root}: TensorBoard arm summaries not written: {type(exc).__name__}: {exc}", stacklevel=3
+        )
+
+
+def _utf8(text: str) -> bytes:
+    """The text as UTF-8; a name that is no UTF-8 on disk (``seed=\\xff``) is written escaped."""
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _dashboard_file(
+    root: Path, report: ReportInput, pngs: dict[str, bytes], text: str
+) -> tuple[str, bytes] | None:
+    """The recipe's TensorBoard run ``figures/`` (path, bytes), or None (with a warning) when it cannot be
+    made: every run's HParams (from its spec), a layout of the whole recipe (every run's hidden layers, the
+    keys each arm's runs logged), the figures and ``report.md``."""
+    try:
+        return _dashboard(report, pngs, text)
+    except Exception as exc:  # the report is written whatever TensorBoard's protos think
+        warnings.warn(f"{root}: TensorBoard dashboard not written: {type(exc).__name__}: {exc}", stacklevel=3)
+        return None
+
+
+def _dashboard(report: ReportInput, pngs: dict[str, bytes], text: str) -> tuple[str, bytes]:
+    from condensekit.dashboard import dashboard_file, dashboard_layout, run_hparams
 
     hparams = []
     for row in report.rows:
         tricks = row.spec.tricks if row.spec is not None else {}
         hparams.append(run_hparams(row.arm, row.seed or 0, row.grid_values, tricks, str(row.status)))
     hidden = list(dict.fromkeys(layer for row in report.rows for layer in row.hidden_layers))
+    tags = {tag for group in report.groups for curves in group.curves[:1] for tag in curves.series}
+    layout = dashboard_layout(report.series, _declared(report), hidden, sorted(tags))
+    return dashboard_file(hparams, description_context(report), pngs, text, layout)
+
+
+def _declared(report: ReportInput) -> dict[str, MetricReport]:
+    """Each metric's report as the first run of a group that logged it declares it."""
     declared: dict[str, MetricReport] = {}
-    tags: set[str] = set()
     for group in report.groups:
         for row in group.rows[:1]:
             declared.update({m: r for m, r in row.reports.items() if m not in declared})
-        tags.update(tag for curves in group.curves[:1] for tag in curves.series)
-    layout = dashboard_layout(report.series, declared, hidden, sorted(tags))
-    write_dashboard_config(root, hparams, description_context(report), pngs, text, layout)
-    write_arm_summaries(root, report, arm_charts(headline_tags(report.series, declared)))
+    return declared

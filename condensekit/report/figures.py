@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from condensekit.metric_report import Figure
@@ -341,14 +341,17 @@ def figures_to_draw(report: ReportInput, groups: Sequence[Group]) -> list[tuple[
     return draw
 
 
-def write_figures(
-    root: Path, report: ReportInput
-) -> tuple[list[tuple[str, str, str]], list[str], dict[str, bytes]]:
-    """Draw every figure into ``root/figures/*.png``.
+FIGURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+"""A figure's name becomes ``figures/<name>.png``: a plain file name, whatever a ``run.json`` declares."""
+
+
+def draw_figures(report: ReportInput) -> tuple[list[tuple[str, str, str]], list[str], dict[str, bytes]]:
+    """Draw every figure as PNG bytes (the report writes them into ``figures/``).
 
     Returns:
-        ``([(name, path relative to root, caption)], problems, name -> PNG bytes)``; a figure that cannot be
-        drawn is a problem line, never an exception, so a report is always written.
+        ``([(name, path relative to the report's folder, caption)], problems, name -> PNG bytes)``; a figure
+        that cannot be drawn, or whose declared name is no plain file name (a ``run.json`` may say
+        ``../../x``) or is taken, is a problem line, never an exception, so a report is always written.
     """
     try:
         import matplotlib
@@ -360,11 +363,16 @@ def write_figures(
     groups = [g for g in report.groups if g.curves]
     if not groups:
         return [], ["figures not drawn: no finished run has metrics.jsonl"], {}
-    (root / "figures").mkdir(exist_ok=True)
-    written: list[tuple[str, str, str]] = []
+    drawn: list[tuple[str, str, str]] = []
     problems: list[str] = []
     pngs: dict[str, bytes] = {}
+    taken: set[str] = set()
     for name, caption, make in figures_to_draw(report, groups):
+        if not FIGURE_NAME.fullmatch(name) or name in taken:
+            why = "is taken" if name in taken else "is not a plain file name (letters, digits, _ - .)"
+            problems.append(f"figure {name[:100]!r} not drawn: its name {why}")
+            continue
+        taken.add(name)
         try:
             with plt.rc_context(STYLE):  # type: ignore[arg-type]
                 fig = make()
@@ -373,10 +381,9 @@ def write_figures(
             buffer = io.BytesIO()
             fig.savefig(buffer, format="png", dpi=DPI)
             plt.close(fig)
-            (root / "figures" / f"{name}.png").write_bytes(buffer.getvalue())
             pngs[name] = buffer.getvalue()
-            written.append((name, f"figures/{name}.png", caption))
+            drawn.append((name, f"figures/{name}.png", caption))
         except Exception as exc:  # one bad figure must not cost the report
             plt.close("all")
             problems.append(f"figure {name} not drawn: {type(exc).__name__}: {exc}")
-    return written, problems, pngs
+    return drawn, problems, pngs

@@ -1,9 +1,15 @@
 """``report.md``: the recipe's question, the answer in words, the verdict with a legend that prints the
 thresholds in force, each arm against the reference arm, sweeps, figures with the captions their metrics
-declared, per-layer peaks, and the runs that did not finish ok."""
+declared, per-layer peaks, and the runs that did not finish ok.
+
+Much of it is text taken from a recipe or a run folder (names, grid values, errors, captions, the recipe's
+comments), which a Markdown viewer must show, never run: every line is passed through :func:`inert`
+except the few that condensekit writes as markup itself (:class:`Markup`: an HTML tag, a figure).
+"""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +29,21 @@ COMPARISON_NOTE = (
     "share over every relabeling of the pooled seeds (exact). A stuck run's T1 counts as later than any "
     "observed T1. The reference arm is the first one unless the recipe names one (`[summary] reference`)."
 )
+
+
+class Markup(str):
+    """A line of ``report.md`` that condensekit writes as Markdown or HTML itself, kept as it is."""
+
+
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # an HTML tag, comment or autolink would start here
+_ENTITY_START = re.compile(r"&(?=[A-Za-z#])")
+
+
+def inert(text: str) -> str:
+    """``text`` as a Markdown viewer shows it without running it: no HTML tag, comment or autolink can start
+    (``<`` before a letter, ``/``, ``!`` or ``?`` becomes ``&lt;``), no entity (``&amp;``), no image
+    (``![`` becomes ``!\\[``); other text reads as it is."""
+    return _TAG_START.sub("&lt;", _ENTITY_START.sub("&amp;", text)).replace("![", "!\\[")
 
 
 def recipe_question(rows: Sequence[RunRow], name: str = "") -> list[str]:
@@ -123,7 +144,8 @@ def report_markdown(
         ]
     if figures:
         lines += ["## Figures", ""]
-        lines += [f"{caption or name}\n\n![{name}]({path})\n" for name, path, caption in figures]
+        for name, path, caption in figures:  # name and path: plain file names (report.figures)
+            lines += [caption or name, "", Markup(f"![{name}]({path})"), ""]
         lines += [
             (
                 "The same figures and a custom-scalars layout "
@@ -136,10 +158,10 @@ def report_markdown(
         lines += [
             "## Per-layer peaks",
             "",
-            "<details><summary>when each hidden layer peaks</summary>",
+            Markup("<details><summary>when each hidden layer peaks</summary>"),
             "",
             render_markdown(layers, headers),
-            "</details>",
+            Markup("</details>"),
             "",
         ]
     problems = [r for r in report.rows if r.status != RunStatus.OK]
@@ -149,4 +171,4 @@ def report_markdown(
         lines.append("")
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
-    return "\n".join(lines)
+    return "\n".join(line if isinstance(line, Markup) else inert(line) for line in lines)

@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from condensekit import quantities
 from condensekit.errors import traceback_line
 from condensekit.metric_report import MetricReport
-from condensekit.output import find_runs, read_run_json
+from condensekit.output import RunLock, load_run_json, run_folders
 from condensekit.phases import RunSummary
-from condensekit.reuse import damaged_outputs
+from condensekit.reuse import damaged_outputs, summary_problem
 from condensekit.spec import RunSpec
 from condensekit.status import RunStatus, as_status
 
@@ -34,10 +34,11 @@ class RunRow:
 
     Attributes:
         run_dir: the run's folder relative to the report's folder (``mlp/base/seed=0``).
-        status: what became of it (``running`` on disk reads as ``interrupted``: its process is gone).
+        status: what became of it: ``running`` only while a live process holds the run's lock (else
+            ``interrupted``: its process is gone); ``unreadable`` for a folder that cannot be read.
         arm, grid, seed: the arm, the grid point's label (``base`` without a grid) and the seed.
         grid_values: the grid point, dotted key -> value.
-        error: the final error (its message on one line), or why the row is ``unreadable``.
+        error: the final error (its message on one line), why the row is ``unreadable``, or who runs it.
         seconds, started: how long the run took and when it started (seconds since the epoch).
         spec: the run's spec (None when unreadable).
         summary: its summary (None unless it finished).
@@ -78,31 +79,37 @@ class RunRow:
         return {key: self.value(key) for key in quantities.csv_columns()}
 
 
-def read_row(root: Path, run_dir: Path) -> RunRow:
-    """The row of one run directory (below the report's folder ``root``)."""
-    where = str(run_dir.relative_to(root))
-    unreadable = RunRow(where, RunStatus.UNREADABLE, run_dir.parent.parent.name, run_dir.parent.name)
-    info = read_run_json(run_dir)
+def read_row(root: Path, run_dir: Path, problem: str = "") -> RunRow:
+    """The row of one run folder (below the report's folder ``root``); ``problem``: why it cannot be read,
+    found while listing (a link, a folder without ``run.json``)."""
+    rel = run_dir.relative_to(root)
+    parts = (*rel.parts, "?", "?")
+    unreadable = RunRow(str(rel), RunStatus.UNREADABLE, parts[0], parts[1])
+    info, why = (None, problem) if problem else load_run_json(run_dir)
     if info is None:
-        return _with_error(unreadable, "run.json could not be read")
+        return _with_error(unreadable, why)
     status = as_status(info.get("status"))
     try:
         spec = RunSpec.from_dict(info["spec"]) if "spec" in info else None
-        summary = RunSummary.from_dict(info["summary"]) if info.get("summary") else None
     except ValidationError:
         return _with_error(unreadable, OTHER_VERSION)
-    if spec is None or (status.finished and summary is None):
-        return _with_error(
-            unreadable, "run.json holds no spec or no summary; rerunning the recipe redoes this run"
-        )
+    if spec is None:
+        return _with_error(unreadable, "run.json holds no spec; rerunning the recipe redoes this run")
     error = (info.get("error") or "").strip().splitlines()
-    # metrics.jsonl or the event file deleted or altered after the run finished: not a result to trust
-    if damage := damaged_outputs(run_dir, info) if status.finished else "":
-        status, error = RunStatus.UNREADABLE, [f"{damage}; rerunning the recipe redoes this run"]
+    # no summary to draw a verdict from, or metrics.jsonl / the event file deleted, altered, replaced by a
+    # link: not a result to trust
+    if damage := (summary_problem(info) or damaged_outputs(run_dir, info)) if status.finished else "":
+        return _with_error(unreadable, f"{damage}; rerunning the recipe redoes this run")
+    if status == RunStatus.RUNNING:  # its process is gone, unless it still holds the run's lock
+        lock = RunLock(run_dir)
+        if lock.held_elsewhere():
+            error = [f"being run now ({lock.holder()})"]
+        else:
+            status = RunStatus.INTERRUPTED
     started = info.get("started")
     return RunRow(
-        run_dir=where,
-        status=RunStatus.INTERRUPTED if status == RunStatus.RUNNING else status,
+        run_dir=str(rel),
+        status=status,
         arm=spec.arm,
         grid=spec.grid_label,
         seed=spec.seed,
@@ -111,7 +118,7 @@ def read_row(root: Path, run_dir: Path) -> RunRow:
         seconds=info.get("seconds"),
         started=float(started) if isinstance(started, int | float) else None,
         spec=spec,
-        summary=summary,
+        summary=RunSummary.from_dict(info["summary"]) if status.finished else None,
         reports=_reports(info.get("reports") or {}),
     )
 
@@ -132,8 +139,9 @@ def _reports(declared: Mapping[str, Any]) -> dict[str, MetricReport]:
 
 
 def collect(root: Path) -> list[RunRow]:
-    """One row per run directory below ``root`` (a recipe's output folder), sorted by folder."""
-    return [read_row(root, run_dir) for run_dir in find_runs(root)]
+    """One row per run folder below ``root`` (a recipe's output folder), sorted by folder: unreadable ones
+    too, named with the reason (:func:`condensekit.output.run_folders`)."""
+    return [read_row(root, run_dir, problem) for run_dir, problem in run_folders(root)]
 
 
 def summary_csv(rows: Iterable[RunRow]) -> str:

@@ -113,7 +113,14 @@ def test_a_figure_name_read_from_run_json_never_chooses_where_a_png_goes(
     assert code == 0, err
     assert {p for p in tmp_path.rglob("*") if root not in p.parents} == outside
     pngs = {p.name for p in (root / "figures").iterdir() if p.suffix == ".png"}
-    assert pngs <= {"centered.png", "curves.png", "heatmap.png", "per_layer.png", "shares.png"}
+    assert pngs <= {
+        "centered.png",
+        "curves.png",
+        "heatmap.png",
+        "heatmap_change.png",
+        "per_layer.png",
+        "shares.png",
+    }
     why = "is taken" if name == "curves" else "is not a plain file name"
     assert f"figure {name[:100]!r} not drawn: its name {why}" in (root / "report.md").read_text()
 

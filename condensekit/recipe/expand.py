@@ -25,7 +25,7 @@ from condensekit.recipe.schema import Arm, TopLevel
 from condensekit.run_hooks import hook_methods, invoke
 from condensekit.schedules import DEFAULT_METRIC_SCHEDULE, HELP, Schedule
 from condensekit.spec import CORE_DATA_KEYS, Component, DataSection, MetricSpec, SummaryOptions, TrainSection
-from condensekit.text import toml_text
+from condensekit.text import quoted, shown, toml_text
 
 Report = Callable[[Path_, str, str], None]
 
@@ -149,7 +149,8 @@ class Expander:
             )
         self.problems.add(
             f'grid."{key}"',
-            f"matches nothing: no {'.'.join(parts[: i + 1])!r} in this arm{did_you_mean(parts[i], have)}",
+            f"matches nothing: no {quoted('.'.join(parts[: i + 1]))} in this arm"
+            + did_you_mean(parts[i], have),
             fix,
         )
 
@@ -205,7 +206,7 @@ class Expander:
             )
 
         if len(section) == 2 and not isinstance(table, dict):
-            at(section)((), f"must be a table of params, got {toml_text(table)}", f"e.g. {section[1]} = {{}}")
+            at(section)((), f"must be a table of params, got {shown(table)}", f"e.g. {section[1]} = {{}}")
             return None
         if section == ("model",):
             table = dict(table)
@@ -268,7 +269,7 @@ class Expander:
         try:
             schedule = Schedule.parse(every)
         except ValueError as exc:
-            report(("every",), str(exc), HELP)
+            report(("every",), str(exc), getattr(exc, "fix", HELP))
             return None
         return MetricSpec(every=schedule, params=params) if params is not None else None
 
@@ -280,7 +281,7 @@ class Expander:
         if options.reference is not None and options.reference not in arms:
             self.problems.add(
                 "summary.reference",
-                f"names no arm of this recipe: {options.reference!r}",
+                f"names no arm of this recipe: {quoted(options.reference)}",
                 f"arms: {', '.join(arms)}",
             )
             return None
@@ -295,7 +296,8 @@ class Expander:
             measured = ", ".join(metrics) or "none"
             self.problems.add(
                 "summary.series",
-                f"must be '<metric>/<quantity>' of a metric this recipe measures, got {options.series!r}",
+                "must be '<metric>/<quantity>' of a metric this recipe measures, "
+                f"got {quoted(options.series)}",
                 f'metrics measured: {measured}; e.g. series = "<metric>/<quantity>"',
             )
             return None
@@ -303,7 +305,7 @@ class Expander:
         if declared is not None and declared.series and quantity not in declared.series:
             self.problems.add(
                 "summary.series",
-                f"metric {metric!r} has no per-layer series {quantity!r}",
+                f"metric {metric!r} has no per-layer series {quoted(quantity)}",
                 f"available: {', '.join(declared.series)}",
             )
             return None

@@ -16,7 +16,7 @@ from condensekit.catalogue import Catalogue
 from condensekit.errors import CondensekitError
 from condensekit.recipe.problems import Problems
 from condensekit.recipe.runlist import ArmPlan
-from condensekit.recipe.source import toml_text
+from condensekit.text import toml_text
 
 RUNS_HERE = "local"
 """The executor whose runs execute on the machine that validates the recipe."""

@@ -14,7 +14,7 @@ import unicodedata
 from typing import Any
 
 from condensekit.recipe.problems import Problems
-from condensekit.text import toml_text, value_label
+from condensekit.text import quoted, shown, toml_text, value_label
 
 NAME_BYTES = 255
 """The longest file name on common file systems (ext4, xfs, btrfs, APFS, NTFS), in bytes."""
@@ -50,18 +50,16 @@ def check_grid_labels(grid: dict[str, list[Any]], problems: Problems) -> None:
         for i, label in enumerate(labels):
             wrong = _value_problem(label)
             if wrong:
-                problems.add(where, f"value {toml_text(values[i])} {wrong}", "use plain values")
+                problems.add(where, f"value {shown(values[i])} {wrong}", "use plain values")
             if label in seen:
                 first = values[seen[label]]
                 if toml_text(first) == toml_text(values[i]) or first == values[i]:
-                    problems.add(
-                        where, f"lists the value {toml_text(values[i])} twice", "list each value once"
-                    )
+                    problems.add(where, f"lists the value {shown(values[i])} twice", "list each value once")
                 else:
                     problems.add(
                         where,
-                        f"values {toml_text(first)} and {toml_text(values[i])} are written to one folder "
-                        f"name {label!r}, so one would replace the other",
+                        f"values {shown(first)} and {shown(values[i])} are written to one folder "
+                        f"name {quoted(label)}, so one would replace the other",
                         "use values that differ after '/' and spaces become '_'",
                     )
             seen.setdefault(label, i)

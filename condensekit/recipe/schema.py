@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from condensekit.recipe.names import name_problem
 from condensekit.recipe.problems import Problems, validate
 from condensekit.recipe.source import RecipeSource, key_path
 from condensekit.spec import Component, ProbeSection, SummaryOptions
-from condensekit.text import toml_text
+from condensekit.text import quoted, shown
 
 TOP_KEYS = {
     "name",
@@ -98,7 +99,7 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
     for key in sorted(set(raw) - TOP_KEYS):
         problems.add(
             key,
-            f"unknown key {key!r}{did_you_mean(key, sorted(TOP_KEYS))}",
+            f"unknown key {quoted(key)}{did_you_mean(key, sorted(TOP_KEYS))}",
             f"allowed top-level keys: {', '.join(sorted(TOP_KEYS))}",
         )
     stem = source.path.stem if source.path is not None else "my_recipe"
@@ -106,7 +107,7 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
     if not isinstance(name, str) or not NAME.match(name):
         problems.add(
             "name",
-            f"must be a non-empty name of letters, digits, '_', '-', '.', got {name!r}",
+            f"must be a non-empty name of letters, digits, '_', '-', '.', got {quoted(name)}",
             f'e.g. name = "{stem}"',
         )
         name = stem
@@ -116,7 +117,9 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
     device = raw.get("device", "auto")
     if not isinstance(device, str) or not DEVICE.match(device):
         problems.add(
-            "device", f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}", 'e.g. device = "auto"'
+            "device",
+            f"must be auto, cpu, cuda, cuda:N or mps, got {quoted(device)}",
+            'e.g. device = "auto"',
         )
         device = "auto"
 
@@ -146,6 +149,16 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
     )
 
 
+MAX_SEED = 2**32 - 1
+"""The largest seed. A run's seed reaches torch's CPU generator (the initial weights, the minibatch order and
+the probe's samples), numpy's and Python's ``random``. Torch's CPU generator and numpy keep only a seed's low
+32 bits, so a seed outside ``[0, 2^32 - 1]`` gives exactly the run of the seed inside it with the same low
+bits (7 and 2^32 + 7, -1 and 2^32 - 1 are the same run), which the report would count as two independent
+seeds; and torch refuses seeds from 2^64 on, which would fail every run."""
+SEEDS_SHOWN = 3
+"""Out-of-range seeds named one by one; the rest are counted in one more problem."""
+
+
 def _seeds(seeds: Any, problems: Problems) -> list[int]:
     if (
         not isinstance(seeds, list)
@@ -153,12 +166,32 @@ def _seeds(seeds: Any, problems: Problems) -> list[int]:
         or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
     ):
         problems.add(
-            "seeds", f"must be a non-empty list of integers, got {seeds!r}", "e.g. seeds = [0, 1, 2]"
+            "seeds", f"must be a non-empty list of integers, got {shown(seeds)}", "e.g. seeds = [0, 1, 2]"
         )
         return [0]
+    fix = f"use seeds from 0 to {MAX_SEED} (2^32 - 1)"
+    outside = [i for i, seed in enumerate(seeds) if not 0 <= seed <= MAX_SEED]
+    for i in outside[:SEEDS_SHOWN]:
+        problems.add(f"seeds[{i}]", _seed_problem(seeds[i]), fix)
+    if len(outside) > SEEDS_SHOWN:
+        more = len(outside) - SEEDS_SHOWN
+        problems.add(
+            "seeds", f"{more:,} more {'seed is' if more == 1 else 'seeds are'} outside 0..{MAX_SEED}", fix
+        )
     if len(set(seeds)) != len(seeds):
-        problems.add("seeds", f"has duplicates: {seeds}", "list each seed once")
+        twice = sorted({seed for seed, count in Counter(seeds).items() if count > 1})
+        problems.add("seeds", f"has duplicates: {shown(twice)}", "list each seed once")
     return list(dict.fromkeys(seeds))
+
+
+def _seed_problem(seed: int) -> str:
+    """Why ``seed`` (outside ``[0, MAX_SEED]``) cannot be used."""
+    if not -(2**63) <= seed < 2**64:
+        return f"{shown(seed)} is too large for torch's random generator (its runs would fail)"
+    return (
+        f"{seed} would give exactly the run of seed {seed % 2**32}: torch's CPU generator and numpy use "
+        "only the low 32 bits of a seed"
+    )
 
 
 def plugin_paths(source: RecipeSource) -> list[Path]:
@@ -200,14 +233,14 @@ def plugin_file_problem(source: RecipeSource, item: str) -> tuple[str, str]:
     if not source.from_code and (path.is_absolute() or not (folder / path).resolve().is_relative_to(folder)):
         return (
             (
-                f"{item!r} is outside the recipe's folder {folder}; a "
+                f"{quoted(item)} is outside the recipe's folder {folder}; a "
                 "recipe may only run plugin files inside its own folder"
             ),
             "copy the file next to the recipe and name it ./<file>.py, or install it as a package",
         )
     if path.name in set(env_list("CONDENSEKIT_DISABLE_PLUGINS") or []):
         return (
-            f"{item!r} is not loaded: CONDENSEKIT_DISABLE_PLUGINS names it",
+            f"{quoted(item)} is not loaded: CONDENSEKIT_DISABLE_PLUGINS names it",
             "remove it from plugins, or from CONDENSEKIT_DISABLE_PLUGINS",
         )
     return "", ""
@@ -217,7 +250,9 @@ def _plugins(source: RecipeSource, problems: Problems) -> list[str]:
     plugins = source.data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         problems.add(
-            "plugins", f"must be a list of file paths, got {plugins!r}", 'e.g. plugins = ["./my_plugin.py"]'
+            "plugins",
+            f"must be a list of file paths, got {shown(plugins)}",
+            'e.g. plugins = ["./my_plugin.py"]',
         )
         return []
     paths = []
@@ -237,7 +272,7 @@ def _plugins(source: RecipeSource, problems: Problems) -> list[str]:
 
 def _table(value: Any, key: str, fix: str, problems: Problems) -> dict[str, Any]:
     if not isinstance(value, dict):
-        problems.add(key, f"must be a table, got {toml_text(value)}", fix)
+        problems.add(key, f"must be a table, got {shown(value)}", fix)
         return {}
     return dict(value)
 
@@ -248,7 +283,7 @@ def _tables(value: Any, prefix: list[Any], problems: Problems) -> dict[str, dict
     if not isinstance(value, dict):
         problems.add(
             key_path(prefix),
-            f"must be a table of {what} name -> params, got {toml_text(value)}",
+            f"must be a table of {what} name -> params, got {shown(value)}",
             f"e.g. {prefix[-1]} = {{ <{what} name> = {{}} }}",
         )
         return {}
@@ -257,7 +292,7 @@ def _tables(value: Any, prefix: list[Any], problems: Problems) -> dict[str, dict
         if not isinstance(params, dict):
             problems.add(
                 key_path([*prefix, name]),
-                f"must be a table of params, got {toml_text(params)}",
+                f"must be a table of params, got {shown(params)}",
                 f"e.g. {name} = {{}}",
             )
             continue
@@ -298,14 +333,14 @@ def _arms(arms: Any, problems: Problems) -> list[Arm]:
         for key in sorted(set(arm) - ARM_KEYS):
             problems.add(
                 f"{where}.{key}",
-                f"unknown key {key!r}{did_you_mean(key, sorted(ARM_KEYS))}",
+                f"unknown key {quoted(key)}{did_you_mean(key, sorted(ARM_KEYS))}",
                 f"allowed keys: {', '.join(sorted(ARM_KEYS))}",
             )
         name = arm.get("name")
         if not isinstance(name, str) or not NAME.match(name):
             problems.add(
                 f"{where}.name",
-                f"must be a name of letters, digits, '_', '-', '.', '+', got {name!r}",
+                f"must be a name of letters, digits, '_', '-', '.', '+', got {quoted(name)}",
                 'e.g. name = "mlp"',
             )
         elif wrong := name_problem(name):
@@ -317,14 +352,14 @@ def _arms(arms: Any, problems: Problems) -> list[Arm]:
         if not isinstance(model, dict) or "use" not in model:
             problems.add(
                 f"{where}.model",
-                f"must be a table with 'use', got {toml_text(model)}",
+                f"must be a table with 'use', got {shown(model)}",
                 'e.g. model = { use = "mlp", depth = 10 }',
             )
             continue
         train = arm.get("train", {})
         if not isinstance(train, dict):
             problems.add(
-                f"{where}.train", f"must be a table, got {toml_text(train)}", "e.g. train = { lr = 0.1 }"
+                f"{where}.train", f"must be a table, got {shown(train)}", "e.g. train = { lr = 0.1 }"
             )
             train = {}
         tricks = _tables(arm.get("tricks", {}), [where, "tricks"], problems)
@@ -336,7 +371,7 @@ def _grid(grid: Any, problems: Problems) -> dict[str, list[Any]]:
     if not isinstance(grid, dict):
         problems.add(
             "grid",
-            f"must be a table of dotted key -> list of values, got {toml_text(grid)}",
+            f"must be a table of dotted key -> list of values, got {shown(grid)}",
             'e.g. [grid] then "tricks.init.scale" = [0.5, 1.0]',
         )
         return {}
@@ -345,7 +380,7 @@ def _grid(grid: Any, problems: Problems) -> dict[str, list[Any]]:
         if not isinstance(values, list) or not values:
             problems.add(
                 f'grid."{key}"',
-                f"must be a non-empty list of values, got {toml_text(values)}",
+                f"must be a non-empty list of values, got {shown(values)}",
                 f'e.g. "{key}" = [1, 2]',
             )
             continue

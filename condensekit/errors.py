@@ -79,6 +79,12 @@ class Interrupted(SystemExit):
     recorded ``interrupted``, as after Ctrl-C, and the process ends with ``128 + signal``."""
 
 
+PLUGIN_FAILURES: tuple[type[BaseException], ...] = (Exception, SystemExit)
+"""What plugin code may raise that is its own failure: any exception, and ``SystemExit`` (``sys.exit()`` in
+a plugin must not end condensekit). ``except PLUGIN_FAILURES`` wherever plugin code runs; Ctrl-C
+(``KeyboardInterrupt``) passes."""
+
+
 def is_interruption(exc: BaseException) -> bool:
     """Whether ``exc`` stops a run as the user's interruption (Ctrl-C or a signal) rather than failing it.
 
@@ -113,7 +119,8 @@ def traceback_line(text: str) -> str:
     start = frames[-1] + 1 if frames else 0
     while frames and start < len(lines) and lines[start].startswith("    "):
         start += 1
-    return shorten(" ".join(" ".join(line.split()) for line in lines[start:]), LINE_CHARS)
+    text = " ".join(" ".join(line.split()) for line in lines[start:])
+    return shorten(text.removeprefix(f"{__name__}."), LINE_CHARS)  # DataError: ..., not condensekit.errors.
 
 
 _OS_FIXES = {

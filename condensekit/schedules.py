@@ -80,7 +80,9 @@ class Schedule:
         try:
             numbers = tuple(int(part) for part in parts)
         except ValueError:
-            raise ScheduleError(f"invalid schedule {quoted(text)}: numbers expected after '{kind}:'") from None
+            raise ScheduleError(
+                f"invalid schedule {quoted(text)}: numbers expected after '{kind}:'"
+            ) from None
         if kind in ("every", "log") and (len(numbers) != 1 or numbers[0] < 1):
             raise ScheduleError(f"invalid schedule {quoted(text)}: '{kind}:' takes one whole number >= 1")
         if kind == "log" and numbers[0] > MAX_SCHEDULED:

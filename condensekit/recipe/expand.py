@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from condensekit.catalogue import Catalogue, did_you_mean
-from condensekit.recipe.builds import check_model_builds
+from condensekit.errors import PLUGIN_FAILURES
+from condensekit.recipe.builds import check_data_classes, check_model_builds
 from condensekit.recipe.machine import RUNS_HERE, check_data, check_device
 from condensekit.recipe.names import check_grid_labels
 from condensekit.recipe.problems import Origins, Path_, Problems, validate
@@ -62,6 +63,8 @@ class Expander:
         runs_here = self.check_machine and self.top.executor.use == RUNS_HERE
         if runs_here:
             check_device(self.top.device, self.problems)
+        if not self.problems:
+            check_data_classes(plans, self.cat, self.problems)
         if not self.problems:
             check_model_builds(plans, self.cat, self.problems)
         if not self.problems and runs_here:
@@ -345,7 +348,7 @@ class Expander:
         keys: list[str] | None = None
         try:
             hook = hook_methods(entry.build(params), f"trick {name!r}").get("model_overrides")
-        except Exception as exc:  # a broken trick class is its plugin's fault: name it
+        except PLUGIN_FAILURES as exc:  # a broken trick class is its plugin's fault: name it
             self.problems.add(
                 f"{where}.tricks.{name}",
                 f"trick {name!r} of plugin {entry.plugin!r} failed to start: {type(exc).__name__}: {exc}",
@@ -354,7 +357,7 @@ class Expander:
             return None
         try:
             keys = list(invoke(hook, {"run": None}) or {}) if hook is not None else []
-        except Exception:  # needs the live run: checked again when the run starts
+        except PLUGIN_FAILURES:  # needs the live run: checked again when the run starts
             keys = None
         self.overrides[cache_key] = keys
         return keys

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from condensekit.catalogue import Catalogue, did_you_mean
+from condensekit.environment import flag
 from condensekit.manager import env_list
 from condensekit.phases import Thresholds
 from condensekit.recipe.names import name_problem
@@ -219,11 +220,19 @@ def plugin_file_problem(source: RecipeSource, item: str) -> tuple[str, str]:
     only files inside its own folder, given relative to it (links followed): it can run only code shipped
     beside it, never ``../../x.py`` or ``/tmp/x.py``. A recipe handed over by Python code (a dict or TOML
     text, e.g. in a test) may name files anywhere: the code handing it over already runs.
-    ``CONDENSEKIT_NO_PLUGIN_FILES=1`` refuses every plugin file (for recipes from others);
+    ``CONDENSEKIT_NO_PLUGIN_FILES=1`` refuses every plugin file (for recipes from others; ``0`` or unset
+    allows them, any other value refuses them with an error that says so);
     ``CONDENSEKIT_DISABLE_PLUGINS`` names a file by its file name (``my_plugin.py``) as it names a package.
     (``CONDENSEKIT_LOAD_PLUGINS`` is the allow-list of installed packages only.)
     """
-    if os.environ.get("CONDENSEKIT_NO_PLUGIN_FILES"):
+    refused = flag("CONDENSEKIT_NO_PLUGIN_FILES")
+    if refused is None:  # a value that is neither on nor off: refuse, and say why
+        value = quoted(os.environ.get("CONDENSEKIT_NO_PLUGIN_FILES", ""))
+        return (
+            f"plugin files are refused: CONDENSEKIT_NO_PLUGIN_FILES={value} is neither 1 nor 0",
+            "set CONDENSEKIT_NO_PLUGIN_FILES=1 to refuse plugin files, or 0 (or unset it) to allow them",
+        )
+    if refused:
         return (
             "plugin files are refused here (CONDENSEKIT_NO_PLUGIN_FILES is set)",
             "install the plugin as a package, or unset CONDENSEKIT_NO_PLUGIN_FILES",

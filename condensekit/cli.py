@@ -12,7 +12,7 @@ import sys
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             click.echo(_resume_hint(args), err=True)
         return 130
     except click.ClickException as exc:
-        exc.message = shorten(exc.message, LINE_CHARS)  # click quotes the value it refused
+        cast(Any, exc).message = shorten(exc.message, LINE_CHARS)  # click quotes the value it refused
         exc.show()
         return exc.exit_code
     except BrokenPipeError:  # the program reading the output stopped (| head): nobody is left to tell

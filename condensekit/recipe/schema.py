@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from condensekit.manager import env_list
 from condensekit.phases import Thresholds
 from condensekit.recipe.names import name_problem
 from condensekit.recipe.problems import Problems, validate
+from condensekit.recipe.seeds import read_seeds
 from condensekit.recipe.source import RecipeSource, key_path
 from condensekit.spec import Component, ProbeSection, SummaryOptions
 from condensekit.text import quoted, shown
@@ -132,7 +132,7 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
     thresholds, summary_options = (section(SummaryTable, "summary") or SummaryTable()).sections()
     return TopLevel(
         name=name,
-        seeds=_seeds(raw.get("seeds", [0]), problems),
+        seeds=read_seeds(raw.get("seeds", [0]), problems),
         device=device,
         plugins=_plugins(source, problems),
         probe=section(ProbeSection, "probe") or ProbeSection(),
@@ -147,51 +147,6 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
         ),
         arms=_arms(raw.get("arms"), problems),
         grid=_grid(raw.get("grid", {}), problems),
-    )
-
-
-MAX_SEED = 2**32 - 1
-"""The largest seed. A run's seed reaches torch's CPU generator (the initial weights, the minibatch order and
-the probe's samples), numpy's and Python's ``random``. Torch's CPU generator and numpy keep only a seed's low
-32 bits, so a seed outside ``[0, 2^32 - 1]`` gives exactly the run of the seed inside it with the same low
-bits (7 and 2^32 + 7, -1 and 2^32 - 1 are the same run), which the report would count as two independent
-seeds; and torch refuses seeds from 2^64 on, which would fail every run."""
-SEEDS_SHOWN = 3
-"""Out-of-range seeds named one by one; the rest are counted in one more problem."""
-
-
-def _seeds(seeds: Any, problems: Problems) -> list[int]:
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-    ):
-        problems.add(
-            "seeds", f"must be a non-empty list of integers, got {shown(seeds)}", "e.g. seeds = [0, 1, 2]"
-        )
-        return [0]
-    fix = f"use seeds from 0 to {MAX_SEED} (2^32 - 1)"
-    outside = [i for i, seed in enumerate(seeds) if not 0 <= seed <= MAX_SEED]
-    for i in outside[:SEEDS_SHOWN]:
-        problems.add(f"seeds[{i}]", _seed_problem(seeds[i]), fix)
-    if len(outside) > SEEDS_SHOWN:
-        more = len(outside) - SEEDS_SHOWN
-        problems.add(
-            "seeds", f"{more:,} more {'seed is' if more == 1 else 'seeds are'} outside 0..{MAX_SEED}", fix
-        )
-    if len(set(seeds)) != len(seeds):
-        twice = sorted({seed for seed, count in Counter(seeds).items() if count > 1})
-        problems.add("seeds", f"has duplicates: {shown(twice)}", "list each seed once")
-    return list(dict.fromkeys(seeds))
-
-
-def _seed_problem(seed: int) -> str:
-    """Why ``seed`` (outside ``[0, MAX_SEED]``) cannot be used."""
-    if not -(2**63) <= seed < 2**64:
-        return f"{shown(seed)} is too large for torch's random generator (its runs would fail)"
-    return (
-        f"{seed} would give exactly the run of seed {seed % 2**32}: torch's CPU generator and numpy use "
-        "only the low 32 bits of a seed"
     )
 
 

@@ -18,11 +18,11 @@ import click
 
 from condensekit import __version__
 from condensekit.catalogue import KINDS
-from condensekit.environment import silence_stdout
+from condensekit.environment import echo_error, one_line_warning, silence_stdout
 from condensekit.errors import LINE_CHARS, CondensekitError, os_error_line
 from condensekit.scaffold import KINDS as SCAFFOLD_KINDS
 from condensekit.status import REPORT_ORDER, RunStatus
-from condensekit.text import shorten
+from condensekit.text import is_utf8, shorten
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,6 +81,11 @@ def run(
     from condensekit import api
     from condensekit.executing import DONE
 
+    if not is_utf8(str(out)):  # TensorBoard writes its event files by UTF-8 path names only
+        raise CondensekitError(
+            f"--out {shorten(str(out))}: the path holds bytes that are not UTF-8 text, where TensorBoard "
+            "cannot write; choose a folder whose name is UTF-8"
+        )
     result = api.run_recipe(
         recipe,
         out=out,
@@ -298,12 +303,6 @@ def _plugin_manager_with_commands() -> Any:
     return pm
 
 
-def _one_line_warnings(
-    message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
-) -> None:
-    print(f"condensekit: warning: {shorten(str(message), LINE_CHARS)}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``condensekit ARGV`` and return its exit code (never raises ``SystemExit``).
 
@@ -313,13 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     traceback, each line shortened; bugs keep their tracebacks. The console script is
     :func:`console_main`, which exits with this code.
     """
-    warnings.showwarning = _one_line_warnings
+    warnings.showwarning = one_line_warning
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         pm = _plugin_manager_with_commands()
         code = cli.main(args=args, prog_name="condensekit", standalone_mode=False, obj=pm)
     except CondensekitError as exc:
-        _echo_error(str(exc))
+        echo_error(str(exc))
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -334,24 +333,12 @@ def main(argv: list[str] | None = None) -> int:
         silence_stdout()
         return 1
     except OSError as exc:  # the operating system refused something that no check before foresaw
-        _echo_error(os_error_line(exc))
+        echo_error(os_error_line(exc))
         return 1
     except MemoryError:
-        _echo_error("out of memory; close other programs, or use smaller models, data or batches")
+        echo_error("out of memory; close other programs, or use smaller models, data or batches")
         return 1
     return code if isinstance(code, int) else 0
-
-
-def _echo_error(text: str) -> None:
-    """``condensekit: error: ...`` on stderr, each line shortened; nothing when stderr cannot be written."""
-    lines = [shorten(line, LINE_CHARS) for line in text.splitlines()] or [""]
-    message = "\n".join(
-        ["condensekit: error:", *lines] if len(lines) > 1 else [f"condensekit: error: {lines[0]}"]
-    )
-    try:
-        click.echo(message, err=True)
-    except OSError:
-        pass  # stderr is full or gone: the exit code is all that is left
 
 
 def _resume_hint(args: list[str]) -> str:

@@ -10,6 +10,9 @@ Checked once by the console script before anything else runs (and before torch i
 * an environment variable that condensekit or the libraries it loads read, set to a value they cannot use,
   is one warning line saying what is wrong and how to fix it, and the value is dropped (OpenMP would
   otherwise print its own unexplained complaint and go on with its default).
+
+It also prints the command's own warnings and errors (:func:`one_line_warning`, :func:`echo_error`): one
+line each, shortened, never failing on a stream that cannot be written.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ import re
 import sys
 from typing import Any
 
-from condensekit.errors import CondensekitError, os_error_line
-from condensekit.text import quoted
+import click
+
+from condensekit.errors import LINE_CHARS, CondensekitError, os_error_line
+from condensekit.text import quoted, shorten
 
 
 class OutputNotWritten(CondensekitError):
@@ -133,3 +138,22 @@ def flag(name: str) -> bool | None:
     if value in ("1", "true", "yes", "on"):
         return True
     return None
+
+
+def one_line_warning(
+    message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """``warnings.showwarning`` for the command: ``condensekit: warning: ...`` on one shortened line."""
+    print(f"condensekit: warning: {shorten(str(message), LINE_CHARS)}", file=sys.stderr)
+
+
+def echo_error(text: str) -> None:
+    """``condensekit: error: ...`` on stderr, each line shortened; nothing when stderr cannot be written."""
+    lines = [shorten(line, LINE_CHARS) for line in text.splitlines()] or [""]
+    message = "\n".join(
+        ["condensekit: error:", *lines] if len(lines) > 1 else [f"condensekit: error: {lines[0]}"]
+    )
+    try:
+        click.echo(message, err=True)
+    except OSError:
+        pass  # stderr is full or gone: the exit code is all that is left

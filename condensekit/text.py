@@ -113,3 +113,12 @@ def _printable(text: str) -> str:
     except UnicodeEncodeError:  # another lone surrogate (from JSON, say): \ud800
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` (a command-line argument) was UTF-8: undecodable bytes arrive as lone surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -35,7 +35,14 @@ def name_problem(name: str) -> str:
 def _value_problem(label: str) -> str:
     if any(unicodedata.category(c) == "Cc" for c in label):
         return "holds a control character (a newline, a tab, NUL), which cannot be part of a folder name"
+    if any(unicodedata.category(c) == "Cs" for c in label):  # bytes of a command line that are not UTF-8
+        return "holds bytes that are not UTF-8 text, which TensorBoard cannot write into a folder name"
     return ""
+
+
+def _size(label: str) -> int:
+    """Bytes of a folder name (one that holds non-UTF-8 bytes, refused by :func:`_value_problem`, too)."""
+    return len(label.encode("utf-8", "surrogatepass"))
 
 
 def check_grid_labels(grid: dict[str, list[Any]], problems: Problems) -> None:
@@ -63,9 +70,9 @@ def check_grid_labels(grid: dict[str, list[Any]], problems: Problems) -> None:
                         "use values that differ after '/' and spaces become '_'",
                     )
             seen.setdefault(label, i)
-    longest = sum(max(len(label.encode()) for label in labels) for labels in parts) + max(0, len(parts) - 1)
+    longest = sum(max(_size(label) for label in labels) for labels in parts) + max(0, len(parts) - 1)
     if longest > NAME_BYTES:
-        widest = ",".join(max(labels, key=lambda t: len(t.encode())) for labels in parts)
+        widest = ",".join(max(labels, key=_size) for labels in parts)
         problems.add(
             "grid",
             (

@@ -114,3 +114,11 @@ def test_a_refusal_of_the_operating_system_anywhere_is_one_line_and_exit_1(
     assert code == 1 and len(err.strip().splitlines()) == 1 and err.startswith("condensekit: error: ")
     for word in words:
         assert word in err
+
+
+def test_an_output_folder_named_with_undecodable_bytes_is_refused_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / b"out\xfe".decode("utf-8", "surrogateescape")
+    code, _, err = cli(capsys, "run", write(tmp_path), "--out", out)
+    assert code == 2 and "--out" in err and "not UTF-8" in err and "\\xfe" in err and not out.exists()

@@ -239,3 +239,11 @@ def test_condensekit_no_plugin_files_reads_0_as_off_and_refuses_an_unknown_value
     assert (code == 0) == allowed, err
     if value == "maybe":
         assert "CONDENSEKIT_NO_PLUGIN_FILES='maybe' is neither 1 nor 0" in err
+
+
+def test_a_grid_value_of_undecodable_bytes_is_refused_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    odd = b'grid."model.activation"=["\xff", "relu"]'.decode("utf-8", "surrogateescape")
+    code, _, err = cli(capsys, "validate", write(tmp_path), "--set", odd)
+    assert code == 2 and "Traceback" not in err and "not UTF-8 text" in err

@@ -126,7 +126,7 @@ def traceback_line(text: str) -> str:
 _OS_FIXES = {
     errno.ENOSPC: "free space on that disk",
     errno.EDQUOT: "free space, or ask for a larger disk quota",
-    errno.EMFILE: "raise this shell's limit of open files (e.g. ulimit -n 4096) and run again",
+    errno.EMFILE: "raise this shell's limit of open files (e.g. ulimit -n 4096)",
     errno.ENFILE: "the system's table of open files is full: close programs, or raise fs.file-max",
     errno.EACCES: "check the permissions of that path (ls -ld) or choose another",
     errno.EPERM: "check the permissions of that path (ls -ld) or choose another",

@@ -145,6 +145,15 @@ def _non_finite_inputs(dataset: Dataset[Any]) -> tuple[int, int]:
         bad = ~inputs.reshape(len(inputs), -1).isfinite().all(dim=1)
     else:
         count = min(len(dataset), STREAMED_CHECKED)  # type: ignore[arg-type]
-        bad = torch.tensor([not torch.as_tensor(dataset[i][0]).isfinite().all() for i in range(count)])
+        bad = torch.tensor([not _finite(dataset[i][0]) for i in range(count)], dtype=torch.bool)
     found = bad.nonzero().flatten()
     return len(found), int(found[0]) if len(found) else -1
+
+
+def _finite(sample: Any) -> bool:
+    """Whether one sample's input is finite; an input that is no tensor or array (a PIL image, whose pixels
+    are bytes) counts as finite."""
+    try:
+        return bool(torch.as_tensor(sample).isfinite().all())
+    except (TypeError, ValueError, RuntimeError):
+        return True

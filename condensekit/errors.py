@@ -31,7 +31,7 @@ class Problem:
     def render(self, source: str) -> str:
         """``source: key: message; fix`` on one line, each part shortened (``shorten``)."""
         key, message, fix = shorten(self.key, KEY_CHARS), shorten(self.message, LINE_CHARS), self.fix
-        where = f"{shorten(source, KEY_CHARS)}: {key}" if key else shorten(source, KEY_CHARS)
+        where = f"{shorten(source, LINE_CHARS)}: {key}" if key else shorten(source, LINE_CHARS)
         text = f"{where}: {message}"
         if not fix:
             return text

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from condensekit import progress
-from condensekit.errors import CondensekitError, RunsFailed
+from condensekit.errors import CondensekitError, RunsFailed, os_error_line
 from condensekit.executing import ExecContext, RunOutcome, settle_held_runs
 from condensekit.manager import PluginManager, recipe_plugin_manager
 from condensekit.output import ReportNotWritten, check_output_root
@@ -265,8 +265,8 @@ def run_recipe(
         raise ReportNotWritten(f"the runs are done, but {exc}") from None
     except OSError as exc:  # the runs could not be read back
         raise ReportNotWritten(
-            f"the runs are done, but the report could not be made in {out / loaded.name} ({exc}); "
-            f"then: condensekit report {out / loaded.name}"
+            f"the runs are done, but the report could not be made in {out / loaded.name}: "
+            f"{os_error_line(exc)}; then: condensekit report {out / loaded.name}"
         ) from None
     # the result covers the runs asked for
     result = grid_result(report.only(spec.label for spec in loaded.specs), outcomes)

@@ -12,15 +12,17 @@ import sys
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
 from condensekit import __version__
 from condensekit.catalogue import KINDS
-from condensekit.errors import CondensekitError
+from condensekit.environment import echo_error, one_line_warning, silence_stdout
+from condensekit.errors import LINE_CHARS, CondensekitError, os_error_line
 from condensekit.scaffold import KINDS as SCAFFOLD_KINDS
 from condensekit.status import REPORT_ORDER, RunStatus
+from condensekit.text import is_utf8, shorten
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,6 +81,11 @@ def run(
     from condensekit import api
     from condensekit.executing import DONE
 
+    if not is_utf8(str(out)):  # TensorBoard writes its event files by UTF-8 path names only
+        raise CondensekitError(
+            f"--out {shorten(str(out))}: the path holds bytes that are not UTF-8 text, where TensorBoard "
+            "cannot write; choose a folder whose name is UTF-8"
+        )
     result = api.run_recipe(
         recipe,
         out=out,
@@ -301,28 +308,22 @@ def _plugin_manager_with_commands() -> Any:
     return pm
 
 
-def _one_line_warnings(
-    message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
-) -> None:
-    print(f"condensekit: warning: {message}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``condensekit ARGV`` and return its exit code (never raises ``SystemExit``).
 
-    0: done; 1: some run failed; 2: bad input (a recipe, an option, a plugin the recipe needs); 130: Ctrl-C.
-    User errors print one message without a traceback; bugs keep theirs. The console script is
+    0: done; 1: some run failed, or the operating system refused something mid-way (out of memory, too many
+    open files, output that cannot be written); 2: bad input (a recipe, an option, a plugin the recipe
+    needs); 130: Ctrl-C. User errors and failures of the operating system print one message without a
+    traceback, each line shortened; bugs keep their tracebacks. The console script is
     :func:`console_main`, which exits with this code.
     """
-    warnings.showwarning = _one_line_warnings
+    warnings.showwarning = one_line_warning
     args = list(sys.argv[1:] if argv is None else argv)
-    pm = _plugin_manager_with_commands()
     try:
+        pm = _plugin_manager_with_commands()
         code = cli.main(args=args, prog_name="condensekit", standalone_mode=False, obj=pm)
     except CondensekitError as exc:
-        click.echo(
-            f"condensekit: error: {exc}" if "\n" not in str(exc) else f"condensekit: error:\n{exc}", err=True
-        )
+        echo_error(str(exc))
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -330,8 +331,18 @@ def main(argv: list[str] | None = None) -> int:
             click.echo(_resume_hint(args), err=True)
         return 130
     except click.ClickException as exc:
+        cast(Any, exc).message = shorten(exc.message, LINE_CHARS)  # click quotes the value it refused
         exc.show()
         return exc.exit_code
+    except BrokenPipeError:  # the program reading the output stopped (| head): nobody is left to tell
+        silence_stdout()
+        return 1
+    except OSError as exc:  # the operating system refused something that no check before foresaw
+        echo_error(os_error_line(exc))
+        return 1
+    except MemoryError:
+        echo_error("out of memory; close other programs, or use smaller models, data or batches")
+        return 1
     return code if isinstance(code, int) else 0
 
 
@@ -347,8 +358,24 @@ def _resume_hint(args: list[str]) -> str:
 
 def console_main() -> None:
     """Entry point of the ``condensekit`` console script and ``python -m condensekit``: exit with
-    :func:`main`'s code."""
+    :func:`main`'s code.
+
+    Before anything else (torch included) is loaded: closed standard streams get ``/dev/null``, and
+    thread-count variables that OpenMP cannot read are dropped with a warning
+    (:mod:`condensekit.environment`).
+    """
+    from condensekit.environment import guard_output_streams, reopen_closed_streams, thread_count_problems
     from condensekit.threads import prefer_passive_waiting
 
+    reopen_closed_streams()
+    guard_output_streams()
+    for problem in thread_count_problems():
+        print(f"condensekit: warning: {problem}", file=sys.stderr)
     prefer_passive_waiting()  # before torch is loaded: OpenMP threads sleep, not spin, on a busy machine
-    sys.exit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except OSError:  # a full or closed pipe at the very end: Python would print a traceback at exit
+        silence_stdout()
+        code = code or 1
+    sys.exit(code)

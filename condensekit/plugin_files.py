@@ -45,7 +45,7 @@ def load_plugin_file(path: Path) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in a plugin file must not end condensekit
         del sys.modules[module_name]
         raise PluginError(f"{path}: local plugin failed to import: {type(exc).__name__}: {exc}") from exc
     return module

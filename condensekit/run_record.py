@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from condensekit.errors import error_line, traceback_line
+from condensekit.errors import is_interruption, traceback_line
 from condensekit.output import OutputError, json_safe, refuse_links, write_json_atomic
 from condensekit.reuse import record_outputs
 from condensekit.safe_files import overwrite_in_place
@@ -118,17 +118,15 @@ def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], Plugin
         record["threads"] = torch.get_num_threads()
         record["reports"] = {name: r.model_dump(mode="json") for name, r in metric_reports(pm, spec).items()}
         status, summary = train(spec, run_dir, pm)
-    except Exception as exc:  # one failing run is recorded; the grid goes on
-        status, summary = RunStatus.FAILED, {}
-        error = "".join(traceback.format_exception(exc))
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            error += f"no space left on the output device while writing {exc.filename or run_dir}\n"
-        print(f"condensekit: run {spec.rel_dir} failed: {error_line(exc)}", file=sys.stderr)
-    except BaseException:  # Ctrl-C, SystemExit: say so on disk, then let it stop the process
-        record.update(status=RunStatus.INTERRUPTED, finished=time.time())
-        with contextlib.suppress(OSError):
-            write_json_atomic(run_dir / "run.json", record)
-        raise
+    except BaseException as exc:
+        if is_interruption(exc):  # Ctrl-C or a signal: say so on disk, then let it stop the process
+            record.update(status=RunStatus.INTERRUPTED, finished=time.time())
+            with contextlib.suppress(OSError):
+                write_json_atomic(run_dir / "run.json", record)
+            raise
+        # one failing run is recorded and the grid goes on; sys.exit() in a plugin is such a failure
+        status, summary, error = RunStatus.FAILED, {}, failure_text(exc, run_dir)
+        print(f"condensekit: run {spec.rel_dir} failed: {traceback_line(error)}", file=sys.stderr)
     finished = time.time()
     record.update(status=status, finished=finished, seconds=finished - started, summary=summary, error=error)
     try:
@@ -145,6 +143,21 @@ def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], Plugin
         )
         print(f"condensekit: run {spec.rel_dir} failed: {error}", file=sys.stderr)
     return RunOutcome(str(spec.rel_dir), status, finished - started, traceback_line(error), summary)
+
+
+def failure_text(exc: BaseException, run_dir: Path) -> str:
+    """What ``run.json`` records of a failed run: the traceback, ending with a line saying what happened."""
+    text = "".join(traceback.format_exception(exc))
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        text += f"no space left on the output device while writing {exc.filename or run_dir}\n"
+    elif not isinstance(exc, Exception):  # SystemExit (sys.exit() in a plugin) or another BaseException
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        text += (
+            f"(raised{where}: {type(exc).__name__} during a run fails that run, not the grid; "
+            "code that fails should raise an exception)\n"
+        )
+    return text
 
 
 def versions() -> dict[str, str]:

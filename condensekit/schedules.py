@@ -3,7 +3,8 @@
 
 A schedule answers "is step s due?" for a run of ``total`` steps. Step 0 and the last step are always due.
 It is lazy: ``every:N`` keeps one number whatever the run length, ``log:N`` and ``at:...`` keep at most N
-(or the listed) steps, so a run of 10^9 steps costs no memory here.
+(or the listed) steps, so a run of 10^9 steps costs no memory here. ``log:N`` and ``at:`` take at most
+:data:`MAX_SCHEDULED` steps, so that no schedule text can make binding it hang or fill the memory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
 
+from condensekit.text import quoted, shown
+
 DEFAULT_METRIC_SCHEDULE = "log:50"
 """The schedule of a metric whose recipe entry has no ``every``: about 50 log-spaced steps (43 distinct ones
 in a 1000-step run), every step up to step 10 and about 20 in a first phase of 150 steps. Why 50 and not more:
@@ -23,6 +26,20 @@ in a 1000-step run), every step up to step 10 and about 20 in a first phase of 1
 
 HELP = 'use "every:N" (every N steps), "log:N" (about N log-spaced steps) or "at:0,10,100"'
 _PATTERN = re.compile(r"^(every|log|at):(.+)$")
+
+MAX_SCHEDULED = 100_000
+"""The most steps ``log:N`` and ``at:...`` may name. Binding ``log:N`` computes N steps, so ``log:10**12``
+would hang a 30-step run; measuring more often than this is ``every:N``'s job (``every:1``: every step)."""
+_MAX_DIGITS = 20
+"""Digits of one number in a schedule: a step beyond 10^20 is never reached (``train.steps`` <= 10^7)."""
+
+
+class ScheduleError(ValueError):
+    """A schedule text that cannot be used: the message says what is wrong, ``fix`` how to write it."""
+
+    def __init__(self, message: str, fix: str = HELP):
+        super().__init__(message)
+        self.fix = fix
 
 
 @dataclass(frozen=True)
@@ -38,23 +55,43 @@ class Schedule:
 
     @classmethod
     def parse(cls, text: Any) -> Schedule:
-        """Parse ``"every:N"``, ``"log:N"`` or ``"at:a,b,c"``; raise ValueError with a readable message."""
+        """Parse ``"every:N"``, ``"log:N"`` or ``"at:a,b,c"``; raise :class:`ScheduleError` (a ValueError)
+        saying what is wrong and how to fix it."""
         if isinstance(text, Schedule):
             return text
         if not isinstance(text, str):
-            raise ValueError(f"a schedule must be a string, got {text!r}")
+            raise ScheduleError(f"a schedule must be a string, got {shown(text)}")
         match = _PATTERN.match(text.strip())
         if not match:
-            raise ValueError(f"invalid schedule {text!r}")
+            raise ScheduleError(f"invalid schedule {quoted(text)}")
         kind, rest = match.groups()
+        parts = rest.split(",")
+        if kind == "at" and len(parts) > MAX_SCHEDULED:
+            raise ScheduleError(
+                f"invalid schedule {quoted(text)}: 'at:' lists {len(parts):,} steps, "
+                f"more than {MAX_SCHEDULED:,}",
+                'list fewer steps, or use "every:N" to measure every N steps',
+            )
+        if any(len(part.strip()) > _MAX_DIGITS for part in parts):
+            raise ScheduleError(
+                f"invalid schedule {quoted(text)}: a number has more than {_MAX_DIGITS} digits",
+                f"a run takes at most 10^7 steps; {HELP}",
+            )
         try:
-            numbers = tuple(int(part) for part in rest.split(","))
+            numbers = tuple(int(part) for part in parts)
         except ValueError:
-            raise ValueError(f"invalid schedule {text!r}: numbers expected after '{kind}:'") from None
+            raise ScheduleError(
+                f"invalid schedule {quoted(text)}: numbers expected after '{kind}:'"
+            ) from None
         if kind in ("every", "log") and (len(numbers) != 1 or numbers[0] < 1):
-            raise ValueError(f"invalid schedule {text!r}: '{kind}:' takes one whole number >= 1")
+            raise ScheduleError(f"invalid schedule {quoted(text)}: '{kind}:' takes one whole number >= 1")
+        if kind == "log" and numbers[0] > MAX_SCHEDULED:
+            raise ScheduleError(
+                f"invalid schedule {quoted(text)}: 'log:' takes at most {MAX_SCHEDULED:,} steps",
+                f'use "log:N" with N <= {MAX_SCHEDULED}, or "every:1" to measure every step',
+            )
         if kind == "at" and any(n < 0 for n in numbers):
-            raise ValueError(f"invalid schedule {text!r}: steps must be >= 0")
+            raise ScheduleError(f"invalid schedule {quoted(text)}: steps must be >= 0")
         return cls(kind, numbers)
 
     def __str__(self) -> str:
@@ -76,8 +113,9 @@ class Schedule:
             try:
                 return cls.parse(value)
             except ValueError as exc:
+                fix = getattr(exc, "fix", HELP)
                 raise PydanticCustomError(
-                    "schedule", "{message}", {"message": str(exc), "fix": HELP}
+                    "schedule", "{message}", {"message": str(exc), "fix": fix}
                 ) from None
 
         return core_schema.no_info_plain_validator_function(

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from condensekit.data import DataBundle
-from condensekit.errors import CondensekitError, PluginError
+from condensekit.data import DataBundle, check_answerable
+from condensekit.errors import CondensekitError, PluginError, is_interruption
 from condensekit.manager import PluginManager
 from condensekit.phases import LOSS_TAG, smoothing_window, summarize_run
 from condensekit.probe import Probe, hidden_layer_names, make_probe_batch, probe_points
@@ -38,6 +38,7 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
     bundle: DataBundle = pm.catalogue.get("datasets", spec.data.use).build(
         spec.data.params, Path(spec.data.root).expanduser()
     )
+    check_answerable(bundle, spec.data.use)  # two classes, labels in range, finite inputs: before training
     reports = metric_reports(pm, spec)
     run = Run(spec, spec.arm, spec.seed, device, run_dir, info=bundle.info, reports=reports)
     hooks = RunHooks.for_run(pm, spec)  # this run's tricks and metrics, called directly, then the plugins
@@ -93,7 +94,7 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
         status = RunStatus.DIVERGED if diverged else RunStatus.OK
         return status, summary
     except BaseException as exc:
-        status = RunStatus.FAILED if isinstance(exc, Exception) else RunStatus.INTERRUPTED
+        status = RunStatus.INTERRUPTED if is_interruption(exc) else RunStatus.FAILED
         raise
     finally:
         hooks.call("run_finished", run=run, status=status, summary=summary)

@@ -80,3 +80,11 @@ def cli_run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str,
         return code, out, err
 
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``pytest -m hostile`` runs the whole hostile suite: the tests marked ``hostile`` and every test of the
+    first round's ``test_hostile_*`` files."""
+    for item in items:
+        if item.path.name.startswith("test_hostile_"):
+            item.add_marker(pytest.mark.hostile)

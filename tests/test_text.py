@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from condensekit.text import grid_label, toml_text, value_label
+from condensekit.text import grid_label, is_utf8, quoted, shorten, shown, toml_text, value_label
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,25 @@ def test_a_value_label_has_no_quotes_spaces_or_slashes() -> None:
 def test_a_grid_label_names_each_key_once_and_base_without_a_grid() -> None:
     assert grid_label({}) == "base"
     assert grid_label({"tricks.init.scale": 0.5, "model.depth": 4}) == "tricks.init.scale=0.5,model.depth=4"
+
+
+def test_shorten_keeps_a_short_text_and_cuts_a_long_one_saying_how_long_it_was() -> None:
+    assert shorten("lr") == "lr"
+    cut = shorten("a" * 100 + "b" * 50_000_000 + "z", limit=40)
+    assert cut.startswith("a" * 26 + "…") and cut.endswith("bz (50,000,101 characters)") and len(cut) < 80
+
+
+def test_shorten_escapes_what_would_act_on_a_terminal_and_shows_undecodable_bytes_as_typed() -> None:
+    assert shorten("a\x1b[2Jb\nc\td") == "a\\x1b[2Jb\\x0ac\td"
+    assert shorten(b"x\xff".decode("utf-8", "surrogateescape")) == "x\\xff"
+    assert shorten("\ud800") == "\\ud800" and shorten("réglé") == "réglé"
+
+
+def test_shown_and_quoted_write_values_and_names_briefly() -> None:
+    assert shown("x") == '"x"' and shown([1, 2]) == "[1, 2]" and quoted("lr") == "'lr'" and quoted(3) == "3"
+    assert shown(10**5000).startswith("0x") and "characters)" in shown(10**5000)
+    assert len(shown(list(range(1_000_000)))) < 200
+
+
+def test_is_utf8_tells_undecodable_command_line_bytes() -> None:
+    assert is_utf8("réglé") and not is_utf8(b"\xff".decode("utf-8", "surrogateescape"))

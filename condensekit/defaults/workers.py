@@ -56,7 +56,9 @@ def _die_with_parent() -> None:
 
 def _end_on_sigterm(signum: int, frame: Any) -> None:
     """SIGTERM from the parent (Ctrl-C, an error there): stop the current run as interrupted."""
-    raise SystemExit(128 + signum)
+    from condensekit.errors import Interrupted
+
+    raise Interrupted(128 + signum)
 
 
 def worker_main(conn: Any) -> None:
@@ -72,6 +74,9 @@ def worker_main(conn: Any) -> None:
     # SIGTERM, which interrupts the current run like Ctrl-C would (its run.json says so).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _end_on_sigterm)
+    from condensekit.environment import guard_output_streams
+
+    guard_output_streams()  # a stderr that cannot be written loses messages, not the run
     import torch
 
     from condensekit import progress

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from condensekit.catalogue import Catalogue, Entry
-from condensekit.errors import CondensekitError
+from condensekit.errors import PLUGIN_FAILURES, CondensekitError
 from condensekit.recipe.problems import Problems
 from condensekit.recipe.runlist import ArmPlan
 from condensekit.run_hooks import hook_methods, invoke
@@ -61,6 +61,32 @@ def check_model_builds(plans: Sequence[ArmPlan], catalogue: Catalogue, problems:
                     )
 
 
+def check_data_classes(plans: Sequence[ArmPlan], catalogue: Catalogue, problems: Problems) -> None:
+    """A problem at ``data`` when a dataset's ``info`` says it has fewer than two classes: condensation
+    compares classes, so such data cannot answer the question (the run checks the labels themselves,
+    :func:`condensekit.data.check_answerable`)."""
+    tried: set[str] = set()
+    for plan in plans:
+        for data_sub in plan.section_values(("data",)):
+            data = plan.validated[(("data",), data_sub)]
+            dataset = catalogue.get("datasets", data.use)
+            key = f"{data.use} {toml_text(data.params)}"
+            if dataset.info is None or key in tried:
+                continue
+            tried.add(key)
+            try:
+                classes = dataset.info(dataset.params.model_validate(data.params)).num_classes
+            except PLUGIN_FAILURES:  # the dataset's own info function failed: its run will report it
+                continue
+            if classes < 2:
+                problems.add(
+                    "data",
+                    f"dataset {data.use!r} has {classes} class{'' if classes == 1 else 'es'} with these "
+                    "params; condensation compares samples of different classes, so at least 2 are needed",
+                    "choose params or a dataset with two or more classes",
+                )
+
+
 class BuildFailed(str):
     """What a model's factory raised (``TypeError: ... (line 12 of my_plugin.py)``), as opposed to a model
     that was built but cannot take the data."""
@@ -76,7 +102,7 @@ def _overrides(catalogue: Catalogue, plan: ArmPlan) -> dict[str, Any]:
             trick = catalogue.get("tricks", section[1]).build(plan.get(section, first))
             hook = hook_methods(trick, f"trick {section[1]!r}").get("model_overrides")
             out.update((invoke(hook, {"run": None}) or {}) if hook is not None else {})
-        except Exception:  # needs the live run: the run itself will say
+        except PLUGIN_FAILURES:  # needs the live run: the run itself will say
             continue
     return out
 
@@ -91,7 +117,7 @@ def _check_one(
         return ""  # no way to know the shape without loading; or the build would fetch weights
     try:
         info = dataset.info(dataset.params.model_validate(data_params))
-    except Exception:  # the dataset's own info function failed: its run will report it properly
+    except PLUGIN_FAILURES:  # the dataset's own info function failed: its run will report it properly
         return ""
     entry = catalogue.get("models", model)
     import torch
@@ -99,20 +125,20 @@ def _check_one(
     try:
         with torch.device("meta"):
             out = _forward(entry, params, info, torch)
-    except Exception:
+    except PLUGIN_FAILURES:
         # the meta device cannot run every operation: confirm on the CPU before blaming the recipe
         try:
             built = entry.build(params, info)
         except CondensekitError as exc:  # the model's own explanation (e.g. of the shapes it takes)
             return str(exc)
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:
             return BuildFailed(_raised(exc))
         try:
             with torch.no_grad():
                 out = built(torch.zeros((2, *info.input_shape)))
         except CondensekitError as exc:
             return str(exc)
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             return f"{type(exc).__name__}: {text[:300]} (inputs of shape {tuple(info.input_shape)})"
     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else None

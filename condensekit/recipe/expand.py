@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from condensekit.catalogue import Catalogue, did_you_mean
-from condensekit.recipe.builds import check_model_builds
+from condensekit.errors import PLUGIN_FAILURES
+from condensekit.recipe.builds import check_data_classes, check_model_builds
 from condensekit.recipe.machine import RUNS_HERE, check_data, check_device
 from condensekit.recipe.names import check_grid_labels
 from condensekit.recipe.problems import Origins, Path_, Problems, validate
@@ -25,7 +26,7 @@ from condensekit.recipe.schema import Arm, TopLevel
 from condensekit.run_hooks import hook_methods, invoke
 from condensekit.schedules import DEFAULT_METRIC_SCHEDULE, HELP, Schedule
 from condensekit.spec import CORE_DATA_KEYS, Component, DataSection, MetricSpec, SummaryOptions, TrainSection
-from condensekit.text import toml_text
+from condensekit.text import quoted, shown, toml_text
 
 Report = Callable[[Path_, str, str], None]
 
@@ -62,6 +63,8 @@ class Expander:
         runs_here = self.check_machine and self.top.executor.use == RUNS_HERE
         if runs_here:
             check_device(self.top.device, self.problems)
+        if not self.problems:
+            check_data_classes(plans, self.cat, self.problems)
         if not self.problems:
             check_model_builds(plans, self.cat, self.problems)
         if not self.problems and runs_here:
@@ -149,7 +152,8 @@ class Expander:
             )
         self.problems.add(
             f'grid."{key}"',
-            f"matches nothing: no {'.'.join(parts[: i + 1])!r} in this arm{did_you_mean(parts[i], have)}",
+            f"matches nothing: no {quoted('.'.join(parts[: i + 1]))} in this arm"
+            + did_you_mean(parts[i], have),
             fix,
         )
 
@@ -205,7 +209,7 @@ class Expander:
             )
 
         if len(section) == 2 and not isinstance(table, dict):
-            at(section)((), f"must be a table of params, got {toml_text(table)}", f"e.g. {section[1]} = {{}}")
+            at(section)((), f"must be a table of params, got {shown(table)}", f"e.g. {section[1]} = {{}}")
             return None
         if section == ("model",):
             table = dict(table)
@@ -268,7 +272,7 @@ class Expander:
         try:
             schedule = Schedule.parse(every)
         except ValueError as exc:
-            report(("every",), str(exc), HELP)
+            report(("every",), str(exc), getattr(exc, "fix", HELP))
             return None
         return MetricSpec(every=schedule, params=params) if params is not None else None
 
@@ -280,7 +284,7 @@ class Expander:
         if options.reference is not None and options.reference not in arms:
             self.problems.add(
                 "summary.reference",
-                f"names no arm of this recipe: {options.reference!r}",
+                f"names no arm of this recipe: {quoted(options.reference)}",
                 f"arms: {', '.join(arms)}",
             )
             return None
@@ -295,7 +299,8 @@ class Expander:
             measured = ", ".join(metrics) or "none"
             self.problems.add(
                 "summary.series",
-                f"must be '<metric>/<quantity>' of a metric this recipe measures, got {options.series!r}",
+                "must be '<metric>/<quantity>' of a metric this recipe measures, "
+                f"got {quoted(options.series)}",
                 f'metrics measured: {measured}; e.g. series = "<metric>/<quantity>"',
             )
             return None
@@ -303,7 +308,7 @@ class Expander:
         if declared is not None and declared.series and quantity not in declared.series:
             self.problems.add(
                 "summary.series",
-                f"metric {metric!r} has no per-layer series {quantity!r}",
+                f"metric {metric!r} has no per-layer series {quoted(quantity)}",
                 f"available: {', '.join(declared.series)}",
             )
             return None
@@ -343,7 +348,7 @@ class Expander:
         keys: list[str] | None = None
         try:
             hook = hook_methods(entry.build(params), f"trick {name!r}").get("model_overrides")
-        except Exception as exc:  # a broken trick class is its plugin's fault: name it
+        except PLUGIN_FAILURES as exc:  # a broken trick class is its plugin's fault: name it
             self.problems.add(
                 f"{where}.tricks.{name}",
                 f"trick {name!r} of plugin {entry.plugin!r} failed to start: {type(exc).__name__}: {exc}",
@@ -352,7 +357,7 @@ class Expander:
             return None
         try:
             keys = list(invoke(hook, {"run": None}) or {}) if hook is not None else []
-        except Exception:  # needs the live run: checked again when the run starts
+        except PLUGIN_FAILURES:  # needs the live run: checked again when the run starts
             keys = None
         self.overrides[cache_key] = keys
         return keys

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from condensekit.catalogue import Catalogue
-from condensekit.errors import CondensekitError
+from condensekit.errors import PLUGIN_FAILURES, CondensekitError
 from condensekit.recipe.problems import Problems
 from condensekit.recipe.runlist import ArmPlan
-from condensekit.recipe.source import toml_text
+from condensekit.text import toml_text
 
 RUNS_HERE = "local"
 """The executor whose runs execute on the machine that validates the recipe."""
@@ -79,7 +79,7 @@ def _prepare(catalogue: Catalogue, data: Any) -> str:
         return ""
     try:
         entry.prepare(entry.params.model_validate(data.params), Path(data.root).expanduser())
-    except Exception as exc:
+    except PLUGIN_FAILURES as exc:
         text = " ".join(str(exc).split())
         return text if isinstance(exc, CondensekitError) else f"{type(exc).__name__}: {text}"
     return ""

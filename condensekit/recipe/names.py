@@ -14,7 +14,7 @@ import unicodedata
 from typing import Any
 
 from condensekit.recipe.problems import Problems
-from condensekit.text import toml_text, value_label
+from condensekit.text import quoted, shown, toml_text, value_label
 
 NAME_BYTES = 255
 """The longest file name on common file systems (ext4, xfs, btrfs, APFS, NTFS), in bytes."""
@@ -35,7 +35,14 @@ def name_problem(name: str) -> str:
 def _value_problem(label: str) -> str:
     if any(unicodedata.category(c) == "Cc" for c in label):
         return "holds a control character (a newline, a tab, NUL), which cannot be part of a folder name"
+    if any(unicodedata.category(c) == "Cs" for c in label):  # bytes of a command line that are not UTF-8
+        return "holds bytes that are not UTF-8 text, which TensorBoard cannot write into a folder name"
     return ""
+
+
+def _size(label: str) -> int:
+    """Bytes of a folder name (one that holds non-UTF-8 bytes, refused by :func:`_value_problem`, too)."""
+    return len(label.encode("utf-8", "surrogatepass"))
 
 
 def check_grid_labels(grid: dict[str, list[Any]], problems: Problems) -> None:
@@ -50,24 +57,22 @@ def check_grid_labels(grid: dict[str, list[Any]], problems: Problems) -> None:
         for i, label in enumerate(labels):
             wrong = _value_problem(label)
             if wrong:
-                problems.add(where, f"value {toml_text(values[i])} {wrong}", "use plain values")
+                problems.add(where, f"value {shown(values[i])} {wrong}", "use plain values")
             if label in seen:
                 first = values[seen[label]]
                 if toml_text(first) == toml_text(values[i]) or first == values[i]:
-                    problems.add(
-                        where, f"lists the value {toml_text(values[i])} twice", "list each value once"
-                    )
+                    problems.add(where, f"lists the value {shown(values[i])} twice", "list each value once")
                 else:
                     problems.add(
                         where,
-                        f"values {toml_text(first)} and {toml_text(values[i])} are written to one folder "
-                        f"name {label!r}, so one would replace the other",
+                        f"values {shown(first)} and {shown(values[i])} are written to one folder "
+                        f"name {quoted(label)}, so one would replace the other",
                         "use values that differ after '/' and spaces become '_'",
                     )
             seen.setdefault(label, i)
-    longest = sum(max(len(label.encode()) for label in labels) for labels in parts) + max(0, len(parts) - 1)
+    longest = sum(max(_size(label) for label in labels) for labels in parts) + max(0, len(parts) - 1)
     if longest > NAME_BYTES:
-        widest = ",".join(max(labels, key=lambda t: len(t.encode())) for labels in parts)
+        widest = ",".join(max(labels, key=_size) for labels in parts)
         problems.add(
             "grid",
             (

@@ -21,7 +21,7 @@ from condensekit.catalogue import did_you_mean
 from condensekit.errors import Problem
 from condensekit.recipe.source import key_path
 from condensekit.schedules import Schedule
-from condensekit.text import toml_text
+from condensekit.text import quoted, shown, toml_text
 
 M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[Any, ...]
@@ -135,7 +135,7 @@ def explain(exc: ValidationError, model: type[BaseModel]) -> list[tuple[Path_, s
             out.append(
                 (
                     loc,
-                    f"unknown key {name!r}{did_you_mean(name, fields)}",
+                    f"unknown key {quoted(name)}{did_you_mean(name, fields)}",
                     f"allowed keys: {', '.join(fields) or '(none)'}",
                 )
             )
@@ -146,22 +146,20 @@ def explain(exc: ValidationError, model: type[BaseModel]) -> list[tuple[Path_, s
             out.append(
                 (
                     loc,
-                    f"must be {_BOUNDS[kind]} {limit}, got {toml_text(got)}",
+                    f"must be {_BOUNDS[kind]} {limit}, got {shown(got)}",
                     f"use a value {_BOUNDS[kind]} {limit}",
                 )
             )
         elif kind in ("literal_error", "enum"):
-            out.append(
-                (loc, f"must be one of {ctx.get('expected')}, got {toml_text(got)}", "pick one of those")
-            )
+            out.append((loc, f"must be one of {ctx.get('expected')}, got {shown(got)}", "pick one of those"))
         elif kind == "schedule":  # condensekit.schedules.Schedule says what is wrong and how to write one
             out.append((loc, str(ctx.get("message")), str(ctx.get("fix"))))
         else:
             what = next((text for prefix, text in _TYPE_WORDS if kind.startswith(prefix)), None)
             message = (
-                f"must be {what}, got {toml_text(got)}"
+                f"must be {what}, got {shown(got)}"
                 if what
-                else f"{err['msg'][:1].lower()}{err['msg'][1:]}, got {toml_text(got)}"
+                else f"{err['msg'][:1].lower()}{err['msg'][1:]}, got {shown(got)}"
             )
             out.append((loc, message, f"e.g. {example(model, loc)}"))
     return out
@@ -188,7 +186,7 @@ def validate(model: type[M], data: Any, report: Callable[[Path_, str, str], None
         table: how to write the table in a fix when ``data`` is not a table at all.
     """
     if not isinstance(data, dict):
-        report((), f"must be a table, got {toml_text(data)}", f"write [{table}] with keys")
+        report((), f"must be a table, got {shown(data)}", f"write [{table}] with keys")
         return None
     wrong = [
         (name, what)
@@ -196,7 +194,7 @@ def validate(model: type[M], data: Any, report: Callable[[Path_, str, str], None
         if isinstance(value, bool) and (what := _number_field(model, name))
     ]
     for name, what in wrong:  # pydantic would read true as 1: `steps = true` is a typo, not one step
-        report((name,), f"must be {what}, got {toml_text(data[name])}", f"e.g. {example(model, (name,))}")
+        report((name,), f"must be {what}, got {shown(data[name])}", f"e.g. {example(model, (name,))}")
     try:
         checked = model.model_validate(data)
     except ValidationError as exc:
@@ -205,7 +203,7 @@ def validate(model: type[M], data: Any, report: Callable[[Path_, str, str], None
         return None
     bad = [(loc, value) for loc, value in _floats(checked.model_dump(), ()) if not math.isfinite(value)]
     for loc, value in bad:  # nan (or inf) is never a usable setting: it would run and produce nonsense
-        report(loc, f"must be a finite number, got {toml_text(value)}", f"e.g. {example(model, loc)}")
+        report(loc, f"must be a finite number, got {shown(value)}", f"e.g. {example(model, loc)}")
     return None if wrong or bad else checked
 
 

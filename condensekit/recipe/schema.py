@@ -17,13 +17,15 @@ from typing import Any
 from pydantic import ConfigDict
 
 from condensekit.catalogue import Catalogue, did_you_mean
+from condensekit.environment import flag
 from condensekit.manager import env_list
 from condensekit.phases import Thresholds
 from condensekit.recipe.names import name_problem
 from condensekit.recipe.problems import Problems, validate
+from condensekit.recipe.seeds import read_seeds
 from condensekit.recipe.source import RecipeSource, key_path
 from condensekit.spec import Component, ProbeSection, SummaryOptions
-from condensekit.text import toml_text
+from condensekit.text import quoted, shown
 
 TOP_KEYS = {
     "name",
@@ -98,7 +100,7 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
     for key in sorted(set(raw) - TOP_KEYS):
         problems.add(
             key,
-            f"unknown key {key!r}{did_you_mean(key, sorted(TOP_KEYS))}",
+            f"unknown key {quoted(key)}{did_you_mean(key, sorted(TOP_KEYS))}",
             f"allowed top-level keys: {', '.join(sorted(TOP_KEYS))}",
         )
     stem = source.path.stem if source.path is not None else "my_recipe"
@@ -106,7 +108,7 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
     if not isinstance(name, str) or not NAME.match(name):
         problems.add(
             "name",
-            f"must be a non-empty name of letters, digits, '_', '-', '.', got {name!r}",
+            f"must be a non-empty name of letters, digits, '_', '-', '.', got {quoted(name)}",
             f'e.g. name = "{stem}"',
         )
         name = stem
@@ -116,7 +118,9 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
     device = raw.get("device", "auto")
     if not isinstance(device, str) or not DEVICE.match(device):
         problems.add(
-            "device", f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}", 'e.g. device = "auto"'
+            "device",
+            f"must be auto, cpu, cuda, cuda:N or mps, got {quoted(device)}",
+            'e.g. device = "auto"',
         )
         device = "auto"
 
@@ -128,7 +132,7 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
     thresholds, summary_options = (section(SummaryTable, "summary") or SummaryTable()).sections()
     return TopLevel(
         name=name,
-        seeds=_seeds(raw.get("seeds", [0]), problems),
+        seeds=read_seeds(raw.get("seeds", [0]), problems),
         device=device,
         plugins=_plugins(source, problems),
         probe=section(ProbeSection, "probe") or ProbeSection(),
@@ -144,21 +148,6 @@ def read_top_level(source: RecipeSource, catalogue: Catalogue, problems: Problem
         arms=_arms(raw.get("arms"), problems),
         grid=_grid(raw.get("grid", {}), problems),
     )
-
-
-def _seeds(seeds: Any, problems: Problems) -> list[int]:
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-    ):
-        problems.add(
-            "seeds", f"must be a non-empty list of integers, got {seeds!r}", "e.g. seeds = [0, 1, 2]"
-        )
-        return [0]
-    if len(set(seeds)) != len(seeds):
-        problems.add("seeds", f"has duplicates: {seeds}", "list each seed once")
-    return list(dict.fromkeys(seeds))
 
 
 def plugin_paths(source: RecipeSource) -> list[Path]:
@@ -186,11 +175,19 @@ def plugin_file_problem(source: RecipeSource, item: str) -> tuple[str, str]:
     only files inside its own folder, given relative to it (links followed): it can run only code shipped
     beside it, never ``../../x.py`` or ``/tmp/x.py``. A recipe handed over by Python code (a dict or TOML
     text, e.g. in a test) may name files anywhere: the code handing it over already runs.
-    ``CONDENSEKIT_NO_PLUGIN_FILES=1`` refuses every plugin file (for recipes from others);
+    ``CONDENSEKIT_NO_PLUGIN_FILES=1`` refuses every plugin file (for recipes from others; ``0`` or unset
+    allows them, any other value refuses them with an error that says so);
     ``CONDENSEKIT_DISABLE_PLUGINS`` names a file by its file name (``my_plugin.py``) as it names a package.
     (``CONDENSEKIT_LOAD_PLUGINS`` is the allow-list of installed packages only.)
     """
-    if os.environ.get("CONDENSEKIT_NO_PLUGIN_FILES"):
+    refused = flag("CONDENSEKIT_NO_PLUGIN_FILES")
+    if refused is None:  # a value that is neither on nor off: refuse, and say why
+        value = quoted(os.environ.get("CONDENSEKIT_NO_PLUGIN_FILES", ""))
+        return (
+            f"plugin files are refused: CONDENSEKIT_NO_PLUGIN_FILES={value} is neither 1 nor 0",
+            "set CONDENSEKIT_NO_PLUGIN_FILES=1 to refuse plugin files, or 0 (or unset it) to allow them",
+        )
+    if refused:
         return (
             "plugin files are refused here (CONDENSEKIT_NO_PLUGIN_FILES is set)",
             "install the plugin as a package, or unset CONDENSEKIT_NO_PLUGIN_FILES",
@@ -200,14 +197,14 @@ def plugin_file_problem(source: RecipeSource, item: str) -> tuple[str, str]:
     if not source.from_code and (path.is_absolute() or not (folder / path).resolve().is_relative_to(folder)):
         return (
             (
-                f"{item!r} is outside the recipe's folder {folder}; a "
+                f"{quoted(item)} is outside the recipe's folder {folder}; a "
                 "recipe may only run plugin files inside its own folder"
             ),
             "copy the file next to the recipe and name it ./<file>.py, or install it as a package",
         )
     if path.name in set(env_list("CONDENSEKIT_DISABLE_PLUGINS") or []):
         return (
-            f"{item!r} is not loaded: CONDENSEKIT_DISABLE_PLUGINS names it",
+            f"{quoted(item)} is not loaded: CONDENSEKIT_DISABLE_PLUGINS names it",
             "remove it from plugins, or from CONDENSEKIT_DISABLE_PLUGINS",
         )
     return "", ""
@@ -217,7 +214,9 @@ def _plugins(source: RecipeSource, problems: Problems) -> list[str]:
     plugins = source.data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         problems.add(
-            "plugins", f"must be a list of file paths, got {plugins!r}", 'e.g. plugins = ["./my_plugin.py"]'
+            "plugins",
+            f"must be a list of file paths, got {shown(plugins)}",
+            'e.g. plugins = ["./my_plugin.py"]',
         )
         return []
     paths = []
@@ -237,7 +236,7 @@ def _plugins(source: RecipeSource, problems: Problems) -> list[str]:
 
 def _table(value: Any, key: str, fix: str, problems: Problems) -> dict[str, Any]:
     if not isinstance(value, dict):
-        problems.add(key, f"must be a table, got {toml_text(value)}", fix)
+        problems.add(key, f"must be a table, got {shown(value)}", fix)
         return {}
     return dict(value)
 
@@ -248,7 +247,7 @@ def _tables(value: Any, prefix: list[Any], problems: Problems) -> dict[str, dict
     if not isinstance(value, dict):
         problems.add(
             key_path(prefix),
-            f"must be a table of {what} name -> params, got {toml_text(value)}",
+            f"must be a table of {what} name -> params, got {shown(value)}",
             f"e.g. {prefix[-1]} = {{ <{what} name> = {{}} }}",
         )
         return {}
@@ -257,7 +256,7 @@ def _tables(value: Any, prefix: list[Any], problems: Problems) -> dict[str, dict
         if not isinstance(params, dict):
             problems.add(
                 key_path([*prefix, name]),
-                f"must be a table of params, got {toml_text(params)}",
+                f"must be a table of params, got {shown(params)}",
                 f"e.g. {name} = {{}}",
             )
             continue
@@ -298,14 +297,14 @@ def _arms(arms: Any, problems: Problems) -> list[Arm]:
         for key in sorted(set(arm) - ARM_KEYS):
             problems.add(
                 f"{where}.{key}",
-                f"unknown key {key!r}{did_you_mean(key, sorted(ARM_KEYS))}",
+                f"unknown key {quoted(key)}{did_you_mean(key, sorted(ARM_KEYS))}",
                 f"allowed keys: {', '.join(sorted(ARM_KEYS))}",
             )
         name = arm.get("name")
         if not isinstance(name, str) or not NAME.match(name):
             problems.add(
                 f"{where}.name",
-                f"must be a name of letters, digits, '_', '-', '.', '+', got {name!r}",
+                f"must be a name of letters, digits, '_', '-', '.', '+', got {quoted(name)}",
                 'e.g. name = "mlp"',
             )
         elif wrong := name_problem(name):
@@ -317,14 +316,14 @@ def _arms(arms: Any, problems: Problems) -> list[Arm]:
         if not isinstance(model, dict) or "use" not in model:
             problems.add(
                 f"{where}.model",
-                f"must be a table with 'use', got {toml_text(model)}",
+                f"must be a table with 'use', got {shown(model)}",
                 'e.g. model = { use = "mlp", depth = 10 }',
             )
             continue
         train = arm.get("train", {})
         if not isinstance(train, dict):
             problems.add(
-                f"{where}.train", f"must be a table, got {toml_text(train)}", "e.g. train = { lr = 0.1 }"
+                f"{where}.train", f"must be a table, got {shown(train)}", "e.g. train = { lr = 0.1 }"
             )
             train = {}
         tricks = _tables(arm.get("tricks", {}), [where, "tricks"], problems)
@@ -336,7 +335,7 @@ def _grid(grid: Any, problems: Problems) -> dict[str, list[Any]]:
     if not isinstance(grid, dict):
         problems.add(
             "grid",
-            f"must be a table of dotted key -> list of values, got {toml_text(grid)}",
+            f"must be a table of dotted key -> list of values, got {shown(grid)}",
             'e.g. [grid] then "tricks.init.scale" = [0.5, 1.0]',
         )
         return {}
@@ -345,7 +344,7 @@ def _grid(grid: Any, problems: Problems) -> dict[str, list[Any]]:
         if not isinstance(values, list) or not values:
             problems.add(
                 f'grid."{key}"',
-                f"must be a non-empty list of values, got {toml_text(values)}",
+                f"must be a non-empty list of values, got {shown(values)}",
                 f'e.g. "{key}" = [1, 2]',
             )
             continue

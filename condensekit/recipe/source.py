@@ -7,9 +7,11 @@ found in the ``--set`` overrides. Nothing here knows the catalogue.
 
 from __future__ import annotations
 
+import codecs
 import copy
 import math
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from condensekit.catalogue import did_you_mean
-from condensekit.errors import Problem, RecipeError
-from condensekit.text import toml_text
+from condensekit.errors import Problem, RecipeError, os_error_line
+from condensekit.text import quoted, shown
 
 TEXT_LABEL = "<recipe>"
 
@@ -124,6 +126,9 @@ def parse_toml(text: str, label: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(label, [toml_problem(exc, text)]) from None
+    except ValueError:  # int() refuses more than 4300 digits (sys.get_int_max_str_digits)
+        too_long = Problem("", "a number has more than 4300 digits", "no setting takes a number that long")
+        raise RecipeError(label, [too_long]) from None
     except RecursionError:  # the parser recurses once per level: a few hundred levels exhaust the stack
         raise too_deep(label) from None
     check_depth(data, label)
@@ -152,29 +157,92 @@ def key_path(parts: list[Any] | tuple[Any, ...]) -> str:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file; a missing file or bad syntax is a RecipeError naming the file."""
+    """Read a TOML file; a path that is no readable file, text that is not UTF-8 or bad syntax is a
+    RecipeError naming the file (never an OSError or a UnicodeDecodeError)."""
     source = str(path)
-    if path.is_dir():
-        found = sorted(str(f) for f in path.glob("*.toml"))
+    _check_is_file(path, source)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RecipeError(
+            source, [Problem("", os_error_line(exc, "cannot be read", with_path=False))]
+        ) from None
+    return parse_toml(decode_recipe(data, source), source)
+
+
+_NOT_FILES = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_is_file(path: Path, source: str) -> None:
+    """Raise a RecipeError unless ``path`` is a regular file (or a link to one): a folder, a missing path,
+    a FIFO or device (reading one could block forever), or a path the system refuses to look at."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            what, fix = "is a symbolic link to a file that does not exist", "fix the link or give the file"
+        else:
+            what, fix = f"no such recipe file{_near(path)}", "check the path (relative to the current folder)"
+        raise RecipeError(source, [Problem("", what, fix)]) from None
+    except OSError as exc:  # too long, a loop of links, a folder on the way that may not be entered
+        raise RecipeError(
+            source, [Problem("", os_error_line(exc, "cannot be opened", with_path=False))]
+        ) from None
+    if stat.S_ISDIR(mode):
+        try:
+            found = sorted(str(f) for f in path.glob("*.toml"))
+        except OSError:
+            found = []
         fix = (
-            f"give one of the recipes in it: {', '.join(found[:5])}"
-            if found
-            else "give the path of a .toml recipe file"
+            f"give one of the recipes in it: {', '.join(found[:5])}" if found else "give a .toml recipe file"
         )
         raise RecipeError(source, [Problem("", "is a folder, not a recipe file", fix)])
-    if not path.is_file():
-        near = sorted(f.name for f in path.parent.glob("*.toml")) if path.parent.is_dir() else []
-        hint = did_you_mean(path.name, near)
-        raise RecipeError(
-            source,
-            [Problem("", f"no such recipe file{hint}", "check the path (relative to the current folder)")],
-        )
+    kind = next((name for test, name in _NOT_FILES if test(mode)), "")
+    if kind:
+        fix = "give the path of a .toml file (write a generated recipe to a file first)"
+        raise RecipeError(source, [Problem("", f"is {kind}, not a recipe file", fix)])
+
+
+def _near(path: Path) -> str:
+    """``; did you mean 'x.toml'?`` for a recipe file beside a missing one."""
     try:
-        return parse_toml(path.read_text(encoding="utf-8"), source)
+        return did_you_mean(path.name, sorted(f.name for f in path.parent.glob("*.toml")))
+    except OSError:
+        return ""
+
+
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+SAVE_AS_UTF8 = "save the recipe as UTF-8 (an editor's 'Save as' offers the encoding; or iconv -t utf-8)"
+
+
+def decode_recipe(data: bytes, source: str) -> str:
+    """A recipe file's bytes as text: UTF-8, with or without a byte-order mark. UTF-16 or UTF-32 (a mark
+    says so) and bytes that are not UTF-8 (Latin-1, Windows-1252) are a RecipeError naming the line."""
+    encoding = next((name for mark, name in _BYTE_ORDER_MARKS if data.startswith(mark)), "")
+    if encoding:
+        what = f"is {encoding} text (it starts with a {encoding} byte-order mark), not UTF-8"
+        raise RecipeError(source, [Problem("", what, SAVE_AS_UTF8)])
+    if b"\x00" in data:  # never in TOML text; every other byte of UTF-16 text without a mark
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        what = "holds NUL bytes: it is UTF-16 text without a byte-order mark, or not text at all"
+        raise RecipeError(source, [Problem(f"line {line}", what, SAVE_AS_UTF8)])
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise RecipeError(
-            source, [Problem("", f"not UTF-8 text: {exc}", "save the recipe as UTF-8")]
-        ) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        what = f"byte 0x{data[exc.start]:02x} at column {column} is not UTF-8 (Latin-1 or Windows-1252 text?)"
+        raise RecipeError(source, [Problem(f"line {line}", what, SAVE_AS_UTF8)]) from None
 
 
 def toml_problem(exc: tomllib.TOMLDecodeError, text: str) -> Problem:
@@ -189,11 +257,11 @@ def toml_problem(exc: tomllib.TOMLDecodeError, text: str) -> Problem:
         return Problem("", f"invalid TOML: {exc}", "fix the syntax (see https://toml.io)")
     lineno = int(match.group(1))
     lines = text.splitlines()
-    quoted = f": {lines[lineno - 1].strip()!r}" if 0 < lineno <= len(lines) else ""
+    line = f": {quoted(lines[lineno - 1].strip())}" if 0 < lineno <= len(lines) else ""
     what = str(exc)[: match.start()].strip()
     return Problem(
         f"line {lineno}",
-        f"invalid TOML: {what}{quoted}",
+        f"invalid TOML: {what}{line}",
         "fix the syntax on that line (strings need quotes, tables are [name])",
     )
 
@@ -234,7 +302,7 @@ def _put(data: dict[str, Any], parts: list[str | int], value: Any) -> str | None
             if part >= len(node):
                 return f"{here} has {len(node)} entries, so [{part}] does not exist (the first is [0])"
         elif not isinstance(node, dict):
-            return f"{here} is {toml_text(node)}, not a table, so it has no key {part!r}"
+            return f"{here} is {shown(node)}, not a table, so it has no key {quoted(part)}"
         if depth == len(parts) - 1:
             node[part] = value
         else:
@@ -260,12 +328,12 @@ def set_override(data: dict[str, Any], item: str) -> Problem | None:
     if parts is None:
         return Problem(
             f"--set {item}",
-            f"{key!r} is not a key path",
+            f"{quoted(key)} is not a key path",
             'write dotted names and [indexes], e.g. arms[0].model.width or grid."model.depth"',
         )
     try:
         value = tomllib.loads(f"v = {text}")["v"]
-    except (tomllib.TOMLDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not TOML (TOMLDecodeError), or a number of > 4300 digits
         value = text
     # a bare nan/inf on a command line is a word, not a number
     if isinstance(value, float) and not math.isfinite(value):

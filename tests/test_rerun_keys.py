@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hostile import cli, write
 from pydantic import BaseModel
+from report_rows import summary
 
 from condensekit.api import open_recipe
 from condensekit.reuse import EXECUTION_KEYS, kept_run
@@ -34,6 +35,7 @@ RECIPE = {
     "grid": {"train.lr": [0.05, 0.1]},
     "summary": {"series": "condensation/feat_inter", "reference": "tiny"},
 }
+RECIPE["train"] = {**RECIPE["train"], "test_every": "every:2"}
 
 
 def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -97,7 +99,8 @@ def _changed(stored: dict, path: tuple[Any, ...]) -> dict:
 
 def _finished(run_dir: Path, stored: dict) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "run.json").write_text(json.dumps({"status": "ok", "spec": stored, "outputs": {}}))
+    info = {"status": "ok", "spec": stored, "outputs": {}, "summary": summary().to_dict()}
+    (run_dir / "run.json").write_text(json.dumps(info))
     return run_dir
 
 

@@ -126,7 +126,7 @@ def similarity_clause(ok: Sequence[RunSummary], rise: float, series: str = "the 
         if k
     )
     drop = [s.mean.peak_loss_drop for s in ok if s.mean.peak_loss_drop is not None]
-    drop_text = f", with {median_range(drop)} of the loss's drop done" if drop else ""
+    drop_text = f"; {median_range(drop)} of the loss's drop done by then" if drop else ""
     parts.append(
         f"{series} goes from {median_range(s.mean.S0 for s in ok)} to a peak of "
         f"{median_range(s.mean.peak for s in ok)} at step {median_range(s.mean.peak_step for s in ok)} "

@@ -139,7 +139,7 @@ def test_the_interval_holds_the_shifts_the_rank_test_does_not_reject() -> None:
         diffs = sorted(a - b for a in x for b in y)
         assert estimate == pytest.approx(statistics.median(diffs)) and level >= 0.95
 
-        def p_at(d: float) -> float:
+        def p_at(d: float, x: list[float] = x, y: list[float] = y) -> float:
             return float(mannwhitneyu([a - d for a in x], y, method="exact").pvalue)
 
         eps = 1e-9

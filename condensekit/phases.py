@@ -109,11 +109,12 @@ class RunSummary(BaseModel):
     except ``collapsed_at_init``: see the module's rules); ``dS_max`` / ``peak_max`` are the largest rise and
     peak of a single hidden layer, ``dS_max_layer`` the layer of that rise, ``layers_condensed`` how many
     hidden layers are condensed on their own (None: no layer has a series). ``hidden_layers`` are the
-    points the layer mean averages (the model's ``hidden`` group, in order; a point that did not log a
-    quantity is none of its points); ``groups`` the other groups that logged the summary series (label ->
-    points), whose summaries are in ``layers`` too; ``initialisation`` module -> how its weights were
-    initialised (empty: the model's own initialisation). :meth:`to_dict` is what ``run.json`` stores and
-    the ``run_finished`` hook receives; :meth:`from_dict` reads it back equal.
+    points the layer mean of the summary series averaged (the model's ``hidden`` group, in order, as far
+    as they logged it; the group as declared when nothing did); ``groups`` the other groups that logged
+    the summary series (label -> points), whose summaries are in ``layers`` too; ``initialisation``
+    module -> how its weights were initialised (empty: the model's own initialisation). :meth:`to_dict`
+    is what ``run.json`` stores and the ``run_finished`` hook receives; :meth:`from_dict` reads it back
+    equal.
     """
 
     model_config = _SUMMARY
@@ -341,7 +342,7 @@ def summarize_run(
         peak_phase=mean.peak_phase,
         mean=mean,
         layers=layers,
-        hidden_layers=tuple(hidden),
+        hidden_layers=tuple(in_mean or hidden),
         groups=others,
         **per_layer_answers({k: layers[k] for k in in_mean if k in layers}),
     )

@@ -192,7 +192,6 @@ QUANTITIES: tuple[Quantity, ...] = (
         layer=lambda s: s.peak_loss_drop,
         verdict=True,
         compact=False,
-        hparams="verdict/peak_loss_drop",
     ),
     Q(
         "final_loss",
@@ -256,7 +255,6 @@ QUANTITIES: tuple[Quantity, ...] = (
         run=lambda s: s.layers_condensed,
         verdict=True,
         hparams="verdict/layers_condensed",
-        progress=True,
     ),
     Q(
         "dS_max",

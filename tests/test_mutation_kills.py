@@ -315,13 +315,14 @@ def test_a_random_relabeling_p_value_is_never_zero() -> None:  # report-15
 
 
 def test_a_p_value_of_exactly_alpha_is_significant() -> None:  # report-18
-    rows = [_row("ref", s, 100 + s, 0.01 * s) for s in range(39)] + [
-        replace(_row("arm", 0, 50, 0.9), started=1.0)
-    ]
+    """1 against 79 seeds: the arm's value is the most extreme in 2 of the 80 ways to pick one seed, p =
+    0.025; no accuracy, so two tests (T1, dS) in the family and Holm's adjusted p is exactly 0.05."""
+    rows = [row("ref", s, phase1_end=100 + s, dS=0.01 * s, steps_done=500) for s in range(79)]
+    rows.append(row("arm", 0, started=1.0, phase1_end=50, dS=0.9, steps_done=500))
     by_quantity = {r["quantity"]: r for r in comparison_table(report(*rows))}
-    # 2 of the 40 ways to pick one seed are as extreme
-    assert by_quantity["rise dS"]["p (two-sided)"] == "0.05"
-    assert by_quantity["rise dS"]["reading"] == "higher than ref (p <= 0.05)"
+    assert by_quantity["rise dS"]["p (two-sided)"] == "0.025" and by_quantity["rise dS"]["p (Holm)"] == "0.05"
+    assert by_quantity["rise dS"]["reading"] == "higher than ref (Holm p <= 0.05)"
+    assert by_quantity["T1 (phase-1 end)"]["reading"] == "lower than ref (Holm p <= 0.05)"
 
 
 def _seed(seed: int, t1: int | None, s0: float, peak: float, rise: float = 0.1) -> RunRow:

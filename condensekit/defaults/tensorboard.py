@@ -23,6 +23,7 @@ from typing import Any
 
 import condensekit
 from condensekit import dashboard
+from condensekit.layer_groups import HIDDEN
 from condensekit.phases import RunSummary
 
 KEY = "condensekit.tensorboard"
@@ -87,7 +88,10 @@ def log_scalars(run: condensekit.Run, step: int, scalars: dict[str, float]) -> N
 
 def _write_layout(run: condensekit.Run, state: _Writer, tags: Any) -> None:
     state.aliases = _aliases(run)
-    layout = dashboard.dashboard_layout(run.spec.summary_options.series, run.reports, run.hidden_layers, tags)
+    others = {label: points for label, points in run.probe_groups.items() if label != HIDDEN}
+    layout = dashboard.dashboard_layout(
+        run.spec.summary_options.series, run.reports, run.hidden_layers, tags, others
+    )
     state.writer.file_writer.add_summary(dashboard.layout_summary(layout))
     state.layout_written = True
 

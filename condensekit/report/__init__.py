@@ -119,5 +119,9 @@ def _write_dashboard(root: Path, report: ReportInput, pngs: dict[str, bytes], te
         for row in group.rows[:1]:
             declared.update({m: r for m, r in row.reports.items() if m not in declared})
         tags.update(tag for curves in group.curves[:1] for tag in curves.series)
-    layout = dashboard_layout(report.series, declared, hidden, sorted(tags))
+    others: dict[str, list[str]] = {}
+    for row in report.rows:
+        for label, points in (row.summary.groups if row.summary is not None else {}).items():
+            others.setdefault(label, []).extend(p for p in points if p not in others[label])
+    layout = dashboard_layout(report.series, declared, hidden, sorted(tags), others)
     write_dashboard_config(root, hparams, description_context(report), pngs, text, layout)

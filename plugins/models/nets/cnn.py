@@ -148,10 +148,10 @@ class PlainCNN(nn.Module):
     def probe_groups(self) -> dict[str, list[str]]:
         """The layer mean averages each activation's input, flattened; the convolutions' outputs before a
         norm are the group ``prenorm`` (their spatial means: see :mod:`condensekit.layer_groups`)."""
-        points = self.probe_points()
+        prenorm = [k for k in self.probe_points() if k.endswith(".prenorm")]
         return {
             "hidden": list(self._act_inputs),
-            "prenorm": [k for k in points if k.endswith(".prenorm")],
+            **({"prenorm": prenorm} if prenorm else {}),
             "logits": ["logits"],
         }
 

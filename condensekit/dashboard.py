@@ -160,13 +160,12 @@ def dashboard_layout(
                     closed=True,
                 )
             )
-        per_layer = [chart(f"{layer}: {quantity}", f"{metric}/{layer}/{quantity}") for layer in hidden]
-        categories.append(
-            layout_pb2.Category(title=f"{quantity} per layer (detail)", chart=per_layer, closed=True)
-        )
-        for label, points in (groups or {}).items():
+        details = [(f"{quantity} per layer (detail)", hidden)]  # then each other group, outside the mean
+        details += [
+            (f"{quantity}, group {g} (outside the layer mean)", ps) for g, ps in (groups or {}).items()
+        ]
+        for title, points in details:
             charts = [chart(f"{point}: {quantity}", f"{metric}/{point}/{quantity}") for point in points]
-            title = f"{quantity}, group {label} (outside the layer mean)"
             categories.append(layout_pb2.Category(title=title, chart=charts, closed=True))
     return layout_pb2.Layout(category=categories)
 

@@ -3,7 +3,7 @@ of all the others; how a model declares them and what a bad declaration says."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import torch
@@ -31,8 +31,17 @@ def blocks(n: int, suffix: str = "") -> list[str]:
     return [f"block{i}{suffix}" for i in range(1, n + 1)]
 
 
-# model, params, input shape -> the mean's points, and the other declared groups
-FAMILIES: list[tuple[str, dict[str, Any], tuple[int, ...], list[str], dict[str, list[str]]]] = [
+class Family(NamedTuple):
+    """A model with its params and input shape, the points its layer mean averages, and its other groups."""
+
+    model: str
+    params: dict[str, Any]
+    shape: tuple[int, ...]
+    hidden: list[str]
+    others: dict[str, list[str]]
+
+
+FAMILIES = [
     ("mlp", {"depth": 4, "width": 8}, FLAT, ["layer1", "layer2", "layer3"], {"logits": ["logits"]}),
     (
         "resmlp",
@@ -71,19 +80,13 @@ FAMILIES: list[tuple[str, dict[str, Any], tuple[int, ...], list[str], dict[str, 
 ]
 
 
-@pytest.mark.parametrize(("model", "params", "shape", "hidden", "others"), FAMILIES)
-def test_each_family_averages_one_kind_of_point(
-    model: str,
-    params: dict[str, Any],
-    shape: tuple[int, ...],
-    hidden: list[str],
-    others: dict[str, list[str]],
-) -> None:
-    net = build(model, params, shape)
+@pytest.mark.parametrize("case", [Family(*f) for f in FAMILIES], ids=lambda f: f"{f.model}-{f.params}")
+def test_each_family_averages_one_kind_of_point(case: Family) -> None:
+    net = build(case.model, case.params, case.shape)
     groups = declared_groups(net, list(probe_points(net)))
-    assert groups["hidden"] == hidden
-    if others:
-        assert {k: v for k, v in groups.items() if k != "hidden"} == others
+    assert groups["hidden"] == case.hidden
+    if case.others:
+        assert {k: v for k, v in groups.items() if k != "hidden"} == case.others
     named = [key.partition("@")[0] for keys in groups.values() for key in keys]
     assert set(named) == set(probe_points(net))  # every probe point has a group
 
@@ -98,39 +101,34 @@ def test_the_batch_norm_cnn_reads_each_activations_input() -> None:
     assert not torch.allclose(probe.features["conv1"], probe.features["conv1.prenorm"])
 
 
-@pytest.mark.parametrize(
-    ("model", "params", "shape", "hidden", "others"),
-    [
-        ("resmlp", {"depth": 4, "width": 8}, FLAT, ["stem", *blocks(2)], {"branch": blocks(2, ".fc")}),
-        (
-            "timm",
-            {"name": "vit_micro", "depth": 2},
-            IMAGE,
-            blocks(2, "@mean"),
-            {
-                "stream": blocks(2),
-                "mlp": blocks(2, ".fc1"),
-                "stream@cls": blocks(2, "@cls"),
-                "mlp@mean": blocks(2, ".fc1@mean"),
-                "mlp@cls": blocks(2, ".fc1@cls"),
-            },
-        ),
-        (
-            "cnn",
-            {"depth": 2, "channels": 4},
-            IMAGE,
-            ["conv1", "conv2"],
-            {"hidden@mean": ["conv1@mean", "conv2@mean"]},
-        ),
-    ],
-)
-def test_a_measured_run_summarises_the_groups_and_its_mean_averages_the_hidden_points(
-    model: str,
-    params: dict[str, Any],
-    shape: tuple[int, ...],
-    hidden: list[str],
-    others: dict[str, list[str]],
-) -> None:
+MEASURED = [
+    ("resmlp", {"depth": 4, "width": 8}, FLAT, ["stem", *blocks(2)], {"branch": blocks(2, ".fc")}),
+    (
+        "timm",
+        {"name": "vit_micro", "depth": 2},
+        IMAGE,
+        blocks(2, "@mean"),
+        {
+            "stream": blocks(2),
+            "mlp": blocks(2, ".fc1"),
+            "stream@cls": blocks(2, "@cls"),
+            "mlp@mean": blocks(2, ".fc1@mean"),
+            "mlp@cls": blocks(2, ".fc1@cls"),
+        },
+    ),
+    (
+        "cnn",
+        {"depth": 2, "channels": 4},
+        IMAGE,
+        ["conv1", "conv2"],
+        {"hidden@mean": ["conv1@mean", "conv2@mean"]},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", [Family(*f) for f in MEASURED], ids=lambda f: f.model)
+def test_a_measured_run_summarises_the_groups_and_its_mean_averages_the_hidden_points(case: Family) -> None:
+    model, params, shape, hidden, others = case
     net = build(model, params, shape)
     points = probe_points(net)
     groups = declared_groups(net, list(points))

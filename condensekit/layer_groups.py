@@ -160,7 +160,8 @@ def layer_mean(
         quantity: the per-layer quantity, e.g. ``feat_inter``.
     """
     prefix = f"{metric}/" if metric is not None else ""
-    keys = mean_points(hidden, logged_keys(series, metric, quantity))
+    candidates = {*hidden, *(base_point(key) for key in hidden)}  # not every tag: this runs at every step
+    keys = mean_points(hidden, {key for key in candidates if f"{prefix}{key}/{quantity}" in series})
     points = [dict(zip(*series[f"{prefix}{key}/{quantity}"], strict=True)) for key in keys]
     if not points:
         return [], []

@@ -308,7 +308,7 @@ def test_numeric_grid_points_are_ordered_by_value() -> None:  # report-11
     ]
 
 
-def test_a_random_relabeling_p_value_is_never_zero() -> None:  # report-15
+def test_a_random_relabeling_p_value_is_never_zero() -> None:  # SciPy's (hits + 1) / (n + 1)
     # no relabeling is as extreme
     p, exact = permutation_p([float(i) for i in range(100, 114)], [float(i) for i in range(14)])
     assert not exact and p == pytest.approx(1 / 100_001)

@@ -325,6 +325,15 @@ def test_a_p_value_of_exactly_alpha_is_significant() -> None:  # report-18
     assert by_quantity["T1 (phase-1 end)"]["reading"] == "lower than ref (Holm p <= 0.05)"
 
 
+def test_sizes_that_can_just_reach_alpha_are_not_too_few() -> None:  # report-30
+    """1 against 39 seeds: the smallest possible p is 2/40 = 0.05, so the sizes can conclude; the raw p is
+    0.05, Holm's over two tests 0.1."""
+    rows = [row("ref", s, phase1_end=100 + s, dS=0.01 * s, steps_done=500) for s in range(39)]
+    rows.append(row("arm", 0, started=1.0, phase1_end=50, dS=0.9, steps_done=500))
+    by_quantity = {r["quantity"]: r for r in comparison_table(report(*rows))}
+    assert by_quantity["rise dS"]["reading"] == "no difference shown after Holm's adjustment (raw p <= 0.05)"
+
+
 def _seed(seed: int, t1: int | None, s0: float, peak: float, rise: float = 0.1) -> RunRow:
     return row(
         "mlp",

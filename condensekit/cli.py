@@ -141,7 +141,8 @@ def _echo_verdict(table: list[dict[str, str]], report_path: Path) -> None:
     if shortened:
         note = (
             "Compact table: medians across seeds; in = where the layer-mean peak fell (p1: at or before T1, "
-            "p2: after); cond/coll = seeds condensed/collapsed at init. The full table with [min, max] is "
+            "p2: after); cond/coll = seeds condensed/collapsed at init; layers = hidden layers condensed on "
+            "their own. The full table with [min, max] is "
             f"in {report_path}"
         )
         click.echo(

@@ -17,9 +17,9 @@ the recipe-wide parts into ``runs/<recipe>/figures/`` with :func:`write_dashboar
   metric's group, so the headline comes first and opens first.
 * **HParams**: arm, seed, status, the tricks with their parameters and the grid values as hyperparameters
   (five or fewer, so TensorBoard ticks them all), with discrete domains; the per-run verdict (the quantities
-  with an HParams tag in :mod:`condensekit.quantities`: T1, dS, peak in phase 1, test acc, condensed) as
-  metrics, all ticked. The configuration is written once for the recipe (``figures/``) before the first run
-  trains, and again by the report.
+  with an HParams tag in :mod:`condensekit.quantities`: T1, dS, peak in phase 1, test acc, condensed, then
+  the per-layer answers) as metrics. The configuration is written once for the recipe (``figures/``)
+  before the first run trains, and again by the report.
 * **Images and Text**, run ``figures``: the report's figures at their full size, and ``report.md``.
 
 The per-depth copies are written by the runs themselves, while they train, because only a run knows its
@@ -113,15 +113,20 @@ def headline_tags(series: str | None, reports: Mapping[str, MetricReport]) -> li
 
 
 def dashboard_layout(
-    series: str | None, reports: Mapping[str, MetricReport], hidden: Sequence[str], tags: Iterable[str]
+    series: str | None,
+    reports: Mapping[str, MetricReport],
+    hidden: Sequence[str],
+    tags: Iterable[str],
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> Any:
     """The custom-scalars layout of one run (TensorBoard merges the runs' layouts by section title).
 
     Args:
         series: the summary series ``<metric>/<quantity>`` (None: no similarity series).
         reports: metric name -> its MetricReport, for the declared ``compare`` quantities.
-        hidden: the run's hidden layers, in order.
+        hidden: the run's hidden layers (the points the layer mean averages), in order.
         tags: scalar tags the run logs (for the layer-means section).
+        groups: the other groups of points, label -> points (outside the mean): a closed section each.
     """
     from tensorboard.plugins.custom_scalar import layout_pb2
 
@@ -160,10 +165,13 @@ def dashboard_layout(
                     closed=True,
                 )
             )
-        per_layer = [chart(f"{layer}: {quantity}", f"{metric}/{layer}/{quantity}") for layer in hidden]
-        categories.append(
-            layout_pb2.Category(title=f"{quantity} per layer (detail)", chart=per_layer, closed=True)
-        )
+        details = [(f"{quantity} per layer (detail)", hidden)]  # then each other group, outside the mean
+        details += [
+            (f"{quantity}, group {g} (outside the layer mean)", ps) for g, ps in (groups or {}).items()
+        ]
+        for title, points in details:
+            charts = [chart(f"{point}: {quantity}", f"{metric}/{point}/{quantity}") for point in points]
+            categories.append(layout_pb2.Category(title=title, chart=charts, closed=True))
     return layout_pb2.Layout(category=categories)
 
 

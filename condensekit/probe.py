@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from condensekit.data import labels_of
+from condensekit.layer_groups import HIDDEN, declared_groups
 
 
 def probe_points(model: nn.Module) -> dict[str, nn.Module]:
@@ -29,10 +30,10 @@ def probe_points(model: nn.Module) -> dict[str, nn.Module]:
 
 
 def hidden_layer_names(model: nn.Module, points: dict[str, nn.Module]) -> list[str]:
-    """Probe points that count as hidden layers: all but ``logits`` (or, by default, the last Linear)."""
-    if callable(getattr(model, "probe_points", None)):
-        return [name for name in points if name != "logits"]
-    return list(points)[:-1]
+    """The hidden layers: the points the mean over hidden layers averages, the model's ``hidden`` group
+    (:func:`condensekit.layer_groups.declared_groups`; by default every probe point but ``logits``, or,
+    without ``probe_points``, but the last Linear)."""
+    return declared_groups(model, list(points))[HIDDEN]
 
 
 def choose_probe_indices(labels: torch.Tensor, per_class: int, max_samples: int, seed: int) -> torch.Tensor:

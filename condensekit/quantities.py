@@ -18,22 +18,27 @@ Importing this module does not import torch.
 
 from __future__ import annotations
 
-import math
-import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from condensekit.cells import NO_FIRST_PHASE as NO_FIRST_PHASE
+from condensekit.cells import PHASES as PHASES
+from condensekit.cells import cell as cell
+from condensekit.cells import csv_text as csv_text
+from condensekit.cells import finite as finite
+from condensekit.cells import layer_cell as layer_cell
+from condensekit.cells import median_range as median_range
+from condensekit.cells import number as number
+from condensekit.cells import phase_counts as phase_counts
+from condensekit.cells import run_cell as run_cell
+from condensekit.cells import value_text as value_text
 from condensekit.phases import DEFAULT_THRESHOLDS, RunSummary, SeriesSummary, Thresholds
 
-Kind = Literal["number", "step", "flag", "phase"]
-"""How a value is written and summed up over seeds: ``number`` and ``step`` (a whole number) as
-``median [min, max]``, ``flag`` (true/false) as a count ``k/n``, ``phase`` (``phase1`` / ``phase2``) as phase
-counts."""
-
-NO_FIRST_PHASE = "no phase 1"
-PHASES = ("phase1", "phase2", NO_FIRST_PHASE)
-"""What a phase count counts: where the peak fell against T1, or a loss without a first phase."""
+Kind = Literal["number", "step", "flag", "phase", "name"]
+"""How a value is written and summed up over seeds (:mod:`condensekit.cells`): ``number`` and ``step`` (a
+whole number) as ``median [min, max]``, ``flag`` (true/false) as a count ``k/n``, ``phase`` (``phase1`` /
+``phase2``) as phase counts, ``name`` (a layer's name) as how many seeds name each one."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,13 @@ QUANTITIES: tuple[Quantity, ...] = (
         swept=True,
         missing="stuck",
     ),
-    Q("S0", "number", "the first value of {series}", run=lambda s: s.mean.S0, layer=lambda s: s.S0),
+    Q(
+        "S0",
+        "number",
+        "the value of {series} at the first measured step (step 0); `-` when that value is not finite",
+        run=lambda s: s.mean.S0,
+        layer=lambda s: s.S0,
+    ),
     Q(
         "dS",
         "number",
@@ -170,6 +181,19 @@ QUANTITIES: tuple[Quantity, ...] = (
         hparams="verdict/peak_in_phase1",
     ),
     Q(
+        "peak_loss_drop",
+        "number",
+        "the share of the smoothed loss's total drop done at that peak, (L0 - Ls(t*)) / (L0 - Ls(end)) "
+        "clipped to [0, 1]: 0 while the loss is on its plateau, 1 at its final level, no threshold involved "
+        "(`-`: the loss never drops)",
+        header="loss drop at t*",
+        short="drop@t*",
+        run=lambda s: s.mean.peak_loss_drop,
+        layer=lambda s: s.peak_loss_drop,
+        verdict=True,
+        compact=False,
+    ),
+    Q(
         "final_loss",
         "number",
         "the last training loss",
@@ -221,7 +245,46 @@ QUANTITIES: tuple[Quantity, ...] = (
         layer=lambda s: s.collapsed_at_init,
         verdict=True,
     ),
-    Q("dS_max", "number", "the largest rise of a single hidden layer's series", run=lambda s: s.dS_max),
+    Q(
+        "layers_condensed",
+        "step",
+        "how many hidden layers are condensed on their own (each layer's own series meets the rule above; "
+        "the answer names them)",
+        header="layers condensed",
+        short="layers",
+        run=lambda s: s.layers_condensed,
+        verdict=True,
+        hparams="verdict/layers_condensed",
+    ),
+    Q(
+        "dS_max",
+        "number",
+        "the largest rise of a single hidden layer's series",
+        header="max layer dS",
+        short="dSmax",
+        run=lambda s: s.dS_max,
+        verdict=True,
+        compact=False,
+        hparams="verdict/dS_max",
+    ),
+    Q(
+        "dS_max_layer",
+        "name",
+        "the hidden layer holding that largest rise, with the number of seeds in which it does",
+        header="max-dS layer",
+        short="at",
+        run=lambda s: s.dS_max_layer,
+        verdict=True,
+        compact=False,
+    ),
+    Q(
+        "dS_max_depth",
+        "number",
+        "the relative depth of the layer holding the largest rise among the hidden layers (0: the first, "
+        "1: the last)",
+        run=lambda s: relative_depth(s.dS_max_layer, s.hidden_layers),
+        hparams="verdict/dS_max_depth",
+    ),
     Q("peak_max", "number", "the largest peak of a single hidden layer's series", run=lambda s: s.peak_max),
     Q("plateau_loss", "number", "L0, the loss plateau's level", run=lambda s: s.plateau_loss),
     Q("stuck", "flag", "the loss never left its plateau", run=lambda s: s.stuck),
@@ -235,13 +298,22 @@ QUANTITIES: tuple[Quantity, ...] = (
 )
 """Every reported quantity; the display order of the verdict, the per-layer table and the progress line."""
 
+
+def relative_depth(layer: str | None, hidden: tuple[str, ...]) -> float | None:
+    """The position of ``layer`` among ``hidden`` from 0 (the first) to 1 (the last); None when it is not
+    one of them, 0 when it is the only one."""
+    if layer is None or layer not in hidden:
+        return None
+    return hidden.index(layer) / (len(hidden) - 1) if len(hidden) > 1 else 0.0
+
+
 ROW_COLUMNS = ("arm", "grid", "seed", "status", "seconds", "run_dir", "error")
 """Columns of ``summary.csv`` that say which run a row is (attributes of the report's run row)."""
 
 CSV_ORDER = tuple(
     "arm grid seed status phase1_end dS_max peak_max condensed final_train_acc final_test_acc final_loss "
     "plateau_loss seconds run_dir stuck steps_done error collapsed_at_init peak_phase peak_step S0 dS peak "
-    "S_final smoothing_window".split()
+    "S_final smoothing_window peak_loss_drop layers_condensed dS_max_layer dS_max_depth".split()
 )
 """The order of ``summary.csv``'s columns as published; later quantities follow in table order, so a column
 never moves."""
@@ -277,91 +349,3 @@ def csv_columns() -> list[str]:
 def headers(compact: bool = False) -> dict[str, str]:
     """key -> the column it is shown under (the short header when ``compact``)."""
     return {q.key: q.short if compact else q.header for q in QUANTITIES}
-
-
-# ----------------------------------------------------------------------------------------------
-# One value as text, as a number, over seeds
-# ----------------------------------------------------------------------------------------------
-
-
-def finite(values: Iterable[Any]) -> list[float]:
-    """The values that are finite numbers (not booleans, not None), as floats."""
-    return [
-        float(v)
-        for v in values
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    ]
-
-
-def median_range(values: Iterable[Any], digits: int = 3) -> str:
-    """``median [min, max]`` of the finite values, or ``-``; whole numbers (steps) are written out, not as
-    1e+03."""
-    vals = finite(values)
-    if not vals:
-        return "-"
-    whole = all(v.is_integer() for v in vals)  # steps: 1000, not 1e+03
-
-    def fmt(v: float) -> str:
-        return (f"{v:.0f}" if v.is_integer() else f"{v:.1f}") if whole else f"{v:.{digits}g}"
-
-    med = fmt(statistics.median(vals))
-    return med if len(vals) == 1 else f"{med} [{fmt(min(vals))}, {fmt(max(vals))}]"
-
-
-def phase_counts(phases: Sequence[str | None]) -> str:
-    """``phase1 3/3`` or ``phase1 1/3, phase2 2/3``: where the peak fell, out of every value given (None:
-    no peak)."""
-    if not any(p in PHASES for p in phases):
-        return "-"
-    return ", ".join(f"{p} {phases.count(p)}/{len(phases)}" for p in PHASES if p in phases)
-
-
-def cell(quantity: Quantity, values: Sequence[Any]) -> str:
-    """The values of some seeds summed up as the quantity's kind says: ``median [min, max]`` (with the count
-    of missing ones when they mean something, ``(1 stuck)``), ``k/n`` or phase counts."""
-    if quantity.kind == "flag":
-        return f"{sum(1 for v in values if v)}/{len(values)}" if values else "-"
-    if quantity.kind == "phase":
-        return phase_counts(values)
-    text = median_range(values)
-    missing = sum(1 for v in values if v is None)
-    if quantity.missing and missing:
-        return f"{text} ({missing} {quantity.missing})" if text != "-" else f"{quantity.missing} ({missing})"
-    return text
-
-
-def run_cell(quantity: Quantity, summaries: Sequence[RunSummary]) -> str:
-    """:func:`cell` of the runs' values; a run whose loss had no first phase counts as ``no phase 1`` in a
-    phase count (a peak "before T1" means nothing when T1 only marks a loss that fell from the start)."""
-    values = [quantity.of(s) for s in summaries]
-    if quantity.kind == "phase":
-        values = [v if s.first_phase else NO_FIRST_PHASE for v, s in zip(values, summaries, strict=True)]
-    return cell(quantity, values)
-
-
-def layer_cell(quantity: Quantity, layers: Sequence[SeriesSummary]) -> str:
-    """:func:`cell` of some seeds' values of one hidden layer."""
-    return cell(quantity, [quantity.layer(s) for s in layers] if quantity.layer is not None else [])
-
-
-def number(value: Any) -> str:
-    """One value for a line of text: 3 significant digits, ``-`` when missing."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return "nan" if not math.isfinite(value) else f"{value:.3g}"
-    return str(value)
-
-
-def value_text(quantity: Quantity, value: Any) -> str:
-    """One value as the progress line shows it (``stuck`` for a missing T1)."""
-    return quantity.missing if value is None and quantity.missing else number(value)
-
-
-def csv_text(value: Any) -> Any:
-    """One value as ``summary.csv`` writes it: empty when missing or not finite, ``true``/``false``."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, int | float) else str(value)

@@ -27,7 +27,12 @@ class Run:
         run_dir: the run's output directory (exists when ``run_started`` is called).
         info: the dataset's :class:`condensekit.DataInfo`.
         step: the number of optimizer steps taken so far.
-        hidden_layers: probe points that count as hidden layers in summaries (logits excluded).
+        hidden_layers: the points the mean over hidden layers averages (the model's ``hidden`` group:
+            probe points, or variants such as a ViT's ``block1@mean``; logits excluded).
+        probe_groups: every group of probe points, label -> series keys, ``hidden`` first
+            (:func:`condensekit.layer_groups.declared_groups`).
+        initialisation: module name -> how its weights were initialised, written by a trick that
+            re-initialises them (the ``init`` trick); empty: the model's own initialisation.
         state: scratch space for plugins, keyed by plugin name (e.g. an open file or a writer).
         reports: metric name -> the :class:`condensekit.MetricReport` it declared, for this run's metrics
             that declared one (what a logger needs to know about their keys).
@@ -41,6 +46,8 @@ class Run:
     info: DataInfo | None = None
     step: int = 0
     hidden_layers: list[str] = field(default_factory=list)
+    probe_groups: dict[str, list[str]] = field(default_factory=dict)
+    initialisation: dict[str, str] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, MetricReport] = field(default_factory=dict)
 

@@ -18,9 +18,10 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from condensekit.data import DataBundle, check_answerable
 from condensekit.errors import CondensekitError, PluginError, is_interruption
+from condensekit.layer_groups import HIDDEN, declared_groups
 from condensekit.manager import PluginManager
 from condensekit.phases import LOSS_TAG, smoothing_window, summarize_run
-from condensekit.probe import Probe, hidden_layer_names, make_probe_batch, probe_points
+from condensekit.probe import Probe, make_probe_batch, probe_points
 from condensekit.run import Run
 from condensekit.run_hooks import RunHooks
 from condensekit.schedules import BoundSchedule
@@ -52,7 +53,8 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
             "make_optimizer", run=run, params=trainable(model), options=_optimizer_options(hooks, run)
         )
         points = probe_points(model)
-        run.hidden_layers = hidden_layer_names(model, points)
+        run.probe_groups = declared_groups(model, list(points))
+        run.hidden_layers = run.probe_groups[HIDDEN]
         probe_x, probe_y = make_probe_batch(
             bundle.train, spec.probe.per_class, spec.probe.max_samples, spec.seed, device
         )
@@ -316,12 +318,14 @@ def _summarize(
         spec.summary_options.series,
         smoothing_window(per_epoch),
         spec.thresholds,
+        groups=run.probe_groups,
     )
     last_loss = recorder.losses[-1] if recorder.losses else math.nan
     end: dict[str, Any] = {
         "final_loss": last_loss if math.isfinite(last_loss) else None,
         "steps_done": run.step,
         "seconds": seconds,
+        "initialisation": dict(run.initialisation),
     }
     if not diverged:
         for key, tag in (("final_train_acc", "train/accuracy"), ("final_test_acc", "test/accuracy")):

@@ -89,14 +89,13 @@ class Arm:
         return self.total - self.n
 
     def top_layers(self) -> list[tuple[str, SeriesSummary]]:
-        """Per seed, the hidden layer with the largest rise of the summary series, and its summary."""
-        out = []
-        for r in self.runs:
-            layers = r.summary.layers if r.summary is not None else {}
-            if layers:
-                name = max(layers, key=lambda k: layers[k].dS if layers[k].dS is not None else -1.0)
-                out.append((name, layers[name]))
-        return out
+        """Per seed, the hidden layer with the largest rise of the summary series (``dS_max_layer``: a layer
+        the mean averages, never a point of another group), and its summary."""
+        return [
+            (r.summary.dS_max_layer, r.summary.layers[r.summary.dS_max_layer])
+            for r in self.runs
+            if r.summary is not None and r.summary.dS_max_layer is not None
+        ]
 
     def layer_values(self, layer: str, key: str) -> list[Any]:
         """One hidden layer's value of a quantity (``peak_step``, ``dS``, ``S0`` ...) in each seed."""

@@ -20,14 +20,20 @@ TESTS: dict[str, list[str]] = {
         "test_metrics_nc_health.py",
         "test_metrics_non_finite.py",
     ],
-    "phases": ["test_phases_schedules.py", "test_behaviour_pins.py", "test_condensed_rule.py"],
+    "phases": [
+        "test_phases_schedules.py",
+        "test_behaviour_pins.py",
+        "test_condensed_rule.py",
+        "test_phases.py",
+    ],
+    "groups": ["test_layer_groups.py", "test_probe.py", "test_phases.py"],
     "probe": [
         "test_probe.py",
         "test_behaviour_pins.py",
         "test_measure_precision.py",
         "test_measure_edge_cases.py",
     ],
-    "tricks": ["test_behaviour_pins.py", "test_tricks_issue4.py"],
+    "tricks": ["test_behaviour_pins.py", "test_tricks_issue4.py", "test_init_trick.py"],
     "output": [
         "test_behaviour_pins.py",
         "test_safe_files.py",
@@ -40,6 +46,7 @@ TESTS: dict[str, list[str]] = {
         "test_behaviour_pins.py",
         "test_answer.py",
         "test_compare.py",
+        "test_rank_tests.py",
         "test_quantities.py",
         "test_report.py",
         "test_report_series.py",
@@ -64,7 +71,8 @@ PA, SI, SP, WG, CO = (
 )
 PH, PR, OUT = "condensekit/phases.py", "condensekit/probe.py", "condensekit/output.py"
 SAFE = "condensekit/safe_files.py"
-QT = "condensekit/quantities.py"
+QT, CELLS, LG = "condensekit/quantities.py", "condensekit/cells.py", "condensekit/layer_groups.py"
+RT = "condensekit/report/rank_tests.py"
 ROWS, TAB, CMP, ANS, MD, MOD, SW = (
     f"condensekit/report/{n}.py"
     for n in ("rows", "tables", "compare", "answer", "markdown", "model", "sweeps")
@@ -290,8 +298,8 @@ MUTANTS: list[Mutant] = [
     M(
         "phases",
         PH,
-        "        if value < threshold:",
-        "        if value <= threshold:",
+        "if value < threshold), None)",
+        "if value <= threshold), None)",
         "T1 when the loss reaches, not passes, the threshold",
     ),
     M(
@@ -304,8 +312,8 @@ MUTANTS: list[Mutant] = [
     M(
         "phases",
         PH,
-        "final, dS = pairs[-1][1], peak - s0",
-        "final, dS = values[-1], peak - s0",
+        "final = pairs[-1][1]",
+        "final = values[-1]",
         "final value may be a trailing NaN",
     ),
     M(
@@ -352,7 +360,7 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "phases",
-        PH,
+        LG,
         "/ len(points) for step in common]",
         "/ len(common) for step in common]",
         "layer mean divides by the number of steps",
@@ -381,9 +389,9 @@ MUTANTS: list[Mutant] = [
     # --- probe ----------------------------------------------------------------------------------------------
     M(
         "probe",
-        PR,
-        "    return list(points)[:-1]",
-        "    return list(points)",
+        LG,
+        "if declares_points else list(points)[:-1]",
+        "if declares_points else list(points)",
         "the logits counted as a hidden layer",
     ),
     M(
@@ -478,7 +486,13 @@ MUTANTS: list[Mutant] = [
         '{"weight_decay": 0.0}',
         "weight decay applies 0",
     ),
-    M("tricks", TR + "init.py", "m.weight.mul_(params.scale)", "m.weight.mul_(1.0)", "init ignores scale"),
+    M(
+        "tricks",
+        TR + "init.py",
+        "m.weight.mul_(params.scale * gains.get(name, 1.0))",
+        "m.weight.mul_(gains.get(name, 1.0))",
+        "init ignores scale",
+    ),
     M(
         "tricks",
         TR + "init.py",
@@ -665,14 +679,14 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "report",
-        QT,
+        CELLS,
         "if value is None or (isinstance(value, float) and not math.isfinite(value)):",
         "if value is None:",
         "NaN written into summary.csv",
     ),
     M(
         "report",
-        QT,
+        CELLS,
         "med = fmt(statistics.median(vals))",
         "med = fmt(statistics.mean(vals))",
         "the report gives the mean across seeds",
@@ -687,11 +701,17 @@ MUTANTS: list[Mutant] = [
     M(
         "report",
         TAB,
-        "summaries = [r.summary for r in group.ok if r.summary is not None]\n        for name",
-        "summaries = [r.summary for r in group.rows if r.summary is not None]\n        for name",
+        "summaries = [r.summary for r in group.ok if r.summary is not None]\n        hidden = ",
+        "summaries = [r.summary for r in group.rows if r.summary is not None]\n        hidden = ",
         "diverged runs enter the per-layer table",
     ),
-    M("report", SW, "out[order[k]] = (i + j) / 2 + 1", "out[order[k]] = i + 1", "tied ranks not averaged"),
+    M(
+        "report",
+        RT,
+        'rankdata(list(values), method="average")',
+        'rankdata(list(values), method="min")',
+        "tied ranks not averaged",
+    ),
     M("report", SW, "value = row.summary.steps_done + 1", "value = 0", "stuck runs rank T1 first"),
     M(
         "report",
@@ -710,32 +730,31 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "report",
-        CMP,
+        RT,
         "1.0 if a > b else 0.5 if a == b else 0.0",
         "1.0 if a > b else 0.0",
         "ties count as losses",
     ),
     M(
         "report",
-        CMP,
-        "offset, pairs = k * (k + 1) / 2, k * m",
-        "offset, pairs = k * (k - 1) / 2, k * m",
-        "Mann-Whitney offset off by one",
+        RT,
+        "share = ((left > right) + 0.5 * (left == right))",
+        "share = ((left > right) + 0.0 * (left == right))",
+        "ties count as losses in the relabelings' statistic",
     ),
     M(
         "report",
-        CMP,
-        "- 0.5) >= observed",
-        "- 0.5) > observed",
-        "observed relabeling not counted",
-        equivalent="`observed` already subtracts 1e-9, so no relabeling lies in between",
+        RT,
+        'alternative="greater",',
+        'alternative="two-sided",',
+        "p doubled: SciPy's two-sided rule applied to |P - 1/2|",
     ),
     M(
         "report",
-        CMP,
-        "return (hits + 1) / (RESAMPLES + 1), False",
-        "return hits / RESAMPLES, False",
-        "random p-value can be 0",
+        RT,
+        "exact = math.comb(len(x) + len(y), len(x)) <= EXACT_LIMIT",
+        "exact = math.comb(len(x) + len(y), len(x)) < 0",
+        "every p-value estimated from random relabelings",
     ),
     M(
         "report",
@@ -754,9 +773,9 @@ MUTANTS: list[Mutant] = [
     M(
         "report",
         CMP,
-        'if entry["p"] <= ALPHA:',
-        'if entry["p"] < ALPHA:',
-        "p exactly alpha reads as no difference",
+        'if entry["p_holm"] <= ALPHA:',
+        'if entry["p_holm"] < ALPHA:',
+        "an adjusted p of exactly alpha reads as no difference",
     ),
     M(
         "report",
@@ -826,12 +845,12 @@ MUTANTS: list[Mutant] = [
         "    half = window\n",
         "running median over twice the window",
     ),
-    M("phases", PH, "s0 = pairs[0][1]", "s0 = values[0]", "S0 may be a leading NaN"),
+    M("phases", PH, "s0 = _finite_or_none(values[0])", "s0 = pairs[0][1]", "S0 is the first finite value"),
     M(
         "phases",
         PH,
-        "dS_max=max(rises) if rises else None,",
-        "dS_max=rises[-1] if rises else None,",
+        "top = max(rises, key=lambda key: rises[key]) if rises else None",
+        "top = next(reversed(rises)) if rises else None",
         "dS_max is the last layer's rise",
     ),
     M(
@@ -878,7 +897,7 @@ MUTANTS: list[Mutant] = [
     ),
     M(
         "report",
-        QT,
+        CELLS,
         'f"{p} {phases.count(p)}/{len(phases)}" for p in PHASES',
         'f"{p} {phases.count(p)}/{sum(x in PHASES for x in phases)}" for p in PHASES',
         "peak-in counts out of the runs with a phase, not all runs",
@@ -886,8 +905,8 @@ MUTANTS: list[Mutant] = [
     M(
         "report",
         CMP,
-        '"too_few": smallest_p(len(x), len(y)) > ALPHA}',
-        '"too_few": smallest_p(len(x), len(y)) >= ALPHA}',
+        '"too_few": smallest_p(len(x), len(y)) > ALPHA,',
+        '"too_few": smallest_p(len(x), len(y)) >= ALPHA,',
         "sizes that can just reach alpha called too few",
     ),
     M(
@@ -896,5 +915,69 @@ MUTANTS: list[Mutant] = [
         "return [k for k in keys if len({r.grid_values.get(k) for r in rows}) >= 2]",
         "return [k for k in keys if len({r.grid_values.get(k) for r in rows}) >= 1]",
         "a grid key with one value gets a sweep",
+    ),
+    # --- issue 19: one kind of point in the layer mean, T1 as a step, Holm, the shift's interval ---
+    M(
+        "report",
+        RT,
+        "running = max(running, min(1.0, (len(order) - rank) * p_values[i]))",
+        "running = max(running, min(1.0, len(order) * p_values[i]))",
+        "Bonferroni instead of Holm",
+    ),
+    M(
+        "report",
+        RT,
+        "while c < len(counts) and (tail + counts[c]) / total <= (1 - confidence) / 2:",
+        "while c < len(counts) and (tail + counts[c]) / total <= (1 - confidence):",
+        "the shift's interval at twice the stated error",
+    ),
+    M(
+        "report",
+        CMP,
+        'if entry["p_holm"] <= ALPHA:',
+        'if entry["p"] <= ALPHA:',
+        "higher/lower read from the raw p-value",
+    ),
+    M(
+        "report",
+        CELLS,
+        "        values = first_phase_rule(values, runs)\n",
+        "        values = list(values)\n",
+        "per-layer rows never counted as no phase 1",
+    ),
+    M(
+        "report",
+        ANS,
+        "majority = n // 2 + 1",
+        "majority = n // 2",
+        "a layer condensing in half the seeds counted as most",
+    ),
+    M(
+        "phases",
+        PH,
+        "for step, value in zip(steps, smoothed, strict=True) if value < threshold",
+        "for step, value in enumerate(smoothed) if value < threshold",
+        "T1 an index into the finite losses, not a step",
+    ),
+    M(
+        "phases",
+        PH,
+        "return min(1.0, max(0.0, (level - smoothed[i]) / total))",
+        "return max(0.0, (level - smoothed[i]) / total)",
+        "peak_loss_drop not clipped at 1",
+    ),
+    M(
+        "groups",
+        LG,
+        "hidden = [p for p in points if p != LOGITS] if declares_points",
+        "hidden = list(points) if declares_points",
+        "the logits averaged into the layer mean",
+    ),
+    M(
+        "tricks",
+        TR + "init.py",
+        "m.weight.mul_(params.scale * gains.get(name, 1.0))",
+        "m.weight.mul_(params.scale)",
+        "init undoes the model's own scaling (the residual MLP's branch gain)",
     ),
 ]

@@ -11,7 +11,7 @@ from condensekit.spec import Component, DataSection, RunSpec, SummaryOptions, Tr
 from condensekit.status import RunStatus
 from condensekit.text import grid_label
 
-MEAN_KEYS = ("S0", "peak", "peak_step", "dS", "S_final")
+MEAN_KEYS = ("S0", "peak", "peak_step", "dS", "S_final", "peak_loss_drop")
 
 
 def summary(**values: Any) -> RunSummary:

@@ -7,7 +7,7 @@ from typing import Any
 from report_rows import report
 from report_rows import row as make_row
 
-from condensekit.report.answer import answer
+from condensekit.report.answer import answer, layer_ranges
 from condensekit.report.rows import RunRow
 from condensekit.status import RunStatus
 
@@ -100,3 +100,75 @@ def test_one_sentence_per_arm_in_the_order_run_and_grid_points_named() -> None:
     lines = answer(report(*rows))
     assert [line.split(":")[0] for line in lines] == ["mlp", "mlp [model.depth=4]", "resmlp"]
     assert "(after T1 in 1/1)" in lines[0]
+
+
+# ---------------------------------------------------------------- the answer per layer
+
+
+def test_layer_ranges_are_runs_of_neighbours_written_by_name() -> None:
+    order = ["layer1", "layer2", "layer3", "layer4", "layer5", "layer6", "layer7", "layer8"]
+    assert layer_ranges(order, {"layer4", "layer5", "layer6", "layer7", "layer8"}) == "layer4-8"
+    assert layer_ranges(order, {"layer2", "layer4", "layer5", "layer8"}) == "layer2, layer4-5, layer8"
+    assert layer_ranges(order, {"layer5"}) == "layer5"
+    assert layer_ranges(order, set()) == ""
+    # neighbours in the model's order, not by number; names that differ around the number are written out
+    assert (
+        layer_ranges(["stem", "block1", "block2", "block3"], {"stem", "block1", "block2"}) == "stem to block2"
+    )
+    assert layer_ranges(["block1@mean", "block2@mean", "block3@mean"], {"block1@mean", "block2@mean"}) == (
+        "block1-2@mean"
+    )
+    assert layer_ranges(["layer9", "layer10", "layer11"], {"layer9", "layer10", "layer11"}) == "layer9-11"
+
+
+def layered(seed: int, condensed_layers: set[str], top: str, ds_max: float) -> RunRow:
+    """A run of an 8-layer MLP with a first phase, whose mean does not condense, and some layers that do."""
+    names = [f"layer{i}" for i in range(1, 9)]
+    layers = {
+        name: {"S0": 0.5, "peak": 0.6, "dS": 0.1, "condensed": name in condensed_layers} for name in names
+    }
+    return make_row(
+        "mlp",
+        seed,
+        phase1_end=260,
+        S0=0.6,
+        peak=0.669,
+        dS=0.069,
+        peak_step=392,
+        peak_phase="phase2",
+        peak_loss_drop=0.4,
+        layers=layers,
+        hidden_layers=tuple(names),
+        layers_condensed=len(condensed_layers),
+        dS_max=ds_max,
+        dS_max_layer=top,
+    )
+
+
+def test_the_answer_names_the_layers_that_condense_beside_the_mean() -> None:
+    rows = [
+        layered(0, {"layer4", "layer5", "layer6", "layer7", "layer8"}, "layer7", 0.2),
+        layered(1, {"layer4", "layer5", "layer6", "layer7", "layer8"}, "layer7", 0.18),
+        layered(2, {"layer4", "layer5", "layer6", "layer7", "layer8"}, "layer6", 0.17),
+        layered(3, {"layer2", "layer7"}, "layer7", 0.19),
+        layered(4, {"layer7"}, "layer7", 0.2),
+    ]
+    (sentence,) = answer(report(*rows))
+    assert "a rise of 0.069 [0.069, 0.069]; no seed rises by 0.1, so none condensed" in sentence
+    assert "0.4 [0.4, 0.4] of the loss's drop done by then" in sentence
+    assert (
+        "per layer, layer4-8 condense in at least 3/5 seeds, layer2 in 1/5 seeds "
+        "(the largest single-layer rise is 0.19 [0.17, 0.2], in layer7 4/5, layer6 1/5)"
+    ) in sentence
+    none = [layered(s, set(), "layer3", 0.05) for s in range(3)]
+    (quiet,) = answer(report(*none))
+    assert "no single hidden layer condenses in any seed (the largest single-layer rise is 0.05" in quiet
+    few = [layered(s, {"layer3"} if s == 0 else set(), "layer3", 0.12) for s in range(3)]
+    assert "per layer, layer3 condenses in 1/3 seeds" in answer(report(*few))[0]
+
+
+def test_no_s0_is_said() -> None:
+    rows = [row("mlp", s, 400, 0.5, 0.7, 300, "phase1") for s in range(2)]
+    rows.append(make_row("mlp", 2, phase1_end=400, peak=0.7, peak_step=300, peak_phase="phase1"))
+    (sentence,) = answer(report(*rows))
+    assert "no S0 in 1/3 seeds (the value at step 0 is not finite), so no rise there" in sentence

@@ -132,8 +132,30 @@ def test_enough_seeds_give_a_reading() -> None:
     rows = [row("mlp", s, 300 + s, 0.2 + s / 100, 0.9) for s in range(5)]
     rows += [row("resmlp", s, 10 + s, 0.01 * s, 0.9) for s in range(5)]
     by_quantity = {r["quantity"]: r for r in comparison_table(report(*rows))}
-    assert (
-        by_quantity["T1 (phase-1 end)"]["reading"] == "lower than mlp (p <= 0.05)"
-        and by_quantity["T1 (phase-1 end)"]["p (two-sided)"] == f"{2 / 252:.3g}"
-    )
+    t1 = by_quantity["T1 (phase-1 end)"]
+    assert t1["reading"] == "lower than mlp (Holm p <= 0.05)" and t1["p (two-sided)"] == f"{2 / 252:.3g}"
+    # three comparisons in the family: T1 and dS at 2/252 each, the accuracy at 1
+    assert t1["p (Holm)"] == f"{3 * 2 / 252:.3g}" and by_quantity["test acc"]["p (Holm)"] == "1"
     assert by_quantity["test acc"]["reading"] == "no difference shown at p <= 0.05"  # all tied: p = 1
+    # the shift resmlp - mlp: every difference is -290 + (s - s'); its interval holds the true -290
+    assert t1["shift arm - ref [95% CI]"] == "-290 [-293, -287]"
+    assert by_quantity["test acc"]["shift arm - ref [95% CI]"] == "+0 [+0, +0]"
+
+
+def test_higher_or_lower_is_read_from_the_holm_adjusted_p() -> None:
+    """Raw p = 2/70 (4 against 4 seeds, fully separated) is below 0.05, but three tests adjust it to 3 x 2/70
+    = 0.086: no difference is shown, and the row says the raw p alone would have."""
+    rows = [row("mlp", s, 300 + s, 0.2 + s / 100, 0.9 + s / 100) for s in range(4)]
+    rows += [row("resmlp", s, 10 + s, 0.01 * s, 0.5 + s / 100) for s in range(4)]
+    by_quantity = {r["quantity"]: r for r in comparison_table(report(*rows))}
+    for quantity in ("T1 (phase-1 end)", "rise dS", "test acc"):
+        cells = by_quantity[quantity]
+        assert cells["p (two-sided)"] == f"{2 / 70:.3g}" and cells["p (Holm)"] == f"{6 / 70:.3g}"
+        assert cells["reading"] == "no difference shown after Holm's adjustment (raw p <= 0.05)"
+
+
+def test_no_interval_for_a_censored_t1() -> None:
+    rows = [row("mlp", s, t, 0.2, 0.9) for s, t in enumerate([300, 320, None, 310, 330])]
+    rows += [row("resmlp", s, 10 + s, 0.05, 0.95) for s in range(5)]
+    got = {c["key"]: c for c in comparisons(report(*rows))}
+    assert got["phase1_end"]["shift"] is None and got["dS"]["shift"] is not None

@@ -184,9 +184,15 @@ def test_the_every_run_section_follows_and_overlays_every_run_of_every_arm(serve
     titles = [c["title"] for c in layout["category"]]
     detail = next(c for c in layout["category"] if c["title"] == "feat_inter per layer (detail)")
     assert detail["closed"] and titles.index("feat_inter per layer (detail)") > 2
-    assert {"layer1: feat_inter", "layer4: feat_inter", "stem: feat_inter", "block1.fc: feat_inter"} <= {
+    assert {"layer1: feat_inter", "layer4: feat_inter", "stem: feat_inter", "block1: feat_inter"} <= {
         c["title"] for c in detail["chart"]
     }
+    # a residual block's branch is no hidden layer: its own group, after the detail, closed
+    branch = next(
+        c for c in layout["category"] if c["title"] == "feat_inter, group branch (outside the layer mean)"
+    )
+    assert branch["closed"] and "block1.fc: feat_inter" in {c["title"] for c in branch["chart"]}
+    assert "block1.fc: feat_inter" not in {c["title"] for c in detail["chart"]}
 
 
 def test_the_by_depth_tags_hold_the_layer_at_that_relative_depth(server: str, grid: Any) -> None:
@@ -291,7 +297,17 @@ def test_hparams_are_few_enough_to_be_ticked_with_domains_and_the_verdict_as_met
     assert any("momentum(beta=0.5" in t for t in infos["tricks"]["domainDiscrete"])
     metrics = [m["name"]["tag"] for m in experiment["metricInfos"]]
     assert metrics == [tag for tag, _, _ in dashboard.hparams_metrics(quantities.Context())]
-    assert len(metrics) <= 5
+    # the verdict's headline first, then the per-layer answers
+    assert metrics == [
+        "verdict/T1",
+        "verdict/dS",
+        "verdict/peak_in_phase1",
+        "verdict/test_acc",
+        "verdict/condensed",
+        "verdict/layers_condensed",
+        "verdict/dS_max",
+        "verdict/dS_max_depth",
+    ]
     groups = get(
         server,
         "data/plugin/hparams/session_groups",
@@ -361,6 +377,7 @@ def test_hparams_values_leave_out_what_is_unknown() -> None:
         "verdict/dS": 0.05,
         "verdict/condensed": 1.0,
         "verdict/peak_in_phase1": 1.0,
+        "verdict/dS_max": 0.2,  # the largest single-layer rise; no layers_condensed, no layer: left out
     }
     after = run_summary(phase1_end=30, peak_phase="phase2", condensed=False, final_test_acc=0.5)
     assert dashboard.hparams_values(after) == {

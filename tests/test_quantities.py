@@ -15,7 +15,7 @@ from report_rows import markdown_table, report, row
 
 from condensekit import quantities
 from condensekit.quantities import Quantity
-from condensekit.report import fit_table, verdict
+from condensekit.report import fit_table, layer_table, verdict
 from condensekit.results import VerdictCells
 
 
@@ -130,6 +130,50 @@ def test_cells_sum_up_seeds_as_the_kind_says() -> None:
     )
     (cells,) = verdict(made)
     assert cells["peak_phase"] == "phase1 1/2, no phase 1 1/2"
+    assert quantities.cell(by_key["dS_max_layer"], ["layer7", None, "layer6", "layer7"]) == (
+        "layer7 2/4, layer6 1/4"
+    )
+
+
+def test_per_layer_rows_follow_the_runs_first_phase_rule() -> None:
+    """A layer's peak "before T1" in a seed whose loss had no first phase is counted as `no phase 1`, as
+    the run's own peak is (T1 = 30 < 2 windows of 20)."""
+    layer = {"peak": 0.5, "peak_step": 10, "peak_phase": "phase1", "condensed": False}
+    made = report(
+        row("a", 0, phase1_end=100, smoothing_window=20, peak_phase="phase1", layers={"l1": layer}),
+        row("a", 1, phase1_end=30, smoothing_window=20, peak_phase="phase1", layers={"l1": layer}),
+    )
+    (cells,) = verdict(made)
+    (layer_row,) = layer_table(made)
+    assert cells["peak_phase"] == layer_row["peak_phase"] == "phase1 1/2, no phase 1 1/2"
+    assert layer_row["group"] == "hidden"
+
+
+def test_the_new_quantities_reach_the_verdict_and_hparams() -> None:
+    from condensekit.dashboard import hparams_values
+
+    made = report(
+        *(
+            row(
+                "a",
+                s,
+                phase1_end=300,
+                peak_loss_drop=0.25 * s,
+                layers_condensed=s,
+                dS_max=0.1 + s / 10,
+                dS_max_layer=["l2", "l3", "l3"][s],
+                hidden_layers=("l1", "l2", "l3"),
+            )
+            for s in range(3)
+        )
+    )
+    (cells,) = verdict(made)
+    assert cells["peak_loss_drop"] == "0.25 [0, 0.5]" and cells["layers_condensed"] == "1 [0, 2]"
+    assert cells["dS_max"] == "0.2 [0.1, 0.3]" and cells["dS_max_layer"] == "l3 2/3, l2 1/3"
+    values = hparams_values(made.rows[1].summary)  # type: ignore[arg-type]
+    assert "verdict/peak_loss_drop" not in values and values["verdict/layers_condensed"] == 1.0
+    assert values["verdict/dS_max"] == pytest.approx(0.2) and values["verdict/dS_max_depth"] == 1.0
+    assert made.rows[0].values()["dS_max_layer"] == "l2" and made.rows[0].values()["dS_max_depth"] == 0.5
 
 
 def test_the_verdict_is_keyed_by_stable_keys_and_old_headers_warn() -> None:

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from condensekit.phases import series_summary
+from condensekit.phases import LOSS_TAG, loss_drop, series_summary
 from condensekit.report import read_report
 from condensekit.report.figures import summary_curves
 from condensekit.report.series import load_series, summary_curve
@@ -25,7 +25,11 @@ def test_the_verdict_equals_the_numbers_read_off_the_plotted_curve(
         assert len(drawn) == len(group.curves) == 2
         for curves, (steps, values) in zip(group.curves, drawn, strict=True):
             assert len(steps) == 11 and all(math.isfinite(v) for v in values)
-            read_off = series_summary(steps, values, curves.summary.phase1_end, report.thresholds)
+            loss_steps, losses = curves.series[LOSS_TAG]
+            assert list(loss_steps) == list(range(len(losses)))  # one loss per step: index = step
+            summary = curves.summary
+            drop = loss_drop(losses, summary.smoothing_window, summary.plateau_loss)  # type: ignore[arg-type]
+            read_off = series_summary(steps, values, summary.phase1_end, report.thresholds, drop)
             mean = curves.summary.mean  # the verdict's S0, S*, t*, dS: computed in the training process
             assert (read_off.S0, read_off.peak, read_off.peak_step, read_off.dS, read_off.S_final) == (
                 mean.S0,
@@ -34,7 +38,7 @@ def test_the_verdict_equals_the_numbers_read_off_the_plotted_curve(
                 mean.dS,
                 mean.S_final,
             )
-            assert read_off == mean  # and so the verdicts drawn from them
+            assert read_off == mean  # and so the verdicts drawn from them, and the share of the loss's drop
 
 
 def test_a_hidden_layer_that_is_not_finite_at_a_step_drops_that_step_from_the_curve(tmp_path: Path) -> None:

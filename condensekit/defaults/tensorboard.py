@@ -27,6 +27,7 @@ import condensekit
 from condensekit import dashboard
 from condensekit.dashboard_arms import plateau_marker
 from condensekit.event_files import EventFile
+from condensekit.layer_groups import HIDDEN
 from condensekit.phases import RunSummary
 
 KEY = "condensekit.tensorboard"
@@ -89,7 +90,10 @@ def log_scalars(run: condensekit.Run, step: int, scalars: dict[str, float]) -> N
 
 def _write_layout(run: condensekit.Run, state: _Writer, tags: Any) -> None:
     state.aliases = _aliases(run)
-    layout = dashboard.dashboard_layout(run.spec.summary_options.series, run.reports, run.hidden_layers, tags)
+    others = {label: points for label, points in run.probe_groups.items() if label != HIDDEN}
+    layout = dashboard.dashboard_layout(
+        run.spec.summary_options.series, run.reports, run.hidden_layers, tags, others
+    )
     state.writer.add_summary(dashboard.layout_summary(layout))
     state.layout_written = True
 

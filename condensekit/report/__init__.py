@@ -10,7 +10,8 @@ never fatal. :func:`write_report` reads every run once into a typed row and buil
 * :mod:`~condensekit.report.tables`: the verdict and the per-layer table; text and Markdown rendering;
 * :mod:`~condensekit.report.sweeps`: Spearman correlations over numeric grid keys;
 * :mod:`~condensekit.report.answer`: one sentence per arm, from the numbers;
-* :mod:`~condensekit.report.compare`: each arm against the reference arm (superiority, permutation p);
+* :mod:`~condensekit.report.compare`: each arm against the reference arm (superiority, permutation p,
+  Holm's adjustment, the shift's interval), with the statistics of :mod:`~condensekit.report.rank_tests`;
 * :mod:`~condensekit.report.markdown`: ``report.md`` with its legend;
 * :mod:`~condensekit.report.figures`: PNGs; the same figures, HParams and layout go to TensorBoard through
   :mod:`condensekit.dashboard`.
@@ -32,8 +33,9 @@ from condensekit.report.compare import comparison_table, comparisons, permutatio
 from condensekit.report.consistency import mixed_spec_notes
 from condensekit.report.markdown import description_context, report_markdown
 from condensekit.report.model import Group, ReportInput, group_label
+from condensekit.report.rank_tests import holm, ranks, shift_interval, spearman
 from condensekit.report.rows import RunRow, collect, summary_csv
-from condensekit.report.sweeps import ranks, spearman, sweep_table
+from condensekit.report.sweeps import sweep_table
 from condensekit.report.tables import fit_table, layer_table, render_markdown, render_text, verdict
 from condensekit.safe_files import disk_error_fix, disk_error_words, write_files
 
@@ -47,6 +49,7 @@ __all__ = [
     "comparisons",
     "fit_table",
     "group_label",
+    "holm",
     "layer_table",
     "median_range",
     "permutation_p",
@@ -56,6 +59,7 @@ __all__ = [
     "render_text",
     "spearman",
     "superiority",
+    "shift_interval",
     "sweep_table",
     "verdict",
     "write_report",
@@ -158,7 +162,11 @@ def _dashboard(report: ReportInput, pngs: dict[str, bytes], text: str) -> tuple[
         hparams.append(run_hparams(row.arm, row.seed or 0, row.grid_values, tricks, str(row.status)))
     hidden = list(dict.fromkeys(layer for row in report.rows for layer in row.hidden_layers))
     tags = {tag for group in report.groups for curves in group.curves[:1] for tag in curves.series}
-    layout = dashboard_layout(report.series, _declared(report), hidden, sorted(tags))
+    others: dict[str, list[str]] = {}  # the groups of probe points other than the hidden layers
+    for row in report.rows:
+        for label, points in (row.summary.groups if row.summary is not None else {}).items():
+            others.setdefault(label, []).extend(p for p in points if p not in others[label])
+    layout = dashboard_layout(report.series, _declared(report), hidden, sorted(tags), others)
     return dashboard_file(hparams, description_context(report), pngs, text, layout)
 
 

@@ -8,13 +8,15 @@ ok; where the seeds disagree or are fewer than :data:`FEW_SEEDS`, the sentence s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 
+from condensekit.cells import median_range, name_counts
 from condensekit.phases import RunSummary
-from condensekit.quantities import median_range
 from condensekit.report.model import Group, ReportInput
 
 FEW_SEEDS = 3  # fewer ok seeds than this: a range, not evidence
+_NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
 
 
 def _of(k: int, n: int) -> str:
@@ -33,6 +35,69 @@ def phase_clause(ok: Sequence[RunSummary]) -> str:
     if not with_phase:
         return f"no first phase in {_of(n, n)} (T1 {t1}: the loss falls from the start)"
     return f"a first phase in {_of(len(with_phase), n)} (T1 {t1}{stuck_text})"
+
+
+def layer_ranges(order: Sequence[str], chosen: Collection[str]) -> str:
+    """The ``chosen`` layers written as ranges of neighbours in ``order`` (the hidden layers, first to last).
+
+    The chosen layers split into runs of layers that are next to each other in ``order``; runs are joined
+    by ``, `` in that order. A run of one layer is its name; a longer run is ``first-last`` written once
+    when both names are one prefix, a number and one suffix (``layer4-8``, ``block1-3@mean``), else
+    ``first to last`` (``stem to block2``). Names are never renumbered: what is written is what the tables
+    and TensorBoard call them.
+    """
+    runs: list[list[str]] = []
+    for i, name in enumerate(order):
+        if name not in chosen:
+            continue
+        if runs and i > 0 and order[i - 1] == runs[-1][-1]:
+            runs[-1].append(name)
+        else:
+            runs.append([name])
+    return ", ".join(_run_text(run[0], run[-1]) if len(run) > 1 else run[0] for run in runs)
+
+
+def _run_text(first: str, last: str) -> str:
+    a, b = _NUMBERED.match(first), _NUMBERED.match(last)
+    if a and b and a.group(1) == b.group(1) and a.group(3) == b.group(3):
+        return f"{a.group(1)}{a.group(2)}-{b.group(2)}{a.group(3)}"
+    return f"{first} to {last}"
+
+
+def _seeds(low: int, high: int, n: int) -> str:
+    return f"{low}/{n}" if low == high else f"{low}-{high}/{n}"
+
+
+def layers_clause(ok: Sequence[RunSummary]) -> str:
+    """Which hidden layers condense on their own, in how many seeds, and where the largest single-layer rise
+    is: the layers that condense in a majority of the seeds (``at least m/n``), then those that condense in
+    fewer (``in 1-2/n``), as :func:`layer_ranges` writes them."""
+    n = len(ok)
+    order = max((s.hidden_layers for s in ok), key=len, default=())
+    counts = {
+        name: sum(1 for s in ok if name in s.layers and s.layers[name].condensed)
+        for name in dict.fromkeys(k for s in ok for k in order if k in s.layers)
+    }
+    if not counts:
+        return ""
+    majority = n // 2 + 1
+    strong = [k for k, c in counts.items() if c >= majority]
+    weak = {k: c for k, c in counts.items() if 0 < c < majority}
+    top = (
+        f"the largest single-layer rise is {median_range(s.dS_max for s in ok)}, "
+        f"in {name_counts([s.dS_max_layer for s in ok])}"
+    )
+    if not strong and not weak:
+        return f"no single hidden layer condenses in any seed ({top})"
+    parts = []
+    if strong:
+        verb = "condenses" if len(strong) == 1 else "condense"
+        parts.append(f"{layer_ranges(order, strong)} {verb} in at least {majority}/{n} seeds")
+    if weak:
+        lead = "" if strong else ("condenses" if len(weak) == 1 else "condense") + " "
+        seeds = _seeds(min(weak.values()), max(weak.values()), n)
+        parts.append(f"{layer_ranges(order, weak)} {lead}in {seeds} seeds")
+    return f"per layer, {', '.join(parts)} ({top})"
 
 
 def similarity_clause(ok: Sequence[RunSummary], rise: float, series: str = "the similarity") -> str:
@@ -60,11 +125,16 @@ def similarity_clause(ok: Sequence[RunSummary], rise: float, series: str = "the 
         )
         if k
     )
+    drop = [s.mean.peak_loss_drop for s in ok if s.mean.peak_loss_drop is not None]
+    drop_text = f"; {median_range(drop)} of the loss's drop done by then" if drop else ""
     parts.append(
         f"{series} goes from {median_range(s.mean.S0 for s in ok)} to a peak of "
         f"{median_range(s.mean.peak for s in ok)} at step {median_range(s.mean.peak_step for s in ok)} "
-        f"({where or 'no peak'}), a rise of {median_range(s.mean.dS for s in ok)}"
+        f"({where or 'no peak'}{drop_text}), a rise of {median_range(s.mean.dS for s in ok)}"
     )
+    no_start = sum(1 for s in ok if s.mean.S0 is None and s.mean.peak is not None)
+    if no_start:
+        parts.append(f"no S0 in {_of(no_start, n)} (the value at step 0 is not finite), so no rise there")
     if not risen:
         parts.append(f"no seed rises by {rise:g}, so none condensed")
     else:
@@ -72,6 +142,8 @@ def similarity_clause(ok: Sequence[RunSummary], rise: float, series: str = "the 
             f"it rises by {rise:g} or more in {risen}/{n} and is condensed "
             f"(rises, then falls back or stays stuck) in {condensed}/{n}"
         )
+    if layers := layers_clause(ok):
+        parts.append(layers)
     return "; ".join(parts)
 
 

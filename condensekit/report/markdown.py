@@ -16,7 +16,7 @@ from pathlib import Path
 
 from condensekit import quantities
 from condensekit.report.answer import answer
-from condensekit.report.compare import comparison_table
+from condensekit.report.compare import FAMILY, comparison_table
 from condensekit.report.model import ReportInput
 from condensekit.report.rows import RunRow
 from condensekit.report.sweeps import sweep_table
@@ -26,8 +26,20 @@ from condensekit.status import RunStatus
 COMPARISON_NOTE = (
     "P(arm > ref): over all pairs of one seed of the arm and one of the reference arm, the share where the "
     "arm's value is larger (ties count half); 0.5 is no difference. p: two-sided permutation p-value of that "
-    "share over every relabeling of the pooled seeds (exact). A stuck run's T1 counts as later than any "
-    "observed T1. The reference arm is the first one unless the recipe names one (`[summary] reference`)."
+    "share over every relabeling of the pooled seeds (exact). p (Holm): adjusted by Holm's method over "
+    f"the family of {FAMILY} (every row of this table); `higher`/`lower` is read from it. shift: the "
+    "Hodges-Lehmann estimate of arm - ref (the median of the seed-pair differences) and its "
+    "distribution-free confidence interval, the shifts the same rank test does not reject (confidence at "
+    "least 95%; none with "
+    "too few seeds or a stuck T1). `no difference shown` is not `no difference`: an effect is absent only "
+    "within a margin that holds the whole interval. A stuck run's T1 counts as later than any observed T1. "
+    "The reference arm is the first one unless the recipe names one (`[summary] reference`)."
+)
+LAYERS_NOTE = (
+    "Group `hidden`: the points the mean over hidden layers averages (one kind per model family); the other "
+    "groups (a residual block's branch, a ViT's class token, a spatial mean, the logits ...) are shown "
+    "apart and never enter the mean. `peak in` counts a seed whose loss had no first phase as `no phase 1`, "
+    "as the verdict does."
 )
 
 
@@ -97,6 +109,30 @@ def legend(report: ReportInput) -> list[str]:
     return lines
 
 
+def initialisation_lines(report: ReportInput) -> list[str]:
+    """Which initialisation each arm (and grid point) had, from its first finished run's record: the
+    scheme and scale of each layer the ``init`` trick set, with the model's own gains it kept."""
+    lines = []
+    for group in report.groups:
+        summary = next((r.summary for r in group.rows if r.summary is not None), None)
+        if summary is None:
+            continue
+        by_text: dict[str, list[str]] = {}
+        for module, text in summary.initialisation.items():
+            by_text.setdefault(text, []).append(module or "(the model itself)")
+        parts = [f"{text} on {_names(modules)}" for text, modules in by_text.items()]
+        own = "the model's own initialisation (no init trick)"
+        lines.append(f"- {group.label}: {'; '.join(parts) or own}")
+    return lines
+
+
+def _names(modules: list[str]) -> str:
+    """``stem, head`` or ``blocks.0.fc .. blocks.9.fc (10 layers)``."""
+    if len(modules) <= 3:
+        return ", ".join(f"`{m}`" for m in modules)
+    return f"`{modules[0]}` .. `{modules[-1]}` ({len(modules)} layers)"
+
+
 def report_markdown(
     root: Path,
     report: ReportInput,
@@ -124,6 +160,7 @@ def report_markdown(
         "",
     ]
     lines += ["## Verdict", "", render_markdown(table, headers), *legend(report), ""]
+    lines += ["### Initialisation", "", *initialisation_lines(report), ""]
     compared = comparison_table(report)
     if compared:
         lines += [
@@ -158,9 +195,11 @@ def report_markdown(
         lines += [
             "## Per-layer peaks",
             "",
-            Markup("<details><summary>when each hidden layer peaks</summary>"),
+            Markup("<details><summary>when each probe point peaks, by group</summary>"),
             "",
             render_markdown(layers, headers),
+            LAYERS_NOTE,
+            "",
             Markup("</details>"),
             "",
         ]

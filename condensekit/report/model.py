@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from condensekit.layer_groups import HIDDEN
 from condensekit.phases import RunSummary, Series, Thresholds
 from condensekit.report.rows import RunRow
 from condensekit.report.series import load_series
@@ -77,6 +78,17 @@ class Group:
     def layers(self) -> tuple[str, ...]:
         """The hidden layers of the deepest run with curves (all seeds of a group normally share them)."""
         return max((c.summary.hidden_layers for c in self.curves), key=len, default=())
+
+    @property
+    def probe_groups(self) -> dict[str, tuple[str, ...]]:
+        """The run's groups of probe points, label -> points, from the finished run with the most: ``hidden``
+        (the points the layer mean averages) first, then the model's other groups (drawn apart, never in the
+        mean). The one place that says which point belongs where, for tables, figures and the dashboard."""
+        summaries = [r.summary for r in self.rows if r.summary is not None]
+        best = max(summaries, key=lambda s: len(s.layers), default=None)
+        if best is None:
+            return {}
+        return {HIDDEN: best.hidden_layers, **best.groups}
 
     @property
     def t1(self) -> list[float]:

@@ -1,46 +1,21 @@
 """Sweeps: the Spearman correlation of each swept quantity with a numeric grid value, per arm.
 
-The quantities are those the table marks ``swept`` (:mod:`condensekit.quantities`). A stuck run's T1, only
-known to be later than its last step, enters as ``steps + 1``: after every T1 that was observed.
+The quantities are those the table marks ``swept`` (:mod:`condensekit.quantities`); rho is
+``scipy.stats.spearmanr`` (:func:`condensekit.report.rank_tests.spearman`). A stuck run's T1, only known to
+be later than its last step, enters as ``steps + 1``: after every T1 that was observed.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from typing import Any
 
 from condensekit import quantities
 from condensekit.report.model import ReportInput
+from condensekit.report.rank_tests import ranks as ranks
+from condensekit.report.rank_tests import spearman
 from condensekit.report.rows import RunRow
-
-
-def ranks(values: Sequence[float]) -> list[float]:
-    """1-based ranks; tied values share the mean of their ranks."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    out = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation (Pearson correlation of the tie-averaged ranks); NaN if either is
-    constant."""
-    if len(x) < 2:
-        return math.nan
-    rx, ry = ranks(x), ranks(y)
-    mx, my = statistics.fmean(rx), statistics.fmean(ry)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
-    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else math.nan
 
 
 def sweep_value(row: RunRow, key: str) -> float | None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 
 from condensekit import quantities
+from condensekit.layer_groups import HIDDEN
 from condensekit.report.model import Group, ReportInput
 from condensekit.status import REPORT_ORDER
 
@@ -47,14 +48,22 @@ def verdict(report: ReportInput) -> list[dict[str, str]]:
 
 
 def layer_table(report: ReportInput) -> list[dict[str, str]]:
-    """When and how high each hidden layer peaks, and its verdicts: per group and layer, over the ok seeds."""
+    """When and how high each probe point peaks, and its verdicts: per group and point, over the ok seeds.
+
+    The hidden layers (the points the layer mean averages, group ``hidden``) come first, then the points of
+    the model's other groups (a residual block's branch, a ViT's class token ...), each row naming its
+    group. A peak's phase is counted under the run's first-phase rule, as in the verdict.
+    """
     table = []
     for group in report.groups:
         summaries = [r.summary for r in group.ok if r.summary is not None]
-        for name in dict.fromkeys(name for s in summaries for name in s.layers):
-            per = [s.layers[name] for s in summaries if name in s.layers]
-            row = {"arm": group.arm, "grid": group.grid, "layer": name}
-            row.update({q.key: quantities.layer_cell(q, per) for q in quantities.per_layer()})
+        hidden = {key: HIDDEN for s in summaries for key in s.hidden_layers if key in s.layers}
+        named = {key: label for s in summaries for label, keys in s.groups.items() for key in keys}
+        for name, label in {**hidden, **{k: v for k, v in named.items() if k not in hidden}}.items():
+            runs = [s for s in summaries if name in s.layers]
+            row = {"arm": group.arm, "grid": group.grid, "group": label, "layer": name}
+            per = [s.layers[name] for s in runs]
+            row.update({q.key: quantities.layer_cell(q, per, runs) for q in quantities.per_layer()})
             table.append(row)
     return table
 

@@ -89,7 +89,8 @@ def check_model(
     ``factory(params, info)`` returns an ``nn.Module`` mapping ``(N, *info.input_shape)`` to finite
     logits ``(N, info.num_classes)``, in train and eval mode; gradients reach its parameters and are
     finite; building it twice under one seed gives the same weights; its probe points are its own
-    submodules, and the probe reads features and feature gradients with a batch dimension at each.
+    submodules, its ``probe_groups()`` (if any) names only probe points and a ``hidden`` group, and the
+    probe reads features and feature gradients with a batch dimension at each.
 
     Args:
         model: a registered model name, or the factory itself.
@@ -102,6 +103,8 @@ def check_model(
     from torch import nn
 
     from condensekit.data import DataInfo
+    from condensekit.errors import CondensekitError
+    from condensekit.layer_groups import declared_groups
     from condensekit.probe import Probe, probe_points
 
     _, name, factory, validated = _resolve("models", model, params, params_model, pm)
@@ -147,6 +150,10 @@ def check_model(
     assert not strangers, (
         f"{name}: probe_points() returned modules that are not part of the model: {strangers}"
     )
+    try:  # the groups name probe points, and some are the layer mean's (probe_groups(), or the default)
+        declared_groups(net, list(points))
+    except CondensekitError as exc:
+        raise AssertionError(str(exc)) from None
     probe = Probe(net, x, y, points, step=0)
     for point in points:
         for what, tensors in (("features", probe.features), ("feature gradients", probe.feature_grads)):

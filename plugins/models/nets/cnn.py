@@ -1,8 +1,10 @@
 """Convolutional networks for the ``cnn`` model: a plain VGG-style stack and a ResNet-style variant.
 
-Probe points follow docs/metrics.md: the plain network exposes every ``nn.Conv2d`` itself (its output is the
-feature *before* normalization and activation, and its input is the layer input that the weight-gradient
-metric needs); the residual network exposes the stem convolution and every block's output.
+Probe points follow docs/metrics.md. The plain network's point ``conv{i}`` is the input of its ``i``-th
+activation: the convolution's output, or, with a normalization, the normalization's output (``conv{i}``'s
+convolution is then the point ``conv{i}.prenorm``, its own group, whose input is the layer input the
+weight-gradient metric needs). The residual network exposes the stem convolution and every block's output
+(the stream). ``probe_groups`` says which points the layer mean averages.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class PlainCNN(nn.Module):
         self.cfg = cfg
         layers: list[nn.Module] = []
         self._convs: dict[str, nn.Conv2d] = {}
+        self._act_inputs: dict[str, nn.Module] = {}  # the module whose output each activation reads
         self._acts: dict[str, nn.Module] = {}
         h, w = cfg.image_size
         c_in, stage = cfg.in_channels, 0
@@ -117,9 +120,10 @@ class PlainCNN(nn.Module):
             if downsample and cfg.pooling == "stride":
                 stride = 2  # this conv downsamples itself
             conv = nn.Conv2d(c_in, c_out, cfg.kernel, stride=stride, padding=cfg.kernel // 2, bias=cfg.bias)
-            act = make_activation(cfg.activation)
-            layers += [conv, make_norm(cfg.norm, c_out), act]
+            act, norm = make_activation(cfg.activation), make_norm(cfg.norm, c_out)
+            layers += [conv, norm, act]
             self._convs[f"conv{i + 1}"] = conv
+            self._act_inputs[f"conv{i + 1}"] = conv if isinstance(norm, nn.Identity) else norm
             self._acts[f"conv{i + 1}"] = act
             if downsample:
                 if cfg.pooling != "stride":
@@ -136,8 +140,20 @@ class PlainCNN(nn.Module):
         return self.head(self.features(x))
 
     def probe_points(self) -> dict[str, nn.Module]:
-        """Each convolution (output before norm and activation) and the logits."""
-        return {**self._convs, "logits": self.head.fc}
+        """Each activation's input ``conv{i}`` (after the norm, if any), each convolution before its norm
+        ``conv{i}.prenorm`` (only with a norm), and the logits."""
+        prenorm = {f"{k}.prenorm": conv for k, conv in self._convs.items() if self._act_inputs[k] is not conv}
+        return {**self._act_inputs, **prenorm, "logits": self.head.fc}
+
+    def probe_groups(self) -> dict[str, list[str]]:
+        """The layer mean averages each activation's input, flattened; the convolutions' outputs before a
+        norm are the group ``prenorm`` (their spatial means: see :mod:`condensekit.layer_groups`)."""
+        prenorm = [k for k in self.probe_points() if k.endswith(".prenorm")]
+        return {
+            "hidden": list(self._act_inputs),
+            **({"prenorm": prenorm} if prenorm else {}),
+            "logits": ["logits"],
+        }
 
     def probe_activations(self) -> dict[str, nn.Module]:
         """The activation after each convolution (and its norm): where a unit can be dead."""
@@ -219,6 +235,17 @@ class ResidualCNN(nn.Module):
         points.update({f"block{i + 1}": b for i, b in enumerate(self.blocks)})
         points["logits"] = self.head.fc
         return points
+
+    def probe_groups(self) -> dict[str, list[str]]:
+        """The layer mean averages the stream, each block's output; the stem convolution (before its norm
+        and activation) is its own group."""
+        blocks = [f"block{i + 1}" for i in range(len(self.blocks))]
+        return {"hidden": blocks, "stem": ["stem"], "logits": ["logits"]}
+
+    def init_gains(self) -> dict[str, float]:
+        """Module name -> the factor this model's own initialisation multiplies its weight by: 0 for each
+        branch's last convolution when the blocks have no norm (each block starts as the identity)."""
+        return {f"blocks.{i}.conv2": 0.0 for i, block in enumerate(self.blocks) if block.zero_init_last}
 
     def probe_activations(self) -> dict[str, nn.Module]:
         """The stem's activation; block outputs are already activated and carry the shortcut."""

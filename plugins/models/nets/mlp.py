@@ -81,6 +81,10 @@ class MLP(nn.Module):
         points["logits"] = self.head
         return points
 
+    def probe_groups(self) -> dict[str, list[str]]:
+        """The layer mean averages the hidden pre-activations; the logits are their own group."""
+        return {"hidden": [f"layer{i + 1}" for i in range(len(self.hidden))], "logits": ["logits"]}
+
     def probe_activations(self) -> dict[str, nn.Module]:
         """The activation acting on each hidden layer's output (after its norm): where a unit can be dead."""
         return {f"layer{i + 1}": act for i, act in enumerate(self.acts)}
@@ -104,8 +108,11 @@ class ResMLP(nn.Module):
     """Residual MLP with ``depth`` linear layers: a stem, ``depth - 2`` one-linear blocks and a head.
 
     Probe points: ``stem`` (start of the residual stream), ``block{i}`` (the stream after block i),
-    ``block{i}.fc`` (the block's pre-activation branch output) and ``logits``. The branch scale
-    ``1/sqrt(depth)`` keeps the stream's variance bounded at initialisation.
+    ``block{i}.fc`` (the block's branch output, added to the stream) and ``logits``. The layer mean averages
+    the stream (``stem`` and every ``block{i}``: what each block's activation reads); the branch outputs
+    are the group ``branch``. Each branch's weight is scaled by ``1/sqrt(blocks)`` (``blocks = depth - 2``)
+    on top of Xavier-normal, which keeps the stream's variance bounded at initialisation; the model declares
+    that gain (:meth:`init_gains`) so that the ``init`` trick keeps it.
     """
 
     def __init__(
@@ -128,10 +135,11 @@ class ResMLP(nn.Module):
         self.final_act = activation(activation_name)
         self.final_drop = dropout_layer(dropout)
         self.head = nn.Linear(width, num_classes, bias=bias)
+        self.branch_gain = 1.0 / math.sqrt(max(1, depth - 2))
         xavier_normal_(self)
         with torch.no_grad():
             for block in self.blocks:
-                block.fc.weight.mul_(1.0 / math.sqrt(max(1, depth - 2)))
+                block.fc.weight.mul_(self.branch_gain)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x.flatten(1))
@@ -146,6 +154,20 @@ class ResMLP(nn.Module):
             points[f"block{i + 1}.fc"] = block.fc
         points["logits"] = self.head
         return points
+
+    def probe_groups(self) -> dict[str, list[str]]:
+        """The stream (stem and block outputs) in the layer mean; the branch outputs and logits apart."""
+        blocks = range(1, len(self.blocks) + 1)
+        return {
+            "hidden": ["stem", *(f"block{i}" for i in blocks)],
+            "branch": [f"block{i}.fc" for i in blocks],
+            "logits": ["logits"],
+        }
+
+    def init_gains(self) -> dict[str, float]:
+        """Module name -> the factor this model's own initialisation multiplies its weight by: each branch's
+        ``1/sqrt(blocks)``."""
+        return {f"blocks.{i}.fc": self.branch_gain for i in range(len(self.blocks))}
 
     def probe_activations(self) -> dict[str, nn.Module]:
         """None: each probe point is the residual stream or a branch added to it, not an activation's own

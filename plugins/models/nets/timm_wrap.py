@@ -69,6 +69,31 @@ class TimmModel(nn.Module):
             points["logits"] = head
         return points
 
+    def probe_groups(self) -> dict[str, list[str]]:
+        """Which points the layer mean averages (``hidden``), and the others' groups.
+
+        * Transformers with ``blocks``: the token mean of each block's output stream, ``blockK@mean`` (the
+          condensation metric's token-mean variant). The block outputs with all tokens flattened are the
+          group ``stream``, the MLP hidden pre-activations ``mlp``; the class-token and other variants
+          get their own groups when a run is summarised (``stream@cls``, ``mlp@mean``, ``mlp@cls``).
+        * Any other model: every probe point but the logits (for ResNets, each block's output stream).
+        """
+        points = [p for p in self.probe_points() if p != "logits"]
+        logits = ["logits"] if "logits" in self.probe_points() else []
+        if not self._has_blocks():
+            return {"hidden": points, **({"logits": logits} if logits else {})}
+        streams = [p for p in points if "." not in p]
+        return {
+            "hidden": [f"{p}@mean" for p in streams],
+            "stream": streams,
+            "mlp": [p for p in points if p.endswith(".fc1")],
+            **({"logits": logits} if logits else {}),
+        }
+
+    def _has_blocks(self) -> bool:
+        blocks = getattr(self.model, "blocks", None)
+        return isinstance(blocks, nn.Sequential | nn.ModuleList) and len(blocks) > 0
+
     def probe_activations(self) -> dict[str, nn.Module] | None:
         """For transformers, each MLP's activation after ``fc1``; block outputs are the residual stream.
 

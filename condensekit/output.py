@@ -248,7 +248,11 @@ def _limits(folder: Path) -> tuple[int, int]:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """All rows of ``metrics.jsonl`` (a truncated last line from a crash is ignored)."""
+    """All rows of ``metrics.jsonl`` in step order (a truncated last line from a crash is ignored).
+
+    The file is in the order the rows were logged: a refinement of the summary series logs rows of earlier
+    steps after the run's last step. The sort is stable, so rows of one step keep their order.
+    """
     rows: list[dict[str, Any]] = []
     path = run_dir / "metrics.jsonl"
     if not path.exists():
@@ -258,7 +262,12 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
             rows.append(json.loads(line))
         except ValueError:
             continue
-    return rows
+    return sorted(rows, key=_step_of)
+
+
+def _step_of(row: dict[str, Any]) -> int:
+    step = row.get("step")
+    return step if isinstance(step, int) else -1
 
 
 def find_runs(root: Path) -> list[Path]:

@@ -99,7 +99,9 @@ def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], Plugin
         record["device"] = str(resolve_device(spec.device))
         record["threads"] = torch.get_num_threads()
         record["reports"] = {name: r.model_dump(mode="json") for name, r in metric_reports(pm, spec).items()}
-        status, summary = train(spec, run_dir, pm)
+        cpu = time.process_time()
+        status, summary = train(spec, run_dir, pm, notes=record)  # notes: the refinement's record
+        record["cpu_seconds"] = time.process_time() - cpu
     except Exception as exc:  # one failing run is recorded; the grid goes on
         status, summary = RunStatus.FAILED, {}
         error = "".join(traceback.format_exception(exc))

@@ -1,8 +1,9 @@
 """Writes a run's TensorBoard event file: its scalars, the dashboard's shared tags, layout and HParams
 session.
 
-One event file in the run directory (no stray sub-runs). Besides every scalar under its own name, the run
-writes what makes runs comparable in TensorBoard (see :mod:`condensekit.dashboard`):
+One event file in the run directory (no stray sub-runs), in step order: the points a refinement logs for
+earlier steps after the run's last one are sorted in when the run ends. Besides every scalar under its own
+name, the run writes what makes runs comparable in TensorBoard (see :mod:`condensekit.dashboard`):
 
 * copies of the headline (loss, test accuracy, the summary series' layer mean and the layer means its
   metric declares in ``MetricReport.compare``) under ``Compare/``, a group that sorts first;
@@ -35,6 +36,8 @@ class _Writer:
     started: float
     aliases: dict[str, list[str]] = field(default_factory=dict)  # tag -> the shared tags it is copied to
     layout_written: bool = False
+    last_step: dict[str, int] = field(default_factory=dict)  # tag -> the last step written
+    late: bool = False  # a tag got a step before its last one (a refinement's points)
 
 
 @condensekit.hookimpl
@@ -78,6 +81,8 @@ def log_scalars(run: condensekit.Run, step: int, scalars: dict[str, float]) -> N
 
     values = []
     for tag, value in scalars.items():
+        state.late = state.late or step < state.last_step.get(tag, -1)
+        state.last_step[tag] = max(step, state.last_step.get(tag, -1))
         values.append(Summary.Value(tag=tag, simple_value=float(value)))
         values += [
             Summary.Value(tag=alias, simple_value=float(value)) for alias in state.aliases.get(tag, ())
@@ -110,6 +115,33 @@ def run_finished(run: condensekit.Run, status: str, summary: dict[str, Any]) -> 
             state.writer.file_writer.add_summary(item)
     finally:
         state.writer.close()
+    if state.late:
+        _sort_by_step(run.run_dir)
+
+
+def _sort_by_step(run_dir: Any) -> None:
+    """Rewrite the run's event file with its events in step order.
+
+    A refinement logs points of earlier steps after the run's last step. TensorBoard keeps them (its
+    writer's file version 2 turns off the purge of "orphaned" steps) but draws a tag's points in the order
+    of the file, so a curve would jump back; sorted by step (stably: a step's events keep their order) it is
+    drawn as one line.
+    """
+    from pathlib import Path
+
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    files = sorted(Path(run_dir).glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime)
+    if not files:
+        return
+    old = files[-1]
+    events = [e for e in LegacyEventFileLoader(str(old)).Load() if not e.HasField("file_version")]
+    writer = EventFileWriter(str(run_dir), filename_suffix=".sorted")
+    for event in sorted(events, key=lambda e: e.step):  # sorted() is stable
+        writer.add_event(event)
+    writer.close()
+    old.unlink()
 
 
 def _write_plateau_marker(writer: Any, summary: RunSummary) -> None:

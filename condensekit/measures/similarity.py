@@ -54,6 +54,7 @@ def similarity_statistics(
     shares: bool = False,
     dead: bool = False,
     norms: bool = False,
+    float64: bool = False,
     max_bytes: int = COLUMN_BLOCK_BYTES,
 ) -> dict[str, torch.Tensor]:
     """Pair-similarity statistics of each layer of a stack ``x`` (L, N, D), as (L,) float64 tensors.
@@ -68,10 +69,14 @@ def similarity_statistics(
       :func:`energy_shares`);
     * ``dead``: ``dead_frac``, the share of columns that are <= 0 on every sample;
     * ``norms``: ``mean_norm``, the mean over samples of ``|x_i|``.
+
+    Centering works in float64 (see the module docstring), and then so do the other sums; ``float64`` asks
+    for that without centering, so that ``inter``, ``intra`` and ``all`` come out bit for bit as in a call
+    with ``centered`` (each quantity's sums are their own products, whatever else is asked for).
     """
     layers, n, width = x.shape
     # centering needs float64 (see the module docstring); the rest reads float32 features in float32
-    dtype = torch.float64 if centered or x.dtype == torch.float64 else torch.float32
+    dtype = torch.float64 if centered or float64 or x.dtype == torch.float64 else torch.float32
     oh = classes.onehot.T.to(dtype)  # (K, N)
     k = oh.shape[0]
     blocks = _column_blocks(x, max_bytes)
@@ -99,28 +104,26 @@ def similarity_statistics(
     # give
     squares_centered = torch.where(squares_centered > 1e-14 * squares, squares_centered, 0.0)
     inv, inv_centered = inverse_norms(squares).to(dtype), inverse_norms(squares_centered).to(dtype)
-    weights = [oh * inv[:, None, :]]  # class sums of the unit rows
-    if centered:  # class sums of the centered unit rows, less their share of the mean (below)
-        weights.append(oh * inv_centered[:, None, :])
-    if class_means:
-        weights.append(oh.expand(layers, k, n))  # raw class sums: their cosines are those of the class means
-    weight = torch.cat(weights, dim=1)
+    unit_weight = oh * inv[:, None, :]  # class sums of the unit rows
+    # class sums of the centered unit rows, less their share of the mean (below)
+    centered_weight = oh * inv_centered[:, None, :] if centered else None
     total, total_c, same_c = (x.new_zeros(layers, dtype=torch.float64) for _ in range(3))
     class_squares = x.new_zeros(layers, k, dtype=torch.float64)  # |sum_{i in c} u_i|^2
     mean_gram = x.new_zeros(layers, k, k, dtype=torch.float64)
     for cols in blocks:  # pass 2: the class sums, one column block at a time
         part, mean = held if held is not None else (x[..., cols].to(dtype), None)
-        sums = (weight @ part).double()  # (L, 2K or 3K, d)
-        units = sums[:, :k]
+        units = (unit_weight @ part).double()  # (L, K, d)
         total += units.sum(1).square().sum(-1)
         class_squares += units.square().sum(-1)
-        if centered:
+        if centered_weight is not None:
             mean = part.mean(1, keepdim=True) if mean is None else mean
-            units_c = sums[:, k : 2 * k] - weights[1].sum(-1)[..., None] * mean  # (L, K, d)
+            units_c = (centered_weight @ part).double() - centered_weight.sum(-1)[
+                ..., None
+            ] * mean  # (L, K, d)
             total_c += units_c.sum(1).square().sum(-1)
             same_c += units_c.square().sum((1, 2))
-        if class_means:
-            raw = sums[:, -k:]
+        if class_means:  # raw class sums: their cosines are those of the class means
+            raw = (oh @ part).double()
             mean_gram += raw @ raw.transpose(1, 2)
     kept = (squares > 0).double()  # zero rows: unit vector 0, left out of the shares
     out = pair_means_from_sums(total, class_squares.sum(1), kept.sum(1), classes)

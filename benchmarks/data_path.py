@@ -5,8 +5,8 @@
 
 Both paths are the trainer's own ``BatchStream``: a ``TensorDataset`` is moved to the device once and
 batched by indexing with a random permutation; any other Dataset (here the same tensors behind a thin
-Dataset wrapper) goes through a shuffled ``torch.utils.data.DataLoader`` (default: no workers, as the
-core uses it) and each batch is copied to the device. A step is fetch + forward + backward + SGD step of
+Dataset wrapper) is batched as a shuffled ``torch.utils.data.DataLoader`` without workers batches it (the
+same batches, fetched item by item and collated) and each batch is copied to the device. A step is fetch + forward + backward + SGD step of
 the same model. Rounds alternate between the paths so that a change in machine load hits both; the
 median step time of each is reported with the ratio DataLoader / tensor.
 """
@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from condensekit.data import DataInfo
 from condensekit.batches import BatchStream
+from condensekit.data import DataInfo
 
 
 class WrappedDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):

@@ -121,7 +121,7 @@ def test_a_probe_with_wanted_quantities_runs_without_a_graph_until_gradients_are
     full = Probe(model, x, y, probe_points(model), step=0)
     lean = Probe(model, x, y, probe_points(model), step=0, wanted=frozenset({"feat_inter"}))
     assert full.wanted is None and lean.wanted == {"feat_inter"}
-    lean.features  # the forward pass
+    assert lean.features  # the forward pass
     assert lean._outputs is not None and not any(t.requires_grad for t in lean._outputs.values())
     for name in full.features:
         assert torch.equal(lean.features[name], full.features[name])

@@ -227,8 +227,9 @@ def measure_rows(rows: list[Row], classes: Any, found: Found, wanted: Any = None
     """Every feature quantity of every row (those ``wanted``, see :func:`asks`), computing same-shaped rows as
     one stack.
 
-    The rows and stacks are the same whatever is wanted, and the sums in float64 (as the centered similarity
-    needs them), so that a refined ``feat_inter`` equals a scheduled one bit for bit.
+    The rows and stacks are the same whatever is wanted (and each quantity's sums its own, see
+    :func:`condensekit.measures.similarity_statistics`), so that a refined ``feat_inter`` equals a
+    scheduled one bit for bit.
     """
 
     from condensekit.measures import similarity_statistics
@@ -257,7 +258,6 @@ def measure_rows(rows: list[Row], classes: Any, found: Found, wanted: Any = None
                 class_means=asks(wanted, "feat_classmean"),
                 shares=asks(wanted, "share_common", "share_class", "share_sample"),
                 dead=dead,
-                float64=True,
             )
             names = {**FEATURE_KEYS, "dead_frac": "dead_frac"} if dead else FEATURE_KEYS
             for name, key in names.items():

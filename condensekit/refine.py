@@ -39,6 +39,11 @@ between consecutive steps measured less than one gap width away) of its top coun
 flat top the highest step is decided by that noise, so every gap along the top is measured inside."""
 
 
+Tolerance = tuple[int, float]
+"""``(steps, value)``: how far the peak's step and height may be from the dense one's (see
+:func:`candidate_gaps`)."""
+
+
 @dataclass(frozen=True)
 class Gap:
     """Two consecutive measured steps ``a < b`` with unmeasured steps between them; ``rank`` orders the
@@ -137,17 +142,21 @@ class WatchedSeries:
         return max(near) if near else prior
 
 
-def candidate_gaps(book: WatchedSeries, prior: float) -> list[Gap]:
+def candidate_gaps(book: WatchedSeries, prior: float, tolerance: Tolerance = (0, 0.0)) -> list[Gap]:
     """The gaps that may hide a value above a watched series' top (see the module's rules), best first.
 
     ``prior``: the excursion allowed for where no refined gap is near, as a share of the series' spread
-    (its top less its lowest value)."""
+    (its top less its lowest value). ``tolerance``: ``(steps, value)``: a gap that lies within ``steps`` of
+    a series' highest step matters to it only if it may hide a value ``value`` above the top (the peak's
+    step can then move by no more than ``steps``, its height by no more than ``value``)."""
     out: dict[tuple[int, int], float] = {}
     steps = book.steps
     for name, series in book.values.items():
         top = book.top(name)
         if not math.isfinite(top):
             continue
+        at = min(step for step, v in series.items() if v == top)
+        near_steps, near_value = tolerance
         spread = max(top - min(v for v in series.values() if math.isfinite(v)), 1e-12)
         guess = prior * spread
         changes = book.changes(name)
@@ -169,8 +178,9 @@ def candidate_gaps(book: WatchedSeries, prior: float) -> list[Gap]:
                 ]
             ]
             tie = TIE_NOISE * sorted(near)[len(near) // 2] if near else 0.0
-            reaches = max(ends) >= top - tie or max(ends) + book.allowance(name, a, b, guess) >= top
-            if reaches or _vertex_reaches(steps, values, i, top):
+            need = top + near_value if at - near_steps <= a and b <= at + near_steps else top
+            reaches = max(ends) >= need - tie or max(ends) + book.allowance(name, a, b, guess) >= need
+            if reaches or _vertex_reaches(steps, values, i, need):
                 rank = -1.0 if name == LAYER_MEAN else (top - max(ends)) / spread
                 out[(a, b)] = min(rank, out.get((a, b), math.inf))
     return sorted((Gap(a, b, rank) for (a, b), rank in out.items()), key=lambda g: (g.rank, g.a))
@@ -271,6 +281,7 @@ def search(
     budget: int,
     measure_at: Callable[[list[int]], Measurements],
     replay: Callable[[int, int, int], Measurements],
+    tolerance: Tolerance = (0, 0.0),
 ) -> SearchReport:
     """Measure inside candidate gaps until none is left (or ``budget`` measurements plus replayed steps are
     spent), recording every measurement in ``book``.
@@ -287,10 +298,11 @@ def search(
         budget: the most measurements plus replayed training steps to spend.
         measure_at: measures at snapshot steps.
         replay: re-runs training from a snapshot and measures inside one gap.
+        tolerance: see :func:`candidate_gaps` (default: find the highest step exactly).
     """
     report, skipped = SearchReport(), set()
     while True:
-        gaps = [g for g in candidate_gaps(book, prior) if (g.a, g.b) not in skipped]
+        gaps = [g for g in candidate_gaps(book, prior, tolerance) if (g.a, g.b) not in skipped]
         if not gaps:
             break
         report.rounds += 1

@@ -3,11 +3,11 @@
     python benchmarks/data_path.py                          # MNIST-sized data, MLP and CNN, on cpu
     python benchmarks/data_path.py --device cuda --shape 3,32,32 --steps 300
 
-Both paths are the trainer's own ``batch_stream``: a ``TensorDataset`` is moved to the device once and
+Both paths are the trainer's own ``BatchStream``: a ``TensorDataset`` is moved to the device once and
 batched by indexing with a random permutation; any other Dataset (here the same tensors behind a thin
-Dataset wrapper) goes through a shuffled ``torch.utils.data.DataLoader`` (default: no workers, as the
-core uses it) and each batch is copied to the device. A step is fetch + forward + backward + SGD step of
-the same model. Rounds alternate between the paths so that a change in machine load hits both; the
+Dataset wrapper) is batched as a shuffled ``torch.utils.data.DataLoader`` without workers batches it (the
+same batches, fetched item by item and collated) and each batch is copied to the device. A step is fetch +
+forward + backward + SGD step of the same model. Rounds alternate between the paths so that a change in machine load hits both; the
 median step time of each is reported with the ratio DataLoader / tensor.
 """
 
@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from condensekit.batches import BatchStream
 from condensekit.data import DataInfo
-from condensekit.trainer import batch_stream
 
 
 class WrappedDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -81,7 +81,7 @@ def measure(args: argparse.Namespace, kind: str, data: TensorDataset, device: to
     shape = tuple(data.tensors[0].shape[1:])
     model = build_model(kind, shape, args.classes).to(device)
     datasets: dict[str, Dataset[Any]] = {"tensor": data, "dataloader": WrappedDataset(data)}
-    streams = {name: batch_stream(ds, args.batch_size, device, seed=0) for name, ds in datasets.items()}
+    streams = {name: BatchStream(ds, args.batch_size, device, seed=0) for name, ds in datasets.items()}
     for name in streams:  # warm-up: allocator, cudnn autotuning, the first permutation / loader iterator
         time_steps(model, streams[name], 5, device)
     medians: dict[str, list[float]] = {name: [] for name in streams}

@@ -5,8 +5,10 @@ Same model (plain MLP), same data (digits, in memory), same steps and batch size
 * bare:        a hand-written loop (randperm batches, SGD, cross-entropy), no logging
 * metrics off: ``condensekit`` with ``[metrics]`` empty (loss logged every step to TensorBoard + jsonl,
                accuracy on the default ``log:20`` schedule)
-* default:     ``condensekit`` with the default metric schedule (``condensation``,
-               ``DEFAULT_METRIC_SCHEDULE``: ``log:50``)
+* default:     ``condensekit`` with ``condensation`` as a recipe gets it by default: on
+               ``DEFAULT_METRIC_SCHEDULE``, its summary series refined (``[probe] refine``, docs/metrics.md)
+* default before refinement: what the default was before the refinement came: ``condensation`` on
+               ``log:50``, ``[probe] refine = false`` (measured side by side, so the two compare)
 * metrics off, 2 evals: as ``metrics off`` with accuracy evaluated only at the first and last step
                (``eval_every = "at:0"``): what the framework itself costs, without the 20 passes over
                the data that the default evaluation schedule asks for
@@ -51,6 +53,10 @@ model = {{ use = "mlp", depth = 10, width = 256 }}
 """
 
 
+BEFORE = '[metrics]\ncondensation = { every = "log:50" }\n[probe]\nrefine = false\n'
+"""The default metrics before the refinement came: ``log:50``, measured as scheduled only."""
+
+
 def bare_loop(steps: int, device: str) -> float:
     from condensekit_plugins.data.digits import DigitsParams, load_digits
     from condensekit_plugins.models.nets.mlp import MLP
@@ -90,6 +96,7 @@ def main() -> None:
         "bare": [],
         "metrics off": [],
         "default metrics": [],
+        "default, before": [],
         "metrics off, 2 evals": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,6 +108,7 @@ def main() -> None:
             times["default metrics"].append(
                 condensekit_run(args.steps, args.device, "[metrics]\ncondensation = {}\n", work)
             )
+            times["default, before"].append(condensekit_run(args.steps, args.device, BEFORE, work))
             times["metrics off, 2 evals"].append(
                 condensekit_run(args.steps, args.device, "[metrics]\n", work, 'eval_every = "at:0"')
             )
@@ -113,7 +121,7 @@ def main() -> None:
     for name, values in times.items():
         med = statistics.median(values)
         print(
-            f"  {name:20s} median {med:7.2f} s   ratio to bare "
+            f"  {name:21s} median {med:7.2f} s   ratio to bare "
             f"{med / base:5.2f}   ({', '.join(f'{v:.2f}' for v in values)})"
         )
 

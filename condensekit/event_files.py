@@ -54,6 +54,23 @@ def event_file_bytes(summaries: Iterable[Any]) -> bytes:
     return buffer.getvalue()
 
 
+def in_step_order(path: Path) -> bytes:
+    """The event file at ``path`` with its events sorted by step, as bytes (the version record first).
+
+    The sort is stable: the events of one step keep their order. TensorBoard draws a tag's points in the
+    order of the file, so points logged late for earlier steps (a refinement's) would make a curve jump back.
+    """
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    events = [e for e in LegacyEventFileLoader(str(path)).Load() if not e.HasField("file_version")]
+    buffer = io.BytesIO()
+    records = RecordWriter(buffer)
+    for event in (_event(), *sorted(events, key=lambda e: e.step)):
+        records.write(event.SerializeToString())
+    return buffer.getvalue()
+
+
 class EventFile:
     """A run's event file in ``folder``, written in the calling thread (see the module's docstring)."""
 

@@ -246,8 +246,13 @@ def _limits(folder: Path) -> tuple[int, int]:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """All rows of ``metrics.jsonl`` (a truncated last line from a crash is ignored); none when it is
-    missing, or is a link or a FIFO (never followed: the run's row says why, see :mod:`condensekit.reuse`)."""
+    """All rows of ``metrics.jsonl`` in step order (a truncated last line from a crash is ignored); none
+    when it is missing, or is a link or a FIFO (never followed: the run's row says why, see
+    :mod:`condensekit.reuse`).
+
+    The file is in the order the rows were logged: a refinement of the summary series logs rows of earlier
+    steps after the run's last step. The sort is stable, so rows of one step keep their order.
+    """
     rows: list[dict[str, Any]] = []
     try:
         text = read_bytes(run_dir / "metrics.jsonl").decode("utf-8", "replace")
@@ -258,7 +263,12 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
             rows.append(json.loads(line))
         except ValueError:
             continue
-    return rows
+    return sorted(rows, key=_step_of)
+
+
+def _step_of(row: dict[str, Any]) -> int:
+    step = row.get("step")
+    return step if isinstance(step, int) else -1
 
 
 RUN_DEPTH = 3

@@ -72,25 +72,8 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
 
 
 RELU_LIKE = frozenset(
-    {
-        "relu",
-        "relu6",
-        "leaky_relu",
-        "leakyrelu",
-        "prelu",
-        "rrelu",
-        "elu",
-        "celu",
-        "selu",
-        "gelu",
-        "quickgelu",
-        "gelutanh",
-        "silu",
-        "swish",
-        "mish",
-        "hardswish",
-        "softplus",
-    }
+    "relu relu6 leaky_relu leakyrelu prelu rrelu elu celu selu gelu quickgelu gelutanh silu swish mish "
+    "hardswish softplus".split()
 )
 """Activations (module class names, lower case, or the names a model's ``probe_activations`` gives) that are
 zero or nearly zero for negative inputs, so that a unit whose input is <= 0 on every sample is inactive."""
@@ -152,6 +135,11 @@ class Probe:
             output directly or through one normalization layer.
         weight_grads: name -> {parameter name -> gradient of the summed probe loss}.
         logits: the model's output on the probe batch (detached).
+        wanted: the quantities asked for at this step (e.g. ``{"feat_inter"}``), or None for all of them.
+            A refinement (:mod:`condensekit.replay`) measures only the summary series' quantity; a metric
+            may then compute only what is wanted (keys it returns beyond that are not logged), and one that
+            ignores ``wanted`` still works. With ``wanted`` set, the forward pass builds no autograd graph
+            until a metric asks for gradients (it then runs again with one).
     """
 
     def __init__(
@@ -161,12 +149,15 @@ class Probe:
         labels: torch.Tensor,
         points: dict[str, nn.Module],
         step: int,
+        wanted: frozenset[str] | None = None,
     ):
         self.model = model
         self.inputs = inputs
         self.labels = labels
         self.points = points
         self.step = step
+        self.wanted = wanted
+        self._graph = wanted is None  # whether the forward pass records a graph for gradients
         self._outputs: dict[str, torch.Tensor] | None = None
         self._inputs: dict[str, torch.Tensor] = {}
         self._activation_inputs: dict[str, torch.Tensor] = {}
@@ -269,7 +260,7 @@ class Probe:
             for m in modules:
                 if isinstance(m, nn.Dropout | nn.Dropout1d | nn.Dropout2d | nn.Dropout3d | nn.AlphaDropout):
                     m.eval()
-            with torch.random.fork_rng(devices=devices), torch.enable_grad():
+            with torch.random.fork_rng(devices=devices), torch.set_grad_enabled(self._graph):
                 logits = self.model(self.inputs)
         finally:
             for h in handles:
@@ -324,9 +315,17 @@ class Probe:
         assert self._feature_grads is not None
         return self._feature_grads
 
+    def _ensure_graph(self) -> None:
+        """Gradients are asked for: when the forward pass ran without a graph (``wanted`` set), forget it so
+        that the next one records one."""
+        if not self._graph:
+            self._graph, self._outputs, self._inputs, self._activation_inputs = True, None, {}, {}
+            self._functional, self._calls = [], {}
+
     def _backward(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
         """One backward pass for every feature gradient not yet computed and for ``params``; returns their
         gradients."""
+        self._ensure_graph()
         self._forward()
         assert self._outputs is not None and self._loss is not None
         names = (
@@ -347,6 +346,7 @@ class Probe:
     @property
     def weight_grads(self) -> dict[str, dict[str, torch.Tensor]]:
         if self._weight_grads is None:
+            self._ensure_graph()
             self._forward()
             out: dict[str, dict[str, torch.Tensor]] = {}
             plain: dict[str, list[str]] = {}

@@ -124,7 +124,7 @@ class RunHooks:
     """
 
     def __init__(self, pm: PluginManager, components: list[Component]):
-        self.pm = pm
+        self.pm, self.components = pm, components
         trace = getattr(pm, "tracing", False)
         # hook -> (component, a function of all the hook's arguments), the last listed component first
         self._calls: dict[str, list[tuple[Component, Callable[..., Any]]]] = {}
@@ -152,6 +152,13 @@ class RunHooks:
                 obj = pm.catalogue.get(kinds, name).build(params)
                 components.append(Component(kind, name, obj, hook_methods(obj, f"{kind} {name!r}")))
         return cls(pm, components)
+
+    def without_plugins(self, metrics: list[str]) -> RunHooks:
+        """The run's tricks and the named ``metrics`` alone, without the process's plugins: what a replay of
+        training steps calls (:mod:`condensekit.replay`)."""
+        hooks = RunHooks(self.pm, [c for c in self.components if c.kind == "trick" or c.name in metrics])
+        hooks._plugins = {}
+        return hooks
 
     def call(self, hook: str, **kwargs: Any) -> list[Any]:
         """Call ``hook`` on every component and plugin; the results that are not None, in calling order."""

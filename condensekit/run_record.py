@@ -117,7 +117,9 @@ def train_into(spec: RunSpec, run_dir: Path, plugin_manager: Callable[[], Plugin
         record["device"] = str(resolve_device(spec.device))
         record["threads"] = torch.get_num_threads()
         record["reports"] = {name: r.model_dump(mode="json") for name, r in metric_reports(pm, spec).items()}
-        status, summary = train(spec, run_dir, pm)
+        cpu = time.process_time()
+        status, summary = train(spec, run_dir, pm, notes=record)  # notes: the refinement's record
+        record["cpu_seconds"] = time.process_time() - cpu
     except BaseException as exc:
         if is_interruption(exc):  # Ctrl-C or a signal: say so on disk, then let it stop the process
             record.update(status=RunStatus.INTERRUPTED, finished=time.time())

@@ -62,11 +62,21 @@ class TrainSection(BaseModel):
 
 
 class ProbeSection(BaseModel):
-    """``[probe]``: the fixed class-balanced probe batch."""
+    """``[probe]``: the fixed class-balanced probe batch, and where the summary series is measured."""
 
     model_config = _FROZEN
     per_class: int = Field(20, ge=1, description="probe samples per class")
     max_samples: int = Field(512, ge=2, description="cap on the probe batch size")
+    refine: bool = Field(
+        True,
+        description=(
+            "measure the summary series densely around its peaks and the loss's exit from the plateau, by "
+            "replaying training steps from in-memory snapshots (false: on the metric's schedule only)"
+        ),
+    )
+    refine_memory: int = Field(
+        256, ge=1, le=1_000_000, description="MiB the snapshots of one run may take for the refinement"
+    )
 
 
 class DataSection(BaseModel):

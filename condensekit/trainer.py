@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import numbers
 import random
-import reprlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +14,29 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from condensekit.batches import BatchStream
 from condensekit.data import DataBundle, check_answerable
 from condensekit.errors import CondensekitError, PluginError, is_interruption
 from condensekit.layer_groups import HIDDEN, declared_groups
 from condensekit.manager import PluginManager
-from condensekit.phases import LOSS_TAG, smoothing_window, summarize_run
+from condensekit.measuring import Recorder, measure
+from condensekit.phases import smoothing_window, summarize_run
 from condensekit.probe import Probe, make_probe_batch, probe_points
+from condensekit.replay import Refinement, Stepper
 from condensekit.run import Run
 from condensekit.run_hooks import RunHooks
-from condensekit.schedules import BoundSchedule
+from condensekit.snapshots import TrainingState
 from condensekit.spec import RunSpec
 from condensekit.status import RunStatus
 
 LOSS_FLUSH_EVERY = 50  # read losses back from the device in chunks, not every step (no per-step sync)
 
 
-def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, dict[str, Any]]:
+def train(
+    spec: RunSpec, run_dir: Path, pm: PluginManager, notes: dict[str, Any] | None = None
+) -> tuple[RunStatus, dict[str, Any]]:
     """Train one run and return ``(status, summary)``; ``run_finished`` is called in every case, with the true
-    status."""
+    status. ``notes`` (``run.json``'s record) receives what the refinement of the summary series did."""
     _seed_everything(spec.seed)
     device = resolve_device(spec.device)
     bundle: DataBundle = pm.catalogue.get("datasets", spec.data.use).build(
@@ -55,43 +58,18 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
         points = probe_points(model)
         run.probe_groups = declared_groups(model, list(points))
         run.hidden_layers = run.probe_groups[HIDDEN]
-        probe_x, probe_y = make_probe_batch(
+        probe_batch = make_probe_batch(
             bundle.train, spec.probe.per_class, spec.probe.max_samples, spec.seed, device
         )
-        recorder, total = Recorder(hooks, run), spec.train.steps
-        due = {name: metric.every.bind(total) for name, metric in spec.metrics.items()}
-        eval_steps = spec.train.eval_every.bind(total)
-        test_only = spec.train.test_schedule(len(bundle.test), spec.data.batch_size)  # type: ignore[arg-type]
-        test_steps = test_only.bind(total)  # more test accuracy between evaluations: smoothing-proof curves
-        batches = batch_stream(bundle.train, spec.data.batch_size, device, spec.seed)
-        losses = torch.full((LOSS_FLUSH_EVERY,), math.nan, device=device)  # the last steps' losses
-        diverged, started, modules = False, time.perf_counter(), list(model.modules())
-        for step in range(total + 1):
-            run.step = step
-            if any(step in steps for steps in due.values()):  # collect_metrics of those due, one shared probe
-                probe = Probe(model, probe_x, probe_y, points, step)  # losses first: no stale loss check
-                if not recorder.flush_losses(losses, upto=step) or not _measure(hooks, probe, due, recorder):
-                    diverged = True  # a non-finite loss, weight, feature or gradient: diverged at this step
-                    break
-            if step in eval_steps or step in test_steps:  # train accuracy at eval_every only
-                recorder.emit(step, evaluate(model, bundle, device, train=step in eval_steps))  # log_scalars
-            if step % LOSS_FLUSH_EVERY == 0 or step == total:  # log_scalars of train/loss, a chunk at a time
-                if diverged := not recorder.flush_losses(losses, upto=step):
-                    break
-            if step == total:
-                break
-            x, y = next(batches)
-            if not all(m.training for m in modules):  # model.train() walks every module: only when needed
-                model.train()
-            outputs = model(x)
-            loss = F.cross_entropy(outputs, y)
-            extra = hooks.call("extra_loss", run=run, model=model, batch=(x, y), outputs=outputs)
-            optimizer.zero_grad(set_to_none=True)
-            (loss + sum(extra) if extra else loss).backward()
-            hooks.call("before_step", run=run, model=model, optimizer=optimizer)
-            optimizer.step()
-            hooks.call("after_step", run=run, model=model, optimizer=optimizer)
-            losses[step % LOSS_FLUSH_EVERY] = loss.detach()
+        batches = BatchStream(bundle.train, spec.data.batch_size, device, spec.seed)
+        stepper = Stepper(hooks, run, model, optimizer, _step_taker(run, model, optimizer, batches))
+        recorder, started = Recorder(hooks, run), time.perf_counter()
+        refinement = _refinement(stepper, batches, probe_batch, points, recorder, bundle)
+        diverged = _loop(stepper, recorder, bundle, probe_batch, points, refinement)
+        if refinement is not None and not diverged:
+            record = refinement.finish(recorder.losses, device)
+            if notes is not None:
+                notes["refinement"] = record
         summary = _summarize(recorder, run, bundle, spec, time.perf_counter() - started, diverged)
         status = RunStatus.DIVERGED if diverged else RunStatus.OK
         return status, summary
@@ -102,39 +80,95 @@ def train(spec: RunSpec, run_dir: Path, pm: PluginManager) -> tuple[RunStatus, d
         hooks.call("run_finished", run=run, status=status, summary=summary)
 
 
-class Recorder:
-    """Passes scalars to the ``log_scalars`` hook and keeps them in memory for the run's summary."""
+def _loop(
+    stepper: Stepper,
+    recorder: Recorder,
+    bundle: DataBundle,
+    probe_batch: tuple[torch.Tensor, torch.Tensor],
+    points: dict[str, nn.Module],
+    refinement: Refinement | None,
+) -> bool:
+    """The training loop: measure what is due, evaluate, log the losses, take a step. True when the run
+    diverged (a non-finite loss, weight, feature or gradient)."""
+    run, model, hooks = stepper.run, stepper.model, stepper.hooks
+    total = run.total_steps
+    due = {name: metric.every.bind(total) for name, metric in run.spec.metrics.items()}
+    watched = due.get(refinement.metric) if refinement is not None else None
+    eval_steps = run.spec.train.eval_every.bind(total)
+    test_only = run.spec.train.test_schedule(len(bundle.test), run.spec.data.batch_size)  # type: ignore[arg-type]
+    test_steps = test_only.bind(total)  # more test accuracy between evaluations: smoothing-proof curves
+    losses = torch.full((LOSS_FLUSH_EVERY,), math.nan, device=run.device)  # the last steps' losses
+    for step in range(total + 1):
+        run.step = step
+        if any(step in steps for steps in due.values()):  # collect_metrics of those due, one shared probe
+            probe = Probe(model, *probe_batch, points, step)  # losses first: no stale loss check
+            if not recorder.flush_losses(losses, upto=step):
+                return True
+            scalars = measure(hooks, probe, due, recorder)
+            if scalars is None:
+                return True
+            if refinement is not None and watched is not None and step in watched:
+                refinement.observe(step, scalars)
+        if step in eval_steps or step in test_steps:  # train accuracy at eval_every only
+            recorder.emit(step, evaluate(model, bundle, run.device, train=step in eval_steps))  # log_scalars
+        if step % LOSS_FLUSH_EVERY == 0 or step == total:  # log_scalars of train/loss, a chunk at a time
+            if not recorder.flush_losses(losses, upto=step):
+                return True
+        if step == total:
+            return False
+        if refinement is not None:
+            refinement.keep(step)  # the state after `step` steps, before the next one
+        losses[step % LOSS_FLUSH_EVERY] = stepper.take(hooks)
+    return False
 
-    def __init__(self, hooks: RunHooks, run: Run):
-        self.hooks, self.run = hooks, run
-        self.max_loss = run.spec.train.max_loss
-        self.history: dict[str, tuple[list[int], list[float]]] = {}
-        self.losses: list[float] = []
 
-    def emit(self, step: int, scalars: dict[str, float]) -> None:
-        if not scalars:
-            return
-        for tag, value in scalars.items():
-            steps, values = self.history.setdefault(tag, ([], []))
-            steps.append(step)
-            values.append(float(value))
-        self.hooks.call("log_scalars", run=self.run, step=step, scalars=scalars)
+def _step_taker(
+    run: Run, model: nn.Module, optimizer: torch.optim.Optimizer, batches: BatchStream
+) -> Callable[[RunHooks], torch.Tensor]:
+    """One optimizer step on the next minibatch, calling the training hooks on ``hooks`` (the run's, or a
+    replay's own); returns the minibatch loss, detached (no host sync)."""
+    modules = list(model.modules())
 
-    def flush_losses(self, losses: torch.Tensor, upto: int) -> bool:
-        """Log the losses of the steps before ``upto`` not yet logged; False when one is not finite or above
-        ``train.max_loss``.
+    def take(hooks: RunHooks) -> torch.Tensor:
+        x, y = next(batches)
+        if not all(m.training for m in modules):  # model.train() walks every module: only when needed
+            model.train()
+        outputs = model(x)
+        loss = F.cross_entropy(outputs, y)
+        extra = hooks.call("extra_loss", run=run, model=model, batch=(x, y), outputs=outputs)
+        optimizer.zero_grad(set_to_none=True)
+        (loss + sum(extra) if extra else loss).backward()
+        hooks.call("before_step", run=run, model=model, optimizer=optimizer)
+        optimizer.step()
+        hooks.call("after_step", run=run, model=model, optimizer=optimizer)
+        return loss.detach()
 
-        ``losses`` is a ring buffer of ``LOSS_FLUSH_EVERY`` entries indexed by ``step % LOSS_FLUSH_EVERY``:
-        the loop flushes it every ``LOSS_FLUSH_EVERY`` steps, so it holds exactly the steps not yet logged.
-        """
-        values = losses.tolist()
-        for step in range(len(self.losses), upto):
-            value = values[step % len(values)]
-            self.losses.append(value)
-            self.emit(step, {LOSS_TAG: value})
-            if not math.isfinite(value) or value > self.max_loss:
-                return False
-        return True
+    return take
+
+
+def _refinement(
+    stepper: Stepper,
+    batches: BatchStream,
+    probe_batch: tuple[torch.Tensor, torch.Tensor],
+    points: dict[str, nn.Module],
+    recorder: Recorder,
+    bundle: DataBundle,
+) -> Refinement | None:
+    """The refinement of the summary series (``[probe] refine``), or None: off, or no summary series."""
+    spec = stepper.run.spec
+    series = spec.summary_options.series
+    if not spec.probe.refine or series is None or series.partition("/")[0] not in spec.metrics:
+        return None
+    step_hooks = {"before_step", "after_step", "extra_loss"}
+    tricks = {
+        c.name: c.obj for c in stepper.hooks.components if c.kind == "trick" and step_hooks & set(c.methods)
+    }
+    state = TrainingState(stepper.model, stepper.optimizer, tricks, batches)
+    window = smoothing_window(math.ceil(len(bundle.train) / spec.data.batch_size))  # type: ignore[arg-type]
+    refinement = Refinement(
+        stepper, state, probe_batch, points, series, recorder, window, spec.probe.refine_memory * 2**20
+    )
+    return refinement if refinement.usable else None
 
 
 def metric_reports(pm: PluginManager, spec: RunSpec) -> dict[str, Any]:
@@ -182,64 +216,6 @@ def _optimizer_options(hooks: RunHooks, run: Run) -> dict[str, Any]:
     return {"lr": lr} | {key: value for key, value in options.items() if key != "lr"}
 
 
-def _measure(hooks: RunHooks, probe: Probe, due: dict[str, BoundSchedule], recorder: Recorder) -> bool:
-    """Call ``collect_metrics`` on the metrics due now (and on plugins that are not catalogue metrics).
-
-    Returns False, without calling a metric, when the weights or the probe's features or logits are not
-    finite, and False when a metric fails or returns non-finite values on non-finite feature gradients:
-    the run has diverged at this step. A metric that returns something other than numbers fails the run
-    with an error naming the metric and the key.
-    """
-    weights = [p.detach() for p in probe.model.parameters()]
-    if _not_finite(weights, list(probe.features.values()), [probe.logits]):
-        return False
-    run = recorder.run
-    scalars: dict[str, float] = {}
-    try:
-        now = [name for name, steps in due.items() if run.step in steps]
-        for source, prefix, result in hooks.collect_metrics(now, run=run, probe=probe):
-            scalars.update(_numbers(source, prefix, result))
-    except Exception:
-        if _not_finite(list(probe.feature_grads.values())):  # the metric met non-finite gradients: divergence
-            return False
-        raise
-    if not all(math.isfinite(v) for v in scalars.values()) and _not_finite(
-        list(probe.feature_grads.values())
-    ):
-        return False
-    recorder.emit(run.step, scalars)
-    return True
-
-
-def _not_finite(*groups: list[torch.Tensor]) -> bool:
-    """Whether any tensor of the groups holds a NaN or an infinity (one device sync for all of them)."""
-    checks = [t.isfinite().all() for group in groups for t in group if t.numel()]
-    return bool(checks) and not bool(torch.stack(checks).all())
-
-
-def _numbers(source: str, prefix: str, result: Any) -> dict[str, float]:
-    """``{prefix/key: float}`` of what a ``collect_metrics`` returned; a PluginError naming the source
-    otherwise."""
-    if result is None:
-        return {}
-    if not isinstance(result, dict):
-        raise PluginError(
-            f"{source}: collect_metrics returned {type(result).__name__} "
-            f"{reprlib.repr(result)}; it must return a dict of key -> number, or None"
-        )
-    out = {}
-    for key, value in result.items():
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        if not isinstance(value, numbers.Real):
-            raise PluginError(
-                f"{source}: collect_metrics returned {type(value).__name__} "
-                f"{reprlib.repr(value)} for key {key!r}; every value must be a number (a float)"
-            )
-        out[f"{prefix}/{key}"] = float(value)
-    return out
-
-
 @torch.no_grad()
 def accuracy(
     model: nn.Module, dataset: Dataset[Any], device: torch.device, limit: int = 10_000, batch_size: int = 1000
@@ -279,32 +255,6 @@ def _eval_batches(
             return
 
 
-def batch_stream(
-    dataset: Dataset[Any], batch_size: int, device: torch.device, seed: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless shuffled minibatches. In-memory tensors live on the device and are indexed directly."""
-    generator = torch.Generator().manual_seed(seed + 1)
-    if isinstance(dataset, TensorDataset):
-        x, y = (t.to(device) for t in dataset.tensors)
-        n = len(y)
-        size = min(batch_size, n)
-        while True:
-            order = torch.randperm(n, generator=generator).to(device)
-            for i in range(0, n - size + 1, size):
-                idx = order[i : i + size]
-                yield x[idx], y[idx].long()
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=True,
-        drop_last=len(dataset) >= batch_size,  # type: ignore[arg-type]
-        generator=generator,
-    )
-    while True:
-        for x, y in loader:
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True).long()
-
-
 def _summarize(
     recorder: Recorder, run: Run, bundle: DataBundle, spec: RunSpec, seconds: float, diverged: bool
 ) -> dict[str, Any]:
@@ -313,7 +263,7 @@ def _summarize(
     per_epoch = math.ceil(len(bundle.train) / spec.data.batch_size)  # type: ignore[arg-type]
     summary = summarize_run(
         recorder.losses,
-        recorder.history,
+        recorder.sorted_history(),
         run.hidden_layers,
         spec.summary_options.series,
         smoothing_window(per_epoch),

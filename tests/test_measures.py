@@ -166,6 +166,83 @@ def test_common_direction_strength_and_effective_rank():
     assert math.isnan(measures.common_direction_strength(torch.zeros(3, 3)))
 
 
+def _svd_reference(m: torch.Tensor) -> tuple[float, float]:
+    """rho1 and erank from ``torch.linalg.svdvals`` in float64 (what :func:`measures.spectra` replaces)."""
+    s = torch.linalg.svdvals(m.reshape(m.shape[0], -1).double())
+    p = s / s.sum()
+    entropy = -sum(float(q) * math.log(float(q)) for q in p if q > 0)
+    return float(s[0] ** 2 / (s**2).sum()), math.exp(entropy)
+
+
+def _ill_conditioned(rows: int, cols: int, condition: float) -> torch.Tensor:
+    """A matrix whose singular values fall geometrically from 1 to 1/condition."""
+    u, _ = torch.linalg.qr(torch.randn(rows, rows, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(cols, cols, dtype=torch.float64))
+    k = min(rows, cols)
+    sigma = torch.logspace(0, -math.log10(condition), k, dtype=torch.float64)
+    return u[:, :k] @ torch.diag(sigma) @ v[:, :k].T
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: torch.randn(6, 200, 128, dtype=torch.float64), id="random-tall"),
+        pytest.param(lambda: torch.randn(5, 10, 128), id="random-wide-float32"),
+        pytest.param(lambda: torch.randn(4, 128, 128) + 3.0, id="common-offset"),
+        pytest.param(
+            lambda: torch.stack(
+                [
+                    torch.randn(50, r, dtype=torch.float64) @ torch.randn(r, 64, dtype=torch.float64)
+                    for r in (1, 5, 20)
+                ]
+            ),
+            id="rank-deficient",
+        ),
+        pytest.param(lambda: torch.stack([_ill_conditioned(40, 30, c) for c in (1e3, 1e8, 1e14)]), id="ill"),
+        pytest.param(lambda: torch.randn(3, 8, 4, 4), id="flattened"),
+    ],
+)
+def test_spectra_of_the_smaller_gram_matrix_agree_with_svdvals(make):
+    torch.manual_seed(0)
+    stack = make()
+    got = measures.spectra(stack)
+    for i, m in enumerate(stack):
+        rho1, erank = _svd_reference(m)
+        assert float(got["rho1"][i]) == pytest.approx(rho1, rel=1e-10)
+        assert float(got["erank"][i]) == pytest.approx(erank, rel=1e-5)
+        one = measures.spectrum(m)
+        assert float(one["rho1"]) == float(got["rho1"][i]) and float(one["erank"]) == float(got["erank"][i])
+
+
+def test_spectra_of_float32_rank_deficient_matrices_stay_within_float32_rounding_of_svdvals():
+    """float32 rounding gives a rank-one product singular values near 1e-7 sigma_1: the SVD sees them, the
+    Gram spectrum counts them as zero; erank then differs by about float32's rounding, rho1 not at all."""
+    torch.manual_seed(2)
+    stack = torch.stack([torch.randn(50, r) @ torch.randn(r, 64) for r in (1, 2, 5, 20)])
+    got = measures.spectra(stack)
+    for i, m in enumerate(stack):
+        rho1, erank = _svd_reference(m)
+        assert float(got["rho1"][i]) == pytest.approx(rho1, rel=1e-10)
+        assert float(got["erank"][i]) == pytest.approx(erank, rel=1e-5)
+
+
+def test_spectra_count_a_rank_deficient_matrix_at_its_rank():
+    torch.manual_seed(1)
+    rank3 = torch.randn(100, 3, dtype=torch.float64) @ torch.diag(torch.tensor([1.0, 1.0, 1.0]).double())
+    m = rank3 @ torch.linalg.qr(torch.randn(64, 64, dtype=torch.float64))[0][:3]  # equal singular values
+    assert measures.effective_rank(m) == pytest.approx(_svd_reference(m)[1], rel=1e-9)
+    assert 2.5 < measures.effective_rank(m) <= 3.0 + 1e-9
+
+
+def test_spectra_give_nan_for_zero_and_non_finite_matrices_and_numbers_for_the_others():
+    stack = torch.randn(3, 6, 5, dtype=torch.float64)
+    stack[1] = 0.0
+    stack[2, 0, 0] = math.nan
+    got = measures.spectra(stack)
+    assert math.isfinite(float(got["rho1"][0])) and math.isfinite(float(got["erank"][0]))
+    assert all(math.isnan(float(got[k][i])) for k in ("rho1", "erank") for i in (1, 2))
+
+
 def test_dead_fraction_and_mean_norm():
     pre = torch.tensor([[1.0, -1.0, 0.0], [2.0, -3.0, 1.0]])
     assert measures.dead_fraction(pre) == pytest.approx(1 / 3)

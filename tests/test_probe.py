@@ -113,3 +113,35 @@ def test_probe_turns_dropout_off_and_restores_modes():
     second = Probe(model, x, y, probe_points(model), 0).features["2"]
     assert torch.equal(first, second)  # dropout off: deterministic
     assert model[1].training
+
+
+def test_a_probe_with_wanted_quantities_runs_without_a_graph_until_gradients_are_asked_for():
+    model = tiny_mlp()
+    x, y = torch.randn(12, 6), torch.randint(0, 3, (12,))
+    full = Probe(model, x, y, probe_points(model), step=0)
+    lean = Probe(model, x, y, probe_points(model), step=0, wanted=frozenset({"feat_inter"}))
+    assert full.wanted is None and lean.wanted == {"feat_inter"}
+    assert lean.features  # the forward pass
+    assert lean._outputs is not None and not any(t.requires_grad for t in lean._outputs.values())
+    for name in full.features:
+        assert torch.equal(lean.features[name], full.features[name])
+    # a metric that ignores `wanted` and asks for gradients still gets them, the same
+    for name, g in full.feature_grads.items():
+        assert torch.equal(lean.feature_grads[name], g)
+    assert torch.equal(lean.weight_grads["layer2"]["weight"], full.weight_grads["layer2"]["weight"])
+
+
+def test_condensation_computes_only_what_is_wanted_and_the_same_numbers():
+    model = tiny_mlp()
+    x, y = torch.randn(30, 6), torch.arange(30) % 3
+    points = probe_points(model)
+
+    class Run:
+        hidden_layers = ["layer1", "layer2", "layer3"]
+
+    metric = Condensation(CondensationParams())
+    full = metric.collect_metrics(Run(), Probe(model, x, y, points, step=0))
+    lean = metric.collect_metrics(Run(), Probe(model, x, y, points, step=0, wanted=frozenset({"feat_inter"})))
+    assert lean and {key.rpartition("/")[2] for key in lean} == {"feat_inter"}
+    assert "mean/feat_inter" in lean
+    assert all(lean[key] == full[key] for key in lean)  # bit for bit: a refined point is a scheduled one

@@ -3,8 +3,9 @@ session.
 
 One event file in the run directory (no stray sub-runs), written in the run's own thread
 (:class:`condensekit.event_files.EventFile`), so a full disk fails the run with one line, not a traceback
-from a writer thread. Besides every scalar under its own name, the run
-writes what makes runs comparable in TensorBoard (see :mod:`condensekit.dashboard`):
+from a writer thread; in step order: the points a refinement logs for earlier steps after the run's last one
+are sorted in when the run ends. Besides every scalar under its own name, the run writes what makes runs
+comparable in TensorBoard (see :mod:`condensekit.dashboard`):
 
 * copies of the headline (loss, test accuracy, the summary series' layer mean and the layer means its
   metric declares in ``MetricReport.compare``) under ``Compare/``, a group that sorts first;
@@ -21,14 +22,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import condensekit
 from condensekit import dashboard
 from condensekit.dashboard_arms import plateau_marker
-from condensekit.event_files import EventFile
+from condensekit.event_files import EventFile, in_step_order
 from condensekit.layer_groups import HIDDEN
 from condensekit.phases import RunSummary
+from condensekit.safe_files import write_files
 
 KEY = "condensekit.tensorboard"
 
@@ -39,6 +42,8 @@ class _Writer:
     started: float
     aliases: dict[str, list[str]] = field(default_factory=dict)  # tag -> the shared tags it is copied to
     layout_written: bool = False
+    last_step: dict[str, int] = field(default_factory=dict)  # tag -> the last step written
+    late: bool = False  # a tag got a step before its last one (a refinement's points)
 
 
 @condensekit.hookimpl
@@ -81,6 +86,8 @@ def log_scalars(run: condensekit.Run, step: int, scalars: dict[str, float]) -> N
 
     values = []
     for tag, value in scalars.items():
+        state.late = state.late or step < state.last_step.get(tag, -1)
+        state.last_step[tag] = max(step, state.last_step.get(tag, -1))
         values.append(Summary.Value(tag=tag, simple_value=float(value)))
         values += [
             Summary.Value(tag=alias, simple_value=float(value)) for alias in state.aliases.get(tag, ())
@@ -116,6 +123,15 @@ def run_finished(run: condensekit.Run, status: str, summary: dict[str, Any]) -> 
             state.writer.add_summary(item)
     finally:
         state.writer.close()
+    if state.late:
+        _sort_by_step(state.writer.path)
+
+
+def _sort_by_step(path: Path) -> None:
+    """Rewrite the run's event file with its events in step order
+    (:func:`condensekit.event_files.in_step_order`): in place of the old one, whole or not at all, never
+    through a link."""
+    write_files(path.parent, {path.name: in_step_order(path)})
 
 
 def _write_plateau_marker(writer: EventFile, summary: RunSummary) -> None:

@@ -37,7 +37,7 @@ from condensekit.measures.similarity import (
     pair_similarity,
     similarity_statistics,
 )
-from condensekit.measures.spectrum import common_direction_strength, effective_rank, spectrum
+from condensekit.measures.spectrum import common_direction_strength, effective_rank, spectra, spectrum
 from condensekit.measures.weight_grads import (
     conv_weight_grad_similarity,
     inter_mean_of_inner_products,
@@ -70,5 +70,6 @@ __all__ = [
     "nc4_ncc_mismatch",
     "pair_similarity",
     "similarity_statistics",
+    "spectra",
     "spectrum",
 ]

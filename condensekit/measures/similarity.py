@@ -68,66 +68,50 @@ def similarity_statistics(
       :func:`energy_shares`);
     * ``dead``: ``dead_frac``, the share of columns that are <= 0 on every sample;
     * ``norms``: ``mean_norm``, the mean over samples of ``|x_i|``.
+
+    Each quantity's sums are computed the same way whatever else is asked for (the centered ones in float64,
+    the others in the features' precision), so ``inter`` alone comes out bit for bit as in a call that asks
+    for everything: a refined measurement (``probe.wanted``) equals a scheduled one.
     """
     layers, n, width = x.shape
-    # centering needs float64 (see the module docstring); the rest reads float32 features in float32
-    dtype = torch.float64 if centered or x.dtype == torch.float64 else torch.float32
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32  # the unit rows' sums
     oh = classes.onehot.T.to(dtype)  # (K, N)
     k = oh.shape[0]
     blocks = _column_blocks(x, max_bytes)
     squares = x.new_zeros(layers, n, dtype=torch.float64)  # |x_i|^2
-    dot_mean = x.new_zeros(layers, n, dtype=torch.float64)  # x_i . m, m = the mean feature
-    mean_squared = x.new_zeros(layers, 1, dtype=torch.float64)  # |m|^2
+    centering = _Centering(x, n) if centered else None
     dead_cols = x.new_zeros(layers, dtype=torch.float64)
-    held: tuple[torch.Tensor, torch.Tensor | None] | None = None
-    for cols in blocks:  # pass 1: norms of the rows and of the centered rows, dead columns
-        part = x[..., cols].to(dtype)
+    held = x.to(dtype) if len(blocks) == 1 else None
+    for cols in blocks:  # pass 1: norms of the rows (and of the centered rows), dead columns
+        part = held if held is not None else x[..., cols].to(dtype)
         if dtype == torch.float64:
             squares += torch.linalg.vector_norm(part, dim=-1).square()
         else:  # a cascade sum: vector_norm or an einsum here lose digits in float32
             squares += part.square().sum(-1).double()
-        mean = part.mean(1, keepdim=True) if centered else None
-        if mean is not None:
-            dot_mean += (part @ mean.transpose(1, 2)).squeeze(-1)
-            mean_squared += mean.square().sum(-1)
+        if centering is not None:
+            centering.add_norms(x[..., cols])
         if dead:
             dead_cols += (x[..., cols].amax(dim=1) <= 0).sum(-1).double()  # <= 0 on every sample
-        held = (part, mean) if len(blocks) == 1 else None
-    # |x_i - m|^2 = |x_i|^2 - 2 x_i.m + |m|^2, in float64: features close to their mean lose few digits
-    squares_centered = squares - 2 * dot_mean + mean_squared
-    # below float64 rounding of the terms (features equal to their mean): a zero row, as subtracting would
-    # give
-    squares_centered = torch.where(squares_centered > 1e-14 * squares, squares_centered, 0.0)
-    inv, inv_centered = inverse_norms(squares).to(dtype), inverse_norms(squares_centered).to(dtype)
-    weights = [oh * inv[:, None, :]]  # class sums of the unit rows
-    if centered:  # class sums of the centered unit rows, less their share of the mean (below)
-        weights.append(oh * inv_centered[:, None, :])
-    if class_means:
-        weights.append(oh.expand(layers, k, n))  # raw class sums: their cosines are those of the class means
-    weight = torch.cat(weights, dim=1)
-    total, total_c, same_c = (x.new_zeros(layers, dtype=torch.float64) for _ in range(3))
+    unit_weight = oh * inverse_norms(squares).to(dtype)[:, None, :]  # class sums of the unit rows
+    if centering is not None:
+        centering.weigh(classes)
+    total = x.new_zeros(layers, dtype=torch.float64)
     class_squares = x.new_zeros(layers, k, dtype=torch.float64)  # |sum_{i in c} u_i|^2
     mean_gram = x.new_zeros(layers, k, k, dtype=torch.float64)
     for cols in blocks:  # pass 2: the class sums, one column block at a time
-        part, mean = held if held is not None else (x[..., cols].to(dtype), None)
-        sums = (weight @ part).double()  # (L, 2K or 3K, d)
-        units = sums[:, :k]
+        part = held if held is not None else x[..., cols].to(dtype)
+        units = (unit_weight @ part).double()  # (L, K, d)
         total += units.sum(1).square().sum(-1)
         class_squares += units.square().sum(-1)
-        if centered:
-            mean = part.mean(1, keepdim=True) if mean is None else mean
-            units_c = sums[:, k : 2 * k] - weights[1].sum(-1)[..., None] * mean  # (L, K, d)
-            total_c += units_c.sum(1).square().sum(-1)
-            same_c += units_c.square().sum((1, 2))
-        if class_means:
-            raw = sums[:, -k:]
+        if centering is not None:
+            centering.add_sums(x[..., cols])
+        if class_means:  # raw class sums: their cosines are those of the class means
+            raw = (oh @ part).double()
             mean_gram += raw @ raw.transpose(1, 2)
     kept = (squares > 0).double()  # zero rows: unit vector 0, left out of the shares
     out = pair_means_from_sums(total, class_squares.sum(1), kept.sum(1), classes)
-    if centered:
-        out["inter_centered"] = pair_means_from_sums(
-            total_c, same_c, (squares_centered > 0).double().sum(1), classes
-        )["inter"]
+    if centering is not None:
+        out["inter_centered"] = centering.inter(classes)
     if class_means:
         out["classmean"] = _classmean_from_gram(mean_gram)
     if shares:
@@ -137,6 +121,52 @@ def similarity_statistics(
     if norms:
         out["mean_norm"] = squares.sqrt().mean(1)
     return out
+
+
+class _Centering:
+    """The inter-class mean cosine of the centered rows ``x_i - m``, in float64 throughout: features that have
+    nearly condensed have a mean much larger than their spread, and float32 would lose the spread's digits.
+
+    Fed column block by column block, like :func:`similarity_statistics`: first :meth:`add_norms` (the
+    norms of the rows, their products with the mean and the mean's norm), then :meth:`weigh`, then
+    :meth:`add_sums` (the class sums of the centered unit rows).
+    """
+
+    def __init__(self, x: torch.Tensor, n: int):
+        layers = x.shape[0]
+        self.squares = x.new_zeros(layers, n, dtype=torch.float64)  # |x_i|^2
+        self.dot_mean = x.new_zeros(layers, n, dtype=torch.float64)  # x_i . m
+        self.mean_squared = x.new_zeros(layers, 1, dtype=torch.float64)  # |m|^2
+        self.total = x.new_zeros(layers, dtype=torch.float64)
+        self.same = x.new_zeros(layers, dtype=torch.float64)
+        self.weight = torch.empty(0)
+
+    def add_norms(self, block: torch.Tensor) -> None:
+        part = block.double()
+        mean = part.mean(1, keepdim=True)
+        self.squares += torch.linalg.vector_norm(part, dim=-1).square()
+        self.dot_mean += (part @ mean.transpose(1, 2)).squeeze(-1)
+        self.mean_squared += mean.square().sum(-1)
+
+    def weigh(self, classes: ClassIndex) -> None:
+        # |x_i - m|^2 = |x_i|^2 - 2 x_i.m + |m|^2, in float64: features close to their mean lose few digits
+        squares = self.squares - 2 * self.dot_mean + self.mean_squared
+        # below float64 rounding of the terms (features equal to their mean): a zero row, as subtracting gives
+        self.squares = torch.where(squares > 1e-14 * self.squares, squares, 0.0)
+        self.weight = classes.onehot.T.double() * inverse_norms(self.squares)[:, None, :]
+
+    def add_sums(self, block: torch.Tensor) -> None:
+        part = block.double()
+        mean = part.mean(1, keepdim=True)
+        # the class sums of the centered unit rows: of the rows, less their share of the mean
+        units = self.weight @ part - self.weight.sum(-1)[..., None] * mean  # (L, K, d)
+        self.total += units.sum(1).square().sum(-1)
+        self.same += units.square().sum((1, 2))
+
+    def inter(self, classes: ClassIndex) -> torch.Tensor:
+        return pair_means_from_sums(self.total, self.same, (self.squares > 0).double().sum(1), classes)[
+            "inter"
+        ]
 
 
 def _shares(

@@ -86,8 +86,10 @@ class Condensation:
         if self.classes is None or self.classes[0] is not probe.labels:
             self.classes = (probe.labels, ClassIndex.of(probe.labels))
         classes = self.classes[1]
+        wanted = getattr(probe, "wanted", None)  # a refinement asks for the summary series only
         features = probe.features
-        grads = probe.feature_grads if self.params.gradients else {}
+        asks_grads = self.params.gradients and asks(wanted, *GRAD_KEYS.values())
+        grads = probe.feature_grads if asks_grads else {}
         dead_inputs = probe.activation_inputs
         names = [n for n in features if self.params.layers is None or n in self.params.layers]
         cls_index = getattr(probe.model, "cls_token_index", None)
@@ -108,12 +110,14 @@ class Condensation:
             elif dead is not None:
                 rows.append(Row(layer, dead, None, only_dead=True))
         found = Found()
-        measure_rows(rows, classes, found)
-        if self.params.weight_gradients:
+        measure_rows(rows, classes, found, wanted)
+        if self.params.weight_gradients and asks(wanted, "wgrad_inter"):
             self.weight_grad_values([n for n in names if n in grads], probe, grads, classes, found)
         out = found.read()  # one host read for every number
         hidden = getattr(run, "hidden_layers", None) or hidden_layer_names(probe.model, probe.points)
         out.update(layer_means(out, hidden))
+        if wanted is not None:
+            out = {key: value for key, value in out.items() if key.rpartition("/")[2] in wanted}
         return out
 
     def weight_grad_values(
@@ -214,8 +218,19 @@ def stack(tensors: list[Any]) -> Any:
     return tensors[0][None] if len(tensors) == 1 else torch.stack(tensors)
 
 
-def measure_rows(rows: list[Row], classes: Any, found: Found) -> None:
-    """Every feature quantity of every row, computing same-shaped rows as one stack."""
+def asks(wanted: Any, *quantities: str) -> bool:
+    """Whether any of ``quantities`` is wanted (``probe.wanted``; None: everything is)."""
+    return wanted is None or any(q in wanted for q in quantities)
+
+
+def measure_rows(rows: list[Row], classes: Any, found: Found, wanted: Any = None) -> None:
+    """Every feature quantity of every row (those ``wanted``, see :func:`asks`), computing same-shaped rows as
+    one stack.
+
+    The rows and stacks are the same whatever is wanted (and each quantity's sums its own, see
+    :func:`condensekit.measures.similarity_statistics`), so that a refined ``feat_inter`` equals a
+    scheduled one bit for bit.
+    """
 
     from condensekit.measures import similarity_statistics
 
@@ -236,10 +251,18 @@ def measure_rows(rows: list[Row], classes: Any, found: Found) -> None:
                     similarity_statistics(x, classes, dead=True)["dead_frac"],
                 )
                 continue
-            stats = similarity_statistics(x, classes, centered=True, class_means=True, shares=True, dead=dead)
+            stats = similarity_statistics(
+                x,
+                classes,
+                centered=asks(wanted, "feat_inter_centered"),
+                class_means=asks(wanted, "feat_classmean"),
+                shares=asks(wanted, "share_common", "share_class", "share_sample"),
+                dead=dead,
+            )
             names = {**FEATURE_KEYS, "dead_frac": "dead_frac"} if dead else FEATURE_KEYS
             for name, key in names.items():
-                found.add([f"{r.key}/{key}" for r in part], stats[name])
+                if name in stats:
+                    found.add([f"{r.key}/{key}" for r in part], stats[name])
             if with_grads:
                 gstats = similarity_statistics(stack([r.g.reshape(shape) for r in part]), classes, norms=True)
                 for name, key in GRAD_KEYS.items():

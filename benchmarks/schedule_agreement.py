@@ -1,0 +1,209 @@
+"""Does the verdict depend on where the instrument looked? Each shipped recipe against a dense reference.
+
+For seed 0 of every shipped recipe whose data is here (``recipes/*.toml``, ``recipes/fashion_mnist/*.toml``;
+MNIST and CIFAR-10 need a download and are listed as skipped), two grids are run:
+
+* default: the recipe as shipped (its metric schedules, ``[probe] refine`` as it is);
+* dense: only the summary series' metric, measured at every step (``--every 1``, or every 2 steps), with
+  ``[probe] refine = false``. The probe never changes training, so both train the very same steps.
+
+Per run and per hidden layer, and for the layer mean, it prints ``dS``, ``S*``, ``t*``, where the peak falls
+(``peak in``) and ``condensed`` of both, their differences, and whether they agree: ``|dS - dS_dense| <=
+0.005``, ``|t* - t*_dense| <= max(2 steps, 1% of the run)``, and the same ``peak in`` and ``condensed``.
+
+    OMP_NUM_THREADS=1 python benchmarks/schedule_agreement.py --jobs 2 [--only resmlp,four_tricks]
+        [--every 1] [--out runs/schedule_agreement] [--markdown docs-table.md]
+
+Finished runs are read back, not rerun (delete ``--out`` to start over). Each worker uses one torch thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RECIPES = sorted(Path("recipes").glob("*.toml")) + sorted(Path("recipes/fashion_mnist").glob("*.toml"))
+OFFLINE_ONLY = ("recipes/mnist", "recipes/cifar10")
+DS_TOLERANCE = 0.005
+
+
+@dataclass
+class Row:
+    """One series (a hidden layer, or the mean) of one run, default against dense."""
+
+    recipe: str
+    run: str
+    layer: str
+    default: dict[str, Any]
+    dense: dict[str, Any]
+    steps: int
+
+    @property
+    def t_tolerance(self) -> int:
+        return max(2, self.steps // 100)
+
+    def difference(self, key: str) -> float | None:
+        a, b = self.default.get(key), self.dense.get(key)
+        return None if a is None or b is None else a - b
+
+    @property
+    def agrees(self) -> bool:
+        d_ds, d_t = self.difference("dS"), self.difference("peak_step")
+        same = all(self.default.get(k) == self.dense.get(k) for k in ("peak_phase", "condensed"))
+        if d_ds is None or d_t is None:  # no finite value in one of them: agree only if in neither
+            return same and self.default.get("dS") is None and self.dense.get("dS") is None
+        return same and abs(d_ds) <= DS_TOLERANCE and abs(d_t) <= self.t_tolerance
+
+
+def variants(path: Path, seed: int, every: int) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The default and the dense recipe tables of one shipped recipe, and its summary series."""
+    from condensekit.api import open_recipe
+
+    table = tomllib.loads(path.read_text(encoding="utf-8"))
+    table["seeds"] = [seed]
+    table.setdefault("executor", {}).update(threads=1)
+    table["executor"].pop("jobs", None)
+    loaded, _ = open_recipe(table)  # raises when the data is not here
+    series = loaded.specs[0].summary_options.series
+    if series is None:
+        raise ValueError("no summary series")
+    metric = series.partition("/")[0]
+    dense = json.loads(json.dumps(table))
+    params = dict(table.get("metrics", {}).get(metric, {}))
+    if metric == "condensation":  # gradients do not enter the feature similarities: leave them out
+        params.update(gradients=False, weight_gradients=False)
+    dense["metrics"] = {metric: {**params, "every": f"every:{every}"}}
+    dense.setdefault("probe", {})["refine"] = False
+    dense["name"] = f"{table['name']}_dense"
+    return table, dense, series
+
+
+def run_grid(table: dict[str, Any], out: Path, jobs: int) -> dict[str, Path]:
+    """Run (or read back) a grid; ``run label -> run folder``."""
+    from condensekit.api import run_recipe
+
+    result = run_recipe(table, out=out, jobs=jobs, quiet=True, check=False)
+    return {o.rel_dir.split("/", 1)[1]: out / o.rel_dir for o in result.outcomes}
+
+
+def summary_of(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+
+
+def compare(recipe: str, default: dict[str, Path], dense: dict[str, Path]) -> list[Row]:
+    rows = []
+    for label, run_dir in sorted(default.items()):
+        if label not in dense:
+            continue
+        a, b = summary_of(run_dir), summary_of(dense[label])
+        sa, sb = a.get("summary") or {}, b.get("summary") or {}
+        steps = sa.get("steps_done") or 1
+        mean = {**sa.get("mean", {}), "peak_phase": sa.get("peak_phase"), "condensed": sa.get("condensed")}
+        mean_dense = {
+            **sb.get("mean", {}),
+            "peak_phase": sb.get("peak_phase"),
+            "condensed": sb.get("condensed"),
+        }
+        rows.append(Row(recipe, label, "mean", mean, mean_dense, steps))
+        for layer, values in sa.get("layers", {}).items():
+            rows.append(Row(recipe, label, layer, values, sb.get("layers", {}).get(layer, {}), steps))
+    return rows
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def table_lines(rows: list[Row]) -> list[str]:
+    out = [
+        "| recipe | run | layer | dS | dS dense | ΔdS | S* | S* dense | t* | t* dense | Δt* | peak in | "
+        "peak in dense | condensed | condensed dense | agree |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        d, e = r.default, r.dense
+        out.append(
+            f"| {r.recipe} | {r.run} | {r.layer} | {_number(d.get('dS'))} | {_number(e.get('dS'))} | "
+            f"{_number(r.difference('dS'))} | {_number(d.get('peak'))} | {_number(e.get('peak'))} | "
+            f"{_number(d.get('peak_step'))} | {_number(e.get('peak_step'))} | "
+            f"{_number(r.difference('peak_step'))} | {_number(d.get('peak_phase'))} | "
+            f"{_number(e.get('peak_phase'))} | {_number(d.get('condensed'))} | "
+            f"{_number(e.get('condensed'))} | {'yes' if r.agrees else '**no**'} |"
+        )
+    return out
+
+
+def cost_lines(recipe: str, default: dict[str, Path], dense: dict[str, Path]) -> list[str]:
+    """CPU seconds of both grids and what the refinement did in the default one."""
+    cpu = [sum(summary_of(d).get("cpu_seconds") or 0.0 for d in grid.values()) for grid in (default, dense)]
+    refined = [summary_of(d).get("refinement") or {} for d in default.values()]
+    measured = sum(r.get("measured_steps", 0) for r in refined)
+    replayed = sum(r.get("replayed_steps", 0) for r in refined)
+    checks = [r["check"]["identical"] for r in refined if "check" in r]
+    return [
+        f"{recipe}: {len(default)} runs; CPU {cpu[0]:.0f} s default, {cpu[1]:.0f} s dense; "
+        f"refinement measured {measured} steps, replayed {replayed} training steps; self-check "
+        f"bit-identical in {sum(checks)}/{len(checks)} runs"
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated parts of recipe paths to run (default: all)"
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (1 torch thread each)")
+    parser.add_argument("--every", type=int, default=1, choices=(1, 2), help="the dense reference's spacing")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/schedule_agreement"))
+    parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    args = parser.parse_args()
+    wanted = [w for w in args.only.split(",") if w]
+    rows: list[Row] = []
+    notes: list[str] = [
+        f"skipped: {p}/*.toml (MNIST and CIFAR-10 are not on this machine)" for p in OFFLINE_ONLY
+    ]
+    started = time.time()
+    for path in RECIPES:
+        if wanted and not any(w in str(path) for w in wanted):
+            continue
+        try:
+            default_table, dense_table, series = variants(path, args.seed, args.every)
+        except Exception as exc:  # data missing, no summary series
+            notes.append(f"skipped: {path} ({str(exc).splitlines()[0][:200]})")
+            continue
+        print(f"{path}: {series}, default and dense (every {args.every})", file=sys.stderr, flush=True)
+        default = run_grid(default_table, args.out / "default", args.jobs)
+        dense = run_grid(dense_table, args.out / f"dense{args.every}", args.jobs)
+        rows += compare(
+            path.stem if "fashion" not in str(path) else f"fashion_mnist/{path.stem}", default, dense
+        )
+        notes += cost_lines(str(path), default, dense)
+    lines = table_lines(rows)
+    agree = sum(r.agrees for r in rows)
+    runs = {(r.recipe, r.run) for r in rows}
+    summary = (
+        f"{len(runs)} runs, {len(rows)} series (hidden layers and layer means): {agree} agree, "
+        f"{len(rows) - agree} do not; dense reference every {args.every} step(s); "
+        f"{time.time() - started:.0f} s wall"
+    )
+    text = "\n".join([summary, "", *lines, "", *notes])
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+"""Where to measure densely: the gaps between measured steps that may still hide the peak of a watched series.
+
+The verdict reads the peak ``S*`` of a series and its step ``t*`` (for every hidden layer and their mean),
+so those must not depend on where the schedule happened to measure. :class:`WatchedSeries` keeps the
+values of the summary series at every measured step; :func:`candidate_gaps` says which gaps between two
+measured steps could hold a value above the series' highest one, and so must be measured inside.
+
+A gap ``[a, b]`` of series ``X`` is a candidate when ``max(X(a), X(b)) + E_X >= max X``, where ``E_X`` is
+how far ``X`` was seen to rise above the higher of the two ends of a gap (its *excursion*) in the refined
+gaps near ``[a, b]`` (the gap it was split from and its neighbours, at least half as wide); where none is
+near, a prior margin. The allowance is local because a series is smooth in one part of a run and jagged
+in another (after the loss drops, single steps jump by a few hundredths). A gap is also a candidate when it
+holds the summit, at or above the top, of the parabola through a measured local maximum and its two
+neighbours (the peak of a smooth hump that fell between two measurements), and when an end comes within
+twice the series' local step-to-step noise of the top (a flat top). Refining a gap measures inside it,
+which both narrows the gaps and tells how jagged the series is; the search stops when no gap can hide a
+higher value. A smooth series converges on its peak in a few halvings; a jagged one, whose steps jump by
+more than the gap between its top values, is measured at every step across its top.
+
+:class:`Retention` decides, while the run trains, which snapshots of the training state can still matter:
+those inside the gaps whose ends come within a generous margin of a series' running maximum.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+LAYER_MEAN = "(layer mean)"
+"""The name of the watched series that is the mean over hidden layers (computed here: a third-party metric
+need not log one)."""
+
+
+TIE_NOISE = 2.0
+"""A gap's ends within this many times the series' step-to-step noise near the gap (the median change
+between consecutive steps measured less than one gap width away) of its top count as reaching it: on a
+flat top the highest step is decided by that noise, so every gap along the top is measured inside."""
+
+
+Tolerance = tuple[int, float]
+"""``(steps, value)``: how far the peak's step and height may be from the dense one's (see
+:func:`candidate_gaps`)."""
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Two consecutive measured steps ``a < b`` with unmeasured steps between them; ``rank`` orders the
+    gaps to refine first (lower first: the layer mean, then the gaps closest to their series' top)."""
+
+    a: int
+    b: int
+    rank: float
+
+
+@dataclass
+class WatchedSeries:
+    """The summary series (``<metric>/<point>/<quantity>`` of every point, and their mean over ``hidden``)
+    at every step it was measured, and the excursions seen inside refined gaps.
+
+    Args:
+        metric: the summary metric's name.
+        quantity: the per-point quantity the summary reads (``feat_inter``).
+        hidden: the run's hidden layers, whose mean is watched as :data:`LAYER_MEAN`.
+    """
+
+    metric: str
+    quantity: str
+    hidden: Sequence[str]
+    steps: list[int] = field(default_factory=list)
+    values: dict[str, dict[int, float]] = field(default_factory=dict)
+    excursions: dict[str, list[tuple[int, int, float]]] = field(default_factory=dict)  # sorted by start
+    largest: dict[str, float] = field(default_factory=dict)  # the largest excursion of each series
+
+    def watched(self, scalars: Mapping[str, float]) -> dict[str, float]:
+        """The watched values among one measurement's ``scalars`` (``tag -> value``): every
+        ``<metric>/<point>/<quantity>`` and the mean over the hidden layers (NaN when one is missing or not
+        finite, as :func:`condensekit.phases.layer_mean` has it)."""
+        prefix, suffix = f"{self.metric}/", f"/{self.quantity}"
+        out = {tag: float(v) for tag, v in scalars.items() if tag.startswith(prefix) and tag.endswith(suffix)}
+        layers = [out.get(f"{prefix}{layer}{suffix}", math.nan) for layer in self.hidden]
+        if layers:
+            out[LAYER_MEAN] = sum(layers) / len(layers)
+        return out
+
+    def add(self, step: int, scalars: Mapping[str, float]) -> None:
+        """Record a measurement at ``step`` (a step measured twice keeps its first values)."""
+        if self.measured(step):
+            return
+        for name, value in self.watched(scalars).items():
+            self.values.setdefault(name, {})[step] = value
+        bisect.insort(self.steps, step)
+
+    def measured(self, step: int) -> bool:
+        """Whether the series were measured at ``step``."""
+        i = bisect.bisect_left(self.steps, step)
+        return i < len(self.steps) and self.steps[i] == step
+
+    def add_refined(self, measured: Mapping[int, Mapping[str, float]]) -> None:
+        """Record measurements inside gaps, and the excursion each gap showed (per series)."""
+        split: dict[tuple[int, int], list[int]] = {}
+        for step in measured:
+            i = bisect.bisect_left(self.steps, step)
+            if 0 < i < len(self.steps) and self.steps[i] != step:
+                split.setdefault((self.steps[i - 1], self.steps[i]), []).append(step)
+        for step, scalars in measured.items():
+            self.add(step, scalars)
+        for (a, b), inside in split.items():
+            for name, series in self.values.items():
+                ends = [v for v in (series.get(a, math.nan), series.get(b, math.nan)) if math.isfinite(v)]
+                middle = [v for s in inside if math.isfinite(v := series.get(s, math.nan))]
+                if ends and middle:
+                    excursion = max(0.0, max(middle) - max(ends))
+                    bisect.insort(self.excursions.setdefault(name, []), (a, b, excursion))
+                    self.largest[name] = max(excursion, self.largest.get(name, 0.0))
+
+    def changes(self, name: str) -> list[tuple[int, float]]:
+        """``(step, |X(step + 1) - X(step)|)`` of a series over the pairs of consecutive steps measured."""
+        series = self.values.get(name, {})
+        return [
+            (a, abs(series[b] - series[a]))
+            for a, b in zip(self.steps, self.steps[1:], strict=False)
+            if b == a + 1
+            and math.isfinite(series.get(a, math.nan))
+            and math.isfinite(series.get(b, math.nan))
+        ]
+
+    def top(self, name: str) -> float:
+        """The highest finite value of a series (NaN without one)."""
+        finite = [v for v in self.values.get(name, {}).values() if math.isfinite(v)]
+        return max(finite) if finite else math.nan
+
+    def allowance(self, name: str, a: int, b: int, prior: float) -> float:
+        """``E``: how far the series may rise inside the gap ``[a, b]`` above its ends, judged by the refined
+        gaps near it (those at least half as wide, less than one width away: the gap it was split from, its
+        neighbours), and by ``prior`` where none is near."""
+        width = b - a
+        seen = self.excursions.get(name, [])
+        stop = bisect.bisect_right(seen, (b + width, math.inf, math.inf))
+        near = [e for ga, gb, e in seen[:stop] if gb >= a - width and 2 * (gb - ga) >= width]
+        return max(near) if near else prior
+
+
+def candidate_gaps(book: WatchedSeries, prior: float, tolerance: Tolerance = (0, 0.0)) -> list[Gap]:
+    """The gaps that may hide a value above a watched series' top (see the module's rules), best first.
+
+    ``prior``: the excursion allowed for where no refined gap is near, as a share of the series' spread
+    (its top less its lowest value). ``tolerance``: ``(steps, value)``: a gap that lies within ``steps`` of
+    a series' highest step matters to it only if it may hide a value ``value`` above the top (the peak's
+    step can then move by no more than ``steps``, its height by no more than ``value``)."""
+    out: dict[tuple[int, int], float] = {}
+    steps = book.steps
+    for name, series in book.values.items():
+        top = book.top(name)
+        if not math.isfinite(top):
+            continue
+        at = min(step for step, v in series.items() if v == top)
+        near_steps, near_value = tolerance
+        spread = max(top - min(v for v in series.values() if math.isfinite(v)), 1e-12)
+        guess = prior * spread
+        changes = book.changes(name)
+        starts = [step for step, _ in changes]
+        widest = max(
+            guess, book.largest.get(name, 0.0), TIE_NOISE * max((c for _, c in changes), default=0.0)
+        )
+        values = [series.get(step, math.nan) for step in steps]
+        for i, (a, b) in enumerate(zip(steps, steps[1:], strict=False)):
+            if b - a < 2:
+                continue
+            ends = [v for v in values[i : i + 2] if math.isfinite(v)]
+            if not ends or max(ends) + widest < top:
+                continue
+            near = [
+                c
+                for _, c in changes[
+                    bisect.bisect_left(starts, 2 * a - b) : bisect.bisect_right(starts, 2 * b - a)
+                ]
+            ]
+            tie = TIE_NOISE * sorted(near)[len(near) // 2] if near else 0.0
+            need = top + near_value if at - near_steps <= a and b <= at + near_steps else top
+            reaches = max(ends) >= need - tie or max(ends) + book.allowance(name, a, b, guess) >= need
+            if reaches or _vertex_reaches(steps, values, i, need):
+                rank = -1.0 if name == LAYER_MEAN else (top - max(ends)) / spread
+                out[(a, b)] = min(rank, out.get((a, b), math.inf))
+    return sorted((Gap(a, b, rank) for (a, b), rank in out.items()), key=lambda g: (g.rank, g.a))
+
+
+def _vertex_reaches(steps: Sequence[int], values: Sequence[float], i: int, top: float) -> bool:
+    """Whether gap ``i`` (between ``steps[i]`` and ``steps[i + 1]``) lies beside a measured local maximum
+    whose parabola through it and its two neighbours peaks inside the gap at ``top`` or above: a smooth
+    hump whose summit fell between two measurements (as in Brent's method)."""
+    for j in (i, i + 1):  # the gap's left end, then its right end, as the middle of three points
+        if j < 1 or j + 1 >= len(steps):
+            continue
+        (x0, x1, x2), (v0, v1, v2) = steps[j - 1 : j + 2], values[j - 1 : j + 2]
+        if not (math.isfinite(v0) and math.isfinite(v1) and math.isfinite(v2)) or v1 < max(v0, v2):
+            continue
+        d0, d2 = x1 - x0, x2 - x1
+        curve = (d0 * (v2 - v1) + d2 * (v0 - v1)) / (d0 * d2 * (d0 + d2))
+        if curve >= 0:
+            continue
+        slope = (v2 - v1 - curve * d2 * d2) / d2
+        summit, height = x1 - slope / (2 * curve), v1 - slope * slope / (4 * curve)
+        inside = steps[i] < summit < steps[i + 1]
+        if inside and height >= top:
+            return True
+    return False
+
+
+@dataclass
+class Retention:
+    """Which snapshot steps to keep while the run trains.
+
+    A snapshot at step ``s`` serves the gap between the measured steps around it. A gap is kept while one
+    of its ends is within ``margin(X) = max(absolute, relative * (running max - running min))`` of a
+    watched series' running maximum: a later, higher value only ever removes gaps from that set, and the
+    margin is wider than the excursions the final search allows for, so the snapshots it will ask for are
+    kept. Snapshots after the last measured step are always kept (their gap is not closed yet).
+    """
+
+    absolute: float = 0.0001
+    relative: float = 0.25
+
+    def gap_ranks(self, book: WatchedSeries) -> dict[tuple[int, int], float]:
+        """``(a, b) -> rank`` of the gaps worth keeping snapshots for (rank in [-1, 0]: 0 at a series' top;
+        lower ranks go first when memory runs short)."""
+        out: dict[tuple[int, int], float] = {}
+        steps = book.steps
+        for series in book.values.values():
+            finite = [v for v in series.values() if math.isfinite(v)]
+            if not finite:
+                continue
+            top = max(finite)
+            margin = self.absolute + self.relative * (top - min(finite))
+            for a, b in zip(steps, steps[1:], strict=False):
+                ends = [v for v in (series.get(a, math.nan), series.get(b, math.nan)) if math.isfinite(v)]
+                if ends and max(ends) >= top - margin:
+                    rank = (max(ends) - top) / margin
+                    out[(a, b)] = max(rank, out.get((a, b), -math.inf))
+        return out
+
+
+def steps_in(gaps: Iterable[tuple[int, int]], candidates: Iterable[int]) -> set[int]:
+    """The ``candidates`` that lie in ``[a, b)`` of one of ``gaps``."""
+    spans = sorted(gaps)
+    starts = [a for a, _ in spans]
+    out = set()
+    for s in candidates:
+        i = bisect.bisect_right(starts, s) - 1
+        if i >= 0 and spans[i][0] <= s < spans[i][1]:
+            out.add(s)
+    return out
+
+
+@dataclass
+class SearchReport:
+    """What a :func:`search` did (it goes to ``run.json`` under ``refinement``)."""
+
+    rounds: int = 0
+    from_snapshots: int = 0  # measurements at kept snapshots: no training step run again
+    replays: int = 0
+    replayed_steps: int = 0  # training steps run again
+    replay_measurements: int = 0
+    unreachable: int = 0  # candidate gaps without a kept snapshot at or before their start
+    truncated: bool = False  # the budget ran out with candidate gaps left
+
+    @property
+    def cost(self) -> int:
+        """Measurements plus training steps run again."""
+        return self.from_snapshots + self.replayed_steps + self.replay_measurements
+
+
+Measurements = dict[int, dict[str, float]]
+
+
+def search(
+    book: WatchedSeries,
+    snapshots: Sequence[int],
+    prior: float,
+    budget: int,
+    measure_at: Callable[[list[int]], Measurements],
+    replay: Callable[[int, int, int], Measurements],
+    tolerance: Tolerance = (0, 0.0),
+) -> SearchReport:
+    """Measure inside candidate gaps until none is left (or ``budget`` measurements plus replayed steps are
+    spent), recording every measurement in ``book``.
+
+    A candidate gap with a kept snapshot inside is split at the one nearest its middle, measured from the
+    snapshot (``measure_at(steps)``, no training); one without is measured at every step by a replay from
+    the last kept snapshot at or before its start (``replay(start, a, b)`` returns the values at the steps
+    strictly between ``a`` and ``b``).
+
+    Args:
+        book: the watched series.
+        snapshots: the steps with a kept snapshot, sorted.
+        prior: the excursion allowed for where none was seen near, as a share of a series' spread.
+        budget: the most measurements plus replayed training steps to spend.
+        measure_at: measures at snapshot steps.
+        replay: re-runs training from a snapshot and measures inside one gap.
+        tolerance: see :func:`candidate_gaps` (default: find the highest step exactly).
+    """
+    report, skipped = SearchReport(), set()
+    while True:
+        gaps = [g for g in candidate_gaps(book, prior, tolerance) if (g.a, g.b) not in skipped]
+        if not gaps:
+            break
+        report.rounds += 1
+        cheap: list[int] = []
+        runs: list[tuple[int, int, int]] = []
+        for gap in gaps:
+            lo, hi = bisect.bisect_right(snapshots, gap.a), bisect.bisect_left(snapshots, gap.b)
+            if lo < hi:  # a snapshot inside: split the gap at the one nearest its middle
+                step = min(snapshots[lo:hi], key=lambda s: (abs(2 * s - gap.a - gap.b), s))
+                cost, job = 1, (step, 0, 0)
+            elif lo > 0:  # replay every step of the gap from the last snapshot at or before its start
+                start = snapshots[lo - 1]
+                cost, job = (gap.b - start) + (gap.b - gap.a), (start, gap.a, gap.b)
+            else:
+                skipped.add((gap.a, gap.b))
+                report.unreachable += 1
+                continue
+            if report.cost + cost > budget:  # left unmeasured: a cheaper gap may still fit
+                report.truncated = True
+                skipped.add((gap.a, gap.b))
+                continue
+            if job[2] == 0:
+                cheap.append(job[0])
+                report.from_snapshots += 1
+            else:
+                runs.append(job)
+                report.replays += 1
+                report.replayed_steps += gap.b - job[0]
+                report.replay_measurements += gap.b - gap.a
+        measured = measure_at(cheap) if cheap else {}
+        for start, a, b in runs:
+            measured.update(replay(start, a, b))
+        book.add_refined(measured)
+    return report

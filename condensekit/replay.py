@@ -1,0 +1,279 @@
+"""Measuring densely where it matters, by deterministic replay from in-memory snapshots (docs/metrics.md).
+
+During training, :class:`Refinement` takes a snapshot of the whole training state
+(:class:`~condensekit.snapshots.TrainingState`) every ``every`` steps and at each measurement of the summary
+series, and keeps only those that can still matter (:class:`~condensekit.refine.Retention`): near the
+running top of the summary series of each probe point and of the layer mean, and around the loss's exit
+from its plateau (the live ``T1`` estimate). When the run has ended, :meth:`Refinement.finish` measures the
+summary series at the kept snapshots around ``T1``, then searches the gaps that may hide a higher value
+(:func:`~condensekit.refine.search`): at a kept snapshot (no training), or by replaying the training steps
+of a gap from the snapshot before it and measuring every step. Only the run's own tricks and the summary
+metric see the replayed steps; the process's plugins (console, TensorBoard, jsonl) see the refined values
+through ``log_scalars``, at their (earlier) steps, after the run's last step.
+
+The replay checks itself: every replayed training loss is compared with the one logged in the run, and
+the end of every replayed gap, measured before, is measured again. On the CPU with a fixed thread count
+both are bit-identical; on CUDA, kernels that sum in a varying order (atomics in some backward passes,
+cuDNN's algorithm choice) can make them differ by rounding. The check is recorded in ``run.json``
+(``refinement.check``) and a difference is warned about, never hidden.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from condensekit.measuring import Recorder, measure_wanted
+from condensekit.phases import phase1_end
+from condensekit.probe import Probe
+from condensekit.progress import PlateauWatch
+from condensekit.refine import Measurements, Retention, WatchedSeries, search, steps_in
+from condensekit.run import Run
+from condensekit.run_hooks import RunHooks
+from condensekit.snapshots import Snapshot, TrainingState
+
+PRIOR = 0.2
+"""Where no refined gap is near, a gap may hide a value this share of the series' spread above its ends."""
+BUDGET = 0.5
+"""At most this many measurements plus replayed training steps per step of the run."""
+MIN_EVERY, MAX_EVERY = 2, 64
+"""Bounds of the snapshot spacing (at least 2, so that the last gaps are replayed and checked)."""
+
+
+@dataclasses.dataclass
+class Stepper:
+    """One training step of a run, as the loop and a replay take it."""
+
+    hooks: RunHooks
+    run: Run
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    take: Callable[[RunHooks], torch.Tensor]  # one optimizer step with these hooks; the loss (detached)
+
+
+@dataclasses.dataclass
+class Check:
+    """The replay's self-check: what was compared and the largest difference found."""
+
+    losses: int = 0
+    loss_diff: float = 0.0
+    values: int = 0
+    value_diff: float = 0.0
+
+    def to_dict(self, device: torch.device) -> dict[str, Any]:
+        identical = self.loss_diff == 0.0 and self.value_diff == 0.0
+        return {
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "losses_compared": self.losses,
+            "loss_max_abs_diff": self.loss_diff,
+            "values_compared": self.values,
+            "value_max_abs_diff": self.value_diff,
+            "identical": identical,
+        }
+
+
+class Refinement:
+    """Snapshots while a run trains, then the search for the peaks of its summary series (module docstring).
+
+    Args:
+        stepper: the run's training step (its hooks are replaced by the replay's own).
+        state: takes and restores snapshots.
+        probe_batch: the probe's inputs and labels; ``points``: the probe points.
+        series: the summary series, ``<metric>/<quantity>``.
+        recorder: the run's recorder (its losses; the refined values are emitted through it).
+        window: the run's smoothing window (``T1``'s).
+        memory: the most bytes the kept snapshots may take.
+    """
+
+    def __init__(
+        self,
+        stepper: Stepper,
+        state: TrainingState,
+        probe_batch: tuple[torch.Tensor, torch.Tensor],
+        points: dict[str, torch.nn.Module],
+        series: str,
+        recorder: Recorder,
+        window: int,
+        memory: int,
+    ):
+        self.metric, _, quantity = series.partition("/")
+        self.wanted = frozenset({quantity})
+        self.stepper, self.state, self.probe_batch, self.points = stepper, state, probe_batch, points
+        self.recorder, self.window, self.memory = recorder, window, memory
+        self.replay_hooks = stepper.hooks.without_plugins(metrics=[self.metric])
+        self.book = WatchedSeries(self.metric, quantity, list(stepper.run.hidden_layers))
+        self.retention = Retention()
+        self.snapshots: dict[int, Snapshot] = {}
+        self.ranks: dict[tuple[int, int], float] = {}
+        self.fed = 0  # losses given to the live T1 estimate
+        self.plateau = PlateauWatch(
+            stepper.run.spec.thresholds.plateau_drop_rel, stepper.run.spec.thresholds.plateau_drop_abs, window
+        )
+        first = state.capture(0)
+        total = stepper.run.total_steps
+        self.every = max(MIN_EVERY, min(MAX_EVERY, math.ceil(total * first.nbytes / max(1, memory))))
+        self.usable = first.nbytes * 4 <= memory
+        if not self.usable:
+            warnings.warn(
+                f"run {stepper.run.label}: a snapshot of the training state takes "
+                f"{first.nbytes / 2**20:.0f} MiB, too much for [probe] refine_memory = "
+                f"{memory / 2**20:.0f} MiB: the summary series is measured on its schedule only; raise "
+                "refine_memory to refine it",
+                stacklevel=2,
+            )
+
+    @property
+    def kept_bytes(self) -> int:
+        return sum(s.nbytes for s in self.snapshots.values())
+
+    def observe(self, step: int, scalars: dict[str, float]) -> None:
+        """A scheduled measurement of the summary metric at ``step``: watch it, and drop the snapshots that
+        can no longer matter."""
+        self.book.add(step, scalars)
+        for value in self.recorder.losses[self.fed :]:
+            self.plateau.add(value)
+        self.fed = len(self.recorder.losses)
+        self.ranks = self.retention.gap_ranks(self.book)
+        self._prune(step)
+
+    def keep(self, step: int) -> None:
+        """Before training step ``step``: snapshot the state when it is due."""
+        if not self.usable or (step % self.every and step != (self.book.steps or [-1])[-1]):
+            return
+        self.snapshots[step] = self.state.capture(step)
+        if self.kept_bytes > self.memory:
+            self._prune(step)
+
+    def _protected(self, now: int) -> set[int]:
+        """Snapshot steps never dropped: after the last measurement (their gap is open) and around ``T1``."""
+        last = self.book.steps[-1] if self.book.steps else 0
+        protect = {s for s in self.snapshots if s >= last}
+        t1 = self.plateau.t1
+        if t1 is None:  # the live estimate lags: keep what a T1 found later may still need
+            lag = 50 + 2 * self.window
+            protect |= {s for s in self.snapshots if s >= now - lag}
+        else:
+            protect |= {s for s in self.snapshots if abs(s - t1) <= 2 * self.window}
+        return protect
+
+    def _prune(self, now: int) -> None:
+        keep = steps_in(self.ranks, self.snapshots) | self._protected(now) | {0}
+        for step in [s for s in self.snapshots if s not in keep]:
+            del self.snapshots[step]
+        if self.kept_bytes <= self.memory:
+            return
+        spans = sorted(self.ranks, key=lambda gap: (self.ranks[gap], gap[0]))  # lowest rank first
+        protected = self._protected(now) | {0}
+        for gap in spans:
+            for step in sorted(steps_in([gap], self.snapshots) - protected):
+                del self.snapshots[step]
+            if self.kept_bytes <= self.memory:
+                return
+
+    def finish(self, losses: list[float], device: torch.device) -> dict[str, Any]:
+        """After the run's last step: measure where the peaks may be, log the refined values, and return the
+        record for ``run.json``."""
+        started = time.process_time()
+        run, total = self.stepper.run, self.stepper.run.total_steps
+        final = self.state.capture(total)
+        check, refined = Check(), {}
+        report = None
+        try:
+            _, t1 = phase1_end(losses, self.window, run.spec.thresholds)
+            snaps = sorted(self.snapshots)
+            if t1 is not None:  # densely around the loss's exit from its plateau
+                around = [s for s in snaps if abs(s - t1) <= self.window and not self.book.measured(s)]
+                refined.update(self._at_snapshots(around))
+                self.book.add_refined(refined)
+            budget = int(BUDGET * total)
+
+            def at_snapshots(steps: list[int]) -> Measurements:
+                found = self._at_snapshots(steps)
+                refined.update(found)
+                return found
+
+            def replay(start: int, a: int, b: int) -> Measurements:
+                found = self._replay(start, a, b, losses, check)
+                refined.update(found)
+                return found
+
+            report = search(self.book, snaps, PRIOR, budget, at_snapshots, replay)
+        finally:
+            self.state.restore(final)
+            run.step = total
+        for step in sorted(refined):
+            self.recorder.emit(step, refined[step])
+        record = {
+            "every": self.every,
+            "snapshots_kept": len(self.snapshots),
+            "snapshot_mib": round(self.kept_bytes / 2**20, 1),
+            "measured_steps": len(refined),
+            **dataclasses.asdict(report),
+            "cpu_seconds": round(time.process_time() - started, 3),
+            "check": check.to_dict(device),
+        }
+        if not record["check"]["identical"]:
+            warnings.warn(_difference(run, record["check"]), stacklevel=2)
+        return record
+
+    def _probe(self, step: int) -> dict[str, float]:
+        """The summary metric's wanted quantities at ``step`` on the current model."""
+        self.stepper.run.step = step
+        probe = Probe(self.stepper.model, *self.probe_batch, self.points, step, wanted=self.wanted)
+        return measure_wanted(self.replay_hooks, self.stepper.run, probe, self.metric)
+
+    def _at_snapshots(self, steps: list[int]) -> Measurements:
+        out = {}
+        for step in steps:
+            self.state.restore_model(self.snapshots[step])
+            out[step] = self._probe(step)
+        return out
+
+    def _replay(self, start: int, a: int, b: int, losses: list[float], check: Check) -> Measurements:
+        """Re-run training steps ``start`` .. ``b - 1`` from the snapshot at ``start``, measuring every step
+        strictly between ``a`` and ``b``, then ``b`` again for the check."""
+        self.state.restore(self.snapshots[start])
+        out, replayed = {}, []
+        for step in range(start, b):
+            if step > a:
+                out[step] = self._probe(step)
+            self.stepper.run.step = step
+            replayed.append(self.stepper.take(self.replay_hooks))
+        again = self._probe(b)
+        for step, loss in zip(range(start, b), torch.stack(replayed).tolist(), strict=True):
+            check.losses += 1
+            check.loss_diff = max(check.loss_diff, _difference_of(loss, losses[step]))
+        before = self.book.watched(again)
+        for name, value in before.items():
+            original = self.book.values.get(name, {}).get(b, math.nan)
+            check.values += 1
+            check.value_diff = max(check.value_diff, _difference_of(value, original))
+        return out
+
+
+def _difference_of(a: float, b: float) -> float:
+    """``|a - b|``, 0 for two NaNs, inf for one."""
+    if math.isnan(a) and math.isnan(b):
+        return 0.0
+    return abs(a - b) if math.isfinite(a) and math.isfinite(b) else math.inf
+
+
+def _difference(run: Run, check: dict[str, Any]) -> str:
+    where = (
+        "on CUDA, kernels that sum in a varying order"
+        if check["device"].startswith("cuda")
+        else ("a trick whose state is not in its attributes, or a thread count that changed")
+    )
+    return (
+        f"run {run.label}: the replay that refined the summary series is not bit-identical to the run "
+        f"(losses differ by up to {check['loss_max_abs_diff']:.3g}, measured values by up to "
+        f"{check['value_max_abs_diff']:.3g}; likely cause: {where}); the refined points are kept, "
+        "see refinement.check in run.json; set [probe] refine = false to measure on the schedule only"
+    )

@@ -1,0 +1,119 @@
+"""condensekit.refine: which gaps may hide a peak, and the search that measures inside them, on constructed
+series (no training: a "measurement" reads the series at a step)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from condensekit.refine import LAYER_MEAN, Retention, WatchedSeries, candidate_gaps, search, steps_in
+
+TOTAL = 400
+
+
+def book_of(series: dict[str, list[float]], steps: list[int]) -> WatchedSeries:
+    """The series measured at ``steps`` (layer names are the series' names; all of them hidden)."""
+    book = WatchedSeries("m", "q", list(series))
+    for step in steps:
+        book.add(step, {f"m/{name}/q": values[step] for name, values in series.items()})
+    return book
+
+
+def run_search(series: dict[str, list[float]], coarse: list[int], every: int = 4, budget: int = 10_000):
+    """Search with a snapshot every ``every`` steps; returns the book, the report and every step measured."""
+    book = book_of(series, coarse)
+    measured: list[int] = []
+
+    def read(steps):
+        measured.extend(steps)
+        return {s: {f"m/{name}/q": values[s] for name, values in series.items()} for s in steps}
+
+    snapshots = sorted(set(range(0, TOTAL + 1, every)) | set(coarse))
+
+    def replay(start, a, b):
+        assert start <= a and start in snapshots and not any(a < s < b for s in snapshots)
+        return read(list(range(a + 1, b)))
+
+    report = search(book, snapshots, 0.2, budget, read, replay)
+    return book, report, measured
+
+
+def peak(values: list[float]) -> tuple[int, float]:
+    step = max(range(len(values)), key=lambda i: values[i])
+    return step, values[step]
+
+
+COARSE = sorted({0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, TOTAL})
+
+
+def test_a_smooth_hump_is_found_to_the_step_with_few_measurements():
+    hump = [math.exp(-(((s - 101) / 40) ** 2)) for s in range(TOTAL + 1)]  # summit at 101, between 89 and 144
+    book, report, measured = run_search({"a": hump}, COARSE)
+    top = max(book.values[LAYER_MEAN], key=book.values[LAYER_MEAN].get)
+    assert top == 101
+    assert len(measured) < 40  # halvings and one replay around the summit, not every step of 89..144
+    assert not report.truncated
+
+
+def test_a_jagged_top_is_measured_at_every_step_across_it():
+    # a slow rise with alternating jumps of 0.05: the highest value is a single spike at step 301
+    jagged = [s / TOTAL + (0.05 if s % 2 else 0.0) + (0.08 if s == 301 else 0.0) for s in range(TOTAL + 1)]
+    jagged = [v if s <= 330 else jagged[330] - (s - 330) / 50 for s, v in enumerate(jagged)]
+    book, _, measured = run_search({"a": jagged}, COARSE)
+    assert max(book.values[LAYER_MEAN], key=book.values[LAYER_MEAN].get) == peak(jagged)[0] == 301
+    assert {300, 301, 302} <= set(book.steps)
+
+
+def test_a_series_that_creeps_up_to_the_end_is_not_refined_along_the_way():
+    creep = [0.5 + 1e-4 * s for s in range(TOTAL + 1)]
+    _, report, measured = run_search({"a": creep}, COARSE)
+    # the prior looks into the gaps whose ends come near the top once; they show no excursion, so it stops
+    assert len(measured) <= 12 and report.replays <= 1, measured
+
+
+def test_every_hidden_layer_and_their_mean_are_watched_and_each_finds_its_own_peak():
+    early = [math.exp(-(((s - 40) / 15) ** 2)) for s in range(TOTAL + 1)]
+    late = [math.exp(-(((s - 300) / 30) ** 2)) for s in range(TOTAL + 1)]
+    book, _, _ = run_search({"early": early, "late": late}, COARSE)
+    for name, values in (("m/early/q", early), ("m/late/q", late)):
+        assert max(book.values[name], key=book.values[name].get) == peak(values)[0]
+    mean = [(a + b) / 2 for a, b in zip(early, late, strict=True)]
+    assert max(book.values[LAYER_MEAN], key=book.values[LAYER_MEAN].get) == peak(mean)[0]
+
+
+def test_a_budget_stops_the_search_and_says_so():
+    jagged = [(0.05 if s % 2 else 0.0) + 0.5 for s in range(TOTAL + 1)]  # a flat top: every gap may hide it
+    _, report, _ = run_search({"a": jagged}, COARSE, budget=30)
+    assert report.truncated and report.cost <= 30
+
+
+def test_a_gap_without_a_snapshot_before_it_is_left_and_counted():
+    hump = [math.exp(-(((s - 101) / 40) ** 2)) for s in range(TOTAL + 1)]
+    book = book_of({"a": hump}, COARSE)
+    report = search(book, [200], 0.2, 10_000, lambda steps: {}, lambda *_: {})
+    assert report.unreachable >= 1 and report.replays == 0
+
+
+def test_non_finite_values_are_not_peaks():
+    values = [0.1 * s / TOTAL for s in range(TOTAL + 1)]
+    values[233] = math.nan
+    book = book_of({"a": values}, COARSE)
+    assert book.top("m/a/q") == values[TOTAL]
+    assert all(g.b == TOTAL or g.a >= 233 for g in candidate_gaps(book, 0.2))
+
+
+def test_the_layer_mean_is_the_mean_of_the_hidden_layers_and_nan_when_one_is_missing():
+    book = WatchedSeries("m", "q", ["a", "b"])
+    assert book.watched({"m/a/q": 0.2, "m/b/q": 0.4, "m/logits/q": 0.9})[LAYER_MEAN] == pytest.approx(0.3)
+    assert math.isnan(book.watched({"m/a/q": 0.2})[LAYER_MEAN])
+
+
+def test_retention_keeps_the_gaps_near_each_series_running_top():
+    rise = [s / TOTAL for s in range(TOTAL + 1)]
+    book = book_of({"a": rise}, COARSE)
+    ranks = Retention(absolute=0.0, relative=0.25).gap_ranks(book)
+    kept = sorted(ranks)
+    assert kept[-1] == (377, TOTAL) and ranks[(377, TOTAL)] == 0.0
+    assert all(a >= 233 for a, _ in kept)  # the values within a quarter of the spread of the top
+    assert steps_in(kept, range(0, TOTAL, 50)) == {250, 300, 350}

@@ -7,8 +7,8 @@ Both paths are the trainer's own ``BatchStream``: a ``TensorDataset`` is moved t
 batched by indexing with a random permutation; any other Dataset (here the same tensors behind a thin
 Dataset wrapper) is batched as a shuffled ``torch.utils.data.DataLoader`` without workers batches it (the
 same batches, fetched item by item and collated) and each batch is copied to the device. A step is fetch +
-forward + backward + SGD step of the same model. Rounds alternate between the paths so that a change in machine load hits both; the
-median step time of each is reported with the ratio DataLoader / tensor.
+forward + backward + SGD step of the same model. Rounds alternate between the paths so that a change in
+machine load hits both; the median step time of each is reported with the ratio DataLoader / tensor.
 """
 
 from __future__ import annotations

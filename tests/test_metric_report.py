@@ -110,7 +110,7 @@ def test_summary_series_makes_the_verdict_read_a_plugin_series(
     rises = []
     for layer in summary["hidden_layers"]:
         steps, values = series[f"feat_spread/{layer}/spread"]
-        assert steps == [0, 5, 10, 15, 20, 25, 30]
+        assert {0, 5, 10, 15, 20, 25, 30} <= set(steps)  # the schedule, and the refinement's steps
         rises.append(max(values) - values[0])
     assert math.isclose(summary["dS_max"], max(rises), rel_tol=1e-9)
     legend = (root / "report.md").read_text()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 TINY_RECIPE = """
 name = "tiny"
@@ -82,9 +85,20 @@ def cli_run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str,
     return run
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``pytest -m hostile`` runs the whole hostile suite: the tests marked ``hostile`` and every test of the
-    first round's ``test_hostile_*`` files."""
-    for item in items:
-        if item.path.name.startswith("test_hostile_"):
-            item.add_marker(pytest.mark.hostile)
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs (skipped where mounting is not allowed: it needs root or CAP_SYS_ADMIN)."""
+    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(
+            f"cannot mount a tmpfs here ({done.stderr.strip() or 'not permitted'}); "
+            "the full-disk cases need one"
+        )
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

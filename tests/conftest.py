@@ -9,32 +9,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from recipe_text import synthetic_training
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-TINY_RECIPE = """
+TINY_RECIPE = (
+    """
 name = "tiny"
 seeds = [0, 1]
 device = "cpu"
-
-[data]
-use = "synthetic"
-num_classes = 3
-dim = 8
-train_per_class = 40
-test_per_class = 10
-batch_size = 30
-
-[train]
-steps = 30
-lr = 0.1
-eval_every = "every:10"
-
-[probe]
-per_class = 6
-
-[metrics]
+"""
+    + synthetic_training(30, 0.1, "every:10", train_per_class=40, probe_per_class=6)
+    + """[metrics]
 condensation = { every = "every:10" }
 common_direction = { every = "at:0,15" }
 
@@ -50,6 +37,7 @@ name = "resmlp"
 model = { use = "resmlp", depth = 3, width = 8 }
 tricks = { momentum = { beta = 0.5 } }
 """
+)
 
 
 @pytest.fixture(autouse=True)

@@ -164,6 +164,7 @@ FILLER = """
 from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 import condensekit
+from hostile import fill_up  # tests/hostile.py: this plugin runs in the test's own process
 
 class FillParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -171,14 +172,7 @@ class FillParams(BaseModel):
     free: str = "finish"
 
 def _fill(run):
-    junk = run.run_dir.parents[3] / "filler"
-    with open(junk, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"x" * 4096)
-                f.flush()
-        except OSError:
-            pass
+    fill_up(run.run_dir.parents[3])
 
 def _free(run):
     (run.run_dir.parents[3] / "filler").unlink(missing_ok=True)

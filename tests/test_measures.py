@@ -263,7 +263,7 @@ def test_blocks_route_recomputes_when_over_budget():
         measures.conv_weight_grad_similarity(g, cols, y, method="fast")
 
 
-# ---------------------------------------------------------------------------------------------- measures
+# ------------------------------------------ found unpinned by the mutation check: each names its mutants
 
 
 def test_a_unit_exactly_zero_on_every_sample_is_dead() -> None:  # measures-10

@@ -29,7 +29,7 @@ from condensekit.report.rows import read_row
 from condensekit.reuse import kept_run
 from condensekit.status import RunStatus
 
-# ---------------------------------------------------------------------------------------------- output
+# ------------------------------------------ found unpinned by the mutation check: each names its mutants
 
 
 def test_non_finite_numbers_are_written_as_null_in_strict_json(tmp_path: Path) -> None:  # output-01

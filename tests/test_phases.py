@@ -132,7 +132,7 @@ def test_phase1_end_finds_the_drop_and_stuck_runs():
     assert phase1_end([math.nan] * 5, window=20)[1] is None
 
 
-# ---------------------------------------------------------------------------------------------- phases
+# ------------------------------------------ found unpinned by the mutation check: each names its mutants
 
 
 def test_t1_needs_the_loss_below_the_threshold_not_at_it() -> None:  # phases-02

@@ -147,7 +147,7 @@ def test_condensation_computes_only_what_is_wanted_and_the_same_numbers():
     assert all(lean[key] == full[key] for key in lean)  # bit for bit: a refined point is a scheduled one
 
 
-# ---------------------------------------------------------------------------------------------- probe
+# ------------------------------------------ found unpinned by the mutation check: each names its mutants
 
 
 class Twice(nn.Module):
@@ -175,8 +175,7 @@ def test_weight_gradients_of_a_layer_called_twice_are_the_autograd_ones() -> Non
     )
 
 
-# ------------------------------------------------------------- held-out mutants (scripts/mutant_list.py, last
-# block)
+# held-out mutants (the last block of scripts/mutant_list.py)
 
 
 def test_half_precision_logits_give_a_float32_probe_loss() -> None:  # probe-12

@@ -12,16 +12,31 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from condensekit.phases import RunSummary, SeriesSummary
-    from condensekit.quantities import Quantity
 
 NO_FIRST_PHASE = "no phase 1"
 PHASES = ("phase1", "phase2", NO_FIRST_PHASE)
 """What a phase count counts: where the peak fell against T1, or a loss without a first phase."""
+
+
+class Quantity(Protocol):
+    """What a cell reads of a reported quantity: :class:`condensekit.quantities.Quantity` is one (this
+    module sits below the table of quantities, which writes its cells with it)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def missing(self) -> str: ...
+
+    @property
+    def layer(self) -> Callable[[SeriesSummary], Any] | None: ...
+
+    def of(self, summary: RunSummary | None) -> Any: ...
 
 
 def finite(values: Iterable[Any]) -> list[float]:

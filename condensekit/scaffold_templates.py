@@ -51,6 +51,16 @@ uninstalling it: `CONDENSEKIT_DISABLE_PLUGINS=$name condensekit run ...`. See co
 `docs/plugins.md` for every hook.
 """
 
+# the data and training of the example recipes of a model, a trick and a metric
+_SYNTHETIC_TRAINING = """\
+[data]
+use = "synthetic"
+
+[train]
+steps = 200
+lr = 0.05
+"""
+
 RECIPE_PARTS = {
     "recipe": """\
 # Try the $kind '$name': condensekit run example.toml
@@ -60,28 +70,16 @@ device = "auto"
 
 $recipe_part
 """,
-    "model": """\
-[data]
-use = "synthetic"
-
-[train]
-steps = 200
-lr = 0.05
-
+    "model": _SYNTHETIC_TRAINING
+    + """
 [metrics]
 condensation = { every = "log:20" }
 
 [[arms]]
 name = "$name"
 model = { use = "$name", width = 32 }""",
-    "trick": """\
-[data]
-use = "synthetic"
-
-[train]
-steps = 200
-lr = 0.05
-
+    "trick": _SYNTHETIC_TRAINING
+    + """
 [[arms]]
 name = "mlp"
 model = { use = "mlp", depth = 4, width = 32 }
@@ -90,14 +88,8 @@ model = { use = "mlp", depth = 4, width = 32 }
 name = "mlp+$name"
 model = { use = "mlp", depth = 4, width = 32 }
 tricks = { $name = { strength = 0.0001 } }""",
-    "metric": """\
-[data]
-use = "synthetic"
-
-[train]
-steps = 200
-lr = 0.05
-
+    "metric": _SYNTHETIC_TRAINING
+    + """
 [metrics]
 $name = { every = "log:20" }
 
@@ -133,14 +125,19 @@ import condensekit
 from pydantic import BaseModel, ConfigDict, Field
 '''
 
-MODULES = {
-    "model": _HEADER
-    + '''
+# the start of a plugin module's parameters class ($kind: model, trick or dataset)
+_PARAMS = '''
 
 class ${Camel}Params(BaseModel):
-    """Parameters of ``$name``; the descriptions are what ``condensekit list models`` prints."""
+    """Parameters of ``$name``; the descriptions are what ``condensekit list ${kind}s`` prints."""
 
     model_config = ConfigDict(extra="forbid")  # a misspelled key in a recipe is an error, not ignored
+'''
+
+MODULES = {
+    "model": _HEADER
+    + _PARAMS
+    + '''\
     depth: int = Field(3, ge=2, le=100, description="number of linear layers, the classifier included")
     width: int = Field(64, ge=1, description="units per hidden layer")
 
@@ -160,12 +157,8 @@ def register_models(register: Any) -> None:
     register("$name", build_$name, params=${Camel}Params, summary=summary)
 ''',
     "trick": _HEADER
-    + '''
-
-class ${Camel}Params(BaseModel):
-    """Parameters of ``$name``; the descriptions are what ``condensekit list tricks`` prints."""
-
-    model_config = ConfigDict(extra="forbid")  # a misspelled key in a recipe is an error, not ignored
+    + _PARAMS
+    + '''\
     strength: float = Field(1e-4, ge=0.0, description="weight of the L1 penalty on the weights")
 
 
@@ -251,12 +244,8 @@ def register_metrics(register: Any) -> None:
     )
 ''',
     "dataset": _HEADER
-    + '''
-
-class ${Camel}Params(BaseModel):
-    """Parameters of ``$name``; the descriptions are what ``condensekit list datasets`` prints."""
-
-    model_config = ConfigDict(extra="forbid")  # a misspelled key in a recipe is an error, not ignored
+    + _PARAMS
+    + '''\
     num_classes: int = Field(3, ge=2, le=100, description="number of classes (one shell each)")
     dim: int = Field(16, ge=2, description="input dimension")
     train_per_class: int = Field(100, ge=1, description="training samples per class")

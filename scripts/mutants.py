@@ -31,7 +31,7 @@ from pathlib import Path
 from queue import Queue
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mutant_list import EXTRA_TESTS, MUTANTS, TESTS, Mutant  # noqa: E402
+from mutant_list import MUTANTS, TESTS, Mutant  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IGNORED = shutil.ignore_patterns(
@@ -94,7 +94,7 @@ def check(mutants: Sequence[tuple[str, Mutant]], root: Path) -> dict[str, int]:
 
 
 def test_files(module: str, tree: Path) -> list[str]:
-    return [f"tests/{name}" for name in [*EXTRA_TESTS, *TESTS[module]] if (tree / "tests" / name).exists()]
+    return [f"tests/{name}" for name in TESTS[module] if (tree / "tests" / name).exists()]
 
 
 def run_pytest(tree: Path, files: Sequence[str], timeout: float) -> tuple[int | None, str]:

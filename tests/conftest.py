@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from recipe_text import synthetic_training
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-TINY_RECIPE = """
+
+TINY_RECIPE = (
+    """
 name = "tiny"
 seeds = [0, 1]
 device = "cpu"
-
-[data]
-use = "synthetic"
-num_classes = 3
-dim = 8
-train_per_class = 40
-test_per_class = 10
-batch_size = 30
-
-[train]
-steps = 30
-lr = 0.1
-eval_every = "every:10"
-
-[probe]
-per_class = 6
-
-[metrics]
+"""
+    + synthetic_training(30, 0.1, "every:10", train_per_class=40, probe_per_class=6)
+    + """[metrics]
 condensation = { every = "every:10" }
 common_direction = { every = "at:0,15" }
 
@@ -47,6 +37,7 @@ name = "resmlp"
 model = { use = "resmlp", depth = 3, width = 8 }
 tricks = { momentum = { beta = 0.5 } }
 """
+)
 
 
 @pytest.fixture(autouse=True)
@@ -82,9 +73,20 @@ def cli_run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str,
     return run
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``pytest -m hostile`` runs the whole hostile suite: the tests marked ``hostile`` and every test of the
-    first round's ``test_hostile_*`` files."""
-    for item in items:
-        if item.path.name.startswith("test_hostile_"):
-            item.add_marker(pytest.mark.hostile)
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs (skipped where mounting is not allowed: it needs root or CAP_SYS_ADMIN)."""
+    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(
+            f"cannot mount a tmpfs here ({done.stderr.strip() or 'not permitted'}); "
+            "the full-disk cases need one"
+        )
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

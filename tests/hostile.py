@@ -1,4 +1,5 @@
-"""Helpers of the tests/test_hostile_*.py family: a tiny recipe, the CLI in-process or as a real process."""
+"""Helpers of the hostile tests: a tiny recipe, the CLI in-process or as a real process, a folder to protect,
+a disk to fill."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from condensekit.api import open_recipe
+from condensekit.errors import RecipeError
 
 RECIPE = """\
 name = "{name}"
@@ -124,3 +128,36 @@ def run_json(run_dir: Path) -> dict[str, Any]:
 
 def metrics_rows(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def fill_up(folder: Path) -> None:
+    with open(folder / "filler", "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"x" * 4096)
+                f.flush()
+        except OSError:
+            pass
+
+
+def make_victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "precious"
+    victim.mkdir()
+    (victim / "thesis.tex").write_text("years of work")
+    (victim / "sub").mkdir()
+    (victim / "sub/data.csv").write_text("1,2,3")
+    return victim
+
+
+def untouched(victim: Path) -> bool:
+    return (
+        (victim / "thesis.tex").read_text() == "years of work"
+        and (victim / "sub/data.csv").read_text() == "1,2,3"
+        and len(list(victim.iterdir())) == 2
+    )
+
+
+def refusal(recipe: Path, *overrides: str) -> str:
+    with pytest.raises(RecipeError) as info:
+        open_recipe(recipe, list(overrides))
+    return str(info.value)

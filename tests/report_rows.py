@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from condensekit.phases import RunSummary, SeriesSummary, Thresholds
+from condensekit.phases import (
+    RunSummary,
+    SeriesSummary,
+    Thresholds,
+)
 from condensekit.report.model import ReportInput
 from condensekit.report.rows import RunRow
 from condensekit.spec import Component, DataSection, RunSpec, SummaryOptions, TrainSection
@@ -103,3 +107,12 @@ def markdown_table(text: str, heading: str) -> list[dict[str, str]]:
 def report(*rows: RunRow) -> ReportInput:
     """The report input of these rows (tables only: no folder to read curves from)."""
     return ReportInput.of(rows)
+
+
+def finished_row(
+    arm: str, seed: int, t1: int | None, ds: float, status: RunStatus = RunStatus.OK, grid: dict | None = None
+) -> RunRow:
+    """A row with T1, dS and a test accuracy of 0.5 + dS, after 500 steps."""
+    return row(
+        arm, seed, status=status, grid=grid, phase1_end=t1, dS=ds, final_test_acc=0.5 + ds, steps_done=500
+    )

@@ -172,3 +172,35 @@ def test_no_s0_is_said() -> None:
     rows.append(make_row("mlp", 2, phase1_end=400, peak=0.7, peak_step=300, peak_phase="phase1"))
     (sentence,) = answer(report(*rows))
     assert "no S0 in 1/3 seeds (the value at step 0 is not finite), so no rise there" in sentence
+
+
+def _seed(seed: int, t1: int | None, s0: float, peak: float, rise: float = 0.1) -> RunRow:
+    return make_row(
+        "mlp",
+        seed,
+        thresholds={"rise": rise},
+        phase1_end=t1,
+        S0=s0,
+        peak=peak,
+        dS=peak - s0,
+        peak_step=100,
+        peak_phase="phase1",
+        steps_done=500,
+    )
+
+
+def test_one_stuck_seed_is_not_all_seeds_stuck() -> None:  # report-20
+    (sentence,) = answer(report(_seed(0, 300, 0.5, 0.5), _seed(1, 320, 0.5, 0.5), _seed(2, None, 0.5, 0.5)))
+    assert (
+        "a first phase in 3/3 seeds (T1 310 [300, 320], 1 never left it)" in sentence
+        and "never leaves its plateau" not in sentence
+    )
+
+
+# report-21, report-23
+def test_the_answer_counts_a_rise_of_exactly_the_threshold_and_uses_the_recipes_threshold() -> None:
+    (sentence,) = answer(report(_seed(0, 300, 0.25, 0.5, rise=0.25)))  # dS = 0.25 exactly
+    assert "it rises by 0.25 or more in 1/1" in sentence
+    # dS = 0.2: more than the default 0.1, less than the recipe's
+    (sentence,) = answer(report(_seed(0, 300, 0.25, 0.45, rise=0.25)))
+    assert "no seed rises by 0.25, so none condensed" in sentence

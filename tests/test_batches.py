@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,20 +12,10 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from condensekit.batches import BatchStream
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from data_path import WrappedDataset as Wrapped  # noqa: E402  (the benchmark's: not a TensorDataset)
+
 CPU = torch.device("cpu")
-
-
-class Wrapped(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """The same samples, not a TensorDataset: streamed the DataLoader's way."""
-
-    def __init__(self, inner: TensorDataset):
-        self.inner = inner
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.inner[index]
 
 
 def _data(n: int) -> TensorDataset:

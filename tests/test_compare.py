@@ -159,3 +159,29 @@ def test_no_interval_for_a_censored_t1() -> None:
     rows += [row("resmlp", s, 10 + s, 0.05, 0.95) for s in range(5)]
     got = {c["key"]: c for c in comparisons(report(*rows))}
     assert got["phase1_end"]["shift"] is None and got["dS"]["shift"] is not None
+
+
+def test_a_random_relabeling_p_value_is_never_zero() -> None:  # SciPy's (hits + 1) / (n + 1)
+    # no relabeling is as extreme
+    p, exact = permutation_p([float(i) for i in range(100, 114)], [float(i) for i in range(14)])
+    assert not exact and p == pytest.approx(1 / 100_001)
+
+
+def test_a_p_value_of_exactly_alpha_is_significant() -> None:  # report-18
+    """1 against 79 seeds: the arm's value is the most extreme in 2 of the 80 ways to pick one seed, p =
+    0.025; no accuracy, so two tests (T1, dS) in the family and Holm's adjusted p is exactly 0.05."""
+    rows = [make_row("ref", s, phase1_end=100 + s, dS=0.01 * s, steps_done=500) for s in range(79)]
+    rows.append(make_row("arm", 0, started=1.0, phase1_end=50, dS=0.9, steps_done=500))
+    by_quantity = {r["quantity"]: r for r in comparison_table(report(*rows))}
+    assert by_quantity["rise dS"]["p (two-sided)"] == "0.025" and by_quantity["rise dS"]["p (Holm)"] == "0.05"
+    assert by_quantity["rise dS"]["reading"] == "higher than ref (Holm p <= 0.05)"
+    assert by_quantity["T1 (phase-1 end)"]["reading"] == "lower than ref (Holm p <= 0.05)"
+
+
+def test_sizes_that_can_just_reach_alpha_are_not_too_few() -> None:  # report-30
+    """1 against 39 seeds: the smallest possible p is 2/40 = 0.05, so the sizes can conclude; the raw p is
+    0.05, Holm's over two tests 0.1."""
+    rows = [make_row("ref", s, phase1_end=100 + s, dS=0.01 * s, steps_done=500) for s in range(39)]
+    rows.append(make_row("arm", 0, started=1.0, phase1_end=50, dS=0.9, steps_done=500))
+    by_quantity = {r["quantity"]: r for r in comparison_table(report(*rows))}
+    assert by_quantity["rise dS"]["reading"] == "no difference shown after Holm's adjustment (raw p <= 0.05)"

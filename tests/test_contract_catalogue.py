@@ -6,6 +6,7 @@ new component is checked without touching this file.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from condensekit.testing import check_dataset, check_metric, check_trick
 
 CATALOGUE = get_plugin_manager().catalogue  # plugin modules only; no torch at collection
 
+
 # Parameters a component needs in the check (required ones, or small sizes to keep the test fast).
 EXAMPLE_PARAMS: dict[str, dict[str, Any]] = {
     "activation": {"name": "tanh"},
@@ -25,6 +27,8 @@ EXAMPLE_PARAMS: dict[str, dict[str, Any]] = {
     "cifar100": {"download": False, "subset": 64},
     "tiny_imagenet": {"subset": 64},
 }
+
+
 # Datasets that read files this machine may not have: skipped (with the reason) when the files are absent.
 NEEDS_FILES = {"mnist", "fashion_mnist", "cifar10", "cifar100", "tiny_imagenet"}
 
@@ -53,3 +57,18 @@ def test_dataset_contract(name: str) -> None:
 def test_the_catalogue_is_not_empty() -> None:
     # guards the parametrizations above against silently collecting nothing
     assert {"momentum", "condensation", "synthetic"} <= {e.name for e in CATALOGUE}
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("digits", {}), ("digits", {"image": True}), ("synthetic", {"dim": 5, "num_classes": 7})],
+)
+def test_a_datasets_declared_info_matches_the_data_it_loads(tmp_path: Path, name: str, params: dict) -> None:
+    from condensekit.manager import get_plugin_manager
+
+    entry = get_plugin_manager().catalogue.get("datasets", name)
+    assert entry.info is not None
+    validated = entry.params.model_validate(params)
+    declared, loaded = entry.info(validated), entry.build(params, tmp_path).info
+    assert (declared.input_shape, declared.num_classes) == (loaded.input_shape, loaded.num_classes)

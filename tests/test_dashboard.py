@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from recipe_text import synthetic_training
 from report_rows import summary as run_summary
 
 from condensekit import dashboard, quantities
@@ -28,29 +29,15 @@ from condensekit.phases import layer_mean, smoothed_loss
 from condensekit.report import read_report
 
 HERE = Path(__file__).resolve().parent
-RECIPE = """
+RECIPE = (
+    """
 name = "dash"
 seeds = [0, 1]
 device = "cpu"
 plugins = ["{plugin}"]
-
-[data]
-use = "synthetic"
-num_classes = 3
-dim = 8
-train_per_class = 30
-test_per_class = 10
-batch_size = 30
-
-[train]
-steps = 60
-lr = 0.2
-eval_every = "every:20"
-
-[probe]
-per_class = 5
-
-[metrics]
+"""
+    + synthetic_training(60, 0.2, "every:20")
+    + """[metrics]
 layer_means = {{ every = "every:10" }}
 
 [tricks]
@@ -65,6 +52,7 @@ name = "resmlp"
 model = {{ use = "resmlp", depth = 3, width = 8 }}
 tricks = {{ momentum = {{ beta = 0.5 }} }}
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,32 +67,13 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(scope="module")
 def server(grid: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A TensorBoard on 127.0.0.1 and a port the OS picked, serving the grid; yields its base URL."""
-    log = tmp_path_factory.mktemp("tb") / "tensorboard.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tensorboard.main",
-                "--logdir",
-                str(grid.root),
-                "--port",
-                "0",
-                "--host",
-                "127.0.0.1",
-                "--reload_interval",
-                "1",
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    sys.path.insert(0, str(HERE.parent / "scripts"))
+    from screenshots import start_tensorboard  # the one way this project starts a TensorBoard to look at
+
+    process, base = start_tensorboard(grid.root, tmp_path_factory.mktemp("tb") / "tensorboard.log")
     try:
         deadline = time.monotonic() + 120
-        base = None
-        while base is None and time.monotonic() < deadline and process.poll() is None:
-            found = re.search(r"http://127\.0\.0\.1:\d+/", log.read_text(errors="replace"))
-            base = found.group(0) if found else time.sleep(0.2)
-        assert base, f"tensorboard did not start: {log.read_text(errors='replace')[-2000:]}"
+        assert base.startswith("http://127.0.0.1:"), base
         expected = {"figures", *RUNS, *ARM_RUNS.values()}
         while set(get(base, "data/runs")) != expected and time.monotonic() < deadline:
             time.sleep(0.3)

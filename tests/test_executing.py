@@ -19,15 +19,16 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile import run_json, write
+from hostile import cli, make_victim, run_json, untouched, write
 from output_tree import condensekit, temporaries, unprivileged
 
 from condensekit.api import open_recipe
-from condensekit.executing import ExecContext, RunOutcome, settle_held_runs
+from condensekit.executing import ExecContext, RunOutcome, execute_spec, settle_held_runs
 from condensekit.run_lock import RunLock
 from condensekit.status import RunStatus
 
 pytestmark = pytest.mark.hostile
+
 
 # A trick that takes the write permission away from the whole output folder when one run starts.
 READ_ONLY = """
@@ -154,3 +155,92 @@ def test_a_report_made_while_a_run_trains_says_it_is_running(tmp_path: Path) -> 
     time.sleep(0.1)
     assert condensekit("report", out / "h").returncode == 0  # its process is gone now: interrupted
     assert "| mlp | 1 ok 1 interrupted |" in (out / "h/report.md").read_text()
+
+
+# A trick that fills the output disk when one run starts, and frees it again when that run ends
+# (free = "finish") or never (free = "never"): a disk that fills up mid-grid. Armed by a file "armed" in
+# --out.
+FILLER = """
+from pathlib import Path
+from pydantic import BaseModel, ConfigDict
+import condensekit
+from hostile import fill_up  # tests/hostile.py: this plugin runs in the test's own process
+
+class FillParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int = 1
+    free: str = "finish"
+
+def _fill(run):
+    fill_up(run.run_dir.parents[3])
+
+def _free(run):
+    (run.run_dir.parents[3] / "filler").unlink(missing_ok=True)
+
+class Fill:
+    def __init__(self, params):
+        self.params = params
+
+    @condensekit.hookimpl
+    def run_started(self, run):
+        if run.seed == self.params.seed and (run.run_dir.parents[3] / "armed").exists():
+            _fill(run)
+
+    @condensekit.hookimpl
+    def run_finished(self, run, status, summary):
+        if run.seed == self.params.seed and self.params.free == "finish":
+            _free(run)
+
+@condensekit.hookimpl
+def register_tricks(register):
+    register("fill_disk", Fill, params=FillParams, summary="test: fill the output disk during one run")
+"""
+
+
+@pytest.mark.parametrize("free", ["finish", "never"])
+def test_a_disk_filling_up_mid_grid_fails_that_run_and_the_grid_goes_on(
+    small_disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], free: str
+) -> None:
+    (tmp_path / "fill.py").write_text(FILLER)
+    recipe = write(
+        tmp_path,
+        seeds=(0, 1, 2),
+        top='plugins = ["fill.py"]',
+        rest=f'tricks = {{ fill_disk = {{ seed = 1, free = "{free}" }} }}\n',
+    )
+    (small_disk / "armed").touch()
+    code, _, err = cli(capsys, "run", recipe, "--out", small_disk)
+    assert "Traceback" not in err  # the event files are written in the run's thread: one line, no thread's
+    run_dirs = [small_disk / f"h/mlp/base/seed={s}" for s in (0, 1, 2)]
+    assert code == 1 and run_json(run_dirs[0])["status"] == "ok"
+    lost = run_json(run_dirs[1])
+    # space came back before run.json was written: the failure is on record, the grid goes on
+    if free == "finish":
+        assert "3 runs: 2 ok, 0 diverged, 1 failed" in err and run_json(run_dirs[2])["status"] == "ok"
+        assert lost["status"] == "failed" and "No space left on device" in lost["error"]
+    else:
+        # nothing more can be written: each run fails with the reason, the report says it could not be written
+        assert "[2/3] failed" in err and "[3/3] failed" in err and "could not write run.json" in err
+        assert (
+            lost["status"] == "failed"
+        )  # rewritten in place, not left "running"; the next invocation redoes it
+        assert "no space left on the output device" in err and "the report could not be written" in err
+        (small_disk / "filler").unlink()
+    (small_disk / "armed").unlink()
+    code, _, err = cli(capsys, "run", recipe, "--out", small_disk)
+    assert code == 0, err
+    assert (
+        "1 ok, 0 diverged, 0 failed, 2 skipped"
+        if free == "finish"
+        else "2 ok, 0 diverged, 0 failed, 1 skipped"
+    ) in err
+
+
+def test_execute_spec_refuses_a_linked_run_directory_even_without_the_preflight(tmp_path: Path) -> None:
+    victim, out = make_victim(tmp_path), tmp_path / "out"
+    spec = open_recipe(write(tmp_path / "r"))[0].specs[0]
+    (out / spec.rel_dir).parent.mkdir(parents=True)
+    (out / spec.rel_dir).symlink_to(victim)
+    outcome = execute_spec(spec, out, force=True)
+    assert outcome.status == "failed" and "symbolic link" in outcome.error
+    assert untouched(victim)

@@ -12,7 +12,8 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from condensekit import measures
-from condensekit.measures import ClassIndex, similarity_statistics
+from condensekit.measures import ClassIndex, dead_fraction, similarity_statistics
+from condensekit.measures.weight_grads import conv_columns, weight_grad_inner
 
 
 def loop_cos(u: torch.Tensor, v: torch.Tensor) -> float:
@@ -260,3 +261,47 @@ def test_blocks_route_recomputes_when_over_budget():
     )
     with pytest.raises(ValueError):
         measures.conv_weight_grad_similarity(g, cols, y, method="fast")
+
+
+# ------------------------------------------ found unpinned by the mutation check: each names its mutants
+
+
+def test_a_unit_exactly_zero_on_every_sample_is_dead() -> None:  # measures-10
+    torch.manual_seed(0)
+    x = torch.randn(6, 4).abs() + 0.1
+    x[:, 1] = 0.0  # a unit whose weights and bias are zero: ReLU passes no gradient, it is dead
+    x[:, 2] = -x[:, 2]
+    stats = similarity_statistics(x[None], ClassIndex.of(torch.tensor([0, 1, 0, 1, 0, 1])), dead=True)
+    assert float(stats["dead_frac"][0]) == 0.5 and dead_fraction(x) == 0.5
+
+
+def test_the_budgeted_blocks_route_gives_the_same_inner_products() -> None:  # measures-27
+    torch.manual_seed(0)
+    g, cols = torch.randn(7, 3, 5, dtype=torch.float64), torch.randn(7, 4, 5, dtype=torch.float64)
+    whole = weight_grad_inner(g, cols, bias=True, method="blocks")
+    per_sample = 3 * (4 + 1) * 8  # bytes of one per-sample gradient
+    # blocks of 2 samples
+    blocked = weight_grad_inner(g, cols, bias=True, method="blocks", max_bytes=2 * 2 * per_sample)
+    assert torch.allclose(blocked, whole) and torch.allclose(blocked, blocked.T)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [
+        (lambda: nn.Conv2d(2, 3, 4, padding="same"), (3, 2, 6, 6)),  # an even kernel: the padding is uneven
+        (lambda: nn.Conv2d(2, 4, (2, 3), padding="same", padding_mode="reflect", groups=2), (3, 2, 5, 6)),
+        (lambda: nn.Conv1d(2, 3, 2, padding="same", padding_mode="replicate"), (3, 2, 7)),
+        (lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), (3, 2, 5, 5)),
+    ],
+)
+def test_unfolded_columns_reproduce_the_convolution(make, shape) -> None:  # measures-28, measures-29
+    torch.manual_seed(1)
+    conv, a = make().double(), torch.randn(*shape, dtype=torch.float64)
+    cols = conv_columns(conv, a)  # (N, groups, K, P)
+    w = conv.weight.detach().reshape(conv.groups, conv.out_channels // conv.groups, -1)
+    out = (
+        torch.einsum("gok,ngkp->ngop", w, cols).reshape(len(a), conv.out_channels, -1)
+        + conv.bias.detach()[:, None]
+    )
+    assert torch.allclose(out, conv(a).detach().reshape(len(a), conv.out_channels, -1))

@@ -14,34 +14,21 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from recipe_text import synthetic_training
 
 from condensekit.report.series import load_series
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 
-RECIPE = """
+RECIPE = (
+    """
 name = "spread"
 seeds = [0]
 device = "cpu"
 plugins = ["./feat_spread.py"]
-
-[data]
-use = "synthetic"
-num_classes = 3
-dim = 8
-train_per_class = 30
-test_per_class = 10
-batch_size = 30
-
-[train]
-steps = 30
-lr = 0.1
-eval_every = "at:0,30"
-
-[probe]
-per_class = 5
-
-[metrics]
+"""
+    + synthetic_training(30, 0.1, "at:0,30")
+    + """[metrics]
 condensation = { every = "every:10", weight_gradients = false }
 feat_spread = { every = "every:5" }
 
@@ -49,6 +36,7 @@ feat_spread = { every = "every:5" }
 name = "mlp"
 model = { use = "mlp", depth = 4, width = 8 }
 """
+)
 
 
 def _plugin_from_docs() -> str:

@@ -5,10 +5,22 @@ points only."""
 from __future__ import annotations
 
 import math
+import statistics
+from pathlib import Path
 
 import pytest
+from hostile import write
 
-from condensekit.phases import loss_drop, phase1_end, series_summary, summarize_run
+from condensekit.api import open_recipe
+from condensekit.phases import (
+    Thresholds,
+    has_first_phase,
+    loss_drop,
+    phase1_end,
+    running_median,
+    series_summary,
+    summarize_run,
+)
 
 STEPS = [0, 10, 20, 30, 40, 50]
 
@@ -99,3 +111,90 @@ def test_unnamed_variants_get_a_group_of_their_own_and_a_hidden_variant_falls_ba
     plain = summarize_run(losses, _series({"b1": vals, "b2": vals}), ["b1@mean", "b2@mean"], "m/q", 5)
     assert plain.mean.peak == pytest.approx(0.4) and set(plain.layers) == {"b1", "b2"}
     assert plain.hidden_layers == ("b1", "b2")  # the points the mean did average
+
+
+def test_running_median_against_explicit_windows():
+    values = [5.0, 1.0, 4.0, 2.0, 3.0, 9.0, 0.0]
+    got = running_median(values, window=3)
+    ref = [statistics.median(values[max(0, i - 1) : i + 2]) for i in range(len(values))]
+    assert got == ref
+
+
+def test_phase1_end_finds_the_drop_and_stuck_runs():
+    plateau = [2.30] * 100 + [2.30 - 0.02 * k for k in range(1, 60)]
+    level, t1 = phase1_end(plateau, window=20)
+    assert level == pytest.approx(2.30)
+    threshold = 2.30 - max(0.05 * 2.30, 0.02)
+    # the smoothed curve crosses a few steps after the raw one (centered window of 21)
+    first_raw = next(i for i, v in enumerate(plateau) if v < threshold)
+    assert t1 is not None and abs(t1 - first_raw) <= 10
+    assert phase1_end([2.3] * 200, window=20) == (pytest.approx(2.3), None)
+    assert phase1_end([math.nan] * 5, window=20)[1] is None
+
+
+# ------------------------------------------ found unpinned by the mutation check: each names its mutants
+
+
+def test_t1_needs_the_loss_below_the_threshold_not_at_it() -> None:  # phases-02
+    th = Thresholds(plateau_drop_rel=0.25, plateau_drop_abs=0.0)  # L0 = 1: the threshold is exactly 0.75
+    assert phase1_end([1.0] * 40 + [0.75] * 60, window=20, th=th) == (1.0, None)
+    level, t1 = phase1_end([1.0] * 40 + [0.5] * 60, window=20, th=th)
+    assert level == 1.0 and t1 is not None and 40 <= t1 <= 50
+
+
+def test_a_rise_of_exactly_the_threshold_counts() -> None:  # phases-05
+    steps, values = [0, 10, 20], [0.25, 0.5, 0.25]  # dS = 0.25 exactly
+    assert series_summary(steps, values, 15, Thresholds(rise=0.25)).condensed
+    assert not series_summary(steps, values, 15, Thresholds(rise=0.26)).condensed
+
+
+def test_a_series_starting_exactly_at_collapsed_is_collapsed_at_init() -> None:  # phases-08
+    assert series_summary([0, 10, 20], [0.9, 0.9, 0.9]).collapsed_at_init
+    assert not series_summary([0, 10, 20], [0.875, 0.9, 0.9]).collapsed_at_init
+
+
+def test_a_first_phase_needs_t1_at_least_two_windows() -> None:  # phases-10
+    assert has_first_phase(40, 20) and not has_first_phase(39, 20) and has_first_phase(None, 20)
+
+
+def test_the_run_verdict_is_the_layer_means_not_any_layers() -> None:  # phases-13
+    losses = [2.3] * 60 + [1.0] * 60  # leaves its plateau near step 60
+    series = {"m/a/q": ([0, 10, 20], [0.2, 0.35, 0.2]), "m/b/q": ([0, 10, 20], [0.2, 0.2, 0.2])}
+    run = summarize_run(losses, series, ["a", "b"], "m/q", window=20)
+    assert run.phase1_end is not None
+    assert run.layers["a"].condensed and not run.layers["b"].condensed
+    assert run.mean.dS == pytest.approx(0.075) and run.condensed is False
+
+
+# mutant: [summary] defaults drifting
+def test_thresholds_default_to_the_documented_values(tmp_path: Path) -> None:
+    th = Thresholds()
+    assert (th.plateau_drop_rel, th.plateau_drop_abs, th.rise, th.fall_fraction) == (0.05, 0.02, 0.1, 0.5)
+    spec = open_recipe(write(tmp_path))[0].specs[0]  # a recipe without [summary] gets exactly those
+    assert spec.thresholds == th
+
+
+def test_l0_is_the_median_of_the_first_window_not_the_first_loss() -> None:  # mutant: L0 = losses[0]
+    losses = [9.0] + [2.3 + 0.01 * (-1) ** i for i in range(79)] + [1.0] * 60
+    level, t1 = phase1_end(losses, window=20)
+    assert level == pytest.approx(2.3, abs=0.02)
+    assert t1 is not None and 70 <= t1 <= 80  # leaves the plateau where the drop is, not at once
+    stuck = summarize_run([2.3] * 100, {}, [], None, window=20)
+    assert stuck.stuck is True and stuck.phase1_end is None
+
+
+def test_t1_needs_the_larger_of_the_relative_and_absolute_drop() -> None:  # mutant: max -> min
+    plateau = [2.3] * 40
+    _, t1 = phase1_end(plateau + [2.25] * 60, window=20)  # 0.05 below L0: less than 5% of 2.3 (0.115)
+    assert t1 is None
+    _, t1 = phase1_end(plateau + [2.1] * 60, window=20)  # 0.2 below: more than both
+    assert t1 is not None and 40 <= t1 <= 50
+    low = [0.1] * 40
+    _, t1 = phase1_end(low + [0.09] * 60, window=20)  # 0.01 below: more than 5% of 0.1, less than 0.02
+    assert t1 is None
+
+
+def test_the_smoothing_window_is_max_20_and_a_twentieth_epoch() -> None:  # mutant: max(10, ...)
+    from condensekit.phases import smoothing_window
+
+    assert [smoothing_window(n) for n in (1, 100, 400, 1000)] == [20, 20, 20, 50]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hostile import cli, write
 
 from condensekit.errors import PluginLoadWarning
 from condensekit.manager import get_plugin_manager
@@ -23,6 +24,8 @@ import condensekit
 def register_tricks(register):
     register("{name}_trick", lambda params: object(), summary="from {name}")
 """
+
+
 BROKEN = "raise ImportError('needs the frobnicator library')\n"
 
 
@@ -145,3 +148,30 @@ def test_a_plugin_failing_inside_its_register_hook_is_named(
     assert "condensation" in names
     message, fix = pm.catalogue.unknown_message("metrics", "half_metric")
     assert str(plugin) in fix and "KeyError in register_metrics" in fix
+
+
+@pytest.mark.hostile
+def test_no_optimizer_is_said_at_start_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONDENSEKIT_DISABLE_PLUGINS", "condensekit.defaults.optimizer")
+    for args in (["validate", write(tmp_path)], ["run", write(tmp_path), "--out", tmp_path / "out"]):
+        code, _, err = cli(capsys, *args)
+        assert (
+            code == 2 and "no plugin provides an optimizer" in err and "condensekit.defaults.optimizer" in err
+        )
+        assert "zero_grad" not in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+@pytest.mark.hostile
+def test_no_jsonl_writer_is_a_warning_naming_what_the_report_loses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONDENSEKIT_DISABLE_PLUGINS", "condensekit.defaults.jsonl")
+    code, _, err = cli(capsys, "validate", write(tmp_path))
+    assert (
+        code == 0
+        and "warning: no metrics.jsonl will be written" in err
+        and "CONDENSEKIT_DISABLE_PLUGINS" in err
+    )

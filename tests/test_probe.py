@@ -145,3 +145,111 @@ def test_condensation_computes_only_what_is_wanted_and_the_same_numbers():
     assert lean and {key.rpartition("/")[2] for key in lean} == {"feat_inter"}
     assert "mean/feat_inter" in lean
     assert all(lean[key] == full[key] for key in lean)  # bit for bit: a refined point is a scheduled one
+
+
+# ------------------------------------------ found unpinned by the mutation check: each names its mutants
+
+
+class Twice(nn.Module):
+    """One Linear applied twice: its weight gradient is a sum over both calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shared, self.logits = nn.Linear(4, 4), nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(torch.tanh(self.shared(torch.tanh(self.shared(x)))))
+
+    def probe_points(self) -> dict[str, nn.Module]:
+        return {"shared": self.shared, "logits": self.logits}
+
+
+def test_weight_gradients_of_a_layer_called_twice_are_the_autograd_ones() -> None:  # probe-08
+    torch.manual_seed(0)
+    model, x, y = Twice(), torch.randn(9, 4), torch.arange(9) % 3
+    grads = Probe(model, x, y, model.probe_points(), step=0).weight_grads
+    loss = nn.functional.cross_entropy(model(x), y, reduction="sum")
+    weight, bias = torch.autograd.grad(loss, [model.shared.weight, model.shared.bias])
+    assert torch.allclose(grads["shared"]["weight"], weight, atol=1e-6) and torch.allclose(
+        grads["shared"]["bias"], bias, atol=1e-6
+    )
+
+
+# held-out mutants (the last block of scripts/mutant_list.py)
+
+
+def test_half_precision_logits_give_a_float32_probe_loss() -> None:  # probe-12
+    torch.manual_seed(0)
+    model = nn.Linear(6, 5).to(torch.bfloat16)
+    x, y = torch.randn(60, 6).to(torch.bfloat16), torch.arange(60) % 5
+    probe = Probe(model, x, y, {"logits": model}, step=0)
+    exact = nn.functional.cross_entropy(model(x).detach().double(), y).item()
+    assert probe.loss == pytest.approx(exact, rel=1e-6)
+
+
+def test_more_classes_than_probe_samples_still_gives_one_sample_per_class() -> None:  # probe-13
+    from condensekit.probe import choose_probe_indices
+
+    labels = torch.arange(100) % 10
+    chosen = choose_probe_indices(labels, per_class=5, max_samples=4, seed=0)
+    assert sorted(labels[chosen].tolist()) == list(range(10))
+
+
+class NoisyNet(nn.Module):
+    """Draws random numbers in forward (like a noise layer), so a probe without its own RNG fork would shift
+    training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.logits = nn.Linear(4, 5), nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(torch.tanh(self.first(x + 0.1 * torch.randn_like(x))))
+
+
+# mutants: fork removed, detach removed
+def test_the_probe_leaves_the_rng_stream_alone_and_hands_out_detached_features() -> None:
+    torch.manual_seed(0)
+    model = NoisyNet()
+    probe = Probe(model, torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]), probe_points(model), step=0)
+    before = torch.get_rng_state()
+    features = probe.features
+    grads = probe.feature_grads
+    assert torch.equal(torch.get_rng_state(), before)
+    assert features and all(not t.requires_grad and t.grad_fn is None for t in features.values())
+    assert all(not t.requires_grad for t in grads.values())
+    assert all(p.grad is None for p in model.parameters())  # the optimizer's gradients untouched
+
+
+class DropoutNet(nn.Module):
+    """Linear -> in-place ReLU -> heavy dropout -> Linear: the probe must see the pre-activation, without
+    dropout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.act, self.drop, self.logits = (
+            nn.Linear(4, 8),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.9),
+            nn.Linear(8, 3),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.drop(self.act(self.first(x))))
+
+    def probe_points(self) -> dict[str, nn.Module]:
+        return {"first": self.first, "logits": self.logits}
+
+
+# mutants: dropout left on, no copy
+def test_probe_features_are_pre_activation_copies_computed_without_dropout() -> None:
+    torch.manual_seed(0)
+    model, x = DropoutNet(), torch.randn(12, 4)
+    probe = Probe(model, x, torch.arange(12) % 3, probe_points(model), step=0)
+    with torch.no_grad():
+        pre = model.first(x)
+        expected_logits = model.logits(torch.relu(pre))  # dropout off, nothing else changed
+    assert torch.allclose(probe.features["first"], pre)  # negatives kept: the in-place ReLU acted on a copy
+    assert (probe.features["first"] < 0).any()
+    assert torch.allclose(probe.logits, expected_logits, atol=1e-6)
+    assert model.training and model.drop.training  # modes restored

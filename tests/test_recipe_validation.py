@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hostile import cli, write
+from hostile import cli, refusal, write
 
 from condensekit import RecipeError
 from condensekit.api import open_recipe
@@ -247,3 +247,82 @@ def test_a_grid_value_of_undecodable_bytes_is_refused_not_a_traceback(
     odd = b'grid."model.activation"=["\xff", "relu"]'.decode("utf-8", "surrogateescape")
     code, _, err = cli(capsys, "validate", write(tmp_path), "--set", odd)
     assert code == 2 and "Traceback" not in err and "not UTF-8 text" in err
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (["train.steps=1e12"], "train.steps: must be <= 10000000"),
+        (["train.steps=true"], "train.steps: must be a whole number, got true"),
+        (["arms[0].model.width=false"], "arms[0].model.width: must be a whole number, got false"),
+        # a bare nan on the command line is a word
+        (["train.lr=nan"], 'train.lr: must be > 0.0, got "nan"'),
+        (["train.max_loss=inf"], "train.max_loss: must be a finite number, got inf"),
+        (["tricks.init.scale=nan"], "tricks.init.scale"),
+    ],
+)
+def test_absurd_numbers_are_refused(tmp_path: Path, overrides: list[str], line: str) -> None:
+    recipe = write(tmp_path, rest="")
+    recipe.write_text(recipe.read_text().replace("[[arms]]", "[tricks]\ninit = {}\n\n[[arms]]"))
+    assert line in refusal(recipe, *overrides)
+
+
+def test_nan_written_in_a_recipe_is_refused(tmp_path: Path) -> None:
+    recipe = write(tmp_path)
+    recipe.write_text(recipe.read_text().replace("lr = 0.1", "lr = 0.1\nmax_loss = nan"))
+    assert "train.max_loss: must be" in refusal(recipe)
+
+
+@pytest.mark.parametrize("how", ["file", "set", "dict"])
+def test_deep_nesting_is_a_clear_error_not_a_recursion_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    deep = "[" * 500 + "]" * 500
+    if how == "file":
+        path = tmp_path / "deep.toml"
+        path.write_text(f'name = "d"\nx = {deep}\n')
+        code, _, err = cli(capsys, "validate", path)
+        assert code == 2 and "nest more than 24 levels deep" in err and "Traceback" not in err
+    elif how == "set":
+        code, _, err = cli(capsys, "validate", write(tmp_path), "--set", f"train.lr={deep}")
+        assert code == 2 and "Traceback" not in err
+    else:
+        value: list = []
+        for _ in range(500):
+            value = [value]
+        with pytest.raises(RecipeError, match="nest more than 24"):
+            open_recipe({"name": "d", "x": value})
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "words"),
+    [
+        ('{ use = "timm", name = "resnet18" }', '{ use = "digits" }', "needs image inputs"),
+        ('{ use = "cnn" }', '{ use = "synthetic" }', "needs image inputs"),
+        (
+            '{ use = "timm", name = "vit_tiny_patch16_224" }',
+            '{ use = "digits", image = true }',
+            "cannot take inputs of shape (1, 8, 8)",
+        ),
+    ],
+)
+def test_a_model_that_cannot_take_the_data_fails_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model: str, data: str, words: str
+) -> None:
+    code, _, err = cli(
+        capsys, "validate", write(tmp_path), "--set", f"arms[0].model={model}", "--set", f"data={data}"
+    )
+    assert code == 2 and "arms[0].model: model" in err and "cannot take the data" in err and words in err, err
+
+
+def test_models_that_fit_their_data_pass_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(
+        capsys,
+        "validate",
+        write(tmp_path),
+        "--set",
+        'arms[0].model={ use = "cnn" }',
+        "--set",
+        'data={ use = "digits", image = true }',
+    )
+    assert code == 0, err

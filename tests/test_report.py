@@ -9,34 +9,21 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from recipe_text import synthetic_training
 from report_rows import markdown_table
 
 from condensekit import dashboard, dashboard_arms
 from condensekit.quantities import csv_columns
 from condensekit.report import median_range, ranks, read_report, spearman
 
-GRID_RECIPE = """
+GRID_RECIPE = (
+    """
 name = "rep"
 seeds = [0, 1]
 device = "cpu"
-
-[data]
-use = "synthetic"
-num_classes = 3
-dim = 8
-train_per_class = 30
-test_per_class = 10
-batch_size = 30
-
-[train]
-steps = 40
-lr = 0.2
-eval_every = "every:20"
-
-[probe]
-per_class = 5
-
-[metrics]
+"""
+    + synthetic_training(40, 0.2, "every:20")
+    + """[metrics]
 condensation = { every = "every:5", weight_gradients = false }
 
 [tricks]
@@ -49,6 +36,7 @@ model = { use = "mlp", depth = 4, width = 8 }
 [grid]
 "tricks.init.scale" = [0.5, 1.0, 2.0]
 """
+)
 
 
 # ---------------------------------------------------------------- independent reference code

@@ -11,10 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
+from hostile import fill_up, make_victim, untouched, write
 
+from condensekit.api import open_recipe
+from condensekit.executing import execute_spec
+from condensekit.output import OutputError
 from condensekit.run_lock import LOCK_NAME, RunLock
 
 pytestmark = pytest.mark.hostile
+
 
 HOLD = (
     "import sys, time; from pathlib import Path; from condensekit.run_lock import RunLock; "
@@ -51,3 +56,21 @@ def test_a_lock_held_by_a_live_process_is_seen_as_such_and_a_stale_file_is_not(t
     assert (tmp_path / LOCK_NAME).exists() and not RunLock(tmp_path).held_elsewhere()  # killed: stale file
     os.unlink(tmp_path / LOCK_NAME)
     assert not RunLock(tmp_path).held_elsewhere()  # no file: nobody
+
+
+def test_no_space_for_the_lock_fails_the_run_cleanly(small_disk: Path, tmp_path: Path) -> None:
+    spec = open_recipe(write(tmp_path))[0].specs[0]
+    fill_up(small_disk)
+    outcome = execute_spec(spec, small_disk)
+    assert outcome.status == "failed" and "no space left" in outcome.error
+    assert not (small_disk / spec.rel_dir / LOCK_NAME).exists()
+
+
+def test_a_planted_lock_link_is_not_truncated(tmp_path: Path) -> None:
+    victim = make_victim(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / LOCK_NAME).symlink_to(victim / "thesis.tex")
+    with pytest.raises(OutputError, match="symbolic link"):
+        RunLock(run).acquire()
+    assert untouched(victim)

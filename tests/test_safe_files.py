@@ -7,12 +7,16 @@ following a link or waiting on a FIFO.
 from __future__ import annotations
 
 import errno
+import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
+from hostile import cli, write
 from output_tree import temporaries
 
+from condensekit.output import write_json_atomic
 from condensekit.safe_files import (
     NotAFile,
     OutputError,
@@ -145,3 +149,42 @@ def test_a_record_can_be_rewritten_in_place_where_no_new_file_may_be_made(tmp_pa
     with pytest.raises(OSError):
         overwrite_in_place(tmp_path / "link.json", "{}")
     assert (tmp_path / "run.json").read_text() == '{"status": "failed"}'
+
+
+def test_run_json_has_the_permissions_of_the_other_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert cli(capsys, "run", write(tmp_path), "--out", out)[0] == 0
+    run_dir = out / "h/mlp/base/seed=0"
+
+    def mode(p: Path) -> int:
+        return stat.S_IMODE(p.stat().st_mode)
+
+    assert (
+        mode(run_dir / "run.json")
+        == mode(run_dir / "metrics.jsonl")
+        == mode(out / "h/summary.csv")
+        == mode(out / "h/report.md")
+    )
+    assert mode(run_dir / "run.json") & stat.S_IRGRP  # readable by the group, like files open() makes
+
+
+@pytest.mark.parametrize("writer", [write_text_atomic, write_json_atomic])
+def test_a_crash_while_writing_keeps_the_previous_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: object
+) -> None:
+    target = tmp_path / "run.json"
+    target.write_text('{"status": "ok"}')
+
+    def crash(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError):
+        writer(  # type: ignore[operator]
+            target,
+            "x" * 100_000 if writer is write_text_atomic else {"status": "running", "big": "x" * 100_000},
+        )
+    assert json.loads(target.read_text()) == {"status": "ok"}
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # no temporary file left behind

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from condensekit.api import open_recipe
 from condensekit.text import grid_label, is_utf8, quoted, shorten, shown, toml_text, value_label
 
 
@@ -56,3 +57,19 @@ def test_shown_and_quoted_write_values_and_names_briefly() -> None:
 
 def test_is_utf8_tells_undecodable_command_line_bytes() -> None:
     assert is_utf8("réglé") and not is_utf8(b"\xff".decode("utf-8", "surrogateescape"))
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_grid_labels_are_written_one_way(tmp_path: Path) -> None:
+    # the folder name and the report's label of a list-valued grid point are the same text
+    recipe = (REPO / "tests" / "golden" / "flat.toml").read_text().replace("seeds = [0, 1]", "seeds = [0]")
+    recipe += '\n[grid]\n"metrics.condensation.layers" = [["layer1", "layer2"]]\n"train.lr" = [0.05]\n'
+    spec = open_recipe(recipe)[0].specs[0]
+    assert (
+        spec.grid_label
+        == grid_label(spec.grid)
+        == "metrics.condensation.layers=[layer1,layer2],train.lr=0.05"
+    )
+    assert spec.rel_dir.parent.name == spec.grid_label

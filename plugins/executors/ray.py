@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+from condensekit_plugins.executors import import_optional
 
 if TYPE_CHECKING:
     from condensekit.hookspecs import Register
@@ -44,16 +45,6 @@ class RayParams(BaseModel):
     )
 
 
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise condensekit.CondensekitError(
-            'the ray executor needs Ray: pip install "condensekit[ray]"'
-        ) from exc
-    return ray
-
-
 class RayExecutor:
     """Submits one task per run and reports each as it ends."""
 
@@ -80,7 +71,7 @@ class RayExecutor:
         return True
 
     def execute(self, specs: list[Any], context: Any) -> list[Any]:
-        ray = _import_ray()
+        ray = import_optional("ray", "ray", "Ray", "ray")
         pending = context.pending(specs)
         if not pending:
             return context.results(specs)

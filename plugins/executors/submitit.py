@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 import condensekit
+from condensekit_plugins.executors import import_optional
 
 if TYPE_CHECKING:
     from condensekit.hookspecs import Register
@@ -52,16 +53,6 @@ class SubmititParams(BaseModel):
     )
     wait: bool = Field(True, description="wait for the jobs and report them; false: submit and return")
     poll_s: float = Field(10.0, gt=0, description="seconds between checks of the jobs' state")
-
-
-def _import_submitit() -> Any:
-    try:
-        import submitit
-    except ImportError as exc:
-        raise condensekit.CondensekitError(
-            'the submitit executor needs submitit: pip install "condensekit[slurm]"'
-        ) from exc
-    return submitit
 
 
 class SpecChunk:
@@ -128,7 +119,7 @@ class SubmititExecutor:
         return executor
 
     def execute(self, specs: list[Any], context: Any) -> list[Any]:
-        submitit = _import_submitit()
+        submitit = import_optional("submitit", "submitit", "submitit", "slurm")
         pending = context.pending(specs)
         if not pending:
             return context.results(specs)

@@ -30,10 +30,11 @@ class MLPParams(BaseModel):
     )
 
 
-def build_mlp(params: MLPParams, info: Any) -> Any:
-    from condensekit_plugins.models.nets.mlp import MLP
+def build_mlp(params: MLPParams, info: Any, residual: bool = False) -> Any:
+    """The plain MLP of these parameters for this data, or with ``residual`` the residual MLP (``resmlp``)."""
+    from condensekit_plugins.models.nets.mlp import MLP, ResMLP
 
-    return MLP(
+    return (ResMLP if residual else MLP)(
         math.prod(info.input_shape),
         info.num_classes,
         params.depth,

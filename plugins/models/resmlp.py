@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 import condensekit
+from condensekit_plugins.models.mlp import MLPParams, build_mlp
 
 if TYPE_CHECKING:
     from condensekit.hookspecs import Register
-from condensekit_plugins.models.mlp import MLPParams
 
 
 class ResMLPParams(MLPParams):
@@ -24,18 +23,7 @@ class ResMLPParams(MLPParams):
 
 
 def build_resmlp(params: ResMLPParams, info: Any) -> Any:
-    from condensekit_plugins.models.nets.mlp import ResMLP
-
-    return ResMLP(
-        math.prod(info.input_shape),
-        info.num_classes,
-        params.depth,
-        params.width,
-        params.activation,
-        params.norm,
-        params.bias,
-        dropout=params.dropout,
-    )
+    return build_mlp(params, info, residual=True)
 
 
 @condensekit.hookimpl

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from torch import nn
 
 from condensekit_plugins.models.nets.cnn import CNNConfig, ResidualCNN
 from condensekit_plugins.models.nets.mlp import MLP, ResMLP
@@ -125,3 +126,28 @@ def test_the_declared_gain_is_what_the_model_applies_itself(blocks: int) -> None
     assert float(model.blocks[0].fc.weight.detach().std()) == pytest.approx(
         gain * math.sqrt(2 / (2 * fan)), rel=0.25
     )
+
+
+def test_init_applies_the_scheme_asked_for() -> None:  # tricks-14
+    from condensekit_plugins.tricks.init import InitParams, reinitialise
+
+    torch.manual_seed(0)
+    square = nn.Linear(16, 16)
+    reinitialise(square, InitParams(scheme="orthogonal"))
+    assert torch.allclose(square.weight @ square.weight.T, torch.eye(16), atol=1e-5)
+    wide = nn.Linear(400, 4)
+    reinitialise(wide, InitParams(scheme="kaiming_uniform"))
+    bound = math.sqrt(6 / 400)  # kaiming_uniform for ReLU: U(-sqrt(6 / fan_in), +)
+    assert wide.weight.abs().max() <= bound and wide.weight.abs().max() > 0.9 * bound
+
+
+def test_init_zeroes_biases_only_when_asked() -> None:  # mutant: zero_bias ignored
+    from condensekit_plugins.tricks.init import InitParams, reinitialise
+
+    torch.manual_seed(0)
+    layer = nn.Linear(5, 4)
+    bias = layer.bias.detach().clone()
+    reinitialise(layer, InitParams(zero_bias=False))
+    assert torch.equal(layer.bias.detach(), bias) and bias.abs().sum() > 0
+    reinitialise(layer, InitParams(zero_bias=True))
+    assert not layer.bias.detach().any()

@@ -1,15 +1,23 @@
-"""Tricks warmup, grad_clip, layer_normalized_updates, dropout, and the before_step hook they use."""
+"""The shipped tricks (the init trick: test_tricks_init.py): momentum and weight_decay reach the optimizer,
+the norm tricks build their layers into the model; warmup, grad_clip, layer_normalized_updates, dropout, and
+the before_step hook they use."""
 
 from __future__ import annotations
 
 import json
+import math
 import textwrap
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+from hostile import write
+from torch import nn
 
+from condensekit.api import open_recipe
 from condensekit.errors import CondensekitError
+from condensekit.executing import execute_spec
 from condensekit.testing import check_trick, run_tiny, tiny_recipe
 from condensekit_plugins.tricks.dropout import DropoutParams, DropoutTrick
 from condensekit_plugins.tricks.grad_clip import GradClipParams, GradClipTrick
@@ -161,3 +169,75 @@ def test_dropout_on_a_model_without_the_parameter_is_a_clear_error(tmp_path) -> 
     )
     with pytest.raises(CondensekitError, match="dropout"):
         run_tiny(recipe, tmp_path, steps=1, check=False)
+
+
+# ---------------------------------------------------------------------------------------------- tricks
+
+
+@pytest.mark.parametrize(("trick", "kind"), [("layernorm", nn.LayerNorm), ("batchnorm", nn.BatchNorm1d)])
+# tricks-12
+def test_norm_tricks_build_their_normalisation_into_the_model(
+    plugin_manager, trick: str, kind: type[nn.Module]
+) -> None:
+    from condensekit.data import DataInfo
+
+    entry = plugin_manager.catalogue.get("models", "mlp")
+    overrides = plugin_manager.catalogue.get("tricks", trick).build({}).model_overrides(run=None)
+    model = entry.build({"depth": 3, "width": 8, **overrides}, DataInfo(input_shape=(6,), num_classes=3))
+    norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm | nn.BatchNorm1d)]
+    assert norms and all(isinstance(m, kind) for m in norms)
+
+
+# Writes, after the first step, what the optimizer was built with, and the first layer's weight at the start.
+RECORDER = """
+import json
+import condensekit
+
+@condensekit.hookimpl
+def model_built(run, model):
+    w = next(p for p in model.parameters() if p.dim() == 2)
+    (run.run_dir.parents[3] / "init.json").write_text(json.dumps(w.detach().flatten().tolist()))
+
+@condensekit.hookimpl
+def after_step(run, model, optimizer):
+    if run.step == 0:
+        group = optimizer.param_groups[0]
+        keep = {k: group.get(k) for k in ("lr", "momentum", "weight_decay", "nesterov")}
+        (run.run_dir.parents[3] / "optimizer.json").write_text(json.dumps(keep))
+"""
+
+
+def _run_with(tmp_path: Path, tricks: str) -> tuple[dict, list[float]]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "recorder.py").write_text(RECORDER)
+    recipe = write(tmp_path, top='plugins = ["recorder.py"]', rest=f"tricks = {{ {tricks} }}\n")
+    outcome = execute_spec(open_recipe(recipe)[0].specs[0], tmp_path / "out")
+    assert outcome.status == "ok", outcome.error
+    return json.loads((tmp_path / "out/optimizer.json").read_text()), json.loads(
+        (tmp_path / "out/init.json").read_text()
+    )
+
+
+# mutant: momentum ignoring beta
+def test_momentum_reaches_the_optimizer_with_its_beta(tmp_path: Path) -> None:
+    options, _ = _run_with(tmp_path, "momentum = { beta = 0.5 }")
+    assert options["momentum"] == 0.5 and options["lr"] == 0.1 and options["nesterov"] is False
+
+
+def test_nesterov_reaches_the_optimizer(tmp_path: Path) -> None:  # mutant: nesterov ignored
+    options, _ = _run_with(tmp_path, "momentum = { beta = 0.5, nesterov = true }")
+    assert options["nesterov"] is True and options["momentum"] == 0.5
+
+
+# mutant: weight_decay applying 0
+def test_weight_decay_reaches_the_optimizer_with_its_strength(tmp_path: Path) -> None:
+    options, _ = _run_with(tmp_path, "weight_decay = { l2 = 0.01 }")
+    assert options["weight_decay"] == 0.01 and options["momentum"] == 0
+
+
+def test_init_scale_multiplies_the_initial_weights(tmp_path: Path) -> None:  # mutant: init ignoring scale
+    _, one = _run_with(tmp_path / "a", 'init = { scheme = "xavier_normal", scale = 1.0 }')
+    _, two = _run_with(tmp_path / "b", 'init = { scheme = "xavier_normal", scale = 2.0 }')
+    assert two == pytest.approx([2 * w for w in one], rel=1e-6)  # same seed: exactly twice the weights
+    std = torch.tensor(one).std().item()
+    assert std == pytest.approx(math.sqrt(2 / (6 + 6)), rel=0.35)  # xavier_normal of a 6 -> 6 layer

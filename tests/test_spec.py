@@ -1,22 +1,21 @@
-"""One typed resolved run: RunSpec survives JSON (as workers, clusters and run.json carry it); Schedule is
-lazy."""
+"""condensekit.spec: one typed resolved run. A RunSpec survives JSON (as workers, clusters and run.json carry
+it) and is typed once validated."""
 
 from __future__ import annotations
 
 import json
-import random
-import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from condensekit.api import open_recipe
 from condensekit.phases import Thresholds
-from condensekit.schedules import Schedule, schedule_steps
+from condensekit.schedules import Schedule
 from condensekit.spec import RunSpec
-from condensekit.text import grid_label
 
 REPO = Path(__file__).resolve().parent.parent
+
+
 RECIPES = sorted(
     [*REPO.joinpath("recipes").rglob("*.toml"), *REPO.joinpath("tests", "golden").glob("*.toml")]
 )
@@ -49,50 +48,6 @@ def test_a_spec_is_typed_once_validated() -> None:
     )
     with pytest.raises(ValueError):  # frozen: a spec is not edited after validation
         spec.train.steps = 3  # type: ignore[misc]
-
-
-@pytest.mark.parametrize("text", ["every:7", "every:1", "log:1", "log:5", "log:100", "at:0,3,7,100"])
-def test_bound_schedule_agrees_with_the_explicit_set(text: str) -> None:
-    rng = random.Random(text)
-    for total in [0, 1, 2, 9, 10, 99, 100, 1234, *(rng.randrange(1, 5000) for _ in range(5))]:
-        bound = Schedule.parse(text).bind(total)
-        explicit = schedule_steps(text, total)
-        assert {s for s in range(-2, total + 3) if s in bound} == explicit
-        assert bound.count() == len(explicit)
-
-
-def test_schedule_memory_does_not_grow_with_the_run_length() -> None:
-    tracemalloc.start()
-    for text in ("every:50", "log:200", "at:0,10,100"):
-        before = tracemalloc.take_snapshot()
-        bound = Schedule.parse(text).bind(10**12)
-        after = tracemalloc.take_snapshot()
-        grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-        assert grown < 100_000, f"{text}: {grown} bytes for a 10^12-step run"
-        assert 0 in bound and 10**12 in bound
-    tracemalloc.stop()
-    assert (10**12 - 50) in Schedule.parse("every:50").bind(10**12)
-
-
-def test_schedule_text_round_trip() -> None:
-    for text in ("every:50", "log:200", "at:0,10,100"):
-        assert str(Schedule.parse(text)) == text
-    for bad in ("log:0", "every:x", "sometimes", "at:-1", "every:1,2", 5):
-        with pytest.raises(ValueError):
-            Schedule.parse(bad)
-
-
-def test_grid_labels_are_written_one_way(tmp_path: Path) -> None:
-    # the folder name and the report's label of a list-valued grid point are the same text
-    recipe = (REPO / "tests" / "golden" / "flat.toml").read_text().replace("seeds = [0, 1]", "seeds = [0]")
-    recipe += '\n[grid]\n"metrics.condensation.layers" = [["layer1", "layer2"]]\n"train.lr" = [0.05]\n'
-    spec = open_recipe(recipe)[0].specs[0]
-    assert (
-        spec.grid_label
-        == grid_label(spec.grid)
-        == "metrics.condensation.layers=[layer1,layer2],train.lr=0.05"
-    )
-    assert spec.rel_dir.parent.name == spec.grid_label
 
 
 def test_extra_test_evaluations_default_to_evenly_spaced_steps_within_their_budget() -> None:

@@ -140,8 +140,8 @@ MUTANTS: list[Mutant] = [
     M(
         "measures",
         SI,
-        "squares_centered = squares - 2 * dot_mean + mean_squared",
-        "squares_centered = squares - dot_mean + mean_squared",
+        "squares = self.squares - 2 * self.dot_mean + self.mean_squared",
+        "squares = self.squares - self.dot_mean + self.mean_squared",
         "|x - m|^2 expanded with a wrong cross term",
     ),
     M(
@@ -189,15 +189,15 @@ MUTANTS: list[Mutant] = [
     M(
         "measures",
         SP,
-        "s[0].square() / energy",
-        "s[-1].square() / energy",
+        "largest[:, 0] / energy",
+        "eigenvalues[:, 0] / energy",
         "rho1 from the smallest singular value",
     ),
     M(
         "measures",
         SP,
-        "p = s / s.sum()",
-        "p = s.square() / energy",
+        "p = sigma / sigma.sum(-1, keepdim=True)",
+        "p = squares / squares.sum(-1, keepdim=True)",
         "effective rank from squared singular values",
     ),
     M(
@@ -453,8 +453,8 @@ MUTANTS: list[Mutant] = [
     M(
         "probe",
         PR,
-        "with torch.random.fork_rng(devices=devices), torch.enable_grad():",
-        "with torch.enable_grad():",
+        "with torch.random.fork_rng(devices=devices), torch.set_grad_enabled(self._graph):",
+        "with torch.set_grad_enabled(self._graph):",
         "probe consumes the training RNG",
     ),
     M(
@@ -644,8 +644,8 @@ MUTANTS: list[Mutant] = [
     M(
         "output",
         OUT,
-        "        except ValueError:\n            continue\n    return rows",
-        "        except ValueError:\n            break\n    return rows",
+        "        except ValueError:\n            continue\n    return sorted(rows, key=_step_of)",
+        "        except ValueError:\n            break\n    return sorted(rows, key=_step_of)",
         "a garbled metrics line drops every later row",
     ),
     M(

@@ -7,12 +7,19 @@ MNIST and CIFAR-10 need a download and are listed as skipped), two grids are run
 * dense: only the summary series' metric, measured at every step (``--every 1``, or every 2 steps), with
   ``[probe] refine = false``. The probe never changes training, so both train the very same steps.
 
-Per run and per hidden layer, and for the layer mean, it prints ``dS``, ``S*``, ``t*``, where the peak falls
-(``peak in``) and ``condensed`` of both, their differences, and whether they agree: ``|dS - dS_dense| <=
-0.005``, ``|t* - t*_dense| <= max(2 steps, 1% of the run)``, and the same ``peak in`` and ``condensed``.
+Per run and per probe point (hidden layers first, then the model's other groups), and for the layer mean,
+it prints ``dS``, ``S*``, ``t*``, where the peak falls (``peak in``) and ``condensed`` of both, their
+differences, and whether they agree: ``|dS - dS_dense| <= 0.005``, ``|t* - t*_dense| <= max(2 steps, 1% of
+the run)``, and the same ``peak in`` and ``condensed``. ``S*dense - Sdense(t*)`` is how far below its own peak
+the dense series is at the default's ``t*``: a few 1e-4 where ``t*`` disagrees means a flat top, whose
+highest step is decided by noise of that size.
+
+``--schedules log:20,log:40`` also runs the default (refined) with the summary metric on each of those
+schedules instead of the recipe's, each against the same dense reference: the verdict must not flip with
+the measuring schedule.
 
     OMP_NUM_THREADS=1 python benchmarks/schedule_agreement.py --jobs 2 [--only resmlp,four_tricks]
-        [--every 1] [--out runs/schedule_agreement] [--markdown docs-table.md]
+        [--every 1] [--schedules log:20,log:40] [--out runs/schedule_agreement] [--markdown table.md]
 
 Finished runs are read back, not rerun (delete ``--out`` to start over). Each worker uses one torch thread.
 """
@@ -61,8 +68,11 @@ class Row:
         return same and abs(d_ds) <= DS_TOLERANCE and abs(d_t) <= self.t_tolerance
 
 
-def variants(path: Path, seed: int, every: int) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """The default and the dense recipe tables of one shipped recipe, and its summary series."""
+def variants(
+    path: Path, seed: int, every: int, schedules: list[str]
+) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, dict[str, Any]]]:
+    """The default and the dense recipe tables of one shipped recipe, its summary series, and the default
+    with the summary metric on each of ``schedules`` (schedule -> table)."""
     from condensekit.api import open_recipe
 
     table = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -81,7 +91,13 @@ def variants(path: Path, seed: int, every: int) -> tuple[dict[str, Any], dict[st
     dense["metrics"] = {metric: {**params, "every": f"every:{every}"}}
     dense.setdefault("probe", {})["refine"] = False
     dense["name"] = f"{table['name']}_dense"
-    return table, dense, series
+    others = {}
+    for schedule in schedules:
+        other = json.loads(json.dumps(table))
+        other.setdefault("metrics", {}).setdefault(metric, {})["every"] = schedule
+        other["name"] = f"{table['name']}_at_{schedule.replace(':', '')}"
+        others[schedule] = other
+    return table, dense, series, others
 
 
 def run_grid(table: dict[str, Any], out: Path, jobs: int) -> dict[str, Path]:
@@ -96,7 +112,20 @@ def summary_of(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
 
 
-def compare(recipe: str, default: dict[str, Path], dense: dict[str, Path]) -> list[Row]:
+def _value_at(run_dir: Path, tag: str, step: int | None) -> float | None:
+    """The value of ``tag`` the run logged at ``step`` (None when it did not)."""
+    from condensekit.output import read_metrics
+
+    if step is None:
+        return None
+    for row in read_metrics(run_dir):
+        if row.get("step") == step and tag in row:
+            return float(row[tag])
+    return None
+
+
+def compare(recipe: str, default: dict[str, Path], dense: dict[str, Path], series: str) -> list[Row]:
+    metric, _, quantity = series.partition("/")
     rows = []
     for label, run_dir in sorted(default.items()):
         if label not in dense:
@@ -113,6 +142,11 @@ def compare(recipe: str, default: dict[str, Path], dense: dict[str, Path]) -> li
         rows.append(Row(recipe, label, "mean", mean, mean_dense, steps))
         for layer, values in sa.get("layers", {}).items():
             rows.append(Row(recipe, label, layer, values, sb.get("layers", {}).get(layer, {}), steps))
+        for row in rows:
+            if row.run == label and not row.agrees and row.dense.get("peak") is not None:
+                key = "mean" if row.layer == "mean" else row.layer
+                at = _value_at(dense[label], f"{metric}/{key}/{quantity}", row.default.get("peak_step"))
+                row.dense["below_peak_at_t"] = None if at is None else row.dense["peak"] - at
     return rows
 
 
@@ -127,8 +161,8 @@ def _number(value: Any, digits: int = 4) -> str:
 def table_lines(rows: list[Row]) -> list[str]:
     out = [
         "| recipe | run | layer | dS | dS dense | ΔdS | S* | S* dense | t* | t* dense | Δt* | peak in | "
-        "peak in dense | condensed | condensed dense | agree |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "peak in dense | condensed | condensed dense | agree | S*dense - Sdense(t*) |",
+        "|" + " --- |" * 17,
     ]
     for r in rows:
         d, e = r.default, r.dense
@@ -138,7 +172,8 @@ def table_lines(rows: list[Row]) -> list[str]:
             f"{_number(d.get('peak_step'))} | {_number(e.get('peak_step'))} | "
             f"{_number(r.difference('peak_step'))} | {_number(d.get('peak_phase'))} | "
             f"{_number(e.get('peak_phase'))} | {_number(d.get('condensed'))} | "
-            f"{_number(e.get('condensed'))} | {'yes' if r.agrees else '**no**'} |"
+            f"{_number(e.get('condensed'))} | {'yes' if r.agrees else '**no**'} | "
+            f"{_number(e.get('below_peak_at_t')) if not r.agrees else ''} |"
         )
     return out
 
@@ -167,6 +202,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (1 torch thread each)")
     parser.add_argument("--every", type=int, default=1, choices=(1, 2), help="the dense reference's spacing")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--schedules", default="", help="comma-separated schedules to run the default on too (log:20,log:40)"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/schedule_agreement"))
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     args = parser.parse_args()
@@ -180,17 +218,22 @@ def main() -> None:
         if wanted and not any(w in str(path) for w in wanted):
             continue
         try:
-            default_table, dense_table, series = variants(path, args.seed, args.every)
+            default_table, dense_table, series, others = variants(
+                path, args.seed, args.every, [s for s in args.schedules.split(",") if s]
+            )
         except Exception as exc:  # data missing, no summary series
             notes.append(f"skipped: {path} ({str(exc).splitlines()[0][:200]})")
             continue
         print(f"{path}: {series}, default and dense (every {args.every})", file=sys.stderr, flush=True)
         default = run_grid(default_table, args.out / "default", args.jobs)
         dense = run_grid(dense_table, args.out / f"dense{args.every}", args.jobs)
-        rows += compare(
-            path.stem if "fashion" not in str(path) else f"fashion_mnist/{path.stem}", default, dense
-        )
+        name = path.stem if "fashion" not in str(path) else f"fashion_mnist/{path.stem}"
+        rows += compare(name, default, dense, series)
         notes += cost_lines(str(path), default, dense)
+        for schedule, table in others.items():
+            at = run_grid(table, args.out / "schedules", args.jobs)
+            rows += compare(f"{name} on {schedule}", at, dense, series)
+            notes += cost_lines(f"{path} on {schedule}", at, dense)
     lines = table_lines(rows)
     agree = sum(r.agrees for r in rows)
     runs = {(r.recipe, r.run) for r in rows}

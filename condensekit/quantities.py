@@ -192,6 +192,7 @@ QUANTITIES: tuple[Quantity, ...] = (
         layer=lambda s: s.peak_loss_drop,
         verdict=True,
         compact=False,
+        hparams="verdict/peak_loss_drop",
     ),
     Q(
         "final_loss",

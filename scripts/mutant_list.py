@@ -23,6 +23,7 @@ TESTS: dict[str, list[str]] = {
     ],
     "phases": ["test_phases.py", "test_phases_rules.py", "plugins/test_mlp.py"],
     "groups": ["test_layer_groups.py", "test_probe.py", "test_phases.py"],
+    "refine": ["test_refine.py", "test_snapshots.py", "test_batches.py", "test_replay.py"],
     "probe": [
         "test_probe.py",
         "plugins/test_mlp.py",
@@ -70,6 +71,7 @@ PH, PR, OUT = "condensekit/phases.py", "condensekit/probe.py", "condensekit/outp
 SAFE = "condensekit/safe_files.py"
 QT, CELLS, LG = "condensekit/quantities.py", "condensekit/cells.py", "condensekit/layer_groups.py"
 RT = "condensekit/report/rank_tests.py"
+REF, REP, SNAP = "condensekit/refine.py", "condensekit/replay.py", "condensekit/snapshots.py"
 ROWS, TAB, CMP, ANS, MD, MOD, SW = (
     f"condensekit/report/{n}.py"
     for n in ("rows", "tables", "compare", "answer", "markdown", "model", "sweeps")
@@ -976,5 +978,69 @@ MUTANTS: list[Mutant] = [
         "m.weight.mul_(params.scale * gains.get(name, 1.0))",
         "m.weight.mul_(params.scale)",
         "init undoes the model's own scaling (the residual MLP's branch gain)",
+    ),
+    # --- issue 19: the summary series measured where its peaks are (snapshots, the search, the replay) ---
+    M(
+        "refine",
+        SNAP,
+        "        return value.detach().clone()\n",
+        "        return value.detach()\n",
+        "a snapshot's optimizer state shares its tensors with the live optimizer",
+    ),
+    M(
+        "refine",
+        SNAP,
+        "tensors = {name: t.detach().clone() for name, t in self._named_tensors().items()}",
+        "tensors = {name: t.detach() for name, t in self._named_tensors().items()}",
+        "a snapshot's parameters are the live ones, not a copy",
+    ),
+    M(
+        "refine",
+        SNAP,
+        "        self.batches.restore(snapshot.batches)",
+        "        self.batches.state()",
+        "a restored snapshot leaves the minibatch stream where it was",
+    ),
+    M(
+        "refine",
+        REF,
+        "            if b - a < 2:\n                continue",
+        "            if b - a < 3:\n                continue",
+        "a gap of one unmeasured step is never refined",
+    ),
+    M(
+        "refine",
+        REF,
+        "out[LAYER_MEAN] = sum(layers) / len(layers)",
+        "out[LAYER_MEAN] = sum(layers) / (len(layers) + 1)",
+        "the watched layer mean is not the verdict's layer mean",
+    ),
+    M(
+        "refine",
+        REF,
+        "tie = TIE_NOISE * sorted(near)[len(near) // 2] if near else 0.0",
+        "tie = 0.0",
+        "a flat top's gaps are not refined (the step-to-step noise ignored)",
+    ),
+    M(
+        "refine",
+        REF,
+        "excursion = max(0.0, max(middle) - max(ends))",
+        "excursion = 0.0",
+        "refined gaps never say how far a series rose inside them",
+    ),
+    M(
+        "refine",
+        REP,
+        "around = [s for s in snaps if abs(s - t1) <= self.window and not self.book.measured(s)]",
+        "around = [s for s in snaps if abs(s - t1) < 0 and not self.book.measured(s)]",
+        "nothing measured densely around the loss's exit from its plateau",
+    ),
+    M(
+        "refine",
+        REP,
+        "check.loss_diff = max(check.loss_diff, _difference_of(loss, losses[step]))",
+        "check.loss_diff = max(check.loss_diff, 0.0)",
+        "the self-check never compares the replayed losses",
     ),
 ]

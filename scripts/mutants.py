@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         action="append",
         default=[],
-        help="a module group (measures, phases, probe, groups, tricks, output, report) or a mutant id",
+        help="a module group (measures, phases, probe, groups, refine, tricks, output, report) or mutant id",
     )
     parser.add_argument(
         "--list", action="store_true", help="list the mutants and their test files, run nothing"

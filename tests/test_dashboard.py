@@ -271,6 +271,7 @@ def test_hparams_are_few_enough_to_be_ticked_with_domains_and_the_verdict_as_met
         "verdict/T1",
         "verdict/dS",
         "verdict/peak_in_phase1",
+        "verdict/peak_loss_drop",
         "verdict/test_acc",
         "verdict/condensed",
         "verdict/layers_condensed",

@@ -171,7 +171,7 @@ def test_the_new_quantities_reach_the_verdict_and_hparams() -> None:
     assert cells["peak_loss_drop"] == "0.25 [0, 0.5]" and cells["layers_condensed"] == "1 [0, 2]"
     assert cells["dS_max"] == "0.2 [0.1, 0.3]" and cells["dS_max_layer"] == "l3 2/3, l2 1/3"
     values = hparams_values(made.rows[1].summary)  # type: ignore[arg-type]
-    assert "verdict/peak_loss_drop" not in values and values["verdict/layers_condensed"] == 1.0
+    assert values["verdict/peak_loss_drop"] == 0.25 and values["verdict/layers_condensed"] == 1.0
     assert values["verdict/dS_max"] == pytest.approx(0.2) and values["verdict/dS_max_depth"] == 1.0
     assert made.rows[0].values()["dS_max_layer"] == "l2" and made.rows[0].values()["dS_max_depth"] == 0.5
 

@@ -192,3 +192,42 @@ def test_tensorboard_gets_every_refined_point_in_step_order(runs: dict[str, Any]
     steps = [e.step for e in accumulator.Scalars("condensation/mean/feat_inter")]
     assert steps == sorted(steps)
     assert steps == sorted(series(runs["refined"], "condensation/mean/feat_inter"))
+
+
+HIDDEN_STATE_TRICK = """
+import condensekit
+import pydantic
+
+CALLS = [0]  # state outside the trick's attributes: no snapshot holds it, so a replay cannot put it back
+
+
+class Drift:
+    def __init__(self, params):
+        pass
+
+    @condensekit.hookimpl
+    def before_step(self, run, model, optimizer):
+        CALLS[0] += 1
+        for group in optimizer.param_groups:
+            group["lr"] = 0.2 * (1.0 + 0.001 * CALLS[0])
+
+
+@condensekit.hookimpl
+def register_tricks(register):
+    params = pydantic.create_model("DriftParams", __config__=pydantic.ConfigDict(extra="forbid"))
+    register("drift", Drift, params=params, summary="a learning rate from a global call counter")
+"""
+
+
+def test_a_replay_that_differs_is_measured_and_warned_about(tmp_path: Path) -> None:
+    """A trick whose state lives outside its attributes makes the replayed steps differ: the self-check
+    finds the difference in the replayed losses and in the re-measured gap ends, and the run warns."""
+    (tmp_path / "drift.py").write_text(HIDDEN_STATE_TRICK)
+    spec = recipe(plugins=[str(tmp_path / "drift.py")])
+    spec["arms"][0]["tricks"]["drift"] = {}
+    with pytest.warns(UserWarning, match="not bit-identical"):
+        run = run_tiny(spec, tmp_path / "out", steps=None).runs[0]
+    check = json.loads((run.run_dir / "run.json").read_text())["refinement"]["check"]
+    assert check["losses_compared"] > 0 and check["loss_max_abs_diff"] > 0
+    assert check["values_compared"] > 0 and check["value_max_abs_diff"] > 0
+    assert check["identical"] is False

@@ -62,9 +62,13 @@ if TYPE_CHECKING:
     from condensekit.spec import RunSpec
 
 
+_NOT_API = {"annotations", "TYPE_CHECKING", "Any", "pluggy"}
+"""Names this module imports for its own use: tab completion does not offer them."""
+
+
 def __dir__() -> list[str]:
     """The module's names, the lazy ones included (``run_recipe``, ``Probe``, ...), for tab completion."""
-    return sorted(set(globals()) | set(__all__))
+    return sorted((set(globals()) - _NOT_API) | set(__all__))
 
 
 def __getattr__(name: str) -> Any:

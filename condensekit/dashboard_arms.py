@@ -9,7 +9,9 @@ loss, test accuracy, the summary series' layer mean, the layer means a metric de
 for the median, a band from the min to the max), one colour per arm. In Time Series the group ``Arms``
 (the medians, one line per arm) sorts before every other; ``arm_band`` sorts after the per-run copies.
 TensorBoard's smoothing slider does not apply to margin charts: the line is the median of the values the
-seeds measured, at the steps they were measured.
+seeds measured, at the steps every seed still running there measured (a run's extra steps, refined around
+its own peak, stay in its own curves: a median over whichever seeds measured a step would jump between
+seeds).
 
 Every value is measured or read off a measured curve, never interpolated: the loss is the running median
 the phase detector reads (as in ``curves.png``), the layer means follow the one layer-mean rule

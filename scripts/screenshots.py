@@ -22,11 +22,14 @@ import urllib.request
 from pathlib import Path
 
 TABS = {
-    "dashboard_compare": ("custom_scalars", (1400, 2400)),
-    "dashboard_time_series": ("timeseries", (1400, 1100)),
-    "dashboard_hparams": ("hparams", (1400, 700)),
-    "dashboard_figures": ("images", (1400, 1100)),
+    "dashboard_compare": ("custom_scalars", (1400, 2400), 20000),
+    # Time Series draws its charts last: with 20 s of virtual time on a busy machine its cards show their
+    # data tables but empty charts (seen at load average 16); 60 s draws them
+    "dashboard_time_series": ("timeseries", (1400, 1100), 60000),
+    "dashboard_hparams": ("hparams", (1400, 700), 20000),
+    "dashboard_figures": ("images", (1400, 1100), 20000),
 }
+"""PNG name -> (TensorBoard tab, window size, virtual-time budget in milliseconds)."""
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -123,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"tensorboard at {base}: runs {wait_for_runs(base, expected)}")
         for name in args.tabs:
-            tab, size = TABS[name]
+            tab, size, budget_ms = TABS[name]
             path = args.out / f"{name}.png"
-            screenshot(args.chromium, f"{base}#{tab}", path.resolve(), size)
+            screenshot(args.chromium, f"{base}#{tab}", path.resolve(), size, budget_ms)
             print(f"wrote {path}")
     finally:
         process.terminate()

@@ -20,6 +20,7 @@ def test_dir_lists_the_lazy_names() -> None:
     names = dir(condensekit)
     assert {"run_recipe", "load_runs", "Probe", "GridResult", "Run", "DataInfo", "RunsFailed"} <= set(names)
     assert set(condensekit.__all__) <= set(names)
+    assert not {"Any", "TYPE_CHECKING", "annotations"} & set(names)  # typing helpers are not the API
 
 
 def test_the_html_repr_has_the_verdict_table_unfinished_runs_and_figures(tmp_path: Path) -> None:

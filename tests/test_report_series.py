@@ -56,3 +56,19 @@ def test_a_hidden_layer_that_is_not_finite_at_a_step_drops_that_step_from_the_cu
     assert math.isnan(series["m/a/q"][1][1])  # kept as NaN: the layer mean must see it
     # step 5: a's value is not finite, so the mean is not one (never b's alone); step 15: a is missing
     assert summary_curve(series, ["a", "b"], "m/q") == ([0, 10], [0.30000000000000004, 0.4])
+
+
+def test_the_band_is_taken_at_the_steps_every_running_seed_measured_not_at_one_seeds_refined_steps() -> None:
+    from condensekit.report.series import band
+
+    # three seeds on the schedule 0, 10, 20, 30; seeds 0 and 1 were refined around their own peaks
+    seeds = [
+        ([0, 10, 12, 20, 30], [0.1, 0.2, 0.9, 0.3, 0.2]),
+        ([0, 10, 20, 24, 30], [0.1, 0.3, 0.4, 0.8, 0.3]),
+        ([0, 10, 20], [0.1, 0.4, 0.5]),  # this seed stopped at step 20 (diverged): it counts up to there
+    ]
+    steps, median, low, high = band(seeds)
+    # a median at step 12 would be seed 0's peak alone (0.9): the curve would jump from seed to seed
+    assert steps == [0, 10, 20, 30]
+    assert median == [0.1, 0.3, 0.4, 0.25] and low == [0.1, 0.2, 0.3, 0.2] and high == [0.1, 0.4, 0.5, 0.3]
+    assert band([([0, 5], [1.0, math.nan]), ([0, 5], [3.0, 4.0])])[0:2] == ([0, 5], [2.0, 4.0])  # NaN: gone

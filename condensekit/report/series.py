@@ -2,7 +2,7 @@
 
 :func:`load_series` reads one run's scalars; :func:`summary_curve` and :func:`panel_curve` are the curves
 drawn for one run (the layer means use :func:`condensekit.phases.layer_mean`, the rule the verdict uses);
-:func:`band` reduces the runs of a group to the median and the min-max band at every step.
+:func:`band` reduces the runs of a group to the median and the min-max band at the steps they share.
 """
 
 from __future__ import annotations
@@ -67,13 +67,22 @@ def loss_curve(series: Mapping[str, Series], window: int) -> Curve:
 
 
 def band(curves: Sequence[Series]) -> tuple[list[int], list[float], list[float], list[float]]:
-    """Median, min and max over curves at every step that at least one curve has a finite value at."""
+    """Median, min and max over curves at the steps that every curve still running there measured.
+
+    A curve counts at the steps from its first to its last finite value (a seed that stopped early counts
+    only up to where it stopped). Steps measured by some of those curves only, such as the extra steps a
+    run's summary series was refined at around its own peak, are left out: a median over whichever seeds
+    happened to measure a step would jump from seed to seed.
+    """
     by_step: dict[int, list[float]] = {}
+    spans = []
     for steps, values in curves:
-        for s, v in zip(steps, values, strict=True):
-            if math.isfinite(v):
-                by_step.setdefault(s, []).append(v)
-    steps = sorted(by_step)
+        finite = [(s, v) for s, v in zip(steps, values, strict=True) if math.isfinite(v)]
+        for s, v in finite:
+            by_step.setdefault(s, []).append(v)
+        if finite:
+            spans.append((min(s for s, _ in finite), max(s for s, _ in finite)))
+    steps = [s for s in sorted(by_step) if len(by_step[s]) == sum(lo <= s <= hi for lo, hi in spans)]
     return (
         steps,
         [statistics.median(by_step[s]) for s in steps],

@@ -18,7 +18,8 @@ the phase detector reads (as in ``curves.png``), the layer means follow the one 
 (:func:`condensekit.phases.layer_mean`), the T1 marker is 1 until a seed's T1 and 0 from it on. The
 reduction over seeds is :func:`condensekit.report.series.band`, the one the figures draw.
 
-Each report writes an arm's event file anew, through a temporary file in the same folder and a rename.
+Each report writes an arm's event file anew, with the report's other files (:func:`arm_run_files`; staged
+beside its place and renamed once every file of the report is written, never through a link).
 The new file starts with a ``SessionLog.START`` event at step 0, which makes TensorBoard drop every point
 read before it: a TensorBoard already open moves on to the new file (its name sorts last) and replaces
 the arm's points, and one started later reads both files and keeps the new points only. The previous
@@ -30,15 +31,15 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from condensekit.output import FILE_MODE, refuse_links
+from condensekit.output import refuse_links
 from condensekit.phases import LOSS_TAG
+from condensekit.safe_files import write_files
 
 ARMS = "Arms"
 """The tag group of the arm summaries: it sorts before ``Compare`` and every metric's group."""
@@ -171,33 +172,49 @@ def arm_event_file(bands: Mapping[ArmChart, Band], wall_time: float) -> bytes:
     return buffer.getvalue()
 
 
-def write_arm_runs(root: Path, arms: Mapping[str, Mapping[ArmChart, Band]]) -> list[Path]:
-    """Replace the arm runs below ``root/figures/arms/``; remove those of arms no longer in the report.
+def arm_run_files(arms: Mapping[str, Mapping[ArmChart, Band]]) -> dict[str, bytes]:
+    """The arm runs' new event files, to be written with the report's other files.
 
     Args:
-        root: the recipe's output folder.
         arms: an arm's folder (``<arm>/<grid point>``, as its runs' folders) -> its bands
             (:func:`arm_event_file`).
 
     Returns:
-        The event files written. Nothing is written or removed through a link below ``root``.
+        ``figures/arms/<arm>/<grid point>/events.out.tfevents.<time>.condensekit-arms`` (relative to the
+        recipe's output folder) -> the file's bytes; write them with
+        :func:`condensekit.safe_files.write_files`, then call :func:`remove_old_arm_runs`.
     """
     now = time.time()
     name = f"events.out.tfevents.{time.time_ns():020d}.condensekit-arms"
-    refuse_links(root, root / ARMS_FOLDER)  # also before removing the runs of arms that are gone
-    written = []
-    for folder, bands in arms.items():
-        target = root / ARMS_FOLDER / folder
-        refuse_links(root, target)
-        target.mkdir(parents=True, exist_ok=True)
-        previous = sorted(_event_files(target))
-        written.append(_replace(target / name, arm_event_file(bands, now)))
-        for old in previous[:-1]:  # the last version stays until the next report (see the module)
+    return {
+        (ARMS_FOLDER / folder / name).as_posix(): arm_event_file(bands, now) for folder, bands in arms.items()
+    }
+
+
+def remove_old_arm_runs(root: Path, written: Iterable[str]) -> None:
+    """Once the files of :func:`arm_run_files` are in place: remove every older version of each arm run but
+    the last one (see the module), and the runs of arms no longer in the report. Nothing is removed
+    through a link below ``root``."""
+    refuse_links(root, root / ARMS_FOLDER)
+    kept = set()
+    for rel in written:
+        new = root / rel
+        refuse_links(root, new.parent)
+        kept.add(new.parent.relative_to(root / ARMS_FOLDER))
+        for old in sorted(p for p in _event_files(new.parent) if p.name != new.name)[:-1]:
             old.unlink(missing_ok=True)
-    for gone in _arm_folders(root / ARMS_FOLDER) - {Path(f) for f in arms}:
+    for gone in _arm_folders(root / ARMS_FOLDER) - kept:
         for old in _event_files(root / ARMS_FOLDER / gone):
             old.unlink(missing_ok=True)  # an arm (or grid point) whose runs are gone
-    return written
+
+
+def write_arm_runs(root: Path, arms: Mapping[str, Mapping[ArmChart, Band]]) -> list[Path]:
+    """Replace the arm runs below ``root/figures/arms/`` (each file whole, never through a link); remove
+    those of arms no longer in the report. Returns the event files written."""
+    files = arm_run_files(arms)
+    write_files(root, files)
+    remove_old_arm_runs(root, files)
+    return [root / rel for rel in files]
 
 
 def _event_files(folder: Path) -> list[Path]:
@@ -214,20 +231,3 @@ def _arm_folders(arms_root: Path) -> set[Path]:
         if any("tfevents" in f for f in files):
             found.add(Path(here).relative_to(arms_root))
     return found
-
-
-def _replace(path: Path, data: bytes) -> Path:
-    """``data`` into ``path`` through a temporary file in the same folder (a name TensorBoard does not
-    read) and an atomic rename: TensorBoard never sees half a file, a failure leaves the previous one."""
-    handle, temporary = tempfile.mkstemp(prefix=".arms-", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as sink:
-            sink.write(data)
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.chmod(temporary, FILE_MODE)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path

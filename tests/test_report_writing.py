@@ -54,7 +54,10 @@ def _previous_report(root: Path) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("where", ["summary.csv", "report.md", "figures/curves.png", "figures"])
+@pytest.mark.parametrize(
+    "where",
+    ["summary.csv", "report.md", "figures/curves.png", "figures", "figures/arms", "figures/arms/mlp/base"],
+)
 def test_no_report_file_is_written_or_removed_through_a_link(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
 ) -> None:
@@ -63,7 +66,7 @@ def test_no_report_file_is_written_or_removed_through_a_link(
     (victim / "thesis.tex").write_text("years of work")
     (victim / "events.out.tfevents.1.mine").write_text("my own TensorBoard run")
     target = root / where
-    if where == "figures":
+    if target.is_dir():  # the folder of the figures, or of an arm's TensorBoard run
         shutil.rmtree(target)
         target.symlink_to(victim)
     else:
@@ -196,6 +199,24 @@ def test_a_read_only_report_folder_is_one_line_and_exit_1(root: Path) -> None:
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "permission denied" in done.stderr and "make the folder writable" in done.stderr
     assert snapshot(root) == before
+
+
+def test_an_arm_run_folder_that_refuses_new_files_is_exit_1_with_the_previous_report_whole(
+    root: Path,
+) -> None:
+    """The arms' TensorBoard runs are report files too: written with the others, or none is replaced."""
+    prefix = unprivileged()
+    _previous_report(root)
+    before = snapshot(root)
+    arm_run = root / "figures/arms/mlp/base"
+    arm_run.chmod(0o555)
+    try:
+        done = condensekit("report", root, prefix=prefix)
+    finally:
+        arm_run.chmod(0o755)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "figures/arms/mlp/base" in done.stderr and "make the folder writable" in done.stderr
+    assert snapshot(root) == before and not temporaries(root)
 
 
 def test_ctrl_c_while_the_report_is_written_leaves_the_previous_files(

@@ -106,8 +106,10 @@ def write_report(root: Path, figures: bool = True) -> ReportInput:
     files = {"summary.csv": _utf8(summary_csv(report.rows)), "report.md": _utf8(text)}
     files.update({path: pngs[name] for name, path, _ in drawn})
     dashboard = _dashboard_file(root, report, pngs, text) if figures else None
+    arms = _arm_files(root, report) if dashboard is not None else None
     if dashboard is not None:
         files[dashboard[0]] = dashboard[1]
+    files.update(arms or {})
     try:
         write_files(root, files, DASHBOARD_STALE if dashboard is not None else None)
     except OSError as exc:
@@ -115,24 +117,36 @@ def write_report(root: Path, figures: bool = True) -> ReportInput:
             f"{root}: the report could not be written ({disk_error_words(exc)}); the previous report files "
             f"are left as they were; {disk_error_fix(exc)}, then: condensekit report {root}"
         ) from None
-    if dashboard is not None:
-        _write_arms(root, report)
+    if arms is not None:
+        _remove_old_arms(root, arms)
     return report
 
 
-def _write_arms(root: Path, report: ReportInput) -> None:
-    """One TensorBoard run per arm below ``figures/arms/``: its median over seeds with the min-max band
-    (each file written aside and renamed, never through a link); a failure is a warning."""
+def _arm_files(root: Path, report: ReportInput) -> dict[str, bytes] | None:
+    """One TensorBoard run per arm below ``figures/arms/`` (its median over seeds with the min-max band), as
+    files to write with the report's others; None (with a warning) when they cannot be made."""
     from condensekit.dashboard import headline_tags
     from condensekit.dashboard_arms import arm_charts
-    from condensekit.report.arm_series import write_arm_summaries
+    from condensekit.report.arm_series import arm_summary_files
 
     try:
-        write_arm_summaries(root, report, arm_charts(headline_tags(report.series, _declared(report))))
+        return arm_summary_files(report, arm_charts(headline_tags(report.series, _declared(report))))
     except Exception as exc:  # the report is written whatever happens to the arm summaries
         warnings.warn(
             f"{root}: TensorBoard arm summaries not written: {type(exc).__name__}: {exc}", stacklevel=3
         )
+        return None
+
+
+def _remove_old_arms(root: Path, written: dict[str, bytes]) -> None:
+    """The arm runs' older versions and those of arms gone from the report removed (a failure is a warning:
+    the report is complete)."""
+    from condensekit.dashboard_arms import remove_old_arm_runs
+
+    try:
+        remove_old_arm_runs(root, written)
+    except OSError as exc:
+        warnings.warn(f"{root}: old TensorBoard arm runs not removed: {exc}", stacklevel=3)
 
 
 def _utf8(text: str) -> bytes:

@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from condensekit.dashboard_arms import PLATEAU, ArmChart, Band, plateau_marker, thinned, write_arm_runs
+from condensekit.dashboard_arms import (
+    PLATEAU,
+    ArmChart,
+    Band,
+    arm_run_files,
+    plateau_marker,
+    thinned,
+    write_arm_runs,
+)
 from condensekit.phases import LOSS_TAG
 from condensekit.report.model import Group, ReportInput, RunCurves
 from condensekit.report.series import Curve, band, finite_points, loss_curve, panel_curve
@@ -64,7 +72,17 @@ def arm_folder(group: Group) -> str:
     return Path(group.rows[0].run_dir).parent.as_posix()
 
 
+def arm_bands(report: ReportInput, charts: Sequence[ArmChart]) -> dict[str, dict[ArmChart, Band]]:
+    """Each group with curves: its folder below ``figures/arms/`` -> its bands."""
+    return {arm_folder(g): bands for g in report.groups if g.curves and (bands := group_bands(g, charts))}
+
+
+def arm_summary_files(report: ReportInput, charts: Sequence[ArmChart]) -> dict[str, bytes]:
+    """One TensorBoard run per group with curves: path relative to the recipe's folder -> bytes, to be
+    written with the report's other files (:func:`condensekit.dashboard_arms.arm_run_files`)."""
+    return arm_run_files(arm_bands(report, charts))
+
+
 def write_arm_summaries(root: Path, report: ReportInput, charts: Sequence[ArmChart]) -> list[Path]:
     """Write one TensorBoard run per group with curves, below ``root/figures/arms/``; return its files."""
-    arms = {arm_folder(g): bands for g in report.groups if g.curves and (bands := group_bands(g, charts))}
-    return write_arm_runs(root, arms)
+    return write_arm_runs(root, arm_bands(report, charts))

@@ -172,6 +172,23 @@ def test_the_default_groups_and_what_a_bad_declaration_says() -> None:
         declared_groups(Declared({"stream": ["a", "b"]}), ["a", "b", "logits"])
 
 
+class PointsOnly(nn.Module):
+    """A third-party model that names its probe points (one called ``logits``) but declares no groups."""
+
+    def probe_points(self) -> dict[str, nn.Module]:
+        return {}
+
+
+def test_a_model_with_its_own_probe_points_and_no_groups_keeps_its_logits_out_of_the_mean() -> None:
+    points = ["embed", "block", "logits", "pooled"]
+    assert declared_groups(PointsOnly(), points) == {
+        "hidden": ["embed", "block", "pooled"],
+        "logits": ["logits"],
+    }
+    # without a point called "logits" every declared point is hidden
+    assert declared_groups(PointsOnly(), ["embed", "block"]) == {"hidden": ["embed", "block"]}
+
+
 def test_variants_nobody_named_are_grouped_by_their_points_group() -> None:
     groups = {"hidden": ["c1", "c2"], "pre": ["p1"]}
     logged = {"c1", "c2", "c1@mean", "c2@mean", "p1", "p1@mean", "mean", "mean@mean"}

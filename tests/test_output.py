@@ -20,6 +20,7 @@ from condensekit.output import (
     OutputError,
     check_output_root,
     clear_run_dir,
+    load_run_json,
     read_metrics,
     read_run_json,
     refuse_links,
@@ -52,6 +53,33 @@ def test_a_garbled_run_json_is_an_unreadable_run_that_is_redone(tmp_path: Path) 
     (run_dir / "run.json").write_text('{"status": "ok", ')
     # redone, nothing to explain
     assert read_run_json(run_dir) is None and kept_run(run_dir, spec) == (None, "")
+    assert read_row(tmp_path / "golden_flat", run_dir).status == RunStatus.UNREADABLE
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("status", 1),
+        ("spec", []),
+        ("summary", "ok"),
+        ("error", 3),
+        ("outputs", None),
+        ("seconds", "9"),
+        ("reports", []),
+    ],
+)
+def test_a_run_json_with_a_key_of_the_wrong_type_is_unreadable_not_trusted(
+    tmp_path: Path, key: str, value: object
+) -> None:
+    """A ``run.json`` edited by hand (or by another program) into the wrong shape is no run record: the report
+    shows the run as unreadable and says why, instead of failing later on the wrong type."""
+    run_dir = tmp_path / "golden_flat" / "mlp" / "base" / "seed=0"
+    run_dir.mkdir(parents=True)
+    good = {"status": "ok", "spec": {}, "summary": None, "error": None, "outputs": {}, "seconds": 1.5}
+    (run_dir / "run.json").write_text(json.dumps(good))
+    assert load_run_json(run_dir) == (good, "")
+    (run_dir / "run.json").write_text(json.dumps({**good, key: value}))
+    assert load_run_json(run_dir) == (None, "run.json is not a run record (a key of the wrong type)")
     assert read_row(tmp_path / "golden_flat", run_dir).status == RunStatus.UNREADABLE
 
 

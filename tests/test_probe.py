@@ -175,7 +175,7 @@ def test_weight_gradients_of_a_layer_called_twice_are_the_autograd_ones() -> Non
     )
 
 
-# held-out mutants (the last block of scripts/mutant_list.py)
+# held-out mutants (scripts/mutants_later.py)
 
 
 def test_half_precision_logits_give_a_float32_probe_loss() -> None:  # probe-12

@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from findings import CSV_COLUMNS, ROOT, SECTIONS, Section, runs_csv  # noqa: E402
+from findings_io import runs_csv  # noqa: E402
+from findings_sections import CSV_COLUMNS, ROOT, SECTIONS, Section  # noqa: E402
 
 from condensekit.report import collect  # noqa: E402
 
@@ -47,7 +48,7 @@ def rerun(
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = scratch / section.part / section.root.name
-    rows = list(csv.DictReader(io.StringIO(runs_csv(collect(root))))) if root.is_dir() else []
+    rows = list(csv.DictReader(io.StringIO(runs_csv(collect(root), CSV_COLUMNS)))) if root.is_dir() else []
     return {(r["arm"], r["grid"], r["seed"]): r for r in rows}, command, time.perf_counter() - started
 
 

@@ -56,3 +56,114 @@ def test_logged_values_at_step_0_at_t1_and_at_the_end(stats_module, tmp_path: Pa
     assert stats_module.at_t1(tmp_path, stuck, "condensation/mean/share_class")[1] == 0.4
     # mean over the hidden layers (the verdict's rule), logits left out
     assert stats_module.at_t1(tmp_path, made, "g/*/q") == (2.0, 2.0, 5.0)
+
+
+@pytest.fixture(scope="module")
+def text_module(stats_module):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import findings_text
+
+        yield findings_text
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+def _arms(*names: str, shift: float = 100.0):
+    """5 seeds per arm; each arm after the first has T1 ``shift`` steps earlier in every seed."""
+    rows = []
+    for k, name in enumerate(names):
+        for seed in range(5):
+            rows.append(
+                row(
+                    name,
+                    seed,
+                    reference=names[0],
+                    phase1_end=int(300 + seed - k * shift),
+                    dS=0.05 + 0.001 * seed,
+                    final_test_acc=0.9 + 0.001 * seed + 0.0001 * k,
+                    final_train_acc=0.1 if name == "stuck" else 0.99,
+                )
+            )
+    return report(*rows)
+
+
+def test_higher_or_lower_is_read_from_the_holm_adjusted_p(stats_module) -> None:
+    # one arm: 3 comparisons, the smallest raw p 2/252 times 3 is under 0.05
+    small = stats_module.Stats(_arms("plain", "trick"))
+    assert small.compared("trick", "phase1_end")["p"] == pytest.approx(2 / 252)
+    assert small.shown("trick", "phase1_end") == "lower"
+    assert "Holm p = 0.024" in small.p("trick", "phase1_end")
+    # three arms: 9 comparisons, 9 * 2/252 > 0.05: the same separation is no longer shown
+    many = stats_module.Stats(_arms("plain", "a", "b", "c"))
+    assert many.compared("a", "phase1_end")["p"] == pytest.approx(2 / 252)
+    assert many.shown("a", "phase1_end") == "not shown"
+
+
+def test_an_extra_comparison_is_adjusted_with_the_section_family(stats_module) -> None:
+    stats = stats_module.Stats(_arms("plain", "a", "b"))
+    extra = stats.extra("a", "b", "phase1_end")
+    assert extra["P"] == 1.0  # a's T1 is later than b's in every pair
+    assert extra["p_holm"] == pytest.approx(
+        min(1.0, 7 * 2 / 252)
+    )  # 6 comparisons of the report plus this one
+    assert extra["word"] == "not shown"
+
+
+def test_equivalence_needs_the_whole_interval_inside_the_margin(stats_module) -> None:
+    stats = stats_module.Stats(_arms("plain", "trick", shift=0.0))
+    low, high = stats.compared("trick", "final_test_acc")["shift"][1:3]
+    assert stats.within("trick", "final_test_acc", margin=max(-low, high) + 1e-9)
+    assert not stats.within("trick", "final_test_acc", margin=max(-low, high) / 2)
+
+
+def test_no_difference_wording_needs_an_equivalence_bound(text_module) -> None:
+    flagged = text_module.unsupported_wording(
+        [
+            "L2 has no effect on T1 (p = 0.4). Momentum shortens it.",
+            "The test accuracy does not change: shift +0.001 [-0.004, +0.006], inside a margin of 0.01.",
+            "A difference is not shown after Holm's adjustment.",
+            "Both arms barely move.",
+        ]
+    )
+    assert flagged == ["L2 has no effect on T1 (p = 0.4).", "Both arms barely move."]
+
+
+def test_the_accuracy_table_tells_an_arm_that_does_not_train(stats_module) -> None:
+    table = stats_module.accuracy_table(stats_module.Stats(_arms("plain", "stuck")))
+    assert [r["arm"] for r in table] == ["plain", "stuck"]
+    assert table[1]["train acc"].startswith("0.1 ") and table[0]["train acc"].startswith("0.99 ")
+    assert table[1]["finished"] == "5/5"
+
+
+def test_versus_words_follow_the_adjusted_p(stats_module, text_module) -> None:
+    small, many = (
+        stats_module.Stats(_arms("plain", "trick")),
+        stats_module.Stats(_arms("plain", "a", "b", "c")),
+    )
+    assert text_module.versus(small, "trick", "phase1_end", "T1").startswith("T1 lower than plain (")
+    assert "not shown after Holm's adjustment" in text_module.versus(many, "a", "phase1_end", "T1")
+
+
+def test_a_recipe_cost_line_is_replaced_with_its_continuation(tmp_path: Path) -> None:
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import findings_io
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(
+        "# Question?\n# Cost: 6 runs, 8 min wall-clock with its 2 workers on 2 CPU cores (3 min of CPU\n"
+        "# time in all).\n#\n#   condensekit run r.toml\nname = 'r'\n"
+    )
+    findings_io.state_cost_in_header(recipe, {"runs": 10, "wall_s": 240})
+    assert recipe.read_text().splitlines()[:4] == [
+        "# Question?",
+        "# Cost: 10 runs, 4 min wall-clock with --jobs 2 (1 thread each) on 2 CPU cores shared with other "
+        "jobs.",
+        "#",
+        "#   condensekit run r.toml",
+    ]
+    with findings_io.LoadSampler(every=0.01) as load:
+        pass
+    assert len(load.samples) >= 2 and len(load.summary()) == 3

@@ -130,7 +130,7 @@ def run_section(
     ]
     lines += [" ".join(sentences), ""]
     if section.key == MAIN_JOB:
-        update_readme(report, stats, costs.get(section.key), readme_legend())
+        update_readme(report, stats, costs.get(section.key), readme_legend(), write=execute)
     failures += [f"{section.key}: {text}" for text in stats.failures]
     lines += [
         "Generated from the numbers (one sentence per arm):",
@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--read-only", action="store_true", help="run nothing: rewrite the page from the finished runs"
     )
+    parser.add_argument("--page", type=Path, help="write the page here (default: docs/findings.md)")
     args = parser.parse_args(argv)
     Section.out_root = args.out
     (DOCS / "findings").mkdir(parents=True, exist_ok=True)
@@ -261,16 +262,18 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:  # a page that cannot be written must not stop the other sections' runs
                 failures.append(f"{section.key}: the section could not be written: {error!r}")
                 body += [f"### {section.title}", "", f"_(not written: {error!r})_", ""]
-    costs_path.write_text(json.dumps(costs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    for section in SECTIONS:
+    if not args.read_only:  # read-only: a trial of the prose, which writes the page (and CSVs) only
+        costs_path.write_text(json.dumps(costs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    for section in [] if args.read_only else SECTIONS:
         if section.key in costs:
             state_cost_in_header(ROOT / section.recipe, costs[section.key])
     shown = {k: v for k, v in costs.items() if k in {s.key for s in SECTIONS}}
     tests = {key: len(comparisons(st.report)) for key, st in all_stats.items()}
     head = intro(shown, tests)
     failures += [f"introduction: {text}" for text in unsupported_wording(head)]
-    (DOCS / "findings.md").write_text("\n".join([*head, "", *body]), encoding="utf-8")
-    print(f"\nwrote {DOCS / 'findings.md'}", file=sys.stderr)
+    page = args.page or DOCS / "findings.md"
+    page.write_text("\n".join([*head, "", *body]), encoding="utf-8")
+    print(f"\nwrote {page}", file=sys.stderr)
     for failure in failures:
         print(f"claim no longer holds: {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -132,9 +132,10 @@ def readme_block(report: ReportInput, s: Stats, cost: dict | None) -> str:
     )
 
 
-def update_readme(report: ReportInput, s: Stats, cost: dict | None, legend: str) -> None:
+def update_readme(report: ReportInput, s: Stats, cost: dict | None, legend: str, write: bool = True) -> None:
     """Replace the README's main-job block (between its markers) with :func:`readme_block` and ``legend``
-    (the definitions kept from the README as it is)."""
+    (the definitions kept from the README as it is); its prose is checked like the page's (``write``
+    False: checked only)."""
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
     start, end = text.find("<!-- main-job:start -->"), text.find("<!-- main-job:end -->")
@@ -142,7 +143,12 @@ def update_readme(report: ReportInput, s: Stats, cost: dict | None, legend: str)
         s.failures.append("README.md has no main-job markers")
         return
     head = start + len("<!-- main-job:start -->\n")
-    readme.write_text(text[:head] + readme_block(report, s, cost) + legend + text[end:], encoding="utf-8")
+    block = readme_block(report, s, cost)
+    from findings_text import unsupported_wording
+
+    s.failures += [f"README: {t}" for t in unsupported_wording([block.split("```")[-1]])]
+    if write:
+        readme.write_text(text[:head] + block + legend + text[end:], encoding="utf-8")
 
 
 def readme_legend() -> str:

@@ -24,19 +24,28 @@ from condensekit.report.rank_tests import smallest_p
 Reading = Callable[[Stats], list[str]]
 
 NULL_WORDING = re.compile(
-    r"\b(no (effect|change|difference)|the same|does not change|do not change|unchanged|barely)\b", re.I
+    r"\b(no (effect|change|difference)|(does|do|did) not (change|differ)|unchanged|barely"
+    # "the same" claims equality only as a predicate ("is the same", "the same as"), not as a designator
+    # ("the same section", "on the same software")
+    r"|(is|are|was|were|stays?|remains?|looks?|reads?|has|have|gives?|keeps?)( about| roughly| essentially)?"
+    r" the same|the same as)\b",
+    re.I,
 )
 EQUIVALENCE = re.compile(r"margin", re.I)
+MENTION = re.compile(r"\*[^*]+\*|`[^`]+`|\"[^\"]+\"")
+"""A phrase in italics, code or quotes is named, not claimed ("no sentence reads *no difference*")."""
 
 
 def unsupported_wording(sentences: Sequence[str]) -> list[str]:
     """The sentences that claim an absence of difference without an equivalence bound: "no effect", "no
-    change", "the same", "does not change" ... need the word "margin" and an interval in the same sentence
-    (what :meth:`findings_stats.Stats.within` checks)."""
+    change", "is the same", "does not change", "do not differ" ... need the word "margin" and an interval in
+    the same sentence (what :meth:`findings_stats.Stats.within` checks). A phrase in italics, backticks or
+    quotes is a mention of the wording (the page's rules), not a claim; bold (``**``) is read as a claim."""
     out = []
     for text in sentences:
         for sentence in re.split(r"(?<=[.;])\s+", text):
-            if NULL_WORDING.search(sentence) and not (EQUIVALENCE.search(sentence) and "[" in sentence):
+            claimed = MENTION.sub(" ", sentence.replace("\\*", "").replace("**", ""))
+            if NULL_WORDING.search(claimed) and not (EQUIVALENCE.search(sentence) and "[" in sentence):
                 out.append(sentence)
     return out
 
@@ -91,7 +100,7 @@ def intro(costs: dict[str, dict], tests: dict[str, int]) -> list[str]:
         "say *not shown after adjustment* and give P and the Hodges-Lehmann shift with its "
         f"{CONFIDENCE:.0%} interval (the range of shifts the data allow). A large p is never read as the "
         "absence of "
-        "a difference; where one says that two arms do not differ, it names a margin and shows the whole "
+        "a difference; where one says that two arms *do not differ*, it names a margin and shows the whole "
         "interval inside it.",
     ]
 

@@ -129,6 +129,27 @@ def test_no_difference_wording_needs_an_equivalence_bound(text_module) -> None:
     assert flagged == ["L2 has no effect on T1 (p = 0.4).", "Both arms barely move."]
 
 
+def test_the_wording_lint_reads_claims_not_designators_or_mentions(text_module) -> None:
+    """The old lint flagged any "the same" and any "no difference", even naming a section or quoting the rule."""
+    flagged = text_module.unsupported_wording(
+        [
+            "Holm p adjusts over every comparison of the same section, on the same software.",
+            "No sentence reads *no difference* from a large p; where one says two arms `do not differ`, it "
+            "names a margin.",
+            "T1 is the same in both arms (p = 0.6).",
+            "The two arms do not differ in dS.",
+            "Its peak step is the same as plain SGD's.",
+            "**No difference** in T1 (p = 0.3).",
+        ]
+    )
+    assert flagged == [
+        "T1 is the same in both arms (p = 0.6).",
+        "The two arms do not differ in dS.",
+        "Its peak step is the same as plain SGD's.",
+        "**No difference** in T1 (p = 0.3).",
+    ]
+
+
 def test_the_accuracy_table_tells_an_arm_that_does_not_train(stats_module) -> None:
     table = stats_module.accuracy_table(stats_module.Stats(_arms("plain", "stuck")))
     assert [r["arm"] for r in table] == ["plain", "stuck"]

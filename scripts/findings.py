@@ -59,17 +59,21 @@ from findings_io import (  # noqa: E402
 )
 from findings_sections import CSV_COLUMNS, OUT, ROOT, SECTIONS, Section  # noqa: E402
 from findings_stats import Stats, accuracy_table, shares_table  # noqa: E402
-from findings_text import PARTS_TEXT, intro, unsupported_wording  # noqa: E402
+from findings_text import PARTS_TEXT, intro, too_thin, unsupported_wording  # noqa: E402
 
 READINGS = {**DIGITS, **FASHION}
 
 
 def recipe_question(recipe: Path) -> str:
-    """The first comment line of a recipe: its question."""
+    """A recipe's question: its leading comment lines joined, up to and including the first "?" (the
+    whole first comment line where there is none)."""
+    lines = []
     for line in recipe.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
+        if not line.startswith("#") or not line.lstrip("# ").strip():
+            break
+        lines.append(line.lstrip("# ").strip())
+    text = " ".join(lines)
+    return text[: text.index("?") + 1] if "?" in text else (lines[0] if lines else "")
 
 
 def run_section(
@@ -125,6 +129,7 @@ def run_section(
         sentences = reading(stats) if reading else ["_(no reading written yet)_"]
     except (KeyError, IndexError, ValueError, StopIteration) as error:  # runs missing: say so, fail
         sentences = [stats.claim(False, f"_(no reading: the runs lack {error!r})_")]
+    sentences += too_thin(len(comparisons(report)))
     stats.failures += [
         f"says no difference without an equivalence bound: {text}" for text in unsupported_wording(sentences)
     ]

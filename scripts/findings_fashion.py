@@ -5,7 +5,7 @@ See :mod:`findings_text` for the rules and :mod:`findings_digits` for the phrase
 
 from __future__ import annotations
 
-from findings_digits import _l2, _momentum, _peak, _phase, _similarity_too
+from findings_digits import _before_the_drop, _l2, _momentum, _peak, _phase, _similarity_too
 from findings_stats import Stats
 from findings_text import layers_text, versus
 
@@ -91,9 +91,8 @@ def cnn(s: Stats) -> list[str]:
         ],
         s.claim(
             True,
-            "Compared with digits (the CNN section of Part 1), read the peak's timing from the two "
-            "sections' `peak in` columns rather than from this sentence: they are measured on different "
-            "architectures and data, and no test compares them.",
+            "No test compares this CNN with the digits CNN of Part 1, so the page does not say whether it "
+            "behaves as on digits: each section's peak counts stand on their own.",
         ),
     ]
 
@@ -105,8 +104,10 @@ def vit(s: Stats) -> list[str]:
             True,
             "**Does a ViT condense on real images?** The 4-block ViT on 7x7-pixel patches of Fashion-MNIST "
             f"has {_phase(vt)}; its layer mean (the token mean after each block) rises {vt.cell('dS')} "
-            f"({vt.of(vt.condensed)} `condensed`), with its {_peak(vt)}; {layers_text(vt)}.",
+            f"({vt.of(vt.condensed)} `condensed`), with its {_peak(vt)}, measured densely around that peak; "
+            f"{layers_text(vt)}.",
         ),
+        _before_the_drop(s, vt, "the ViT"),
         s.claim(
             True,
             f"The 6-layer MLP: {_phase(mlp)}, rise {mlp.cell('dS')} ({mlp.of(mlp.condensed)} `condensed`); "

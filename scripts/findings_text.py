@@ -50,6 +50,21 @@ def unsupported_wording(sentences: Sequence[str]) -> list[str]:
     return out
 
 
+def too_thin(tests: int, seeds: int = 5) -> list[str]:
+    """The sentence a section with more comparisons than its seeds can show after Holm's adjustment gets
+    (none for a section that can show a difference): with ``seeds`` against ``seeds`` the smallest raw p
+    times the number of tests is the smallest Holm p."""
+    smallest = smallest_p(seeds, seeds)
+    if tests * smallest <= ALPHA:
+        return []
+    return [
+        f"**Too thin to conclude on any single arm:** this section makes {tests} comparisons, and with "
+        f"{seeds} seeds against {seeds} the smallest Holm p it can reach is {min(1.0, tests * smallest):.2g} "
+        f"(> {ALPHA:g}), so none of the comparisons below can read *higher* or *lower*; P and the shift give each "
+        "one's direction and size, not a finding."
+    ]
+
+
 def intro(costs: dict[str, dict], tests: dict[str, int]) -> list[str]:
     """The page's introduction: what it is, what it cost (from ``costs.json``), how to read it."""
     wall = sum(c["wall_s"] for c in costs.values()) / 60

@@ -52,6 +52,22 @@ def rerun(
     return {(r["arm"], r["grid"], r["seed"]): r for r in rows}, command, time.perf_counter() - started
 
 
+def differences(
+    want: dict[tuple[str, str, str], dict[str, str]], got: dict[tuple[str, str, str], dict[str, str]]
+) -> list[str]:
+    """Every run missing or extra, and every CSV cell that differs (a column the published CSV lacks, from
+    an older layout, reads as ``None`` and so differs: regenerate the page's CSVs first)."""
+    problems = [f"missing run {key}" for key in want if key not in got]
+    problems += [f"extra run {key}" for key in got if key not in want]
+    for key in sorted(want.keys() & got.keys()):
+        problems += [
+            f"{'/'.join(key)} {c}: published {want[key].get(c)!r}, now {got[key].get(c)!r}"
+            for c in CSV_COLUMNS
+            if want[key].get(c) != got[key].get(c)
+        ]
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seed", type=int, action="append", default=[], help="seed(s) to rerun (default: 0)")
@@ -67,14 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             want = published(section, seeds)
             got, _, seconds = rerun(section, seeds, Path(tmp), args.jobs)
-            problems = [f"missing run {key}" for key in want if key not in got]
-            problems += [f"extra run {key}" for key in got if key not in want]
-            for key in want.keys() & got.keys():
-                problems += [
-                    f"{'/'.join(key)} {c}: published {want[key][c]!r}, now {got[key][c]!r}"
-                    for c in CSV_COLUMNS
-                    if want[key][c] != got[key][c]
-                ]
+            problems = differences(want, got)
             verdict = "same numbers" if not problems else f"{len(problems)} differences"
             print(
                 (

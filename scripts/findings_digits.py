@@ -7,61 +7,15 @@ quotes its numbers and passes through ``s.claim``. See :mod:`findings_text` for 
 from __future__ import annotations
 
 from findings_stats import Arm, Stats
-from findings_text import layers_text, versus
-
-
-CHANCE_TRAIN_ACC = 0.2
-"""A final train accuracy under this (10 classes: chance is 0.1) is a run that has not trained."""
-
-
-def _phase(arm: Arm) -> str:
-    """``a first phase in 5/5 seeds (T1 260 [203, 297])`` or ``stuck in 5/5`` or ``no first phase``."""
-    if arm.stuck == arm.n:
-        return f"stuck on its plateau in {arm.of(arm.stuck)} seeds"
-    if arm.first_phase == 0:
-        return f"no first phase in any of {arm.n} seeds (T1 {arm.cell('phase1_end')})"
-    never_left = f", {arm.stuck} never left it" if arm.stuck else ""
-    return f"a first phase in {arm.of(arm.first_phase)} seeds (T1 {arm.cell('phase1_end')}{never_left})"
-
-
-def _peak_places(arm: Arm) -> str:
-    """``during phase 1 in 1/5 seeds, after T1 in 4/5`` (and ``, no first phase in k/5`` where seeds have
-    none, so the counts always add up to the seeds)."""
-    no_phase = arm.n - arm.first_phase
-    return (
-        f"during phase 1 in {arm.of(arm.peaks_in('phase1'))} seeds, after T1 in "
-        f"{arm.of(arm.peaks_in('phase2'))}" + (f", no first phase in {arm.of(no_phase)}" if no_phase else "")
-    )
-
-
-def _peak(arm: Arm) -> str:
-    """Where the layer mean peaks: step, phase counts and the loss drop done by then."""
-    return (
-        f"peak at step {arm.cell('peak_step')} ({_peak_places(arm)}; {arm.cell('peak_loss_drop')} of the "
-        "loss's drop done by then)"
-    )
-
-
-EARLY_DROP = 0.05
-"""A peak with at most this fraction of the loss's total drop done by then came before the loss fell."""
-
-
-def _before_the_drop(s: Stats, arm: Arm, label: str) -> str:
-    """Where the peak falls in the loss's drop, read without T1's threshold: before the loss fell (at most
-    :data:`EARLY_DROP` of its drop done, in every seed) or the drop done at the peak as it is."""
-    latest = arm.hi("peak_loss_drop")
-    if latest <= EARLY_DROP:
-        return s.claim(
-            True,
-            f"Read without T1's threshold, {label}'s layer mean peaks with at most {latest:.2g} of the "
-            f"loss's drop done, in every seed ({arm.of(arm.n)}): its rise comes before the loss falls, "
-            "whether or not a seed has a first phase by the T1 rule.",
-        )
-    return s.claim(
-        True,
-        f"Read without T1's threshold, {label}'s layer mean peaks with {arm.cell('peak_loss_drop')} of the "
-        "loss's drop done, so the page does not say its rise comes before the loss falls.",
-    )
+from findings_text import (
+    CHANCE_TRAIN_ACC,
+    before_the_drop,
+    layers_text,
+    peak_places,
+    peak_text,
+    phase_text,
+    versus,
+)
 
 
 def main_job(s: Stats) -> list[str]:
@@ -72,13 +26,13 @@ def main_job(s: Stats) -> list[str]:
         s.claim(
             mlp.first_phase == mlp.n and res.first_phase == 0,
             "**Does a residual MLP condense like a plain MLP?** The plain 12-layer MLP has "
-            f"{_phase(mlp)}, the residual MLP {_phase(res)}; "
+            f"{phase_text(mlp)}, the residual MLP {phase_text(res)}; "
             f"{versus(s, 'resmlp', 'phase1_end', 'its T1 is')}.",
         ),
         s.claim(
             mlp.n > 0,
             f"The plain MLP's layer-mean `feat_inter` goes from {mlp.cell('S0')} to {mlp.cell('peak')}, a "
-            f"rise of {mlp.cell('dS')}, with its {_peak(mlp)}; by the rule (a rise of at least 0.1) "
+            f"rise of {mlp.cell('dS')}, with its {peak_text(mlp)}; by the rule (a rise of at least 0.1) "
             f"{mlp.of(mlp.condensed)} seeds are `condensed`.",
         ),
         s.claim(
@@ -110,9 +64,9 @@ def four_tricks(s: Stats) -> list[str]:
     out = [
         s.claim(
             plain.first_phase == plain.n,
-            f"**Which tricks shorten or remove the first phase?** Plain SGD has {_phase(plain)}; batch "
-            f"normalization has {_phase(s.arm('batchnorm'))}, the 1.5x initialization "
-            f"{_phase(s.arm('init_x1.5'))}, all four together {_phase(s.arm('all_four'))}.",
+            f"**Which tricks shorten or remove the first phase?** Plain SGD has {phase_text(plain)}; batch "
+            f"normalization has {phase_text(s.arm('batchnorm'))}, the 1.5x initialization "
+            f"{phase_text(s.arm('init_x1.5'))}, all four together {phase_text(s.arm('all_four'))}.",
         ),
         *[s.claim(True, versus(s, a, "phase1_end", f"{a}: T1") + ".") for a in ("batchnorm", "init_x1.5")],
         _similarity_too(s, plain, ("batchnorm", "init_x1.5", "all_four")),
@@ -128,7 +82,11 @@ def _similarity_too(s: Stats, plain: Arm, arms: tuple[str, ...]) -> str:
     one_way = all(s.compared(a, "dS")["P"] in (0.0, 1.0) for a in arms)
     return s.claim(
         True,
-        ("The layer-mean rise of that arm is " if len(arms) == 1 else f"The layer-mean rise of these {len(arms)} is ")
+        (
+            "The layer-mean rise of that arm is "
+            if len(arms) == 1
+            else f"The layer-mean rise of these {len(arms)} is "
+        )
         + ", ".join(f"{s.arm(a).cell('dS')} ({a})" for a in arms)
         + f" against {plain.cell('dS')} for plain SGD ("
         + "; ".join(versus(s, a, "dS", a) for a in arms)
@@ -155,7 +113,7 @@ def _momentum(s: Stats, plain: Arm, mom: Arm, sgd: Arm) -> list[str]:
         return [
             s.claim(
                 sgd.failed == sgd.total,
-                f"Momentum 0.9 gives {_phase(mom)}. Its control, plain SGD at the matched effective step "
+                f"Momentum 0.9 gives {phase_text(mom)}. Its control, plain SGD at the matched effective step "
                 f"({sgd.name}), diverged in {sgd.of(sgd.failed)} seeds, so whether momentum does more than a "
                 "larger step cannot be told from this recipe.",
             )
@@ -163,8 +121,8 @@ def _momentum(s: Stats, plain: Arm, mom: Arm, sgd: Arm) -> list[str]:
     return [
         s.claim(
             True,
-            f"Momentum 0.9 gives {_phase(mom)}; plain SGD at momentum's effective step lr / (1 - beta) "
-            f"({sgd.name}) gives {_phase(sgd)} ({sgd.of(sgd.n)} seeds trained, {sgd.failed} diverged). "
+            f"Momentum 0.9 gives {phase_text(mom)}; plain SGD at momentum's effective step lr / (1 - beta) "
+            f"({sgd.name}) gives {phase_text(sgd)} ({sgd.of(sgd.n)} seeds trained, {sgd.failed} diverged). "
             f"Momentum against that control: T1 {direct['word']} ({direct['text']}, Holm over the "
             "section's family plus this test), so what momentum does to T1 "
             + (
@@ -187,7 +145,7 @@ def _l2(s: Stats, plain: Arm) -> list[str]:
         out.append(
             s.claim(
                 arm.n > 0,
-                f"L2 {name[3:]}: {_phase(arm)}; train accuracy {arm.cell('final_train_acc')} at the end, "
+                f"L2 {name[3:]}: {phase_text(arm)}; train accuracy {arm.cell('final_train_acc')} at the end, "
                 f"test accuracy {arm.cell('final_test_acc')}"
                 + (
                     f"; {versus(s, name, 'phase1_end', 'T1')}."
@@ -228,10 +186,7 @@ def depth_sweep(s: Stats) -> list[str]:
         s.claim(
             True,
             "Where the plain MLP's layer mean peaks: "
-            + "; ".join(
-                f"depth {d}: {_peak_places(mlp[d])}"
-                for d in depths
-            )
+            + "; ".join(f"depth {d}: {peak_places(mlp[d])}" for d in depths)
             + "; its rise is "
             + ", ".join(mlp[d].cell("dS") for d in depths)
             + ".",
@@ -239,7 +194,7 @@ def depth_sweep(s: Stats) -> list[str]:
         s.claim(
             True,
             "Residual MLPs: "
-            + "; ".join(f"depth {d}: {_phase(res[d])}" for d in depths)
+            + "; ".join(f"depth {d}: {phase_text(res[d])}" for d in depths)
             + f". At depth {deep} the residual layer mean rises {res[deep].cell('dS')} to a peak at step "
             f"{res[deep].cell('peak_step')} ({res[deep].of(res[deep].condensed)} seeds `condensed`), "
             "measured "
@@ -264,7 +219,7 @@ def init_scale(s: Stats) -> list[str]:
             + ", ".join(f"{k:g}" for k in scales)
             + ": "
             + "; ".join(
-                f"{k:g}: {_phase(a)}" if a.n else f"{k:g}: {a.failed}/{a.total} diverged"
+                f"{k:g}: {phase_text(a)}" if a.n else f"{k:g}: {a.failed}/{a.total} diverged"
                 for k, a in arms.items()
             )
             + f". {len(trained)} scales train ({', '.join(f'{k:g}' for k in trained)}).",
@@ -285,7 +240,7 @@ def activations(s: Stats) -> list[str]:
         s.claim(
             True,
             "**Is it a ReLU effect?** The main job's 12-layer MLP with each activation: "
-            + "; ".join(f"{a}: {_phase(arm)}, rise {arm.cell('dS')}" for a, arm in arms.items())
+            + "; ".join(f"{a}: {phase_text(arm)}, rise {arm.cell('dS')}" for a, arm in arms.items())
             + ".",
         ),
         s.claim(
@@ -313,7 +268,7 @@ def cnn_vs_mlp(s: Stats) -> list[str]:
         s.claim(
             True,
             "**Do CNNs have a first phase?** On digits as 1x8x8 images: "
-            + "; ".join(f"{a}: {_phase(arm)}" for a, arm in arms.items())
+            + "; ".join(f"{a}: {phase_text(arm)}" for a, arm in arms.items())
             + ". Against the 8-layer MLP: "
             + "; ".join(versus(s, a, "phase1_end", f"{a} T1") for a in ("cnn", "cnn+bn", "resnet"))
             + ".",
@@ -321,7 +276,7 @@ def cnn_vs_mlp(s: Stats) -> list[str]:
         s.claim(
             cnn.n > 0,
             f"The plain CNN's layer-mean `feat_inter` rises {cnn.cell('dS')} ({cnn.of(cnn.condensed)} seeds "
-            f"`condensed`), with its {_peak(cnn)}; {layers_text(cnn)}. share_class: "
+            f"`condensed`), with its {peak_text(cnn)}; {layers_text(cnn)}. share_class: "
             f"{s.share('cnn', 'share_class', '0'):.2f} at step 0, {s.share('cnn', 'share_class', 'T1'):.2f} "
             f"at T1, {s.share('cnn', 'share_class', 'end'):.2f} at the end.",
         ),
@@ -342,10 +297,13 @@ def vit_vs_mlp(s: Stats) -> list[str]:
         ),
         s.claim(
             True,
-            f"The ViTs' loss phases: 4-block {_phase(vit)}, 8-block {_phase(deep)}; their peaks: 4-block "
-            f"{_peak(vit)}, 8-block {_peak(deep)}.",
+            f"The ViTs' loss phases: 4-block {phase_text(vit)}, 8-block {phase_text(deep)}; their peaks: "
+            f"4-block {peak_text(vit)}, 8-block {peak_text(deep)}.",
         ),
-        *[_before_the_drop(s, arm, label) for arm, label in ((vit, "the 4-block ViT"), (deep, "the 8-block ViT"))],
+        *[
+            before_the_drop(s, arm, label)
+            for arm, label in ((vit, "the 4-block ViT"), (deep, "the 8-block ViT"))
+        ],
         s.claim(
             True,
             "share_class of the 4-block ViT: "
@@ -379,8 +337,8 @@ def vanishing(s: Stats) -> list[str]:
         ),
         s.claim(
             True,
-            f"The controls: He's initialization gives {_phase(he)}, layer-normalized updates (every "
-            f"parameter tensor moves by lr per step) {_phase(ln)}, against {_phase(xav)} for Xavier; "
+            f"The controls: He's initialization gives {phase_text(he)}, layer-normalized updates (every "
+            f"parameter tensor moves by lr per step) {phase_text(ln)}, against {phase_text(xav)} for Xavier; "
             + "; ".join(
                 versus(s, a, k, f"{a} {w}")
                 for a in ("he", "layer_normalized")
@@ -415,7 +373,7 @@ def neural_collapse(s: Stats) -> list[str]:
             True,
             f"At the end ({max(r.value('steps_done') or 0 for r in mlp.runs)} steps): "
             + ", ".join(f"{q} {nc('mlp', q, 'end'):.3g}" for q in names)
-            + f" for the plain MLP; with batch normalization ({_phase(bn)}) "
+            + f" for the plain MLP; with batch normalization ({phase_text(bn)}) "
             + ", ".join(f"{q} {nc('mlp+bn', q, 'end'):.3g}" for q in names)
             + ".",
         ),

@@ -5,9 +5,9 @@ See :mod:`findings_text` for the rules and :mod:`findings_digits` for the phrase
 
 from __future__ import annotations
 
-from findings_digits import _before_the_drop, _l2, _momentum, _peak, _phase, _similarity_too
+from findings_digits import _l2, _momentum, _similarity_too
 from findings_stats import Stats
-from findings_text import layers_text, versus
+from findings_text import before_the_drop, layers_text, peak_text, phase_text, versus
 
 
 def resmlp(s: Stats) -> list[str]:
@@ -19,9 +19,9 @@ def resmlp(s: Stats) -> list[str]:
         s.claim(
             True,
             "**Does a residual MLP condense like a plain MLP, on real images?** Plain MLPs: "
-            + "; ".join(f"depth {d}: {_phase(mlp[d])}" for d in depths)
+            + "; ".join(f"depth {d}: {phase_text(mlp[d])}" for d in depths)
             + ". Residual MLPs: "
-            + "; ".join(f"depth {d}: {_phase(res[d])}" for d in depths)
+            + "; ".join(f"depth {d}: {phase_text(res[d])}" for d in depths)
             + f". With {len(depths)} depths no trend with depth is read here (the digits depth sweep has "
             "four); "
             + "; ".join(
@@ -33,7 +33,7 @@ def resmlp(s: Stats) -> list[str]:
         s.claim(
             True,
             f"At depth {deep} the plain MLP's layer mean rises {mlp[deep].cell('dS')} "
-            f"({mlp[deep].of(mlp[deep].condensed)} `condensed`), with its {_peak(mlp[deep])}; "
+            f"({mlp[deep].of(mlp[deep].condensed)} `condensed`), with its {peak_text(mlp[deep])}; "
             f"{layers_text(mlp[deep])}.",
         ),
         s.claim(
@@ -60,7 +60,7 @@ def four_tricks(s: Stats) -> list[str]:
         s.claim(
             plain.first_phase == plain.n,
             "**Which tricks shorten or remove the first phase, on real images?** The 14-layer plain MLP has "
-            f"{_phase(plain)}; batch normalization {_phase(s.arm('batchnorm'))}; "
+            f"{phase_text(plain)}; batch normalization {phase_text(s.arm('batchnorm'))}; "
             f"{versus(s, 'batchnorm', 'phase1_end', 'its T1 is')}.",
         ),
         _similarity_too(s, plain, ("batchnorm",)),
@@ -76,7 +76,7 @@ def cnn(s: Stats) -> list[str]:
         s.claim(
             True,
             "**Does a CNN have a first phase on real images, and with batch normalization?** "
-            + "; ".join(f"{a}: {_phase(arm)}" for a, arm in arms.items())
+            + "; ".join(f"{a}: {phase_text(arm)}" for a, arm in arms.items())
             + ". Against the 6-layer MLP: "
             + "; ".join(versus(s, a, "phase1_end", f"{a} T1") for a in ("cnn", "cnn+bn"))
             + ".",
@@ -85,7 +85,7 @@ def cnn(s: Stats) -> list[str]:
             s.claim(
                 arm.n > 0,
                 f"The {name}'s layer-mean `feat_inter` rises {arm.cell('dS')} ({arm.of(arm.condensed)} "
-                f"`condensed`), with its {_peak(arm)}; {layers_text(arm)}.",
+                f"`condensed`), with its {peak_text(arm)}; {layers_text(arm)}.",
             )
             for name, arm in (("plain CNN", plain), ("CNN with batch normalization", bn))
         ],
@@ -103,14 +103,15 @@ def vit(s: Stats) -> list[str]:
         s.claim(
             True,
             "**Does a ViT condense on real images?** The 4-block ViT on 7x7-pixel patches of Fashion-MNIST "
-            f"has {_phase(vt)}; its layer mean (the token mean after each block) rises {vt.cell('dS')} "
-            f"({vt.of(vt.condensed)} `condensed`), with its {_peak(vt)}, measured densely around that peak; "
-            f"{layers_text(vt)}.",
+            f"has {phase_text(vt)}; its layer mean (the token mean after each block) rises {vt.cell('dS')} "
+            f"({vt.of(vt.condensed)} `condensed`), with its {peak_text(vt)}, measured densely around that "
+            f"peak; {layers_text(vt)}.",
         ),
-        _before_the_drop(s, vt, "the ViT"),
+        before_the_drop(s, vt, "the ViT"),
         s.claim(
             True,
-            f"The 6-layer MLP: {_phase(mlp)}, rise {mlp.cell('dS')} ({mlp.of(mlp.condensed)} `condensed`); "
+            f"The 6-layer MLP: {phase_text(mlp)}, rise {mlp.cell('dS')} "
+            f"({mlp.of(mlp.condensed)} `condensed`); "
             f"{versus(s, 'vit', 'dS', 'the ViT rise is')}; "
             f"{versus(s, 'vit', 'final_test_acc', 'its test accuracy')}.",
         ),

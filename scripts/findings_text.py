@@ -60,8 +60,8 @@ def too_thin(tests: int, seeds: int = 5) -> list[str]:
     return [
         f"**Too thin to conclude on any single arm:** this section makes {tests} comparisons, and with "
         f"{seeds} seeds against {seeds} the smallest Holm p it can reach is {min(1.0, tests * smallest):.2g} "
-        f"(> {ALPHA:g}), so none of the comparisons below can read *higher* or *lower*; P and the shift give each "
-        "one's direction and size, not a finding."
+        f"(> {ALPHA:g}), so none of the comparisons below can read *higher* or *lower*; P and the shift "
+        "give each one's direction and size, not a finding."
     ]
 
 
@@ -167,3 +167,57 @@ def layers_text(arm: Arm, at_least: int = 3) -> str:
 
 def median_of(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+CHANCE_TRAIN_ACC = 0.2
+"""A final train accuracy under this (10 classes: chance is 0.1) is a run that has not trained."""
+
+
+def phase_text(arm: Arm) -> str:
+    """``a first phase in 5/5 seeds (T1 260 [203, 297])`` or ``stuck in 5/5`` or ``no first phase``."""
+    if arm.stuck == arm.n:
+        return f"stuck on its plateau in {arm.of(arm.stuck)} seeds"
+    if arm.first_phase == 0:
+        return f"no first phase in any of {arm.n} seeds (T1 {arm.cell('phase1_end')})"
+    never_left = f", {arm.stuck} never left it" if arm.stuck else ""
+    return f"a first phase in {arm.of(arm.first_phase)} seeds (T1 {arm.cell('phase1_end')}{never_left})"
+
+
+def peak_places(arm: Arm) -> str:
+    """``during phase 1 in 1/5 seeds, after T1 in 4/5`` (and ``, no first phase in k/5`` where seeds have
+    none, so the counts always add up to the seeds)."""
+    no_phase = arm.n - arm.first_phase
+    return (
+        f"during phase 1 in {arm.of(arm.peaks_in('phase1'))} seeds, after T1 in "
+        f"{arm.of(arm.peaks_in('phase2'))}" + (f", no first phase in {arm.of(no_phase)}" if no_phase else "")
+    )
+
+
+def peak_text(arm: Arm) -> str:
+    """Where the layer mean peaks: step, phase counts and the loss drop done by then."""
+    return (
+        f"peak at step {arm.cell('peak_step')} ({peak_places(arm)}; {arm.cell('peak_loss_drop')} of the "
+        "loss's drop done by then)"
+    )
+
+
+EARLY_DROP = 0.05
+"""A peak with at most this fraction of the loss's total drop done by then came before the loss fell."""
+
+
+def before_the_drop(s: Stats, arm: Arm, label: str) -> str:
+    """Where the peak falls in the loss's drop, read without T1's threshold: before the loss fell (at most
+    :data:`EARLY_DROP` of its drop done, in every seed) or the drop done at the peak as it is."""
+    latest = arm.hi("peak_loss_drop")
+    if latest <= EARLY_DROP:
+        return s.claim(
+            True,
+            f"Read without T1's threshold, {label}'s layer mean peaks with at most {latest:.2g} of the "
+            f"loss's drop done, in every seed ({arm.of(arm.n)}): its rise comes before the loss falls, "
+            "whether or not a seed has a first phase by the T1 rule.",
+        )
+    return s.claim(
+        True,
+        f"Read without T1's threshold, {label}'s layer mean peaks with {arm.cell('peak_loss_drop')} of the "
+        "loss's drop done, so the page does not say its rise comes before the loss falls.",
+    )

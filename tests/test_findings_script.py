@@ -130,7 +130,8 @@ def test_no_difference_wording_needs_an_equivalence_bound(text_module) -> None:
 
 
 def test_the_wording_lint_reads_claims_not_designators_or_mentions(text_module) -> None:
-    """The old lint flagged any "the same" and any "no difference", even naming a section or quoting the rule."""
+    """The old lint flagged any "the same" and any "no difference", even naming a section or quoting the
+    rule."""
     flagged = text_module.unsupported_wording(
         [
             "Holm p adjusts over every comparison of the same section, on the same software.",
@@ -188,3 +189,66 @@ def test_a_recipe_cost_line_is_replaced_with_its_continuation(tmp_path: Path) ->
     with findings_io.LoadSampler(every=0.01) as load:
         pass
     assert len(load.samples) >= 2 and len(load.summary()) == 3
+
+
+def test_the_reproduction_check_reads_the_published_csv_layout() -> None:
+    """findings_check.py compares every column of CSV_COLUMNS: each published CSV has exactly those."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import findings_check
+        from findings_sections import CSV_COLUMNS, ROOT, SECTIONS
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    for section in SECTIONS:
+        path = ROOT / "docs" / "findings" / section.part / f"{section.name}.csv"
+        assert path.read_text(encoding="utf-8").splitlines()[0].split(",") == CSV_COLUMNS, path
+    key = ("plain", "base", "0")
+    row = dict.fromkeys(CSV_COLUMNS, "1")
+    assert findings_check.differences({key: row}, {key: dict(row)}) == []
+    old_layout = {c: v for c, v in row.items() if c != "peak_loss_drop"}
+    assert findings_check.differences({key: old_layout}, {key: row}) == [
+        "plain/base/0 peak_loss_drop: published None, now '1'"
+    ]
+    assert findings_check.differences({key: row}, {}) == [f"missing run {key}"]
+
+
+def test_too_thin_is_said_where_holm_cannot_reach_alpha(text_module) -> None:
+    """5 seeds against 5: smallest raw p 1/126 = 0.0079, so 6 tests can still reach 0.05 and 7 cannot."""
+    assert text_module.too_thin(6) == []
+    (sentence,) = text_module.too_thin(7)
+    assert "7 comparisons" in sentence and "0.056" in sentence
+    assert text_module.unsupported_wording([sentence]) == []
+
+
+@pytest.fixture(scope="module")
+def digits_module():
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import findings_digits
+
+        yield findings_digits
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+def test_the_init_scale_reading_finds_arms_whose_label_is_a_float(stats_module, digits_module) -> None:
+    """The grid writes scale 1 as "1.0": the reading must find its runs, not report "0/0 diverged"."""
+    rows = [
+        row("xavier", seed, grid={"tricks.init.scale": scale}, phase1_end=t1 + seed, dS=0.05)
+        for scale, t1 in ((0.9, 500), (1.0, 260), (1.1, 100), (1.25, 60))
+        for seed in range(5)
+    ]
+    first, _ = digits_module.init_scale(stats_module.Stats(report(*rows)))
+    assert "diverged" not in first and "4 scales train (0.9, 1, 1.1, 1.25)" in first
+
+
+def test_an_l2_arm_with_seeds_near_chance_gets_no_t1_comparison(stats_module, digits_module) -> None:
+    accs = {"plain": [0.99] * 5, "l2_0.05": [0.1, 0.12, 0.5, 0.6, 0.7]}
+    rows = [
+        row(arm, seed, phase1_end=260 + 10 * seed, final_train_acc=acc, final_test_acc=acc)
+        for arm, per_seed in accs.items()
+        for seed, acc in enumerate(per_seed)
+    ]
+    stats = stats_module.Stats(report(*rows))
+    (sentence,) = digits_module._l2(stats, stats.arm("plain"))
+    assert "2/5 seeds end with a train accuracy under 0.2" in sentence and "Holm" not in sentence

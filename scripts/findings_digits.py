@@ -53,7 +53,9 @@ def main_job(s: Stats) -> list[str]:
         s.claim(
             res.n > 0,
             f"The residual MLP's layer mean (the stream after each block) starts at {res.cell('S0')} and "
-            f"rises {res.cell('dS')} ({res.of(res.condensed)} seeds `condensed`); {layers_text(res)}. "
+            f"rises {res.cell('dS')} to its peak at step {res.cell('peak_step')} of the run's "
+            f"{res.runs[0].summary.steps_done if res.runs and res.runs[0].summary else '?'} steps "
+            f"({res.of(res.condensed)} seeds `condensed`); {layers_text(res)}. "
             f"{versus(s, 'resmlp', 'final_test_acc', 'Its test accuracy is')}.",
         ),
     ]
@@ -327,8 +329,9 @@ def vanishing(s: Stats) -> list[str]:
             ratio0 > 1 and wg_h > wg_x,
             "**Is it just vanishing gradients?** Not in the usual sense: with Xavier's initialization the "
             f"first layer's weight gradient is {ratio0:.2g} times the classifier's at step 0 (median), so "
-            "the gradient does not shrink on its way down; every gradient is small instead (mean "
-            f"weight-gradient norm {wg_x:.2g}, against {wg_h:.2g} with He's initialization).",
+            "at step 0 the gradient does not shrink on its way down; the gradients are small overall "
+            f"instead (weight-gradient norm at step 0, mean over layers: {wg_x:.2g}, against {wg_h:.2g} "
+            "with He's initialization).",
         ),
         s.claim(
             True,

@@ -158,7 +158,8 @@ def layers_text(arm: Arm, at_least: int = 3) -> str:
     tops = [name for name, _ in arm.top_layers()]
     top = ", ".join(f"{n} {tops.count(n)}/{arm.n}" for n in sorted(set(tops), key=tops.index))
     where = (
-        f"{', '.join(often)} condense on their own in at least {at_least}/{arm.n} seeds"
+        f"{', '.join(often)} {'condenses on its own' if len(often) == 1 else 'condense on their own'} in at "
+        f"least {at_least}/{arm.n} seeds"
         if often
         else f"no hidden layer condenses on its own in {at_least}/{arm.n} seeds or more"
     )

@@ -125,7 +125,9 @@ def _momentum(s: Stats, plain: Arm, mom: Arm, sgd: Arm) -> list[str]:
             True,
             f"Momentum 0.9 gives {phase_text(mom)}; plain SGD at momentum's effective step lr / (1 - beta) "
             f"({sgd.name}) gives {phase_text(sgd)} ({sgd.of(sgd.n)} seeds trained, {sgd.failed} diverged). "
-            f"Momentum against that control: T1 {direct['word']} ({direct['text']}, Holm over the "
+            f"Momentum against that control: T1 "
+            f"{'difference not shown' if direct['word'] == 'not shown' else direct['word']} "
+            f"({direct['text']}, Holm over the "
             "section's family plus this test), so what momentum does to T1 "
             + (
                 "is not shown to differ from a larger step."

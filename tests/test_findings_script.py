@@ -3,6 +3,7 @@ end."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -13,15 +14,18 @@ from report_rows import report, row
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
-@pytest.fixture(scope="module")
-def stats_module():
+def _script_module(name: str):
+    """Import ``scripts/<name>.py`` (the scripts import each other by bare name) and yield it."""
     sys.path.insert(0, str(SCRIPTS))
     try:
-        import findings_stats
-
-        yield findings_stats
+        yield importlib.import_module(name)
     finally:
         sys.path.remove(str(SCRIPTS))
+
+
+@pytest.fixture(scope="module")
+def stats_module():
+    yield from _script_module("findings_stats")
 
 
 def test_a_claim_that_does_not_hold_is_marked_and_recorded(stats_module) -> None:
@@ -60,13 +64,7 @@ def test_logged_values_at_step_0_at_t1_and_at_the_end(stats_module, tmp_path: Pa
 
 @pytest.fixture(scope="module")
 def text_module(stats_module):
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import findings_text
-
-        yield findings_text
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    yield from _script_module("findings_text")
 
 
 def _arms(*names: str, shift: float = 100.0):
@@ -222,13 +220,7 @@ def test_too_thin_is_said_where_holm_cannot_reach_alpha(text_module) -> None:
 
 @pytest.fixture(scope="module")
 def digits_module():
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import findings_digits
-
-        yield findings_digits
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    yield from _script_module("findings_digits")
 
 
 def test_the_init_scale_reading_finds_arms_whose_label_is_a_float(stats_module, digits_module) -> None:

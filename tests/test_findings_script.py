@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,14 @@ def test_an_l2_arm_with_seeds_near_chance_gets_no_t1_comparison(stats_module, di
     stats = stats_module.Stats(report(*rows))
     (sentence,) = digits_module._l2(stats, stats.arm("plain"))
     assert "2/5 seeds end with a train accuracy under 0.2" in sentence and "Holm" not in sentence
+
+
+@pytest.mark.parametrize("folder", ["", "fashion_mnist/"])
+def test_each_four_tricks_reading_reads_only_its_own_recipes_arms(stats_module, folder) -> None:
+    """Fashion-MNIST's recipe has no init_x1.5 arm: its reading must not ask for one (the KeyError the
+    06:59 regeneration hit when it read the Fashion-MNIST runs with the digits reading)."""
+    recipe = SCRIPTS.parent / "recipes" / f"{folder}four_tricks.toml"
+    names = [arm["name"] for arm in tomllib.loads(recipe.read_text(encoding="utf-8"))["arms"]]
+    module = next(_script_module("findings_fashion" if folder else "findings_digits"))
+    sentences = module.four_tricks(stats_module.Stats(_arms(*names, shift=20.0)))
+    assert len(sentences) >= 3 and not any("no longer holds" in s for s in sentences)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from findings_stats import Arm, Stats
 from findings_text import (
-    CHANCE_TRAIN_ACC,
     before_the_drop,
+    l2_text,
     layers_text,
     peak_places,
     peak_text,
     phase_text,
+    untrained,
     versus,
 )
 
@@ -73,7 +74,7 @@ def four_tricks(s: Stats) -> list[str]:
         *[s.claim(True, versus(s, a, "phase1_end", f"{a}: T1") + ".") for a in ("batchnorm", "init_x1.5")],
         _similarity_too(s, plain, ("batchnorm", "init_x1.5", "all_four")),
         *_momentum(s, plain, mom, sgd),
-        *_l2(s, plain),
+        *l2_text(s),
     ]
     return out
 
@@ -138,31 +139,6 @@ def _momentum(s: Stats, plain: Arm, mom: Arm, sgd: Arm) -> list[str]:
     ]
 
 
-def _l2(s: Stats, plain: Arm) -> list[str]:
-    """Each L2 strength: its phase, its final train accuracy, and how many seeds do not train at all; T1 is
-    compared with plain SGD only where every seed trains (a run that does not train also has a long T1)."""
-    strengths = [a for a, _ in s.arms() if a.startswith("l2_")]
-    out = []
-    for name in strengths:
-        arm = s.arm(name)
-        near_chance = sum(1 for acc in arm.values("final_train_acc") if acc < CHANCE_TRAIN_ACC)
-        out.append(
-            s.claim(
-                arm.n > 0,
-                f"L2 {name[3:]}: {phase_text(arm)}; train accuracy {arm.cell('final_train_acc')} at the end, "
-                f"test accuracy {arm.cell('final_test_acc')}"
-                + (
-                    f"; {versus(s, name, 'phase1_end', 'T1')}."
-                    if near_chance == 0
-                    else f"; {arm.of(near_chance)} seeds end with a train accuracy under "
-                    f"{CHANCE_TRAIN_ACC:g} (chance is 0.1): in those a long T1 cannot be told apart from a "
-                    "model that does not train, so no T1 comparison is read for this strength."
-                ),
-            )
-        )
-    return out
-
-
 def depth_sweep(s: Stats) -> list[str]:
     depths = sorted({r.grid_values["model.depth"] for r in s.rows})
     mlp = {d: s.arm("mlp", f"model.depth={d}") for d in depths}
@@ -223,7 +199,7 @@ def init_scale(s: Stats) -> list[str]:
             + ", ".join(f"{k:g}" for k in scales)
             + ": "
             + "; ".join(
-                f"{k:g}: {phase_text(a)}" if a.n else f"{k:g}: {a.failed}/{a.total} diverged"
+                f"{k:g}: {phase_text(a)}{untrained(a)}" if a.n else f"{k:g}: {a.failed}/{a.total} diverged"
                 for k, a in arms.items()
             )
             + f". {len(trained)} scales train ({', '.join(f'{k:g}' for k in trained)}).",
@@ -244,7 +220,9 @@ def activations(s: Stats) -> list[str]:
         s.claim(
             True,
             "**Is it a ReLU effect?** The main job's 12-layer MLP with each activation: "
-            + "; ".join(f"{a}: {phase_text(arm)}, rise {arm.cell('dS')}" for a, arm in arms.items())
+            + "; ".join(
+                f"{a}: {phase_text(arm)}, rise {arm.cell('dS')}{untrained(arm)}" for a, arm in arms.items()
+            )
             + ".",
         ),
         s.claim(

@@ -5,9 +5,9 @@ See :mod:`findings_text` for the rules and :mod:`findings_digits` for the phrase
 
 from __future__ import annotations
 
-from findings_digits import _l2, _momentum, _similarity_too
+from findings_digits import _momentum, _similarity_too
 from findings_stats import Stats
-from findings_text import before_the_drop, layers_text, peak_text, phase_text, versus
+from findings_text import before_the_drop, l2_text, layers_text, peak_text, phase_text, versus
 
 
 def resmlp(s: Stats) -> list[str]:
@@ -65,7 +65,7 @@ def four_tricks(s: Stats) -> list[str]:
         ),
         _similarity_too(s, plain, ("batchnorm",)),
         *_momentum(s, plain, s.arm("momentum"), s.arm(matched)),
-        *_l2(s, plain),
+        *l2_text(s),
     ]
 
 

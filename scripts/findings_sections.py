@@ -95,7 +95,13 @@ SECTIONS = [
     ),
     Section("digits", "recipes/depth_sweep.toml", "Depth"),
     Section("digits", "recipes/init_scale.toml", "Initialization scale", accuracy=True),
-    Section("digits", "recipes/activations.toml", "Activation functions", figures=("curves", "shares")),
+    Section(
+        "digits",
+        "recipes/activations.toml",
+        "Activation functions",
+        figures=("curves", "shares"),
+        accuracy=True,
+    ),
     Section("digits", "recipes/cnn_vs_mlp.toml", "Convolutional networks", figures=("curves", "shares")),
     Section("digits", "recipes/vit_vs_mlp.toml", "Vision Transformers", figures=("curves", "shares")),
     Section(

@@ -176,6 +176,23 @@ CHANCE_TRAIN_ACC = 0.2
 """A final train accuracy under this (10 classes: chance is 0.1) is a run that has not trained."""
 
 
+def seeds_near_chance(arm: Arm) -> int:
+    """The seeds whose final train accuracy is under :data:`CHANCE_TRAIN_ACC`."""
+    return sum(1 for acc in arm.values("final_train_acc") if acc < CHANCE_TRAIN_ACC)
+
+
+def untrained(arm: Arm) -> str:
+    """``" (train accuracy 0.103 [0.102, 0.116] at the end: 5/5 seeds do not train within the run)"``
+    where seeds end near chance, so a stuck loss is not read as a long first phase; empty where all train."""
+    near_chance = seeds_near_chance(arm)
+    if not near_chance:
+        return ""
+    return (
+        f" (train accuracy {arm.cell('final_train_acc')} at the end: {arm.of(near_chance)} seeds do not "
+        "train within the run)"
+    )
+
+
 def phase_text(arm: Arm) -> str:
     """``a first phase in 5/5 seeds (T1 260 [203, 297])`` or ``stuck in 5/5`` or ``no first phase``."""
     if arm.stuck == arm.n:
@@ -224,3 +241,28 @@ def before_the_drop(s: Stats, arm: Arm, label: str) -> str:
         f"Read without T1's threshold, {label}'s layer mean peaks with {arm.cell('peak_loss_drop')} of the "
         "loss's drop done, so the page does not say its rise comes before the loss falls.",
     )
+
+
+def l2_text(s: Stats) -> list[str]:
+    """Each L2 strength: its phase, its final train accuracy, and how many seeds do not train at all; T1 is
+    compared with plain SGD only where every seed trains (a run that does not train also has a long T1)."""
+    strengths = [a for a, _ in s.arms() if a.startswith("l2_")]
+    out = []
+    for name in strengths:
+        arm = s.arm(name)
+        near_chance = seeds_near_chance(arm)
+        out.append(
+            s.claim(
+                arm.n > 0,
+                f"L2 {name[3:]}: {phase_text(arm)}; train accuracy {arm.cell('final_train_acc')} at the end, "
+                f"test accuracy {arm.cell('final_test_acc')}"
+                + (
+                    f"; {versus(s, name, 'phase1_end', 'T1')}."
+                    if near_chance == 0
+                    else f"; {arm.of(near_chance)} seeds end with a train accuracy under "
+                    f"{CHANCE_TRAIN_ACC:g} (chance is 0.1): in those a long T1 cannot be told apart from a "
+                    "model that does not train, so no T1 comparison is read for this strength."
+                ),
+            )
+        )
+    return out

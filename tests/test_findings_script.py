@@ -235,7 +235,7 @@ def test_the_init_scale_reading_finds_arms_whose_label_is_a_float(stats_module, 
     assert "diverged" not in first and "4 scales train (0.9, 1, 1.1, 1.25)" in first
 
 
-def test_an_l2_arm_with_seeds_near_chance_gets_no_t1_comparison(stats_module, digits_module) -> None:
+def test_an_l2_arm_with_seeds_near_chance_gets_no_t1_comparison(stats_module, text_module) -> None:
     accs = {"plain": [0.99] * 5, "l2_0.05": [0.1, 0.12, 0.5, 0.6, 0.7]}
     rows = [
         row(arm, seed, phase1_end=260 + 10 * seed, final_train_acc=acc, final_test_acc=acc)
@@ -243,7 +243,7 @@ def test_an_l2_arm_with_seeds_near_chance_gets_no_t1_comparison(stats_module, di
         for seed, acc in enumerate(per_seed)
     ]
     stats = stats_module.Stats(report(*rows))
-    (sentence,) = digits_module._l2(stats, stats.arm("plain"))
+    (sentence,) = text_module.l2_text(stats)
     assert "2/5 seeds end with a train accuracy under 0.2" in sentence and "Holm" not in sentence
 
 

@@ -60,7 +60,7 @@ def too_thin(tests: int, seeds: int = 5) -> list[str]:
     return [
         f"**Too thin to conclude on any single arm:** this section makes {tests} comparisons, and with "
         f"{seeds} seeds against {seeds} the smallest Holm p it can reach is {min(1.0, tests * smallest):.2g} "
-        f"(> {ALPHA:g}), so none of the comparisons below can read *higher* or *lower*; P and the shift "
+        f"(> {ALPHA:g}), so none of this section's comparisons can read *higher* or *lower*; P and the shift "
         "give each one's direction and size, not a finding."
     ]
 

@@ -20,27 +20,20 @@ delete ``runs/findings`` to measure from scratch. The wall time of each section'
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
-import resource
 import shlex
 import shutil
 import subprocess
 import sys
 import time
-import tomllib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from condensekit import quantities
 from condensekit.report import (
-    ReportInput,
-    RunRow,
     answer,
     collect,
     comparison_table,
+    comparisons,
     layer_table,
     render_markdown,
     render_text,
@@ -49,179 +42,38 @@ from condensekit.report import (
     write_report,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = Path("runs/findings")
 MAIN_JOB = "digits/resmlp_vs_mlp"  # its printed output goes into the README, between the main-job markers
-DOCS = ROOT / "docs"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the prose (findings_text) lives beside this script
 
-from findings_stats import Stats, shares_table  # noqa: E402
-from findings_text import INTRO, PARTS_TEXT, READINGS, README_CLAIMS, corrections, side_by_side  # noqa: E402
+from findings_digits import READINGS as DIGITS  # noqa: E402
+from findings_fashion import READINGS as FASHION  # noqa: E402
+from findings_io import (  # noqa: E402
+    LoadSampler,
+    children_cpu,
+    readme_legend,
+    runs_csv,
+    span,
+    state_cost_in_header,
+    update_readme,
+)
+from findings_sections import CSV_COLUMNS, OUT, ROOT, SECTIONS, Section  # noqa: E402
+from findings_stats import Stats, accuracy_table, shares_table  # noqa: E402
+from findings_text import PARTS_TEXT, intro, too_thin, unsupported_wording  # noqa: E402
 
-# the per-run numbers published beside each section (summary.csv without timings and paths), by the
-# quantities' stable keys (condensekit.quantities); a key the table does not know stops the script
-CSV_COLUMNS = [
-    "arm",
-    "grid",
-    "seed",
-    "status",
-    "phase1_end",
-    "S0",
-    "dS",
-    "peak",
-    "peak_step",
-    "S_final",
-    "peak_phase",
-    "condensed",
-    "collapsed_at_init",
-    "dS_max",
-    "peak_max",
-    "final_test_acc",
-    "final_loss",
-]
-if unknown := set(CSV_COLUMNS) - {*quantities.ROW_COLUMNS, *quantities.by_key()}:
-    raise SystemExit(f"findings.py: CSV_COLUMNS names no quantity: {sorted(unknown)}")
-
-
-@dataclass
-class Section:
-    """One recipe, the seeds it runs with, and which figures and tables go into the page."""
-
-    part: str
-    recipe: str
-    title: str
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    sets: list[str] = field(default_factory=list)
-    figures: tuple[str, ...] = ("curves",)
-    layers: bool = False  # show the per-layer table
-    # (caption, column -> tag): logged scalars at 0 / T1 / end
-    extra_table: tuple[str, dict[str, str]] | None = None
-
-    @property
-    def name(self) -> str:
-        return Path(self.recipe).stem
-
-    @property
-    def key(self) -> str:
-        return f"{self.part}/{self.name}"
-
-    @property
-    def root(self) -> Path:
-        """The recipe's output folder: ``<out>/<the recipe's name>`` (not always its file name)."""
-        name = tomllib.loads((ROOT / self.recipe).read_text(encoding="utf-8"))["name"]
-        return ROOT / self.out() / name
-
-    def out(self) -> Path:
-        return OUT / self.part
-
-    def command(self, jobs: int) -> list[str]:
-        seeds = "seeds=[" + ",".join(map(str, self.seeds)) + "]"
-        sets = [a for s in (seeds, "executor.threads=1", "device=cpu", *self.sets) for a in ("--set", s)]
-        return ["condensekit", "run", self.recipe, "--out", str(self.out()), "--jobs", str(jobs), *sets]
-
-
-SECTIONS = [
-    Section(
-        "digits",
-        "recipes/resmlp_vs_mlp.toml",
-        "Residual connections (the main job)",
-        figures=("curves", "shares"),
-        layers=True,
-    ),
-    Section("digits", "recipes/four_tricks.toml", "Batch normalization, momentum, init scale, L2"),
-    Section("digits", "recipes/depth_sweep.toml", "Depth"),
-    Section("digits", "recipes/init_scale.toml", "Initialization"),
-    Section("digits", "recipes/activations.toml", "Activation functions", figures=("curves", "shares")),
-    Section("digits", "recipes/cnn_vs_mlp.toml", "Convolutional networks", figures=("curves", "shares")),
-    Section("digits", "recipes/vit_vs_mlp.toml", "Vision Transformers", figures=("curves", "shares")),
-    Section(
-        "digits",
-        "recipes/vanishing_vs_condensation.toml",
-        "Vanishing gradients",
-        figures=("gradient_health",),
-        extra_table=(
-            "Gradient health (metric `gradient_health`; median over seeds at step 0, at T1 and at the end; "
-            "per-layer values averaged over the hidden layers):",
-            {
-                "grad_ratio_first_last": "gradient_health/grad_ratio_first_last",
-                "wgrad_norm": "gradient_health/*/wgrad_norm",
-                "rel_change": "gradient_health/*/rel_change",
-                "dead_frac": "gradient_health/*/dead_frac",
-            },
-        ),
-    ),
-    Section("digits", "recipes/per_layer.toml", "Per layer", figures=("per_layer",), layers=True),
-    Section(
-        "digits",
-        "recipes/neural_collapse.toml",
-        "Neural collapse",
-        figures=("neural_collapse",),
-        extra_table=(
-            "Neural collapse on the penultimate features (median over seeds at step 0, at T1 and at the end; "
-            "every measure goes to 0 under collapse):",
-            {
-                q: f"neural_collapse/penultimate/{q}"
-                for q in ("nc1", "nc2_equinorm", "nc2_maxangle", "nc3", "nc4")
-            },
-        ),
-    ),
-    Section(
-        "fashion_mnist",
-        "recipes/fashion_mnist/resmlp_vs_mlp.toml",
-        "Residual connections",
-        figures=("curves", "shares", "per_layer"),
-    ),
-    Section(
-        "fashion_mnist",
-        "recipes/fashion_mnist/four_tricks.toml",
-        "Batch normalization, momentum, init scale, L2",
-    ),
-    Section(
-        "fashion_mnist",
-        "recipes/fashion_mnist/cnn_vs_mlp.toml",
-        "A convolutional network",
-        figures=("curves", "shares"),
-    ),
-]
+READINGS = {**DIGITS, **FASHION}
 
 
 def recipe_question(recipe: Path) -> str:
-    """The first comment line of a recipe: its question."""
+    """A recipe's question: its leading comment lines joined, up to and including the first "?" (the
+    whole first comment line where there is none)."""
+    lines = []
     for line in recipe.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
-
-
-def runs_csv(rows: Sequence[RunRow]) -> str:
-    """The per-run numbers behind a section's tables (summary.csv without timings and paths)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in sorted(rows, key=lambda r: (r.arm, r.grid, r.seed if isinstance(r.seed, int) else -1)):
-        values = row.values()
-        writer.writerow(
-            {
-                k: ""
-                if values[k] is None
-                else (f"{values[k]:.6g}" if isinstance(values[k], float) else str(values[k]))
-                for k in CSV_COLUMNS
-            }
-        )
-    return buffer.getvalue()
-
-
-def _span(rows: Sequence[RunRow]) -> float:
-    """From the first run's start to the last run's end, by the times in their run.json."""
-    starts = [r.started for r in rows if r.started is not None]
-    ends = [r.started + r.seconds for r in rows if r.started is not None and r.seconds is not None]
-    return max(ends) - min(starts) if starts and ends else 0.0
-
-
-def _children_cpu() -> float:
-    """CPU seconds (user + system) of this process's finished children and the workers they waited for."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+        if not line.startswith("#") or not line.lstrip("# ").strip():
+            break
+        lines.append(line.lstrip("# ").strip())
+    text = " ".join(lines)
+    return text[: text.index("?") + 1] if "?" in text else (lines[0] if lines else "")
 
 
 def run_section(
@@ -238,11 +90,12 @@ def run_section(
     root = section.root
     if execute:
         print(f"\n$ {shlex.join(command)}", flush=True)
-        started, cpu_before = time.perf_counter(), _children_cpu()
-        done = subprocess.run(
-            command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
+        started, cpu_before = time.perf_counter(), children_cpu()
+        with LoadSampler() as load:
+            done = subprocess.run(
+                command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
+        wall, cpu = time.perf_counter() - started, children_cpu() - cpu_before
         ran = sum(done.stderr.count(f"] {status} ") for status in ("ok", "diverged", "failed"))
         finished = collect(root)
         if ran == len(finished) and finished:  # every run of the section was measured by this call
@@ -252,11 +105,12 @@ def run_section(
                 "runs": len(finished),
                 "cpu_s": round(cpu),
                 "run_s": round(sum(r.seconds or 0 for r in finished)),
+                "load": load.summary(),
             }
     rows = collect(root)
     if rows and section.key not in costs:  # measured by an earlier call: the span of the runs' own clocks
         costs[section.key] = {
-            "wall_s": round(_span(rows)),
+            "wall_s": round(span(rows)),
             "jobs": jobs,
             "runs": len(rows),
             "run_s": round(sum(r.seconds or 0 for r in rows)),
@@ -271,9 +125,17 @@ def run_section(
     print(render_text(table, headers) + "\n\n" + "\n".join(answer(report)))
     reading = READINGS.get(section.key)
     lines = [f"### {section.title}", "", f"*{recipe_question(ROOT / section.recipe)}*", ""]
-    lines += [" ".join(reading(stats)) if reading else "_(no reading written yet)_", ""]
+    try:
+        sentences = reading(stats) if reading else ["_(no reading written yet)_"]
+    except (KeyError, IndexError, ValueError, StopIteration) as error:  # runs missing: say so, fail
+        sentences = [stats.claim(False, f"_(no reading: the runs lack {error!r})_")]
+    sentences += too_thin(len(comparisons(report)))
+    stats.failures += [
+        f"says no difference without an equivalence bound: {text}" for text in unsupported_wording(sentences)
+    ]
+    lines += [" ".join(sentences), ""]
     if section.key == MAIN_JOB:
-        update_readme(report, stats)
+        update_readme(report, stats, costs.get(section.key), readme_legend(), write=execute)
     failures += [f"{section.key}: {text}" for text in stats.failures]
     lines += [
         "Generated from the numbers (one sentence per arm):",
@@ -285,8 +147,9 @@ def run_section(
     if compared:
         lines += [
             (
-                "Each arm against the first (P: probability of superiority "
-                "over seed pairs; p: exact two-sided permutation p-value):"
+                "Each arm against the first (P: probability of superiority over seed pairs; p: exact "
+                f"two-sided permutation p-value; Holm p: adjusted over this section's {len(compared)} "
+                "comparisons; shift: Hodges-Lehmann estimate of arm - ref with its 95% interval):"
             ),
             "",
             render_markdown(compared),
@@ -320,6 +183,13 @@ def run_section(
             "",
             render_markdown(sweep),
         ]
+    if section.accuracy:
+        lines += [
+            "Does each arm train? Final train and test accuracy (median [min, max] over the seeds that "
+            "finished; diverged runs have none):",
+            "",
+            render_markdown(accuracy_table(stats)),
+        ]
     if section.layers:
         lines += [
             "Per layer (median [min, max] over seeds):",
@@ -328,7 +198,7 @@ def run_section(
         ]
     target_dir = DOCS / "findings" / section.part
     target_dir.mkdir(parents=True, exist_ok=True)
-    (target_dir / f"{section.name}.csv").write_text(runs_csv(rows), encoding="utf-8")
+    (target_dir / f"{section.name}.csv").write_text(runs_csv(rows, CSV_COLUMNS), encoding="utf-8")
     for fig in section.figures:
         source = root / "figures" / f"{fig}.png"
         if source.exists():
@@ -355,44 +225,14 @@ def run_section(
         ),
         "",
     ]
-    lines += ["```", shlex.join(command), f"condensekit report {section.root.relative_to(ROOT)}", "```", ""]
+    lines += [
+        "```",
+        shlex.join(command),
+        f"condensekit report {section.out() / section.root.name}",
+        "```",
+        "",
+    ]
     return lines
-
-
-def update_readme(report: ReportInput, stats: Stats) -> None:
-    """Put the main job's printed table and answer between the README's main-job markers, and check its
-    prose."""
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.find("<!-- main-job:start -->"), text.find("<!-- main-job:end -->")
-    if start < 0 or end < 0:
-        stats.failures.append("README.md has no main-job markers")
-        return
-    block = text[start:end]
-    fence = block.index("```\n") + 4
-    printed = render_text(verdict(report), quantities.headers()) + "\n\n" + "\n".join(answer(report)) + "\n"
-    block = block[:fence] + printed + block[block.index("```", fence) :]
-    readme.write_text(text[:start] + block + text[end:], encoding="utf-8")
-    for check in README_CLAIMS:
-        check(stats)
-
-
-def state_cost_in_header(section: Section, cost: dict) -> None:
-    """Write the section's measured cost into its recipe's header comment (a ``# Cost: ...`` line)."""
-    path = ROOT / section.recipe
-    line = (
-        f"# Cost: {cost['runs']} runs, {cost['wall_s'] / 60:.0f} min wall-clock with --jobs 2 (1 thread "
-        "each) on 2 CPU cores shared with other jobs.\n"
-    )
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    header = next(i for i, text in enumerate(lines) if not text.startswith("#"))
-    at = next((i for i in range(header) if "Cost:" in lines[i]), None)
-    if at is None:  # before the blank comment line that precedes the commands
-        lines.insert(next(i for i in range(header) if lines[i].strip() == "#"), line)
-    else:
-        before = lines[at][: lines[at].index("Cost:")].rstrip()
-        lines[at : at + 1] = ([before + "\n"] if before.strip() != "#" else []) + [line]
-    path.write_text("".join(lines), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -402,7 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--part", action="append", default=[], help="digits and/or fashion_mnist")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes per recipe")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the runs are (default: runs/findings)")
+    parser.add_argument(
+        "--read-only", action="store_true", help="run nothing: rewrite the page from the finished runs"
+    )
+    parser.add_argument("--page", type=Path, help="write the page here (default: docs/findings.md)")
     args = parser.parse_args(argv)
+    Section.out_root = args.out
     (DOCS / "findings").mkdir(parents=True, exist_ok=True)
     costs_path = DOCS / "findings" / "costs.json"
     costs = json.loads(costs_path.read_text()) if costs_path.exists() else {}
@@ -413,26 +259,26 @@ def main(argv: list[str] | None = None) -> int:
         body += [f"## {heading[0]}", "", *heading[1:], ""]
         for section in (s for s in SECTIONS if s.part == part):
             wanted = (not args.only or section.name in args.only) and (not args.part or part in args.part)
-            if not wanted and not section.root.is_dir():
+            if (not wanted or args.read_only) and not section.root.is_dir():
                 continue
-            body += run_section(section, args.jobs, costs, failures, execute=wanted, all_stats=all_stats)
-    compared = side_by_side(all_stats)
-    if compared:
-        body += ["## Digits and Fashion-MNIST side by side", "", *compared, ""]
-    body += ["## Corrections to the earlier version of this page", "", *corrections(all_stats), ""]
-    failures += [
-        f"corrections: {text}" for st in all_stats.values() for text in st.failures if text.startswith("- ")
-    ]
-    costs_path.write_text(json.dumps(costs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    for section in SECTIONS:
-        # the main job states its CPU time, measured apart
-        if section.key in costs and section.key != MAIN_JOB:
-            state_cost_in_header(section, costs[section.key])
-    total_wall = sum(c["wall_s"] for c in costs.values()) / 60
-    total_runs = sum(c["runs"] for c in costs.values())
-    intro = [line.format(total_wall=f"{total_wall:.0f}", total_runs=total_runs) for line in INTRO]
-    (DOCS / "findings.md").write_text("\n".join([*intro, "", *body]), encoding="utf-8")
-    print(f"\nwrote {DOCS / 'findings.md'}", file=sys.stderr)
+            execute = wanted and not args.read_only
+            try:
+                body += run_section(section, args.jobs, costs, failures, execute=execute, all_stats=all_stats)
+            except Exception as error:  # a page that cannot be written must not stop the other sections' runs
+                failures.append(f"{section.key}: the section could not be written: {error!r}")
+                body += [f"### {section.title}", "", f"_(not written: {error!r})_", ""]
+    if not args.read_only:  # read-only: a trial of the prose, which writes the page (and CSVs) only
+        costs_path.write_text(json.dumps(costs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    for section in [] if args.read_only else SECTIONS:
+        if section.key in costs:
+            state_cost_in_header(ROOT / section.recipe, costs[section.key])
+    shown = {k: v for k, v in costs.items() if k in {s.key for s in SECTIONS}}
+    tests = {key: len(comparisons(st.report)) for key, st in all_stats.items()}
+    head = intro(shown, tests)
+    failures += [f"introduction: {text}" for text in unsupported_wording(head)]
+    page = args.page or DOCS / "findings.md"
+    page.write_text("\n".join([*head, "", *body]), encoding="utf-8")
+    print(f"\nwrote {page}", file=sys.stderr)
     for failure in failures:
         print(f"claim no longer holds: {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from findings import CSV_COLUMNS, ROOT, SECTIONS, Section, runs_csv  # noqa: E402
+from findings_io import runs_csv  # noqa: E402
+from findings_sections import CSV_COLUMNS, ROOT, SECTIONS, Section  # noqa: E402
 
 from condensekit.report import collect  # noqa: E402
 
@@ -47,8 +48,24 @@ def rerun(
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = scratch / section.part / section.root.name
-    rows = list(csv.DictReader(io.StringIO(runs_csv(collect(root))))) if root.is_dir() else []
+    rows = list(csv.DictReader(io.StringIO(runs_csv(collect(root), CSV_COLUMNS)))) if root.is_dir() else []
     return {(r["arm"], r["grid"], r["seed"]): r for r in rows}, command, time.perf_counter() - started
+
+
+def differences(
+    want: dict[tuple[str, str, str], dict[str, str]], got: dict[tuple[str, str, str], dict[str, str]]
+) -> list[str]:
+    """Every run missing or extra, and every CSV cell that differs (a column the published CSV lacks, from
+    an older layout, reads as ``None`` and so differs: regenerate the page's CSVs first)."""
+    problems = [f"missing run {key}" for key in want if key not in got]
+    problems += [f"extra run {key}" for key in got if key not in want]
+    for key in sorted(want.keys() & got.keys()):
+        problems += [
+            f"{'/'.join(key)} {c}: published {want[key].get(c)!r}, now {got[key].get(c)!r}"
+            for c in CSV_COLUMNS
+            if want[key].get(c) != got[key].get(c)
+        ]
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,14 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             want = published(section, seeds)
             got, _, seconds = rerun(section, seeds, Path(tmp), args.jobs)
-            problems = [f"missing run {key}" for key in want if key not in got]
-            problems += [f"extra run {key}" for key in got if key not in want]
-            for key in want.keys() & got.keys():
-                problems += [
-                    f"{'/'.join(key)} {c}: published {want[key][c]!r}, now {got[key][c]!r}"
-                    for c in CSV_COLUMNS
-                    if want[key][c] != got[key][c]
-                ]
+            problems = differences(want, got)
             verdict = "same numbers" if not problems else f"{len(problems)} differences"
             print(
                 (

@@ -19,8 +19,10 @@ from typing import Any
 from condensekit import quantities
 from condensekit.phases import SeriesSummary, layer_mean
 from condensekit.report import RunRow, comparisons, median_range
+from condensekit.report.compare import ALPHA, compare_values
 from condensekit.report.model import ReportInput
-from condensekit.report.sweeps import sweep_table
+from condensekit.report.rank_tests import holm
+from condensekit.report.sweeps import sweep_table, sweep_value
 
 
 @dataclass
@@ -151,9 +153,45 @@ class Stats:
         raise KeyError(f"no comparison of {arm} {key} at {grid}")
 
     def p(self, arm: str, key: str, grid: str = "base") -> str:
-        """``P(arm > ref) = 0.00, p = 0.008`` for a sentence."""
+        """``P(arm > plain) = 0.00, p = 0.0079, Holm p = 0.21, shift -240 [-300, -180]`` for a sentence: the
+        raw and the Holm-adjusted p-value (family: every comparison of the section's report), and the
+        Hodges-Lehmann shift with its 95% interval where there is one."""
         c = self.compared(arm, key, grid)
-        return f"P(arm > {c['reference']}) = {c['P']:.2f}, p = {c['p']:.2g}"
+        text = f"P(arm > {c['reference']}) = {c['P']:.2f}, p = {c['p']:.2g}, Holm p = {c['p_holm']:.2g}"
+        if c["shift"] is not None:
+            estimate, low, high, _ = c["shift"]
+            text += f", shift {estimate:+.3g} [{low:+.3g}, {high:+.3g}]"
+        return text
+
+    def extra(self, arm: str, other: str, key: str, grid: str = "base") -> dict[str, Any]:
+        """One more comparison, ``arm`` against ``other`` (not the reference), with its p-value adjusted by
+        Holm over the section's family plus this test: ``word`` (higher / lower / not shown) and ``text``."""
+        runs = self.arm(arm, grid).runs, self.arm(other, grid).runs
+        x, y = ([v for v in (sweep_value(r, key) for r in group) if v is not None] for group in runs)
+        censored = any(r.value(key) is None for group in runs for r in group)
+        entry = compare_values(x, y, censored=censored)
+        family = [c["p"] for c in comparisons(self.report)] + [entry["p"]]
+        adjusted = holm(family)[-1]
+        text = f"P({arm} > {other}) = {entry['P']:.2f}, p = {entry['p']:.2g}, Holm p = {adjusted:.2g}"
+        if entry["shift"] is not None:
+            estimate, low, high, _ = entry["shift"]
+            text += f", shift {estimate:+.3g} [{low:+.3g}, {high:+.3g}]"
+        word = "not shown" if not adjusted <= ALPHA else ("higher" if entry["P"] > 0.5 else "lower")
+        return {"word": word, "text": text, "p_holm": adjusted, **entry}
+
+    def shown(self, arm: str, key: str, grid: str = "base") -> str:
+        """``higher`` or ``lower`` (than the reference) when the Holm-adjusted p-value is at most 0.05, else
+        ``not shown``: the word a sentence may use."""
+        c = self.compared(arm, key, grid)
+        if c["p_holm"] <= ALPHA:
+            return "higher" if c["P"] > 0.5 else "lower"
+        return "not shown"
+
+    def within(self, arm: str, key: str, margin: float, grid: str = "base") -> bool:
+        """Whether the whole 95% interval of the shift lies inside ``[-margin, margin]``: the only ground on
+        which a sentence may say that an arm does not differ (an equivalence bound, stated with it)."""
+        shift = self.compared(arm, key, grid)["shift"]
+        return shift is not None and -margin <= shift[1] and shift[2] <= margin
 
     def rho(self, arm: str, swept: str, key: str) -> tuple[str, str]:
         """The sweep table's rho and its 'seeds agree' cell for one quantity (by key)."""
@@ -229,3 +267,25 @@ def shares_table(
 
 def none_failed(stats: Stats, names: Sequence[str]) -> bool:
     return all(stats.arm(n).failed == 0 for n in names)
+
+
+def accuracy_table(stats: Stats) -> list[dict[str, str]]:
+    """Per arm (and grid point): how many seeds finished, the final train and test accuracy (median [min,
+    max]) and how many seeds are still on their plateau at the end: whether an arm trains at all."""
+    table = []
+    for name, grid in stats.arms():
+        arm = stats.arm(name, grid)
+        table.append(
+            {
+                "arm": name,
+                "grid": grid,
+                "finished": f"{arm.n}/{arm.total}",
+                "train acc": arm.cell("final_train_acc"),
+                "test acc": arm.cell("final_test_acc"),
+                "stuck": arm.of(arm.stuck),
+            }
+        )
+    if table and all(r["grid"] == "base" for r in table):
+        for r in table:
+            del r["grid"]
+    return table

@@ -259,8 +259,7 @@ def cnn_vs_mlp(s: Stats) -> list[str]:
             cnn.n > 0,
             f"The plain CNN's layer-mean `feat_inter` rises {cnn.cell('dS')} ({cnn.of(cnn.condensed)} seeds "
             f"`condensed`), with its {peak_text(cnn)}; {layers_text(cnn)}. share_class: "
-            f"{s.share('cnn', 'share_class', '0'):.2f} at step 0, {s.share('cnn', 'share_class', 'T1'):.2f} "
-            f"at T1, {s.share('cnn', 'share_class', 'end'):.2f} at the end.",
+            f"{s.share_course('cnn', 'share_class')}.",
         ),
     ]
 
@@ -288,11 +287,8 @@ def vit_vs_mlp(s: Stats) -> list[str]:
         ],
         s.claim(
             True,
-            "share_class of the 4-block ViT: "
-            f"{s.share('vit', 'share_class', '0'):.2f} at step 0, {s.share('vit', 'share_class', 'T1'):.2f} "
-            f"at T1, {s.share('vit', 'share_class', 'end'):.2f} at the end; share_common "
-            f"{s.share('vit', 'share_common', '0'):.2f}, {s.share('vit', 'share_common', 'T1'):.2f}, "
-            f"{s.share('vit', 'share_common', 'end'):.2f}.",
+            f"share_class of the 4-block ViT: {s.share_course('vit', 'share_class')}; share_common "
+            f"{s.share_course('vit', 'share_common')}.",
         ),
     ]
 

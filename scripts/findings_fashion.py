@@ -117,11 +117,8 @@ def vit(s: Stats) -> list[str]:
         ),
         s.claim(
             True,
-            "share_class of the ViT: "
-            f"{s.share('vit', 'share_class', '0'):.2f} at step 0, {s.share('vit', 'share_class', 'T1'):.2f} "
-            f"at T1, {s.share('vit', 'share_class', 'end'):.2f} at the end; share_common "
-            f"{s.share('vit', 'share_common', '0'):.2f}, {s.share('vit', 'share_common', 'T1'):.2f}, "
-            f"{s.share('vit', 'share_common', 'end'):.2f}.",
+            f"share_class of the ViT: {s.share_course('vit', 'share_class')}; share_common "
+            f"{s.share_course('vit', 'share_common')}.",
         ),
     ]
 

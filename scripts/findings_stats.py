@@ -130,6 +130,11 @@ class Stats:
         """Median over seeds of a layer-mean energy share ``at`` "0", "T1" or "end"."""
         return self.logged(arm, f"condensation/mean/{share}", at, grid)
 
+    def share_course(self, arm: str, share: str, grid: str = "base") -> str:
+        """``"<x> at step 0, <y> at T1, <z> at the end"``: a layer-mean energy share's medians over seeds."""
+        at = [f"{self.share(arm, share, a, grid):.2f}" for a in ("0", "T1", "end")]
+        return f"{at[0]} at step 0, {at[1]} at T1, {at[2]} at the end"
+
     def logged(self, arm: str, tag: str, at: str, grid: str = "base") -> float:
         """Median over seeds of a logged scalar ``at`` "0", "T1" or "end" (see :func:`at_t1`)."""
         assert self.root is not None

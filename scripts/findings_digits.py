@@ -14,6 +14,7 @@ from findings_text import (
     peak_places,
     peak_text,
     phase_text,
+    phases_against,
     untrained,
     versus,
 )
@@ -244,17 +245,10 @@ def activations(s: Stats) -> list[str]:
 
 
 def cnn_vs_mlp(s: Stats) -> list[str]:
-    arms = {a: s.arm(a) for a in ("mlp", "cnn", "cnn+bn", "resnet")}
-    cnn = arms["cnn"]
+    cnn = s.arm("cnn")
+    question = "**Do CNNs have a first phase?** On digits as 1x8x8 images: "
     return [
-        s.claim(
-            True,
-            "**Do CNNs have a first phase?** On digits as 1x8x8 images: "
-            + "; ".join(f"{a}: {phase_text(arm)}" for a, arm in arms.items())
-            + ". Against the 8-layer MLP: "
-            + "; ".join(versus(s, a, "phase1_end", f"{a} T1") for a in ("cnn", "cnn+bn", "resnet"))
-            + ".",
-        ),
+        s.claim(True, phases_against(s, question, ("mlp", "cnn", "cnn+bn", "resnet"), "the 8-layer MLP")),
         s.claim(
             cnn.n > 0,
             f"The plain CNN's layer-mean `feat_inter` rises {cnn.cell('dS')} ({cnn.of(cnn.condensed)} seeds "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from findings_digits import _momentum, _similarity_too
 from findings_stats import Stats
-from findings_text import before_the_drop, l2_text, layers_text, peak_text, phase_text, versus
+from findings_text import before_the_drop, l2_text, layers_text, peak_text, phase_text, phases_against, versus
 
 
 def resmlp(s: Stats) -> list[str]:
@@ -70,17 +70,10 @@ def four_tricks(s: Stats) -> list[str]:
 
 
 def cnn(s: Stats) -> list[str]:
-    arms = {a: s.arm(a) for a in ("mlp", "cnn", "cnn+bn")}
-    plain, bn = arms["cnn"], arms["cnn+bn"]
+    plain, bn = s.arm("cnn"), s.arm("cnn+bn")
+    question = "**Does a CNN have a first phase on real images, and with batch normalization?** "
     return [
-        s.claim(
-            True,
-            "**Does a CNN have a first phase on real images, and with batch normalization?** "
-            + "; ".join(f"{a}: {phase_text(arm)}" for a, arm in arms.items())
-            + ". Against the 6-layer MLP: "
-            + "; ".join(versus(s, a, "phase1_end", f"{a} T1") for a in ("cnn", "cnn+bn"))
-            + ".",
-        ),
+        s.claim(True, phases_against(s, question, ("mlp", "cnn", "cnn+bn"), "the 6-layer MLP")),
         *[
             s.claim(
                 arm.n > 0,

@@ -203,6 +203,18 @@ def phase_text(arm: Arm) -> str:
     return f"a first phase in {arm.of(arm.first_phase)} seeds (T1 {arm.cell('phase1_end')}{never_left})"
 
 
+def phases_against(s: Stats, question: str, arms: Sequence[str], reference: str) -> str:
+    """``question``, then each of ``arms``' first phase, then each arm but the first against it on T1 (the
+    first arm is the reference, named ``reference``)."""
+    return (
+        question
+        + "; ".join(f"{a}: {phase_text(s.arm(a))}" for a in arms)
+        + f". Against {reference}: "
+        + "; ".join(versus(s, a, "phase1_end", f"{a} T1") for a in arms[1:])
+        + "."
+    )
+
+
 def peak_places(arm: Arm) -> str:
     """``during phase 1 in 1/5 seeds, after T1 in 4/5`` (and ``, no first phase in k/5`` where seeds have
     none, so the counts always add up to the seeds)."""

@@ -1,5 +1,5 @@
-"""Helpers of the hostile tests: a tiny recipe, the CLI in-process or as a real process, a folder to protect,
-a disk to fill."""
+"""Helpers of the hostile tests: a tiny recipe, a local trick plugin file, the CLI in-process or as a real
+process, a folder to protect, a disk to fill."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,6 +69,34 @@ def write(
         RECIPE.format(name=name, seeds=list(seeds), steps=steps, lr=lr, top=top, rest=rest), encoding="utf-8"
     )
     return path
+
+
+def trick_plugin(name: str, hooks: str, summary: str, fields: str = "", imports: str = "") -> str:
+    """The source of a local trick plugin file, written as a user writes one: ``imports``, a parameters class
+    with ``fields`` (one ``name: type = default`` a line; other keys refused), a trick class that keeps its
+    parameters and has ``hooks`` as its methods (each with its ``@condensekit.hookimpl``), registered as
+    ``name`` with ``summary``."""
+    title = name.title().replace("_", "")
+    body = textwrap.indent(textwrap.dedent(hooks).strip(), "    ")
+    field_lines = textwrap.indent(textwrap.dedent(fields).strip(), "    ")
+    return f"""{textwrap.dedent(imports).strip()}
+from pydantic import BaseModel, ConfigDict
+import condensekit
+
+class {title}Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+{field_lines}
+
+class {title}:
+    def __init__(self, params):
+        self.params = params
+
+{body}
+
+@condensekit.hookimpl
+def register_tricks(register):
+    register("{name}", {title}, params={title}Params, summary="{summary}")
+"""
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile import cli, make_victim, run_json, untouched, write
+from hostile import cli, make_victim, run_json, trick_plugin, untouched, write
 from output_tree import condensekit, temporaries, unprivileged
 
 from condensekit.api import open_recipe
@@ -31,29 +31,19 @@ pytestmark = pytest.mark.hostile
 
 
 # A trick that takes the write permission away from the whole output folder when one run starts.
-READ_ONLY = """
-import os
-from pydantic import BaseModel, ConfigDict
-import condensekit
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    seed: int = 1
-
-class ReadOnly:
-    def __init__(self, params):
-        self.params = params
-
-    @condensekit.hookimpl
-    def run_started(self, run):
-        if run.seed == self.params.seed:
-            for here, _, _ in os.walk(run.run_dir.parents[2]):
-                os.chmod(here, 0o555)
-
-@condensekit.hookimpl
-def register_tricks(register):
-    register("read_only_out", ReadOnly, params=Params, summary="test: the output turns read-only")
-"""
+READ_ONLY = trick_plugin(
+    "read_only_out",
+    imports="import os",
+    fields="seed: int = 1",
+    hooks="""
+        @condensekit.hookimpl
+        def run_started(self, run):
+            if run.seed == self.params.seed:
+                for here, _, _ in os.walk(run.run_dir.parents[2]):
+                    os.chmod(here, 0o555)
+    """,
+    summary="test: the output turns read-only",
+)
 
 
 def test_an_output_made_read_only_mid_grid_fails_those_runs_and_the_grid_goes_on(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from executor_grid import PLUGIN, assert_same_runs, load_specs, run_sequential, snapshot, write_recipe
-from hostile import cli_process, run_json, write
+from hostile import cli_process, run_json, trick_plugin, write
 
 from condensekit.defaults.local_executor import LocalExecutor, LocalParams
 from condensekit.executing import ExecContext, execute_spec, record_lost_run
@@ -134,32 +134,22 @@ def test_record_lost_run_keeps_what_the_run_wrote(tmp_path: Path) -> None:
 
 
 # A trick that makes each step take a while (so processes overlap) and notes each run start: pid and run.
-SLOW = """
-import json, os, time
-from pydantic import BaseModel, ConfigDict
-import condensekit
+SLOW = trick_plugin(
+    "slow",
+    imports="import json, os, time",
+    fields="seconds: float = 0.02",
+    hooks="""
+        @condensekit.hookimpl
+        def run_started(self, run):
+            with open(run.run_dir.parents[3] / "starts.jsonl", "a") as f:
+                f.write(json.dumps({"pid": os.getpid(), "run": run.label}) + "\\n")
 
-class SlowParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    seconds: float = 0.02
-
-class Slow:
-    def __init__(self, params):
-        self.params = params
-
-    @condensekit.hookimpl
-    def run_started(self, run):
-        with open(run.run_dir.parents[3] / "starts.jsonl", "a") as f:
-            f.write(json.dumps({"pid": os.getpid(), "run": run.label}) + "\\n")
-
-    @condensekit.hookimpl
-    def after_step(self, run, model, optimizer):
-        time.sleep(self.params.seconds)
-
-@condensekit.hookimpl
-def register_tricks(register):
-    register("slow", Slow, params=SlowParams, summary="test: slow steps, note run starts")
-"""
+        @condensekit.hookimpl
+        def after_step(self, run, model, optimizer):
+            time.sleep(self.params.seconds)
+    """,
+    summary="test: slow steps, note run starts",
+)
 
 
 def _recipe(tmp_path: Path, seeds: tuple[int, ...], seconds: float, steps: int = 40) -> Path:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hostile import cli_process, ctrl_c_when_ready, run_json, write
+from hostile import cli_process, ctrl_c_when_ready, run_json, trick_plugin, write
 
 # The README's Python example, pasted at the top level of a script: no main guard, two workers.
 SCRIPT = """\
@@ -27,36 +27,27 @@ print("STARTS", open({starts!r}).read().count("start"))
 """
 
 # A trick that notes each run start (to count how often the script's code ran) and can fail a run.
-TRICK = """
-import os
-from pydantic import BaseModel, ConfigDict
-import condensekit
+TRICK = trick_plugin(
+    "note",
+    imports="import os, time",
+    fields="""
+        fail: bool = False
+        seconds: float = 0.0
+    """,
+    hooks="""
+        @condensekit.hookimpl
+        def run_started(self, run):
+            with open(os.environ["STARTS_FILE"], "a") as f:
+                f.write("start\\n")
 
-class NoteParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    fail: bool = False
-    seconds: float = 0.0
-
-class Note:
-    def __init__(self, params):
-        self.params = params
-
-    @condensekit.hookimpl
-    def run_started(self, run):
-        with open(os.environ["STARTS_FILE"], "a") as f:
-            f.write("start\\n")
-
-    @condensekit.hookimpl
-    def after_step(self, run, model, optimizer):
-        import time
-        time.sleep(self.params.seconds)
-        if self.params.fail and run.step >= 2:
-            raise RuntimeError("this run fails\\non purpose, on two lines")
-
-@condensekit.hookimpl
-def register_tricks(register):
-    register("note", Note, params=NoteParams, summary="test: note run starts, fail on demand")
-"""
+        @condensekit.hookimpl
+        def after_step(self, run, model, optimizer):
+            time.sleep(self.params.seconds)
+            if self.params.fail and run.step >= 2:
+                raise RuntimeError("this run fails\\non purpose, on two lines")
+    """,
+    summary="test: note run starts, fail on demand",
+)
 
 
 def _script(tmp_path: Path, extra: str) -> subprocess.CompletedProcess[str]:

@@ -262,7 +262,7 @@ class SearchReport:
     replays: int = 0
     replayed_steps: int = 0  # training steps run again
     replay_measurements: int = 0
-    unreachable: int = 0  # candidate gaps without a kept snapshot at or before their start
+    unreachable: int = 0  # candidate gaps without a kept snapshot at or before them
     truncated: bool = False  # the budget ran out with candidate gaps left
 
     @property
@@ -273,6 +273,50 @@ class SearchReport:
 
 Measurements = dict[int, dict[str, float]]
 
+PER_ROUND = 4
+"""Gaps measured inside per round of :func:`search`, best first: the budget goes to the best gaps, each
+round re-ranking them with what the last one found."""
+
+SPIKE_WINDOW = 5
+""":func:`loss_spikes` compares a step's loss with the median of this many steps on each side."""
+
+
+def loss_spikes(losses: Sequence[float], window: int = SPIKE_WINDOW) -> list[float]:
+    """How far each step's training loss stands above the median of its ``window`` neighbours on each side
+    (``-inf`` where the loss is not finite).
+
+    The summary series' sharpest peaks are single steps at which the features of different classes are, for
+    a moment, most alike, so the logits too, and the minibatch loss of that step jumps: a loss that stands
+    out from its neighbours points to the steps most worth measuring inside a gap. It is free (the loss of
+    every step is logged), and only orders the search: which steps count as measured is never decided by
+    it."""
+    out = []
+    for step, value in enumerate(losses):
+        near = [v for v in losses[max(0, step - window) : step + window + 1] if math.isfinite(v)]
+        if not math.isfinite(value) or len(near) < 2:
+            out.append(-math.inf if not math.isfinite(value) else 0.0)
+            continue
+        near.remove(value)
+        near.sort()
+        mid = len(near) // 2
+        median = near[mid] if len(near) % 2 else (near[mid - 1] + near[mid]) / 2
+        out.append(value - median)
+    return out
+
+
+def _pick(gap: Gap, priority: Sequence[float] | None, snapshots: Sequence[int]) -> int:
+    """The step inside ``gap`` to measure next: the one whose loss stands out most (:func:`loss_spikes`) for
+    what it costs to reach (one measurement plus the steps replayed from the last snapshot before it); among
+    equals the cheapest, then the one nearest the middle (a halving where the loss says nothing)."""
+
+    def key(step: int) -> tuple[float, int, int, int]:
+        spike = priority[step] if priority is not None and step < len(priority) else 0.0
+        i = bisect.bisect_right(snapshots, step) - 1
+        cost = 1 + (step - snapshots[i] if i >= 0 else 0)
+        return (-max(spike, 0.0) / cost, cost, abs(2 * step - gap.a - gap.b), step)
+
+    return min(range(gap.a + 1, gap.b), key=key)
+
 
 def search(
     book: WatchedSeries,
@@ -280,16 +324,19 @@ def search(
     prior: float,
     budget: int,
     measure_at: Callable[[list[int]], Measurements],
-    replay: Callable[[int, int, int], Measurements],
+    replay: Callable[[int, list[int]], Measurements],
     tolerance: Tolerance = (0, 0.0),
+    priority: Sequence[float] | None = None,
 ) -> SearchReport:
-    """Measure inside candidate gaps until none is left (or ``budget`` measurements plus replayed steps are
-    spent), recording every measurement in ``book``.
+    """Measure inside candidate gaps until none is left (or ``budget`` measurements plus replayed training
+    steps are spent), recording every measurement in ``book``.
 
-    A candidate gap with a kept snapshot inside is split at the one nearest its middle, measured from the
-    snapshot (``measure_at(steps)``, no training); one without is measured at every step by a replay from
-    the last kept snapshot at or before its start (``replay(start, a, b)`` returns the values at the steps
-    strictly between ``a`` and ``b``).
+    Each round takes the :data:`PER_ROUND` best candidate gaps (the layer mean's first, then those whose
+    ends come closest to their series' top) and measures one step inside each (:func:`_pick`): at a kept
+    snapshot with ``measure_at(steps)`` (no training), else by ``replay(start, steps)``, which re-runs
+    training from the last kept snapshot ``start`` before them and measures at ``steps``. Measuring splits
+    the gap; the search goes on until no gap can hide a higher value: with budget enough it finds every
+    series' highest step exactly, and with less it has spent what it had where a peak was likeliest.
 
     Args:
         book: the watched series.
@@ -297,25 +344,31 @@ def search(
         prior: the excursion allowed for where none was seen near, as a share of a series' spread.
         budget: the most measurements plus replayed training steps to spend.
         measure_at: measures at snapshot steps.
-        replay: re-runs training from a snapshot and measures inside one gap.
+        replay: re-runs training from a snapshot and measures at the given later steps.
         tolerance: see :func:`candidate_gaps` (default: find the highest step exactly).
+        priority: per step, how much it is worth measuring first (:func:`loss_spikes`; None: halve gaps).
     """
     report, skipped = SearchReport(), set()
+    kept = set(snapshots)
     while True:
         gaps = [g for g in candidate_gaps(book, prior, tolerance) if (g.a, g.b) not in skipped]
         if not gaps:
             break
         report.rounds += 1
         cheap: list[int] = []
-        runs: list[tuple[int, int, int]] = []
+        runs: dict[int, list[int]] = {}  # snapshot -> the steps a replay from it measures
+        taken = 0
         for gap in gaps:
-            lo, hi = bisect.bisect_right(snapshots, gap.a), bisect.bisect_left(snapshots, gap.b)
-            if lo < hi:  # a snapshot inside: split the gap at the one nearest its middle
-                step = min(snapshots[lo:hi], key=lambda s: (abs(2 * s - gap.a - gap.b), s))
-                cost, job = 1, (step, 0, 0)
-            elif lo > 0:  # replay every step of the gap from the last snapshot at or before its start
-                start = snapshots[lo - 1]
-                cost, job = (gap.b - start) + (gap.b - gap.a), (start, gap.a, gap.b)
+            if taken == PER_ROUND:
+                break
+            step = _pick(gap, priority, snapshots)
+            i = bisect.bisect_right(snapshots, step) - 1
+            if step in kept:
+                cost = 1
+            elif i >= 0:
+                start = snapshots[i]
+                reach = max([step, *runs.get(start, [])])
+                cost = (reach - max([start, *runs.get(start, [])])) + 1
             else:
                 skipped.add((gap.a, gap.b))
                 report.unreachable += 1
@@ -324,16 +377,21 @@ def search(
                 report.truncated = True
                 skipped.add((gap.a, gap.b))
                 continue
-            if job[2] == 0:
-                cheap.append(job[0])
+            taken += 1
+            if step in kept:
+                cheap.append(step)
                 report.from_snapshots += 1
             else:
-                runs.append(job)
-                report.replays += 1
-                report.replayed_steps += gap.b - job[0]
-                report.replay_measurements += gap.b - gap.a
-        measured = measure_at(cheap) if cheap else {}
-        for start, a, b in runs:
-            measured.update(replay(start, a, b))
+                start = snapshots[i]
+                before = max([start, *runs.get(start, [])])
+                runs.setdefault(start, []).append(step)
+                report.replayed_steps += max(0, step - before)
+                report.replay_measurements += 1
+        if not cheap and not runs:
+            continue
+        measured = measure_at(sorted(cheap)) if cheap else {}
+        for start, steps in runs.items():
+            report.replays += 1
+            measured.update(replay(start, sorted(steps)))
         book.add_refined(measured)
     return report

@@ -20,6 +20,7 @@ cuDNN's algorithm choice) can make them differ by rounding. The check is recorde
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import time
@@ -33,17 +34,18 @@ from condensekit.measuring import Recorder, measure_wanted
 from condensekit.phases import phase1_end
 from condensekit.probe import Probe
 from condensekit.progress import PlateauWatch
-from condensekit.refine import Measurements, Retention, WatchedSeries, search, steps_in
+from condensekit.refine import Measurements, Retention, WatchedSeries, loss_spikes, search, steps_in
 from condensekit.run import Run
 from condensekit.run_hooks import RunHooks
 from condensekit.snapshots import Snapshot, TrainingState
 
 PRIOR = 0.2
 """Where no refined gap is near, a gap may hide a value this share of the series' spread above its ends."""
-BUDGET = 0.5
-"""At most this many measurements plus replayed training steps per step of the run."""
 MIN_EVERY, MAX_EVERY = 2, 64
-"""Bounds of the snapshot spacing (at least 2, so that the last gaps are replayed and checked)."""
+"""Bounds of the snapshot spacing (at least 2, so that some steps are replayed and checked)."""
+KEPT_SHARE = 8
+"""The snapshots are spaced as if one in this many were kept at once: :class:`~condensekit.refine.Retention`
+drops those that can no longer matter as the run goes, and the memory bound drops the least useful first."""
 
 
 @dataclasses.dataclass
@@ -90,6 +92,7 @@ class Refinement:
         recorder: the run's recorder (its losses; the refined values are emitted through it).
         window: the run's smoothing window (``T1``'s).
         memory: the most bytes the kept snapshots may take.
+        budget: the most measurements plus replayed training steps, per training step of the run.
     """
 
     def __init__(
@@ -102,11 +105,12 @@ class Refinement:
         recorder: Recorder,
         window: int,
         memory: int,
+        budget: float,
     ):
         self.metric, _, quantity = series.partition("/")
         self.wanted = frozenset({quantity})
         self.stepper, self.state, self.probe_batch, self.points = stepper, state, probe_batch, points
-        self.recorder, self.window, self.memory = recorder, window, memory
+        self.recorder, self.window, self.memory, self.budget = recorder, window, memory, budget
         self.replay_hooks = stepper.hooks.without_plugins(metrics=[self.metric])
         self.book = WatchedSeries(self.metric, quantity, list(stepper.run.hidden_layers))
         self.retention = Retention()
@@ -118,7 +122,8 @@ class Refinement:
         )
         first = state.capture(0)
         total = stepper.run.total_steps
-        self.every = max(MIN_EVERY, min(MAX_EVERY, math.ceil(total * first.nbytes / max(1, memory))))
+        spacing = math.ceil(total * first.nbytes / max(1, KEPT_SHARE * memory))
+        self.every = max(MIN_EVERY, min(MAX_EVERY, spacing))
         self.usable = first.nbytes * 4 <= memory
         if not self.usable:
             warnings.warn(
@@ -166,14 +171,14 @@ class Refinement:
     def _prune(self, now: int) -> None:
         keep = steps_in(self.ranks, self.snapshots) | self._protected(now) | {0}
         for step in [s for s in self.snapshots if s not in keep]:
-            del self.snapshots[step]
+            self.state.release(self.snapshots.pop(step))
         if self.kept_bytes <= self.memory:
             return
         spans = sorted(self.ranks, key=lambda gap: (self.ranks[gap], gap[0]))  # lowest rank first
         protected = self._protected(now) | {0}
         for gap in spans:
             for step in sorted(steps_in([gap], self.snapshots) - protected):
-                del self.snapshots[step]
+                self.state.release(self.snapshots.pop(step))
             if self.kept_bytes <= self.memory:
                 return
 
@@ -188,23 +193,29 @@ class Refinement:
         try:
             _, t1 = phase1_end(losses, self.window, run.spec.thresholds)
             snaps = sorted(self.snapshots)
-            if t1 is not None:  # densely around the loss's exit from its plateau
-                around = [s for s in snaps if abs(s - t1) <= self.window and not self.book.measured(s)]
-                refined.update(self._at_snapshots(around))
+            budget = int(self.budget * total)
+            if (
+                t1 is not None and budget >= 4
+            ):  # around the loss's exit from its plateau, a window's width each side
+                near = [s for s in snaps if abs(s - t1) <= self.window and not self.book.measured(s)]
+                stride = max(1, math.ceil(len(near) / max(1, budget // 4)))  # a quarter of the budget at most
+                refined.update(self._at_snapshots(near[::stride]))
                 self.book.add_refined(refined)
-            budget = int(BUDGET * total)
+                budget -= len(refined)
 
             def at_snapshots(steps: list[int]) -> Measurements:
                 found = self._at_snapshots(steps)
                 refined.update(found)
                 return found
 
-            def replay(start: int, a: int, b: int) -> Measurements:
-                found = self._replay(start, a, b, losses, check)
+            def replay(start: int, steps: list[int]) -> Measurements:
+                found = self._replay(start, steps, losses, check)
                 refined.update(found)
                 return found
 
-            report = search(self.book, snaps, PRIOR, budget, at_snapshots, replay)
+            report = search(
+                self.book, snaps, PRIOR, budget, at_snapshots, replay, priority=loss_spikes(losses)
+            )
         finally:
             self.state.restore(final)
             run.step = total
@@ -212,6 +223,7 @@ class Refinement:
             self.recorder.emit(step, refined[step])
         record = {
             "every": self.every,
+            "budget": self.budget,
             "snapshots_kept": len(self.snapshots),
             "snapshot_mib": round(self.kept_bytes / 2**20, 1),
             "measured_steps": len(refined),
@@ -236,25 +248,32 @@ class Refinement:
             out[step] = self._probe(step)
         return out
 
-    def _replay(self, start: int, a: int, b: int, losses: list[float], check: Check) -> Measurements:
-        """Re-run training steps ``start`` .. ``b - 1`` from the snapshot at ``start``, measuring every step
-        strictly between ``a`` and ``b``, then ``b`` again for the check."""
+    def _replay(self, start: int, steps: list[int], losses: list[float], check: Check) -> Measurements:
+        """Re-run training from the snapshot at ``start`` up to the last of ``steps`` (sorted, after
+        ``start``), measuring at each of them. The first replay of a run that can goes on to the next step
+        measured before (the end of its gap) and measures it again, for the check."""
         self.state.restore(self.snapshots[start])
-        out, replayed = {}, []
-        for step in range(start, b):
-            if step > a:
+        i = bisect.bisect_right(self.book.steps, steps[-1])
+        end = self.book.steps[i] if i < len(self.book.steps) else None
+        again = end if check.values == 0 and end is not None and end - steps[-1] <= 2 * self.every else None
+        out, replayed, wanted = {}, [], set(steps)
+        for step in range(start, again if again is not None else steps[-1]):
+            if step in wanted and step > start:
                 out[step] = self._probe(step)
             self.stepper.run.step = step
             replayed.append(self.stepper.take(self.replay_hooks))
-        again = self._probe(b)
-        for step, loss in zip(range(start, b), torch.stack(replayed).tolist(), strict=True):
+        if again is None:
+            out[steps[-1]] = self._probe(steps[-1])
+        else:
+            for name, value in self.book.watched(self._probe(again)).items():
+                original = self.book.values.get(name, {}).get(again, math.nan)
+                check.values += 1
+                check.value_diff = max(check.value_diff, _difference_of(value, original))
+        for step, loss in zip(
+            range(start, start + len(replayed)), torch.stack(replayed).tolist(), strict=True
+        ):
             check.losses += 1
             check.loss_diff = max(check.loss_diff, _difference_of(loss, losses[step]))
-        before = self.book.watched(again)
-        for name, value in before.items():
-            original = self.book.values.get(name, {}).get(b, math.nan)
-            check.values += 1
-            check.value_diff = max(check.value_diff, _difference_of(value, original))
         return out
 
 

@@ -24,6 +24,9 @@ from torch import nn
 
 from condensekit.batches import BatchState, BatchStream
 
+SPARE_BYTES = 256 * 2**20
+"""At most this much memory of released snapshots is kept for later captures to copy into."""
+
 
 def _clone_tree(value: Any) -> Any:
     """A copy of nested dicts/lists/tuples in which every tensor is cloned (an optimizer's state dict)."""
@@ -81,16 +84,40 @@ class TrainingState:
         self.cuda = any(t.is_cuda for t in model.parameters())
         kept: list[Any] = [model, optimizer, *model.modules(), *model.parameters(), *model.buffers()]
         self._memo = {id(obj): obj for obj in kept}  # what a trick's deep copy keeps as a reference
+        self._spare: list[dict[str, torch.Tensor]] = []
+        self._slots: list[tuple[str, dict[str, Any], str]] | None = (
+            None  # tensors of released snapshots, to copy into
+        )
 
     def _named_tensors(self) -> dict[str, torch.Tensor]:
-        """Every parameter and buffer (persistent or not) by name."""
-        named: dict[str, torch.Tensor] = dict(self.model.named_parameters(remove_duplicate=False))
-        named.update({f"buffer:{n}": b for n, b in self.model.named_buffers(remove_duplicate=False)})
-        return named
+        """Every parameter and buffer (persistent or not) by name (the modules are walked once; each
+        module's entry is read anew, so a tensor a module replaces is followed)."""
+        if self._slots is None:
+            modules = list(self.model.named_modules(remove_duplicate=False))
+            self._slots = [
+                (_dotted(name, key), module._parameters, key)
+                for name, module in modules
+                for key in module._parameters
+            ]
+            self._slots += [
+                ("buffer:" + _dotted(name, key), module._buffers, key)
+                for name, module in modules
+                for key in module._buffers
+            ]
+        return {name: t for name, d, key in self._slots if (t := d.get(key)) is not None}
 
     def capture(self, step: int) -> Snapshot:
         """A snapshot of the state after ``step`` steps."""
-        tensors = {name: t.detach().clone() for name, t in self._named_tensors().items()}
+        named = {name: t.detach() for name, t in self._named_tensors().items()}
+        tensors = self._spare.pop() if self._spare else None
+        if tensors is not None and all(
+            name in tensors and tensors[name].shape == t.shape and tensors[name].dtype == t.dtype
+            for name, t in named.items()
+        ):  # into a released snapshot's memory: fresh memory is slower to write than to copy
+            torch._foreach_copy_([tensors[name] for name in named], list(named.values()))
+            tensors = {name: tensors[name] for name in named}
+        else:
+            tensors = {name: t.clone() for name, t in named.items()}
         optimizer = _clone_tree(self.optimizer.state_dict())
         components = {name: self._component_state(obj) for name, obj in self.components.items()}
         rng = (
@@ -101,6 +128,11 @@ class TrainingState:
         )
         nbytes = _tensor_bytes(tensors) + _tensor_bytes(optimizer)
         return Snapshot(step, tensors, optimizer, components, rng, self.batches.state(), nbytes)
+
+    def release(self, snapshot: Snapshot) -> None:
+        """``snapshot`` is no longer needed: its memory may be reused by a later :meth:`capture`."""
+        if (len(self._spare) + 1) * snapshot.nbytes <= SPARE_BYTES:
+            self._spare.append(snapshot.tensors)
 
     def restore_model(self, snapshot: Snapshot) -> None:
         """Put back the model's parameters and buffers only (enough to measure at ``snapshot.step``)."""
@@ -137,6 +169,10 @@ class TrainingState:
         fresh = copy.deepcopy(state, dict(self._memo))  # a copy: the snapshot may be restored again
         vars(obj).clear()
         vars(obj).update(fresh)
+
+
+def _dotted(module: str, key: str) -> str:
+    return f"{module}.{key}" if module else key
 
 
 def _numpy_state() -> Any:

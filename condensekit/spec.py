@@ -19,6 +19,8 @@ from condensekit.text import grid_label
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
+REFINE_BUDGET = 0.15
+"""The default ``[probe] refine_budget`` (docs/performance.md: what it costs and how well it agrees)."""
 TEST_BUDGET = 0.025
 """The extra test evaluations' default share of training's sample passes (``TrainSection.test_schedule``)."""
 TEST_POINTS = 25
@@ -76,6 +78,15 @@ class ProbeSection(BaseModel):
     )
     refine_memory: int = Field(
         256, ge=1, le=1_000_000, description="MiB the snapshots of one run may take for the refinement"
+    )
+    refine_budget: float = Field(
+        REFINE_BUDGET,
+        ge=0,
+        le=10,
+        description=(
+            "the most measurements plus replayed training steps the refinement may spend, per training step "
+            "of the run (0.5 finds every peak of the shipped recipes to the step; docs/performance.md)"
+        ),
     )
 
 

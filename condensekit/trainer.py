@@ -166,7 +166,15 @@ def _refinement(
     state = TrainingState(stepper.model, stepper.optimizer, tricks, batches)
     window = smoothing_window(math.ceil(len(bundle.train) / spec.data.batch_size))  # type: ignore[arg-type]
     refinement = Refinement(
-        stepper, state, probe_batch, points, series, recorder, window, spec.probe.refine_memory * 2**20
+        stepper,
+        state,
+        probe_batch,
+        points,
+        series,
+        recorder,
+        window,
+        spec.probe.refine_memory * 2**20,
+        spec.probe.refine_budget,
     )
     return refinement if refinement.usable else None
 

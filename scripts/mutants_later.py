@@ -174,8 +174,8 @@ LATER: list[Mutant] = [
     M(
         "refine",
         SNAP,
-        "tensors = {name: t.detach().clone() for name, t in self._named_tensors().items()}",
-        "tensors = {name: t.detach() for name, t in self._named_tensors().items()}",
+        "tensors = {name: t.clone() for name, t in named.items()}",
+        "tensors = dict(named)",
         "a snapshot's parameters are the live ones, not a copy",
     ),
     M(
@@ -216,8 +216,8 @@ LATER: list[Mutant] = [
     M(
         "refine",
         REP,
-        "around = [s for s in snaps if abs(s - t1) <= self.window and not self.book.measured(s)]",
-        "around = [s for s in snaps if abs(s - t1) < 0 and not self.book.measured(s)]",
+        "near = [s for s in snaps if abs(s - t1) <= self.window and not self.book.measured(s)]",
+        "near = [s for s in snaps if abs(s - t1) < 0 and not self.book.measured(s)]",
         "nothing measured densely around the loss's exit from its plateau",
     ),
     M(

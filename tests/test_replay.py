@@ -225,6 +225,7 @@ def test_a_replay_that_differs_is_measured_and_warned_about(tmp_path: Path) -> N
     (tmp_path / "drift.py").write_text(HIDDEN_STATE_TRICK)
     spec = recipe(plugins=[str(tmp_path / "drift.py")])
     spec["arms"][0]["tricks"]["drift"] = {}
+    spec["probe"]["refine_budget"] = 2.0  # enough for replays
     with pytest.warns(UserWarning, match="not bit-identical"):
         run = run_tiny(spec, tmp_path / "out", steps=None).runs[0]
     check = json.loads((run.run_dir / "run.json").read_text())["refinement"]["check"]

@@ -97,9 +97,24 @@ def measure(
 
 
 def not_finite(*groups: list[torch.Tensor]) -> bool:
-    """Whether any tensor of the groups holds a NaN or an infinity (one device sync for all of them)."""
-    checks = [t.isfinite().all() for group in groups for t in group if t.numel()]
-    return bool(checks) and not bool(torch.stack(checks).all())
+    """Whether any tensor of the groups holds a NaN or an infinity (one device sync for all of them).
+
+    First the cheap test: the sum of each tensor (a NaN or an infinity makes it non-finite). Only when one sum
+    is not finite, which finite values can also give by overflowing, is every element looked at."""
+    tensors = [
+        t for group in groups for t in group if t.numel() and (t.is_floating_point() or t.is_complex())
+    ]
+    if not tensors:
+        return False
+    sums = [
+        t.sum(dtype=torch.float32) if t.element_size() < 4 and not t.is_complex() else t.sum()
+        for t in tensors
+    ]
+    if bool(
+        torch.stack([torch.view_as_real(s).sum() if s.is_complex() else s for s in sums]).isfinite().all()
+    ):
+        return False
+    return not bool(torch.stack([t.isfinite().all() for t in tensors]).all())
 
 
 def metric_numbers(source: str, prefix: str, result: Any) -> dict[str, float]:

@@ -223,11 +223,12 @@ class Retention:
     relative: float = 0.25
 
     def gap_ranks(self, book: WatchedSeries) -> dict[tuple[int, int], float]:
-        """``(a, b) -> rank`` of the gaps worth keeping snapshots for (rank in [-1, 0]: 0 at a series' top;
-        lower ranks go first when memory runs short)."""
+        """``(a, b) -> rank`` of the gaps worth keeping snapshots for (rank in [-1, 0]: 0 at a series' top,
+        in [1, 2] for the layer mean's gaps, which the verdict reads; lower ranks go first when memory runs
+        short)."""
         out: dict[tuple[int, int], float] = {}
         steps = book.steps
-        for series in book.values.values():
+        for name, series in book.values.items():
             finite = [v for v in series.values() if math.isfinite(v)]
             if not finite:
                 continue
@@ -236,7 +237,7 @@ class Retention:
             for a, b in zip(steps, steps[1:], strict=False):
                 ends = [v for v in (series.get(a, math.nan), series.get(b, math.nan)) if math.isfinite(v)]
                 if ends and max(ends) >= top - margin:
-                    rank = (max(ends) - top) / margin
+                    rank = (max(ends) - top) / margin + (2.0 if name == LAYER_MEAN else 0.0)
                     out[(a, b)] = max(rank, out.get((a, b), -math.inf))
         return out
 
@@ -327,6 +328,7 @@ def search(
     replay: Callable[[int, list[int]], Measurements],
     tolerance: Tolerance = (0, 0.0),
     priority: Sequence[float] | None = None,
+    reach: int | None = None,
 ) -> SearchReport:
     """Measure inside candidate gaps until none is left (or ``budget`` measurements plus replayed training
     steps are spent), recording every measurement in ``book``.
@@ -347,6 +349,8 @@ def search(
         replay: re-runs training from a snapshot and measures at the given later steps.
         tolerance: see :func:`candidate_gaps` (default: find the highest step exactly).
         priority: per step, how much it is worth measuring first (:func:`loss_spikes`; None: halve gaps).
+        reach: the most training steps one measurement may replay (None: any); a gap whose steps all lie
+            farther from a kept snapshot is left, and counted as ``unreachable``.
     """
     report, skipped = SearchReport(), set()
     kept = set(snapshots)
@@ -365,7 +369,7 @@ def search(
             i = bisect.bisect_right(snapshots, step) - 1
             if step in kept:
                 cost = 1
-            elif i >= 0:
+            elif i >= 0 and (reach is None or step - snapshots[i] <= reach):
                 start = snapshots[i]
                 reach = max([step, *runs.get(start, [])])
                 cost = (reach - max([start, *runs.get(start, [])])) + 1

@@ -43,6 +43,11 @@ PRIOR = 0.2
 """Where no refined gap is near, a gap may hide a value this share of the series' spread above its ends."""
 MIN_EVERY, MAX_EVERY = 2, 64
 """Bounds of the snapshot spacing (at least 2, so that some steps are replayed and checked)."""
+REACH = 8
+"""A measurement replays at most this many snapshot spacings: a gap whose snapshots were all dropped (it
+seemed unable to matter while the run trained) is not worth a long replay."""
+OPEN_SPAN = 16
+"""Snapshots taken at one spacing in the gap after the last measurement before the spacing doubles."""
 KEPT_SHARE = 8
 """The snapshots are spaced as if one in this many were kept at once: :class:`~condensekit.refine.Retention`
 drops those that can no longer matter as the run goes, and the memory bound drops the least useful first."""
@@ -149,8 +154,12 @@ class Refinement:
         self._prune(step)
 
     def keep(self, step: int) -> None:
-        """Before training step ``step``: snapshot the state when it is due."""
-        if not self.usable or (step % self.every and step != (self.book.steps or [-1])[-1]):
+        """Before training step ``step``: snapshot the state when it is due: every ``every`` steps after the
+        last measurement, then, as the gap since it grows, at twice that spacing every :data:`OPEN_SPAN`
+        snapshots (a long gap of a log schedule would otherwise fill the memory before it is judged)."""
+        last = (self.book.steps or [0])[-1]
+        spacing = self.every * 2 ** ((step - last) // self.every // OPEN_SPAN).bit_length()
+        if not self.usable or (step - last) % spacing:
             return
         self.snapshots[step] = self.state.capture(step)
         if self.kept_bytes > self.memory:
@@ -214,7 +223,14 @@ class Refinement:
                 return found
 
             report = search(
-                self.book, snaps, PRIOR, budget, at_snapshots, replay, priority=loss_spikes(losses)
+                self.book,
+                snaps,
+                PRIOR,
+                budget,
+                at_snapshots,
+                replay,
+                priority=loss_spikes(losses),
+                reach=REACH * self.every,
             )
         finally:
             self.state.restore(final)

@@ -115,6 +115,19 @@ def test_retention_keeps_the_gaps_near_each_series_running_top():
     book = book_of({"a": rise}, COARSE)
     ranks = Retention(absolute=0.0, relative=0.25).gap_ranks(book)
     kept = sorted(ranks)
-    assert kept[-1] == (377, TOTAL) and ranks[(377, TOTAL)] == 0.0
+    assert kept[-1] == (377, TOTAL) and ranks[(377, TOTAL)] == 2.0  # "a" is also the layer mean: ranked first
     assert all(a >= 233 for a, _ in kept)  # the values within a quarter of the spread of the top
     assert steps_in(kept, range(0, TOTAL, 50)) == {250, 300, 350}
+
+
+def test_when_memory_runs_short_the_layer_means_gaps_are_dropped_last():
+    # "early" peaks at 50, "late" at 300: the mean of the two peaks near 300, so its gaps outrank early's top
+    early = [math.exp(-(((s - 50) / 30) ** 2)) for s in range(TOTAL + 1)]
+    late = [1.2 * math.exp(-(((s - 300) / 60) ** 2)) for s in range(TOTAL + 1)]
+    book = book_of({"early": early, "late": late}, COARSE)
+    ranks = Retention().gap_ranks(book)
+    assert any(r < 1.0 for r in ranks.values())  # gaps kept for one series alone
+    mean_top = max(book.values[LAYER_MEAN], key=book.values[LAYER_MEAN].get)
+    around = [gap for gap in ranks if mean_top in gap]
+    assert around and all(ranks[gap] == 2.0 for gap in around)
+    assert min(ranks[gap] for gap in around) > max(r for gap, r in ranks.items() if r < 1.0)

@@ -7,13 +7,17 @@ Same model (plain MLP), same data (digits, in memory), same steps and batch size
                accuracy on the default ``log:20`` schedule)
 * default:     ``condensekit`` with ``condensation`` as a recipe gets it by default: on
                ``DEFAULT_METRIC_SCHEDULE``, its summary series refined (``[probe] refine``, docs/metrics.md)
+* default, budget 0.5: the default with ``[probe] refine_budget = 0.5`` (the search's fixed budget before
+               it became a setting)
 * default before refinement: what the default was before the refinement came: ``condensation`` on
                ``log:50``, ``[probe] refine = false`` (measured side by side, so the two compare)
 * metrics off, 2 evals: as ``metrics off`` with accuracy evaluated only at the first and last step
                (``eval_every = "at:0"``): what the framework itself costs, without the 20 passes over
                the data that the default evaluation schedule asks for
 
-Each variant runs ``--repeats`` times, interleaved; the median wall time is compared. On a busy machine,
+Each variant runs ``--repeats`` times, interleaved; each repeat's time is divided by the bare loop's time in
+the same repeat, and the median of those ratios is printed (a machine whose speed drifts between repeats
+disturbs a ratio of neighbours less than a ratio of medians). On a busy machine,
 ``--cpu-time`` compares the CPU time of the process instead (every thread of it, TensorBoard's writer
 included), which other processes disturb far less; run it with ``OMP_NUM_THREADS=1``.
 
@@ -52,6 +56,9 @@ name = "mlp"
 model = {{ use = "mlp", depth = 10, width = 256 }}
 """
 
+
+LARGER = "[metrics]\ncondensation = {}\n[probe]\nrefine_budget = 0.5\n"
+"""The default metrics with the refinement's budget at 0.5 (before issue 19's cost work, its fixed budget)."""
 
 BEFORE = '[metrics]\ncondensation = { every = "log:50" }\n[probe]\nrefine = false\n'
 """The default metrics before the refinement came: ``log:50``, measured as scheduled only."""
@@ -96,6 +103,7 @@ def main() -> None:
         "bare": [],
         "metrics off": [],
         "default metrics": [],
+        "default, budget 0.5": [],
         "default, before": [],
         "metrics off, 2 evals": [],
     }
@@ -108,22 +116,24 @@ def main() -> None:
             times["default metrics"].append(
                 condensekit_run(args.steps, args.device, "[metrics]\ncondensation = {}\n", work)
             )
+            times["default, budget 0.5"].append(condensekit_run(args.steps, args.device, LARGER, work))
             times["default, before"].append(condensekit_run(args.steps, args.device, BEFORE, work))
             times["metrics off, 2 evals"].append(
                 condensekit_run(args.steps, args.device, "[metrics]\n", work, 'eval_every = "at:0"')
             )
-    base = statistics.median(times["bare"])
     timed = ", CPU time" if args.cpu_time else ""
     print(
         f"{args.steps} steps of a 10x256 MLP on digits, device={args.device}, "
         f"torch threads={torch.get_num_threads()}{timed}"
     )
+    print(
+        "  ratio: the median over the repeats of each repeat's time / that repeat's bare time (side by side)"
+    )
     for name, values in times.items():
         med = statistics.median(values)
-        print(
-            f"  {name:21s} median {med:7.2f} s   ratio to bare "
-            f"{med / base:5.2f}   ({', '.join(f'{v:.2f}' for v in values)})"
-        )
+        ratio = statistics.median(v / b for v, b in zip(values, times["bare"], strict=True))
+        each = ", ".join(f"{v:.2f}" for v in values)
+        print(f"  {name:21s} median {med:7.2f} s   ratio to bare {ratio:5.2f}   ({each})")
 
 
 if __name__ == "__main__":

@@ -305,10 +305,11 @@ def loss_spikes(losses: Sequence[float], window: int = SPIKE_WINDOW) -> list[flo
     return out
 
 
-def _pick(gap: Gap, priority: Sequence[float] | None, snapshots: Sequence[int]) -> int:
-    """The step inside ``gap`` to measure next: the one whose loss stands out most (:func:`loss_spikes`) for
-    what it costs to reach (one measurement plus the steps replayed from the last snapshot before it); among
-    equals the cheapest, then the one nearest the middle (a halving where the loss says nothing)."""
+def _pick(gap: Gap, priority: Sequence[float] | None, snapshots: Sequence[int]) -> tuple[float, int]:
+    """The step inside ``gap`` to measure next, and its worth: the step whose loss stands out most
+    (:func:`loss_spikes`) for what it costs to reach (one measurement plus the steps replayed from the last
+    snapshot before it); among equals the cheapest, then the one nearest the middle (a halving where the
+    loss says nothing)."""
 
     def key(step: int) -> tuple[float, int, int, int]:
         spike = priority[step] if priority is not None and step < len(priority) else 0.0
@@ -316,7 +317,8 @@ def _pick(gap: Gap, priority: Sequence[float] | None, snapshots: Sequence[int]) 
         cost = 1 + (step - snapshots[i] if i >= 0 else 0)
         return (-max(spike, 0.0) / cost, cost, abs(2 * step - gap.a - gap.b), step)
 
-    return min(range(gap.a + 1, gap.b), key=key)
+    best = min(range(gap.a + 1, gap.b), key=key)
+    return -key(best)[0], best
 
 
 def search(
@@ -333,8 +335,9 @@ def search(
     """Measure inside candidate gaps until none is left (or ``budget`` measurements plus replayed training
     steps are spent), recording every measurement in ``book``.
 
-    Each round takes the :data:`PER_ROUND` best candidate gaps (the layer mean's first, then those whose
-    ends come closest to their series' top) and measures one step inside each (:func:`_pick`): at a kept
+    Each round takes the :data:`PER_ROUND` best candidate gaps (the layer mean's first, then by the worth of
+    the step :func:`_pick` chooses inside, then those whose ends come closest to their series' top) and
+    measures that step in each: at a kept
     snapshot with ``measure_at(steps)`` (no training), else by ``replay(start, steps)``, which re-runs
     training from the last kept snapshot ``start`` before them and measures at ``steps``. Measuring splits
     the gap; the search goes on until no gap can hide a higher value: with budget enough it finds every
@@ -358,6 +361,8 @@ def search(
         gaps = [g for g in candidate_gaps(book, prior, tolerance) if (g.a, g.b) not in skipped]
         if not gaps:
             break
+        picks = {(g.a, g.b): _pick(g, priority, snapshots) for g in gaps}
+        gaps.sort(key=lambda g: (g.rank >= 0, -picks[(g.a, g.b)][0], g.rank, g.a))  # the mean's first
         report.rounds += 1
         cheap: list[int] = []
         runs: dict[int, list[int]] = {}  # snapshot -> the steps a replay from it measures
@@ -365,7 +370,7 @@ def search(
         for gap in gaps:
             if taken == PER_ROUND:
                 break
-            step = _pick(gap, priority, snapshots)
+            step = picks[(gap.a, gap.b)][1]
             i = bisect.bisect_right(snapshots, step) - 1
             if step in kept:
                 cost = 1

@@ -7,7 +7,15 @@ import math
 
 import pytest
 
-from condensekit.refine import LAYER_MEAN, Retention, WatchedSeries, candidate_gaps, search, steps_in
+from condensekit.refine import (
+    LAYER_MEAN,
+    Retention,
+    WatchedSeries,
+    candidate_gaps,
+    loss_spikes,
+    search,
+    steps_in,
+)
 
 TOTAL = 400
 
@@ -131,3 +139,38 @@ def test_when_memory_runs_short_the_layer_means_gaps_are_dropped_last():
     around = [gap for gap in ranks if mean_top in gap]
     assert around and all(ranks[gap] == 2.0 for gap in around)
     assert min(ranks[gap] for gap in around) > max(r for gap, r in ranks.items() if r < 1.0)
+
+
+def test_loss_spikes_say_how_far_a_loss_stands_above_its_neighbours():
+    losses = [1.0] * 20 + [3.0] + [1.0] * 9 + [math.nan] + [1.0] * 5
+    spikes = loss_spikes(losses)
+    assert spikes[20] == pytest.approx(2.0) and spikes[10] == 0.0
+    assert spikes[30] == -math.inf  # a non-finite loss is never a step to measure first
+    assert max(range(len(losses)), key=spikes.__getitem__) == 20
+
+
+def test_a_one_step_spike_marked_by_the_loss_is_found_with_few_measurements():
+    # a flat series with a single-step spike at 117 inside the gap 89..144; the loss jumps at that step
+    spike = [0.5 + (0.2 if s == 117 else 0.0) + 1e-5 * (s % 3) for s in range(TOTAL + 1)]
+    losses = [2.0 + (1.0 if s == 117 else 0.0) - 1e-3 * s for s in range(TOTAL + 1)]
+    book = book_of({"a": spike}, COARSE)
+    measured: list[int] = []
+
+    def read(steps):
+        measured.extend(steps)
+        return {s: {"m/a/q": spike[s]} for s in steps}
+
+    snapshots = sorted(set(range(0, TOTAL + 1, 4)) | set(COARSE))
+    search(book, snapshots, 0.2, 12, read, lambda start, steps: read(steps), priority=loss_spikes(losses))
+    assert 117 in measured[:4]  # in the first round
+    # without the loss, a halving search with the same budget does not get there
+    book = book_of({"a": spike}, COARSE)
+    search(book, snapshots, 0.2, 12, read, lambda start, steps: read(steps))
+    assert 117 not in book.steps
+
+
+def test_a_replay_never_reaches_farther_than_allowed():
+    hump = [math.exp(-(((s - 101) / 40) ** 2)) for s in range(TOTAL + 1)]
+    book = book_of({"a": hump}, COARSE)
+    report = search(book, [0], 0.2, 10_000, lambda steps: {}, lambda start, steps: {}, reach=10)
+    assert report.unreachable > 0 and report.replays == 0 and report.cost == 0

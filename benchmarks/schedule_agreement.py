@@ -19,7 +19,8 @@ schedules instead of the recipe's, each against the same dense reference: the ve
 the measuring schedule.
 
     OMP_NUM_THREADS=1 python benchmarks/schedule_agreement.py --jobs 2 [--only resmlp,four_tricks]
-        [--every 1] [--schedules log:20,log:40] [--out runs/schedule_agreement] [--markdown table.md]
+        [--every 1] [--schedules log:20,log:40] [--refine-budget 0.5] [--out runs/schedule_agreement]
+        [--markdown table.md]
 
 Finished runs are read back, not rerun (delete ``--out`` to start over). Each worker uses one torch thread.
 """
@@ -205,6 +206,11 @@ def main() -> None:
     parser.add_argument(
         "--schedules", default="", help="comma-separated schedules to run the default on too (log:20,log:40)"
     )
+    parser.add_argument(
+        "--refine-budget",
+        type=float,
+        help="run the default with this [probe] refine_budget instead of the recipe's (own --out folder)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/schedule_agreement"))
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     args = parser.parse_args()
@@ -225,7 +231,11 @@ def main() -> None:
             notes.append(f"skipped: {path} ({str(exc).splitlines()[0][:200]})")
             continue
         print(f"{path}: {series}, default and dense (every {args.every})", file=sys.stderr, flush=True)
-        default = run_grid(default_table, args.out / "default", args.jobs)
+        folder = "default"
+        if args.refine_budget is not None:
+            default_table.setdefault("probe", {})["refine_budget"] = args.refine_budget
+            folder = f"default_budget{args.refine_budget:g}"
+        default = run_grid(default_table, args.out / folder, args.jobs)
         dense = run_grid(dense_table, args.out / f"dense{args.every}", args.jobs)
         name = path.stem if "fashion" not in str(path) else f"fashion_mnist/{path.stem}"
         rows += compare(name, default, dense, series)
@@ -240,6 +250,7 @@ def main() -> None:
     summary = (
         f"{len(runs)} runs, {len(rows)} series (hidden layers and layer means): {agree} agree, "
         f"{len(rows) - agree} do not; dense reference every {args.every} step(s); "
+        f"refine_budget {'as in each recipe' if args.refine_budget is None else f'{args.refine_budget:g}'}; "
         f"{time.time() - started:.0f} s wall"
     )
     text = "\n".join([summary, "", *lines, "", *notes])

@@ -62,6 +62,8 @@ class Row:
 
     @property
     def agrees(self) -> bool:
+        if "agreed" in self.__dict__:  # read back from a table
+            return bool(self.__dict__["agreed"])
         d_ds, d_t = self.difference("dS"), self.difference("peak_step")
         same = all(self.default.get(k) == self.dense.get(k) for k in ("peak_phase", "condensed"))
         if d_ds is None or d_t is None:  # no finite value in one of them: agree only if in neither
@@ -179,6 +181,75 @@ def table_lines(rows: list[Row]) -> list[str]:
     return out
 
 
+def recipe_lines(rows: list[Row]) -> list[str]:
+    """One line per recipe: how many of its series agree, and by how much the misses miss."""
+    out = [
+        "| recipe (seed 0) | runs | series | agree | layer means agree | `condensed` agree | "
+        "`peak in` agree | largest \\|ΔdS\\| of a miss | largest S*dense - Sdense(t*) of a t*-only miss |",
+        "|" + " --- |" * 9,
+    ]
+    recipes = list(dict.fromkeys(r.recipe for r in rows))
+    for recipe in [*recipes, "all"]:
+        part = [r for r in rows if recipe in ("all", r.recipe)]
+        means = [r for r in part if r.layer == "mean"]
+        misses = [r for r in part if not r.agrees]
+        d_ds = [abs(d) for r in misses if (d := r.difference("dS")) is not None]
+        t_only = [
+            r.dense["below_peak_at_t"]
+            for r in misses
+            if r.dense.get("below_peak_at_t") is not None and abs(r.difference("dS") or 0.0) <= DS_TOLERANCE
+        ]
+        same = {k: sum(r.default.get(k) == r.dense.get(k) for r in part) for k in ("condensed", "peak_phase")}
+        last = (
+            ["", ""]
+            if recipe == "all"
+            else [_number(max(d_ds, default=0.0)), _number(max(t_only, default=0.0))]
+        )
+        name = recipe if recipe == "all" else f"`{recipe}`"
+        out.append(
+            f"| {name} | {len({(r.recipe, r.run) for r in part})} | {len(part)} | "
+            f"{sum(r.agrees for r in part)} | "
+            f"{sum(r.agrees for r in means)}/{len(means)} | {same['condensed']}/{len(part)} | "
+            f"{same['peak_phase']}/{len(part)} | {last[0]} | {last[1]} |"
+        )
+    return out
+
+
+def rows_from_markdown(path: Path) -> list[Row]:
+    """The rows of a table this benchmark wrote with ``--markdown`` (to summarise it again)."""
+
+    def value(text: str) -> Any:
+        text = text.strip().strip("*")
+        if text in ("-", ""):
+            return None
+        if text in ("yes", "no"):
+            return text == "yes"
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 17 or cells[0] in ("recipe", "---"):
+            continue
+        v = [value(c) for c in cells]
+        keys = ("dS", "peak", "peak_step", "peak_phase", "condensed")
+        default = dict(zip(keys, (v[3], v[6], v[8], v[11], v[13]), strict=True))
+        dense = dict(zip(keys, (v[4], v[7], v[9], v[12], v[14]), strict=True))
+        dense["below_peak_at_t"] = v[16]
+        run_steps = 0  # not in the table: t* agreement is read from its own column
+        row = Row(str(v[0]), str(v[1]), str(v[2]), default, dense, run_steps)
+        row.__dict__["agreed"] = v[15] is True
+        rows.append(row)
+    return rows
+
+
 def cost_lines(recipe: str, default: dict[str, Path], dense: dict[str, Path]) -> list[str]:
     """CPU seconds of both grids and what the refinement did in the default one."""
     cpu = [sum(summary_of(d).get("cpu_seconds") or 0.0 for d in grid.values()) for grid in (default, dense)]
@@ -213,7 +284,13 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/schedule_agreement"))
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    parser.add_argument(
+        "--summarize", type=Path, help="only print the per-recipe summary of a table written with --markdown"
+    )
     args = parser.parse_args()
+    if args.summarize:
+        print("\n".join(recipe_lines(rows_from_markdown(args.summarize))))
+        return
     wanted = [w for w in args.only.split(",") if w]
     rows: list[Row] = []
     notes: list[str] = [
@@ -244,7 +321,7 @@ def main() -> None:
             at = run_grid(table, args.out / "schedules", args.jobs)
             rows += compare(f"{name} on {schedule}", at, dense, series)
             notes += cost_lines(f"{path} on {schedule}", at, dense)
-    lines = table_lines(rows)
+    lines = [*recipe_lines(rows), "", *table_lines(rows)]
     agree = sum(r.agrees for r in rows)
     runs = {(r.recipe, r.run) for r in rows}
     summary = (

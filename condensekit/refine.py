@@ -72,6 +72,7 @@ class WatchedSeries:
     values: dict[str, dict[int, float]] = field(default_factory=dict)
     excursions: dict[str, list[tuple[int, int, float]]] = field(default_factory=dict)  # sorted by start
     largest: dict[str, float] = field(default_factory=dict)  # the largest excursion of each series
+    spans: dict[str, int] = field(default_factory=dict)  # the widest refined gap of each series
 
     def watched(self, scalars: Mapping[str, float]) -> dict[str, float]:
         """The watched values among one measurement's ``scalars`` (``tag -> value``): every
@@ -113,6 +114,7 @@ class WatchedSeries:
                 if ends and middle:
                     excursion = max(0.0, max(middle) - max(ends))
                     bisect.insort(self.excursions.setdefault(name, []), (a, b, excursion))
+                    self.spans[name] = max(b - a, self.spans.get(name, 0))
                     self.largest[name] = max(excursion, self.largest.get(name, 0.0))
 
     def changes(self, name: str) -> list[tuple[int, float]]:
@@ -137,8 +139,9 @@ class WatchedSeries:
         neighbours), and by ``prior`` where none is near."""
         width = b - a
         seen = self.excursions.get(name, [])
+        start = bisect.bisect_left(seen, (a - width - self.spans.get(name, 0),))  # none before can end near
         stop = bisect.bisect_right(seen, (b + width, math.inf, math.inf))
-        near = [e for ga, gb, e in seen[:stop] if gb >= a - width and 2 * (gb - ga) >= width]
+        near = [e for ga, gb, e in seen[start:stop] if gb >= a - width and 2 * (gb - ga) >= width]
         return max(near) if near else prior
 
 
@@ -151,7 +154,9 @@ def candidate_gaps(book: WatchedSeries, prior: float, tolerance: Tolerance = (0,
     step can then move by no more than ``steps``, its height by no more than ``value``)."""
     out: dict[tuple[int, int], float] = {}
     steps = book.steps
-    for name, series in book.values.items():
+    names = sorted(book.values, key=lambda name: name != LAYER_MEAN)  # the mean first: its rank is lowest
+    for name in names:
+        series = book.values[name]
         top = book.top(name)
         if not math.isfinite(top):
             continue
@@ -171,18 +176,23 @@ def candidate_gaps(book: WatchedSeries, prior: float, tolerance: Tolerance = (0,
             ends = [v for v in values[i : i + 2] if math.isfinite(v)]
             if not ends or max(ends) + widest < top:
                 continue
-            near = [
-                c
-                for _, c in changes[
-                    bisect.bisect_left(starts, 2 * a - b) : bisect.bisect_right(starts, 2 * b - a)
-                ]
-            ]
-            tie = TIE_NOISE * sorted(near)[len(near) // 2] if near else 0.0
+            high = max(ends)
+            rank = -1.0 if name == LAYER_MEAN else (top - high) / spread
+            if out.get((a, b), math.inf) <= rank:  # a candidate already, ranked as well or better
+                continue
             need = top + near_value if at - near_steps <= a and b <= at + near_steps else top
-            reaches = max(ends) >= need - tie or max(ends) + book.allowance(name, a, b, guess) >= need
+            reaches = high >= need
+            if not reaches:
+                near = [
+                    c
+                    for _, c in changes[
+                        bisect.bisect_left(starts, 2 * a - b) : bisect.bisect_right(starts, 2 * b - a)
+                    ]
+                ]
+                tie = TIE_NOISE * sorted(near)[len(near) // 2] if near else 0.0
+                reaches = high >= need - tie or high + book.allowance(name, a, b, guess) >= need
             if reaches or _vertex_reaches(steps, values, i, need):
-                rank = -1.0 if name == LAYER_MEAN else (top - max(ends)) / spread
-                out[(a, b)] = min(rank, out.get((a, b), math.inf))
+                out[(a, b)] = rank
     return sorted((Gap(a, b, rank) for (a, b), rank in out.items()), key=lambda g: (g.rank, g.a))
 
 

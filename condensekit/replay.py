@@ -120,6 +120,7 @@ class Refinement:
         self.book = WatchedSeries(self.metric, quantity, list(stepper.run.hidden_layers))
         self.retention = Retention()
         self.snapshots: dict[int, Snapshot] = {}
+        self._bytes = 0  # of the kept snapshots
         self.ranks: dict[tuple[int, int], float] = {}
         self.fed = 0  # losses given to the live T1 estimate
         self.plateau = PlateauWatch(
@@ -141,7 +142,12 @@ class Refinement:
 
     @property
     def kept_bytes(self) -> int:
-        return sum(s.nbytes for s in self.snapshots.values())
+        return self._bytes
+
+    def _drop(self, step: int) -> None:
+        snapshot = self.snapshots.pop(step)
+        self._bytes -= snapshot.nbytes
+        self.state.release(snapshot)
 
     def observe(self, step: int, scalars: dict[str, float]) -> None:
         """A scheduled measurement of the summary metric at ``step``: watch it, and drop the snapshots that
@@ -161,7 +167,10 @@ class Refinement:
         spacing = self.every * 2 ** ((step - last) // self.every // OPEN_SPAN).bit_length()
         if not self.usable or (step - last) % spacing:
             return
+        if step in self.snapshots:
+            self._drop(step)
         self.snapshots[step] = self.state.capture(step)
+        self._bytes += self.snapshots[step].nbytes
         if self.kept_bytes > self.memory:
             self._prune(step)
 
@@ -180,14 +189,14 @@ class Refinement:
     def _prune(self, now: int) -> None:
         keep = steps_in(self.ranks, self.snapshots) | self._protected(now) | {0}
         for step in [s for s in self.snapshots if s not in keep]:
-            self.state.release(self.snapshots.pop(step))
+            self._drop(step)
         if self.kept_bytes <= self.memory:
             return
         spans = sorted(self.ranks, key=lambda gap: (self.ranks[gap], gap[0]))  # lowest rank first
         protected = self._protected(now) | {0}
         for gap in spans:
             for step in sorted(steps_in([gap], self.snapshots) - protected):
-                self.state.release(self.snapshots.pop(step))
+                self._drop(step)
             if self.kept_bytes <= self.memory:
                 return
 

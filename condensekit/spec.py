@@ -19,7 +19,7 @@ from condensekit.text import grid_label
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
-REFINE_BUDGET = 0.15
+REFINE_BUDGET = 0.5
 """The default ``[probe] refine_budget`` (docs/performance.md: what it costs and how well it agrees)."""
 TEST_BUDGET = 0.025
 """The extra test evaluations' default share of training's sample passes (``TrainSection.test_schedule``)."""
@@ -85,7 +85,8 @@ class ProbeSection(BaseModel):
         le=10,
         description=(
             "the most measurements plus replayed training steps the refinement may spend, per training step "
-            "of the run (0.5 finds every peak of the shipped recipes to the step; docs/performance.md)"
+            "of the run (docs/performance.md: what it costs and how well the peaks then agree with a "
+            "measurement at every step)"
         ),
     )
 

@@ -57,7 +57,7 @@ def step(model, optimizer, batches, tricks) -> float:
     optimizer.step()
     tricks["counting"].after_step(model)
     tricks["saved"].seen += 1
-    return float(loss)
+    return float(loss.detach())
 
 
 def test_a_restored_snapshot_gives_the_same_steps_bit_for_bit():
@@ -89,3 +89,32 @@ def test_restoring_the_model_alone_leaves_the_optimizer_and_the_stream_as_they_a
     assert all(torch.equal(snapshot.tensors[name], p) for name, p in model.named_parameters())
     assert batches.state().position == position and tricks["counting"].steps == 1
     assert snapshot.nbytes >= sum(p.numel() * 4 for p in model.parameters())
+
+
+def test_a_snapshot_taken_into_a_released_ones_memory_is_a_copy_of_now_and_restores_exactly() -> None:
+    model, optimizer, batches, tricks = setup()
+    state = TrainingState(model, optimizer, tricks, batches)
+    old = state.capture(0)
+    kept = {name: t.clone() for name, t in old.tensors.items()}
+    for _ in range(3):
+        step(model, optimizer, batches, tricks)
+    state.release(old)  # its memory goes to the next capture
+    now = state.capture(3)
+    assert all(now.tensors[n].data_ptr() == old.tensors[n].data_ptr() for n in now.tensors)  # reused
+    live = dict(model.named_parameters())
+    assert all(
+        torch.equal(now.tensors[n], t) and now.tensors[n].data_ptr() != t.data_ptr() for n, t in live.items()
+    )
+    assert any(not torch.equal(now.tensors[n], kept[n]) for n in live)  # not the released values
+    losses = [step(model, optimizer, batches, tricks) for _ in range(4)]
+    state.restore(now)
+    assert [step(model, optimizer, batches, tricks) for _ in range(4)] == losses
+
+
+def test_the_modules_are_walked_once_but_a_replaced_tensor_is_followed() -> None:
+    model, optimizer, batches, tricks = setup()
+    state = TrainingState(model, optimizer, tricks, batches)
+    state.capture(0)
+    model[1].running_mean = torch.full((16,), 7.0)  # a module replaces a buffer with a new tensor
+    snapshot = state.capture(1)
+    assert torch.equal(snapshot.tensors["buffer:1.running_mean"], torch.full((16,), 7.0))

@@ -6,7 +6,7 @@ series, and keeps only those that can still matter (:class:`~condensekit.refine.
 running top of the summary series of each probe point and of the layer mean, and around the loss's exit
 from its plateau (the live ``T1`` estimate). When the run has ended, :meth:`Refinement.finish` measures the
 summary series at the kept snapshots around ``T1``, then searches the gaps that may hide a higher value
-(:func:`~condensekit.refine.search`): at a kept snapshot (no training), or by replaying the training steps
+(:func:`~condensekit.search.search`): at a kept snapshot (no training), or by replaying the training steps
 of a gap from the snapshot before it and measuring every step. Only the run's own tricks and the summary
 metric see the replayed steps; the process's plugins (console, TensorBoard, jsonl) see the refined values
 through ``log_scalars``, at their (earlier) steps, after the run's last step.
@@ -34,9 +34,10 @@ from condensekit.measuring import Recorder, measure_wanted
 from condensekit.phases import phase1_end
 from condensekit.probe import Probe
 from condensekit.progress import PlateauWatch
-from condensekit.refine import Measurements, Retention, WatchedSeries, loss_spikes, search, steps_in
+from condensekit.refine import Retention, WatchedSeries, steps_in
 from condensekit.run import Run
 from condensekit.run_hooks import RunHooks
+from condensekit.search import Measurements, loss_spikes, search
 from condensekit.snapshots import Snapshot, TrainingState
 
 PRIOR = 0.2

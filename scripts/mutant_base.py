@@ -24,6 +24,7 @@ SAFE = "condensekit/safe_files.py"
 QT, CELLS, LG = "condensekit/quantities.py", "condensekit/cells.py", "condensekit/layer_groups.py"
 RT = "condensekit/report/rank_tests.py"
 REF, REP, SNAP = "condensekit/refine.py", "condensekit/replay.py", "condensekit/snapshots.py"
+SEA = "condensekit/search.py"
 ROWS, TAB, CMP, ANS, MD, MOD, SW = (
     f"condensekit/report/{n}.py"
     for n in ("rows", "tables", "compare", "answer", "markdown", "model", "sweeps")

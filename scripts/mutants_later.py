@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
-from mutant_base import ANS, CELLS, CMP, CO, LG, OUT, PH, PR, REF, REP, ROWS, RT, SI, SNAP, SW, TR, M, Mutant
+from mutant_base import (
+    ANS,
+    CELLS,
+    CMP,
+    CO,
+    LG,
+    OUT,
+    PH,
+    PR,
+    REF,
+    REP,
+    ROWS,
+    RT,
+    SEA,
+    SI,
+    SNAP,
+    SW,
+    TR,
+    M,
+    Mutant,
+)
 
 LATER: list[Mutant] = [
     # --- held out: written after the tests aimed at the mutants above, to measure the suite on mutants
@@ -226,5 +246,27 @@ LATER: list[Mutant] = [
         "check.loss_diff = max(check.loss_diff, _difference_of(loss, losses[step]))",
         "check.loss_diff = max(check.loss_diff, 0.0)",
         "the self-check never compares the replayed losses",
+    ),
+    M(
+        "refine",
+        SEA,
+        "return (-max(spike, 0.0) / cost, cost, abs(2 * step - gap.a - gap.b), step)",
+        "return (0.0, cost, abs(2 * step - gap.a - gap.b), step)",
+        "the search ignores the loss's spikes inside a gap",
+    ),
+    M(
+        "refine",
+        SEA,
+        "elif i >= 0 and (reach is None or step - snapshots[i] <= reach):",
+        "elif i >= 0:",
+        "a measurement replays from however far back its snapshot is",
+    ),
+    M(
+        "refine",
+        REP,
+        "        self.state.release(snapshot)",
+        "        pass",
+        "a dropped snapshot's memory is never reused",
+        equivalent="results are the same; only every capture then takes fresh memory (speed)",
     ),
 ]

@@ -257,7 +257,9 @@ def test_a_trick_receives_every_run_hook_in_order_with_the_arguments_it_takes(tm
     assert hooks[:5] == list(TRICK_METHODS)[:5]  # run_started ... make_optimizer, in the order of the specs
     assert log[4]["options"] == {"lr": 0.1}
     for hook in ("extra_loss", "before_step", "after_step"):
-        assert [e["step"] for e in log if e["hook"] == hook] == [0, 1, 2, 3], hook
+        steps = [e["step"] for e in log if e["hook"] == hook]
+        # the four training steps, then any the refinement replays from a snapshot (docs/metrics.md)
+        assert steps[:4] == [0, 1, 2, 3] and all(s < 4 for s in steps[4:]), (hook, steps)
     assert "collect_metrics" not in hooks  # a trick measures nothing: only metrics and plugins are asked
     tags = {t for e in log if e["hook"] == "log_scalars" for t in e["tags"]}
     assert {"train/loss", "test/accuracy", "condensation/layer1/feat_inter"} <= tags

@@ -7,15 +7,8 @@ import math
 
 import pytest
 
-from condensekit.refine import (
-    LAYER_MEAN,
-    Retention,
-    WatchedSeries,
-    candidate_gaps,
-    loss_spikes,
-    search,
-    steps_in,
-)
+from condensekit.refine import LAYER_MEAN, Retention, WatchedSeries, candidate_gaps, steps_in
+from condensekit.search import loss_spikes, search
 
 TOTAL = 400
 

@@ -29,7 +29,6 @@ disappears before it has moved on to the next one.
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from condensekit.event_files import record
 from condensekit.output import refuse_links
 from condensekit.phases import LOSS_TAG
 from condensekit.safe_files import write_files
@@ -151,7 +151,6 @@ def arm_event_file(bands: Mapping[ArmChart, Band], wall_time: float) -> bytes:
     """
     from tensorboard.compat.proto.event_pb2 import Event, SessionLog
     from tensorboard.compat.proto.summary_pb2 import Summary
-    from tensorboard.summary.writer.record_writer import RecordWriter
 
     by_step: dict[int, list[Any]] = {}
     for chart, (steps, *values) in bands.items():
@@ -160,16 +159,14 @@ def arm_event_file(bands: Mapping[ArmChart, Band], wall_time: float) -> bytes:
                 Summary.Value(tag=tag, simple_value=value)
                 for tag, value in zip(chart.series, stats, strict=True)
             )
-    buffer = io.BytesIO()
-    records = RecordWriter(buffer)
-    records.write(Event(wall_time=wall_time, file_version="brain.Event:2").SerializeToString())
     # a restart at step 0: an open TensorBoard purges the points of the file this one replaces
     start = SessionLog(status=SessionLog.START)
-    records.write(Event(wall_time=wall_time, step=0, session_log=start).SerializeToString())
-    for step in sorted(by_step):
-        event = Event(wall_time=wall_time, step=step, summary=Summary(value=by_step[step]))
-        records.write(event.SerializeToString())
-    return buffer.getvalue()
+    events = [
+        Event(wall_time=wall_time, file_version="brain.Event:2"),
+        Event(wall_time=wall_time, step=0, session_log=start),
+        *(Event(wall_time=wall_time, step=s, summary=Summary(value=by_step[s])) for s in sorted(by_step)),
+    ]
+    return b"".join(record(event.SerializeToString()) for event in events)
 
 
 def arm_run_files(arms: Mapping[str, Mapping[ArmChart, Band]]) -> dict[str, bytes]:

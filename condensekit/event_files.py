@@ -9,15 +9,18 @@ when the disk fills up, that thread prints a traceback, and the error reaches th
 * :func:`event_file_bytes`: a whole event file in memory (the dashboard's run ``figures``), which the caller
   writes complete or not at all (:func:`condensekit.safe_files.write_files`).
 
-The format is TensorBoard's: records framed by its ``RecordWriter``, the first one giving the file version.
+The format is TensorBoard's (TFRecord): each record is its length (8 bytes, little-endian), the masked
+CRC-32C of those 8 bytes, the data, the masked CRC-32C of the data (:func:`record`); the first record gives
+the file version. The checksums come from ``google-crc32c`` (compiled; TensorBoard's own ``RecordWriter``
+computes them in pure Python, which took about 4% of a run's CPU time).
 """
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import socket
+import struct
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,6 +38,22 @@ def event_file_name() -> str:
     return f"{PREFIX}{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_NUMBER)}"
 
 
+def _masked_crc(data: bytes) -> int:
+    """TFRecord's masked CRC-32C (Castagnoli): the checksum rotated right by 15 bits plus a constant."""
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def record(data: bytes) -> bytes:
+    """``data`` framed as one TFRecord: length, its masked CRC, data, the data's masked CRC."""
+    length = struct.pack("<Q", len(data))
+    return b"".join(
+        (length, struct.pack("<I", _masked_crc(length)), data, struct.pack("<I", _masked_crc(data)))
+    )
+
+
 def _event(summary: Any = None, step: int = 0) -> Any:
     from tensorboard.compat.proto.event_pb2 import Event
 
@@ -45,42 +64,21 @@ def _event(summary: Any = None, step: int = 0) -> Any:
 
 def event_file_bytes(summaries: Iterable[Any]) -> bytes:
     """An event file holding ``summaries`` (``Summary`` protos, at step 0), as bytes."""
-    from tensorboard.summary.writer.record_writer import RecordWriter
-
-    buffer = io.BytesIO()
-    records = RecordWriter(buffer)
-    for event in (_event(), *(_event(s) for s in summaries)):
-        records.write(event.SerializeToString())
-    return buffer.getvalue()
-
-
-def in_step_order(path: Path) -> bytes:
-    """The event file at ``path`` with its events sorted by step, as bytes (the version record first).
-
-    The sort is stable: the events of one step keep their order. TensorBoard draws a tag's points in the
-    order of the file, so points logged late for earlier steps (a refinement's) would make a curve jump back.
-    """
-    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
-    from tensorboard.summary.writer.record_writer import RecordWriter
-
-    events = [e for e in LegacyEventFileLoader(str(path)).Load() if not e.HasField("file_version")]
-    buffer = io.BytesIO()
-    records = RecordWriter(buffer)
-    for event in (_event(), *sorted(events, key=lambda e: e.step)):
-        records.write(event.SerializeToString())
-    return buffer.getvalue()
+    return b"".join(record(e.SerializeToString()) for e in (_event(), *(_event(s) for s in summaries)))
 
 
 class EventFile:
-    """A run's event file in ``folder``, written in the calling thread (see the module's docstring)."""
+    """A run's event file in ``folder``, written in the calling thread (see the module's docstring).
+
+    The records written are also kept in memory (a run's file is a few MB at most), so that
+    :meth:`in_step_order` can sort them without reading the file back.
+    """
 
     def __init__(self, folder: Path, flush_secs: float = 10.0):
-        from tensorboard.summary.writer.record_writer import RecordWriter
-
         self.path = folder / event_file_name()
         self.flush_secs = flush_secs
         self._file = create_file(self.path)
-        self._records = RecordWriter(self._file)
+        self._records: list[tuple[int, bytes]] = []  # (step, record) in the order written
         self._flushed = -float("inf")
         self._write(_event())
 
@@ -95,13 +93,25 @@ class EventFile:
         self.add_summary(Summary(value=[Summary.Value(tag=tag, simple_value=float(value))]), step)
 
     def _write(self, event: Any) -> None:
+        framed = record(event.SerializeToString())
+        self._records.append((event.step, framed))
         try:
-            self._records.write(event.SerializeToString())
+            self._file.write(framed)
             if time.monotonic() - self._flushed >= self.flush_secs:
                 self._file.flush()
                 self._flushed = time.monotonic()
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+
+    def in_step_order(self) -> bytes:
+        """The file's content with its events sorted by step (the version record first), as bytes.
+
+        The sort is stable: the events of one step keep their order. TensorBoard draws a tag's points in the
+        order of the file, so points logged late for earlier steps (a refinement's) would make a curve jump
+        back.
+        """
+        version, *events = self._records
+        return version[1] + b"".join(framed for _, framed in sorted(events, key=lambda item: item[0]))
 
     def close(self) -> None:
         """Write what is buffered and close the file (the file is closed even when that write fails)."""

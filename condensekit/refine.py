@@ -73,6 +73,10 @@ class WatchedSeries:
     excursions: dict[str, list[tuple[int, int, float]]] = field(default_factory=dict)  # sorted by start
     largest: dict[str, float] = field(default_factory=dict)  # the largest excursion of each series
     spans: dict[str, int] = field(default_factory=dict)  # the widest refined gap of each series
+    added: dict[str, list[tuple[int, int, float]]] = field(default_factory=dict)  # excursions, as added
+    nearest: dict[tuple[str, int, int], tuple[int, float]] = field(default_factory=dict, repr=False)
+    """``(name, a, b) -> (excursions looked at, the largest near)``: :meth:`allowance` looks only at the
+    excursions added since it last judged that gap."""
 
     def watched(self, scalars: Mapping[str, float]) -> dict[str, float]:
         """The watched values among one measurement's ``scalars`` (``tag -> value``): every
@@ -114,6 +118,7 @@ class WatchedSeries:
                 if ends and middle:
                     excursion = max(0.0, max(middle) - max(ends))
                     bisect.insort(self.excursions.setdefault(name, []), (a, b, excursion))
+                    self.added.setdefault(name, []).append((a, b, excursion))
                     self.spans[name] = max(b - a, self.spans.get(name, 0))
                     self.largest[name] = max(excursion, self.largest.get(name, 0.0))
 
@@ -138,11 +143,13 @@ class WatchedSeries:
         gaps near it (those at least half as wide, less than one width away: the gap it was split from, its
         neighbours), and by ``prior`` where none is near."""
         width = b - a
-        seen = self.excursions.get(name, [])
-        start = bisect.bisect_left(seen, (a - width - self.spans.get(name, 0),))  # none before can end near
-        stop = bisect.bisect_right(seen, (b + width, math.inf, math.inf))
-        near = [e for ga, gb, e in seen[start:stop] if gb >= a - width and 2 * (gb - ga) >= width]
-        return max(near) if near else prior
+        added = self.added.get(name, [])
+        looked, best = self.nearest.get((name, a, b), (0, -math.inf))
+        for ga, gb, excursion in added[looked:]:
+            if excursion > best and ga <= b + width and gb >= a - width and 2 * (gb - ga) >= width:
+                best = excursion
+        self.nearest[(name, a, b)] = (len(added), best)
+        return best if best > -math.inf else prior
 
 
 def candidate_gaps(book: WatchedSeries, prior: float, tolerance: Tolerance = (0, 0.0)) -> list[Gap]:
@@ -154,46 +161,57 @@ def candidate_gaps(book: WatchedSeries, prior: float, tolerance: Tolerance = (0,
     step can then move by no more than ``steps``, its height by no more than ``value``)."""
     out: dict[tuple[int, int], float] = {}
     steps = book.steps
+    wide = [(i, a, b) for i, (a, b) in enumerate(zip(steps, steps[1:], strict=False)) if b - a >= 2]
     names = sorted(book.values, key=lambda name: name != LAYER_MEAN)  # the mean first: its rank is lowest
+    near_steps, near_value = tolerance
     for name in names:
         series = book.values[name]
         top = book.top(name)
         if not math.isfinite(top):
             continue
         at = min(step for step, v in series.items() if v == top)
-        near_steps, near_value = tolerance
         spread = max(top - min(v for v in series.values() if math.isfinite(v)), 1e-12)
         guess = prior * spread
         changes = book.changes(name)
         starts = [step for step, _ in changes]
-        widest = max(
-            guess, book.largest.get(name, 0.0), TIE_NOISE * max((c for _, c in changes), default=0.0)
-        )
-        values = [series.get(step, math.nan) for step in steps]
-        for i, (a, b) in enumerate(zip(steps, steps[1:], strict=False)):
-            if b - a < 2:
+        most_tie = TIE_NOISE * max((c for _, c in changes), default=0.0)
+        most_allowed = max(guess, book.largest.get(name, 0.0))  # no allowance is larger
+        widest = max(most_allowed, most_tie)
+        values = [v if math.isfinite(v := series.get(step, math.nan)) else math.nan for step in steps]
+        summits = _summits(values)
+        for i, a, b in wide:
+            left, right = values[i], values[i + 1]
+            high = right if left != left else (left if right != right else max(left, right))
+            if high != high or high + widest < top:  # no finite end, or too low to matter
                 continue
-            ends = [v for v in values[i : i + 2] if math.isfinite(v)]
-            if not ends or max(ends) + widest < top:
-                continue
-            high = max(ends)
             rank = -1.0 if name == LAYER_MEAN else (top - high) / spread
             if out.get((a, b), math.inf) <= rank:  # a candidate already, ranked as well or better
                 continue
             need = top + near_value if at - near_steps <= a and b <= at + near_steps else top
             reaches = high >= need
-            if not reaches:
+            if not reaches and high >= need - most_tie:
                 near = [
                     c
                     for _, c in changes[
                         bisect.bisect_left(starts, 2 * a - b) : bisect.bisect_right(starts, 2 * b - a)
                     ]
                 ]
-                tie = TIE_NOISE * sorted(near)[len(near) // 2] if near else 0.0
-                reaches = high >= need - tie or high + book.allowance(name, a, b, guess) >= need
-            if reaches or _vertex_reaches(steps, values, i, need):
+                reaches = high >= need - (TIE_NOISE * sorted(near)[len(near) // 2] if near else 0.0)
+            if not reaches and high + most_allowed >= need:
+                reaches = high + book.allowance(name, a, b, guess) >= need
+            if reaches or ((i in summits or i + 1 in summits) and _vertex_reaches(steps, values, i, need)):
                 out[(a, b)] = rank
     return sorted((Gap(a, b, rank) for (a, b), rank in out.items()), key=lambda g: (g.rank, g.a))
+
+
+def _summits(values: Sequence[float]) -> set[int]:
+    """The indices of the measured local maxima: finite values at least as high as both (finite)
+    neighbours (where :func:`_vertex_reaches` can find a parabola's summit)."""
+    return {
+        j
+        for j in range(1, len(values) - 1)
+        if values[j] >= values[j - 1] and values[j] >= values[j + 1]  # False for any NaN
+    }
 
 
 def _vertex_reaches(steps: Sequence[int], values: Sequence[float], i: int, top: float) -> bool:

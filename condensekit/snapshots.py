@@ -28,8 +28,13 @@ SPARE_BYTES = 256 * 2**20
 """At most this much memory of released snapshots is kept for later captures to copy into."""
 
 
+_ATOMS = (int, float, bool, str, type(None))
+
+
 def _clone_tree(value: Any) -> Any:
     """A copy of nested dicts/lists/tuples in which every tensor is cloned (an optimizer's state dict)."""
+    if isinstance(value, _ATOMS):  # most of an optimizer's param_groups: nothing to copy
+        return value
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, dict):
@@ -40,8 +45,10 @@ def _clone_tree(value: Any) -> Any:
 
 
 def _tensor_bytes(value: Any) -> int:
+    if isinstance(value, _ATOMS):
+        return 0
     if isinstance(value, torch.Tensor):
-        return value.numel() * value.element_size()
+        return value.nbytes
     if isinstance(value, dict):
         return sum(_tensor_bytes(item) for item in value.values())
     if isinstance(value, list | tuple):
@@ -126,7 +133,7 @@ class TrainingState:
             random.getstate(),
             _numpy_state(),
         )
-        nbytes = _tensor_bytes(tensors) + _tensor_bytes(optimizer)
+        nbytes = sum(t.nbytes for t in tensors.values()) + _tensor_bytes(optimizer)
         return Snapshot(step, tensors, optimizer, components, rng, self.batches.state(), nbytes)
 
     def release(self, snapshot: Snapshot) -> None:

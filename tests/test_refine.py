@@ -167,3 +167,34 @@ def test_a_replay_never_reaches_farther_than_allowed():
     book = book_of({"a": hump}, COARSE)
     report = search(book, [0], 0.2, 10_000, lambda steps: {}, lambda start, steps: {}, reach=10)
     assert report.unreachable > 0 and report.replays == 0 and report.cost == 0
+
+
+def test_the_allowance_judged_again_after_new_refinements_is_what_all_excursions_give():
+    """``allowance`` remembers what it saw of each gap and looks only at excursions added since: after every
+    round of refinement it must equal the rule applied to every excursion (a slow reference)."""
+    import random
+
+    NAME = "m/a/q"  # noqa: N806 (the series' tag)
+
+    rng = random.Random(3)
+    values = [rng.random() for _ in range(TOTAL + 1)]
+    book = book_of({"a": values}, list(range(0, TOTAL + 1, 40)))
+
+    def reference(a: int, b: int, prior: float) -> float:
+        w = b - a
+        near = [
+            e
+            for ga, gb, e in book.excursions.get(NAME, [])
+            if ga <= b + w and gb >= a - w and 2 * (gb - ga) >= w
+        ]
+        return max(near) if near else prior
+
+    judged = 0
+    for _ in range(6):
+        gaps = [(a, b) for a, b in zip(book.steps, book.steps[1:], strict=False) if b - a >= 2]
+        for a, b in gaps + [(0, 40), (40, 120), (200, 210)]:
+            assert book.allowance(NAME, a, b, 0.5) == reference(a, b, 0.5)
+            judged += 1
+        inside = {s for a, b in rng.sample(gaps, min(3, len(gaps))) for s in (rng.randrange(a + 1, b),)}
+        book.add_refined({s: {"m/a/q": values[s]} for s in inside})
+    assert judged > 30 and len(book.excursions[NAME]) >= 10

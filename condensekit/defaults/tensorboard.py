@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import condensekit
 from condensekit import dashboard
 from condensekit.dashboard_arms import plateau_marker
-from condensekit.event_files import EventFile, in_step_order
+from condensekit.event_files import EventFile
 from condensekit.layer_groups import HIDDEN
 from condensekit.phases import RunSummary
 from condensekit.safe_files import write_files
@@ -124,14 +123,14 @@ def run_finished(run: condensekit.Run, status: str, summary: dict[str, Any]) -> 
     finally:
         state.writer.close()
     if state.late:
-        _sort_by_step(state.writer.path)
+        _sort_by_step(state.writer)
 
 
-def _sort_by_step(path: Path) -> None:
+def _sort_by_step(writer: EventFile) -> None:
     """Rewrite the run's event file with its events in step order
-    (:func:`condensekit.event_files.in_step_order`): in place of the old one, whole or not at all, never
-    through a link."""
-    write_files(path.parent, {path.name: in_step_order(path)})
+    (:meth:`condensekit.event_files.EventFile.in_step_order`): in place of the old one, whole or not at all,
+    never through a link."""
+    write_files(writer.path.parent, {writer.path.name: writer.in_step_order()})
 
 
 def _write_plateau_marker(writer: EventFile, summary: RunSummary) -> None:

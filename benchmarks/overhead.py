@@ -15,9 +15,11 @@ Same model (plain MLP), same data (digits, in memory), same steps and batch size
                (``eval_every = "at:0"``): what the framework itself costs, without the 20 passes over
                the data that the default evaluation schedule asks for
 
-Each variant runs ``--repeats`` times, interleaved; each repeat's time is divided by the bare loop's time in
-the same repeat, and the median of those ratios is printed (a machine whose speed drifts between repeats
-disturbs a ratio of neighbours less than a ratio of medians). On a busy machine,
+For the refined variants, the refinement's own CPU time (``run.json`` ``refinement.cpu_seconds``: the
+search after the last step, not the snapshots taken while training) is printed beside them, to show where the
+cost goes. Each variant runs ``--repeats`` times, interleaved; each repeat's time is divided by the bare
+loop's time in the same repeat, and the median of those ratios is printed (a machine whose speed drifts
+between repeats disturbs a ratio of neighbours less than a ratio of medians). On a busy machine,
 ``--cpu-time`` compares the CPU time of the process instead (every thread of it, TensorBoard's writer
 included), which other processes disturb far less; run it with ``OMP_NUM_THREADS=1``.
 
@@ -27,6 +29,7 @@ included), which other processes disturb far less; run it with ``OMP_NUM_THREADS
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -39,6 +42,7 @@ from condensekit.api import open_recipe
 from condensekit.executing import execute_spec
 
 clock = time.perf_counter  # time.process_time with --cpu-time
+refinement_cpu: dict[str, list[float]] = {}  # variant -> the refinement's CPU seconds of each repeat
 
 RECIPE = """
 name = "bench"
@@ -75,7 +79,9 @@ def bare_loop(steps: int, device: str) -> float:
     return sgd_steps(model, x, y, batch=100, steps=steps, lr=0.02, clock=clock)
 
 
-def condensekit_run(steps: int, device: str, metrics: str, workdir: Path, train_extra: str = "") -> float:
+def condensekit_run(
+    steps: int, device: str, metrics: str, workdir: Path, train_extra: str = "", name: str = ""
+) -> float:
     path = workdir / "bench.toml"
     path.write_text(RECIPE.format(steps=steps, device=device, train_extra=train_extra) + metrics)
     spec = open_recipe(path)[0].specs[0]
@@ -83,6 +89,9 @@ def condensekit_run(steps: int, device: str, metrics: str, workdir: Path, train_
     outcome = execute_spec(spec, workdir / "runs", force=True)
     elapsed = clock() - start
     assert outcome.status == "ok", outcome.error
+    record = json.loads((workdir / "runs" / spec.rel_dir / "run.json").read_text()).get("refinement")
+    if name and record:
+        refinement_cpu.setdefault(name, []).append(record["cpu_seconds"])
     return elapsed
 
 
@@ -113,10 +122,13 @@ def main() -> None:
         for _ in range(args.repeats):
             times["bare"].append(bare_loop(args.steps, args.device))
             times["metrics off"].append(condensekit_run(args.steps, args.device, "[metrics]\n", work))
+            default = "[metrics]\ncondensation = {}\n"
             times["default metrics"].append(
-                condensekit_run(args.steps, args.device, "[metrics]\ncondensation = {}\n", work)
+                condensekit_run(args.steps, args.device, default, work, name="default metrics")
             )
-            times["default, budget 0.15"].append(condensekit_run(args.steps, args.device, SMALLER, work))
+            times["default, budget 0.15"].append(
+                condensekit_run(args.steps, args.device, SMALLER, work, name="default, budget 0.15")
+            )
             times["default, before"].append(condensekit_run(args.steps, args.device, BEFORE, work))
             times["metrics off, 2 evals"].append(
                 condensekit_run(args.steps, args.device, "[metrics]\n", work, 'eval_every = "at:0"')
@@ -133,7 +145,9 @@ def main() -> None:
         med = statistics.median(values)
         ratio = statistics.median(v / b for v, b in zip(values, times["bare"], strict=True))
         each = ", ".join(f"{v:.2f}" for v in values)
-        print(f"  {name:21s} median {med:7.2f} s   ratio to bare {ratio:5.2f}   ({each})")
+        refined = refinement_cpu.get(name)
+        search = f"   refinement {statistics.median(refined):.2f} s CPU" if refined else ""
+        print(f"  {name:21s} median {med:7.2f} s   ratio to bare {ratio:5.2f}   ({each}){search}")
 
 
 if __name__ == "__main__":

@@ -208,8 +208,8 @@ LATER: list[Mutant] = [
     M(
         "refine",
         REF,
-        "            if b - a < 2:\n                continue",
-        "            if b - a < 3:\n                continue",
+        "for i, (a, b) in enumerate(zip(steps, steps[1:], strict=False)) if b - a >= 2]",
+        "for i, (a, b) in enumerate(zip(steps, steps[1:], strict=False)) if b - a >= 3]",
         "a gap of one unmeasured step is never refined",
     ),
     M(
@@ -222,8 +222,8 @@ LATER: list[Mutant] = [
     M(
         "refine",
         REF,
-        "tie = TIE_NOISE * sorted(near)[len(near) // 2] if near else 0.0",
-        "tie = 0.0",
+        "reaches = high >= need - (TIE_NOISE * sorted(near)[len(near) // 2] if near else 0.0)",
+        "reaches = high >= need",
         "a flat top's gaps are not refined (the step-to-step noise ignored)",
     ),
     M(
@@ -268,5 +268,19 @@ LATER: list[Mutant] = [
         "        pass",
         "a dropped snapshot's memory is never reused",
         equivalent="results are the same; only every capture then takes fresh memory (speed)",
+    ),
+    M(
+        "refine",
+        REF,
+        "for ga, gb, excursion in added[looked:]:",
+        "for ga, gb, excursion in added[looked : looked + 1]:",
+        "a gap judged before sees only one of the excursions added since",
+    ),
+    M(
+        "refine",
+        REF,
+        "if reaches or ((i in summits or i + 1 in summits) and _vertex_reaches(steps, values, i, need)):",
+        "if reaches or (i in summits and _vertex_reaches(steps, values, i, need)):",
+        "a smooth hump's summit is looked for beside the gap's left end only",
     ),
 ]

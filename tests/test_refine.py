@@ -198,3 +198,29 @@ def test_the_allowance_judged_again_after_new_refinements_is_what_all_excursions
         inside = {s for a, b in rng.sample(gaps, min(3, len(gaps))) for s in (rng.randrange(a + 1, b),)}
         book.add_refined({s: {"m/a/q": values[s]} for s in inside})
     assert judged > 30 and len(book.excursions[NAME]) >= 10
+
+
+def test_a_gap_whose_end_is_within_the_step_to_step_noise_of_the_top_is_a_candidate():
+    """A flat, noisy top: the series was measured at every step on both sides of one gap, changing by about
+    0.01 a step; the gap's ends lie 0.015 under the top, within twice that noise, so the gap may hide the
+    top's equal although no excursion was ever seen (prior 0)."""
+    values = [0.0] * (TOTAL + 1)
+    for step in range(0, 31):
+        values[step] = 1.0 if step == 5 else (0.99 if step % 2 else 0.98)
+    values[10] = values[20] = 0.985
+    book = book_of({"a": values}, [*range(0, 11), *range(20, 31)])
+    assert [(g.a, g.b) for g in candidate_gaps(book, 0.0)] == [(10, 20)]
+
+
+def test_a_hump_whose_summit_fell_before_its_highest_measurement_is_a_candidate():
+    """A second hump, measured at 10, 20 and 30 on its flanks only: the parabola through them peaks at step
+    17, inside the gap left of the highest of the three, above the top measured elsewhere (1.0 at 100, with
+    its neighbours: a step-to-step noise of 0.03 there, none near the hump, and prior 0, so only the
+    parabola says that the gap may hide more)."""
+    values = [0.0] * (TOTAL + 1)
+    for step in (10, 20, 30):
+        values[step] = 1.05 - 0.01 * (step - 17) ** 2
+    values[90], values[99], values[100], values[101], values[110] = 0.5, 0.97, 1.0, 0.97, 0.5
+    book = book_of({"a": values}, [10, 20, 30, 90, 99, 100, 101, 110])
+    gaps = {(g.a, g.b) for g in candidate_gaps(book, 0.0)}
+    assert (10, 20) in gaps and (20, 30) not in gaps

@@ -85,6 +85,21 @@ def test_run_json_records_a_bit_identical_self_check(runs: dict[str, Any]) -> No
     )
 
 
+def test_the_steps_around_t1_are_measured_at_their_snapshots(runs: dict[str, Any]) -> None:
+    """Around the loss's exit from its plateau (T1, a smoothing window each side) the kept snapshots are
+    measured before the search starts: the measurements the search did not make are those, and they lie
+    there."""
+    from condensekit.schedules import schedule_steps
+
+    run = runs["refined"]
+    record = json.loads((run.run_dir / "run.json").read_text())["refinement"]
+    t1, window = run.summary["phase1_end"], run.summary["smoothing_window"]
+    around = record["measured_steps"] - record["from_snapshots"] - record["replay_measurements"]
+    refined = set(series(run, "condensation/mean/feat_inter")) - schedule_steps("log:12", STEPS)
+    near = [s for s in refined if abs(s - t1) <= window]
+    assert t1 is not None and around >= 8 and len(near) >= around
+
+
 def test_only_the_summary_quantity_is_refined_and_other_keys_keep_their_schedule(
     runs: dict[str, Any],
 ) -> None:

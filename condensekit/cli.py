@@ -323,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pm = _plugin_manager_with_commands()
         code = cli.main(args=args, prog_name="condensekit", standalone_mode=False, obj=pm)
+        sys.stdout.flush()  # what is buffered reaches its file now: a full disk is said here
     except CondensekitError as exc:
         echo_error(str(exc))
         return exc.exit_code
@@ -376,7 +377,11 @@ def console_main() -> None:
     code = main()
     try:
         sys.stdout.flush()
-    except OSError:  # a full or closed pipe at the very end: Python would print a traceback at exit
+    except (OSError, CondensekitError):  # main said why, or a closed pipe: nobody is left to tell
         silence_stdout()
         code = code or 1
+    if getattr(sys.stdout, "failed", False):
+        # stdout failed (the error is said): what stays buffered, or is written later by a thread or an exit
+        # handler, goes to /dev/null, so that Python's own flush at exit does not fail again (exit 120)
+        silence_stdout()
     sys.exit(code)

@@ -66,6 +66,7 @@ class OutputStream:
 
     def __init__(self, stream: Any, name: str):
         self.stream, self.name = stream, name
+        self.failed = False  # a write or flush of stdout failed (not a closed pipe)
 
     def write(self, text: str) -> int:
         try:
@@ -84,6 +85,7 @@ class OutputStream:
             return size
         if isinstance(exc, BrokenPipeError):
             raise exc
+        self.failed = True  # the command silences stdout before it exits (condensekit.cli.console_main)
         raise OutputNotWritten(os_error_line(exc, "could not write to standard output")) from None
 
     def __getattr__(self, name: str) -> Any:

@@ -54,6 +54,31 @@ def test_stdout_on_a_full_disk_is_one_error_and_exit_1_after_the_runs(tmp_path: 
     assert _ok_runs(tmp_path / "out") == 1 and (tmp_path / "out/h/report.md").is_file()
 
 
+LATE_WRITER = """
+import atexit
+import sys
+
+from condensekit.cli import console_main
+
+atexit.register(print, "a line written at exit")  # as a library's exit handler or a late thread might
+sys.argv = ["condensekit", "run", "h.toml", "--out", "out"]
+console_main()
+"""
+
+
+def test_stdout_written_after_it_failed_on_a_full_disk_does_not_fail_again_at_exit(tmp_path: Path) -> None:
+    """After the verdict could not be written, what is written to stdout later (here by an exit handler) is
+    dropped: Python's own flush at exit must not fail again (exit code 120 and "Exception ignored", seen
+    under load on Python 3.13)."""
+    write(tmp_path)
+    (tmp_path / "late.py").write_text(LATE_WRITER)
+    result = _shell(f"{sys.executable} late.py > /dev/full", tmp_path)
+    assert result.returncode == 1 and "Exception ignored" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.count("could not write to standard output: No space left on device") == 1
+    assert _ok_runs(tmp_path / "out") == 1
+
+
 def test_stderr_on_a_full_disk_loses_progress_not_the_runs_also_in_workers(tmp_path: Path) -> None:
     write(tmp_path, seeds=(0, 1))
     result = _shell("condensekit run h.toml --out out --jobs 2 2> /dev/full", tmp_path)
